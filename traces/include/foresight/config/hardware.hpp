@@ -1,0 +1,46 @@
+// A GPU + host machine description, from configs/hardware/*.toml. Every number
+// in the TOML states where it comes from (measured or datasheet); the loader
+// keeps that provenance so reports can say what was modelled.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace foresight::config {
+
+// Bandwidth as a function of a size or count: piecewise linear in log2(x),
+// clamped at the ends. x: bytes per transfer, or CTAs for the gather engine.
+struct BandwidthCurve {
+  std::vector<double> x;
+  std::vector<double> gbps;             // GB/s = 1e9 bytes/s
+  double at(double xq) const;           // interpolated GB/s
+};
+
+struct HardwareConfig {
+  std::string name;                     // e.g. "h100-sxm"
+  std::string gpu_name;
+  std::int64_t sm_count = 0;
+  std::int64_t gpu_mem_bytes = 0;       // usable device memory
+  std::int64_t l2_bytes = 0;
+  std::int64_t persisting_l2_max_bytes = 0;
+  double hbm_gbps = 0;                  // achievable HBM bandwidth (read+write counted)
+  double bf16_tflops = 0;               // dense bf16 tensor-core rate
+  double fp32_tflops = 0;
+  double kernel_launch_us = 0;          // per kernel launch, host side
+  std::int64_t pcie_gen = 0;
+  std::int64_t pcie_width = 0;
+  double h2d_gbps = 0;                  // bulk pinned H2D ceiling
+  double d2h_gbps = 0;
+  double h2d_latency_us = 0;            // per cudaMemcpyAsync call
+  BandwidthCurve h2d_memcpy_by_size;    // x = bytes per cudaMemcpyAsync
+  BandwidthCurve gather_by_ctas_16k;    // zero-copy gather, 16 KiB blocks, x = CTAs
+  double gather_compute_slowdown = 0;   // fraction concurrent compute slows per gather CTA share
+  std::string cpu_name;
+  std::int64_t host_mem_bytes = 0;
+  double host_memcpy_gbps = 0;          // single-thread host memcpy
+  std::map<std::string, std::string> provenance;  // key -> "measured: ..." / "datasheet: ..."
+};
+
+}  // namespace foresight::config

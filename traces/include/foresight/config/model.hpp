@@ -1,0 +1,54 @@
+// Model shape and SparDA sparse settings. Loaded from configs/models/*.toml or
+// a Hugging Face config.json (config/load.hpp); written into every trace.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace foresight::config {
+
+// Llama-3 style RoPE frequency scaling; type "none" means plain theta.
+struct RopeScaling {
+  std::string type = "none";        // "none" or "llama3"
+  double factor = 1.0;
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  std::int64_t original_max_position = 8192;
+};
+
+struct SparseConfig {
+  std::int64_t block_tokens = 64;       // tokens per KV block
+  std::int64_t compress_kernel = 32;    // tokens averaged per compressed key
+  std::int64_t compress_stride = 16;    // tokens between compressed keys
+  std::int64_t topk_blocks = 96;        // blocks selected per KV head (incl. forced)
+  std::int64_t sink_blocks = 1;         // always-selected leading blocks
+  std::int64_t window_blocks = 32;      // always-selected trailing blocks (local window)
+  std::int64_t pool_kernel = 5;         // max-pool over compressed positions
+  std::int64_t pool_stride = 4;
+  std::int64_t pool_padding = 1;
+};
+
+struct ModelConfig {
+  std::string name;
+  std::int64_t n_layers = 0;
+  std::int64_t hidden = 0;
+  std::int64_t n_heads = 0;             // query heads
+  std::int64_t n_kv_heads = 0;
+  std::int64_t head_dim = 0;
+  std::int64_t intermediate = 0;
+  std::int64_t vocab = 0;
+  std::int64_t max_context = 131072;
+  double rope_theta = 10000.0;
+  double rms_eps = 1e-5;
+  bool tie_embeddings = false;
+  std::int64_t dtype_bytes = 2;         // bf16 storage
+  RopeScaling rope_scaling;
+  SparseConfig sparse;
+
+  // Derived sizes (bytes, in dtype_bytes storage).
+  std::int64_t kv_bytes_per_token_layer() const { return 2 * n_kv_heads * head_dim * dtype_bytes; }
+  std::int64_t weight_params() const;   // all parameters incl. embeddings, LM head
+  std::int64_t forecast_params() const { return n_layers * n_kv_heads * head_dim * hidden; }
+};
+
+}  // namespace foresight::config

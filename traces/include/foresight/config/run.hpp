@@ -1,0 +1,58 @@
+// How one run (real, synthesized or simulated) was configured. Written into
+// every trace and every run folder as the resolved config.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace foresight::config {
+
+// Decode modes; names as in the CLI and the trace.
+//   dense               full attention, KV on the GPU
+//   sparse              query-selected blocks, KV on the GPU, GPU-to-GPU gather
+//   sparse-offload      query-selected blocks, KV in pinned host memory, inline fetch
+//   sparda-no-prefetch  Forecast of layer l-1 selects, KV on host, inline fetch
+//   sparda              Forecast of layer l-1 selects, fetched one layer ahead
+//   sparda-no-offload   Forecast of layer l-1 selects, KV on the GPU
+enum class Mode { dense, sparse, sparse_offload, sparda_no_prefetch, sparda, sparda_no_offload };
+
+// Eviction policy of the per-(layer, KV head) GPU block cache.
+enum class Eviction { sparda, lru, lfu, fifo, arc, opt };
+
+enum class Prefetch { none, lookahead };
+
+// Workload model for synthetic block selections (see traces/README.md).
+struct WorkloadConfig {
+  double reuse = 0.85;          // P(a non-forced block selected at step t stays at t+1)
+  double cross_layer = 0.7;     // overlap of layer l+1's fresh picks with layer l's
+  double zipf_s = 1.0;          // popularity skew of fresh picks over blocks
+};
+
+struct RunConfig {
+  Mode mode = Mode::sparda;
+  std::string backend = "synth";                 // "cuda", "cpu" or "synth"
+  std::int64_t batch = 1;
+  std::vector<std::int64_t> context_tokens;      // per sequence, size == batch
+  std::int64_t decode_steps = 4;
+  std::int64_t warmup_steps = 1;
+  std::string prefill = "real";                  // "real", "synthetic" or "none"
+  std::int64_t topk_blocks = 96;                 // may differ from the model default
+  std::int64_t cache_blocks = 0;                 // GPU slots per (layer, KV head); 0 = topk + 1
+  Eviction eviction = Eviction::sparda;
+  Prefetch prefetch = Prefetch::lookahead;
+  std::int64_t gather_ctas = 16;
+  std::string selection_source = "model";        // "model", "file" or "workload"
+  WorkloadConfig workload;
+  std::uint64_t seed = 1;
+};
+
+const char* to_string(Mode m);
+const char* to_string(Eviction e);
+const char* to_string(Prefetch p);
+// Parse a name; throw foresight::config::ConfigError naming `field` if unknown.
+Mode parse_mode(const std::string& s, const std::string& field);
+Eviction parse_eviction(const std::string& s, const std::string& field);
+Prefetch parse_prefetch(const std::string& s, const std::string& field);
+
+}  // namespace foresight::config
