@@ -1,6 +1,9 @@
-// LRU: one recency list; hits move to the newest end, victims leave from the
-// oldest end. After a step's hits are touched, every selected resident block
-// is newer than every unselected one, so the oldest end is never selected.
+// LRU: one recency list. A step's hits are unlinked, victims leave from the
+// oldest end (all unselected then), and the whole selection is appended in
+// selection order, hits and misses alike. The recency order therefore does not
+// depend on the capacity, so LRU stays a stack algorithm (the resident set of
+// capacity c is contained in that of capacity c + 1, and hits never fall when
+// the capacity grows).
 #include "cache_detail.hpp"
 
 namespace foresight::sim::detail {
@@ -16,21 +19,20 @@ class LruCache final : public CacheBase {
     for (std::uint32_t b : sel)
       if (in_[b]) {
         order_.remove(links_, b);
-        order_.push_back(links_, b);
         ++o.hits;
       }
     o.misses = static_cast<std::uint32_t>(sel.size()) - o.hits;
-    for (std::int64_t e = std::int64_t{order_.size} + o.misses - capacity_; e > 0; --e) {
+    const auto n_sel = static_cast<std::int64_t>(sel.size());
+    for (std::int64_t e = std::int64_t{order_.size} + n_sel - capacity_; e > 0; --e) {
       const std::uint32_t v = order_.head;
       if (selected(v)) invariant_failed("lru victim is selected");
       order_.remove(links_, v);
       in_[v] = 0;
     }
-    for (std::uint32_t b : sel)
-      if (!in_[b]) {
-        order_.push_back(links_, b);
-        in_[b] = 1;
-      }
+    for (std::uint32_t b : sel) {
+      order_.push_back(links_, b);
+      in_[b] = 1;
+    }
     return o;
   }
   bool resident(std::uint32_t b) const override { return b < in_.size() && in_[b]; }

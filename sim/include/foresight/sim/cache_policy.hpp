@@ -3,7 +3,7 @@
 // Every policy keeps ALL blocks of the current step's selection resident at
 // once (attention reads them together), so capacity >= selection size and no
 // eviction ever takes a block of the current selection. Within a step, hits
-// are touched first (in selection order), then victims are evicted, then the
+// are processed first (in selection order), then victims are evicted, then the
 // misses are loaded (in selection order).
 //
 //   sparda: exactly `capacity` >= topk slots; a slot whose block left the
@@ -12,7 +12,10 @@
 //           unselected for the longest time (oldest last-selected step), ties
 //           by lowest slot index. With capacity == topk (SparDA's own
 //           scheme) this is pure overlap: hits = |S_t ∩ S_{t-1}|.
-//   lru:    least recently used (recency = order of touches above).
+//   lru:    least recently used; after a step its whole selection is the most
+//           recent, in selection order (hits and misses alike), so the order
+//           does not depend on capacity: LRU is a stack algorithm and its hits
+//           never fall when capacity grows.
 //   lfu:    least frequently used, counting accesses while resident (the
 //           count restarts at 1 when a block is reloaded); ties by LRU.
 //   fifo:   oldest load first; hits do not refresh; blocks of the current
