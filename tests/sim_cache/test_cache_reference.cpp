@@ -117,3 +117,24 @@ TEST_CASE("sparda, lru, fifo and lfu match the naive reference") {
     }
   }
 }
+
+TEST_CASE("sparda's victim heap stays exact through compaction of stale entries") {
+  // 400 steps alternating two 10-block sets in 30 slots push one stale entry
+  // per block per step without evictions (the heap is compacted past 1104
+  // entries); random 10-block selections of 60 ids then force evictions.
+  Stream s;
+  std::mt19937 rng(9);
+  std::vector<std::uint32_t> ids(60);
+  for (std::uint32_t i = 0; i < 60; ++i) ids[i] = i;
+  for (int t = 0; t < 400; ++t) {
+    std::vector<std::uint32_t> sel;
+    for (std::uint32_t i = 0; i < 10; ++i) sel.push_back(i + (t % 2 ? 10u : 0u));
+    s.push_back(sel);
+  }
+  for (int t = 0; t < 80; ++t) {
+    std::shuffle(ids.begin(), ids.end(), rng);
+    s.emplace_back(ids.begin(), ids.begin() + 10);
+  }
+  compare(Eviction::sparda, 30, s);
+  compare(Eviction::lru, 30, s);
+}
