@@ -101,7 +101,7 @@ void bench_gather() {
         p.load_block = lb[i % kLists].get(), p.load_slot = ls[i % kLists].get();
         kv_gather_cuda(p, nullptr);
       });
-      row("kv_gather host->gpu", std::to_string(block_kib) + " KiB blocks, 32x96, ctas " + std::to_string(ctas), us,
+      row("kv_gather host->gpu", std::to_string(block_kib) + " KiB K+V blocks, 32x96, ctas " + std::to_string(ctas), us,
           bytes, kPcieGbps);
     }
   }
