@@ -183,7 +183,9 @@ double check_compress_decode(int batch, int kv, int d) {
   return testing::bit_mismatches(dring.download(), ring_ref) + testing::bit_mismatches(dkc.download(), kc_ref);
 }
 
-double check_prefill_attention(std::int64_t start, std::int64_t chunk, int nh, int nkv, int d) {
+// One CPU reference, then every CUDA variant (tile shape) against it.
+void check_prefill_attention(testing::Tally& t, std::int64_t start, std::int64_t chunk, int nh, int nkv, int d) {
+  const std::string shape = "start " + std::to_string(start) + " " + dims({chunk, nh, nkv, d});
   const std::int64_t kv_len = start + chunk;
   auto q = testing::random_bf16(chunk * nh * d, next_seed(), -2, 2);
   auto k = testing::random_bf16(kv_len * nkv * d, next_seed(), -2, 2);
@@ -191,9 +193,19 @@ double check_prefill_attention(std::int64_t start, std::int64_t chunk, int nh, i
   std::vector<bf16> ref(chunk * nh * d);
   prefill_attention_cpu({q.data(), k.data(), v.data(), ref.data(), start, chunk, nh, nkv, d});
   DeviceBuffer<bf16> dq(q), dk(k), dv(v), dout(ref.size());
-  dout.poison();
-  prefill_attention_cuda({dq.get(), dk.get(), dv.get(), dout.get(), start, chunk, nh, nkv, d}, nullptr);
-  return testing::rel_l2_error(dout.download(), ref);
+  for (int variant = -1; variant < kPrefillAttentionVariants; ++variant) {
+    const std::string op = variant < 0 ? "prefill_attention" : "prefill_attn v" + std::to_string(variant);
+    run_case(t, op, shape, [&] {
+      dout.poison();
+      PrefillAttentionParams p{dq.get(), dk.get(), dv.get(), dout.get(), start, chunk, nh, nkv, d};
+      if (variant < 0) {
+        prefill_attention_cuda(p, nullptr);
+      } else {
+        prefill_attention_cuda_variant(p, variant, nullptr);
+      }
+      return testing::rel_l2_error(dout.download(), ref);
+    }, kBf16Tol);
+  }
 }
 }  // namespace
 
@@ -258,8 +270,11 @@ int main(int argc, char** argv) {
     }
   }
   for (Attn a : attn) {
-    run_case(t, "prefill_attention", "start " + std::to_string(a.start) + " " + dims({a.chunk, a.nh, a.nkv, a.d}),
-             [&] { return check_prefill_attention(a.start, a.chunk, a.nh, a.nkv, a.d); }, kBf16Tol);
+    try {
+      check_prefill_attention(t, a.start, a.chunk, a.nh, a.nkv, a.d);
+    } catch (const std::exception& e) {
+      t.error("prefill_attention", dims({a.start, a.chunk, a.nh, a.nkv, a.d}), e.what());
+    }
   }
   return t.finish();
 }
