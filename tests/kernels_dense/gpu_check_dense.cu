@@ -90,6 +90,28 @@ double check_embedding(int batch, int vocab, int hidden) {
   return testing::bit_mismatches(dout.download(), ref);
 }
 
+// An id outside the vocab must poison its row (NaN) and leave the others right.
+double check_embedding_bad_id() {
+  const int vocab = 50, hidden = 64;
+  auto table = testing::random_bf16(std::size_t(vocab) * hidden, next_seed());
+  std::vector<std::int32_t> ids = {3, vocab, -1, 49};
+  DeviceBuffer<std::int32_t> did(ids);
+  DeviceBuffer<bf16> dt(table), dout(ids.size() * hidden);
+  dout.poison();
+  embedding_cuda({did.get(), dt.get(), dout.get(), 4, vocab, hidden}, nullptr);
+  auto out = dout.download();
+  double bad = 0;
+  for (int b = 0; b < 4; ++b) {
+    for (int i = 0; i < hidden; ++i) {
+      const bf16 got = out[b * hidden + i];
+      const bool ok = (b == 1 || b == 2) ? std::isnan(bf16_to_float(got))
+                                         : got.bits == table[ids[b] * hidden + i].bits;
+      bad += ok ? 0 : 1;
+    }
+  }
+  return bad;
+}
+
 // q, k and f inside a fused [batch, (nh + 3 nkv) * d] projection output (q | k | v | f).
 double check_rope(int batch, int nh, int nkv, int d, RopeFrequencies freq, bool with_f) {
   const std::int64_t row = std::int64_t(nh + 3 * nkv) * d;
@@ -231,6 +253,8 @@ int main(int argc, char** argv) {
   run_case(t, "rmsnorm scalar+stride", dims({7, 1000}), [&] { return check_rmsnorm(7, 1000, 1003); }, kBf16Tol);
   run_case(t, "residual_add tail", "1000003", [&] { return check_residual(1000003, false); }, 0);
   run_case(t, "residual_add in-place", dims({16, H}), [&] { return check_residual(16 * H, true); }, 0);
+  run_case(t, "rmsnorm wide", dims({3, 16384}), [&] { return check_rmsnorm(3, 16384, 16384); }, kBf16Tol);
+  run_case(t, "embedding bad id -> NaN", dims({4, 50, 64}), [&] { return check_embedding_bad_id(); }, 0);
   run_case(t, "embedding scalar", dims({9, 100, 13}), [&] { return check_embedding(9, 100, 13); }, 0);
   run_case(t, "rope d64 no f", dims({3, 8, 2, 64}), [&] {
     return check_rope(3, 8, 2, 64, {RopeFrequencies::Kind::kPlain, 10000.0}, false); }, kBf16Tol);
