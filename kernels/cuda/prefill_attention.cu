@@ -1,11 +1,14 @@
 // CUDA causal prefill attention, flash-attention-2 style (see
 // foresight/kernels/prefill_attention.hpp).
 //
-// One CTA of 4 warps computes 64 query rows of one head; each warp owns 16
-// rows. Key/value tiles of 64 tokens are double-buffered in shared memory with
-// cp.async; rows are stored XOR-swizzled (16-byte chunk ^ (row & 7)) so the
-// ldmatrix reads are free of bank conflicts. S = Q K^T and O += P V run on
-// tensor cores (mma.sync m16n8k16, bf16 in, fp32 accumulate); the softmax is
+// One CTA of 4 warps computes 64 or 128 query rows of one head (16 or 32 per
+// warp); heads vary fastest in the grid and the query blocks run from the
+// last (most keys) to the first. Key/value tiles of 64 or 32 tokens are
+// double-buffered in shared memory with cp.async; rows are stored
+// XOR-swizzled (16-byte chunk ^ (row & 7)) so the ldmatrix reads are free of
+// bank conflicts. S = Q K^T and O += P V run on tensor cores (mma.sync
+// m16n8k16, bf16 in, fp32 accumulate); P goes from the S accumulators to A
+// fragments without shared memory; the softmax is
 // online, in the exp2 domain, in registers.
 #include <cmath>
 
@@ -34,10 +37,10 @@ __device__ __forceinline__ std::uint32_t swz(int row, int chunk) {
 __device__ __forceinline__ void cp_async16(std::uint32_t dst, const void* src, int src_bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
 __device__ __forceinline__ void ldmatrix_x4(std::uint32_t addr, std::uint32_t (&r)[4]) {
