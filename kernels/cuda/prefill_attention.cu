@@ -107,8 +107,9 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_attention_kernel(PrefillA
   const bf16* q_g = p.q + m0 * p.q_token_stride + std::int64_t{h} * D;
   const bf16* k_g = p.k + std::int64_t{kvh} * D;
   const bf16* v_g = p.v + std::int64_t{kvh} * D;
-  const std::int64_t first_pos = p.start + m0;         // position of query row 0
-  const std::int64_t kv_end = first_pos + rows_valid;  // keys [0, kv_end) are needed
+  // Positions fit in int (checked by the launcher); 32-bit math keeps registers free.
+  const int first_pos = static_cast<int>(p.start + m0);  // position of query row 0
+  const int kv_end = first_pos + rows_valid;            // keys [0, kv_end) are needed
   const int n_tiles = static_cast<int>((kv_end + kBlockN - 1) / kBlockN);
 
   load_tile<D, kRows>(q_s, q_g, p.q_token_stride, rows_valid);
@@ -182,11 +183,11 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_attention_kernel(PrefillA
       }
     }
 
-    const std::int64_t key0 = std::int64_t{t} * kBlockN;
+    const int key0 = t * kBlockN;
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt) {
       // This thread's rows are at positions pos and pos + 8.
-      const std::int64_t pos = first_pos + warp_row0 + mt * 16 + g;
+      const int pos = first_pos + warp_row0 + mt * 16 + g;
       if (key0 + kBlockN - 1 > first_pos + warp_row0 + mt * 16) {  // causal mask near the diagonal
 #pragma unroll
         for (int n = 0; n < kBlockN / 8; ++n) {
@@ -293,6 +294,7 @@ void prefill_attention_cuda_variant(const PrefillAttentionParams& params, int va
   detail::require(variant >= 0 && variant < kPrefillAttentionVariants, op, "variant must be 0, 1 or 2");
   if (p.chunk == 0) return;
   detail::require(p.head_dim == 64 || p.head_dim == 128, op, "CUDA kernel supports head_dim 64 and 128");
+  detail::require(p.start + p.chunk < (std::int64_t{1} << 30), op, "CUDA kernel supports start + chunk < 2^30 tokens");
   detail::require(p.q_token_stride % 8 == 0 && p.kv_token_stride % 8 == 0 && p.o_token_stride % 8 == 0,
                   op, "CUDA kernel needs token strides that are multiples of 8 elements");
   detail::require(cuda_detail::aligned16(p.q) && cuda_detail::aligned16(p.k) && cuda_detail::aligned16(p.v) &&
