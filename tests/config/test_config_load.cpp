@@ -37,7 +37,8 @@ bool contains(const std::string& s, const std::string& part) {
 struct TempFile {
   fs::path path;
   TempFile(const std::string& name, const std::string& text)
-      : path(fs::temp_directory_path() / ("foresight_cfg_" + std::to_string(::getpid()) + "_" + name)) {
+      : path(fs::temp_directory_path() /
+             ("foresight_cfg_" + std::to_string(::getpid()) + "_" + name)) {
     std::ofstream(path) << text;
   }
   ~TempFile() { fs::remove(path); }
@@ -119,7 +120,8 @@ TEST_CASE("Hugging Face config.json reads like the TOML of the same model") {
 
 TEST_CASE("loader errors name the file and the key") {
   CHECK(error_of([] { load_model(kData + "/unknown_key.toml"); }) ==
-        kData + "/unknown_key.toml: unknown key 'sparse.top_k' (did you mean 'sparse.topk_blocks'?)");
+        kData +
+            "/unknown_key.toml: unknown key 'sparse.top_k' (did you mean 'sparse.topk_blocks'?)");
   CHECK(error_of([] { load_model(kData + "/wrong_type.toml"); }) ==
         kData + "/wrong_type.toml: 'n_layers' must be an integer, got string");
   std::string syntax = error_of([] { load_model(kData + "/syntax_error.toml"); });
@@ -151,7 +153,10 @@ TEST_CASE("FORESIGHT_CONFIGS overrides the configs directory") {
   ::setenv("FORESIGHT_CONFIGS", "/nonexistent/configs", 1);
   CHECK(configs_dir() == fs::path("/nonexistent/configs"));
   CHECK(contains(error_of([] { load_model("tiny"); }), "/nonexistent/configs/models"));
-  if (old) ::setenv("FORESIGHT_CONFIGS", saved.c_str(), 1); else ::unsetenv("FORESIGHT_CONFIGS");
+  if (old)
+    ::setenv("FORESIGHT_CONFIGS", saved.c_str(), 1);
+  else
+    ::unsetenv("FORESIGHT_CONFIGS");
   CHECK(configs_dir() == fs::path(kConfigs));
 }
 
@@ -164,7 +169,8 @@ TEST_CASE("hardware: a number without provenance is rejected") {
 
   TempFile g("extra.toml", h100 + "hbm_gpbs = \"measured: typo\"\n");
   CHECK(error_of([&] { load_hardware(g.path.string()); }) ==
-        g.path.string() + ": unknown key 'provenance.hbm_gpbs' (did you mean 'provenance.hbm_gbps'?)");
+        g.path.string() +
+            ": unknown key 'provenance.hbm_gpbs' (did you mean 'provenance.hbm_gbps'?)");
 
   TempFile n("noprovtable.toml", h100.substr(0, h100.find("\n[provenance]")));
   CHECK(contains(error_of([&] { load_hardware(n.path.string()); }),

@@ -33,8 +33,7 @@ ModelConfig model_from_hf(const json& j, const std::string& where, const std::st
   }
   m.intermediate = f.integer("intermediate_size");
   m.vocab = f.integer("vocab_size");
-  if (present(f, "max_position_embeddings"))
-    m.max_context = f.integer("max_position_embeddings");
+  if (present(f, "max_position_embeddings")) m.max_context = f.integer("max_position_embeddings");
   if (present(f, "rope_theta")) m.rope_theta = f.number("rope_theta");
   // HF's LlamaConfig default when the key is absent.
   m.rms_eps = present(f, "rms_norm_eps") ? f.number("rms_norm_eps") : 1e-6;

@@ -50,9 +50,10 @@ fs::path resolve(const std::string& spec, const std::string& kind) {
     if (e.path().extension() == ".toml") names.push_back(e.path().stem().string());
   std::sort(names.begin(), names.end());
   if (names.empty())
-    throw ConfigError(fmt::format("unknown {} config '{}': no {}/*.toml found (set FORESIGHT_CONFIGS "
-                                  "to the configs/ directory, or give a path)",
-                                  kind == "models" ? "model" : "hardware", spec, dir.string()));
+    throw ConfigError(
+        fmt::format("unknown {} config '{}': no {}/*.toml found (set FORESIGHT_CONFIGS "
+                    "to the configs/ directory, or give a path)",
+                    kind == "models" ? "model" : "hardware", spec, dir.string()));
   std::string hint = detail::did_you_mean(spec, names);
   throw ConfigError(fmt::format("unknown {} config '{}'{} (available in {}: {})",
                                 kind == "models" ? "model" : "hardware", spec,
@@ -62,7 +63,8 @@ fs::path resolve(const std::string& spec, const std::string& kind) {
 
 json read_json_file(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw ConfigError(fmt::format("{}: cannot open (no such file or not readable)", file.string()));
+  if (!in)
+    throw ConfigError(fmt::format("{}: cannot open (no such file or not readable)", file.string()));
   std::ostringstream text;
   text << in.rdbuf();
   const std::string s = text.str();
@@ -79,8 +81,8 @@ json read_json_file(const fs::path& file) {
         ++col;
       }
     }
-    throw ConfigError(fmt::format("{}:{}:{}: JSON syntax error: {}", file.string(), line, col,
-                                  e.what()));
+    throw ConfigError(
+        fmt::format("{}:{}:{}: JSON syntax error: {}", file.string(), line, col, e.what()));
   }
 }
 

@@ -32,10 +32,14 @@ json to_json_node(const toml::node& n, const std::string& where, const std::stri
         out.push_back(to_json_node(v, where, fmt::format("{}[{}]", path, i++)));
       return out;
     }
-    case toml::node_type::string: return n.as_string()->get();
-    case toml::node_type::integer: return n.as_integer()->get();
-    case toml::node_type::floating_point: return n.as_floating_point()->get();
-    case toml::node_type::boolean: return n.as_boolean()->get();
+    case toml::node_type::string:
+      return n.as_string()->get();
+    case toml::node_type::integer:
+      return n.as_integer()->get();
+    case toml::node_type::floating_point:
+      return n.as_floating_point()->get();
+    case toml::node_type::boolean:
+      return n.as_boolean()->get();
     default: {
       const auto& src = n.source().begin;
       throw ConfigError(fmt::format("{}:{}:{}: '{}' is a date or time, which no config key takes",
@@ -56,8 +60,8 @@ json read_toml_file(const std::filesystem::path& file) {
     return to_json_node(tbl, where, "");
   } catch (const toml::parse_error& e) {
     const auto& b = e.source().begin;
-    throw ConfigError(fmt::format("{}:{}:{}: TOML syntax error: {}", where, b.line, b.column,
-                                  e.description()));
+    throw ConfigError(
+        fmt::format("{}:{}:{}: TOML syntax error: {}", where, b.line, b.column, e.description()));
   }
 }
 
