@@ -24,10 +24,10 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kTile = 64;   // tokens per tile (= block_tokens for the sparse form)
 constexpr int kRows = 16;   // query heads per mma tile (max group size)
-// Register caps of the split kernel: kRegs2 (ptxas needs 177 for D = 128)
-// fits 2 CTAs per SM; kRegs3 (168, a few bytes of spill) fits 3, used when
-// the grid has more CTAs than two per SM hold in one wave.
-constexpr int kRegs2 = 232, kRegs3 = 168;
+// Register cap of the split kernel: 232 keeps 2 CTAs per SM (ptxas picks 177
+// without a cap, 232 with it: more K loads in flight). A 168 cap for 3 CTAs
+// per SM (12 splits at batch 16) measured slower on the H100 (62 vs 55 us).
+constexpr int kMaxRegs = 232;
 
 // Where row (batch, kv_head)'s tiles are. Sparse: tile i is slot
 // slot_list[row][i]. Dense: tile i is tokens [64i, 64i + 64) of the cache.
@@ -67,8 +67,8 @@ constexpr int smem_bytes() {
   return kWarps * kTile * (D + 8) * 2;  // V tiles, rows padded by 16 bytes (conflict-free ldmatrix)
 }
 
-template <int D, int kMaxRegs>
-__global__ void __launch_bounds__(kWarps * 32) __maxnreg__(kMaxRegs) decode_split_kernel(TileSource src, const bf16* __restrict__ q,
+template <int D>
+__global__ void __maxnreg__(kMaxRegs) decode_split_kernel(TileSource src, const bf16* __restrict__ q,
                                                                    int n_heads, int kv_heads, float scale_log2,
                                                                    int n_splits, float* part_o, float* part_ml) {
   static_assert(D % 32 == 0);
@@ -81,8 +81,10 @@ __global__ void __launch_bounds__(kWarps * 32) __maxnreg__(kMaxRegs) decode_spli
   // so no warp holds more than one tile above the average.
   const int nt = src.tiles(row, b), first = split * kWarps + warp, stride = n_splits * kWarps;
   // Lane i prefetches the slot of this warp's i-th tile.
+  // Bounded by the list's stride, not its length, so this load need not wait
+  // for list_len.
   const int lane_tile = first + lane * stride;
-  const int lane_slot = lane_tile < nt ? src.slot_of(row, lane_tile) : 0;
+  const int lane_slot = src.dense || lane_tile < src.list_stride ? src.slot_of(row, lane_tile) : 0;
 
   // Q as A fragments, head_dim permuted per 32-dim chunk (see file comment).
   std::uint32_t qa[D / 16][4];
@@ -247,11 +249,7 @@ void launch(const TileSource& src, const DecodeAttentionShape& s, const bf16* q,
   float* part_o = static_cast<float*>(s.workspace);
   float* part_ml = part_o + static_cast<std::size_t>(s.batch) * s.n_heads * s.n_splits * D;
   dim3 grid(s.n_splits, s.kv_heads, s.batch);
-  int device = 0, sms = 0;
-  FORESIGHT_CUDA_CHECK(cudaGetDevice(&device));
-  FORESIGHT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  const bool three_per_sm = static_cast<std::int64_t>(s.n_splits) * s.kv_heads * s.batch > 2 * sms;
-  auto kernel = three_per_sm ? decode_split_kernel<D, kRegs3> : decode_split_kernel<D, kRegs2>;
+  auto kernel = decode_split_kernel<D>;
   FORESIGHT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   kernel<<<grid, kWarps * 32, smem, stream>>>(src, q, s.n_heads, s.kv_heads, scale * 1.4426950408889634f, s.n_splits,
                                               part_o, part_ml);
