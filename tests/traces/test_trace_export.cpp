@@ -47,6 +47,7 @@ TEST_CASE("perfetto export: one slice per op, one track per stream", "[trace][pe
     CHECK_FALSE(fs::exists(out.string() + ".partial"));
     std::ifstream f(out);
     const auto j = nlohmann::json::parse(f);  // throws if not valid JSON
+    CHECK(j == trace::to_perfetto(t));           // streamed file == in-memory form
     std::size_t slices = 0, threads = 0;
     std::map<int, std::string> track_name;
     for (const auto& e : j.at("traceEvents")) {
