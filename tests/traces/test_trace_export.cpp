@@ -47,7 +47,7 @@ TEST_CASE("perfetto export: one slice per op, one track per stream", "[trace][pe
     CHECK_FALSE(fs::exists(out.string() + ".partial"));
     std::ifstream f(out);
     const auto j = nlohmann::json::parse(f);  // throws if not valid JSON
-    CHECK(j == trace::to_perfetto(t));           // streamed file == in-memory form
+    CHECK(j == trace::to_perfetto(t));        // streamed file == in-memory form
     std::size_t slices = 0, threads = 0;
     std::map<int, std::string> track_name;
     for (const auto& e : j.at("traceEvents")) {
@@ -58,7 +58,8 @@ TEST_CASE("perfetto export: one slice per op, one track per stream", "[trace][pe
         CHECK(near(e.at("dur").get<double>(), (op.end_ns - op.start_ns) / 1000.0));
         CHECK(e.at("tid").get<int>() == op.stream + 1);
         CHECK(e.at("args").at("bytes").get<std::uint64_t>() == op.bytes);
-        const std::string name = t.stages[op.stage] + (op.layer >= 0 ? " L" + std::to_string(op.layer) : "");
+        const std::string name =
+            t.stages[op.stage] + (op.layer >= 0 ? " L" + std::to_string(op.layer) : "");
         CHECK(e.at("name").get<std::string>() == name);
         ++slices;
       } else if (e.at("name") == "thread_name") {
@@ -89,8 +90,10 @@ TEST_CASE("summary of every sample agrees with its records", "[trace][summary]")
     for (const auto& op : t.ops) h2d += op.kind == trace::OpKind::h2d ? op.bytes : 0;
     for (const auto& c : t.cache) hits += c.hits, selected += c.selected;
     CHECK(s.at("h2d").at("bytes") == h2d);
-    if (selected) CHECK(near(s.at("cache").at("hit_rate").get<double>(), double(hits) / double(selected)));
-    else CHECK(s.at("cache").at("hit_rate").is_null());
+    if (selected)
+      CHECK(near(s.at("cache").at("hit_rate").get<double>(), double(hits) / double(selected)));
+    else
+      CHECK(s.at("cache").at("hit_rate").is_null());
     std::ostringstream os;
     trace::print_summary(t, os);
     CHECK(os.str().find("status     " + std::string(to_string(t.header.status))) == 0);
@@ -102,7 +105,8 @@ TEST_CASE("damaged files give a TraceError, never a crash", "[trace][corrupt]") 
   const auto dir = testing::scratch_dir("corrupt");
   const auto src = testing::samples_dir() / "sparda-tiny.h5";
   const auto size = fs::file_size(src);
-  for (std::uintmax_t keep : {std::uintmax_t{0}, std::uintmax_t{7}, std::uintmax_t{600}, size / 2, size - 100}) {
+  for (std::uintmax_t keep :
+       {std::uintmax_t{0}, std::uintmax_t{7}, std::uintmax_t{600}, size / 2, size - 100}) {
     INFO("kept " << keep << " of " << size << " bytes");
     const auto p = dir / ("cut-" + std::to_string(keep) + ".h5");
     fs::copy_file(src, p, fs::copy_options::overwrite_existing);

@@ -75,11 +75,11 @@ Handle fixed_string_type(std::size_t len, const std::string& where);
 
 // ---- datasets ----
 struct DatasetSpec {
-  hid_t file_type;               // type stored in the file
-  int rank = 1;                  // 1: [n]; 2: [n, width]
-  hsize_t width = 0;             // second dimension when rank == 2
+  hid_t file_type;    // type stored in the file
+  int rank = 1;       // 1: [n]; 2: [n, width]
+  hsize_t width = 0;  // second dimension when rank == 2
   hsize_t chunk_rows = 1024;
-  int deflate_level = 4;         // 0: no compression filters
+  int deflate_level = 4;  // 0: no compression filters
 };
 
 // Creates an empty dataset extendable along dimension 0.
