@@ -140,6 +140,19 @@ Handle fixed_string_type(std::size_t len, const std::string& where) {
   return t;
 }
 
+Handle create_group(hid_t parent, const char* name, const std::string& where) {
+  const std::string what = std::string("create group ") + name;
+  Handle gcpl = owned(H5Pcreate(H5P_GROUP_CREATE), where, what);
+  check_status(H5Pset_obj_track_times(gcpl, false), where, what);
+  return owned(H5Gcreate2(parent, name, H5P_DEFAULT, gcpl, H5P_DEFAULT), where, what);
+}
+
+Handle dataset_plist(const std::string& where) {
+  Handle dcpl = owned(H5Pcreate(H5P_DATASET_CREATE), where, "dataset properties");
+  check_status(H5Pset_obj_track_times(dcpl, false), where, "dataset properties");
+  return dcpl;
+}
+
 Handle create_extendable(hid_t parent, const char* name, const DatasetSpec& spec,
                          const std::string& where) {
   const std::string what = std::string("create dataset ") + name;
@@ -147,7 +160,7 @@ Handle create_extendable(hid_t parent, const char* name, const DatasetSpec& spec
   hsize_t maxdims[2] = {H5S_UNLIMITED, spec.width};
   hsize_t chunk[2] = {spec.chunk_rows, spec.width};
   Handle space = owned(H5Screate_simple(spec.rank, dims, maxdims), where, what);
-  Handle dcpl = owned(H5Pcreate(H5P_DATASET_CREATE), where, what);
+  Handle dcpl = dataset_plist(where);
   check_status(H5Pset_chunk(dcpl, spec.rank, chunk), where, what);
   if (spec.deflate_level > 0) {
     check_status(H5Pset_shuffle(dcpl), where, what);

@@ -68,9 +68,9 @@ struct TraceWriter::Impl {
     if (width == 0) {  // no selections (dense): a fixed empty [0, 0] dataset
       hsize_t dims[2] = {0, 0};
       h5::Handle space = h5::owned(H5Screate_simple(2, dims, nullptr), where, name);
-      return h5::owned(
-          H5Dcreate2(file, name, H5T_STD_U16LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-          where, name);
+      h5::Handle dcpl = h5::dataset_plist(where);
+      return h5::owned(H5Dcreate2(file, name, H5T_STD_U16LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+                       where, name);
     }
     const hsize_t chunk_rows = std::max<hsize_t>(1, 32768 / width);
     h5::DatasetSpec s{u16 ? H5T_STD_U16LE : H5T_STD_U32LE, 2, width, chunk_rows,
@@ -88,23 +88,19 @@ struct TraceWriter::Impl {
     // Until close() stamps it, the file says it is incomplete.
     h5::write_attr_string(file, "status", to_string(RunStatus::truncated), where);
     h5::write_attr_string(file, "status_reason", "writer did not close (run interrupted)", where);
-    h5::Handle cfg = h5::owned(H5Gcreate2(file, "/config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                               where, "create /config");
+    h5::Handle cfg = h5::create_group(file, "/config", where);
     const std::pair<const char*, nlohmann::json> parts[] = {
         {"/config/model", config::to_json(h.model)},
         {"/config/hardware", config::to_json(h.hardware)},
         {"/config/run", config::to_json(h.run)}};
     for (const auto& [name, j] : parts) {
-      h5::Handle g = h5::owned(H5Gcreate2(file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where,
-                               std::string("create ") + name);
+      h5::Handle g = h5::create_group(file, name, where);
       h5::write_attr_string(g, "json", j.dump(), where);
     }
   }
 
   void create_tables() {
-    h5::Handle sel =
-        h5::owned(H5Gcreate2(file, "/selections", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where,
-                  "create /selections");
+    h5::Handle sel = h5::create_group(file, "/selections", where);
     ops_ds = table(h5::kOps, op_t, 4096);
     h5::write_attr_string(ops_ds, "kind_names", "compute,h2d,d2h,d2d,wait,host", where);
     h5::write_attr_string(ops_ds, "engine_names",
