@@ -3,6 +3,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace foresight::trace::h5 {
@@ -78,10 +79,17 @@ Handle replace_attr(hid_t obj, const char* name, hid_t type, const std::string& 
 
 void write_attr_string(hid_t obj, const char* name, const std::string& value,
                        const std::string& where) {
-  Handle type = vlen_string_type(where);
+  // Fixed-length UTF-8, sized to the value: variable-length strings live in
+  // HDF5's global heap, which has no checksum and which HDF5 1.10 reads
+  // unchecked (a damaged heap crashes the reader).
+  Handle type = owned(H5Tcopy(H5T_C_S1), where, "string type");
+  check_status(H5Tset_size(type, std::max<std::size_t>(1, value.size())), where, "string type");
+  check_status(H5Tset_strpad(type, H5T_STR_NULLPAD), where, "string type");
+  check_status(H5Tset_cset(type, H5T_CSET_UTF8), where, "string type");
   Handle attr = replace_attr(obj, name, type, where);
-  const char* p = value.c_str();
-  check_status(H5Awrite(attr, type, &p), where, std::string("write attribute ") + name);
+  std::string padded = value;
+  padded.resize(std::max<std::size_t>(1, value.size()), '\0');
+  check_status(H5Awrite(attr, type, padded.data()), where, std::string("write attribute ") + name);
 }
 
 void write_attr_int(hid_t obj, const char* name, std::int64_t value, const std::string& where) {
@@ -111,6 +119,8 @@ std::string read_attr_string(hid_t obj, const char* name, const std::string& whe
     return s;
   }
   const std::size_t n = H5Tget_size(ftype);
+  if (n == 0 || n > (std::size_t{64} << 20))
+    throw TraceError(fmt::format("{}: {} has an implausible size {}", where, what, n));
   Handle mtype = owned(H5Tcopy(ftype), where, what);
   std::string s(n, '\0');
   check_status(H5Aread(attr, mtype, s.data()), where, what);
@@ -166,6 +176,7 @@ Handle create_extendable(hid_t parent, const char* name, const DatasetSpec& spec
     check_status(H5Pset_shuffle(dcpl), where, what);
     check_status(H5Pset_deflate(dcpl, static_cast<unsigned>(spec.deflate_level)), where, what);
   }
+  check_status(H5Pset_fletcher32(dcpl), where, what);  // a damaged chunk fails to read
   return owned(H5Dcreate2(parent, name, spec.file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
                where, what);
 }

@@ -132,9 +132,33 @@ struct Reader {
   }
 };
 
+// Bytes of a damaged file can end up in messages: keep them printable ASCII.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c < 0x7F)
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("\\x{:02x}", c);
+  }
+  return out;
+}
+
+Trace read_unchecked(const std::filesystem::path& path, ReadOptions opts);
+
 }  // namespace
 
 Trace read_trace(const std::filesystem::path& path, ReadOptions opts) {
+  try {
+    return read_unchecked(path, opts);
+  } catch (const TraceError& e) {
+    throw TraceError(printable(e.what()));
+  }
+}
+
+namespace {
+
+Trace read_unchecked(const std::filesystem::path& path, ReadOptions opts) {
   h5::silence_errors();
   Reader r{path.string(), {}};
   std::error_code ec;
@@ -169,5 +193,7 @@ Trace read_trace(const std::filesystem::path& path, ReadOptions opts) {
   validate(t, r.where);
   return t;
 }
+
+}  // namespace
 
 }  // namespace foresight::trace

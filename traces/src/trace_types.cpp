@@ -117,6 +117,19 @@ void require_fields(hid_t dset, const CompoundTypes& t, const std::string& where
   Handle ftype = owned(H5Dget_type(dset), where, dataset);
   if (H5Tget_class(ftype) != H5T_COMPOUND)
     throw TraceError(fmt::format("{}: {} is not a table (compound dataset)", where, dataset));
+  // HDF5 1.10 does not check this itself; a damaged type would make it read
+  // out of bounds.
+  const std::size_t size = H5Tget_size(ftype);
+  const int n = H5Tget_nmembers(ftype);
+  if (size == 0 || n <= 0)
+    throw TraceError(fmt::format("{}: {}: damaged compound type", where, dataset));
+  for (int i = 0; i < n; ++i) {
+    Handle mt = owned(H5Tget_member_type(ftype, static_cast<unsigned>(i)), where, dataset);
+    const std::size_t off = H5Tget_member_offset(ftype, static_cast<unsigned>(i));
+    if (off > size || H5Tget_size(mt) > size - off)
+      throw TraceError(fmt::format("{}: {}: damaged compound type (member {} outside the row)",
+                                   where, dataset, i));
+  }
   for (const std::string& f : t.fields) {
     if (H5Tget_member_index(ftype, f.c_str()) < 0)
       throw TraceError(fmt::format("{}: {}: missing field '{}'", where, dataset, f));

@@ -223,7 +223,12 @@ TraceWriter::TraceWriter(const std::filesystem::path& path, const Header& header
   m.width = selection_width;
   if (selection_width > 0xFFFF)
     throw TraceError(fmt::format("{}: selection width {} exceeds 65535", m.where, selection_width));
-  m.file = h5::owned(H5Fcreate(m.where.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), m.where,
+  // The HDF5 1.10 file format: its metadata (superblock, object headers,
+  // chunk indexes) carries checksums, so damage is reported, not misread.
+  h5::Handle fapl = h5::owned(H5Pcreate(H5P_FILE_ACCESS), m.where, "file access");
+  h5::check_status(H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110), m.where,
+                   "file format");
+  m.file = h5::owned(H5Fcreate(m.where.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), m.where,
                      "create file");
   m.write_header(header);
   m.create_tables();
