@@ -16,6 +16,7 @@ namespace {
 struct Reader {
   std::string where;
   h5::Handle file;
+  bool unclosed = false;  // status_reason says the writer never closed the file
 
   h5::Handle open_dataset(const char* name) const {
     // Check each path component so a missing group reads as a missing dataset.
@@ -25,7 +26,10 @@ struct Reader {
       pos = path.find('/', pos + 1);
       partial = path.substr(0, pos);
       if (!h5::link_exists(file, partial.c_str()))
-        throw TraceError(fmt::format("{}: missing dataset {}", where, name));
+        throw TraceError(fmt::format("{}: missing dataset {}{}", where, name,
+                                     unclosed ? " (the writer never closed this file: the run "
+                                                "was interrupted)"
+                                              : ""));
     }
     return h5::owned(H5Dopen2(file, name, H5P_DEFAULT), where, std::string("open ") + name);
   }
@@ -78,6 +82,8 @@ struct Reader {
                       "'truncated'",
                       where, status));
     h.status_reason = status_string("status_reason");
+    unclosed =
+        h.status == RunStatus::truncated && h.status_reason.rfind("writer did not close", 0) == 0;
     try {
       h.model = config::model_from_json(config_json("/config/model"), where + ": /config/model");
       h.hardware =
