@@ -63,7 +63,7 @@ struct Reader {
     }
   }
 
-  void header(Header& h) const {
+  void header(Header& h) {
     h.schema_version = static_cast<int>(h5::read_attr_int(file, "schema_version", where));
     if (h.schema_version != kSchemaVersion)
       throw TraceError(fmt::format("{}: schema_version {} is not supported (this build reads {})",
