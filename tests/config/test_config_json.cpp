@@ -103,6 +103,10 @@ TEST_CASE("JSON errors name the source and the key") {
   CHECK(error_of([&] { model_from_json(bad, "t"); }) ==
         "t: unknown key 'sparse.top_k' (did you mean 'sparse.topk_blocks'?)");
   bad = j;
+  bad["window_blocks"] = 8;  // belongs in [sparse]
+  CHECK(error_of([&] { model_from_json(bad, "t"); }) ==
+        "t: unknown key 'window_blocks' (did you mean 'sparse.window_blocks'?)");
+  bad = j;
   bad["hidden"] = 4096.0;
   CHECK(error_of([&] { model_from_json(bad, "t"); }) ==
         "t: 'hidden' must be an integer, got float");
