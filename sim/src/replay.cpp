@@ -61,6 +61,24 @@ void scale_pcie(config::HardwareConfig& hw, double f) {
 }
 }  // namespace
 
+namespace {
+constexpr std::size_t kStageSlots = 21, kOccSlots = 4;
+}  // namespace
+
+std::size_t Replayer::slot(trace::Phase phase, std::int32_t step, std::int16_t layer,
+                           std::uint16_t sid, std::uint8_t occ) const {
+  return (((static_cast<std::size_t>(phase) * static_cast<std::size_t>(rec_steps_) +
+            static_cast<std::size_t>(step)) * static_cast<std::size_t>(rec_layers_) +
+           static_cast<std::size_t>(layer + 1)) * kStageSlots + sid) * kOccSlots + occ;
+}
+
+std::int64_t Replayer::recorded_ns(const OpKey& k) const {
+  if (k.step < 0 || k.step >= rec_steps_ || k.layer + 1 < 0 || k.layer + 1 >= rec_layers_ ||
+      k.canonical_stage >= kStageSlots || k.occurrence >= kOccSlots)
+    return -1;
+  return recorded_[slot(k.phase, k.step, k.layer, k.canonical_stage, k.occurrence)];
+}
+
 Replayer::Replayer(trace::Trace t, std::string where, HardwareLoader load_hw)
     : t_(std::move(t)), where_(std::move(where)), load_hw_(std::move(load_hw)) {
   if (t_.ops.empty()) throw std::invalid_argument(where_ + ": /ops is empty: nothing to replay");
@@ -71,6 +89,11 @@ Replayer::Replayer(trace::Trace t, std::string where, HardwareLoader load_hw)
   const double per_cta = hw.sm_count > 0 ? hw.gather_compute_slowdown / static_cast<double>(hw.sm_count) : 0;
   std::size_t i = 0;
   std::unordered_map<std::uint64_t, std::uint8_t> occ;
+  std::int32_t max_step = 0;
+  for (const auto& op : t_.ops) max_step = std::max(max_step, op.step);
+  rec_steps_ = max_step + 1;
+  rec_layers_ = static_cast<std::int32_t>(t_.header.model.n_layers) + 1;
+  recorded_.assign(static_cast<std::size_t>(2) * rec_steps_ * rec_layers_ * kStageSlots * kOccSlots, -1);
   std::vector<std::int64_t> host_ns;
   while (i < t_.ops.size()) {
     std::size_t j = i;
@@ -95,7 +118,10 @@ Replayer::Replayer(trace::Trace t, std::string where, HardwareLoader load_hw)
       if (op.kind != trace::OpKind::compute) continue;
       const std::uint16_t sid = canonical_stage_id(t_.stages.at(op.stage));
       const std::uint64_t base = pack_op_key(op.phase, op.step, op.layer, sid, 0);
-      recorded_.emplace(base + occ[base]++, clean_ns_[k]);
+      const std::uint8_t n = occ[base]++;
+      if (sid < kStageSlots && n < kOccSlots && op.step >= 0 && op.layer + 1 >= 0 &&
+          op.layer + 1 < rec_layers_)
+        recorded_[slot(op.phase, op.step, op.layer, sid, n)] = clean_ns_[k];
     }
     i = j;
   }
@@ -244,9 +270,8 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
   DurationFn dur = [&](const OpKey& k, const OpCost& c) -> std::int64_t {
     double ns;
     if (same_shape) {
-      auto it = recorded_.find(pack_op_key(k.phase, k.step, k.layer, canonical_stage_id(k.stage), k.occurrence));
-      ns = it != recorded_.end() ? static_cast<double>(it->second)
-                                 : static_cast<double>(fit_->predict_ns(k.stage, c, old_hw));
+      const std::int64_t rec = recorded_ns(k);
+      ns = rec >= 0 ? static_cast<double>(rec) : static_cast<double>(fit_->predict_ns(k.stage, c, old_hw));
     } else {
       ns = static_cast<double>(fit_->predict_ns(k.stage, c, old_hw));
     }

@@ -48,11 +48,19 @@ class Emitter {
                   {"d2h", trace::StreamKind::copy}};
   }
 
+  // Stage names come from trace/stages.hpp constants: look up by address first.
   std::uint16_t stage_id(std::string_view name) {
+    for (const auto& [ptr, id] : by_ptr_)
+      if (ptr == name.data()) return id;
+    std::uint16_t id = static_cast<std::uint16_t>(t_.stages.size());
     for (std::size_t i = 0; i < t_.stages.size(); ++i)
-      if (t_.stages[i] == name) return static_cast<std::uint16_t>(i);
-    t_.stages.emplace_back(name);
-    return static_cast<std::uint16_t>(t_.stages.size() - 1);
+      if (t_.stages[i] == name) id = static_cast<std::uint16_t>(i);
+    if (id == t_.stages.size()) {
+      t_.stages.emplace_back(name);
+      canonical_.push_back(canonical_stage_id(name));
+    }
+    by_ptr_.emplace_back(name.data(), id);
+    return id;
   }
 
   // Appends an op of `duration_ns` and returns its id.
@@ -87,10 +95,11 @@ class Emitter {
   std::uint64_t compute(std::string_view stage, std::int16_t layer, const StepShape& shape,
                         std::initializer_list<std::uint64_t> deps = {}) {
     const OpCost cost = stage_cost(c_.model, stage, shape);
+    const std::uint16_t sid = stage_id(stage);
     std::uint8_t occ = 0;
     for (std::size_t i = layer_first_op_; i < t_.ops.size(); ++i)
-      if (t_.ops[i].layer == layer && t_.stages[t_.ops[i].stage] == stage) ++occ;
-    OpKey key{phase_, step_, layer, stage, occ};
+      if (t_.ops[i].layer == layer && t_.ops[i].stage == sid) ++occ;
+    OpKey key{phase_, step_, layer, stage, occ, canonical_[sid]};
     return add(OpKind::compute, Engine::none, stage, kMain, layer, dur_(key, cost), cost, deps);
   }
 
@@ -109,6 +118,8 @@ class Emitter {
   Phase phase_ = Phase::decode;
   std::int32_t step_ = 0;
   std::size_t layer_first_op_ = 0;
+  std::vector<std::pair<const char*, std::uint16_t>> by_ptr_;
+  std::vector<std::uint16_t> canonical_;  // per interned stage
 };
 
 constexpr std::uint64_t kNoDep = Emitter::kNoDep;
@@ -125,6 +136,9 @@ void build_schedule(const ScheduleConfig& c, const DurationFn& duration, const L
   const std::int64_t block_bytes = kv_block_bytes(c.model);
   const auto& hw = c.hardware;
   Emitter e(c, duration, out);
+  const auto per_step = static_cast<std::size_t>(L) * 18 + 8;
+  out.ops.reserve(per_step * static_cast<std::size_t>(c.decode_steps + (c.prefill ? 1 : 0)));
+  out.deps.reserve(static_cast<std::size_t>(L + 4) * 2 * static_cast<std::size_t>(c.decode_steps + 1));
 
   std::int64_t ctx_sum = 0, causal_sum = 0;
   for (auto n : c.context_tokens) {

@@ -20,6 +20,7 @@
 #include "foresight/sim/cost_fit.hpp"
 #include "foresight/sim/metrics.hpp"
 #include "foresight/sim/scenario.hpp"
+#include "foresight/sim/schedule.hpp"
 #include "foresight/sim/selection_replay.hpp"
 #include "foresight/trace/schema.hpp"
 
@@ -75,7 +76,13 @@ class Replayer {
   HardwareLoader load_hw_;
   SelectionIndex sel_;
   std::vector<std::int64_t> clean_ns_;  // recorded durations, gather interference removed
-  std::unordered_map<std::uint64_t, std::int64_t> recorded_;  // OpKey -> clean duration
+  // Clean recorded duration per (phase, step, layer + 1, canonical stage,
+  // occurrence < 4), -1 where none; dense for speed.
+  std::vector<std::int64_t> recorded_;
+  std::int32_t rec_steps_ = 0, rec_layers_ = 0;
+  std::int64_t recorded_ns(const OpKey& k) const;
+  std::size_t slot(trace::Phase phase, std::int32_t step, std::int16_t layer, std::uint16_t sid,
+                   std::uint8_t occ) const;
   std::int64_t host_step_ns_ = 20000;
   std::int32_t decode_steps_ = 0;
   bool has_prefill_ = false;
@@ -90,7 +97,5 @@ class Replayer {
 // Packs an op identity into a map key (see schedule.hpp OpKey).
 std::uint64_t pack_op_key(trace::Phase phase, std::int32_t step, std::int16_t layer,
                           std::uint16_t stage_id, std::uint8_t occurrence);
-// Small stable id of a canonical stage name (trace/stages.hpp); 4095 if unknown.
-std::uint16_t canonical_stage_id(std::string_view name);
 
 }  // namespace foresight::sim

@@ -36,7 +36,11 @@ struct OpKey {
   std::int16_t layer = -1;
   std::string_view stage;
   std::uint8_t occurrence = 0;
+  std::uint16_t canonical_stage = 0;  // canonical_stage_id(stage)
 };
+
+// Small stable id of a canonical stage name (trace/stages.hpp); 4095 if unknown.
+std::uint16_t canonical_stage_id(std::string_view name);
 
 // Duration of a compute (or host) op in ns, given its key and roofline cost.
 using DurationFn = std::function<std::int64_t(const OpKey&, const OpCost&)>;
