@@ -176,6 +176,8 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
     fail(fmt::format("--prefetch needs a trace whose KV is offloaded (sparse-offload, "
                      "sparda-no-prefetch or sparda); this trace's mode is {}",
                      config::to_string(mode)));
+  if ((s.policy || s.cache_blocks) && !base.select)
+    fail("--policy and --cache-blocks need a sparse trace (block selections); this trace's mode is dense");
   const config::Prefetch prefetch = s.prefetch.value_or(recorded_prefetch(mode));
   const ModeShape ms = mode_shape(mode, prefetch);
   const std::int64_t topk = h.run.topk_blocks;

@@ -109,6 +109,9 @@ TEST_CASE("bad what-ifs are clear errors", "[sim][replay]") {
   sim::Scenario pf;
   pf.prefetch = config::Prefetch::lookahead;
   CHECK_THROWS_WITH(dense.run(pf), Catch::Contains("dense.h5") && Catch::Contains("--prefetch needs"));
+  sim::Scenario dpol;
+  dpol.policy = config::Eviction::opt;
+  CHECK_THROWS_WITH(dense.run(dpol), Catch::Contains("need a sparse trace"));
 
   trace::Trace t = sim::synthesize(tiny_synth(config::Mode::sparda));
   sim::Replayer rp(t, "sparda.h5");
