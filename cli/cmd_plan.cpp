@@ -1,0 +1,150 @@
+// `foresight plan`: capacity report. Evaluates a grid of what-if scenarios
+// (mode x batch x cache size x gather CTAs, plus PCIe and locality
+// sensitivities) for one model on one or more GPUs, searches it, and writes
+// report.html, report.md and plan.json.
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <stdexcept>
+
+#include <fmt/core.h>
+
+#include "command.hpp"
+#include "foresight/report/analytic_evaluator.hpp"
+#include "foresight/report/builtin_configs.hpp"
+#include "foresight/report/render.hpp"
+
+namespace foresight::cli {
+namespace {
+
+struct PlanOptions {
+  std::string model = "minicpm4.1-8b";
+  std::vector<std::string> hardware = {"h100-sxm"};
+  std::string trace;
+  std::vector<std::string> contexts = {"32K", "64K", "96K", "128K"};
+  double slo_tpot_ms = 50;
+  std::vector<std::string> modes = {"dense", "sparse", "sparse-offload", "sparda-no-prefetch",
+                                    "sparda"};
+  std::vector<std::int64_t> batches = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128};
+  std::string evaluator = "analytic";
+  int threads = 0;
+  bool quiet = false;
+  std::string out = "foresight-plan";
+};
+
+// "128K" -> 131072, "4096" -> 4096.
+std::int64_t parse_context(const std::string& s) {
+  std::size_t pos = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(s, &pos);
+  } catch (const std::exception&) {
+    throw std::invalid_argument("--context '" + s + "': expected tokens such as 4096 or 128K");
+  }
+  std::int64_t mult = 1;
+  if (pos < s.size() && (s[pos] == 'K' || s[pos] == 'k') && pos + 1 == s.size()) mult = 1024;
+  else if (pos != s.size())
+    throw std::invalid_argument("--context '" + s + "': expected tokens such as 4096 or 128K");
+  if (v <= 0) throw std::invalid_argument("--context '" + s + "': must be positive");
+  return v * mult;
+}
+
+// Redraws only when the bar grows, so a fast plan prints a few lines, not thousands.
+void progress_bar(std::size_t done, std::size_t total) {
+  static int last_filled = -1;
+  const int width = 40;
+  const int filled = total ? static_cast<int>(width * done / total) : width;
+  if (filled == last_filled && done != total) return;
+  last_filled = filled;
+  fmt::print(stderr, "\rplan [{}{}] {}/{} scenarios", std::string(filled, '#'),
+             std::string(width - filled, '.'), done, total);
+  if (done == total) fmt::print(stderr, "\n");
+}
+
+int run_plan_command(const PlanOptions& o) {
+  using namespace foresight::report;
+  PlanRequest req;
+  req.model = o.model;
+  req.hardware = o.hardware;
+  req.slo_tpot_ms = o.slo_tpot_ms;
+  req.batches = o.batches;
+  req.threads = o.threads;
+  req.contexts.clear();
+  req.modes.clear();
+  try {
+    for (const auto& c : o.contexts) req.contexts.push_back(parse_context(c));
+    for (const auto& m : o.modes) req.modes.push_back(mode_from_name(m));
+    if (!(o.slo_tpot_ms > 0)) throw std::invalid_argument("--slo-tpot-ms must be positive");
+    for (auto b : o.batches)
+      if (b <= 0) throw std::invalid_argument("--batches: every batch must be positive");
+    if (!o.trace.empty())
+      throw std::invalid_argument("--trace '" + o.trace +
+                                  "': replaying a trace needs the simulator, which this build "
+                                  "does not link yet; run without --trace (analytic evaluator)");
+    if (o.evaluator != "analytic")
+      throw std::invalid_argument("--evaluator '" + o.evaluator +
+                                  "': only 'analytic' is available in this build");
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "foresight plan: error: {}\n", e.what());
+    return kExitBadInput;
+  }
+  std::map<std::string, config::HardwareConfig> hw;
+  config::ModelConfig model;
+  try {
+    model = builtin_model(o.model);
+    for (const auto& h : o.hardware) hw[h] = builtin_hardware(h);
+    for (auto& [name, cfg] : hw) cfg.name = name;
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "foresight plan: error: {}\n", e.what());
+    return kExitBadInput;
+  }
+  for (auto c : req.contexts)
+    if (c > model.max_context) {
+      fmt::print(stderr, "foresight plan: error: --context {} exceeds {}'s max_context {}\n", c,
+                 model.name, model.max_context);
+      return kExitBadInput;
+    }
+  AnalyticEvaluator ev(model, hw);
+  const auto t0 = std::chrono::steady_clock::now();
+  const Plan plan = run_plan(req, ev, o.quiet ? Progress{} : Progress{progress_bar});
+  write_reports(plan, o.out);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (const auto& r : plan.recommendations) fmt::print("{}\n", r.sentence);
+  fmt::print("wrote {0}/report.html, {0}/report.md, {0}/plan.json in {1:.2f} s\n", o.out, s);
+  return kExitOk;
+}
+
+const CommandRegistrar reg{Command{
+    "plan", 40, [](CLI::App& app) -> std::function<int()> {
+      auto opts = std::make_shared<PlanOptions>();
+      auto* sub = app.add_subcommand(
+          "plan", "Capacity report: which mode, batch, GPU cache size and gather setting give the "
+                  "most decode throughput within a per-token latency target and within memory. "
+                  "Writes report.html, report.md and plan.json.");
+      sub->add_option("--model", opts->model, "Model config name (default: minicpm4.1-8b)");
+      sub->add_option("--hardware", opts->hardware,
+                      "Hardware config(s); several compare GPUs in one report (default: h100-sxm; "
+                      "built-in: h100-sxm, h200-sxm, a100-sxm-80g, h100-pcie-gen4)");
+      sub->add_option("--trace", opts->trace,
+                      "Trace to replay in the simulator (default: none; not available until the "
+                      "simulator is linked)");
+      sub->add_option("--context", opts->contexts,
+                      "Context length(s) per sequence, tokens; K = 1024 (default: 32K 64K 96K 128K)");
+      sub->add_option("--slo-tpot-ms", opts->slo_tpot_ms,
+                      "Target p99 per-token latency, milliseconds (default: 50)");
+      sub->add_option("--modes", opts->modes,
+                      "Decode modes to compare (default: dense sparse sparse-offload "
+                      "sparda-no-prefetch sparda)");
+      sub->add_option("--batches", opts->batches,
+                      "Batch sizes searched, sequences (default: 1 2 4 8 16 24 32 48 64 96 128)");
+      sub->add_option("--evaluator", opts->evaluator,
+                      "What evaluates a scenario: analytic (closed-form roofline; default)");
+      sub->add_option("--threads", opts->threads, "Worker threads (default: 0 = all cores)");
+      sub->add_flag("--quiet", opts->quiet, "No progress bar on stderr");
+      sub->add_option("--out", opts->out, "Output folder (default: foresight-plan)");
+      return [opts] { return run_plan_command(*opts); };
+    }}};
+
+}  // namespace
+}  // namespace foresight::cli
