@@ -17,6 +17,15 @@ namespace {
 using svg::xml_escape;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+// The chart, or a one-line note where the plan has nothing to show in it.
+template <class Chart>
+std::string chart_or_note(const Chart& c, const std::string& why) {
+  if (svg::has_data(c)) return svg::render(c);
+  return "<div class=\"nodata\"><b>" + xml_escape(c.title) + "</b><br>" + xml_escape(why) +
+         "</div>\n";
+}
+
+
 std::vector<const PlanCell*> cells_of(const Plan& plan, const std::string& hw, std::int64_t ctx) {
   std::vector<const PlanCell*> out;
   for (const auto& c : plan.cells)
@@ -33,7 +42,7 @@ const Point* anchor(const PlanCell& c) {
 
 std::string bar_label(const PlanCell& c) {
   const Point* a = anchor(c);
-  return fmt::format("{} b{}", mode_name(c.mode), a ? a->scenario.batch : 0);
+  return fmt::format("{}\nbatch {}", mode_name(c.mode), a ? a->scenario.batch : 0);
 }
 
 std::string batch_charts(const std::vector<const PlanCell*>& cells, double slo, const std::string& where) {
@@ -42,7 +51,8 @@ std::string batch_charts(const std::vector<const PlanCell*>& cells, double slo, 
   lat.hlines.push_back({slo, fmt::format("target {:g} ms", slo)});
   for (std::size_t k = 0; k < cells.size(); ++k) {
     const auto& c = *cells[k];
-    svg::Series st{mode_name(c.mode)}, sl{mode_name(c.mode)};
+    // Odd modes dashed: modes that coincide (e.g. both inline-fetch modes) stay visible.
+    svg::Series st{mode_name(c.mode), {}, {}, k % 2 == 1}, sl{mode_name(c.mode), {}, {}, k % 2 == 1};
     for (auto i : c.by_batch) {
       const auto& p = c.grid[i];
       st.x.push_back(static_cast<double>(p.scenario.batch));
@@ -60,7 +70,8 @@ std::string batch_charts(const std::vector<const PlanCell*>& cells, double slo, 
                                  static_cast<int>(k)});
     }
   }
-  return svg::render(tput) + svg::render(lat);
+  return chart_or_note(tput, "no mode fits in memory at any batch searched") +
+         chart_or_note(lat, "no mode fits in memory at any batch searched");
 }
 
 std::string breakdown_charts(const std::vector<const PlanCell*>& cells, const std::string& where) {
@@ -97,22 +108,28 @@ std::string breakdown_charts(const std::vector<const PlanCell*>& cells, const st
     host.limit = svg::HLine{to_gib(a->metrics.host_capacity_bytes), "pinnable host memory"};
     ++k;
   }
-  return svg::render(gpu) + svg::render(host) + svg::render(time);
+  return chart_or_note(gpu, "no mode fits in memory") +
+         chart_or_note(host, "no mode in this plan keeps its KV cache in host memory") +
+         chart_or_note(time, "no mode fits in memory");
 }
 
 std::string sensitivity_charts(const std::vector<const PlanCell*>& cells, const std::string& where) {
   svg::LineChart hit{"GPU cache hit rate vs cache capacity, " + where,
                      "cache blocks per (layer, KV head)", "hit rate"};
+  hit.y_from_zero = false;
   svg::LineChart pcie{"Throughput vs PCIe bandwidth, " + where, "H2D GB/s", "tokens/s"};
   svg::LineChart reuse{"Throughput vs block reuse (workload locality), " + where,
                        "P(block stays selected next step)", "tokens/s"};
   svg::LineChart pareto{"Throughput/latency Pareto frontier, " + where, "ms per token (p99)",
                         "tokens/s"};
-  for (const auto* c : cells) {
+  for (std::size_t k = 0; k < cells.size(); ++k) {
+    const auto* c = cells[k];
+    const bool dashed = k % 2 == 1;
     const std::string name = mode_name(c->mode);
     const Point* a = anchor(*c);
     const std::string at = a ? fmt::format("{} (b{})", name, a->scenario.batch) : name;
-    svg::Series h{at}, p{at}, r{at}, f{name};
+    svg::Series h{at, {}, {}, dashed}, p{at, {}, {}, dashed}, r{at, {}, {}, dashed},
+        f{name, {}, {}, dashed};
     for (auto i : c->by_cache) {
       h.x.push_back(static_cast<double>(c->grid[i].scenario.cache_blocks));
       h.y.push_back(c->grid[i].metrics.hit_rate);
@@ -135,7 +152,10 @@ std::string sensitivity_charts(const std::vector<const PlanCell*>& cells, const 
     reuse.series.push_back(r);
     pareto.series.push_back(f);
   }
-  return svg::render(pareto) + svg::render(hit) + svg::render(pcie) + svg::render(reuse);
+  return chart_or_note(pareto, "no mode fits in memory") +
+         chart_or_note(hit, "no mode in this plan keeps its KV cache in host memory") +
+         chart_or_note(pcie, "no mode in this plan moves KV over PCIe") +
+         chart_or_note(reuse, "no sparse mode in this plan");
 }
 
 const char* kStyle = R"(<style>
@@ -145,6 +165,7 @@ h1{margin-bottom:4px} .sub{color:#555;margin-top:0}
 .rec.none{background:#fbeeee;border-left-color:#d62728}
 .charts{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:12px}
 .charts svg{width:100%;height:auto;border:1px solid #ddd}
+.nodata{border:1px dashed #ccc;padding:16px;color:#666}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right} th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}

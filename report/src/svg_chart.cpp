@@ -119,23 +119,47 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   return t;
 }
 
+bool has_data(const LineChart& c) {
+  for (const auto& s : c.series)
+    for (std::size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
+      if (std::isfinite(s.y[i]) && std::isfinite(s.x[i]) && !(c.log_x && s.x[i] <= 0)) return true;
+  return false;
+}
+
+bool has_data(const StackedBarChart& c) {
+  for (const auto& s : c.segments)
+    for (double v : s.values)
+      if (v > 0) return true;
+  return false;
+}
+
 std::string render(const LineChart& c) {
   double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y1 = 0;
+  double ymin = std::numeric_limits<double>::infinity();
   for (const auto& s : c.series)
     for (std::size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
       if (std::isnan(s.y[i]) || (c.log_x && s.x[i] <= 0)) continue;
       x0 = std::min(x0, s.x[i]); x1 = std::max(x1, s.x[i]); y1 = std::max(y1, s.y[i]);
+      ymin = std::min(ymin, s.y[i]);
     }
   for (const auto& h : c.hlines) y1 = std::max(y1, h.y);
   if (!std::isfinite(x0)) { x0 = c.log_x ? 1 : 0; x1 = c.log_x ? 2 : 1; }
   if (x1 == x0) x1 = c.log_x ? x0 * 2 : x0 + 1;
   if (y1 <= 0) y1 = 1;
-  const auto yt = nice_ticks(0, y1 * 1.05);
+  double ylo = 0;
+  if (!c.y_from_zero && std::isfinite(ymin) && ymin < y1) {
+    const double pad = (y1 - ymin) * 0.1;
+    ylo = nice_ticks(ymin - pad, y1 + pad).front();
+    if (ylo > ymin) ylo = ymin - pad;
+  } else if (!c.y_from_zero && std::isfinite(ymin)) {
+    ylo = ymin * 0.9;
+  }
+  const auto yt = nice_ticks(ylo, ylo == 0 ? y1 * 1.05 : y1 + (y1 - ylo) * 0.05);
   std::vector<std::string> names;
   for (const auto& s : c.series) names.push_back(s.name);
   const double plot_w = c.width - kLeft - kRight;
   const int rows = legend_rows(names, plot_w);
-  Frame f{x0, x1, 0, std::max(yt.back(), y1), kLeft, c.width - kRight,
+  Frame f{x0, x1, ylo, std::max(yt.back(), y1), kLeft, c.width - kRight,
           c.height - kBottom - rows * kLegendRow, kTop, c.log_x};
 
   std::string o;
@@ -197,7 +221,7 @@ std::string render(const LineChart& c) {
     if (d.empty()) continue;
     const int ci = static_cast<int>(si);
     o += fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{}/>\n", d,
-                     palette(ci), s.dashed ? " stroke-dasharray=\"5 3\"" : "");
+                     palette(ci), s.dashed ? " stroke-dasharray=\"7 4\"" : "");
     for (std::size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
       if (!std::isnan(s.y[i]) && !(c.log_x && s.x[i] <= 0))
         o += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>", f.fx(s.x[i]),
@@ -246,8 +270,17 @@ std::string render(const StackedBarChart& c) {
                        palette(static_cast<int>(si)), xml_escape(s.name), fmt_num(v));
       base += v;
     }
-    o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", cx,
-                     f.py0 + 16, xml_escape(c.categories[k]));
+    o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">", cx, f.py0 + 16);
+    std::size_t start = 0;
+    for (int line = 0; start <= c.categories[k].size(); ++line) {
+      const auto nl = c.categories[k].find('\n', start);
+      const auto part = c.categories[k].substr(start, nl == std::string::npos ? nl : nl - start);
+      o += fmt::format("<tspan x=\"{:.1f}\" dy=\"{}\">{}</tspan>", cx, line ? 13 : 0,
+                       xml_escape(part));
+      if (nl == std::string::npos) break;
+      start = nl + 1;
+    }
+    o += "</text>\n";
   }
   o += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#333\"/>\n",
                    f.px0, f.py0, f.px1, f.py0);

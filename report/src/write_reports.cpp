@@ -31,6 +31,13 @@ void write_files_atomically(const fs::path& dir,
       throw std::runtime_error("cannot write " + (dir / name).string());
     }
   }
+  // Every file is complete on disk; refuse before renaming any if one target
+  // cannot be replaced, so the folder never mixes old and new reports.
+  for (const auto& [name, content] : files)
+    if (fs::is_directory(dir / name)) {
+      cleanup();
+      throw std::runtime_error("cannot write " + (dir / name).string() + ": it is a directory");
+    }
   for (std::size_t i = 0; i < files.size(); ++i) {
     fs::rename(temps[i], dir / files[i].first, ec);
     if (ec) {

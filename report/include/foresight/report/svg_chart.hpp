@@ -30,6 +30,7 @@ struct VMarker {
 struct LineChart {
   std::string title, x_label, y_label;
   bool log_x = false;            // log2 x axis (ticks at powers of two)
+  bool y_from_zero = true;       // false: the y axis spans the data's range only
   std::vector<Series> series;
   std::vector<HLine> hlines;
   std::vector<VMarker> vmarkers;
@@ -43,7 +44,7 @@ struct BarSegment {
 
 struct StackedBarChart {
   std::string title, y_label;
-  std::vector<std::string> categories;   // one bar each
+  std::vector<std::string> categories;   // one bar each; '\n' breaks the label
   std::vector<BarSegment> segments;      // stacked bottom to top
   std::optional<HLine> limit;            // e.g. GPU capacity
   int width = 640, height = 360;
@@ -51,6 +52,10 @@ struct StackedBarChart {
 
 std::string render(const LineChart& c);
 std::string render(const StackedBarChart& c);
+
+// Whether a chart has anything to draw (a finite point / a positive bar).
+bool has_data(const LineChart& c);
+bool has_data(const StackedBarChart& c);
 
 // Escapes &, <, >, " and ' for XML text and attributes.
 std::string xml_escape(const std::string& s);
