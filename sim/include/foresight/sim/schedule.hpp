@@ -1,0 +1,71 @@
+// ScheduleBuilder: the ops of a run (prefill chunk + decode steps) with their
+// streams and dependencies for each decode mode, as trace ops whose
+// end_ns - start_ns is the op's duration (start_ns = 0 until timed by
+// sim/timeline.hpp). Structure per mode: docs/simulator.md.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <vector>
+
+#include "foresight/config/hardware.hpp"
+#include "foresight/config/model.hpp"
+#include "foresight/config/run.hpp"
+#include "foresight/sim/cost_model.hpp"
+#include "foresight/trace/schema.hpp"
+
+namespace foresight::sim {
+
+// The mode as four switches.
+struct ModeShape {
+  bool select = false;      // sparse selection of top-k blocks
+  bool forecast = false;    // layer l selects for l+1 (layer 0 resident, self-selects)
+  bool kv_on_host = false;  // full KV in pinned host memory: misses cross PCIe
+  bool side_fetch = false;  // misses of layer l fetched on a side stream after layer l-1's selection
+};
+ModeShape mode_shape(config::Mode mode, config::Prefetch prefetch);
+// Whether layer `layer` loads blocks (has a working-set gather) in this shape.
+bool layer_gathers(const ModeShape& s, std::int32_t layer);
+
+// Identity of a compute op across traces: the n-th op of `stage` in
+// (phase, step, layer).
+struct OpKey {
+  trace::Phase phase = trace::Phase::decode;
+  std::int32_t step = 0;
+  std::int16_t layer = -1;
+  std::string_view stage;
+  std::uint8_t occurrence = 0;
+};
+
+// Duration of a compute (or host) op in ns, given its key and roofline cost.
+using DurationFn = std::function<std::int64_t(const OpKey&, const OpCost&)>;
+// KV blocks (one KV head's K and V each) loaded for (step, layer), summed over
+// sequences and heads.
+using LoadFn = std::function<std::uint64_t(std::int32_t step, std::int32_t layer)>;
+
+struct ScheduleConfig {
+  config::ModelConfig model;
+  config::HardwareConfig hardware;
+  config::Mode mode = config::Mode::sparda;
+  config::Prefetch prefetch = config::Prefetch::lookahead;  // offload modes only
+  std::int64_t batch = 1;
+  std::vector<std::int64_t> context_tokens;  // per sequence, at decode step 0
+  std::int64_t decode_steps = 1;
+  std::int64_t topk_blocks = 96;
+  std::int64_t gather_ctas = 16;
+  double pcie_scale = 1.0;                   // multiplies every PCIe bandwidth
+  bool prefill = false;                      // emit one prefill chunk first
+  trace::Engine h2d_engine = trace::Engine::zero_copy_gather;
+  std::int64_t host_step_ns = 20000;         // host work per step (assumption)
+};
+
+// Appends stages, streams, ops and deps of the whole run to `out` (which must
+// have no ops yet). Op ids are 0..n-1.
+void build_schedule(const ScheduleConfig& c, const DurationFn& duration, const LoadFn& loads,
+                    trace::Trace& out);
+
+// Roofline durations on the config's hardware, divided by `compute_scale`.
+DurationFn roofline_durations(const config::HardwareConfig& hw, double compute_scale = 1.0);
+
+}  // namespace foresight::sim

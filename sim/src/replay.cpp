@@ -1,0 +1,351 @@
+// Replay of a trace under a what-if scenario (see replay.hpp, docs/simulator.md).
+#include "foresight/sim/replay.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include <fmt/core.h>
+
+#include "foresight/config/load.hpp"
+#include "foresight/sim/engine.hpp"
+#include "foresight/sim/memory_model.hpp"
+#include "foresight/sim/schedule.hpp"
+#include "foresight/sim/timeline.hpp"
+#include "foresight/trace/stages.hpp"
+
+namespace foresight::sim {
+
+namespace st = trace::stage;
+
+struct Replayer::MemoEntry {
+  std::once_flag once;
+  std::shared_ptr<const StreamOutcomes> value;
+};
+
+std::uint16_t canonical_stage_id(std::string_view name) {
+  static const std::string_view names[] = {
+      st::embed,  st::rmsnorm,   st::qkvf_gemm,  st::rope,      st::compress,
+      st::score,  st::pool_topk, st::ws_update,  st::h2d_gather, st::d2d_gather,
+      st::wait_kv, st::kv_write, st::attention,  st::o_proj,    st::mlp,
+      st::lm_head, st::argmax,   st::kv_writeback, st::prefill_attention,
+      st::prefill_kv_offload, st::host};
+  for (std::size_t i = 0; i < std::size(names); ++i)
+    if (names[i] == name) return static_cast<std::uint16_t>(i);
+  return 4095;
+}
+
+std::uint64_t pack_op_key(trace::Phase phase, std::int32_t step, std::int16_t layer,
+                          std::uint16_t stage_id, std::uint8_t occurrence) {
+  return (static_cast<std::uint64_t>(phase) << 63) |
+         (static_cast<std::uint64_t>(static_cast<std::uint32_t>(step) & 0x7FFFFFFFu) << 32) |
+         (static_cast<std::uint64_t>(static_cast<std::uint16_t>(layer + 1) & 0xFFFu) << 20) |
+         (static_cast<std::uint64_t>(stage_id & 0xFFFu) << 8) | occurrence;
+}
+
+namespace {
+config::Prefetch recorded_prefetch(config::Mode m) {
+  return m == config::Mode::sparda ? config::Prefetch::lookahead : config::Prefetch::none;
+}
+std::uint64_t mix(std::uint64_t x) {  // splitmix64
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+void scale_pcie(config::HardwareConfig& hw, double f) {
+  for (auto& g : hw.h2d_memcpy_by_size.gbps) g *= f;
+  for (auto& g : hw.gather_by_ctas_16k.gbps) g *= f;
+  hw.h2d_gbps *= f;
+  hw.d2h_gbps *= f;
+}
+}  // namespace
+
+Replayer::Replayer(trace::Trace t, std::string where, HardwareLoader load_hw)
+    : t_(std::move(t)), where_(std::move(where)), load_hw_(std::move(load_hw)) {
+  if (t_.ops.empty()) throw std::invalid_argument(where_ + ": /ops is empty: nothing to replay");
+  sel_ = SelectionIndex::build(t_);
+  // Remove the recorded gather interference from compute durations.
+  clean_ns_.resize(t_.ops.size());
+  const auto& hw = t_.header.hardware;
+  const double per_cta = hw.sm_count > 0 ? hw.gather_compute_slowdown / static_cast<double>(hw.sm_count) : 0;
+  std::size_t i = 0;
+  std::unordered_map<std::uint64_t, std::uint8_t> occ;
+  std::vector<std::int64_t> host_ns;
+  while (i < t_.ops.size()) {
+    std::size_t j = i;
+    while (j < t_.ops.size() && t_.ops[j].phase == t_.ops[i].phase && t_.ops[j].step == t_.ops[i].step) ++j;
+    for (std::size_t k = i; k < j; ++k) {
+      const trace::Op& op = t_.ops[k];
+      double d = static_cast<double>(op.end_ns - op.start_ns);
+      if (op.kind == trace::OpKind::compute && per_cta > 0) {
+        std::int64_t ctas = 0;
+        for (std::size_t g = i; g < j; ++g) {
+          const trace::Op& x = t_.ops[g];
+          if (x.engine == trace::Engine::zero_copy_gather && x.start_ns <= op.start_ns &&
+              op.start_ns < x.end_ns && g != k)
+            ctas += x.ctas;
+        }
+        d /= 1.0 + per_cta * static_cast<double>(ctas);
+      }
+      clean_ns_[k] = std::llround(d);
+      if (op.phase == trace::Phase::decode) decode_steps_ = std::max(decode_steps_, op.step + 1);
+      if (op.phase == trace::Phase::prefill) has_prefill_ = true;
+      if (op.kind == trace::OpKind::host) host_ns.push_back(clean_ns_[k]);
+      if (op.kind != trace::OpKind::compute) continue;
+      const std::uint16_t sid = canonical_stage_id(t_.stages.at(op.stage));
+      const std::uint64_t base = pack_op_key(op.phase, op.step, op.layer, sid, 0);
+      recorded_.emplace(base + occ[base]++, clean_ns_[k]);
+    }
+    i = j;
+  }
+  if (!host_ns.empty()) {
+    std::sort(host_ns.begin(), host_ns.end());
+    host_step_ns_ = host_ns[host_ns.size() / 2];
+  }
+  fit_ = std::make_unique<CostFit>(t_, clean_ns_);
+}
+
+config::HardwareConfig Replayer::hardware(const std::string& spec) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = hw_cache_.find(spec);
+  if (it != hw_cache_.end()) return it->second;
+  config::HardwareConfig hw = load_hw_ ? load_hw_(spec) : config::load_hardware(spec);
+  hw_cache_.emplace(spec, hw);
+  return hw;
+}
+
+std::shared_ptr<const StreamOutcomes> Replayer::outcomes(config::Eviction policy,
+                                                         std::int64_t capacity) const {
+  std::shared_ptr<MemoEntry> e;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& slot = memo_[{static_cast<int>(policy), capacity}];
+    if (!slot) slot = std::make_shared<MemoEntry>();
+    e = slot;
+  }
+  std::call_once(e->once, [&] {
+    const auto ms = mode_shape(t_.header.run.mode, config::Prefetch::none);
+    std::vector<bool> layers(static_cast<std::size_t>(t_.header.model.n_layers));
+    for (std::size_t l = 0; l < layers.size(); ++l) layers[l] = layer_gathers(ms, static_cast<std::int32_t>(l));
+    e->value = std::make_shared<StreamOutcomes>(replay_selections(t_, sel_, policy, capacity, layers));
+  });
+  return e->value;
+}
+
+ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
+  const auto& h = t_.header;
+  const auto& m = h.model;
+  const config::Mode mode = h.run.mode;
+  auto fail = [&](const std::string& msg) { throw std::invalid_argument(where_ + ": " + msg); };
+
+  config::HardwareConfig hw = s.hardware ? hardware(*s.hardware) : h.hardware;
+  const bool hw_changed = s.hardware.has_value();
+  if (s.pcie_gbps) {
+    if (!(hw.h2d_gbps > 0)) fail("hardware '" + hw.name + "' has no h2d_gbps to scale for --pcie-gbps");
+    scale_pcie(hw, *s.pcie_gbps / hw.h2d_gbps);
+  }
+  const ModeShape base = mode_shape(mode, recorded_prefetch(mode));
+  if (s.prefetch && !base.kv_on_host)
+    fail(fmt::format("--prefetch needs a trace whose KV is offloaded (sparse-offload, "
+                     "sparda-no-prefetch or sparda); this trace's mode is {}",
+                     config::to_string(mode)));
+  const config::Prefetch prefetch = s.prefetch.value_or(recorded_prefetch(mode));
+  const ModeShape ms = mode_shape(mode, prefetch);
+  const std::int64_t topk = h.run.topk_blocks;
+  const std::int64_t gather_ctas = s.gather_ctas.value_or(h.run.gather_ctas);
+  const std::int64_t rec_batch = h.run.batch;
+  const std::int64_t batch = s.batch.value_or(rec_batch);
+  const std::int64_t cache_blocks =
+      s.cache_blocks.value_or(h.run.cache_blocks == 0 ? topk + 1 : h.run.cache_blocks);
+  if (cache_blocks < topk + 1)
+    fail(fmt::format("--cache-blocks must be >= topk_blocks + 1 = {} (top-k slots plus the tail "
+                     "slot), got {}", topk + 1, cache_blocks));
+  const config::Eviction policy = s.policy.value_or(h.run.eviction);
+  if (s.context && *s.context > m.max_context)
+    fail(fmt::format("--context {} exceeds the model's max_context {}", *s.context, m.max_context));
+  if (s.context && *s.context < topk * m.sparse.block_tokens && ms.select)
+    fail(fmt::format("--context {} is shorter than top-k ({} blocks of {} tokens)", *s.context, topk,
+                     m.sparse.block_tokens));
+
+  std::vector<std::int32_t> seq_map(static_cast<std::size_t>(batch));
+  for (std::int64_t i = 0; i < batch; ++i)
+    seq_map[i] = i < rec_batch ? static_cast<std::int32_t>(i)
+                               : static_cast<std::int32_t>(mix(s.seed * 0x100000001B3ull + i) %
+                                                           static_cast<std::uint64_t>(rec_batch));
+  std::vector<std::int64_t> ctx(static_cast<std::size_t>(batch));
+  for (std::int64_t i = 0; i < batch; ++i)
+    ctx[i] = s.context ? *s.context : h.run.context_tokens.at(seq_map[i]);
+
+  const auto L = static_cast<std::int32_t>(m.n_layers);
+  std::vector<bool> gathers(static_cast<std::size_t>(L));
+  for (std::int32_t l = 0; l < L; ++l) gathers[l] = layer_gathers(ms, l);
+  std::vector<trace::CacheOutcome> cache;
+  const bool needs_replay = ms.select && (s.cache_blocks || s.policy || batch != rec_batch || t_.cache.empty());
+  if (needs_replay) {
+    if (sel_.empty())
+      fail("the trace has no recorded selections (/selections): --policy, --cache-blocks and "
+           "--batch re-run the block cache on them");
+    if (sel_.layers != L || sel_.seqs < rec_batch || sel_.steps < decode_steps_)
+      fail(fmt::format("/selections cover {} layers, {} sequences, {} steps; the run has {}, {}, {}",
+                       sel_.layers, sel_.seqs, sel_.steps, L, rec_batch, decode_steps_));
+    try {
+      auto so = outcomes(policy, cache_blocks - 1);
+      cache = aggregate_outcomes(*so, seq_map, gathers, static_cast<std::uint64_t>(kv_block_bytes(m)));
+    } catch (const std::invalid_argument& e) {
+      fail(std::string("cache replay: ") + e.what());
+    }
+  } else if (ms.select) {
+    cache = t_.cache;
+  }
+  std::vector<std::uint64_t> loads(static_cast<std::size_t>(L) * std::max(1, decode_steps_), 0);
+  for (const auto& c : cache)
+    if (c.step >= 0 && c.step < decode_steps_ && c.layer >= 0 && c.layer < L)
+      loads[static_cast<std::size_t>(c.step) * L + c.layer] = c.misses;
+
+  ReplayResult r;
+  std::int64_t max_tokens = 0;
+  for (auto n : ctx) max_tokens += n + decode_steps_;
+  const MemoryPlan mem = plan_memory(m, hw, mode, batch, max_tokens, cache_blocks);
+  const bool same_shape = batch == rec_batch && !s.context;
+  r.scenario = {{"trace", where_},
+                {"what_if", to_json(s)},
+                {"mode", config::to_string(mode)},
+                {"prefetch", config::to_string(prefetch)},
+                {"hardware", hw.name},
+                {"h2d_gbps", hw.h2d_gbps},
+                {"gather_ctas", gather_ctas},
+                {"compute_scale", s.compute_scale},
+                {"cache_blocks", cache_blocks},
+                {"policy", config::to_string(policy)},
+                {"cache_source", needs_replay ? "replayed selections" : "recorded outcomes"},
+                {"batch", batch},
+                {"context_tokens", ctx},
+                {"decode_steps", decode_steps_},
+                {"seed", s.seed},
+                {"compute_times", same_shape ? (hw_changed ? "recorded x roofline ratio of the new hardware"
+                                                           : "recorded")
+                                             : "cost model fitted on the trace"}};
+  if (!same_shape) r.scenario["cost_fit"] = fit_->describe();
+  nlohmann::json membreak = nlohmann::json::object();
+  for (const auto& e : mem.entries)
+    membreak[std::string(trace::to_string(e.location)) + "." + e.category] = e.bytes;
+  r.scenario["memory"] = membreak;
+  if (!mem.fits) {
+    r.status = "out_of_memory";
+    r.scenario["status"] = r.status;
+    r.scenario["status_reason"] = mem.reason;
+    r.metrics = out_of_memory_metrics(mem);
+    return r;
+  }
+  r.scenario["status"] = r.status;
+
+  const auto& old_hw = h.hardware;
+  DurationFn dur = [&](const OpKey& k, const OpCost& c) -> std::int64_t {
+    double ns;
+    if (same_shape) {
+      auto it = recorded_.find(pack_op_key(k.phase, k.step, k.layer, canonical_stage_id(k.stage), k.occurrence));
+      ns = it != recorded_.end() ? static_cast<double>(it->second)
+                                 : static_cast<double>(fit_->predict_ns(k.stage, c, old_hw));
+    } else {
+      ns = static_cast<double>(fit_->predict_ns(k.stage, c, old_hw));
+    }
+    if (hw_changed) {
+      const bool tc = stage_uses_tensor_cores(k.stage);
+      const auto before = roofline_ns(old_hw, c, tc);
+      if (before > 0) ns *= static_cast<double>(roofline_ns(hw, c, tc)) / static_cast<double>(before);
+    }
+    return std::llround(ns / s.compute_scale);
+  };
+
+  ScheduleConfig sc;
+  sc.model = m;
+  sc.hardware = hw;
+  sc.mode = mode;
+  sc.prefetch = prefetch;
+  sc.batch = batch;
+  sc.context_tokens = ctx;
+  sc.decode_steps = decode_steps_;
+  sc.topk_blocks = topk;
+  sc.gather_ctas = gather_ctas;
+  sc.prefill = has_prefill_;
+  sc.host_step_ns = host_step_ns_;
+  trace::Trace out;
+  out.header = h;
+  out.header.hardware = hw;
+  out.header.clock = "synthetic";
+  out.header.run.batch = batch;
+  out.header.run.context_tokens = ctx;
+  out.header.run.gather_ctas = gather_ctas;
+  out.header.run.cache_blocks = cache_blocks;
+  out.header.run.eviction = policy;
+  out.header.run.prefetch = prefetch;
+  build_schedule(sc, dur, [&](std::int32_t st_, std::int32_t l) {
+    return loads[static_cast<std::size_t>(st_) * L + l];
+  }, out);
+  out.cache = std::move(cache);
+  out.memory = mem.entries;
+  Engine engine;
+  const SimTimes& times = engine.run(graph_from_trace(out), {hw.gather_compute_slowdown, hw.sm_count});
+  apply_times(out, times);
+  r.events = times.events;
+  r.metrics = compute_metrics(out, mem);
+  r.metrics.emplace_back("sim.events", static_cast<double>(r.events));
+  if (!same_shape) r.metrics.emplace_back("cost_fit.mean_rel_error", fit_->mean_rel_error());
+  if (keep_timeline) r.timeline = std::move(out);
+  return r;
+}
+
+ValidateResult Replayer::validate(bool keep_timeline) const {
+  ValidateResult v;
+  trace::Trace sim = t_;
+  const SimTimes times = simulate(graph_from_trace(t_, where_.c_str()), EngineParams{0.0, 1},
+                                  t_.ops.front().start_ns);
+  apply_times(sim, times);
+  const std::vector<trace::StepSpan> rec = t_.steps.empty() ? step_spans(t_) : t_.steps;
+  double rel_sum = 0, rec_total = 0, sim_total = 0;
+  for (const auto& rs : rec) {
+    auto it = std::find_if(sim.steps.begin(), sim.steps.end(), [&](const trace::StepSpan& x) {
+      return x.phase == rs.phase && x.step == rs.step;
+    });
+    if (it == sim.steps.end()) continue;
+    ValidateResult::Step s{rs.phase, rs.step, rs.end_ns - rs.start_ns, it->end_ns - it->start_ns};
+    const std::int64_t err = std::llabs(s.simulated_ns - s.recorded_ns);
+    v.max_abs_error_ns = std::max(v.max_abs_error_ns, err);
+    if (s.recorded_ns > 0) rel_sum += static_cast<double>(err) / static_cast<double>(s.recorded_ns);
+    rec_total += static_cast<double>(s.recorded_ns);
+    sim_total += static_cast<double>(s.simulated_ns);
+    v.steps.push_back(s);
+  }
+  v.mean_rel_error = v.steps.empty() ? 0 : rel_sum / static_cast<double>(v.steps.size());
+  v.total_rel_error = rec_total > 0 ? std::abs(sim_total - rec_total) / rec_total : 0;
+  v.exact = v.max_abs_error_ns == 0 && !v.steps.empty();
+  MemoryPlan mem;
+  for (const auto& e : t_.memory) {
+    mem.entries.push_back(e);
+    (e.location == trace::MemoryLocation::gpu ? mem.gpu_bytes : mem.host_bytes) += e.bytes;
+  }
+  v.result.scenario = {{"trace", where_}, {"validate", true}, {"mode", config::to_string(t_.header.run.mode)},
+                       {"hardware", t_.header.hardware.name}, {"batch", t_.header.run.batch},
+                       {"status", "ok"}};
+  v.result.events = times.events;
+  v.result.metrics = compute_metrics(sim, mem);
+  v.result.metrics.emplace_back("validate.max_abs_error_ns", static_cast<double>(v.max_abs_error_ns));
+  v.result.metrics.emplace_back("validate.mean_rel_error", v.mean_rel_error);
+  v.result.metrics.emplace_back("validate.total_rel_error", v.total_rel_error);
+  v.result.metrics.emplace_back("validate.exact", v.exact ? 1.0 : 0.0);
+  if (keep_timeline) v.result.timeline = std::move(sim);
+  return v;
+}
+
+nlohmann::json ValidateResult::to_json() const {
+  nlohmann::json steps_j = nlohmann::json::array();
+  for (const auto& s : steps)
+    steps_j.push_back({{"phase", trace::to_string(s.phase)}, {"step", s.step},
+                       {"recorded_ns", s.recorded_ns}, {"simulated_ns", s.simulated_ns},
+                       {"error_ns", s.simulated_ns - s.recorded_ns}});
+  return {{"max_abs_error_ns", max_abs_error_ns}, {"mean_rel_error", mean_rel_error},
+          {"total_rel_error", total_rel_error}, {"exact", exact}, {"steps", steps_j}};
+}
+
+}  // namespace foresight::sim

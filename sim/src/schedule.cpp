@@ -1,0 +1,233 @@
+// Emits the per-mode op graph of a run. See schedule.hpp and docs/simulator.md.
+#include "foresight/sim/schedule.hpp"
+
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+
+#include "foresight/trace/stages.hpp"
+
+namespace foresight::sim {
+
+namespace st = trace::stage;
+using config::Mode;
+using trace::Engine;
+using trace::OpKind;
+using trace::Phase;
+
+ModeShape mode_shape(Mode mode, config::Prefetch prefetch) {
+  ModeShape s;
+  s.select = mode != Mode::dense;
+  s.forecast = mode == Mode::sparda || mode == Mode::sparda_no_prefetch || mode == Mode::sparda_no_offload;
+  s.kv_on_host = mode == Mode::sparse_offload || mode == Mode::sparda || mode == Mode::sparda_no_prefetch;
+  s.side_fetch = s.kv_on_host && prefetch == config::Prefetch::lookahead;
+  return s;
+}
+
+bool layer_gathers(const ModeShape& s, std::int32_t layer) {
+  return s.select && (layer >= 1 || !s.forecast);
+}
+
+DurationFn roofline_durations(const config::HardwareConfig& hw, double compute_scale) {
+  return [hw, compute_scale](const OpKey& k, const OpCost& c) {
+    const auto ns = roofline_ns(hw, c, stage_uses_tensor_cores(k.stage));
+    return static_cast<std::int64_t>(static_cast<double>(ns) / compute_scale + 0.5);
+  };
+}
+
+namespace {
+
+enum Stream : std::uint8_t { kHost = 0, kMain = 1, kSide = 2, kD2h = 3 };
+
+class Emitter {
+ public:
+  Emitter(const ScheduleConfig& c, const DurationFn& d, trace::Trace& t) : c_(c), dur_(d), t_(t) {
+    t_.streams = {{"host", trace::StreamKind::host},
+                  {"main", trace::StreamKind::compute},
+                  {"side", trace::StreamKind::copy},
+                  {"d2h", trace::StreamKind::copy}};
+  }
+
+  std::uint16_t stage_id(std::string_view name) {
+    for (std::size_t i = 0; i < t_.stages.size(); ++i)
+      if (t_.stages[i] == name) return static_cast<std::uint16_t>(i);
+    t_.stages.emplace_back(name);
+    return static_cast<std::uint16_t>(t_.stages.size() - 1);
+  }
+
+  // Appends an op of `duration_ns` and returns its id.
+  std::uint64_t add(OpKind kind, Engine engine, std::string_view stage, std::uint8_t stream,
+                    std::int16_t layer, std::int64_t duration_ns, OpCost cost,
+                    std::initializer_list<std::uint64_t> deps, std::uint32_t chunks = 0,
+                    std::uint16_t ctas = 0) {
+    trace::Op op;
+    op.id = t_.ops.size();
+    op.kind = kind;
+    op.engine = engine;
+    op.phase = phase_;
+    op.stage = stage_id(stage);
+    op.stream = stream;
+    op.step = step_;
+    op.layer = layer;
+    op.start_ns = 0;
+    op.end_ns = duration_ns;
+    op.bytes = cost.bytes;
+    op.flops = cost.flops;
+    op.chunks = chunks;
+    op.ctas = ctas;
+    op.dep_offset = t_.deps.size();
+    for (auto d : deps)
+      if (d != kNoDep) t_.deps.push_back(d);
+    op.dep_count = static_cast<std::uint32_t>(t_.deps.size() - op.dep_offset);
+    t_.ops.push_back(op);
+    return op.id;
+  }
+
+  // A compute op on the main stream timed by the duration source.
+  std::uint64_t compute(std::string_view stage, std::int16_t layer, const StepShape& shape,
+                        std::initializer_list<std::uint64_t> deps = {}) {
+    const OpCost cost = stage_cost(c_.model, stage, shape);
+    std::uint8_t occ = 0;
+    for (std::size_t i = layer_first_op_; i < t_.ops.size(); ++i)
+      if (t_.ops[i].layer == layer && t_.stages[t_.ops[i].stage] == stage) ++occ;
+    OpKey key{phase_, step_, layer, stage, occ};
+    return add(OpKind::compute, Engine::none, stage, kMain, layer, dur_(key, cost), cost, deps);
+  }
+
+  void begin(Phase p, std::int32_t step) {
+    phase_ = p;
+    step_ = step;
+  }
+  void begin_layer() { layer_first_op_ = t_.ops.size(); }
+
+  static constexpr std::uint64_t kNoDep = ~0ull;
+
+ private:
+  const ScheduleConfig& c_;
+  const DurationFn& dur_;
+  trace::Trace& t_;
+  Phase phase_ = Phase::decode;
+  std::int32_t step_ = 0;
+  std::size_t layer_first_op_ = 0;
+};
+
+constexpr std::uint64_t kNoDep = Emitter::kNoDep;
+
+}  // namespace
+
+void build_schedule(const ScheduleConfig& c, const DurationFn& duration, const LoadFn& loads,
+                    trace::Trace& out) {
+  if (!out.ops.empty()) throw std::invalid_argument("build_schedule: output trace already has ops");
+  if (c.batch < 1 || static_cast<std::int64_t>(c.context_tokens.size()) != c.batch)
+    throw std::invalid_argument("build_schedule: context_tokens must have `batch` entries");
+  const ModeShape ms = mode_shape(c.mode, c.prefetch);
+  const auto L = static_cast<std::int32_t>(c.model.n_layers);
+  const std::int64_t block_bytes = kv_block_bytes(c.model);
+  const auto& hw = c.hardware;
+  Emitter e(c, duration, out);
+
+  std::int64_t ctx_sum = 0, causal_sum = 0;
+  for (auto n : c.context_tokens) {
+    ctx_sum += n;
+    causal_sum += n * (n + 1) / 2;
+  }
+  std::uint64_t prev_tail = kNoDep, prev_offload = kNoDep;
+
+  if (c.prefill) {
+    e.begin(Phase::prefill, 0);
+    StepShape sh{c.batch, ctx_sum, ctx_sum, causal_sum, c.topk_blocks, ms.forecast, true};
+    auto host = e.add(OpKind::host, Engine::none, st::host, kHost, -1, c.host_step_ns, {}, {});
+    std::uint64_t last = e.compute(st::embed, -1, sh, {host});
+    for (std::int32_t l = 0; l < L; ++l) {
+      e.begin_layer();
+      auto ll = static_cast<std::int16_t>(l);
+      e.compute(st::rmsnorm, ll, sh);
+      auto qkv = e.compute(st::qkvf_gemm, ll, sh);
+      e.compute(st::rope, ll, sh);
+      if (ms.select) e.compute(st::compress, ll, sh);
+      if (ms.kv_on_host && (l >= 1 || !ms.forecast)) {
+        OpCost cost{static_cast<std::uint64_t>(ctx_sum * c.model.kv_bytes_per_token_layer()), 0};
+        auto ns = transfer_ns(hw, OpKind::d2h, Engine::memcpy_bulk, cost.bytes, 1, 0, c.pcie_scale);
+        prev_offload = e.add(OpKind::d2h, Engine::memcpy_bulk, st::prefill_kv_offload, kD2h, ll, ns,
+                             cost, {qkv}, 1);
+      }
+      e.compute(st::prefill_attention, ll, sh);
+      e.compute(st::o_proj, ll, sh);
+      last = e.compute(st::mlp, ll, sh);
+    }
+    (void)last;
+    StepShape tail = sh;
+    tail.new_tokens = c.batch;
+    e.compute(st::rmsnorm, -1, tail);
+    e.compute(st::lm_head, -1, tail);
+    prev_tail = e.compute(st::argmax, -1, tail);
+  }
+
+  for (std::int32_t s = 0; s < static_cast<std::int32_t>(c.decode_steps); ++s) {
+    e.begin(Phase::decode, s);
+    const std::int64_t tokens = ctx_sum + c.batch * (s + 1);  // incl. this step's token
+    const std::int64_t slot_tokens =
+        std::min<std::int64_t>((c.topk_blocks + 1) * c.model.sparse.block_tokens,
+                               tokens / c.batch) * c.batch;
+    StepShape sh{c.batch, tokens, c.batch, ms.select ? slot_tokens : tokens, c.topk_blocks,
+                 ms.forecast, false};
+    auto host = e.add(OpKind::host, Engine::none, st::host, kHost, -1, c.host_step_ns, {},
+                      {prev_tail, prev_offload});
+    prev_offload = kNoDep;
+    e.compute(st::embed, -1, sh, {host});
+    std::uint64_t ready_prev = host;  // "ready" event of the selection for the next layer
+    for (std::int32_t l = 0; l < L; ++l) {
+      e.begin_layer();
+      auto ll = static_cast<std::int16_t>(l);
+      e.compute(st::rmsnorm, ll, sh);
+      e.compute(st::qkvf_gemm, ll, sh);
+      e.compute(st::rope, ll, sh);
+      std::uint64_t ready = kNoDep;
+      if (ms.select) {
+        e.compute(st::compress, ll, sh);
+        if (ms.forecast && l == 0) {  // layer 0 selects its own (resident) blocks
+          e.compute(st::score, ll, sh);
+          e.compute(st::pool_topk, ll, sh);
+        }
+        if (!ms.forecast || l + 1 < L) {
+          e.compute(st::score, ll, sh);
+          e.compute(st::pool_topk, ll, sh);
+          ready = e.compute(st::ws_update, ll, sh);
+        }
+      }
+      if (layer_gathers(ms, l)) {
+        const std::uint64_t blocks = loads(s, l);
+        OpCost cost{blocks * static_cast<std::uint64_t>(block_bytes), 0};
+        auto chunks = static_cast<std::uint32_t>(blocks);
+        if (!ms.kv_on_host) {
+          auto ns = transfer_ns(hw, OpKind::d2d, Engine::none, cost.bytes, chunks, 0, 1.0);
+          e.add(OpKind::d2d, Engine::none, st::d2d_gather, kMain, ll, ns, cost, {}, chunks);
+        } else {
+          const bool gather_kernel = c.h2d_engine == Engine::zero_copy_gather;
+          auto ctas = static_cast<std::uint16_t>(gather_kernel ? c.gather_ctas : 0);
+          auto ns = transfer_ns(hw, OpKind::h2d, c.h2d_engine, cost.bytes, chunks, ctas, c.pcie_scale);
+          if (ms.side_fetch) {
+            // Issued after the selection one layer earlier; main waits before kv_write.
+            auto g = e.add(OpKind::h2d, c.h2d_engine, st::h2d_gather, kSide, ll, ns, cost,
+                           {ready_prev}, chunks, ctas);
+            e.add(OpKind::wait, Engine::none, st::wait_kv, kMain, ll, 0, {}, {g});
+          } else {
+            e.add(OpKind::h2d, c.h2d_engine, st::h2d_gather, kMain, ll, ns, cost, {}, chunks, ctas);
+          }
+        }
+      }
+      e.compute(st::kv_write, ll, sh);
+      e.compute(st::attention, ll, sh);
+      e.compute(st::o_proj, ll, sh);
+      e.compute(st::mlp, ll, sh);
+      // Forecast modes: layer l's selection is for l+1. Query modes with
+      // lookahead: layer l-1's selection stands in for layer l's (what-if).
+      ready_prev = ready != kNoDep ? ready : ready_prev;
+    }
+    e.compute(st::rmsnorm, -1, sh);
+    e.compute(st::lm_head, -1, sh);
+    prev_tail = e.compute(st::argmax, -1, sh);
+  }
+}
+
+}  // namespace foresight::sim

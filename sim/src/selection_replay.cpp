@@ -1,0 +1,99 @@
+// Cache replay of recorded selection streams (see selection_replay.hpp).
+#include "foresight/sim/selection_replay.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "foresight/sim/cache_policy.hpp"
+
+namespace foresight::sim {
+
+SelectionIndex SelectionIndex::build(const trace::Trace& t) {
+  SelectionIndex idx;
+  for (const auto& k : t.selection_keys) {
+    idx.layers = std::max<std::int32_t>(idx.layers, k.layer + 1);
+    idx.seqs = std::max<std::int32_t>(idx.seqs, k.seq + 1);
+    idx.heads = std::max<std::int32_t>(idx.heads, k.kv_head + 1);
+    idx.steps = std::max<std::int32_t>(idx.steps, k.step + 1);
+  }
+  idx.rows.assign(static_cast<std::size_t>(idx.layers) * idx.seqs * idx.heads, {});
+  for (std::size_t r = 0; r < t.selection_keys.size(); ++r) {
+    const auto& k = t.selection_keys[r];
+    if (k.layer < 0 || k.seq < 0 || k.step < 0)
+      throw std::invalid_argument("/selections/keys[" + std::to_string(r) +
+                                  "]: negative layer, seq or step");
+    idx.rows[(static_cast<std::size_t>(k.layer) * idx.seqs + k.seq) * idx.heads + k.kv_head]
+        .push_back(static_cast<std::uint32_t>(r));
+  }
+  for (auto& v : idx.rows)
+    std::stable_sort(v.begin(), v.end(), [&](std::uint32_t a, std::uint32_t b) {
+      return t.selection_keys[a].step < t.selection_keys[b].step;
+    });
+  return idx;
+}
+
+StreamOutcomes replay_selections(const trace::Trace& t, const SelectionIndex& idx,
+                                 config::Eviction policy, std::int64_t capacity,
+                                 const std::vector<bool>& replay_layer) {
+  StreamOutcomes o;
+  o.layers = idx.layers;
+  o.seqs = idx.seqs;
+  o.steps = idx.steps;
+  o.hits.assign(static_cast<std::size_t>(o.layers) * o.seqs * o.steps, 0);
+  o.misses.assign(o.hits.size(), 0);
+  const std::size_t width = t.selection_width;
+  std::vector<std::vector<std::uint32_t>> stream;
+  for (std::int32_t l = 0; l < idx.layers; ++l) {
+    if (l >= static_cast<std::int32_t>(replay_layer.size()) || !replay_layer[l]) continue;
+    for (std::int32_t s = 0; s < idx.seqs; ++s) {
+      for (std::int32_t h = 0; h < idx.heads; ++h) {
+        const auto& rows = idx.rows[(static_cast<std::size_t>(l) * idx.seqs + s) * idx.heads + h];
+        stream.resize(rows.size());
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+          const auto* b = t.selection_blocks.data() + static_cast<std::size_t>(rows[i]) * width;
+          stream[i].assign(b, b + t.selection_keys[rows[i]].count);
+        }
+        auto cache = make_block_cache(
+            policy, capacity,
+            policy == config::Eviction::opt
+                ? std::span<const std::vector<std::uint32_t>>(stream)
+                : std::span<const std::vector<std::uint32_t>>());
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+          const AccessOutcome a = cache->access(stream[i]);
+          const std::size_t at =
+              (static_cast<std::size_t>(l) * o.seqs + s) * o.steps + t.selection_keys[rows[i]].step;
+          o.hits[at] += a.hits;
+          o.misses[at] += a.misses;
+        }
+      }
+    }
+  }
+  return o;
+}
+
+std::vector<trace::CacheOutcome> aggregate_outcomes(const StreamOutcomes& o,
+                                                    const std::vector<std::int32_t>& seq_map,
+                                                    const std::vector<bool>& replay_layer,
+                                                    std::uint64_t block_bytes) {
+  std::vector<trace::CacheOutcome> out;
+  for (std::int32_t step = 0; step < o.steps; ++step) {
+    for (std::int32_t l = 0; l < o.layers; ++l) {
+      if (l >= static_cast<std::int32_t>(replay_layer.size()) || !replay_layer[l]) continue;
+      trace::CacheOutcome c;
+      c.step = step;
+      c.layer = static_cast<std::int16_t>(l);
+      for (std::int32_t s : seq_map) {
+        const std::size_t at = (static_cast<std::size_t>(l) * o.seqs + s) * o.steps + step;
+        c.hits += o.hits[at];
+        c.misses += o.misses[at];
+      }
+      c.selected = c.hits + c.misses;
+      c.loaded_bytes = c.misses * block_bytes;
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace foresight::sim

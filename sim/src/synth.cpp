@@ -1,0 +1,130 @@
+// The synthesizer (see synth.hpp): workload-model selections -> cache replay
+// -> per-mode schedule with roofline durations -> discrete-event times.
+#include "foresight/sim/synth.hpp"
+
+#include <fmt/core.h>
+
+#include "foresight/config/load.hpp"
+#include "foresight/sim/cost_model.hpp"
+#include "foresight/sim/engine.hpp"
+#include "foresight/sim/memory_model.hpp"
+#include "foresight/sim/schedule.hpp"
+#include "foresight/sim/selection_replay.hpp"
+#include "foresight/sim/timeline.hpp"
+#include "foresight/workload/selection_model.hpp"
+
+namespace foresight::sim {
+
+std::vector<std::string> synth_assumptions(const SynthOptions& o) {
+  const auto& r = o.run;
+  const auto& hw = o.hardware;
+  std::vector<std::string> a;
+  a.push_back(fmt::format(
+      "op times: roofline on {}: kernel_launch_us {} + max(bytes / {} GB/s, FLOPs / {} TFLOP/s "
+      "bf16 tensor or {} TFLOP/s fp32); efficiency 1.0 (an upper bound on speed)",
+      hw.name, hw.kernel_launch_us, hw.hbm_gbps, hw.bf16_tflops, hw.fp32_tflops));
+  a.push_back(fmt::format(
+      "H2D: {} with {} CTAs, latency {} us per transfer + bytes / gather_by_ctas_16k({}) from "
+      "the hardware config",
+      trace::to_string(trace::Engine::zero_copy_gather), r.gather_ctas, hw.h2d_latency_us,
+      r.gather_ctas));
+  a.push_back(fmt::format("gather kernels slow concurrent compute by {} x CTAs / {} SMs",
+                          hw.gather_compute_slowdown, hw.sm_count));
+  a.push_back(fmt::format(
+      "selections: workload model (reuse {}, cross_layer {}, zipf_s {}, seed {}); sink {} and "
+      "window {} blocks always selected (model config)",
+      r.workload.reuse, r.workload.cross_layer, r.workload.zipf_s, r.seed,
+      o.model.sparse.sink_blocks, o.model.sparse.window_blocks));
+  a.push_back(fmt::format("cache: {} eviction, {} slots per (layer, KV head) incl. the tail slot",
+                          config::to_string(r.eviction),
+                          r.cache_blocks == 0 ? r.topk_blocks + 1 : r.cache_blocks));
+  a.push_back("host: 20 us per step (sampling + graph launch), not measured");
+  a.push_back("layer 0 of Forecast modes keeps its KV resident on the GPU (no H2D)");
+  return a;
+}
+
+trace::Trace synthesize(const SynthOptions& o) {
+  const auto& m = o.model;
+  const auto& r = o.run;
+  config::validate_run(r, m, "synth run");
+  trace::Trace t;
+  t.header.tool_version = o.tool_version;
+  t.header.created_utc = o.created_utc;
+  t.header.clock = "synthetic";
+  t.header.model = m;
+  t.header.hardware = o.hardware;
+  t.header.run = r;
+  t.header.run.backend = "synth";
+  t.header.run.selection_source = "workload";
+
+  const ModeShape ms = mode_shape(r.mode, r.prefetch);
+  const auto L = static_cast<std::int32_t>(m.n_layers);
+  const auto H = static_cast<std::int32_t>(m.n_kv_heads);
+  const auto B = static_cast<std::int32_t>(r.batch);
+  const auto steps = static_cast<std::int32_t>(r.decode_steps);
+  std::vector<bool> gathers(static_cast<std::size_t>(L));
+  for (std::int32_t l = 0; l < L; ++l) gathers[l] = layer_gathers(ms, l);
+
+  std::vector<std::uint64_t> loads(static_cast<std::size_t>(L) * steps, 0);
+  if (ms.select) {
+    workload::SelectionModelParams sp;
+    sp.topk_blocks = r.topk_blocks;
+    sp.sink_blocks = m.sparse.sink_blocks;
+    sp.window_blocks = m.sparse.window_blocks;
+    sp.block_tokens = m.sparse.block_tokens;
+    sp.locality = r.workload;
+    sp.seed = r.seed;
+    workload::SelectionModel model(sp, L, H, r.context_tokens);
+    t.selection_width = static_cast<std::uint32_t>(r.topk_blocks);
+    const std::size_t rows = static_cast<std::size_t>(steps) * L * B * H;
+    t.selection_keys.reserve(rows);
+    t.selection_blocks.assign(rows * t.selection_width, trace::Trace::kNoBlock);
+    std::size_t row = 0;
+    for (std::int32_t s = 0; s < steps; ++s)
+      for (std::int32_t l = 0; l < L; ++l)
+        for (std::int32_t q = 0; q < B; ++q)
+          for (std::int32_t h = 0; h < H; ++h, ++row) {
+            const auto& sel = model.next(s, l, q, h);
+            t.selection_keys.push_back({s, static_cast<std::int16_t>(l), q,
+                                        static_cast<std::uint16_t>(h),
+                                        static_cast<std::uint16_t>(sel.size())});
+            std::copy(sel.begin(), sel.end(), t.selection_blocks.begin() + row * t.selection_width);
+          }
+    const std::int64_t capacity = r.cache_blocks == 0 ? r.topk_blocks : r.cache_blocks - 1;
+    const SelectionIndex idx = SelectionIndex::build(t);
+    const StreamOutcomes so = replay_selections(t, idx, r.eviction, capacity, gathers);
+    std::vector<std::int32_t> seq_map(static_cast<std::size_t>(B));
+    for (std::int32_t q = 0; q < B; ++q) seq_map[q] = q;
+    t.cache = aggregate_outcomes(so, seq_map, gathers, static_cast<std::uint64_t>(kv_block_bytes(m)));
+    for (const auto& c : t.cache) loads[static_cast<std::size_t>(c.step) * L + c.layer] = c.misses;
+  }
+
+  ScheduleConfig sc;
+  sc.model = m;
+  sc.hardware = o.hardware;
+  sc.mode = r.mode;
+  sc.prefetch = ms.kv_on_host ? (r.mode == config::Mode::sparda ? config::Prefetch::lookahead
+                                                                  : config::Prefetch::none)
+                              : config::Prefetch::none;
+  sc.batch = r.batch;
+  sc.context_tokens = r.context_tokens;
+  sc.decode_steps = r.decode_steps;
+  sc.topk_blocks = r.topk_blocks;
+  sc.gather_ctas = r.gather_ctas;
+  sc.prefill = r.prefill != "none";
+  build_schedule(sc, roofline_durations(o.hardware),
+                 [&](std::int32_t s, std::int32_t l) { return loads[static_cast<std::size_t>(s) * L + l]; },
+                 t);
+  EngineParams ep{o.hardware.gather_compute_slowdown, o.hardware.sm_count};
+  apply_times(t, simulate(graph_from_trace(t), ep));
+
+  std::int64_t max_tokens = 0;
+  for (auto n : r.context_tokens) max_tokens += n + r.decode_steps;
+  const MemoryPlan mp = plan_memory(m, o.hardware, r.mode, r.batch, max_tokens,
+                                    r.cache_blocks == 0 ? r.topk_blocks + 1 : r.cache_blocks);
+  t.memory = mp.entries;
+  t.header.run.prefetch = sc.prefetch;
+  return t;
+}
+
+}  // namespace foresight::sim
