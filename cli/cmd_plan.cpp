@@ -11,9 +11,13 @@
 #include <fmt/core.h>
 
 #include "command.hpp"
+#include "foresight/config/load.hpp"
 #include "foresight/report/analytic_evaluator.hpp"
-#include "foresight/report/builtin_configs.hpp"
 #include "foresight/report/render.hpp"
+#ifdef FORESIGHT_REPORT_HAS_SIM
+#include "foresight/report/sim_evaluator.hpp"
+#include "foresight/trace/reader.hpp"
+#endif
 
 namespace foresight::cli {
 namespace {
@@ -27,7 +31,13 @@ struct PlanOptions {
   std::vector<std::string> modes = {"dense", "sparse", "sparse-offload", "sparda-no-prefetch",
                                     "sparda"};
   std::vector<std::int64_t> batches = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128};
+#ifdef FORESIGHT_REPORT_HAS_SIM
+  std::string evaluator = "sim";
+#else
   std::string evaluator = "analytic";
+#endif
+  std::int64_t synth_batch = 4;
+  std::int64_t steps = 9;
   int threads = 0;
   bool quiet = false;
   std::string out = "foresight-plan";
@@ -78,13 +88,16 @@ int run_plan_command(const PlanOptions& o) {
     if (!(o.slo_tpot_ms > 0)) throw std::invalid_argument("--slo-tpot-ms must be positive");
     for (auto b : o.batches)
       if (b <= 0) throw std::invalid_argument("--batches: every batch must be positive");
-    if (!o.trace.empty())
-      throw std::invalid_argument("--trace '" + o.trace +
-                                  "': replaying a trace needs the simulator, which this build "
-                                  "does not link yet; run without --trace (analytic evaluator)");
-    if (o.evaluator != "analytic")
-      throw std::invalid_argument("--evaluator '" + o.evaluator +
-                                  "': only 'analytic' is available in this build");
+    if (o.evaluator != "sim" && o.evaluator != "analytic")
+      throw std::invalid_argument("--evaluator '" + o.evaluator + "': expected sim or analytic");
+#ifndef FORESIGHT_REPORT_HAS_SIM
+    if (o.evaluator == "sim" || !o.trace.empty())
+      throw std::invalid_argument("this build has no simulator: use --evaluator analytic and no --trace");
+#endif
+    if (!o.trace.empty() && o.evaluator != "sim")
+      throw std::invalid_argument("--trace needs --evaluator sim");
+    if (o.synth_batch <= 0 || o.steps < 2)
+      throw std::invalid_argument("--synth-batch must be positive and --steps at least 2");
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "foresight plan: error: {}\n", e.what());
     return kExitBadInput;
@@ -92,22 +105,55 @@ int run_plan_command(const PlanOptions& o) {
   std::map<std::string, config::HardwareConfig> hw;
   config::ModelConfig model;
   try {
-    model = builtin_model(o.model);
-    for (const auto& h : o.hardware) hw[h] = builtin_hardware(h);
-    for (auto& [name, cfg] : hw) cfg.name = name;
-  } catch (const std::invalid_argument& e) {
+    model = config::load_model(o.model);
+    req.hardware.clear();
+    for (const auto& h : o.hardware) {
+      auto cfg = config::load_hardware(h);
+      req.hardware.push_back(cfg.name);
+      hw[cfg.name] = std::move(cfg);
+    }
+  } catch (const std::exception& e) {
     fmt::print(stderr, "foresight plan: error: {}\n", e.what());
     return kExitBadInput;
   }
+  std::unique_ptr<Evaluator> ev;
+#ifdef FORESIGHT_REPORT_HAS_SIM
+  if (!o.trace.empty()) {
+    std::unique_ptr<SimEvaluator> sim;
+    try {
+      sim = std::make_unique<SimEvaluator>(o.trace, hw);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "foresight plan: error: {}\n", e.what());
+      return kExitBadInput;
+    }
+    // A recorded trace fixes the mode and the workload's locality.
+    req.modes = {*sim->recorded_mode()};
+    model = sim->model();
+    req.reuse.clear();
+    ev = std::move(sim);
+  } else if (o.evaluator == "sim") {
+    SimEvaluatorOptions so;
+    so.synth_batch = o.synth_batch;
+    so.decode_steps = o.steps;
+    ev = std::make_unique<SimEvaluator>(model, hw, so);
+  }
+#endif
+  if (!ev) ev = std::make_unique<AnalyticEvaluator>(model, hw);
+  req.model = model.name;
   for (auto c : req.contexts)
     if (c > model.max_context) {
       fmt::print(stderr, "foresight plan: error: --context {} exceeds {}'s max_context {}\n", c,
                  model.name, model.max_context);
       return kExitBadInput;
     }
-  AnalyticEvaluator ev(model, hw);
   const auto t0 = std::chrono::steady_clock::now();
-  const Plan plan = run_plan(req, ev, o.quiet ? Progress{} : Progress{progress_bar});
+  Plan plan;
+  try {
+    plan = run_plan(req, *ev, o.quiet ? Progress{} : Progress{progress_bar});
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "\nforesight plan: error: {}\n", e.what());
+    return kExitBadInput;
+  }
   write_reports(plan, o.out);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (const auto& r : plan.recommendations) fmt::print("{}\n", r.sentence);
@@ -122,13 +168,15 @@ const CommandRegistrar reg{Command{
           "plan", "Capacity report: which mode, batch, GPU cache size and gather setting give the "
                   "most decode throughput within a per-token latency target and within memory. "
                   "Writes report.html, report.md and plan.json.");
-      sub->add_option("--model", opts->model, "Model config name (default: minicpm4.1-8b)");
+      sub->add_option("--model", opts->model,
+                      "Model config: a name in configs/models, a .toml or a HF config.json "
+                      "(default: minicpm4.1-8b; ignored with --trace, which carries its model)");
       sub->add_option("--hardware", opts->hardware,
-                      "Hardware config(s); several compare GPUs in one report (default: h100-sxm; "
-                      "built-in: h100-sxm, h200-sxm, a100-sxm-80g, h100-pcie-gen4)");
+                      "Hardware config(s): names in configs/hardware or .toml paths; several "
+                      "compare GPUs in one report (default: h100-sxm)");
       sub->add_option("--trace", opts->trace,
-                      "Trace to replay in the simulator (default: none; not available until the "
-                      "simulator is linked)");
+                      "Recorded trace (.h5) to replay in the simulator; fixes the mode and the "
+                      "workload locality (default: none = synthesize a trace per mode and context)");
       sub->add_option("--context", opts->contexts,
                       "Context length(s) per sequence, tokens; K = 1024 (default: 32K 64K 96K 128K)");
       sub->add_option("--slo-tpot-ms", opts->slo_tpot_ms,
@@ -139,7 +187,14 @@ const CommandRegistrar reg{Command{
       sub->add_option("--batches", opts->batches,
                       "Batch sizes searched, sequences (default: 1 2 4 8 16 24 32 48 64 96 128)");
       sub->add_option("--evaluator", opts->evaluator,
-                      "What evaluates a scenario: analytic (closed-form roofline; default)");
+                      "What evaluates a scenario: sim (trace-driven simulator; default when built "
+                      "in) or analytic (closed-form roofline, instant)");
+      sub->add_option("--synth-batch", opts->synth_batch,
+                      "Sequences per synthesized trace; other batches are replay what-ifs "
+                      "(default: 4)");
+      sub->add_option("--steps", opts->steps,
+                      "Decode steps per synthesized trace, the first (cold cache) left out of the "
+                      "metrics (default: 9)");
       sub->add_option("--threads", opts->threads, "Worker threads (default: 0 = all cores)");
       sub->add_flag("--quiet", opts->quiet, "No progress bar on stderr");
       sub->add_option("--out", opts->out, "Output folder (default: foresight-plan)");

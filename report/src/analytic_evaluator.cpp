@@ -105,6 +105,7 @@ ScenarioMetrics AnalyticEvaluator::evaluate(const Scenario& s) const {
 
   r.compute_ms = compute_ms;
   r.exposed_h2d_ms = exposed_ms;
+  r.pcie_ms = exposed_ms;
   r.host_ms = host_ms;
   r.h2d_total_ms = h2d_ms;
   r.bound_compute = compute_ms / step_ms;

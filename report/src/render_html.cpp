@@ -77,8 +77,8 @@ std::string batch_charts(const std::vector<const PlanCell*>& cells, double slo, 
 std::string breakdown_charts(const std::vector<const PlanCell*>& cells, const std::string& where) {
   svg::StackedBarChart gpu{"GPU memory at the chosen batch, " + where, "GiB"};
   svg::StackedBarChart host{"Pinned host memory at the chosen batch, " + where, "GiB"};
-  svg::StackedBarChart time{"Where the step time goes, " + where, "ms per step"};
-  time.segments = {{"compute", {}}, {"exposed PCIe", {}}, {"host", {}}};
+  svg::StackedBarChart time{"Where the step time goes (critical path), " + where, "ms per step"};
+  time.segments = {{"compute", {}}, {"PCIe transfers", {}}, {"host", {}}};
   std::map<std::string, std::size_t> gpu_seg, host_seg;
   auto add = [](svg::StackedBarChart& ch, std::map<std::string, std::size_t>& idx,
                 const std::vector<BytePart>& parts, std::size_t k) {
@@ -102,7 +102,7 @@ std::string breakdown_charts(const std::vector<const PlanCell*>& cells, const st
     add(gpu, gpu_seg, a->metrics.gpu_parts, k);
     add(host, host_seg, a->metrics.host_parts, k);
     time.segments[0].values.push_back(a->metrics.compute_ms);
-    time.segments[1].values.push_back(a->metrics.exposed_h2d_ms);
+    time.segments[1].values.push_back(a->metrics.pcie_ms);
     time.segments[2].values.push_back(a->metrics.host_ms);
     gpu.limit = svg::HLine{to_gib(a->metrics.gpu_capacity_bytes), "GPU capacity"};
     host.limit = svg::HLine{to_gib(a->metrics.host_capacity_bytes), "pinnable host memory"};

@@ -30,8 +30,8 @@ nlohmann::json metrics_json(const ScenarioMetrics& m) {
             {"host_capacity_bytes", m.host_capacity_bytes}, {"fits", m.fits},
             {"gpu_parts", parts_json(m.gpu_parts)}, {"host_parts", parts_json(m.host_parts)}}},
           {"bound", {{"compute", m.bound_compute}, {"pcie", m.bound_pcie}, {"host", m.bound_host}}},
-          {"step_ms",
-           {{"compute", m.compute_ms}, {"exposed_h2d", m.exposed_h2d_ms}, {"host", m.host_ms}}},
+          {"critical_path_ms",
+           {{"compute", m.compute_ms}, {"pcie", m.pcie_ms}, {"host", m.host_ms}}},
           {"h2d", {{"total_ms", m.h2d_total_ms}, {"exposed_ms", m.exposed_h2d_ms}}},
           {"cache", {{"hit_rate", m.hit_rate}}}};
 }

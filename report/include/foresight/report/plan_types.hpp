@@ -42,9 +42,10 @@ struct ScenarioMetrics {
   double bound_compute = 0;             // shares of the critical path, sum 1
   double bound_pcie = 0;
   double bound_host = 0;
-  double compute_ms = 0;                // per step: time on the critical path by cause
-  double exposed_h2d_ms = 0;            //   PCIe transfer time the compute stream waits for
-  double host_ms = 0;                   //   host time the GPU waits for
+  double compute_ms = 0;                // per step: critical-path time by resource (sums to
+  double pcie_ms = 0;                   //   the mean step time): compute, PCIe transfers,
+  double host_ms = 0;                   //   host work
+  double exposed_h2d_ms = 0;            // per step, H2D time the compute stream waits for
   double h2d_total_ms = 0;              // per step, all H2D transfer time (hidden + exposed)
   double hit_rate = 1;                  // GPU block-cache hit rate (1 when KV is on the GPU)
 
