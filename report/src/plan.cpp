@@ -70,17 +70,19 @@ PlanCell make_cell(const PlanRequest& req, const Evaluator& ev, const std::strin
 }
 
 void search_cell(PlanCell& c, const PlanRequest& req, const Evaluator& ev) {
-  const std::int64_t default_cache = cache_slots(1, ev.topk_blocks());
   const bool offload = mode_offloads(c.mode);
-  for (std::size_t i = 0; i < c.grid.size(); ++i) {
-    const auto& s = c.grid[i].scenario;
-    if (s.cache_blocks == default_cache && s.gather_ctas == req.default_gather_ctas)
-      c.by_batch.push_back(i);
-  }
   c.largest_feasible = largest_feasible_batch(c.grid);
   c.best = best_within_slo(c.grid, req.slo_tpot_ms);
   c.pareto = pareto_frontier(c.grid);
   const auto anchor = c.best ? c.best : c.largest_feasible;
+  // The batch series at the chosen cache size and CTAs (defaults when nothing fits).
+  const std::int64_t cache = anchor ? c.grid[*anchor].scenario.cache_blocks
+                                    : cache_slots(1, ev.topk_blocks());
+  const std::int64_t ctas = anchor ? c.grid[*anchor].scenario.gather_ctas : req.default_gather_ctas;
+  for (std::size_t i = 0; i < c.grid.size(); ++i) {
+    const auto& s = c.grid[i].scenario;
+    if (s.cache_blocks == cache && s.gather_ctas == ctas) c.by_batch.push_back(i);
+  }
   if (!anchor) return;
   const auto& a = c.grid[*anchor].scenario;
   for (std::size_t i = 0; i < c.grid.size(); ++i) {
@@ -149,7 +151,7 @@ Recommendation recommend(const Plan& plan, const std::string& hw, std::int64_t c
                            best_points[*second].scenario.batch);
   r.sentence = fmt::format(
       "{}, run {} with batch {}{}: {:.0f} tokens/s at {:.1f} ms per token (target {:g} ms). "
-      "Limited by {}. Step time: {}.{}",
+      "What limits it: {}. Critical path: {}.{}",
       where, mode_name(s.mode), s.batch, cache, m.tokens_per_s, m.tpot_p99_ms, slo, r.limit,
       bound_summary(m), contrast);
   return r;

@@ -1,5 +1,6 @@
 // report.html: recommendation first, then per (hardware, context) the plots
 // as inline SVG, then the assumptions. No scripts, no external resources.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -52,7 +53,11 @@ std::string batch_charts(const std::vector<const PlanCell*>& cells, double slo, 
   for (std::size_t k = 0; k < cells.size(); ++k) {
     const auto& c = *cells[k];
     // Odd modes dashed: modes that coincide (e.g. both inline-fetch modes) stay visible.
-    svg::Series st{mode_name(c.mode), {}, {}, k % 2 == 1}, sl{mode_name(c.mode), {}, {}, k % 2 == 1};
+    std::string name = mode_name(c.mode);
+    if (mode_offloads(c.mode) && !c.by_batch.empty())
+      name += fmt::format(" (cache {}, {} CTAs)", c.grid[c.by_batch[0]].scenario.cache_blocks,
+                          c.grid[c.by_batch[0]].scenario.gather_ctas);
+    svg::Series st{name, {}, {}, k % 2 == 1}, sl{name, {}, {}, k % 2 == 1};
     for (auto i : c.by_batch) {
       const auto& p = c.grid[i];
       st.x.push_back(static_cast<double>(p.scenario.batch));
@@ -79,17 +84,24 @@ std::string breakdown_charts(const std::vector<const PlanCell*>& cells, const st
   svg::StackedBarChart host{"Pinned host memory at the chosen batch, " + where, "GiB"};
   svg::StackedBarChart time{"Where the step time goes (critical path), " + where, "ms per step"};
   time.segments = {{"compute", {}}, {"PCIe transfers", {}}, {"host", {}}};
-  std::map<std::string, std::size_t> gpu_seg, host_seg;
-  auto add = [](svg::StackedBarChart& ch, std::map<std::string, std::size_t>& idx,
-                const std::vector<BytePart>& parts, std::size_t k) {
+  // One colour per memory use across both charts, weights at the bottom.
+  std::vector<std::string> order = {"weights", "KV cache", "KV layer 0", "KV working set",
+                                    "compressed keys", "activations", "workspace"};
+  for (const auto* c : cells)
+    if (const Point* a = anchor(*c))
+      for (const auto* parts : {&a->metrics.gpu_parts, &a->metrics.host_parts})
+        for (const auto& [name, bytes] : *parts)
+          if (std::find(order.begin(), order.end(), name) == order.end()) order.push_back(name);
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    gpu.segments.push_back({order[i], {}, static_cast<int>(i)});
+    host.segments.push_back({order[i], {}, static_cast<int>(i)});
+  }
+  auto add = [&order](svg::StackedBarChart& ch, const std::vector<BytePart>& parts) {
+    for (auto& seg : ch.segments) seg.values.push_back(0);
     for (const auto& [name, bytes] : parts) {
-      if (!idx.count(name)) {
-        idx[name] = ch.segments.size();
-        ch.segments.push_back({name, {}});
-      }
-      auto& v = ch.segments[idx[name]].values;
-      v.resize(k + 1, 0);
-      v[k] = to_gib(bytes);
+      const auto i = static_cast<std::size_t>(std::find(order.begin(), order.end(), name) -
+                                              order.begin());
+      ch.segments[i].values.back() += to_gib(bytes);
     }
   };
   std::size_t k = 0;
@@ -99,8 +111,8 @@ std::string breakdown_charts(const std::vector<const PlanCell*>& cells, const st
     gpu.categories.push_back(bar_label(*c));
     host.categories.push_back(bar_label(*c));
     time.categories.push_back(bar_label(*c));
-    add(gpu, gpu_seg, a->metrics.gpu_parts, k);
-    add(host, host_seg, a->metrics.host_parts, k);
+    add(gpu, a->metrics.gpu_parts);
+    add(host, a->metrics.host_parts);
     time.segments[0].values.push_back(a->metrics.compute_ms);
     time.segments[1].values.push_back(a->metrics.pcie_ms);
     time.segments[2].values.push_back(a->metrics.host_ms);
@@ -208,7 +220,7 @@ std::string render_html(const Plan& plan) {
       o += fmt::format("<h2>{}</h2>\n<table><tr><th>mode</th><th>largest batch in memory</th>"
                        "<th>best batch within target</th><th>tokens/s</th><th>p99 ms/token</th>"
                        "<th>cache blocks</th><th>gather CTAs</th><th>hit rate</th><th>GPU GiB</th>"
-                       "<th>host GiB</th><th>step time</th></tr>\n",
+                       "<th>host GiB</th><th>critical path</th></tr>\n",
                        xml_escape(where));
       for (const auto* c : cells) {
         const auto lf = c->largest_feasible ? std::to_string(c->grid[*c->largest_feasible].scenario.batch)

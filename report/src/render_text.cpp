@@ -119,7 +119,7 @@ std::string render_markdown(const Plan& plan) {
     for (auto ctx : r.contexts) {
       o += fmt::format("\n## {} at {} context\n\n", hw, context_label(ctx));
       o += "| mode | largest batch in memory | best batch within target | tokens/s | p99 ms/token "
-           "| cache blocks | gather CTAs | hit rate | GPU GiB | host GiB | step time |\n";
+           "| cache blocks | gather CTAs | hit rate | GPU GiB | host GiB | critical path |\n";
       o += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
       for (const auto& c : plan.cells)
         if (c.hardware == hw && c.context_tokens == ctx) o += cell_row(c, default_cache);

@@ -82,9 +82,9 @@ std::string limit_explanation(const std::vector<Point>& points, std::size_t chos
   const auto& m = n.metrics;
   if (!m.fits) {
     if (m.gpu_bytes() > m.gpu_capacity_bytes)
-      return fmt::format("GPU memory: batch {} needs {:.1f} GiB of the GPU's {:.1f} GiB",
+      return fmt::format("GPU memory: batch {} needs {:.2f} GiB of the GPU's {:.2f} GiB",
                          n.scenario.batch, gib(m.gpu_bytes()), gib(m.gpu_capacity_bytes));
-    return fmt::format("host memory: batch {} needs {:.1f} GiB of pinned host memory, {:.1f} GiB "
+    return fmt::format("host memory: batch {} needs {:.2f} GiB of pinned host memory, {:.2f} GiB "
                        "available",
                        n.scenario.batch, gib(m.host_bytes()), gib(m.host_capacity_bytes));
   }

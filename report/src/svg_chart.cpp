@@ -205,7 +205,7 @@ std::string render(const LineChart& c) {
                      "y2=\"{2:.1f}\" stroke=\"{3}\" stroke-width=\"1.5\" stroke-dasharray=\"2 3\"/>"
                      "<text x=\"{4:.1f}\" y=\"{5:.1f}\" text-anchor=\"end\" fill=\"{3}\" "
                      "font-size=\"10\">{6}</text>\n",
-                     x, f.py0, f.py1, colour, x - 3, f.py1 + 10 + 12 * marker_row,
+                     x, f.py0, f.py1, colour, x - 3, f.py0 - 6 - 12 * marker_row,
                      xml_escape(v.label));
     ++marker_row;
   }
@@ -246,7 +246,15 @@ std::string render(const StackedBarChart& c) {
   if (y1 <= 0) y1 = 1;
   const auto yt = nice_ticks(0, y1 * 1.05);
   std::vector<std::string> names;
-  for (const auto& s : c.segments) names.push_back(s.name);
+  std::vector<std::pair<std::string, int>> items;
+  for (std::size_t si = 0; si < c.segments.size(); ++si) {
+    const auto& s = c.segments[si];
+    bool any = false;
+    for (double v : s.values) any = any || v > 0;
+    if (!any) continue;
+    names.push_back(s.name);
+    items.emplace_back(s.name, s.colour >= 0 ? s.colour : static_cast<int>(si));
+  }
   const double plot_w = c.width - kLeft - kRight;
   const int rows = legend_rows(names, plot_w);
   Frame f{0, 1, 0, std::max(yt.back(), y1), kLeft, c.width - kRight,
@@ -267,7 +275,8 @@ std::string render(const StackedBarChart& c) {
       o += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" "
                        "fill=\"{}\"><title>{}: {}</title></rect>\n",
                        cx - bar / 2, ytop, bar, std::max(0.5, ybot - ytop),
-                       palette(static_cast<int>(si)), xml_escape(s.name), fmt_num(v));
+                       palette(s.colour >= 0 ? s.colour : static_cast<int>(si)),
+                       xml_escape(s.name), fmt_num(v));
       base += v;
     }
     o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">", cx, f.py0 + 16);
@@ -291,8 +300,6 @@ std::string render(const StackedBarChart& c) {
                      "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\" fill=\"#c00\">{}</text>\n",
                      f.px0, y, f.px1, y, f.px1 - 4, y - 5, xml_escape(c.limit->label));
   }
-  std::vector<std::pair<std::string, int>> items;
-  for (std::size_t i = 0; i < names.size(); ++i) items.emplace_back(names[i], static_cast<int>(i));
   legend(o, items, kLeft, c.height - (rows - 1) * kLegendRow - 6, plot_w);
   o += "</svg>\n";
   return o;

@@ -40,7 +40,7 @@ struct PlanCell {
   config::Mode mode = config::Mode::sparda;
   std::int64_t context_tokens = 0;
   std::vector<Point> grid;                  // batch x cache x gather CTAs (cache/CTAs: offload modes)
-  std::vector<std::size_t> by_batch;        // indices into grid at default cache and CTAs
+  std::vector<std::size_t> by_batch;        // into grid, at the chosen point's cache and CTAs
   std::optional<std::size_t> largest_feasible;  // into grid
   std::optional<std::size_t> best;          // best within the target, into grid
   std::vector<std::size_t> pareto;          // into grid

@@ -38,8 +38,9 @@ struct LineChart {
 };
 
 struct BarSegment {
-  std::string name;              // legend entry
+  std::string name;              // legend entry (left out when every value is 0)
   std::vector<double> values;    // one per category
+  int colour = -1;               // palette index; -1 = the segment's position
 };
 
 struct StackedBarChart {
