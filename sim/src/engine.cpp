@@ -81,7 +81,7 @@ const SimTimes& Engine::run(const SimGraph& g, const EngineParams& p, std::int64
     if (g.ops[i].cls == OpClass::wait) {
       push(t, 0, i);
     } else {
-      push(t, 1, i);
+      push(t, g.ops[i].gather_ctas > 0 ? 1 : 2, i);  // gathers take SMs first
     }
   };
   for (std::uint32_t i = 0; i < n; ++i)
@@ -97,7 +97,7 @@ const SimTimes& Engine::run(const SimGraph& g, const EngineParams& p, std::int64
     heap_.pop_back();
     ++times_.events;
     const SimOp& op = g.ops[ev.op];
-    if (ev.priority == 1) {  // start
+    if (ev.priority != 0) {  // start
       started_[ev.op] = 1;
       times_.start_ns[ev.op] = ev.time;
       std::int64_t dur = op.duration_ns;

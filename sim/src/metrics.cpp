@@ -29,13 +29,24 @@ double percentile(std::vector<double> v, double p) {
   return v[rank - 1];
 }
 
+std::int32_t first_timed_step(const trace::Trace& t) {
+  std::int32_t n = 0;
+  for (const auto& s : t.steps)
+    if (s.phase == trace::Phase::decode) n = std::max(n, s.step + 1);
+  const auto timed = static_cast<std::int32_t>(std::min<std::int64_t>(n, t.header.run.decode_steps));
+  return timed > 0 ? n - timed : 0;
+}
+
 Metrics compute_metrics(const trace::Trace& t, const MemoryPlan& mem, bool critical_paths) {
   Metrics m;
   std::vector<double> step_ms;
   double decode_ns = 0, prefill_ns = 0;
   bool has_prefill = false;
+  const std::int32_t first = first_timed_step(t);
+  auto timed = [&](trace::Phase p, std::int32_t step) { return p == trace::Phase::decode && step >= first; };
   for (const auto& s : t.steps) {
     const double d = static_cast<double>(s.end_ns - s.start_ns);
+    if (s.phase == trace::Phase::decode && s.step < first) continue;
     if (s.phase == trace::Phase::decode) {
       step_ms.push_back(d * kMsPerNs);
       decode_ns += d;
@@ -64,7 +75,7 @@ Metrics compute_metrics(const trace::Trace& t, const MemoryPlan& mem, bool criti
   // on them (inline) or waiting for them (wait ops).
   double h2d_bytes = 0, h2d_total = 0, h2d_exposed = 0;
   for (const auto& op : t.ops) {
-    if (op.phase != trace::Phase::decode) continue;
+    if (!timed(op.phase, op.step)) continue;
     const double d = static_cast<double>(op.end_ns - op.start_ns);
     const bool on_compute = t.streams[op.stream].kind == trace::StreamKind::compute;
     if (op.kind == trace::OpKind::h2d) {
@@ -85,6 +96,7 @@ Metrics compute_metrics(const trace::Trace& t, const MemoryPlan& mem, bool criti
   std::map<int, std::pair<double, double>> per_layer;  // layer -> (hits, selected)
   double hits = 0, selected = 0;
   for (const auto& c : t.cache) {
+    if (c.step < first) continue;
     hits += static_cast<double>(c.hits);
     selected += static_cast<double>(c.selected);
     auto& pl = per_layer[c.layer];
@@ -108,7 +120,7 @@ Metrics compute_metrics(const trace::Trace& t, const MemoryPlan& mem, bool criti
       while (j + 1 < t.ops.size() && t.ops[j + 1].phase == t.ops[i].phase &&
              t.ops[j + 1].step == t.ops[i].step)
         ++j;
-      if (t.ops[i].phase == trace::Phase::decode) {
+      if (timed(t.ops[i].phase, t.ops[i].step)) {
         const CriticalPath cp = critical_path(t, i, j);
         int arg = 0;
         for (int k = 0; k < 3; ++k) {

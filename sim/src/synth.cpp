@@ -61,7 +61,7 @@ trace::Trace synthesize(const SynthOptions& o) {
   const auto L = static_cast<std::int32_t>(m.n_layers);
   const auto H = static_cast<std::int32_t>(m.n_kv_heads);
   const auto B = static_cast<std::int32_t>(r.batch);
-  const auto steps = static_cast<std::int32_t>(r.decode_steps);
+  const auto steps = static_cast<std::int32_t>(r.warmup_steps + r.decode_steps);  // warm-up first
   std::vector<bool> gathers(static_cast<std::size_t>(L));
   for (std::int32_t l = 0; l < L; ++l) gathers[l] = layer_gathers(ms, l);
 
@@ -108,7 +108,7 @@ trace::Trace synthesize(const SynthOptions& o) {
                               : config::Prefetch::none;
   sc.batch = r.batch;
   sc.context_tokens = r.context_tokens;
-  sc.decode_steps = r.decode_steps;
+  sc.decode_steps = steps;
   sc.topk_blocks = r.topk_blocks;
   sc.gather_ctas = r.gather_ctas;
   sc.prefill = r.prefill != "none";
@@ -119,7 +119,7 @@ trace::Trace synthesize(const SynthOptions& o) {
   apply_times(t, simulate(graph_from_trace(t), ep));
 
   std::int64_t max_tokens = 0;
-  for (auto n : r.context_tokens) max_tokens += n + r.decode_steps;
+  for (auto n : r.context_tokens) max_tokens += n + steps;
   const MemoryPlan mp = plan_memory(m, o.hardware, r.mode, r.batch, max_tokens,
                                     r.cache_blocks == 0 ? r.topk_blocks + 1 : r.cache_blocks);
   t.memory = mp.entries;

@@ -43,7 +43,8 @@ struct SimGraph {
 struct EngineParams {
   // Concurrent compute slows by `gather_compute_slowdown * active_gather_ctas /
   // sm_count` (fraction): a compute op starting while gathers hold SMs runs
-  // that much longer. 0 disables the effect.
+  // that much longer (a gather starting at the same instant counts; one that
+  // ends then does not). 0 disables the effect.
   double gather_compute_slowdown = 0.0;
   std::int64_t sm_count = 132;
 };
@@ -67,7 +68,7 @@ class Engine {
  private:
   struct Event {
     std::int64_t time;
-    std::uint32_t priority;  // 0 = end (frees resources first), 1 = start
+    std::uint32_t priority;  // 0 = end (frees first), 1 = gather start, 2 = other start
     std::uint64_t seq;
     std::uint32_t op;
   };

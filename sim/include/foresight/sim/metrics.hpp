@@ -21,6 +21,10 @@ using Metrics = std::vector<std::pair<std::string, double>>;
 // false skips the bound.* shares (they are then NaN).
 Metrics compute_metrics(const trace::Trace& t, const MemoryPlan& mem, bool critical_paths = true);
 
+// Decode steps before this index are warm-up: a trace holding more decode
+// steps than run.decode_steps starts with the extra ones, and metrics skip them.
+std::int32_t first_timed_step(const trace::Trace& t);
+
 // Metrics of a scenario that does not fit in memory: memory.* only.
 Metrics out_of_memory_metrics(const MemoryPlan& mem);
 

@@ -1,0 +1,75 @@
+// End-to-end: foresight synth -> replay (--validate, what-ifs) -> sweep, and
+// bad command lines, through the real executable.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "catch.hpp"
+
+#ifdef FORESIGHT_BIN
+namespace fs = std::filesystem;
+
+namespace {
+int sh(const std::string& args, const fs::path& log) {
+  const std::string cmd = std::string(FORESIGHT_BIN) + " " + args + " > " + log.string() + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+TEST_CASE("synth, replay and sweep from the command line", "[sim][cli]") {
+  const fs::path d = fs::temp_directory_path() / "foresight-test-cli-sim";
+  fs::remove_all(d);
+  fs::create_directories(d);
+  const fs::path log = d / "log.txt";
+  REQUIRE(sh("synth --model tiny --mode sparda-no-prefetch --batch 2 --context 1024 --steps 3 --out " +
+                 (d / "syn").string(), log) == 0);
+  REQUIRE(fs::exists(d / "syn" / "trace.h5"));
+  const auto cfg = nlohmann::json::parse(slurp(d / "syn" / "config.json"));
+  CHECK(cfg["assumptions"].size() >= 5u);
+  const std::string tr = (d / "syn" / "trace.h5").string();
+
+  REQUIRE(sh("replay " + tr + " --validate --out " + (d / "val").string(), log) == 0);
+  CHECK(slurp(log).find("(exact)") != std::string::npos);
+  const auto v = nlohmann::json::parse(slurp(d / "val" / "validate.json"));
+  CHECK(v["exact"] == true);
+
+  REQUIRE(sh("replay " + tr + " --prefetch lookahead --pcie-gbps 16 --timeline --out " +
+                 (d / "wi").string(), log) == 0);
+  const auto m = nlohmann::json::parse(slurp(d / "wi" / "metrics.json"));
+  for (const char* k : {"mean", "p50", "p99"}) CHECK(m["decode"]["step_ms"][k].is_number());
+  for (const char* k : {"bytes", "total_ms", "exposed_ms", "hidden_ms"}) CHECK(m["h2d"][k].is_number());
+  for (const char* k : {"compute", "pcie", "host"}) CHECK(m["bound"][k].is_number());
+  for (const char* k : {"gpu_bytes", "host_bytes", "fits"}) CHECK(m["memory"][k].is_number());
+  CHECK(m["cache"]["hit_rate"].is_number());
+  CHECK(m["decode"]["tokens_per_s"].get<double>() > 0);
+  CHECK(fs::exists(d / "wi" / "timeline.json"));
+  CHECK(fs::exists(d / "wi" / "scenario.json"));
+  CHECK_FALSE(fs::exists(d / "wi" / "metrics.json.partial"));
+
+  // Bad input: unknown option, impossible values, validate with what-ifs, bad study key.
+  CHECK(sh("replay " + tr + " --pcie-gpbs 3 --out " + (d / "x").string(), log) != 0);
+  CHECK(sh("replay " + tr + " --gather-ctas 0 --out " + (d / "x").string(), log) == 2);
+  CHECK(slurp(log).find("gather_ctas") != std::string::npos);
+  CHECK(sh("replay " + tr + " --validate --batch 4 --out " + (d / "x").string(), log) == 2);
+  CHECK(sh("replay " + (d / "missing.h5").string() + " --out " + (d / "x").string(), log) == 2);
+  CHECK(sh("synth --model tiny --batch 0 --out " + (d / "x").string(), log) == 2);
+  { std::ofstream(d / "bad.toml") << "[grid]\npcie_gpbs = [1]\n"; }
+  CHECK(sh("sweep " + tr + " --study " + (d / "bad.toml").string() + " --out " + (d / "sw").string(), log) == 2);
+  CHECK(slurp(log).find("bad.toml") != std::string::npos);
+  CHECK(slurp(log).find("did you mean 'pcie_gbps'") != std::string::npos);
+  { std::ofstream(d / "ok.toml") << "[grid]\npcie_gbps = [4, 8]\n"; }
+  REQUIRE(sh("sweep " + tr + " --quiet --study " + (d / "ok.toml").string() + " --out " + (d / "sw").string(), log) == 0);
+  CHECK(fs::exists(d / "sw" / "results.csv"));
+  fs::remove_all(d);
+}
+#endif

@@ -1,0 +1,160 @@
+// Properties of replay on synthesized traces (the synthesizer knows the answer).
+#include "catch.hpp"
+#include "foresight/sim/replay.hpp"
+#include "foresight/sim/schedule.hpp"
+#include "foresight/trace/reader.hpp"
+#include "sim_fixtures.hpp"
+
+using namespace foresight;
+using testing::metric;
+using testing::tiny_synth;
+
+TEST_CASE("--validate on synthesized traces is exact in every mode", "[sim][replay]") {
+  for (auto mode : {config::Mode::dense, config::Mode::sparse, config::Mode::sparse_offload,
+                    config::Mode::sparda_no_prefetch, config::Mode::sparda,
+                    config::Mode::sparda_no_offload}) {
+    for (bool prefill : {false, true}) {
+      auto o = tiny_synth(mode);
+      o.run.prefill = prefill ? "synthetic" : "none";
+      const trace::Trace t = sim::synthesize(o);
+      REQUIRE_NOTHROW(trace::validate(t, "synth"));
+      sim::Replayer rp(t);
+      const auto v = rp.validate();
+      INFO(config::to_string(mode) << " prefill " << prefill);
+      CHECK(v.exact);
+      CHECK(v.max_abs_error_ns == 0);
+      CHECK(v.steps.size() == 5u + (prefill ? 1u : 0u));
+    }
+  }
+}
+
+TEST_CASE("validate reports the error of a perturbed trace", "[sim][replay]") {
+  trace::Trace t = sim::synthesize(tiny_synth(config::Mode::sparda));
+  // Stretch one recorded step span: the replay cannot reproduce it.
+  t.steps.back().end_ns += 1000;
+  const auto v = sim::Replayer(t).validate();
+  CHECK_FALSE(v.exact);
+  CHECK(v.max_abs_error_ns == 1000);
+  CHECK(v.total_rel_error > 0);
+}
+
+TEST_CASE("lower PCIe bandwidth never makes a step faster", "[sim][replay]") {
+  for (auto mode : {config::Mode::sparse_offload, config::Mode::sparda, config::Mode::sparda_no_prefetch}) {
+    sim::Replayer rp(sim::synthesize(tiny_synth(mode, 4, 2048)));
+    double prev = 0;
+    for (double gbps : {200.0, 64.0, 32.0, 16.0, 8.0, 4.0, 1.0}) {
+      sim::Scenario s;
+      s.pcie_gbps = gbps;
+      const auto r = rp.run(s);
+      const double ms = metric(r.metrics, "decode.step_ms.mean");
+      INFO(config::to_string(mode) << " at " << gbps << " GB/s");
+      CHECK(ms >= prev);
+      prev = ms;
+    }
+    sim::Scenario slow;
+    slow.pcie_gbps = 1.0;
+    CHECK(metric(rp.run(slow).metrics, "decode.step_ms.mean") > metric(rp.run({}).metrics, "decode.step_ms.mean"));
+  }
+}
+
+TEST_CASE("lookahead prefetch is never slower than fetching inline", "[sim][replay]") {
+  for (auto mode : {config::Mode::sparse_offload, config::Mode::sparda_no_prefetch, config::Mode::sparda}) {
+    sim::Replayer rp(sim::synthesize(tiny_synth(mode, 4, 2048)));
+    for (double gbps : {64.0, 16.0, 4.0}) {
+      for (auto ctas : {4, 16, 64}) {
+        sim::Scenario none, ahead;
+        none.pcie_gbps = ahead.pcie_gbps = gbps;
+        none.gather_ctas = ahead.gather_ctas = ctas;
+        none.prefetch = config::Prefetch::none;
+        ahead.prefetch = config::Prefetch::lookahead;
+        const auto rn = rp.run(none), ra = rp.run(ahead);
+        INFO(config::to_string(mode) << " " << gbps << " GB/s, " << ctas << " CTAs");
+        CHECK(metric(ra.metrics, "decode.step_ms.mean") <= metric(rn.metrics, "decode.step_ms.mean"));
+        CHECK(metric(ra.metrics, "h2d.exposed_ms") <= metric(rn.metrics, "h2d.exposed_ms"));
+        CHECK(metric(rn.metrics, "h2d.hidden_ms") == 0.0);  // inline: nothing hidden
+        CHECK(metric(ra.metrics, "h2d.bytes") == metric(rn.metrics, "h2d.bytes"));
+      }
+    }
+  }
+}
+
+TEST_CASE("opt is never beaten and LRU never loses hits with more capacity", "[sim][replay]") {
+  auto o = tiny_synth(config::Mode::sparda, 3, 2048, 12);
+  o.run.workload = {0.5, 0.3, 0.8};
+  sim::Replayer rp(sim::synthesize(o));
+  const std::int64_t topk = o.run.topk_blocks;
+  double prev_lru = -1;
+  for (std::int64_t extra : {1, 2, 4, 8, 16}) {
+    double best_other = 0, opt = 0;
+    for (auto pol : {config::Eviction::sparda, config::Eviction::lru, config::Eviction::lfu,
+                     config::Eviction::fifo, config::Eviction::arc, config::Eviction::opt}) {
+      sim::Scenario s;
+      s.cache_blocks = topk + extra;
+      s.policy = pol;
+      const double hr = metric(rp.run(s).metrics, "cache.hit_rate");
+      if (pol == config::Eviction::opt) opt = hr;
+      else best_other = std::max(best_other, hr);
+      if (pol == config::Eviction::lru) {
+        CHECK(hr >= prev_lru);
+        prev_lru = hr;
+      }
+    }
+    INFO("capacity " << topk + extra);
+    CHECK(opt >= best_other);
+  }
+}
+
+TEST_CASE("bad what-ifs are clear errors", "[sim][replay]") {
+  sim::Replayer dense(sim::synthesize(tiny_synth(config::Mode::dense)), "dense.h5");
+  sim::Scenario pf;
+  pf.prefetch = config::Prefetch::lookahead;
+  CHECK_THROWS_WITH(dense.run(pf), Catch::Contains("dense.h5") && Catch::Contains("--prefetch needs"));
+
+  trace::Trace t = sim::synthesize(tiny_synth(config::Mode::sparda));
+  sim::Replayer rp(t, "sparda.h5");
+  sim::Scenario small;
+  small.cache_blocks = t.header.run.topk_blocks;  // no tail slot
+  CHECK_THROWS_WITH(rp.run(small), Catch::Contains("--cache-blocks must be >="));
+  sim::Scenario huge_ctx;
+  huge_ctx.context = 1 << 30;
+  CHECK_THROWS_WITH(rp.run(huge_ctx), Catch::Contains("max_context"));
+
+  t.selection_keys.clear();
+  t.selection_blocks.clear();
+  sim::Replayer nosel(t, "nosel.h5");
+  sim::Scenario pol;
+  pol.policy = config::Eviction::lru;
+  CHECK_THROWS_WITH(nosel.run(pol), Catch::Contains("nosel.h5") && Catch::Contains("no recorded selections"));
+  CHECK_NOTHROW(nosel.run({}));  // recorded cache outcomes suffice
+
+  sim::Scenario s;
+  CHECK_THROWS_WITH(sim::set_scenario_key(s, "pcie_gpbs", 3.0, "study.toml"),
+                    Catch::Contains("study.toml") && Catch::Contains("did you mean 'pcie_gbps'"));
+  CHECK_THROWS_WITH(sim::set_scenario_key(s, "pcie_gbps", 0.0, "x"), Catch::Contains("(0, 10000]"));
+  CHECK_THROWS_WITH(sim::set_scenario_key(s, "gather_ctas", 0, "x"), Catch::Contains("[1, 1024]"));
+  CHECK_THROWS_WITH(sim::set_scenario_key(s, "policy", "mru", "x"), Catch::Contains("mru"));
+}
+
+TEST_CASE("batch and context what-ifs re-predict compute and check memory", "[sim][replay]") {
+  sim::Replayer rp(sim::synthesize(tiny_synth(config::Mode::sparda, 2, 2048)));
+  const auto base = rp.run({});
+  sim::Scenario b8;
+  b8.batch = 8;
+  const auto r8 = rp.run(b8);
+  CHECK(r8.status == "ok");
+  CHECK(metric(r8.metrics, "decode.tokens_per_s") > metric(base.metrics, "decode.tokens_per_s"));
+  CHECK(metric(r8.metrics, "h2d.bytes") > metric(base.metrics, "h2d.bytes"));
+  CHECK(metric(r8.metrics, "cost_fit.mean_rel_error") < 0.05);  // roofline trace: near-exact fit
+  CHECK(r8.scenario.contains("cost_fit"));
+  sim::Scenario longer;
+  longer.context = 4096;
+  CHECK(metric(rp.run(longer).metrics, "memory.host_bytes") > metric(base.metrics, "memory.host_bytes"));
+  sim::Scenario oom;
+  oom.batch = 60000;
+  oom.hardware = "a5000-pcie4";
+  sim::Replayer big(sim::synthesize(tiny_synth(config::Mode::dense, 2, 4000)));
+  const auto r = big.run(oom);
+  CHECK(r.status == "out_of_memory");
+  CHECK(metric(r.metrics, "memory.fits") == 0.0);
+  CHECK(r.scenario["status_reason"].get<std::string>().find("GPU memory") != std::string::npos);
+}

@@ -1,0 +1,103 @@
+// Sweeps: study parsing, errors, determinism across thread counts, resume.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "catch.hpp"
+#include "foresight/sim/sweep.hpp"
+#include "sim_fixtures.hpp"
+
+using namespace foresight;
+namespace fs = std::filesystem;
+
+namespace {
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+fs::path fresh_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("foresight-test-sweep-" + name);
+  fs::remove_all(d);
+  return d;
+}
+const char* kStudy = R"(
+name = "t"
+[base]
+seed = 2
+[grid]
+pcie_gbps = [8, 32]
+policy = ["lru", "opt"]
+cache_blocks = [10, 12]
+[[scenarios]]
+prefetch = "none"
+[[scenarios]]
+batch = 5
+)";
+}  // namespace
+
+TEST_CASE("a study expands its grid in a stable order plus explicit scenarios", "[sim][sweep]") {
+  const auto st = sim::parse_study(kStudy, "t.toml");
+  REQUIRE(st.scenarios.size() == 10u);
+  CHECK(sim::scenario_label(st.scenarios[0]) == "pcie_gbps=8.0,cache_blocks=10,policy=lru,seed=2");
+  CHECK(sim::scenario_label(st.scenarios[1]) == "pcie_gbps=8.0,cache_blocks=10,policy=opt,seed=2");
+  CHECK(sim::scenario_label(st.scenarios[7]) == "pcie_gbps=32.0,cache_blocks=12,policy=opt,seed=2");
+  CHECK(sim::scenario_label(st.scenarios[8]) == "prefetch=none,seed=2");
+  CHECK(sim::scenario_label(st.scenarios[9]) == "batch=5,seed=2");
+}
+
+TEST_CASE("unknown or bad study keys name the file and suggest a fix", "[sim][sweep]") {
+  CHECK_THROWS_WITH(sim::parse_study("[grid]\npolcy = [\"lru\"]\n", "s.toml"),
+                    Catch::Contains("s.toml") && Catch::Contains("did you mean 'policy'"));
+  CHECK_THROWS_WITH(sim::parse_study("gird = 3\n", "s.toml"),
+                    Catch::Contains("s.toml") && Catch::Contains("did you mean 'grid'"));
+  CHECK_THROWS_WITH(sim::parse_study("[grid]\nbatch = []\n", "s.toml"), Catch::Contains("empty list"));
+  CHECK_THROWS_WITH(sim::parse_study("[grid]\nbatch = [0]\n", "s.toml"), Catch::Contains("batch"));
+  CHECK_THROWS_WITH(sim::parse_study("[grid\n", "s.toml"), Catch::Contains("s.toml: line 1"));
+  CHECK_THROWS_WITH(sim::load_study("/nonexistent/x.toml"), Catch::Contains("cannot open"));
+}
+
+TEST_CASE("sweep output is byte-identical across thread counts and resumes", "[sim][sweep]") {
+  sim::Replayer rp(sim::synthesize(testing::tiny_synth(config::Mode::sparda, 3, 1024, 6)));
+  const auto st = sim::parse_study(kStudy, "t.toml");
+  sim::SweepOptions one, four;
+  one.out_dir = fresh_dir("j1");
+  one.jobs = 1;
+  one.progress = false;
+  four.out_dir = fresh_dir("j4");
+  four.jobs = 4;
+  four.progress = false;
+  const auto s1 = sim::run_sweep(rp, st, one);
+  const auto s4 = sim::run_sweep(rp, st, four);
+  CHECK(s1.ran == 10u);
+  CHECK(s1.failed == 0u);
+  CHECK(s4.ran == 10u);
+  const std::string csv = slurp(one.out_dir / "results.csv");
+  CHECK(csv == slurp(four.out_dir / "results.csv"));
+  CHECK(slurp(one.out_dir / "results.json") == slurp(four.out_dir / "results.json"));
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 11);
+  CHECK(csv.find("decode.step_ms.p99") != std::string::npos);
+  // Rerun in the same folder: everything is skipped, output unchanged.
+  const auto again = sim::run_sweep(rp, st, four);
+  CHECK(again.ran == 0u);
+  CHECK(again.skipped == 10u);
+  CHECK(slurp(four.out_dir / "results.csv") == csv);
+  fs::remove_all(one.out_dir);
+  fs::remove_all(four.out_dir);
+}
+
+TEST_CASE("a scenario that cannot run is reported, others still run", "[sim][sweep]") {
+  sim::Replayer rp(sim::synthesize(testing::tiny_synth(config::Mode::sparda)));
+  const auto st = sim::parse_study("[grid]\ncache_blocks = [3, 12]\n", "c.toml");  // 3 < top-k + 1
+  sim::SweepOptions o;
+  o.out_dir = fresh_dir("err");
+  o.progress = false;
+  const auto s = sim::run_sweep(rp, st, o);
+  CHECK(s.failed == 1u);
+  CHECK(s.ran == 1u);
+  const std::string json = slurp(o.out_dir / "results.json");
+  CHECK(json.find("--cache-blocks must be >=") != std::string::npos);
+  fs::remove_all(o.out_dir);
+}
