@@ -70,16 +70,17 @@ class OptCache final : public CacheBase {
     o.misses = static_cast<std::uint32_t>(sel.size()) - o.hits;
     for (std::int64_t e = static_cast<std::int64_t>(heap_.size()) + o.misses - capacity_; e > 0;
          --e) {
-      const std::uint32_t v = heap_[0];
-      if (selected(v)) invariant_failed("opt victim is selected");
+      if (selected(block_of(heap_[0]))) invariant_failed("opt victim is selected");
       pop_top();
     }
     for (std::size_t i = 0; i < sel.size(); ++i) {
       const std::uint32_t b = sel[i];
-      key_[b] = next_use_[offset_[t] + i];  // larger than before: sift up
+      const std::uint64_t e = std::uint64_t{next_use_[offset_[t] + i]} << 32 | b;
       if (pos_[b] == kNone) {
         pos_[b] = static_cast<std::uint32_t>(heap_.size());
-        heap_.push_back(b);
+        heap_.push_back(e);
+      } else {
+        heap_[pos_[b]] = e;  // next use grew from t: sift up
       }
       sift_up(pos_[b]);
     }
@@ -90,29 +91,24 @@ class OptCache final : public CacheBase {
   std::int64_t resident_count() const override { return static_cast<std::int64_t>(heap_.size()); }
 
  private:
-  void grow_blocks(std::size_t n) override {
-    pos_.resize(n, kNone);
-    key_.resize(n, 0);
-  }
-  // Heap order: larger (next use, block id) first.
-  bool above(std::uint32_t a, std::uint32_t b) const {
-    return key_[a] != key_[b] ? key_[a] > key_[b] : a > b;
-  }
-  void place(std::size_t i, std::uint32_t b) {
-    heap_[i] = b;
-    pos_[b] = static_cast<std::uint32_t>(i);
+  void grow_blocks(std::size_t n) override { pos_.resize(n, kNone); }
+  // Heap entries pack (next use << 32 | block): larger first, ties by block id.
+  static std::uint32_t block_of(std::uint64_t e) { return static_cast<std::uint32_t>(e); }
+  void place(std::size_t i, std::uint64_t e) {
+    heap_[i] = e;
+    pos_[block_of(e)] = static_cast<std::uint32_t>(i);
   }
   void sift_up(std::size_t i) {
-    const std::uint32_t b = heap_[i];
-    while (i > 0 && above(b, heap_[(i - 1) / 2])) {
+    const std::uint64_t e = heap_[i];
+    while (i > 0 && e > heap_[(i - 1) / 2]) {
       place(i, heap_[(i - 1) / 2]);
       i = (i - 1) / 2;
     }
-    place(i, b);
+    place(i, e);
   }
   void pop_top() {
-    pos_[heap_[0]] = kNone;
-    const std::uint32_t b = heap_.back();
+    pos_[block_of(heap_[0])] = kNone;
+    const std::uint64_t e = heap_.back();
     heap_.pop_back();
     if (heap_.empty()) return;
     std::size_t i = 0;
@@ -120,20 +116,19 @@ class OptCache final : public CacheBase {
     for (;;) {
       std::size_t c = 2 * i + 1;
       if (c >= n) break;
-      if (c + 1 < n && above(heap_[c + 1], heap_[c])) ++c;
-      if (!above(heap_[c], b)) break;
+      if (c + 1 < n && heap_[c + 1] > heap_[c]) ++c;
+      if (heap_[c] <= e) break;
       place(i, heap_[c]);
       i = c;
     }
-    place(i, b);
+    place(i, e);
   }
 
   std::vector<std::uint32_t> stream_;    // all selections, concatenated
   std::vector<std::uint32_t> next_use_;  // per entry of stream_: next step using it
   std::vector<std::size_t> offset_;      // [steps + 1] start of each step in stream_
-  std::vector<std::uint32_t> heap_;      // resident blocks, max-heap by above()
+  std::vector<std::uint64_t> heap_;      // resident blocks, max-heap of (next use, block)
   std::vector<std::uint32_t> pos_;       // [block id] index in heap_, kNone = not resident
-  std::vector<std::uint32_t> key_;       // [block id] next use step of a resident block
   std::size_t step_ = 0;
 };
 

@@ -1,12 +1,18 @@
 // SparDA's working set: `capacity` slots and a block map. A slot whose block
 // is not in the current selection may take a newly selected block. Slots are
 // filled in index order and never emptied afterwards (an eviction refills the
-// slot at once), so the empty slots are [used_, capacity) and are created on
-// first use. Once full, the
-// victims are the unselected slots with the oldest last-selected step, ties by
-// lowest slot index. With capacity == |selection| every unselected slot is
-// replaced, which is exactly SparDA's diff against the block map.
+// slot at once), so the empty slots are [used_, capacity); they are created on
+// first use. Once full, the victims are the unselected slots with the oldest
+// last-selected step, ties by lowest slot index. With capacity == |selection|
+// every unselected slot is replaced, which is exactly SparDA's diff against
+// the block map.
+//
+// Victims come from a min-heap of (last-selected step, slot), pushed when a
+// slot leaves the selection. Entries go stale when the slot is selected again
+// (its last step changes) and are dropped when they reach the top, so a step
+// costs O((selection + misses) log capacity), not O(capacity).
 #include <algorithm>
+#include <functional>
 
 #include "cache_detail.hpp"
 
@@ -15,60 +21,46 @@ namespace {
 
 class SpardaCache final : public CacheBase {
  public:
-  explicit SpardaCache(std::int64_t capacity)
-      : CacheBase(capacity) {
+  explicit SpardaCache(std::int64_t capacity) : CacheBase(capacity) {
     const auto reserve = static_cast<std::size_t>(std::min<std::int64_t>(capacity, 4096));
     slot_block_.reserve(reserve);
     slot_last_.reserve(reserve);
-    victims_.reserve(reserve);
+    prev_slots_.reserve(reserve);
+    cur_slots_.reserve(reserve);
   }
 
   AccessOutcome access(std::span<const std::uint32_t> sel) override {
     begin_step(sel);
     ++step_;
     AccessOutcome o;
+    cur_slots_.clear();
     for (std::uint32_t b : sel)
       if (block_slot_[b] != kNone) {
         slot_last_[block_slot_[b]] = step_;
+        cur_slots_.push_back(block_slot_[b]);
         ++o.hits;
       }
     o.misses = static_cast<std::uint32_t>(sel.size()) - o.hits;
-    if (o.misses == 0) return o;
-
-    // Slots the misses go to, in order: empty slots, then victims.
-    const std::uint32_t n_empty = std::min<std::uint32_t>(
-        o.misses, static_cast<std::uint32_t>(capacity_) - used_);
-    victims_.clear();
-    if (o.misses > n_empty) {
-      for (std::uint32_t s = 0; s < used_; ++s)
-        if (slot_last_[s] != step_) victims_.push_back(s);
-      const std::size_t need = o.misses - n_empty;
-      if (victims_.size() < need) invariant_failed("sparda found too few unselected slots");
-      if (victims_.size() > need) {
-        auto older = [this](std::uint32_t a, std::uint32_t b) {
-          return slot_last_[a] != slot_last_[b] ? slot_last_[a] < slot_last_[b] : a < b;
-        };
-        std::partial_sort(victims_.begin(), victims_.begin() + static_cast<std::ptrdiff_t>(need),
-                          victims_.end(), older);
-        victims_.resize(need);
-      }
-    }
-    std::size_t next_victim = 0;
+    for (std::uint32_t s : prev_slots_)  // slots that just left the selection
+      if (slot_last_[s] != step_) push(slot_last_[s], s);
+    if (heap_.size() > 4 * static_cast<std::size_t>(used_) + 1024) compact();
     for (std::uint32_t b : sel) {
       if (block_slot_[b] != kNone) continue;
       std::uint32_t s;
-      if (used_ < capacity_) {  // slots are created on first use
+      if (used_ < capacity_) {
         s = used_++;
         slot_block_.push_back(kNone);
         slot_last_.push_back(0);
       } else {
-        s = victims_[next_victim++];
+        s = pop_victim();
         block_slot_[slot_block_[s]] = kNone;
       }
       slot_block_[s] = b;
       slot_last_[s] = step_;
       block_slot_[b] = s;
+      cur_slots_.push_back(s);
     }
+    prev_slots_.swap(cur_slots_);
     return o;
   }
   bool resident(std::uint32_t b) const override {
@@ -79,10 +71,34 @@ class SpardaCache final : public CacheBase {
  private:
   void grow_blocks(std::size_t n) override { block_slot_.resize(n, kNone); }
 
-  std::vector<std::uint32_t> slot_block_;  // [used_] block held, kNone = empty
+  void push(std::uint32_t last, std::uint32_t slot) {
+    heap_.push_back(std::uint64_t{last} << 32 | slot);
+    std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+  }
+  // Oldest (last step, slot) whose entry is still current: that slot has not
+  // been selected since, so it is not in the current selection.
+  std::uint32_t pop_victim() {
+    while (!heap_.empty()) {
+      const std::uint64_t top = heap_.front();
+      std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
+      heap_.pop_back();
+      const auto slot = static_cast<std::uint32_t>(top), last = static_cast<std::uint32_t>(top >> 32);
+      if (slot_last_[slot] == last) return slot;
+    }
+    invariant_failed("sparda found no unselected slot");
+  }
+  void compact() {  // drop stale entries
+    std::erase_if(heap_, [this](std::uint64_t e) {
+      return slot_last_[static_cast<std::uint32_t>(e)] != static_cast<std::uint32_t>(e >> 32);
+    });
+    std::make_heap(heap_.begin(), heap_.end(), std::greater<>());
+  }
+
+  std::vector<std::uint32_t> slot_block_;  // [used_] block held
   std::vector<std::uint32_t> slot_last_;   // [used_] last step its block was selected
   std::vector<std::uint32_t> block_slot_;  // [block id] slot, kNone = not resident
-  std::vector<std::uint32_t> victims_;     // scratch
+  std::vector<std::uint64_t> heap_;        // min-heap of (last step << 32 | slot)
+  std::vector<std::uint32_t> prev_slots_, cur_slots_;  // slots selected last / this step
   std::uint32_t used_ = 0;
   std::uint32_t step_ = 0;  // steps seen (1-based; 0 = never)
 };

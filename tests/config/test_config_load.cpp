@@ -128,7 +128,12 @@ TEST_CASE("loader errors name the file and the key") {
   CHECK(syntax.rfind(kData + "/syntax_error.toml:3:", 0) == 0);
   CHECK(contains(syntax, "TOML syntax error"));
   CHECK(contains(error_of([] { load_model(kData + "/missing.toml"); }),
-                 kData + "/missing.toml: cannot open"));
+                 kData + "/missing.toml: cannot open (No such file or directory)"));
+  CHECK(error_of([] { load_model(kData + "/missing.json"); }) ==
+        kData + "/missing.json: cannot open (No such file or directory)");
+  std::string bad_json = error_of([] { load_model(kData + "/syntax_error.json"); });
+  CHECK(bad_json.rfind(kData + "/syntax_error.json:3:", 0) == 0);
+  CHECK(contains(bad_json, "JSON syntax error"));
   CHECK(contains(error_of([] { load_model(kData + "/bad_gqa.toml"); }),
                  "bad_gqa.toml: 'n_kv_heads' must divide n_heads (8)"));
   CHECK(contains(error_of([] { load_model(kData + "/topk_too_small.toml"); }),

@@ -1,7 +1,9 @@
 // load_model / load_hardware: resolve a path or a bare name, read TOML or
 // JSON, validate. configs_dir() finds the shipped configs/.
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -64,7 +66,7 @@ fs::path resolve(const std::string& spec, const std::string& kind) {
 json read_json_file(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in)
-    throw ConfigError(fmt::format("{}: cannot open (no such file or not readable)", file.string()));
+    throw ConfigError(fmt::format("{}: cannot open ({})", file.string(), std::strerror(errno)));
   std::ostringstream text;
   text << in.rdbuf();
   const std::string s = text.str();

@@ -33,10 +33,10 @@
 //           set requests this is still optimal (exchange argument; tests
 //           compare it with an exhaustive search); no policy beats its hits.
 //
-// Cost: O(selection) per access for lru/fifo/lfu/arc (amortised), O(selection
-// * log capacity) for opt, plus O(capacity) per step with evictions for
-// sparda. State lives in flat arrays indexed by block id (grown to the largest
-// id seen); nothing is allocated per access once they have grown.
+// Cost per step: O(selection) for lru/fifo/lfu/arc (amortised), and
+// O(selection + misses * log capacity) for sparda and O(selection * log
+// capacity) for opt. State lives in flat arrays indexed by block id (grown to
+// the largest id seen); nothing is allocated per access once they have grown.
 #pragma once
 
 #include <cstdint>
