@@ -33,14 +33,29 @@ void fail(const std::string& where, const std::string& what) {
 void Handle::reset() {
   if (id_ < 0) return;
   switch (H5Iget_type(id_)) {
-    case H5I_FILE: H5Fclose(id_); break;
-    case H5I_GROUP: H5Gclose(id_); break;
-    case H5I_DATASET: H5Dclose(id_); break;
-    case H5I_DATASPACE: H5Sclose(id_); break;
-    case H5I_DATATYPE: H5Tclose(id_); break;
-    case H5I_ATTR: H5Aclose(id_); break;
-    case H5I_GENPROP_LST: H5Pclose(id_); break;
-    default: break;
+    case H5I_FILE:
+      H5Fclose(id_);
+      break;
+    case H5I_GROUP:
+      H5Gclose(id_);
+      break;
+    case H5I_DATASET:
+      H5Dclose(id_);
+      break;
+    case H5I_DATASPACE:
+      H5Sclose(id_);
+      break;
+    case H5I_DATATYPE:
+      H5Tclose(id_);
+      break;
+    case H5I_ATTR:
+      H5Aclose(id_);
+      break;
+    case H5I_GENPROP_LST:
+      H5Pclose(id_);
+      break;
+    default:
+      break;
   }
   id_ = H5I_INVALID_HID;
 }
@@ -125,6 +140,19 @@ Handle fixed_string_type(std::size_t len, const std::string& where) {
   return t;
 }
 
+Handle create_group(hid_t parent, const char* name, const std::string& where) {
+  const std::string what = std::string("create group ") + name;
+  Handle gcpl = owned(H5Pcreate(H5P_GROUP_CREATE), where, what);
+  check_status(H5Pset_obj_track_times(gcpl, false), where, what);
+  return owned(H5Gcreate2(parent, name, H5P_DEFAULT, gcpl, H5P_DEFAULT), where, what);
+}
+
+Handle dataset_plist(const std::string& where) {
+  Handle dcpl = owned(H5Pcreate(H5P_DATASET_CREATE), where, "dataset properties");
+  check_status(H5Pset_obj_track_times(dcpl, false), where, "dataset properties");
+  return dcpl;
+}
+
 Handle create_extendable(hid_t parent, const char* name, const DatasetSpec& spec,
                          const std::string& where) {
   const std::string what = std::string("create dataset ") + name;
@@ -132,7 +160,7 @@ Handle create_extendable(hid_t parent, const char* name, const DatasetSpec& spec
   hsize_t maxdims[2] = {H5S_UNLIMITED, spec.width};
   hsize_t chunk[2] = {spec.chunk_rows, spec.width};
   Handle space = owned(H5Screate_simple(spec.rank, dims, maxdims), where, what);
-  Handle dcpl = owned(H5Pcreate(H5P_DATASET_CREATE), where, what);
+  Handle dcpl = dataset_plist(where);
   check_status(H5Pset_chunk(dcpl, spec.rank, chunk), where, what);
   if (spec.deflate_level > 0) {
     check_status(H5Pset_shuffle(dcpl), where, what);
@@ -146,7 +174,8 @@ Shape shape_of(hid_t dset, const std::string& where) {
   Handle space = owned(H5Dget_space(dset), where, "dataspace");
   Shape s;
   s.rank = H5Sget_simple_extent_ndims(space);
-  if (s.rank < 1 || s.rank > 2) throw TraceError(fmt::format("{}: rank {} (expected 1 or 2)", where, s.rank));
+  if (s.rank < 1 || s.rank > 2)
+    throw TraceError(fmt::format("{}: rank {} (expected 1 or 2)", where, s.rank));
   hsize_t dims[2] = {0, 0};
   check_status(H5Sget_simple_extent_dims(space, dims, nullptr), where, "dataspace");
   s.rows = dims[0];
@@ -175,6 +204,8 @@ void read_all(hid_t dset, hid_t mem_type, void* out, const std::string& where) {
   check_status(H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out), where, "read");
 }
 
-bool link_exists(hid_t parent, const char* path) { return H5Lexists(parent, path, H5P_DEFAULT) > 0; }
+bool link_exists(hid_t parent, const char* path) {
+  return H5Lexists(parent, path, H5P_DEFAULT) > 0;
+}
 
 }  // namespace foresight::trace::h5

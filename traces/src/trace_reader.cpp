@@ -36,7 +36,8 @@ struct Reader {
     h5::Handle ds = open_dataset(name);
     h5::require_fields(ds, t, where, name);
     const h5::Shape s = h5::shape_of(ds, where + ": " + name);
-    if (s.rank != 1) throw TraceError(fmt::format("{}: {} has rank {}, expected 1", where, name, s.rank));
+    if (s.rank != 1)
+      throw TraceError(fmt::format("{}: {} has rank {}, expected 1", where, name, s.rank));
     std::vector<T> rows(s.rows);
     h5::read_all(ds, t.mem, rows.data(), where + ": " + name);
     return rows;
@@ -67,16 +68,20 @@ struct Reader {
     h.created_utc = status_string("created_utc");
     h.clock = status_string("clock");
     const std::string status = status_string("status");
-    if (status == "complete") h.status = RunStatus::complete;
-    else if (status == "truncated") h.status = RunStatus::truncated;
+    if (status == "complete")
+      h.status = RunStatus::complete;
+    else if (status == "truncated")
+      h.status = RunStatus::truncated;
     else
-      throw TraceError(fmt::format("{}: attribute status: '{}' is neither 'complete' nor "
-                                   "'truncated'", where, status));
+      throw TraceError(
+          fmt::format("{}: attribute status: '{}' is neither 'complete' nor "
+                      "'truncated'",
+                      where, status));
     h.status_reason = status_string("status_reason");
     try {
       h.model = config::model_from_json(config_json("/config/model"), where + ": /config/model");
-      h.hardware = config::hardware_from_json(config_json("/config/hardware"),
-                                              where + ": /config/hardware");
+      h.hardware =
+          config::hardware_from_json(config_json("/config/hardware"), where + ": /config/hardware");
       h.run = config::run_from_json(config_json("/config/run"), where + ": /config/run");
     } catch (const config::ConfigError& e) {
       throw TraceError(e.what());
@@ -101,7 +106,8 @@ struct Reader {
     const std::string name = h5::kSelBlocks;
     h5::Handle ds = open_dataset(h5::kSelBlocks);
     const h5::Shape s = h5::shape_of(ds, where + ": " + name);
-    if (s.rank != 2) throw TraceError(fmt::format("{}: {} has rank {}, expected 2", where, name, s.rank));
+    if (s.rank != 2)
+      throw TraceError(fmt::format("{}: {} has rank {}, expected 2", where, name, s.rank));
     h5::Handle ftype = h5::owned(H5Dget_type(ds), where, name);
     const std::size_t size = H5Tget_size(ftype);
     if (H5Tget_class(ftype) != H5T_INTEGER || (size != 2 && size != 4))
@@ -121,7 +127,8 @@ struct Reader {
 
   void memory(Trace& t) const {
     for (const auto& r : table<h5::MemoryRow>(h5::kMemory, h5::memory_types()))
-      t.memory.push_back({static_cast<MemoryLocation>(r.location), h5::get_name(r.category), r.bytes});
+      t.memory.push_back(
+          {static_cast<MemoryLocation>(r.location), h5::get_name(r.category), r.bytes});
   }
 };
 

@@ -40,8 +40,18 @@ int main(int argc, char** argv) {
   try {
     foresight::trace::Header h;
     h.clock = "synthetic";
+    // MiniCPM4.1-8B shape so the file is a valid trace (foresight inspect reads it).
     h.model = foresight::samples::tiny_model();
+    h.model.name = "minicpm4.1-8b-shape";
+    h.model.n_layers = layers;
+    h.model.n_kv_heads = heads;
+    h.model.max_context = 131072;
+    h.model.sparse = {64, 32, 16, topk, sink, window, 5, 4, 1};
     h.hardware = foresight::samples::h100_hardware();
+    h.run.mode = foresight::config::Mode::sparda;
+    h.run.context_tokens = {131008};  // 2047 blocks + the decoded token: ids < 2048 stay valid
+    h.run.topk_blocks = topk;
+    h.run.decode_steps = steps;
     foresight::trace::TraceWriter w(out, h, topk);
     std::vector<std::vector<std::uint32_t>> prev(layers * heads);
     std::vector<char> taken(n_blocks);
@@ -61,7 +71,8 @@ int main(int argc, char** argv) {
           while (sel.size() < topk) take(static_cast<std::uint32_t>(next() % n_blocks));
           std::sort(sel.begin(), sel.end());
           w.add_selection({static_cast<std::int32_t>(step), static_cast<std::int16_t>(l), 0,
-                           static_cast<std::uint16_t>(hd), 0}, sel);
+                           static_cast<std::uint16_t>(hd), 0},
+                          sel);
           p = std::move(sel);
         }
       }
@@ -75,7 +86,8 @@ int main(int argc, char** argv) {
   hid_t f = H5Fopen(out.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) return 1;
   const double entries = static_cast<double>(steps) * layers * heads * topk;
-  const std::uint64_t blocks = storage(f, "/selections/blocks"), keys = storage(f, "/selections/keys");
+  const std::uint64_t blocks = storage(f, "/selections/blocks"),
+                      keys = storage(f, "/selections/keys");
   H5Fclose(f);
   fmt::print("{} rows x {} ids = {:.0f} entries\n", steps * layers * heads, topk, entries);
   fmt::print("/selections/blocks: {} bytes = {:.3f} bytes/entry\n", blocks, blocks / entries);
