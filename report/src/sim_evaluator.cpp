@@ -30,19 +30,6 @@ double metric(const sim::Metrics& m, const std::string& name) {
 }
 double or_zero(double v) { return std::isfinite(v) ? v : 0.0; }
 
-// The simulated run without its first `warmup` decode steps (ops, step spans
-// and cache outcomes), for steady-state metrics. Op ids and deps are kept, so
-// the critical path of each remaining step is unchanged.
-trace::Trace drop_warmup(trace::Trace t, std::int64_t warmup) {
-  auto warm = [&](trace::Phase p, std::int32_t step) {
-    return p == trace::Phase::decode && step < warmup;
-  };
-  std::erase_if(t.ops, [&](const trace::Op& op) { return warm(op.phase, op.step); });
-  std::erase_if(t.steps, [&](const trace::StepSpan& s) { return warm(s.phase, s.step); });
-  std::erase_if(t.cache, [&](const trace::CacheOutcome& c) { return c.step < warmup; });
-  return t;
-}
-
 // "gpu.kv_working_set" -> ("KV working set", gpu).
 std::string part_label(const std::string& category) {
   static const std::map<std::string, std::string> names = {
@@ -81,11 +68,11 @@ SimEvaluator::SimEvaluator(config::ModelConfig model,
     : model_(std::move(model)), hw_(std::move(hw)), opts_(opts) {
   trace_label_ = fmt::format(
       "synthesized (no shipped trace of this model on this GPU yet): sim::synthesize, {} "
-      "sequences x {} decode steps per (hardware, mode, context, locality); op times from the "
+      "sequences x {} timed decode steps per (hardware, mode, context, locality); op times from the "
       "hardware's roofline cost model, selections from the workload model",
       opts_.synth_batch, opts_.decode_steps);
-  trace_label_ += fmt::format("; the first {} decode step(s) (cold GPU block cache) left out of "
-                              "the metrics", opts_.warmup_steps);
+  trace_label_ += fmt::format(" after {} warm-up step(s) (cold GPU block cache) left out of the "
+                              "metrics", opts_.warmup_steps);
 }
 
 SimEvaluator::SimEvaluator(const std::filesystem::path& trace,
@@ -187,8 +174,7 @@ ScenarioMetrics SimEvaluator::evaluate(const Scenario& s) const {
   if (offload) w.gather_ctas = s.gather_ctas;
   if (s.pcie_gbps > 0) w.pcie_gbps = s.pcie_gbps;
   w.seed = opts_.seed;
-  const std::int64_t warmup = recorded_ ? 0 : opts_.warmup_steps;
-  const sim::ReplayResult r = rep.run(w, /*keep_timeline=*/warmup > 0);
+  const sim::ReplayResult r = rep.run(w);
 
   ScenarioMetrics m;
   const auto& hw = hw_.count(s.hardware) ? hw_.at(s.hardware) : header.hardware;
@@ -202,10 +188,8 @@ ScenarioMetrics SimEvaluator::evaluate(const Scenario& s) const {
   }
   m.fits = r.status == "ok";
   if (!m.fits) return m;
-  const sim::Metrics steady =
-      warmup > 0 ? sim::compute_metrics(drop_warmup(*r.timeline, warmup), sim::MemoryPlan{})
-                 : r.metrics;
-  return fill_metrics(m, steady);
+  // The simulator leaves the trace's warm-up steps (cold block cache) out.
+  return fill_metrics(m, r.metrics);
 }
 
 EvaluatorInfo SimEvaluator::info() const {

@@ -15,7 +15,7 @@ using namespace foresight::report;
 namespace {
 SimEvaluator tiny_evaluator() {
   auto hw = config::load_hardware("h100-sxm");
-  return SimEvaluator(config::load_model("tiny"), {{hw.name, hw}}, SimEvaluatorOptions{2, 5, 1, 0, 1});
+  return SimEvaluator(config::load_model("tiny"), {{hw.name, hw}}, SimEvaluatorOptions{2, 4, 1, 0, 1});
 }
 Scenario scenario(config::Mode mode, std::int64_t batch) {
   return Scenario{"h100-sxm", mode, 2048, batch, 9, 16, 0, 0.85};

@@ -30,9 +30,9 @@ namespace foresight::report {
 
 struct SimEvaluatorOptions {
   std::int64_t synth_batch = 4;     // sequences in each synthesized trace
-  std::int64_t decode_steps = 9;    // decode steps per synthesized trace, incl. warm-up
-  std::int64_t warmup_steps = 1;    // leading decode steps left out of the metrics: the
-                                    // first step starts with an empty GPU block cache
+  std::int64_t decode_steps = 8;    // timed decode steps per synthesized trace
+  std::int64_t warmup_steps = 1;    // extra leading steps the simulator leaves out of the
+                                    // metrics: the first starts with an empty GPU block cache
   std::int64_t topk_blocks = 0;     // 0 = the model's
   std::uint64_t seed = 1;
 };
