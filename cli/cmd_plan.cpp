@@ -1,0 +1,205 @@
+// `foresight plan`: capacity report. Evaluates a grid of what-if scenarios
+// (mode x batch x cache size x gather CTAs, plus PCIe and locality
+// sensitivities) for one model on one or more GPUs, searches it, and writes
+// report.html, report.md and plan.json.
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <stdexcept>
+
+#include <fmt/core.h>
+
+#include "command.hpp"
+#include "foresight/config/load.hpp"
+#include "foresight/report/analytic_evaluator.hpp"
+#include "foresight/report/render.hpp"
+#ifdef FORESIGHT_REPORT_HAS_SIM
+#include "foresight/report/sim_evaluator.hpp"
+#include "foresight/trace/reader.hpp"
+#endif
+
+namespace foresight::cli {
+namespace {
+
+struct PlanOptions {
+  std::string model = "minicpm4.1-8b";
+  std::vector<std::string> hardware = {"h100-sxm"};
+  std::string trace;
+  std::vector<std::string> contexts = {"32K", "64K", "96K", "128K"};
+  double slo_tpot_ms = 50;
+  std::vector<std::string> modes = {"dense", "sparse", "sparse-offload", "sparda-no-prefetch",
+                                    "sparda"};
+  std::vector<std::int64_t> batches = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128};
+#ifdef FORESIGHT_REPORT_HAS_SIM
+  std::string evaluator = "sim";
+#else
+  std::string evaluator = "analytic";
+#endif
+  std::int64_t synth_batch = 4;
+  std::int64_t steps = 8;
+  int threads = 0;
+  bool quiet = false;
+  std::string out = "foresight-plan";
+};
+
+// "128K" -> 131072, "4096" -> 4096.
+std::int64_t parse_context(const std::string& s) {
+  std::size_t pos = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(s, &pos);
+  } catch (const std::exception&) {
+    throw std::invalid_argument("--context '" + s + "': expected tokens such as 4096 or 128K");
+  }
+  std::int64_t mult = 1;
+  if (pos < s.size() && (s[pos] == 'K' || s[pos] == 'k') && pos + 1 == s.size()) mult = 1024;
+  else if (pos != s.size())
+    throw std::invalid_argument("--context '" + s + "': expected tokens such as 4096 or 128K");
+  if (v <= 0) throw std::invalid_argument("--context '" + s + "': must be positive");
+  return v * mult;
+}
+
+// Redraws only when the bar grows, so a fast plan prints a few lines, not thousands.
+void progress_bar(std::size_t done, std::size_t total) {
+  static int last_filled = -1;
+  const int width = 40;
+  const int filled = total ? static_cast<int>(width * done / total) : width;
+  if (filled == last_filled && done != total) return;
+  last_filled = filled;
+  fmt::print(stderr, "\rplan [{}{}] {}/{} scenarios", std::string(filled, '#'),
+             std::string(width - filled, '.'), done, total);
+  if (done == total) fmt::print(stderr, "\n");
+}
+
+int run_plan_command(const PlanOptions& o) {
+  using namespace foresight::report;
+  PlanRequest req;
+  req.model = o.model;
+  req.hardware = o.hardware;
+  req.slo_tpot_ms = o.slo_tpot_ms;
+  req.batches = o.batches;
+  req.threads = o.threads;
+  req.contexts.clear();
+  req.modes.clear();
+  try {
+    for (const auto& c : o.contexts) req.contexts.push_back(parse_context(c));
+    for (const auto& m : o.modes) req.modes.push_back(mode_from_name(m));
+    if (!(o.slo_tpot_ms > 0)) throw std::invalid_argument("--slo-tpot-ms must be positive");
+    for (auto b : o.batches)
+      if (b <= 0) throw std::invalid_argument("--batches: every batch must be positive");
+    if (o.evaluator != "sim" && o.evaluator != "analytic")
+      throw std::invalid_argument("--evaluator '" + o.evaluator + "': expected sim or analytic");
+#ifndef FORESIGHT_REPORT_HAS_SIM
+    if (o.evaluator == "sim" || !o.trace.empty())
+      throw std::invalid_argument("this build has no simulator: use --evaluator analytic and no --trace");
+#endif
+    if (!o.trace.empty() && o.evaluator != "sim")
+      throw std::invalid_argument("--trace needs --evaluator sim");
+    if (o.synth_batch <= 0 || o.steps <= 0)
+      throw std::invalid_argument("--synth-batch and --steps must be positive");
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "foresight plan: error: {}\n", e.what());
+    return kExitBadInput;
+  }
+  std::map<std::string, config::HardwareConfig> hw;
+  config::ModelConfig model;
+  try {
+    model = config::load_model(o.model);
+    req.hardware.clear();
+    for (const auto& h : o.hardware) {
+      auto cfg = config::load_hardware(h);
+      req.hardware.push_back(cfg.name);
+      hw[cfg.name] = std::move(cfg);
+    }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "foresight plan: error: {}\n", e.what());
+    return kExitBadInput;
+  }
+  std::unique_ptr<Evaluator> ev;
+#ifdef FORESIGHT_REPORT_HAS_SIM
+  if (!o.trace.empty()) {
+    std::unique_ptr<SimEvaluator> sim;
+    try {
+      sim = std::make_unique<SimEvaluator>(o.trace, hw);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "foresight plan: error: {}\n", e.what());
+      return kExitBadInput;
+    }
+    // A recorded trace fixes the mode and the workload's locality.
+    req.modes = {*sim->recorded_mode()};
+    model = sim->model();
+    req.reuse.clear();
+    ev = std::move(sim);
+  } else if (o.evaluator == "sim") {
+    SimEvaluatorOptions so;
+    so.synth_batch = o.synth_batch;
+    so.decode_steps = o.steps;
+    ev = std::make_unique<SimEvaluator>(model, hw, so);
+  }
+#endif
+  if (!ev) ev = std::make_unique<AnalyticEvaluator>(model, hw);
+  req.model = model.name;
+  for (auto c : req.contexts)
+    if (c > model.max_context) {
+      fmt::print(stderr, "foresight plan: error: --context {} exceeds {}'s max_context {}\n", c,
+                 model.name, model.max_context);
+      return kExitBadInput;
+    }
+  const auto t0 = std::chrono::steady_clock::now();
+  Plan plan;
+  try {
+    plan = run_plan(req, *ev, o.quiet ? Progress{} : Progress{progress_bar});
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "\nforesight plan: error: {}\n", e.what());
+    return kExitBadInput;
+  }
+  write_reports(plan, o.out);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (const auto& r : plan.recommendations) fmt::print("{}\n", r.sentence);
+  fmt::print("wrote {0}/report.html, {0}/report.md, {0}/plan.json in {1:.2f} s\n", o.out, s);
+  return kExitOk;
+}
+
+const CommandRegistrar reg{Command{
+    "plan", 40, [](CLI::App& app) -> std::function<int()> {
+      auto opts = std::make_shared<PlanOptions>();
+      auto* sub = app.add_subcommand(
+          "plan", "Capacity report: which mode, batch, GPU cache size and gather setting give the "
+                  "most decode throughput within a per-token latency target and within memory. "
+                  "Writes report.html, report.md and plan.json.");
+      sub->add_option("--model", opts->model,
+                      "Model config: a name in configs/models, a .toml or a HF config.json "
+                      "(default: minicpm4.1-8b; ignored with --trace, which carries its model)");
+      sub->add_option("--hardware", opts->hardware,
+                      "Hardware config(s): names in configs/hardware or .toml paths; several "
+                      "compare GPUs in one report (default: h100-sxm)");
+      sub->add_option("--trace", opts->trace,
+                      "Recorded trace (.h5) to replay in the simulator; fixes the mode and the "
+                      "workload locality (default: none = synthesize a trace per mode and context)");
+      sub->add_option("--context", opts->contexts,
+                      "Context length(s) per sequence, tokens; K = 1024 (default: 32K 64K 96K 128K)");
+      sub->add_option("--slo-tpot-ms", opts->slo_tpot_ms,
+                      "Target p99 per-token latency, milliseconds (default: 50)");
+      sub->add_option("--modes", opts->modes,
+                      "Decode modes to compare (default: dense sparse sparse-offload "
+                      "sparda-no-prefetch sparda)");
+      sub->add_option("--batches", opts->batches,
+                      "Batch sizes searched, sequences (default: 1 2 4 8 16 24 32 48 64 96 128)");
+      sub->add_option("--evaluator", opts->evaluator,
+                      "What evaluates a scenario: sim (trace-driven simulator; default when built "
+                      "in) or analytic (closed-form roofline, instant)");
+      sub->add_option("--synth-batch", opts->synth_batch,
+                      "Sequences per synthesized trace; other batches are replay what-ifs "
+                      "(default: 4)");
+      sub->add_option("--steps", opts->steps,
+                      "Timed decode steps per synthesized trace, after one warm-up step (cold "
+                      "block cache) the metrics leave out (default: 8)");
+      sub->add_option("--threads", opts->threads, "Worker threads (default: 0 = all cores)");
+      sub->add_flag("--quiet", opts->quiet, "No progress bar on stderr");
+      sub->add_option("--out", opts->out, "Output folder (default: foresight-plan)");
+      return [opts] { return run_plan_command(*opts); };
+    }}};
+
+}  // namespace
+}  // namespace foresight::cli

@@ -1,0 +1,82 @@
+// The capacity plan's data model: a scenario (one point of the what-if grid),
+// the metrics an evaluator returns for it, and the evaluator interface that
+// turns one into the other. The search (search.hpp) and the renderers only see
+// this interface, so they are tested with a fake evaluator and run on either
+// the built-in analytic model or the trace-driven simulator.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "foresight/config/run.hpp"
+
+namespace foresight::report {
+
+// One point of the grid. Zero in an optional field means "the default of the
+// hardware / model" (so a scenario prints the same as the resolved run).
+struct Scenario {
+  std::string hardware;                 // hardware config name, e.g. "h100-sxm"
+  config::Mode mode = config::Mode::sparda;
+  std::int64_t context_tokens = 0;      // per sequence
+  std::int64_t batch = 1;               // sequences decoded together
+  std::int64_t cache_blocks = 0;        // GPU slots per (layer, KV head); 0 = top-k + 1
+  std::int64_t gather_ctas = 16;        // CTAs of the zero-copy gather kernel
+  double pcie_gbps = 0;                 // H2D link ceiling, GB/s; 0 = the hardware's
+  double reuse = 0.85;                  // workload locality: P(block stays selected next step)
+};
+
+// A named byte count (a slice of a memory breakdown).
+using BytePart = std::pair<std::string, std::int64_t>;
+
+struct ScenarioMetrics {
+  double tokens_per_s = 0;              // decode throughput, all sequences
+  double tpot_p50_ms = 0;               // per-token latency (one decode step), median
+  double tpot_p99_ms = 0;               // per-token latency, 99th percentile
+  std::vector<BytePart> gpu_parts;      // GPU memory by use, bytes
+  std::vector<BytePart> host_parts;     // pinned host memory by use, bytes
+  std::int64_t gpu_capacity_bytes = 0;  // what the GPU offers
+  std::int64_t host_capacity_bytes = 0;
+  bool fits = true;                     // both memories suffice
+  double bound_compute = 0;             // shares of the critical path, sum 1
+  double bound_pcie = 0;
+  double bound_host = 0;
+  double compute_ms = 0;                // per step: critical-path time by resource (sums to
+  double pcie_ms = 0;                   //   the mean step time): compute, PCIe transfers,
+  double host_ms = 0;                   //   host work
+  double exposed_h2d_ms = 0;            // per step, H2D time the compute stream waits for
+  double h2d_total_ms = 0;              // per step, all H2D transfer time (hidden + exposed)
+  double hit_rate = 1;                  // GPU block-cache hit rate (1 when KV is on the GPU)
+
+  std::int64_t gpu_bytes() const;
+  std::int64_t host_bytes() const;
+};
+
+// What the metrics of a plan rest on, printed in the report's assumptions.
+struct EvaluatorInfo {
+  std::string name;                     // e.g. "analytic roofline model"
+  std::string trace;                    // trace used, or "synthesized: ..." / "none"
+  std::vector<std::string> measured;    // inputs that were measured (with where)
+  std::vector<std::string> modelled;    // what was modelled rather than measured
+};
+
+// scenario -> metrics. Implementations must be deterministic and safe to call
+// from several threads at once.
+class Evaluator {
+ public:
+  virtual ~Evaluator() = default;
+  virtual ScenarioMetrics evaluate(const Scenario& s) const = 0;
+  virtual EvaluatorInfo info() const = 0;
+  // Top-k blocks per KV head of the model (the default cache size is top-k + 1).
+  virtual std::int64_t topk_blocks() const = 0;
+  // The hardware's default H2D ceiling in GB/s (for sweeps around it).
+  virtual double default_pcie_gbps(const std::string& hardware) const = 0;
+};
+
+const char* mode_name(config::Mode m);
+config::Mode mode_from_name(const std::string& s);   // throws std::invalid_argument
+bool mode_offloads(config::Mode m);                   // KV lives in host memory
+bool mode_is_sparse(config::Mode m);
+
+}  // namespace foresight::report

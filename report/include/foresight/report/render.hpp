@@ -1,0 +1,35 @@
+// The plan's three outputs: report.html (self-contained, inline SVG plots),
+// report.md (recommendations and tables) and plan.json (machine-readable
+// recommendations and the full grid).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "foresight/report/plan.hpp"
+
+namespace foresight::report {
+
+std::string render_html(const Plan& plan);
+std::string render_markdown(const Plan& plan);
+nlohmann::json plan_to_json(const Plan& plan);
+
+// Writes every (file name, content) pair into `dir` (created if missing):
+// each goes to a hidden temporary name first, and only when all are written
+// are they renamed into place, so a failure never leaves a half-written
+// report under a final name. Throws std::runtime_error naming the file.
+void write_files_atomically(const std::filesystem::path& dir,
+                            const std::vector<std::pair<std::string, std::string>>& files);
+
+// report.html, report.md and plan.json into `dir`.
+void write_reports(const Plan& plan, const std::filesystem::path& dir);
+
+// Shared helpers for the renderers.
+std::string context_label(std::int64_t tokens);   // 131072 -> "128K"
+double to_gib(std::int64_t bytes);
+
+}  // namespace foresight::report

@@ -1,0 +1,199 @@
+// Evaluates the plan's grid and runs the search on it (see plan.hpp).
+#include "foresight/report/plan.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include <fmt/core.h>
+
+namespace foresight::report {
+
+std::int64_t cache_slots(double factor, std::int64_t topk) {
+  return std::max<std::int64_t>(topk + 1, std::llround(factor * static_cast<double>(topk + 1)));
+}
+
+namespace {
+
+// Evaluates every scenario of `pts` in place on `threads` workers; each
+// result lands at its own index, so the order never depends on scheduling.
+void evaluate_all(std::vector<Point*>& pts, const Evaluator& ev, int threads,
+                  std::size_t done_before, std::size_t total, const Progress& progress) {
+  std::atomic<std::size_t> next{0}, done{0};
+  std::mutex mu;
+  std::exception_ptr error;
+  auto work = [&] {
+    for (std::size_t i; (i = next.fetch_add(1)) < pts.size();) {
+      try {
+        pts[i]->metrics = ev.evaluate(pts[i]->scenario);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!error) error = std::current_exception();
+      }
+      const std::size_t d = done.fetch_add(1) + 1;
+      if (progress) {
+        std::lock_guard<std::mutex> lock(mu);
+        progress(done_before + d, total);
+      }
+    }
+  };
+  const int n = std::max(1, std::min<int>(threads, static_cast<int>(pts.size())));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < n; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+}
+
+PlanCell make_cell(const PlanRequest& req, const Evaluator& ev, const std::string& hw,
+                   config::Mode mode, std::int64_t ctx) {
+  PlanCell c{hw, mode, ctx};
+  const bool offload = mode_offloads(mode);
+  const std::int64_t topk = ev.topk_blocks();
+  std::vector<std::int64_t> caches{cache_slots(1, topk)}, ctas{req.default_gather_ctas};
+  if (offload) {
+    caches.clear();
+    for (double f : req.cache_factors) caches.push_back(cache_slots(f, topk));
+    caches.erase(std::unique(caches.begin(), caches.end()), caches.end());
+    ctas = req.gather_ctas;
+  }
+  for (auto b : req.batches)
+    for (auto cache : caches)
+      for (auto g : ctas) {
+        Scenario s{hw, mode, ctx, b, cache, g, 0, req.default_reuse};
+        c.grid.push_back({s, {}});
+      }
+  return c;
+}
+
+void search_cell(PlanCell& c, const PlanRequest& req, const Evaluator& ev) {
+  const bool offload = mode_offloads(c.mode);
+  c.largest_feasible = largest_feasible_batch(c.grid);
+  c.best = best_within_slo(c.grid, req.slo_tpot_ms);
+  c.pareto = pareto_frontier(c.grid);
+  const auto anchor = c.best ? c.best : c.largest_feasible;
+  // The batch series at the chosen cache size and CTAs (defaults when nothing fits).
+  const std::int64_t cache = anchor ? c.grid[*anchor].scenario.cache_blocks
+                                    : cache_slots(1, ev.topk_blocks());
+  const std::int64_t ctas = anchor ? c.grid[*anchor].scenario.gather_ctas : req.default_gather_ctas;
+  for (std::size_t i = 0; i < c.grid.size(); ++i) {
+    const auto& s = c.grid[i].scenario;
+    if (s.cache_blocks == cache && s.gather_ctas == ctas) c.by_batch.push_back(i);
+  }
+  if (!anchor) return;
+  const auto& a = c.grid[*anchor].scenario;
+  for (std::size_t i = 0; i < c.grid.size(); ++i) {
+    const auto& s = c.grid[i].scenario;
+    if (s.batch != a.batch) continue;
+    if (s.gather_ctas == a.gather_ctas) c.by_cache.push_back(i);
+    if (s.cache_blocks == a.cache_blocks) c.by_ctas.push_back(i);
+  }
+  if (offload)
+    for (double f : req.pcie_factors) {
+      Scenario s = a;
+      s.pcie_gbps = f * ev.default_pcie_gbps(c.hardware);
+      c.by_pcie.push_back({s, {}});
+    }
+  if (mode_is_sparse(c.mode))
+    for (double r : req.reuse) {
+      Scenario s = a;
+      s.reuse = r;
+      c.by_reuse.push_back({s, {}});
+    }
+}
+
+Recommendation recommend(const Plan& plan, const std::string& hw, std::int64_t ctx) {
+  Recommendation r{hw, ctx, std::nullopt, "", ""};
+  std::vector<Point> best_points;
+  std::vector<const PlanCell*> owners;
+  for (const auto& c : plan.cells)
+    if (c.hardware == hw && c.context_tokens == ctx && c.best) {
+      best_points.push_back(c.grid[*c.best]);
+      owners.push_back(&c);
+    }
+  const double slo = plan.request.slo_tpot_ms;
+  const auto pick = best_within_slo(best_points, slo);
+  const std::string where = fmt::format("On {} at {}K context", hw, ctx / 1024);
+  if (!pick) {
+    r.sentence = fmt::format("{}, no mode meets the {:g} ms per-token target within memory at "
+                             "any batch searched. Relax the target or shorten the context.",
+                             where, slo);
+    r.limit = "nothing meets the latency target in memory";
+    return r;
+  }
+  const auto& p = best_points[*pick];
+  const auto& cell = *owners[*pick];
+  r.choice = p;
+  r.limit = limit_explanation(cell.grid, *cell.best, slo);
+  const auto& s = p.scenario;
+  const auto& m = p.metrics;
+  std::string cache;
+  if (mode_offloads(s.mode))
+    cache = fmt::format(", a GPU cache of {} blocks per (layer, KV head){} and {} gather CTAs",
+                        s.cache_blocks,
+                        s.cache_blocks == cache_slots(1, plan.topk_blocks) ? " (SparDA's top-k + 1)"
+                                                                           : "",
+                        s.gather_ctas);
+  // The runner-up mode, for contrast.
+  std::string contrast;
+  std::optional<std::size_t> second;
+  for (std::size_t i = 0; i < best_points.size(); ++i)
+    if (i != *pick && (!second || best_points[i].metrics.tokens_per_s >
+                                      best_points[*second].metrics.tokens_per_s))
+      second = i;
+  if (second && best_points[*second].metrics.tokens_per_s > 0)
+    contrast = fmt::format(" That is {:.2f}x the best other mode ({}, batch {}).",
+                           m.tokens_per_s / best_points[*second].metrics.tokens_per_s,
+                           mode_name(best_points[*second].scenario.mode),
+                           best_points[*second].scenario.batch);
+  r.sentence = fmt::format(
+      "{}, run {} with batch {}{}: {:.0f} tokens/s at {:.1f} ms per token (target {:g} ms). "
+      "What limits it: {}. Critical path: {}.{}",
+      where, mode_name(s.mode), s.batch, cache, m.tokens_per_s, m.tpot_p99_ms, slo, r.limit,
+      bound_summary(m), contrast);
+  return r;
+}
+
+}  // namespace
+
+Plan run_plan(const PlanRequest& req, const Evaluator& ev, const Progress& progress) {
+  Plan plan;
+  plan.request = req;
+  plan.evaluator = ev.info();
+  plan.topk_blocks = ev.topk_blocks();
+  for (const auto& hw : req.hardware)
+    for (auto mode : req.modes)
+      for (auto ctx : req.contexts) plan.cells.push_back(make_cell(req, ev, hw, mode, ctx));
+  const int threads = req.threads > 0 ? req.threads
+                                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::size_t n_grid = 0;
+  for (const auto& c : plan.cells) n_grid += c.grid.size();
+  // Sensitivity points are one per factor per sweepable cell: known up front.
+  std::size_t n_sens = 0;
+  for (const auto& c : plan.cells)
+    n_sens += (mode_offloads(c.mode) ? req.pcie_factors.size() : 0) +
+              (mode_is_sparse(c.mode) ? req.reuse.size() : 0);
+  const std::size_t total = n_grid + n_sens;
+
+  std::vector<Point*> pts;
+  for (auto& c : plan.cells)
+    for (auto& p : c.grid) pts.push_back(&p);
+  evaluate_all(pts, ev, threads, 0, total, progress);
+  for (auto& c : plan.cells) search_cell(c, req, ev);
+  pts.clear();
+  for (auto& c : plan.cells) {
+    for (auto& p : c.by_pcie) pts.push_back(&p);
+    for (auto& p : c.by_reuse) pts.push_back(&p);
+  }
+  evaluate_all(pts, ev, threads, n_grid, total, progress);
+  if (progress && n_grid + pts.size() < total) progress(total, total);  // cells with no anchor
+
+  for (const auto& hw : req.hardware)
+    for (auto ctx : req.contexts) plan.recommendations.push_back(recommend(plan, hw, ctx));
+  return plan;
+}
+
+}  // namespace foresight::report

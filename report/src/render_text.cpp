@@ -1,0 +1,152 @@
+// report.md and plan.json (see render.hpp).
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+
+#include "foresight/report/render.hpp"
+
+namespace foresight::report {
+
+namespace {
+
+nlohmann::json scenario_json(const Scenario& s) {
+  return {{"hardware", s.hardware},         {"mode", mode_name(s.mode)},
+          {"context_tokens", s.context_tokens}, {"batch", s.batch},
+          {"cache_blocks", s.cache_blocks}, {"gather_ctas", s.gather_ctas},
+          {"pcie_gbps", s.pcie_gbps},       {"reuse", s.reuse}};
+}
+
+nlohmann::json parts_json(const std::vector<BytePart>& parts) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, bytes] : parts) j[name] = bytes;
+  return j;
+}
+
+nlohmann::json metrics_json(const ScenarioMetrics& m) {
+  return {{"tokens_per_s", m.tokens_per_s},
+          {"tpot_ms", {{"p50", m.tpot_p50_ms}, {"p99", m.tpot_p99_ms}}},
+          {"memory",
+           {{"gpu_bytes", m.gpu_bytes()}, {"host_bytes", m.host_bytes()},
+            {"gpu_capacity_bytes", m.gpu_capacity_bytes},
+            {"host_capacity_bytes", m.host_capacity_bytes}, {"fits", m.fits},
+            {"gpu_parts", parts_json(m.gpu_parts)}, {"host_parts", parts_json(m.host_parts)}}},
+          {"bound", {{"compute", m.bound_compute}, {"pcie", m.bound_pcie}, {"host", m.bound_host}}},
+          {"critical_path_ms",
+           {{"compute", m.compute_ms}, {"pcie", m.pcie_ms}, {"host", m.host_ms}}},
+          {"h2d", {{"total_ms", m.h2d_total_ms}, {"exposed_ms", m.exposed_h2d_ms}}},
+          {"cache", {{"hit_rate", m.hit_rate}}}};
+}
+
+nlohmann::json point_json(const Point& p) {
+  return {{"scenario", scenario_json(p.scenario)}, {"metrics", metrics_json(p.metrics)}};
+}
+
+nlohmann::json index_or_null(const std::optional<std::size_t>& i) {
+  return i ? nlohmann::json(*i) : nlohmann::json(nullptr);
+}
+
+std::string cell_row(const PlanCell& c, std::int64_t default_cache) {
+  std::string largest = c.largest_feasible
+                            ? std::to_string(c.grid[*c.largest_feasible].scenario.batch)
+                            : "none fits";
+  if (!c.best)
+    return fmt::format("| {} | {} | none meets target | | | | | | | | |\n", mode_name(c.mode),
+                       largest);
+  const auto& p = c.grid[*c.best];
+  const auto& m = p.metrics;
+  const bool off = mode_offloads(c.mode);
+  return fmt::format("| {} | {} | {} | {:.0f} | {:.1f} | {} | {} | {:.2f} | {:.1f} | {:.1f} | {} |\n",
+                     mode_name(c.mode), largest, p.scenario.batch, m.tokens_per_s, m.tpot_p99_ms,
+                     off ? std::to_string(p.scenario.cache_blocks) +
+                               (p.scenario.cache_blocks == default_cache ? " (top-k+1)" : "")
+                         : "all on GPU",
+                     off ? std::to_string(p.scenario.gather_ctas) : "-", m.hit_rate,
+                     to_gib(m.gpu_bytes()), to_gib(m.host_bytes()), bound_summary(m));
+}
+
+}  // namespace
+
+nlohmann::json plan_to_json(const Plan& plan) {
+  const auto& r = plan.request;
+  nlohmann::json j;
+  j["schema"] = "foresight.plan/1";
+  std::vector<std::string> modes;
+  for (auto m : r.modes) modes.push_back(mode_name(m));
+  j["request"] = {{"model", r.model},           {"hardware", r.hardware},
+                  {"modes", modes},             {"contexts", r.contexts},
+                  {"batches", r.batches},       {"slo_tpot_ms", r.slo_tpot_ms},
+                  {"cache_factors", r.cache_factors}, {"gather_ctas", r.gather_ctas},
+                  {"pcie_factors", r.pcie_factors},   {"reuse", r.reuse},
+                  {"default_reuse", r.default_reuse}};
+  j["evaluator"] = {{"name", plan.evaluator.name},
+                    {"trace", plan.evaluator.trace},
+                    {"measured", plan.evaluator.measured},
+                    {"modelled", plan.evaluator.modelled}};
+  j["topk_blocks"] = plan.topk_blocks;
+  j["recommendations"] = nlohmann::json::array();
+  for (const auto& rec : plan.recommendations)
+    j["recommendations"].push_back(
+        {{"hardware", rec.hardware}, {"context_tokens", rec.context_tokens},
+         {"choice", rec.choice ? point_json(*rec.choice) : nlohmann::json(nullptr)},
+         {"limit", rec.limit}, {"text", rec.sentence}});
+  j["cells"] = nlohmann::json::array();
+  for (const auto& c : plan.cells) {
+    nlohmann::json cj = {{"hardware", c.hardware}, {"mode", mode_name(c.mode)},
+                         {"context_tokens", c.context_tokens},
+                         {"largest_feasible", index_or_null(c.largest_feasible)},
+                         {"best_within_slo", index_or_null(c.best)},
+                         {"pareto", c.pareto},   {"by_batch", c.by_batch},
+                         {"by_cache", c.by_cache}, {"by_ctas", c.by_ctas}};
+    cj["grid"] = nlohmann::json::array();
+    for (const auto& p : c.grid) cj["grid"].push_back(point_json(p));
+    cj["by_pcie"] = nlohmann::json::array();
+    for (const auto& p : c.by_pcie) cj["by_pcie"].push_back(point_json(p));
+    cj["by_reuse"] = nlohmann::json::array();
+    for (const auto& p : c.by_reuse) cj["by_reuse"].push_back(point_json(p));
+    j["cells"].push_back(std::move(cj));
+  }
+  return j;
+}
+
+std::string render_markdown(const Plan& plan) {
+  const auto& r = plan.request;
+  std::string o = fmt::format("# Capacity plan: {}\n\n", r.model);
+  o += fmt::format("Target: p99 per-token latency <= {:g} ms. Hardware: {}.\n\n", r.slo_tpot_ms,
+                   fmt::join(r.hardware, ", "));
+  o += "## Recommendations\n\n";
+  for (const auto& rec : plan.recommendations) o += "- " + rec.sentence + "\n";
+  const std::int64_t default_cache = cache_slots(1, plan.topk_blocks);
+  for (const auto& hw : r.hardware)
+    for (auto ctx : r.contexts) {
+      o += fmt::format("\n## {} at {} context\n\n", hw, context_label(ctx));
+      o += "| mode | largest batch in memory | best batch within target | tokens/s | p99 ms/token "
+           "| cache blocks | gather CTAs | hit rate | GPU GiB | host GiB | critical path |\n";
+      o += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+      for (const auto& c : plan.cells)
+        if (c.hardware == hw && c.context_tokens == ctx) o += cell_row(c, default_cache);
+      o += "\nPareto frontier (throughput vs latency, over batch, cache and gather CTAs):\n\n";
+      for (const auto& c : plan.cells) {
+        if (c.hardware != hw || c.context_tokens != ctx || c.pareto.empty()) continue;
+        o += fmt::format("- {}:", mode_name(c.mode));
+        for (auto i : c.pareto) {
+          const auto& p = c.grid[i];
+          o += fmt::format(" b{}{} {:.0f} tok/s @ {:.1f} ms;", p.scenario.batch,
+                           mode_offloads(c.mode) ? fmt::format("/c{}/g{}", p.scenario.cache_blocks,
+                                                               p.scenario.gather_ctas)
+                                                 : "",
+                           p.metrics.tokens_per_s, p.metrics.tpot_p99_ms);
+        }
+        o += "\n";
+      }
+    }
+  o += "\n## Assumptions\n\n";
+  o += fmt::format("- Evaluator: {}\n- Trace: {}\n- Workload locality (block reuse between steps): "
+                   "{:g} unless swept\n",
+                   plan.evaluator.name, plan.evaluator.trace, r.default_reuse);
+  o += "\nMeasured inputs:\n\n";
+  for (const auto& m : plan.evaluator.measured) o += "- " + m + "\n";
+  o += "\nModelled (not measured):\n\n";
+  for (const auto& m : plan.evaluator.modelled) o += "- " + m + "\n";
+  return o;
+}
+
+}  // namespace foresight::report

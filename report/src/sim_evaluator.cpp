@@ -1,0 +1,222 @@
+// Simulator-backed evaluator (see sim_evaluator.hpp).
+#include "foresight/report/sim_evaluator.hpp"
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include <fmt/core.h>
+
+#include "foresight/config/load.hpp"
+#include "foresight/sim/replay.hpp"
+#include "foresight/sim/synth.hpp"
+#include "foresight/trace/reader.hpp"
+
+namespace foresight::report {
+
+struct SimEvaluator::Entry {
+  std::once_flag once;
+  std::unique_ptr<sim::Replayer> replayer;
+  std::exception_ptr error;
+};
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double metric(const sim::Metrics& m, const std::string& name) {
+  for (const auto& [k, v] : m)
+    if (k == name) return v;
+  return kNaN;
+}
+double or_zero(double v) { return std::isfinite(v) ? v : 0.0; }
+
+// "gpu.kv_working_set" -> ("KV working set", gpu).
+std::string part_label(const std::string& category) {
+  static const std::map<std::string, std::string> names = {
+      {"weights", "weights"},         {"kv_full", "KV cache"},
+      {"kv_working_set", "KV working set"}, {"kv_layer0", "KV layer 0"},
+      {"compressed_keys", "compressed keys"}, {"activations", "activations"},
+      {"workspace", "workspace"}};
+  auto it = names.find(category);
+  return it == names.end() ? category : it->second;
+}
+// Step times, throughput, bounds, H2D and hit rate from the simulator's metrics.
+ScenarioMetrics fill_metrics(ScenarioMetrics m, const sim::Metrics& metrics) {
+  const double steps = std::max(1.0, metric(metrics, "decode.steps"));
+  const double mean_ms = metric(metrics, "decode.step_ms.mean");
+  m.tokens_per_s = metric(metrics, "decode.tokens_per_s");
+  m.tpot_p50_ms = metric(metrics, "decode.step_ms.p50");
+  m.tpot_p99_ms = metric(metrics, "decode.step_ms.p99");
+  m.bound_compute = or_zero(metric(metrics, "bound.compute"));
+  m.bound_pcie = or_zero(metric(metrics, "bound.pcie"));
+  m.bound_host = or_zero(metric(metrics, "bound.host"));
+  m.compute_ms = m.bound_compute * mean_ms;
+  m.pcie_ms = m.bound_pcie * mean_ms;
+  m.exposed_h2d_ms = or_zero(metric(metrics, "h2d.exposed_ms")) / steps;
+  m.host_ms = m.bound_host * mean_ms;
+  m.h2d_total_ms = or_zero(metric(metrics, "h2d.total_ms")) / steps;
+  const double hit = metric(metrics, "cache.hit_rate");
+  m.hit_rate = std::isfinite(hit) ? hit : 1.0;
+  return m;
+}
+
+}  // namespace
+
+SimEvaluator::SimEvaluator(config::ModelConfig model,
+                           std::map<std::string, config::HardwareConfig> hw,
+                           SimEvaluatorOptions opts)
+    : model_(std::move(model)), hw_(std::move(hw)), opts_(opts) {
+  trace_label_ = fmt::format(
+      "synthesized (no shipped trace of this model on this GPU yet): sim::synthesize, {} "
+      "sequences x {} timed decode steps per (hardware, mode, context, locality); op times from the "
+      "hardware's roofline cost model, selections from the workload model",
+      opts_.synth_batch, opts_.decode_steps);
+  trace_label_ += fmt::format(" after {} warm-up step(s) (cold GPU block cache) left out of the "
+                              "metrics", opts_.warmup_steps);
+}
+
+SimEvaluator::SimEvaluator(const std::filesystem::path& trace,
+                           std::map<std::string, config::HardwareConfig> hw)
+    : hw_(std::move(hw)) {
+  auto t = trace::read_trace(trace);
+  model_ = t.header.model;
+  trace_label_ = fmt::format("recorded: {} (mode {}, batch {}, {} on {}, clock {})", trace.string(),
+                             config::to_string(t.header.run.mode), t.header.run.batch,
+                             t.header.run.backend, t.header.hardware.name, t.header.clock);
+  opts_.topk_blocks = t.header.run.topk_blocks;
+  recorded_ = std::make_unique<sim::Replayer>(std::move(t), trace.string());
+}
+
+SimEvaluator::~SimEvaluator() = default;
+
+std::optional<config::Mode> SimEvaluator::recorded_mode() const {
+  if (!recorded_) return std::nullopt;
+  return recorded_->trace().header.run.mode;
+}
+
+std::size_t SimEvaluator::traces_built() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return synthesized_.size();
+}
+
+std::int64_t SimEvaluator::topk_blocks() const {
+  return opts_.topk_blocks > 0 ? opts_.topk_blocks : model_.sparse.topk_blocks;
+}
+
+double SimEvaluator::default_pcie_gbps(const std::string& hardware) const {
+  auto it = hw_.find(hardware);
+  if (it == hw_.end()) throw std::invalid_argument("evaluator has no hardware '" + hardware + "'");
+  return it->second.h2d_gbps;
+}
+
+const sim::Replayer& SimEvaluator::replayer(const Scenario& s) const {
+  if (recorded_) return *recorded_;
+  const Key key{s.hardware, static_cast<int>(s.mode), s.context_tokens, s.reuse};
+  std::shared_ptr<Entry> e;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& slot = synthesized_[key];
+    if (!slot) slot = std::make_shared<Entry>();
+    e = slot;
+  }
+  std::call_once(e->once, [&] {
+    try {
+      sim::SynthOptions o;
+      o.model = model_;
+      auto hw = hw_.find(s.hardware);
+      if (hw == hw_.end()) throw std::invalid_argument("no hardware config '" + s.hardware + "'");
+      o.hardware = hw->second;
+      o.run.mode = s.mode;
+      o.run.backend = "synth";
+      o.run.batch = opts_.synth_batch;
+      o.run.context_tokens.assign(static_cast<std::size_t>(opts_.synth_batch), s.context_tokens);
+      o.run.decode_steps = opts_.decode_steps;
+      o.run.warmup_steps = opts_.warmup_steps;
+      o.run.prefill = "none";
+      o.run.topk_blocks = topk_blocks();
+      o.run.cache_blocks = 0;
+      o.run.prefetch = s.mode == config::Mode::sparda ? config::Prefetch::lookahead
+                                                      : config::Prefetch::none;
+      o.run.gather_ctas = s.gather_ctas;
+      o.run.selection_source = "workload";
+      o.run.workload.reuse = s.reuse;
+      o.run.seed = opts_.seed;
+      o.tool_version = FORESIGHT_VERSION;
+      e->replayer = std::make_unique<sim::Replayer>(
+          sim::synthesize(o),
+          fmt::format("synthesized {} {} {} reuse {:g}", s.hardware, mode_name(s.mode),
+                      s.context_tokens, s.reuse),
+          [this](const std::string& name) {
+            auto it = hw_.find(name);
+            return it != hw_.end() ? it->second : config::load_hardware(name);
+          });
+    } catch (...) {
+      e->error = std::current_exception();
+    }
+  });
+  if (e->error) std::rethrow_exception(e->error);
+  return *e->replayer;
+}
+
+ScenarioMetrics SimEvaluator::evaluate(const Scenario& s) const {
+  const auto& rep = replayer(s);
+  const auto& header = rep.trace().header;
+  sim::Scenario w;
+  w.batch = s.batch;
+  if (recorded_) {
+    w.context = s.context_tokens;
+    if (s.hardware != header.hardware.name) w.hardware = s.hardware;
+  } else if (s.context_tokens != header.run.context_tokens.front()) {
+    w.context = s.context_tokens;
+  }
+  const bool offload = mode_offloads(header.run.mode);
+  if (offload || mode_is_sparse(header.run.mode)) w.cache_blocks = s.cache_blocks;
+  if (offload) w.gather_ctas = s.gather_ctas;
+  if (s.pcie_gbps > 0) w.pcie_gbps = s.pcie_gbps;
+  w.seed = opts_.seed;
+  const sim::ReplayResult r = rep.run(w);
+
+  ScenarioMetrics m;
+  const auto& hw = hw_.count(s.hardware) ? hw_.at(s.hardware) : header.hardware;
+  m.gpu_capacity_bytes = hw.gpu_mem_bytes;
+  m.host_capacity_bytes = hw.host_mem_bytes;
+  for (const auto& [key, bytes] : r.scenario.at("memory").items()) {
+    const auto dot = key.find('.');
+    const std::string loc = key.substr(0, dot), cat = key.substr(dot + 1);
+    (loc == "gpu" ? m.gpu_parts : m.host_parts)
+        .emplace_back(part_label(cat), bytes.get<std::int64_t>());
+  }
+  m.fits = r.status == "ok";
+  if (!m.fits) return m;
+  // The simulator leaves the trace's warm-up steps (cold block cache) out.
+  return fill_metrics(m, r.metrics);
+}
+
+EvaluatorInfo SimEvaluator::info() const {
+  EvaluatorInfo i;
+  i.name = "trace-driven discrete-event simulator (sim::Replayer)";
+  i.trace = trace_label_;
+  for (const auto& [name, hw] : hw_)
+    for (const auto& [key, src] : hw.provenance)
+      if (src.rfind("measured", 0) == 0) i.measured.push_back(name + " " + key + ": " + src);
+  for (const auto& [name, hw] : hw_)
+    for (const auto& [key, src] : hw.provenance)
+      if (src.rfind("measured", 0) != 0) i.modelled.push_back(name + " " + key + ": " + src);
+  if (!recorded_) {
+    sim::SynthOptions o;
+    o.model = model_;
+    o.hardware = hw_.begin()->second;
+    o.run.batch = opts_.synth_batch;
+    o.run.context_tokens.assign(static_cast<std::size_t>(opts_.synth_batch), 32768);
+    o.run.topk_blocks = topk_blocks();
+    for (auto& a : sim::synth_assumptions(o)) i.modelled.push_back("synthesizer: " + a);
+  }
+  i.modelled.push_back(
+      "batches other than the trace's: sequences resampled from the trace's selection streams; "
+      "compute op times from the simulator's cost model fitted on the trace's own ops");
+  i.modelled.push_back("time breakdown bars: the simulator's critical-path shares (bound.*) "
+                       "times the mean step time");
+  return i;
+}
+
+}  // namespace foresight::report

@@ -1,0 +1,71 @@
+// Reports are written atomically: all files or none, no temporaries left.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <unistd.h>
+
+#include "catch.hpp"
+#include "fake_evaluator.hpp"
+#include "foresight/report/render.hpp"
+
+namespace fs = std::filesystem;
+using namespace foresight::report;
+
+namespace {
+fs::path fresh_dir(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("foresight-report-test-" + std::to_string(::getpid()) + "-" + name);
+  fs::remove_all(d);
+  return d;
+}
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+std::size_t entries(const fs::path& d) {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(d)) ++n;
+  return n;
+}
+}  // namespace
+
+TEST_CASE("write_reports writes the three files and nothing else") {
+  const auto dir = fresh_dir("ok");
+  foresight::test::FakeEvaluator ev;
+  PlanRequest req;
+  req.hardware = {"gpu"};
+  req.contexts = {4096};
+  req.batches = {1, 2};
+  write_reports(run_plan(req, ev), dir / "nested");
+  REQUIRE(entries(dir / "nested") == 3);
+  REQUIRE(slurp(dir / "nested" / "report.html").rfind("<!DOCTYPE html>", 0) == 0);
+  const auto j = nlohmann::json::parse(slurp(dir / "nested" / "plan.json"));
+  REQUIRE(j["schema"] == "foresight.plan/1");
+  REQUIRE(j["cells"].size() == 5);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a failing write leaves the old reports untouched and no temporaries") {
+  const auto dir = fresh_dir("fail");
+  fs::create_directories(dir / "plan.json");  // a directory where a file must go
+  { std::ofstream(dir / "report.html") << "old"; }
+  REQUIRE_THROWS_AS(write_files_atomically(dir, {{"report.html", "new"}, {"plan.json", "{}"}}),
+                    std::runtime_error);
+  REQUIRE(slurp(dir / "report.html") == "old");
+  REQUIRE(entries(dir) == 2);  // report.html and the plan.json directory only
+  fs::remove_all(dir);
+}
+
+TEST_CASE("an output path that is a file is a clear error") {
+  const auto dir = fresh_dir("file");
+  { std::ofstream(dir.string()) << "x"; }
+  try {
+    write_files_atomically(dir, {{"a", "b"}});
+    FAIL("expected an error");
+  } catch (const std::runtime_error& e) {
+    REQUIRE(std::string(e.what()).find(dir.string()) != std::string::npos);
+  }
+  fs::remove(dir);
+}
