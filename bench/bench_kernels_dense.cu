@@ -4,7 +4,9 @@
 // after warm-up; the reported time is the median over samples, per launch.
 // Each op declares its bytes moved and FLOPs; "% roof" is the roofline time
 // max(bytes / HBM, FLOPs / tensor rate) over the measured time, and "bound"
-// says which ceiling applies. Usage: bench_kernels_dense [--csv PATH] [--quick]
+// says which ceiling applies. Prefill attention is timed through cuDNN's fused
+// attention (where built in and supported), the dispatcher and every mma.sync
+// tile variant. Usage: bench_kernels_dense [--csv PATH] [--quick] [--attention-only]
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -155,22 +157,26 @@ std::string dims(std::initializer_list<long long> v) {
   return s;
 }
 
-void bench_all(Bench& bench, bool quick);
+void bench_all(Bench& bench, bool quick, bool attention_only);
+void bench_prefill_attention(Bench& bench, bool quick);
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string csv;
-  bool quick = false;
+  bool quick = false, attention_only = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
       csv = argv[++i];
     } else if (std::strcmp(argv[i], "--quick") == 0) {
       quick = true;
+    } else if (std::strcmp(argv[i], "--attention-only") == 0) {
+      attention_only = true;
     } else {
       std::printf(
-          "Usage: bench_kernels_dense [--csv PATH] [--quick]\n"
-          "  --csv PATH  also write the table as CSV to PATH (default: none)\n"
-          "  --quick     fewer samples and no 32K prefill attention (default: off)\n");
+          "Usage: bench_kernels_dense [--csv PATH] [--quick] [--attention-only]\n"
+          "  --csv PATH        also write the table as CSV to PATH (default: none)\n"
+          "  --quick           fewer samples and no 32K prefill attention (default: off)\n"
+          "  --attention-only  time only prefill attention (default: off, all ops)\n");
       return std::strcmp(argv[i], "--help") == 0 ? 0 : 2;
     }
   }
@@ -182,7 +188,7 @@ int main(int argc, char** argv) {
   std::printf("%-20s %-34s %10s %9s %9s %8s  %s\n", "op", "shape", "us", "GB/s", "TFLOP/s", "% roof", "bound");
   Bench bench(quick ? 5 : 30);
   try {
-    bench_all(bench, quick);
+    bench_all(bench, quick, attention_only);
   } catch (const std::exception& e) {
     std::printf("benchmark failed: %s\n", e.what());
     return 1;
@@ -195,7 +201,11 @@ int main(int argc, char** argv) {
 }
 
 namespace {
-void bench_all(Bench& bench, bool quick) {
+void bench_all(Bench& bench, bool quick, bool attention_only) {
+  if (attention_only) {
+    bench_prefill_attention(bench, quick);
+    return;
+  }
   const int H = 4096, NH = 32, NKV = 2, D = 128, INTER = 16384, VOCAB = 73448;
   std::vector<std::unique_ptr<Slab<bf16>>> keep;
   std::vector<std::unique_ptr<Slab<std::int32_t>>> keep_i;
@@ -295,6 +305,14 @@ void bench_all(Bench& bench, bool quick) {
     keep.clear();
   }
 
+  keep.clear();
+  bench_prefill_attention(bench, quick);
+}
+
+void bench_prefill_attention(Bench& bench, bool quick) {
+  const int NH = 32, NKV = 2, D = 128;
+  std::vector<std::unique_ptr<Slab<bf16>>> keep;
+  std::printf("cuDNN runtime version: %d (0: not built in)\n", prefill_attention_cudnn_version());
   struct A { std::int64_t start, chunk; };
   std::vector<A> attn = {{0, 4096}, {0, 8192}};
   if (!quick) {
@@ -309,22 +327,33 @@ void bench_all(Bench& bench, bool quick) {
     auto* k = random_slab(keep, std::size_t(kv) * NKV * D, 1, -2, 2);
     auto* v = random_slab(keep, std::size_t(kv) * NKV * D, 1);
     auto* o = random_slab(keep, std::size_t(a.chunk) * NH * D, 1);
-    for (int variant = -1; variant < kPrefillAttentionVariants; ++variant) {
-      const std::string op = variant < 0 ? "prefill_attention" : "prefill_attn v" + std::to_string(variant);
-      bench.run(op, "start " + std::to_string(a.start) + " " + dims({a.chunk, NH, NKV, D}), io,
-                prefill_attention_flops(p), 1, [&](int) {
-                  PrefillAttentionParams r = p;
-                  r.q = q->at(0);
-                  r.k = k->at(0);
-                  r.v = v->at(0);
-                  r.o = o->at(0);
-                  if (variant < 0) {
-                    prefill_attention_cuda(r, nullptr);
-                  } else {
-                    prefill_attention_cuda_variant(r, variant, nullptr);
-                  }
-                });
+    p.q = q->at(0);
+    p.k = k->at(0);
+    p.v = v->at(0);
+    p.o = o->at(0);
+    const std::string shape = "start " + std::to_string(a.start) + " " + dims({a.chunk, NH, NKV, D});
+    const int kCudnn = -2, kDispatch = -1;
+    for (int variant = kCudnn; variant < kPrefillAttentionVariants; ++variant) {
+      std::string op = variant == kCudnn ? "prefill_attn cudnn" : "prefill_attn v" + std::to_string(variant);
+      if (variant == kCudnn) {
+        std::string why;
+        if (!prefill_attention_cudnn(p, nullptr, &why)) {  // also builds and caches the plan
+          std::printf("%-20s %-34s not run: %s\n", op.c_str(), shape.c_str(), why.c_str());
+          continue;
+        }
+      }
+      if (variant == kDispatch) op = std::string("prefill_attention(") + prefill_attention_cuda(p, nullptr) + ")";
+      bench.run(op, shape, io, prefill_attention_flops(p), 1, [&](int) {
+        if (variant == kCudnn) {
+          prefill_attention_cudnn(p, nullptr);
+        } else if (variant == kDispatch) {
+          prefill_attention_cuda(p, nullptr);
+        } else {
+          prefill_attention_cuda_variant(p, variant, nullptr);
+        }
+      });
     }
+    FORESIGHT_CUDA_CHECK(cudaDeviceSynchronize());
     keep.clear();
   }
 }

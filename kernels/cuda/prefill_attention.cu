@@ -320,7 +320,7 @@ void prefill_attention_cuda_variant(const PrefillAttentionParams& params, int va
   }
 }
 
-void prefill_attention_cuda(const PrefillAttentionParams& p, cudaStream_t stream) {
+void prefill_attention_mma(const PrefillAttentionParams& p, cudaStream_t stream) {
   prefill_attention_cuda_variant(p, kDefaultVariant, stream);
 }
 

@@ -4,6 +4,8 @@
 // NaN before each kernel. Prints one line per case and "N passed, M failed";
 // exits 77 without a GPU. --quick runs a small grid (for compute-sanitizer).
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -213,9 +215,32 @@ double check_compress_decode(int batch, int kv, int d) {
   return testing::bit_mismatches(dring.download(), ring_ref) + testing::bit_mismatches(dkc.download(), kc_ref);
 }
 
-// One CPU reference, then every CUDA variant (tile shape) against it.
-// pad: extra elements per token row of q, k/v and o (strided layouts, e.g. q
-// inside the fused projection output).
+// rel L2 error of the [chunk, nh * d] part of out (padding ignored); inf on NaN.
+double attention_error(const std::vector<bf16>& out, const std::vector<bf16>& ref, std::int64_t chunk,
+                       std::int64_t width, std::int64_t row) {
+  double num = 0, den = 0;
+  for (std::int64_t i = 0; i < chunk; ++i) {
+    for (std::int64_t e = 0; e < width; ++e) {
+      const double o = bf16_to_float(out[i * row + e]), r = bf16_to_float(ref[i * row + e]);
+      if (std::isnan(o)) return double(INFINITY);
+      num += (o - r) * (o - r);
+      den += r * r;
+    }
+  }
+  return std::sqrt(num / den);
+}
+
+// cuDNN must take MiniCPM shapes (32 q heads, 2 KV heads, d128); before cuDNN
+// 9.6 an offset (start > 0) chunk also needs chunk and start + chunk multiples of 64.
+bool cudnn_required(std::int64_t start, std::int64_t chunk, int nh, int nkv, int d) {
+  const int version = prefill_attention_cudnn_version();
+  if (version == 0 || nh != 32 || nkv != 2 || d != 128) return false;
+  return start == 0 || version >= 90600 || (chunk % 64 == 0 && (start + chunk) % 64 == 0);
+}
+
+// One CPU reference, then the dispatcher, cuDNN and every mma.sync variant
+// (tile shape) against it. pad: extra elements per token row of q, k/v and o
+// (strided layouts, e.g. q inside the fused projection output).
 void check_prefill_attention(testing::Tally& t, std::int64_t start, std::int64_t chunk, int nh, int nkv, int d,
                              int pad = 0) {
   const std::string shape = "start " + std::to_string(start) + " " + dims({chunk, nh, nkv, d}) +
@@ -229,33 +254,68 @@ void check_prefill_attention(testing::Tally& t, std::int64_t start, std::int64_t
                              q_row, kv_row, q_row};
   prefill_attention_cpu(cpu);
   DeviceBuffer<bf16> dq(q), dk(k), dv(v), dout(ref.size());
-  for (int variant = -1; variant < kPrefillAttentionVariants; ++variant) {
-    const std::string op = variant < 0 ? "prefill_attention" : "prefill_attn v" + std::to_string(variant);
-    run_case(t, op, shape, [&] {
+  PrefillAttentionParams p = cpu;
+  p.q = dq.get();
+  p.k = dk.get();
+  p.v = dv.get();
+  p.o = dout.get();
+  const int kDispatch = -2, kCudnn = -1;
+  for (int variant = kDispatch; variant < kPrefillAttentionVariants; ++variant) {
+    std::string op = variant == kCudnn ? "prefill_attn cudnn" : "prefill_attn v" + std::to_string(variant);
+    try {
       dout.poison();
-      PrefillAttentionParams p = cpu;
-      p.q = dq.get();
-      p.k = dk.get();
-      p.v = dv.get();
-      p.o = dout.get();
-      if (variant < 0) {
-        prefill_attention_cuda(p, nullptr);
+      if (variant == kDispatch) {
+        op = std::string("prefill_attention(") + prefill_attention_cuda(p, nullptr) + ")";
+      } else if (variant == kCudnn) {
+        std::string why;
+        if (!prefill_attention_cudnn(p, nullptr, &why)) {
+          if (cudnn_required(start, chunk, nh, nkv, d)) {
+            t.error(op, shape, "cuDNN rejected a shape it must take: " + why);
+          } else {
+            std::printf("skip %-22s %-48s cuDNN cannot run it: %s\n", op.c_str(), shape.c_str(), why.c_str());
+          }
+          continue;
+        }
       } else {
         prefill_attention_cuda_variant(p, variant, nullptr);
       }
-      auto out = dout.download();
-      double num = 0, den = 0;
-      for (std::int64_t i = 0; i < chunk; ++i) {
-        for (std::int64_t e = 0; e < std::int64_t(nh) * d; ++e) {
-          const double o = bf16_to_float(out[i * q_row + e]), r = bf16_to_float(ref[i * q_row + e]);
-          if (std::isnan(o)) return double(INFINITY);
-          num += (o - r) * (o - r);
-          den += r * r;
-        }
-      }
-      return std::sqrt(num / den);
-    }, kBf16Tol);
+      t.report(op, shape, attention_error(dout.download(), ref, chunk, std::int64_t(nh) * d, q_row), kBf16Tol);
+    } catch (const std::exception& e) {
+      t.error(op, shape, e.what());
+    }
   }
+}
+
+// FORESIGHT_PREFILL_ATTENTION: mma forces the kernel, cudnn forces cuDNN (where
+// built in), anything else is rejected. Returns the number of wrong outcomes.
+double check_prefill_dispatch_env() {
+  const int nh = 32, nkv = 2, d = 128;
+  const std::int64_t chunk = 128;
+  auto q = testing::random_bf16(chunk * nh * d, next_seed()), kv = testing::random_bf16(chunk * nkv * d, next_seed());
+  DeviceBuffer<bf16> dq(q), dk(kv), dv(kv), dout(q.size());
+  PrefillAttentionParams p{dq.get(), dk.get(), dv.get(), dout.get(), 0, chunk, nh, nkv, d};
+  double wrong = 0;
+  setenv("FORESIGHT_PREFILL_ATTENTION", "mma", 1);
+  wrong += std::string(prefill_attention_cuda(p, nullptr)) == "mma" ? 0 : 1;
+  setenv("FORESIGHT_PREFILL_ATTENTION", "cudnn", 1);
+  if (prefill_attention_cudnn_version() == 0) {
+    try {
+      prefill_attention_cuda(p, nullptr);
+      wrong += 1;  // must throw: cuDNN is not built in
+    } catch (const std::runtime_error&) {
+    }
+  } else {
+    wrong += std::string(prefill_attention_cuda(p, nullptr)) == "cudnn" ? 0 : 1;
+  }
+  setenv("FORESIGHT_PREFILL_ATTENTION", "flash", 1);
+  try {
+    prefill_attention_cuda(p, nullptr);
+    wrong += 1;
+  } catch (const std::invalid_argument&) {
+  }
+  unsetenv("FORESIGHT_PREFILL_ATTENTION");
+  FORESIGHT_CUDA_CHECK(cudaDeviceSynchronize());
+  return wrong;
 }
 }  // namespace
 
@@ -314,10 +374,14 @@ int main(int argc, char** argv) {
 
   struct Attn { std::int64_t start, chunk; int nh, nkv, d, pad = 0; };
   std::vector<Attn> attn = {{0, 1, NH, NKV, D}, {0, 64, 4, 2, D}, {0, 100, 4, 1, D}, {37, 1, 4, 2, D},
-                            {0, 77, 4, 2, 64}, {20, 150, 4, 2, D, 3 * 128}};
+                            {0, 77, 4, 2, 64}, {20, 150, 4, 2, D, 3 * 128},
+                            // MiniCPM heads for cuDNN: whole prefill, and later chunks (offset causal mask)
+                            {0, 128, NH, NKV, D}, {128, 64, NH, NKV, D}, {192, 100, NH, NKV, D}};
   if (!quick) {
     for (Attn a : std::vector<Attn>{{0, 1000, 4, 2, D}, {768, 256, NH, NKV, D}, {0, 2048, 2, 1, D},
-                                    {1500, 129, 8, 2, D}, {0, 333, 8, 8, 64}}) {
+                                    {1500, 129, 8, 2, D}, {0, 333, 8, 8, 64}, {0, 1000, NH, NKV, D},
+                                    {3968, 128, NH, NKV, D}, {1000, 300, NH, NKV, D}, {0, 512, NH, NKV, D, 3 * 128},
+                                    {2048, 512, NH, NKV, D, 3 * 128}}) {
       attn.push_back(a);
     }
   }
@@ -328,5 +392,7 @@ int main(int argc, char** argv) {
       t.error("prefill_attention", dims({a.start, a.chunk, a.nh, a.nkv, a.d}), e.what());
     }
   }
+  run_case(t, "prefill dispatch env", "FORESIGHT_PREFILL_ATTENTION", [&] { return check_prefill_dispatch_env(); }, 0);
+  std::printf("cuDNN runtime version: %d (0: not built in)\n", prefill_attention_cudnn_version());
   return t.finish();
 }

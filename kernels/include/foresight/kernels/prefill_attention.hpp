@@ -2,12 +2,15 @@
 // query i (position start + i) of head h attends keys [0, start + i] of KV
 // head h / (n_heads / n_kv_heads):
 //   o[i, h] = sum_j softmax_j(scale * q[i, h] . k[j, g]) v[j, g]
-// bf16 in and out, fp32 scores, softmax and accumulation. The CUDA kernel is
-// a tiled flash-attention (online softmax, tensor cores via mma.sync) and
-// supports head_dim 128 only.
+// bf16 in and out, fp32 scores, softmax and accumulation. Two CUDA
+// implementations: our tiled flash-attention (online softmax, tensor cores via
+// mma.sync; head_dim 64 or 128) and cuDNN's fused attention (cuDNN 9 backend
+// graph, when the build found cuDNN and the runtime has an engine for the
+// shape). prefill_attention_cuda picks between them.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "foresight/kernels/bf16.hpp"
 
@@ -39,7 +42,24 @@ double prefill_attention_flops(const PrefillAttentionParams& p);
 
 void prefill_attention_cpu(const PrefillAttentionParams& p);
 #ifdef FORESIGHT_HAVE_CUDA
-void prefill_attention_cuda(const PrefillAttentionParams& p, cudaStream_t stream);
+// Dispatcher: cuDNN's fused attention where it is built in, loadable and has
+// an engine for the shape, else the mma.sync kernel. The environment variable
+// FORESIGHT_PREFILL_ATTENTION=mma|cudnn forces one (cudnn throws where cuDNN
+// cannot run the shape; any other value throws). Returns "cudnn" or "mma",
+// the implementation that was enqueued.
+const char* prefill_attention_cuda(const PrefillAttentionParams& p, cudaStream_t stream);
+// The mma.sync kernel with its default tile (variant 1).
+void prefill_attention_mma(const PrefillAttentionParams& p, cudaStream_t stream);
+// cuDNN fused attention. Returns false without enqueuing anything where cuDNN
+// cannot run p (built without cuDNN, runtime older than 9.0, head_dim not a
+// multiple of 8 or > 128, strides not multiples of 8 elements, pointers not
+// 16-byte aligned, or no engine finalises a plan); *why_not then says why.
+// Plans are built once per shape and device and cached (thread-safe). Throws
+// where a supported plan fails to execute.
+bool prefill_attention_cudnn(const PrefillAttentionParams& p, cudaStream_t stream, std::string* why_not = nullptr);
+// Runtime cuDNN version as cudnnGetVersion() reports it (9.10.2 -> 91002),
+// or 0 when built without cuDNN.
+int prefill_attention_cudnn_version();
 // Tuning entry point (GPU check and benchmark). CTA tile (query rows x keys
 // per step, 4 warps): variant 0: 64 x 64 (Q fragments kept in registers),
 // 1: 128 x 64 (the default), 2: 128 x 32.
