@@ -9,6 +9,12 @@ bin=.device/bin
 out=${OUT:-/tmp/out}; mkdir -p "$out"
 log="$out/device.log"
 exec > >(tee -a "$log") 2>&1
+# cuDNN (prefill attention) is not in the system library path there: PyTorch's
+# pip package carries it. Point the loader at it when ldconfig does not know it.
+if ! ldconfig -p | grep -q libcudnn.so.9; then
+  site=$(python3 -c "import nvidia, os; print(os.path.dirname(list(nvidia.__path__)[0]))" 2>/dev/null)
+  [[ -n $site && -d $site/nvidia/cudnn/lib ]] && export LD_LIBRARY_PATH="$site/nvidia/cudnn/lib:${LD_LIBRARY_PATH:-}"
+fi
 echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,driver_version,clocks.sm --format=csv,noheader)"
 for f in "$bin"/*; do ldd "$f" | grep -q "not found" && { echo "MISSING LIBS for $f"; ldd "$f" | grep "not found"; }; done
 status=0
