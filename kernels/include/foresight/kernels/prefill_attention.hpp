@@ -1,0 +1,45 @@
+// Causal prefill attention for one chunk of one sequence, with GQA:
+// query i (position start + i) of head h attends keys [0, start + i] of KV
+// head h / (n_heads / n_kv_heads):
+//   o[i, h] = sum_j softmax_j(scale * q[i, h] . k[j, g]) v[j, g]
+// bf16 in and out, fp32 scores, softmax and accumulation. The CUDA kernel is
+// a tiled flash-attention (online softmax, tensor cores via mma.sync) and
+// supports head_dim 128 only.
+#pragma once
+
+#include <cstdint>
+
+#include "foresight/kernels/bf16.hpp"
+
+#ifdef FORESIGHT_HAVE_CUDA
+struct CUstream_st;
+using cudaStream_t = CUstream_st*;
+#endif
+
+namespace foresight::kernels {
+
+struct PrefillAttentionParams {
+  const bf16* q = nullptr;  // [chunk, n_heads, head_dim], tokens q_token_stride elements apart
+  const bf16* k = nullptr;  // [start + chunk, n_kv_heads, head_dim], kv_token_stride apart
+  const bf16* v = nullptr;  // [start + chunk, n_kv_heads, head_dim], kv_token_stride apart
+  bf16* o = nullptr;        // [chunk, n_heads, head_dim], o_token_stride apart
+  std::int64_t start = 0;   // position of q[0]; keys before it are the cached prefix
+  std::int64_t chunk = 0;   // query tokens
+  int n_heads = 0;
+  int n_kv_heads = 0;  // divides n_heads
+  int head_dim = 0;
+  float scale = 0.f;  // softmax scale; 0 means 1 / sqrt(head_dim)
+  std::int64_t q_token_stride = 0;   // elements; 0 means n_heads * head_dim
+  std::int64_t kv_token_stride = 0;  // elements; 0 means n_kv_heads * head_dim
+  std::int64_t o_token_stride = 0;   // elements; 0 means n_heads * head_dim
+};
+
+// FLOPs of the causal chunk (2 GEMMs, 2 FLOPs per MAC, masked half not counted).
+double prefill_attention_flops(const PrefillAttentionParams& p);
+
+void prefill_attention_cpu(const PrefillAttentionParams& p);
+#ifdef FORESIGHT_HAVE_CUDA
+void prefill_attention_cuda(const PrefillAttentionParams& p, cudaStream_t stream);
+#endif
+
+}  // namespace foresight::kernels

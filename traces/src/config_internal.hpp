@@ -1,0 +1,78 @@
+// Private to the config loaders: a checked reader over one JSON object (TOML
+// files are converted to JSON first, so both forms share every check), and
+// the per-type validators. Errors name the source (`where`) and the key path.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "foresight/config/load.hpp"
+
+namespace foresight::config::detail {
+
+// Levenshtein distance between a and b.
+std::size_t edit_distance(const std::string& a, const std::string& b);
+// The candidate closest to `key`, or "" when none is close enough.
+std::string did_you_mean(const std::string& key, const std::vector<std::string>& candidates);
+// "string", "integer", "float", "boolean", "table", "array" or "null".
+std::string kind_name(const nlohmann::json& v);
+
+[[noreturn]] void fail(const std::string& where, const std::string& path, const std::string& what);
+
+// Reads the fields of one table. Every key asked for (present or not) is
+// remembered as known; finish() rejects any other key with a did-you-mean.
+class Fields {
+ public:
+  Fields(const nlohmann::json& obj, std::string where, std::string prefix);
+
+  std::string path(const std::string& key) const { return prefix_ + key; }
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const;
+
+  bool has(const std::string& key);
+  std::int64_t integer(const std::string& key);
+  std::int64_t integer(const std::string& key, std::int64_t fallback);
+  std::uint64_t unsigned_integer(const std::string& key);
+  double number(const std::string& key);  // integer or float, finite
+  double number(const std::string& key, double fallback);
+  bool boolean(const std::string& key);
+  bool boolean(const std::string& key, bool fallback);
+  std::string string(const std::string& key);
+  std::string string(const std::string& key, const std::string& fallback);
+  std::vector<std::int64_t> integers(const std::string& key);
+  std::vector<double> numbers(const std::string& key);
+  // A sub-table; an absent optional one reads as empty (all defaults).
+  Fields table(const std::string& key, bool required);
+  // The raw value (must exist); marks the key known.
+  const nlohmann::json& raw(const std::string& key);
+
+  void finish() const;
+  const std::string& where() const { return where_; }
+
+ private:
+  const nlohmann::json* find(const std::string& key);
+  const nlohmann::json& require(const std::string& key);
+
+  const nlohmann::json* obj_;
+  std::string where_;
+  std::string prefix_;
+  std::vector<std::string> known_;
+};
+
+// Range and consistency checks (types are checked while reading).
+void validate_model(const ModelConfig& m, const std::string& where);
+void validate_hardware(const HardwareConfig& h, const std::string& where);
+void validate_run_alone(const RunConfig& r, const std::string& where);
+
+// Readers over the canonical layout; `fallback_name` is used when the
+// document has no `name` (TOML files default to their file stem).
+ModelConfig model_from_fields(Fields& f, const std::string& fallback_name);
+HardwareConfig hardware_from_fields(Fields& f, const std::string& fallback_name);
+
+// A Hugging Face config.json (already parsed); unknown HF keys are ignored.
+ModelConfig model_from_hf(const nlohmann::json& j, const std::string& where,
+                          const std::string& name);
+
+}  // namespace foresight::config::detail

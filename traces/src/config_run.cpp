@@ -1,0 +1,192 @@
+// RunConfig: enum names, canonical JSON and the checks against a model.
+#include <array>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "config_internal.hpp"
+
+namespace foresight::config {
+
+using nlohmann::json;
+
+namespace {
+constexpr std::array<std::pair<Mode, const char*>, 6> kModes{{
+    {Mode::dense, "dense"},
+    {Mode::sparse, "sparse"},
+    {Mode::sparse_offload, "sparse-offload"},
+    {Mode::sparda_no_prefetch, "sparda-no-prefetch"},
+    {Mode::sparda, "sparda"},
+    {Mode::sparda_no_offload, "sparda-no-offload"},
+}};
+constexpr std::array<std::pair<Eviction, const char*>, 6> kEvictions{{
+    {Eviction::sparda, "sparda"},
+    {Eviction::lru, "lru"},
+    {Eviction::lfu, "lfu"},
+    {Eviction::fifo, "fifo"},
+    {Eviction::arc, "arc"},
+    {Eviction::opt, "opt"},
+}};
+constexpr std::array<std::pair<Prefetch, const char*>, 2> kPrefetches{{
+    {Prefetch::none, "none"},
+    {Prefetch::lookahead, "lookahead"},
+}};
+
+template <class E, std::size_t N>
+const char* name_of(const std::array<std::pair<E, const char*>, N>& table, E e) {
+  for (const auto& [v, n] : table)
+    if (v == e) return n;
+  return "?";
+}
+
+template <class E, std::size_t N>
+E parse_name(const std::array<std::pair<E, const char*>, N>& table, const std::string& s,
+             const std::string& field) {
+  std::vector<std::string> names;
+  for (const auto& [v, n] : table) {
+    if (s == n) return v;
+    names.emplace_back(n);
+  }
+  std::string hint = detail::did_you_mean(s, names);
+  throw ConfigError(fmt::format("{}: unknown value '{}'{} (one of: {})", field, s,
+                                hint.empty() ? "" : fmt::format(", did you mean '{}'?", hint),
+                                fmt::join(names, ", ")));
+}
+
+const std::vector<std::string> kBackends = {"cuda", "cpu", "synth"};
+const std::vector<std::string> kPrefills = {"real", "synthetic", "none"};
+const std::vector<std::string> kSelectionSources = {"model", "file", "workload"};
+
+void check_one_of(const std::string& v, const std::vector<std::string>& allowed,
+                  const std::string& where, const std::string& key) {
+  for (const auto& a : allowed)
+    if (v == a) return;
+  std::string hint = detail::did_you_mean(v, allowed);
+  detail::fail(where, key,
+               fmt::format("has unknown value '{}'{} (one of: {})", v,
+                           hint.empty() ? "" : fmt::format(", did you mean '{}'?", hint),
+                           fmt::join(allowed, ", ")));
+}
+}  // namespace
+
+const char* to_string(Mode m) { return name_of(kModes, m); }
+const char* to_string(Eviction e) { return name_of(kEvictions, e); }
+const char* to_string(Prefetch p) { return name_of(kPrefetches, p); }
+Mode parse_mode(const std::string& s, const std::string& field) {
+  return parse_name(kModes, s, field);
+}
+Eviction parse_eviction(const std::string& s, const std::string& field) {
+  return parse_name(kEvictions, s, field);
+}
+Prefetch parse_prefetch(const std::string& s, const std::string& field) {
+  return parse_name(kPrefetches, s, field);
+}
+
+json to_json(const RunConfig& r) {
+  return json{
+      {"mode", to_string(r.mode)},
+      {"backend", r.backend},
+      {"batch", r.batch},
+      {"context_tokens", r.context_tokens},
+      {"decode_steps", r.decode_steps},
+      {"warmup_steps", r.warmup_steps},
+      {"prefill", r.prefill},
+      {"topk_blocks", r.topk_blocks},
+      {"cache_blocks", r.cache_blocks},
+      {"eviction", to_string(r.eviction)},
+      {"prefetch", to_string(r.prefetch)},
+      {"gather_ctas", r.gather_ctas},
+      {"selection_source", r.selection_source},
+      {"workload",
+       {{"reuse", r.workload.reuse},
+        {"cross_layer", r.workload.cross_layer},
+        {"zipf_s", r.workload.zipf_s}}},
+      {"seed", r.seed},
+  };
+}
+
+RunConfig run_from_json(const json& j, const std::string& where) {
+  detail::Fields f(j, where, "");
+  RunConfig r;
+  r.mode = parse_mode(f.string("mode"), where + ": 'mode'");
+  r.backend = f.string("backend");
+  r.batch = f.integer("batch");
+  r.context_tokens = f.integers("context_tokens");
+  r.decode_steps = f.integer("decode_steps");
+  r.warmup_steps = f.integer("warmup_steps");
+  r.prefill = f.string("prefill");
+  r.topk_blocks = f.integer("topk_blocks");
+  r.cache_blocks = f.integer("cache_blocks");
+  r.eviction = parse_eviction(f.string("eviction"), where + ": 'eviction'");
+  r.prefetch = parse_prefetch(f.string("prefetch"), where + ": 'prefetch'");
+  r.gather_ctas = f.integer("gather_ctas");
+  r.selection_source = f.string("selection_source");
+  detail::Fields w = f.table("workload", true);
+  r.workload.reuse = w.number("reuse");
+  r.workload.cross_layer = w.number("cross_layer");
+  r.workload.zipf_s = w.number("zipf_s");
+  w.finish();
+  r.seed = f.unsigned_integer("seed");
+  f.finish();
+  detail::validate_run_alone(r, where);
+  return r;
+}
+
+namespace detail {
+
+void validate_run_alone(const RunConfig& r, const std::string& where) {
+  check_one_of(r.backend, kBackends, where, "backend");
+  check_one_of(r.prefill, kPrefills, where, "prefill");
+  check_one_of(r.selection_source, kSelectionSources, where, "selection_source");
+  if (r.batch < 1) fail(where, "batch", fmt::format("must be >= 1, got {}", r.batch));
+  if (static_cast<std::int64_t>(r.context_tokens.size()) != r.batch)
+    fail(where, "context_tokens",
+         fmt::format("must have one entry per sequence (batch = {}), got {}", r.batch,
+                     r.context_tokens.size()));
+  for (std::size_t i = 0; i < r.context_tokens.size(); ++i)
+    if (r.context_tokens[i] < 1)
+      fail(where, fmt::format("context_tokens[{}]", i),
+           fmt::format("must be positive, got {}", r.context_tokens[i]));
+  if (r.decode_steps < 1)
+    fail(where, "decode_steps", fmt::format("must be >= 1, got {}", r.decode_steps));
+  if (r.warmup_steps < 0)
+    fail(where, "warmup_steps", fmt::format("must be >= 0, got {}", r.warmup_steps));
+  if (r.topk_blocks < 1)
+    fail(where, "topk_blocks", fmt::format("must be >= 1, got {}", r.topk_blocks));
+  if (r.cache_blocks != 0 && r.cache_blocks < r.topk_blocks + 1)
+    fail(where, "cache_blocks",
+         fmt::format("must be 0 (= topk_blocks + 1) or >= topk_blocks + 1 = {}, got {}",
+                     r.topk_blocks + 1, r.cache_blocks));
+  if (r.gather_ctas < 1 || r.gather_ctas > 1024)
+    fail(where, "gather_ctas", fmt::format("must be in [1, 1024], got {}", r.gather_ctas));
+  const std::pair<const char*, double> probs[] = {{"workload.reuse", r.workload.reuse},
+                                                  {"workload.cross_layer", r.workload.cross_layer}};
+  for (const auto& [key, p] : probs)
+    if (!(p >= 0.0 && p <= 1.0)) fail(where, key, fmt::format("must be in [0, 1], got {}", p));
+  if (!(r.workload.zipf_s >= 0.0))
+    fail(where, "workload.zipf_s", fmt::format("must be >= 0, got {}", r.workload.zipf_s));
+}
+
+}  // namespace detail
+
+void validate_run(const RunConfig& r, const ModelConfig& m, const std::string& where) {
+  detail::validate_run_alone(r, where);
+  for (std::size_t i = 0; i < r.context_tokens.size(); ++i)
+    if (r.context_tokens[i] > m.max_context)
+      detail::fail(where, fmt::format("context_tokens[{}]", i),
+                   fmt::format("is {}, beyond the model's max_context {}", r.context_tokens[i],
+                               m.max_context));
+  const auto& s = m.sparse;
+  const std::int64_t forced = s.sink_blocks + s.window_blocks;
+  if (r.topk_blocks <= forced)
+    detail::fail(where, "topk_blocks",
+                 fmt::format("must exceed the forced blocks (sink {} + window {} = {}), got {}",
+                             s.sink_blocks, s.window_blocks, forced, r.topk_blocks));
+  const std::int64_t max_blocks = (m.max_context + s.block_tokens - 1) / s.block_tokens;
+  if (r.topk_blocks > max_blocks)
+    detail::fail(where, "topk_blocks",
+                 fmt::format("must be at most max_context / block_tokens = {}, got {}", max_blocks,
+                             r.topk_blocks));
+}
+
+}  // namespace foresight::config
