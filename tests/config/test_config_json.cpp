@@ -82,8 +82,8 @@ TEST_CASE("run enums: every name parses back; unknown names fail with a hint") {
   for (Mode m : {Mode::dense, Mode::sparse, Mode::sparse_offload, Mode::sparda_no_prefetch,
                  Mode::sparda, Mode::sparda_no_offload})
     CHECK(parse_mode(to_string(m), "mode") == m);
-  for (Eviction e : {Eviction::sparda, Eviction::lru, Eviction::lfu, Eviction::fifo,
-                     Eviction::arc, Eviction::opt})
+  for (Eviction e : {Eviction::sparda, Eviction::lru, Eviction::lfu, Eviction::fifo, Eviction::arc,
+                     Eviction::opt})
     CHECK(parse_eviction(to_string(e), "eviction") == e);
   for (Prefetch p : {Prefetch::none, Prefetch::lookahead})
     CHECK(parse_prefetch(to_string(p), "prefetch") == p);
@@ -104,7 +104,8 @@ TEST_CASE("JSON errors name the source and the key") {
         "t: unknown key 'sparse.top_k' (did you mean 'sparse.topk_blocks'?)");
   bad = j;
   bad["hidden"] = 4096.0;
-  CHECK(error_of([&] { model_from_json(bad, "t"); }) == "t: 'hidden' must be an integer, got float");
+  CHECK(error_of([&] { model_from_json(bad, "t"); }) ==
+        "t: 'hidden' must be an integer, got float");
   bad = j;
   bad.erase("vocab");
   CHECK(error_of([&] { model_from_json(bad, "t"); }) == "t: 'vocab' is required but missing");
@@ -131,9 +132,9 @@ TEST_CASE("BandwidthCurve interpolates linearly in log2(x) and clamps") {
   BandwidthCurve c{{4096, 65536, 1048576}, {1.5, 16.8, 46.0}};
   CHECK(c.at(4096) == 1.5);
   CHECK(c.at(1048576) == 46.0);
-  CHECK(c.at(1) == 1.5);          // clamped below
+  CHECK(c.at(1) == 1.5);  // clamped below
   CHECK(c.at(0) == 1.5);
-  CHECK(c.at(1e12) == 46.0);      // clamped above
+  CHECK(c.at(1e12) == 46.0);  // clamped above
   // 16 KiB is halfway between 4 KiB and 64 KiB in log2.
   CHECK(c.at(16384) == Approx((1.5 + 16.8) / 2));
   // 256 KiB: halfway between 64 KiB and 1 MiB.

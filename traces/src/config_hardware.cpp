@@ -94,25 +94,26 @@ HardwareConfig hardware_from_fields(Fields& f, const std::string& fallback_name)
 
   // Provenance: one string per numeric key above, nothing else.
   const std::vector<std::string> numeric = {
-      "sm_count", "gpu_mem_bytes", "l2_bytes", "persisting_l2_max_bytes", "hbm_gbps",
-      "bf16_tflops", "fp32_tflops", "kernel_launch_us", "pcie_gen", "pcie_width", "h2d_gbps",
-      "d2h_gbps", "h2d_latency_us", "h2d_memcpy_by_size", "gather_by_ctas_16k",
-      "gather_compute_slowdown", "host_mem_bytes", "host_memcpy_gbps"};
+      "sm_count",       "gpu_mem_bytes",      "l2_bytes",           "persisting_l2_max_bytes",
+      "hbm_gbps",       "bf16_tflops",        "fp32_tflops",        "kernel_launch_us",
+      "pcie_gen",       "pcie_width",         "h2d_gbps",           "d2h_gbps",
+      "h2d_latency_us", "h2d_memcpy_by_size", "gather_by_ctas_16k", "gather_compute_slowdown",
+      "host_mem_bytes", "host_memcpy_gbps"};
   if (!f.has("provenance"))
     f.fail("provenance", "is required: every number must state where it comes from");
   Fields p = f.table("provenance", true);
   for (const auto& key : numeric) {
     if (!p.has(key))
-      throw ConfigError(fmt::format(
-          "{}: '{}' has no provenance: add provenance.{} = \"measured: ...\", "
-          "\"datasheet: ...\" or \"estimate: <why>\"",
-          f.where(), key, key));
+      throw ConfigError(
+          fmt::format("{}: '{}' has no provenance: add provenance.{} = \"measured: ...\", "
+                      "\"datasheet: ...\" or \"estimate: <why>\"",
+                      f.where(), key, key));
     std::string text = p.string(key);
     const bool ok = text.rfind("measured", 0) == 0 || text.rfind("datasheet", 0) == 0 ||
                     text.rfind("estimate", 0) == 0;
     if (!ok)
-      p.fail(key, "must start with \"measured\", \"datasheet\" or \"estimate\", got \"" + text +
-                      "\"");
+      p.fail(key,
+             "must start with \"measured\", \"datasheet\" or \"estimate\", got \"" + text + "\"");
     h.provenance[key] = text;
   }
   p.finish();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,10 @@ void validate_run_alone(const RunConfig& r, const std::string& where);
 // document has no `name` (TOML files default to their file stem).
 ModelConfig model_from_fields(Fields& f, const std::string& fallback_name);
 HardwareConfig hardware_from_fields(Fields& f, const std::string& fallback_name);
+
+// Reads a TOML file into JSON (tables -> objects). Errors: missing file,
+// syntax errors with "file:line:column", dates (no key takes one).
+nlohmann::json read_toml_file(const std::filesystem::path& file);
 
 // A Hugging Face config.json (already parsed); unknown HF keys are ignored.
 ModelConfig model_from_hf(const nlohmann::json& j, const std::string& where,

@@ -63,15 +63,23 @@ std::string did_you_mean(const std::string& key, const std::vector<std::string>&
 
 std::string kind_name(const json& v) {
   switch (v.type()) {
-    case json::value_t::string: return "string";
+    case json::value_t::string:
+      return "string";
     case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "integer";
-    case json::value_t::number_float: return "float";
-    case json::value_t::boolean: return "boolean";
-    case json::value_t::object: return "table";
-    case json::value_t::array: return "array";
-    case json::value_t::null: return "null";
-    default: return "unsupported value";
+    case json::value_t::number_unsigned:
+      return "integer";
+    case json::value_t::number_float:
+      return "float";
+    case json::value_t::boolean:
+      return "boolean";
+    case json::value_t::object:
+      return "table";
+    case json::value_t::array:
+      return "array";
+    case json::value_t::null:
+      return "null";
+    default:
+      return "unsupported value";
   }
 }
 
@@ -83,8 +91,8 @@ Fields::Fields(const json& obj, std::string where, std::string prefix)
     : obj_(&obj), where_(std::move(where)), prefix_(std::move(prefix)) {
   if (!obj.is_object()) {
     if (prefix_.empty())
-      throw ConfigError(fmt::format("{}: expected a table at the top level, got {}", where_,
-                                    kind_name(obj)));
+      throw ConfigError(
+          fmt::format("{}: expected a table at the top level, got {}", where_, kind_name(obj)));
     detail::fail(where_, prefix_.substr(0, prefix_.size() - 1),
                  "must be a table, got " + kind_name(obj));
   }
@@ -113,7 +121,8 @@ const json& Fields::raw(const std::string& key) { return require(key); }
 namespace {
 std::int64_t as_int64(const json& v, const Fields& f, const std::string& key) {
   if (v.is_number_unsigned()) {
-    if (v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    if (v.get<std::uint64_t>() >
+        static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
       f.fail(key, "is too large for a 64-bit signed integer");
     return static_cast<std::int64_t>(v.get<std::uint64_t>());
   }
@@ -201,8 +210,9 @@ void Fields::finish() const {
   for (auto it = obj_->begin(); it != obj_->end(); ++it) {
     if (std::find(known_.begin(), known_.end(), it.key()) != known_.end()) continue;
     std::string hint = did_you_mean(it.key(), known_);
-    throw ConfigError(fmt::format("{}: unknown key '{}'{}", where_, path(it.key()),
-                                  hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", path(hint))));
+    throw ConfigError(
+        fmt::format("{}: unknown key '{}'{}", where_, path(it.key()),
+                    hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", path(hint))));
   }
 }
 

@@ -1,0 +1,265 @@
+// GPU check of the dense-path CUDA kernels against their CPU references over
+// a grid of shapes (MiniCPM4.1-8B: hidden 4096, 32 q heads, 2 KV heads,
+// head_dim 128, intermediate 16384, vocab 73448). Outputs are poisoned with
+// NaN before each kernel. Prints one line per case and "N passed, M failed";
+// exits 77 without a GPU. --quick runs a small grid (for compute-sanitizer).
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "foresight/kernels/argmax.hpp"
+#include "foresight/kernels/embedding.hpp"
+#include "foresight/kernels/gemm.hpp"
+#include "foresight/kernels/key_compress.hpp"
+#include "foresight/kernels/prefill_attention.hpp"
+#include "foresight/kernels/residual_add.hpp"
+#include "foresight/kernels/rmsnorm.hpp"
+#include "foresight/kernels/rope.hpp"
+#include "foresight/kernels/swiglu.hpp"
+#include "gpu_check_util.cuh"
+#include "gpu_present.hpp"
+#include "numeric.hpp"
+
+using namespace foresight;
+using namespace foresight::kernels;
+using foresight::testing::DeviceBuffer;
+
+namespace {
+constexpr double kBf16Tol = 1e-2;  // rel L2 for bf16 outputs
+std::uint64_t g_seed = 1;
+std::uint64_t next_seed() { return g_seed++; }
+std::string dims(std::initializer_list<long long> v) {
+  std::string s;
+  for (long long x : v) s += (s.empty() ? "" : "x") + std::to_string(x);
+  return s;
+}
+
+void run_case(testing::Tally& t, const std::string& op, const std::string& shape,
+              const std::function<double()>& body, double tol) {
+  try {
+    t.report(op, shape, body(), tol);
+  } catch (const std::exception& e) {
+    t.error(op, shape, e.what());
+  }
+}
+
+double check_rmsnorm(int rows, int hidden, std::int64_t stride) {
+  auto x = testing::random_bf16(rows * stride, next_seed(), -4, 4);
+  auto w = testing::random_bf16(hidden, next_seed(), 0.5f, 1.5f);
+  std::vector<bf16> ref(rows * stride);
+  DeviceBuffer<bf16> dx(x), dw(w), dy(ref.size());
+  dy.poison();
+  rmsnorm_cpu({x.data(), w.data(), ref.data(), rows, hidden, stride, stride, 1e-5f});
+  rmsnorm_cuda({dx.get(), dw.get(), dy.get(), rows, hidden, stride, stride, 1e-5f}, nullptr);
+  auto out = dy.download();
+  double num = 0, den = 0;  // compare only the [rows, hidden] part (padding stays NaN)
+  for (int r = 0; r < rows; ++r) {
+    for (int i = 0; i < hidden; ++i) {
+      const double o = bf16_to_float(out[r * stride + i]), e = bf16_to_float(ref[r * stride + i]);
+      if (std::isnan(o)) return INFINITY;
+      num += (o - e) * (o - e);
+      den += e * e;
+    }
+  }
+  return std::sqrt(num / den);
+}
+
+double check_residual(std::int64_t n, bool in_place) {
+  auto a = testing::random_bf16(n, next_seed()), b = testing::random_bf16(n, next_seed());
+  std::vector<bf16> ref(n);
+  residual_add_cpu({a.data(), b.data(), ref.data(), n});
+  DeviceBuffer<bf16> da(a), db(b), dout(n);
+  dout.poison();
+  bf16* out = in_place ? da.get() : dout.get();
+  residual_add_cuda({da.get(), db.get(), out, n}, nullptr);
+  return testing::bit_mismatches(in_place ? da.download() : dout.download(), ref);
+}
+
+double check_embedding(int batch, int vocab, int hidden) {
+  auto table = testing::random_bf16(std::size_t(vocab) * hidden, next_seed());
+  std::vector<std::int32_t> ids(batch);
+  for (int b = 0; b < batch; ++b) ids[b] = static_cast<std::int32_t>((b * 7919LL + 13) % vocab);
+  ids[0] = vocab - 1;
+  std::vector<bf16> ref(std::size_t(batch) * hidden);
+  embedding_cpu({ids.data(), table.data(), ref.data(), batch, vocab, hidden});
+  DeviceBuffer<std::int32_t> did(ids);
+  DeviceBuffer<bf16> dt(table), dout(ref.size());
+  dout.poison();
+  embedding_cuda({did.get(), dt.get(), dout.get(), batch, vocab, hidden}, nullptr);
+  return testing::bit_mismatches(dout.download(), ref);
+}
+
+// q, k and f inside a fused [batch, (nh + 3 nkv) * d] projection output (q | k | v | f).
+double check_rope(int batch, int nh, int nkv, int d, RopeFrequencies freq, bool with_f) {
+  const std::int64_t row = std::int64_t(nh + 3 * nkv) * d;
+  auto qkvf = testing::random_bf16(batch * row, next_seed());
+  std::vector<std::int32_t> pos(batch);
+  for (int b = 0; b < batch; ++b) pos[b] = static_cast<std::int32_t>((b * 104729LL) % 131072);
+  auto inv = rope_inv_freq(freq, d);
+  auto ref = qkvf;
+  auto params = [&](bf16* base, const std::int32_t* p, const float* f) {
+    RopeParams rp{base, base + std::int64_t(nh) * d, with_f ? base + std::int64_t(nh + 2 * nkv) * d : nullptr,
+                  p, f, batch, nh, nkv, d, row, row, row};
+    return rp;
+  };
+  rope_cpu(params(ref.data(), pos.data(), inv.data()));
+  DeviceBuffer<bf16> dx(qkvf);
+  DeviceBuffer<std::int32_t> dpos(pos);
+  DeviceBuffer<float> dinv(inv);
+  rope_cuda(params(dx.get(), dpos.get(), dinv.get()), nullptr);
+  return testing::rel_l2_error(dx.download(), ref);
+}
+
+double check_swiglu(int rows, int inter) {
+  auto gu = testing::random_bf16(std::size_t(rows) * 2 * inter, next_seed(), -6, 6);
+  std::vector<bf16> ref(std::size_t(rows) * inter);
+  swiglu_cpu({gu.data(), ref.data(), rows, inter});
+  DeviceBuffer<bf16> dgu(gu), dout(ref.size());
+  dout.poison();
+  swiglu_cuda({dgu.get(), dout.get(), rows, inter}, nullptr);
+  return testing::rel_l2_error(dout.download(), ref);
+}
+
+// Random bf16 in [-1, 1) has many exact ties at the maximum: tie-breaking is exercised.
+double check_argmax(int rows, int vocab, bool plant_nan) {
+  auto logits = testing::random_bf16(std::size_t(rows) * vocab, next_seed());
+  if (plant_nan) {
+    for (int r = 0; r < rows; ++r) logits[std::size_t(r) * vocab + (r * 31) % vocab] = bf16{0xFFFF};
+  }
+  std::vector<std::int32_t> ref(rows);
+  argmax_cpu({logits.data(), ref.data(), rows, vocab});
+  DeviceBuffer<bf16> dl(logits);
+  DeviceBuffer<std::int32_t> dout(rows);
+  dout.poison();
+  argmax_cuda({dl.get(), dout.get(), rows, vocab}, nullptr);
+  return testing::mismatches(dout.download(), ref);
+}
+
+double check_gemm(GemmHandle& h, int rows, int in, int out) {
+  auto x = testing::random_bf16(std::size_t(rows) * in, next_seed());
+  auto w = testing::random_bf16(std::size_t(out) * in, next_seed(), -0.05f, 0.05f);
+  std::vector<bf16> ref(std::size_t(rows) * out);
+  gemm_cpu({x.data(), w.data(), ref.data(), rows, in, out});
+  DeviceBuffer<bf16> dx(x), dw(w), dy(ref.size());
+  dy.poison();
+  gemm_cuda(h, {dx.get(), dw.get(), dy.get(), rows, in, out}, nullptr);
+  return testing::rel_l2_error(dy.download(), ref);
+}
+
+double check_compress_prefill(std::int64_t tokens, std::int64_t first_window, int kv, int d) {
+  auto k = testing::random_bf16(tokens * kv * d, next_seed());
+  const std::int64_t n = compressed_key_count(tokens, 32, 16);
+  std::vector<bf16> ref(std::max<std::int64_t>(n, 1) * kv * d, bf16{0xFFFF});
+  key_compress_prefill_cpu({k.data(), ref.data(), tokens, first_window, kv, d});
+  DeviceBuffer<bf16> dk(k), dkc(ref.size());
+  dkc.poison();
+  key_compress_prefill_cuda({dk.get(), dkc.get(), tokens, first_window, kv, d}, nullptr);
+  return testing::bit_mismatches(dkc.download(), ref);
+}
+
+// Sequences at and off window boundaries; compares both the ring and kc.
+double check_compress_decode(int batch, int kv, int d) {
+  const int kernel = 32, max_windows = 64;
+  const std::int64_t width = std::int64_t(kv) * d;
+  auto ring = testing::random_bf16(batch * kernel * width, next_seed());
+  auto k_new = testing::random_bf16(batch * width, next_seed());
+  std::vector<std::int32_t> counts(batch);
+  for (int b = 0; b < batch; ++b) counts[b] = 1 + (b * 37 + b / 2 * 16) % (kernel + 16 * (max_windows - 2));
+  counts[0] = 32;
+  if (batch > 1) counts[1] = 48;
+  std::vector<bf16> kc(batch * max_windows * width, bf16{0xFFFF});
+  auto ring_ref = ring, kc_ref = kc;
+  KeyCompressDecodeParams p{k_new.data(), ring_ref.data(), kc_ref.data(), counts.data(), batch, kv, d,
+                            0, max_windows * width};
+  key_compress_decode_cpu(p);
+  DeviceBuffer<bf16> dnew(k_new), dring(ring), dkc(kc);
+  DeviceBuffer<std::int32_t> dcounts(counts);
+  p.k_new = dnew.get();
+  p.ring = dring.get();
+  p.kc = dkc.get();
+  p.token_counts = dcounts.get();
+  key_compress_decode_cuda(p, nullptr);
+  return testing::bit_mismatches(dring.download(), ring_ref) + testing::bit_mismatches(dkc.download(), kc_ref);
+}
+
+double check_prefill_attention(std::int64_t start, std::int64_t chunk, int nh, int nkv, int d) {
+  const std::int64_t kv_len = start + chunk;
+  auto q = testing::random_bf16(chunk * nh * d, next_seed(), -2, 2);
+  auto k = testing::random_bf16(kv_len * nkv * d, next_seed(), -2, 2);
+  auto v = testing::random_bf16(kv_len * nkv * d, next_seed());
+  std::vector<bf16> ref(chunk * nh * d);
+  prefill_attention_cpu({q.data(), k.data(), v.data(), ref.data(), start, chunk, nh, nkv, d});
+  DeviceBuffer<bf16> dq(q), dk(k), dv(v), dout(ref.size());
+  dout.poison();
+  prefill_attention_cuda({dq.get(), dk.get(), dv.get(), dout.get(), start, chunk, nh, nkv, d}, nullptr);
+  return testing::rel_l2_error(dout.download(), ref);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  testing::require_gpu_or_skip("gpu_check_dense");
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  testing::Tally t;
+  const int H = 4096, NH = 32, NKV = 2, D = 128, INTER = 16384, VOCAB = 73448;
+  const std::vector<int> batches = quick ? std::vector<int>{1, 5} : std::vector<int>{1, 16, 128};
+
+  for (int b : batches) {
+    run_case(t, "rmsnorm", dims({b, H}), [&] { return check_rmsnorm(b, H, H); }, kBf16Tol);
+    run_case(t, "residual_add", dims({b, H}), [&] { return check_residual(std::int64_t(b) * H, false); }, 0);
+    run_case(t, "embedding", dims({b, VOCAB, H}), [&] { return check_embedding(b, VOCAB, H); }, 0);
+    run_case(t, "rope plain +f", dims({b, NH, NKV, D}), [&] {
+      return check_rope(b, NH, NKV, D, {RopeFrequencies::Kind::kPlain, 10000.0}, true); }, kBf16Tol);
+    run_case(t, "rope llama3 +f", dims({b, NH, NKV, D}), [&] {
+      RopeFrequencies f{RopeFrequencies::Kind::kLlama3, 500000.0};
+      return check_rope(b, NH, NKV, D, f, true); }, kBf16Tol);
+    run_case(t, "swiglu", dims({b, INTER}), [&] { return check_swiglu(b, INTER); }, kBf16Tol);
+    run_case(t, "argmax", dims({b, VOCAB}), [&] { return check_argmax(b, VOCAB, false); }, 0);
+  }
+  run_case(t, "rmsnorm scalar+stride", dims({7, 1000}), [&] { return check_rmsnorm(7, 1000, 1003); }, kBf16Tol);
+  run_case(t, "residual_add tail", "1000003", [&] { return check_residual(1000003, false); }, 0);
+  run_case(t, "residual_add in-place", dims({16, H}), [&] { return check_residual(16 * H, true); }, 0);
+  run_case(t, "embedding scalar", dims({9, 100, 13}), [&] { return check_embedding(9, 100, 13); }, 0);
+  run_case(t, "rope d64 no f", dims({3, 8, 2, 64}), [&] {
+    return check_rope(3, 8, 2, 64, {RopeFrequencies::Kind::kPlain, 10000.0}, false); }, kBf16Tol);
+  run_case(t, "swiglu scalar", dims({5, 1001}), [&] { return check_swiglu(5, 1001); }, kBf16Tol);
+  run_case(t, "argmax nan", dims({4, 1003}), [&] { return check_argmax(4, 1003, true); }, 0);
+
+  GemmHandle gemm;
+  const std::vector<int> gemm_rows = quick ? std::vector<int>{1, 3} : std::vector<int>{1, 16, 128};
+  for (int b : gemm_rows) {
+    run_case(t, "gemm qkv+forecast", dims({b, H, (NH + 3 * NKV) * D}), [&] {
+      return check_gemm(gemm, b, H, (NH + 3 * NKV) * D); }, kBf16Tol);
+    if (!quick) {
+      run_case(t, "gemm o_proj", dims({b, H, H}), [&] { return check_gemm(gemm, b, H, H); }, kBf16Tol);
+      run_case(t, "gemm gate+up", dims({b, H, 2 * INTER}), [&] { return check_gemm(gemm, b, H, 2 * INTER); }, kBf16Tol);
+      run_case(t, "gemm down", dims({b, INTER, H}), [&] { return check_gemm(gemm, b, INTER, H); }, kBf16Tol);
+    }
+  }
+  if (!quick) run_case(t, "gemm lm_head", dims({16, H, VOCAB}), [&] { return check_gemm(gemm, 16, H, VOCAB); }, kBf16Tol);
+  run_case(t, "gemm odd", dims({3, 77, 131}), [&] { return check_gemm(gemm, 3, 77, 131); }, kBf16Tol);
+
+  for (std::int64_t tokens : {31LL, 32LL, 1000LL, quick ? 100LL : 32768LL}) {
+    run_case(t, "compress prefill", dims({tokens, NKV, D}), [&] { return check_compress_prefill(tokens, 0, NKV, D); }, 0);
+  }
+  run_case(t, "compress prefill chunk", dims({1000, NKV, D}) + " from w10",
+           [&] { return check_compress_prefill(1000, 10, NKV, D); }, 0);
+  for (int b : batches) {
+    run_case(t, "compress decode", dims({b, NKV, D}), [&] { return check_compress_decode(b, NKV, D); }, 0);
+  }
+
+  struct Attn { std::int64_t start, chunk; int nh, nkv, d; };
+  std::vector<Attn> attn = {{0, 1, NH, NKV, D}, {0, 64, 4, 2, D}, {0, 100, 4, 1, D}, {37, 1, 4, 2, D},
+                            {0, 77, 4, 2, 64}};
+  if (!quick) {
+    for (Attn a : std::vector<Attn>{{0, 1000, 4, 2, D}, {768, 256, NH, NKV, D}, {0, 2048, 2, 1, D},
+                                    {1500, 129, 8, 2, D}, {0, 333, 8, 8, 64}}) {
+      attn.push_back(a);
+    }
+  }
+  for (Attn a : attn) {
+    run_case(t, "prefill_attention", "start " + std::to_string(a.start) + " " + dims({a.chunk, a.nh, a.nkv, a.d}),
+             [&] { return check_prefill_attention(a.start, a.chunk, a.nh, a.nkv, a.d); }, kBf16Tol);
+  }
+  return t.finish();
+}

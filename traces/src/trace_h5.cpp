@@ -1,0 +1,180 @@
+// HDF5 C API helpers for the trace library (see trace_h5.hpp).
+#include "trace_h5.hpp"
+
+#include <fmt/core.h>
+
+#include <vector>
+
+namespace foresight::trace::h5 {
+
+void silence_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+namespace {
+herr_t collect_error(unsigned /*n*/, const H5E_error2_t* e, void* data) {
+  auto* msgs = static_cast<std::vector<std::string>*>(data);
+  if (e->desc && *e->desc) msgs->emplace_back(e->desc);
+  return 0;
+}
+}  // namespace
+
+void fail(const std::string& where, const std::string& what) {
+  std::vector<std::string> msgs;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &msgs);
+  H5Eclear2(H5E_DEFAULT);
+  std::string detail;
+  if (!msgs.empty()) {
+    detail = msgs.front();
+    if (msgs.size() > 1 && msgs.back() != msgs.front()) detail += " (" + msgs.back() + ")";
+  }
+  if (detail.empty()) throw TraceError(fmt::format("{}: {}", where, what));
+  throw TraceError(fmt::format("{}: {}: {}", where, what, detail));
+}
+
+void Handle::reset() {
+  if (id_ < 0) return;
+  switch (H5Iget_type(id_)) {
+    case H5I_FILE: H5Fclose(id_); break;
+    case H5I_GROUP: H5Gclose(id_); break;
+    case H5I_DATASET: H5Dclose(id_); break;
+    case H5I_DATASPACE: H5Sclose(id_); break;
+    case H5I_DATATYPE: H5Tclose(id_); break;
+    case H5I_ATTR: H5Aclose(id_); break;
+    case H5I_GENPROP_LST: H5Pclose(id_); break;
+    default: break;
+  }
+  id_ = H5I_INVALID_HID;
+}
+
+namespace {
+Handle vlen_string_type(const std::string& where) {
+  Handle t = owned(H5Tcopy(H5T_C_S1), where, "string type");
+  check_status(H5Tset_size(t, H5T_VARIABLE), where, "string type");
+  check_status(H5Tset_cset(t, H5T_CSET_UTF8), where, "string type");
+  return t;
+}
+
+Handle replace_attr(hid_t obj, const char* name, hid_t type, const std::string& where) {
+  if (H5Aexists(obj, name) > 0) check_status(H5Adelete(obj, name), where, name);
+  Handle space = owned(H5Screate(H5S_SCALAR), where, name);
+  return owned(H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT), where,
+               std::string("create attribute ") + name);
+}
+}  // namespace
+
+void write_attr_string(hid_t obj, const char* name, const std::string& value,
+                       const std::string& where) {
+  Handle type = vlen_string_type(where);
+  Handle attr = replace_attr(obj, name, type, where);
+  const char* p = value.c_str();
+  check_status(H5Awrite(attr, type, &p), where, std::string("write attribute ") + name);
+}
+
+void write_attr_int(hid_t obj, const char* name, std::int64_t value, const std::string& where) {
+  Handle attr = replace_attr(obj, name, H5T_STD_I64LE, where);
+  check_status(H5Awrite(attr, H5T_NATIVE_INT64, &value), where,
+               std::string("write attribute ") + name);
+}
+
+bool has_attr(hid_t obj, const char* name) { return H5Aexists(obj, name) > 0; }
+
+std::string read_attr_string(hid_t obj, const char* name, const std::string& where) {
+  const std::string what = std::string("attribute ") + name;
+  if (!has_attr(obj, name)) throw TraceError(fmt::format("{}: missing {}", where, what));
+  Handle attr = owned(H5Aopen(obj, name, H5P_DEFAULT), where, what);
+  Handle ftype = owned(H5Aget_type(attr), where, what);
+  if (H5Tget_class(ftype) != H5T_STRING)
+    throw TraceError(fmt::format("{}: {} is not a string", where, what));
+  Handle space = owned(H5Aget_space(attr), where, what);
+  if (H5Sget_simple_extent_npoints(space) != 1)
+    throw TraceError(fmt::format("{}: {} is not a scalar", where, what));
+  if (H5Tis_variable_str(ftype) > 0) {
+    Handle mtype = vlen_string_type(where);
+    char* p = nullptr;
+    check_status(H5Aread(attr, mtype, &p), where, what);
+    std::string s = p ? p : "";
+    H5free_memory(p);
+    return s;
+  }
+  const std::size_t n = H5Tget_size(ftype);
+  Handle mtype = owned(H5Tcopy(ftype), where, what);
+  std::string s(n, '\0');
+  check_status(H5Aread(attr, mtype, s.data()), where, what);
+  s.resize(s.find('\0') == std::string::npos ? n : s.find('\0'));
+  return s;
+}
+
+std::int64_t read_attr_int(hid_t obj, const char* name, const std::string& where) {
+  const std::string what = std::string("attribute ") + name;
+  if (!has_attr(obj, name)) throw TraceError(fmt::format("{}: missing {}", where, what));
+  Handle attr = owned(H5Aopen(obj, name, H5P_DEFAULT), where, what);
+  Handle ftype = owned(H5Aget_type(attr), where, what);
+  if (H5Tget_class(ftype) != H5T_INTEGER)
+    throw TraceError(fmt::format("{}: {} is not an integer", where, what));
+  Handle space = owned(H5Aget_space(attr), where, what);
+  if (H5Sget_simple_extent_npoints(space) != 1)
+    throw TraceError(fmt::format("{}: {} is not a scalar", where, what));
+  std::int64_t v = 0;
+  check_status(H5Aread(attr, H5T_NATIVE_INT64, &v), where, what);
+  return v;
+}
+
+Handle fixed_string_type(std::size_t len, const std::string& where) {
+  Handle t = owned(H5Tcopy(H5T_C_S1), where, "string type");
+  check_status(H5Tset_size(t, len), where, "string type");
+  check_status(H5Tset_strpad(t, H5T_STR_NULLPAD), where, "string type");
+  return t;
+}
+
+Handle create_extendable(hid_t parent, const char* name, const DatasetSpec& spec,
+                         const std::string& where) {
+  const std::string what = std::string("create dataset ") + name;
+  hsize_t dims[2] = {0, spec.width};
+  hsize_t maxdims[2] = {H5S_UNLIMITED, spec.width};
+  hsize_t chunk[2] = {spec.chunk_rows, spec.width};
+  Handle space = owned(H5Screate_simple(spec.rank, dims, maxdims), where, what);
+  Handle dcpl = owned(H5Pcreate(H5P_DATASET_CREATE), where, what);
+  check_status(H5Pset_chunk(dcpl, spec.rank, chunk), where, what);
+  if (spec.deflate_level > 0) {
+    check_status(H5Pset_shuffle(dcpl), where, what);
+    check_status(H5Pset_deflate(dcpl, static_cast<unsigned>(spec.deflate_level)), where, what);
+  }
+  return owned(H5Dcreate2(parent, name, spec.file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+               where, what);
+}
+
+Shape shape_of(hid_t dset, const std::string& where) {
+  Handle space = owned(H5Dget_space(dset), where, "dataspace");
+  Shape s;
+  s.rank = H5Sget_simple_extent_ndims(space);
+  if (s.rank < 1 || s.rank > 2) throw TraceError(fmt::format("{}: rank {} (expected 1 or 2)", where, s.rank));
+  hsize_t dims[2] = {0, 0};
+  check_status(H5Sget_simple_extent_dims(space, dims, nullptr), where, "dataspace");
+  s.rows = dims[0];
+  s.width = s.rank == 2 ? dims[1] : 0;
+  return s;
+}
+
+void append_rows(hid_t dset, hid_t mem_type, const void* data, hsize_t rows,
+                 const std::string& where) {
+  if (rows == 0) return;
+  const Shape s = shape_of(dset, where);
+  hsize_t new_dims[2] = {s.rows + rows, s.width};
+  check_status(H5Dset_extent(dset, new_dims), where, "extend");
+  Handle fspace = owned(H5Dget_space(dset), where, "extend");
+  hsize_t start[2] = {s.rows, 0};
+  hsize_t count[2] = {rows, s.width};
+  check_status(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, count, nullptr), where,
+               "select");
+  Handle mspace = owned(H5Screate_simple(s.rank, count, nullptr), where, "select");
+  check_status(H5Dwrite(dset, mem_type, mspace, fspace, H5P_DEFAULT, data), where, "write");
+}
+
+void read_all(hid_t dset, hid_t mem_type, void* out, const std::string& where) {
+  const Shape s = shape_of(dset, where);
+  if (s.rows == 0) return;
+  check_status(H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out), where, "read");
+}
+
+bool link_exists(hid_t parent, const char* path) { return H5Lexists(parent, path, H5P_DEFAULT) > 0; }
+
+}  // namespace foresight::trace::h5

@@ -1,0 +1,166 @@
+// Trace reader: loads every dataset of a schema v1 file, converting HDF5
+// failures into TraceError, then validates the whole trace (trace_validate.cpp).
+#include <fmt/core.h>
+
+#include <new>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "foresight/config/load.hpp"
+#include "foresight/trace/reader.hpp"
+#include "trace_types.hpp"
+
+namespace foresight::trace {
+namespace {
+
+struct Reader {
+  std::string where;
+  h5::Handle file;
+
+  h5::Handle open_dataset(const char* name) const {
+    // Check each path component so a missing group reads as a missing dataset.
+    std::string partial;
+    std::string path = name;
+    for (std::size_t pos = 1; pos != std::string::npos;) {
+      pos = path.find('/', pos + 1);
+      partial = path.substr(0, pos);
+      if (!h5::link_exists(file, partial.c_str()))
+        throw TraceError(fmt::format("{}: missing dataset {}", where, name));
+    }
+    return h5::owned(H5Dopen2(file, name, H5P_DEFAULT), where, std::string("open ") + name);
+  }
+
+  // Reads a 1-D table of compound rows of C++ type T.
+  template <class T>
+  std::vector<T> table(const char* name, const h5::CompoundTypes& t) const {
+    h5::Handle ds = open_dataset(name);
+    h5::require_fields(ds, t, where, name);
+    const h5::Shape s = h5::shape_of(ds, where + ": " + name);
+    if (s.rank != 1) throw TraceError(fmt::format("{}: {} has rank {}, expected 1", where, name, s.rank));
+    std::vector<T> rows(s.rows);
+    h5::read_all(ds, t.mem, rows.data(), where + ": " + name);
+    return rows;
+  }
+
+  std::string status_string(const char* name) const {
+    return h5::read_attr_string(file, name, where);
+  }
+
+  nlohmann::json config_json(const char* group) const {
+    if (!h5::link_exists(file, "/config") || !h5::link_exists(file, group))
+      throw TraceError(fmt::format("{}: missing group {}", where, group));
+    h5::Handle g = h5::owned(H5Gopen2(file, group, H5P_DEFAULT), where, group);
+    const std::string text = h5::read_attr_string(g, "json", where + ": " + group);
+    try {
+      return nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+      throw TraceError(fmt::format("{}: {}.json: invalid JSON: {}", where, group, e.what()));
+    }
+  }
+
+  void header(Header& h) const {
+    h.schema_version = static_cast<int>(h5::read_attr_int(file, "schema_version", where));
+    if (h.schema_version != kSchemaVersion)
+      throw TraceError(fmt::format("{}: schema_version {} is not supported (this build reads {})",
+                                   where, h.schema_version, kSchemaVersion));
+    h.tool_version = status_string("tool_version");
+    h.created_utc = status_string("created_utc");
+    h.clock = status_string("clock");
+    const std::string status = status_string("status");
+    if (status == "complete") h.status = RunStatus::complete;
+    else if (status == "truncated") h.status = RunStatus::truncated;
+    else
+      throw TraceError(fmt::format("{}: attribute status: '{}' is neither 'complete' nor "
+                                   "'truncated'", where, status));
+    h.status_reason = status_string("status_reason");
+    try {
+      h.model = config::model_from_json(config_json("/config/model"), where + ": /config/model");
+      h.hardware = config::hardware_from_json(config_json("/config/hardware"),
+                                              where + ": /config/hardware");
+      h.run = config::run_from_json(config_json("/config/run"), where + ": /config/run");
+    } catch (const config::ConfigError& e) {
+      throw TraceError(e.what());
+    }
+  }
+
+  void names(Trace& t) const {
+    h5::Handle ds = open_dataset(h5::kStages);
+    h5::Handle ftype = h5::owned(H5Dget_type(ds), where, h5::kStages);
+    if (H5Tget_class(ftype) != H5T_STRING)
+      throw TraceError(fmt::format("{}: {} is not a string dataset", where, h5::kStages));
+    const h5::Shape s = h5::shape_of(ds, where + ": " + h5::kStages);
+    std::vector<h5::NameRow> rows(s.rows);
+    h5::Handle mtype = h5::fixed_string_type(h5::kNameLen, where);
+    h5::read_all(ds, mtype, rows.data(), where + ": " + h5::kStages);
+    for (const auto& r : rows) t.stages.push_back(h5::get_name(r.name));
+    for (const auto& r : table<h5::StreamRow>(h5::kStreams, h5::stream_types()))
+      t.streams.push_back({h5::get_name(r.name), static_cast<StreamKind>(r.kind)});
+  }
+
+  void selections(Trace& t, bool load) const {
+    const std::string name = h5::kSelBlocks;
+    h5::Handle ds = open_dataset(h5::kSelBlocks);
+    const h5::Shape s = h5::shape_of(ds, where + ": " + name);
+    if (s.rank != 2) throw TraceError(fmt::format("{}: {} has rank {}, expected 2", where, name, s.rank));
+    h5::Handle ftype = h5::owned(H5Dget_type(ds), where, name);
+    const std::size_t size = H5Tget_size(ftype);
+    if (H5Tget_class(ftype) != H5T_INTEGER || (size != 2 && size != 4))
+      throw TraceError(fmt::format("{}: {} must hold uint16 or uint32 ids", where, name));
+    t.selection_width = static_cast<std::uint32_t>(s.width);
+    if (!load) return;
+    t.selection_keys = table<SelectionKey>(h5::kSelKeys, h5::key_types());
+    if (t.selection_keys.size() != s.rows)
+      throw TraceError(fmt::format("{}: {} has {} rows but {} has {}", where, name, s.rows,
+                                   h5::kSelKeys, t.selection_keys.size()));
+    t.selection_blocks.resize(s.rows * s.width);
+    h5::read_all(ds, H5T_NATIVE_UINT32, t.selection_blocks.data(), where + ": " + name);
+    if (size == 2)
+      for (auto& b : t.selection_blocks)
+        if (b == 0xFFFF) b = Trace::kNoBlock;
+  }
+
+  void memory(Trace& t) const {
+    for (const auto& r : table<h5::MemoryRow>(h5::kMemory, h5::memory_types()))
+      t.memory.push_back({static_cast<MemoryLocation>(r.location), h5::get_name(r.category), r.bytes});
+  }
+};
+
+}  // namespace
+
+Trace read_trace(const std::filesystem::path& path, ReadOptions opts) {
+  h5::silence_errors();
+  Reader r{path.string(), {}};
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw TraceError(fmt::format("{}: no such file", r.where));
+  if (H5Fis_hdf5(r.where.c_str()) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw TraceError(fmt::format("{}: not an HDF5 file (or its superblock is damaged)", r.where));
+  }
+  Trace t;
+  try {
+    r.file = h5::owned(H5Fopen(r.where.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), r.where,
+                       "open (damaged or truncated file?)");
+    r.header(t.header);
+    r.names(t);
+    t.ops = r.table<Op>(h5::kOps, h5::op_types());
+    {
+      h5::Handle ds = r.open_dataset(h5::kOpDeps);
+      const h5::Shape s = h5::shape_of(ds, r.where + ": " + h5::kOpDeps);
+      t.deps.resize(s.rows);
+      h5::read_all(ds, H5T_NATIVE_UINT64, t.deps.data(), r.where + ": " + h5::kOpDeps);
+    }
+    t.steps = r.table<StepSpan>(h5::kSteps, h5::step_types());
+    r.selections(t, opts.load_selections);
+    t.cache = r.table<CacheOutcome>(h5::kCache, h5::cache_types());
+    r.memory(t);
+  } catch (const std::bad_alloc&) {
+    throw TraceError(fmt::format("{}: a dataset is too large to load (corrupt extent?)", r.where));
+  } catch (const std::length_error&) {
+    throw TraceError(fmt::format("{}: a dataset is too large to load (corrupt extent?)", r.where));
+  }
+  validate(t, r.where);
+  return t;
+}
+
+}  // namespace foresight::trace

@@ -1,0 +1,209 @@
+// Derived summary of a trace for `foresight inspect` (export.hpp: summarize,
+// print_summary).
+#include <fmt/core.h>
+#include <fmt/ostream.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <ostream>
+
+#include "foresight/config/run.hpp"
+#include "foresight/trace/export.hpp"
+
+namespace foresight::trace {
+namespace {
+
+using nlohmann::json;
+
+// Nearest-rank percentile of sorted values (p in (0, 100]).
+std::int64_t percentile(const std::vector<std::int64_t>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
+  return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
+}
+
+// Index of the main compute stream: the first stream of kind compute.
+std::size_t main_stream(const Trace& t) {
+  for (std::size_t i = 0; i < t.streams.size(); ++i)
+    if (t.streams[i].kind == StreamKind::compute) return i;
+  return 0;
+}
+
+json steps_json(const Trace& t) {
+  std::vector<std::int64_t> decode_ns;
+  std::int64_t prefill = 0;
+  for (const auto& s : t.steps) {
+    if (s.phase == Phase::decode) decode_ns.push_back(s.end_ns - s.start_ns);
+    else ++prefill;
+  }
+  std::sort(decode_ns.begin(), decode_ns.end());
+  double mean = 0;
+  for (auto d : decode_ns) mean += static_cast<double>(d);
+  if (!decode_ns.empty()) mean /= static_cast<double>(decode_ns.size());
+  return {{"prefill", prefill},
+          {"decode", decode_ns.size()},
+          {"decode_step_ns", {{"mean", mean}, {"p50", percentile(decode_ns, 50)},
+                              {"p99", percentile(decode_ns, 99)}}}};
+}
+
+json stage_share_json(const Trace& t) {
+  const std::size_t main = main_stream(t);
+  bool any_decode = false;
+  for (const auto& op : t.ops) any_decode |= op.stream == main && op.phase == Phase::decode;
+  std::map<std::uint16_t, std::int64_t> ns_by_stage;
+  std::int64_t total = 0;
+  for (const auto& op : t.ops) {
+    if (op.stream != main || (any_decode && op.phase != Phase::decode)) continue;
+    ns_by_stage[op.stage] += op.end_ns - op.start_ns;
+    total += op.end_ns - op.start_ns;
+  }
+  std::vector<std::pair<std::uint16_t, std::int64_t>> rows(ns_by_stage.begin(), ns_by_stage.end());
+  std::stable_sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second > b.second; });
+  json stages = json::array();
+  for (const auto& [stage, ns] : rows)
+    stages.push_back({{"stage", stage < t.stages.size() ? t.stages[stage] : "?"}, {"ns", ns},
+                      {"share", total ? static_cast<double>(ns) / static_cast<double>(total) : 0.0}});
+  return {{"stream", t.streams.empty() ? "" : t.streams[main].name},
+          {"phase", any_decode ? "decode" : "all"},
+          {"total_ns", total},
+          {"stages", std::move(stages)}};
+}
+
+json transfers_json(const Trace& t, OpKind kind) {
+  std::uint64_t bytes = 0, ops = 0;
+  std::int64_t busy = 0;
+  for (const auto& op : t.ops) {
+    if (op.kind != kind) continue;
+    bytes += op.bytes;
+    busy += op.end_ns - op.start_ns;
+    ++ops;
+  }
+  return {{"ops", ops}, {"bytes", bytes}, {"busy_ns", busy},
+          {"gbps", busy ? static_cast<double>(bytes) / static_cast<double>(busy) : 0.0}};
+}
+
+json cache_json(const Trace& t) {
+  std::uint64_t selected = 0, hits = 0, misses = 0, loaded = 0;
+  for (const auto& c : t.cache) {
+    selected += c.selected;
+    hits += c.hits;
+    misses += c.misses;
+    loaded += c.loaded_bytes;
+  }
+  json j = {{"records", t.cache.size()}, {"selected", selected}, {"hits", hits},
+            {"misses", misses}, {"loaded_bytes", loaded}, {"hit_rate", nullptr}};
+  if (selected) j["hit_rate"] = static_cast<double>(hits) / static_cast<double>(selected);
+  return j;
+}
+
+json memory_json(const Trace& t) {
+  json entries = json::array();
+  std::uint64_t gpu = 0, host = 0;
+  for (const auto& m : t.memory) {
+    entries.push_back({{"location", to_string(m.location)}, {"category", m.category},
+                       {"bytes", m.bytes}});
+    (m.location == MemoryLocation::gpu ? gpu : host) += m.bytes;
+  }
+  return {{"entries", std::move(entries)}, {"gpu_bytes", gpu}, {"host_pinned_bytes", host}};
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  return fmt::format("{:.{}f} {}", b, u ? 2 : 0, units[u]);
+}
+
+std::string human_ns(double ns) {
+  if (ns >= 1e9) return fmt::format("{:.3f} s", ns / 1e9);
+  if (ns >= 1e6) return fmt::format("{:.3f} ms", ns / 1e6);
+  if (ns >= 1e3) return fmt::format("{:.2f} us", ns / 1e3);
+  return fmt::format("{:.0f} ns", ns);
+}
+
+}  // namespace
+
+json summarize(const Trace& t) {
+  const auto& h = t.header;
+  std::uint64_t entries = 0;
+  for (const auto& k : t.selection_keys) entries += k.count;
+  return {
+      {"schema_version", h.schema_version}, {"tool_version", h.tool_version},
+      {"created_utc", h.created_utc}, {"clock", h.clock}, {"status", to_string(h.status)},
+      {"status_reason", h.status_reason},
+      {"config", {{"model", h.model.name}, {"n_layers", h.model.n_layers},
+                  {"n_kv_heads", h.model.n_kv_heads}, {"block_tokens", h.model.sparse.block_tokens},
+                  {"hardware", h.hardware.name}, {"gpu", h.hardware.gpu_name},
+                  {"mode", config::to_string(h.run.mode)}, {"backend", h.run.backend},
+                  {"batch", h.run.batch}, {"context_tokens", h.run.context_tokens},
+                  {"topk_blocks", h.run.topk_blocks}, {"cache_blocks", h.run.cache_blocks},
+                  {"eviction", config::to_string(h.run.eviction)}}},
+      {"counts", {{"ops", t.ops.size()}, {"deps", t.deps.size()}, {"streams", t.streams.size()},
+                  {"stages", t.stages.size()}, {"selections", t.selection_keys.size()},
+                  {"selection_entries", entries}}},
+      {"steps", steps_json(t)},
+      {"stage_share", stage_share_json(t)},
+      {"h2d", transfers_json(t, OpKind::h2d)},
+      {"d2h", transfers_json(t, OpKind::d2h)},
+      {"cache", cache_json(t)},
+      {"memory", memory_json(t)},
+  };
+}
+
+void print_summary(const Trace& t, std::ostream& os) {
+  const json s = summarize(t);
+  const json& c = s["config"];
+  std::string ctx;
+  for (const auto& x : c["context_tokens"]) ctx += (ctx.empty() ? "" : ",") + x.dump();
+  fmt::print(os, "status     {}{}\n", s["status"].get<std::string>(),
+             t.header.status_reason.empty() ? "" : " (" + t.header.status_reason + ")");
+  fmt::print(os, "schema     v{}, written by foresight {} at {}, clock {}\n",
+             t.header.schema_version, t.header.tool_version, t.header.created_utc, t.header.clock);
+  fmt::print(os, "model      {} ({} layers, {} KV heads, block {} tokens)\n",
+             c["model"].get<std::string>(), t.header.model.n_layers, t.header.model.n_kv_heads,
+             t.header.model.sparse.block_tokens);
+  fmt::print(os, "hardware   {} ({})\n", t.header.hardware.name, t.header.hardware.gpu_name);
+  fmt::print(os, "run        mode {}, backend {}, batch {}, contexts [{}], top-k {}\n",
+             c["mode"].get<std::string>(), t.header.run.backend, t.header.run.batch, ctx,
+             t.header.run.topk_blocks);
+  const json& st = s["steps"];
+  const json& dn = st["decode_step_ns"];
+  fmt::print(os, "steps      {} prefill, {} decode; decode step mean {}, p50 {}, p99 {}\n",
+             st["prefill"].get<std::int64_t>(), st["decode"].get<std::int64_t>(),
+             human_ns(dn["mean"].get<double>()), human_ns(dn["p50"].get<double>()),
+             human_ns(dn["p99"].get<double>()));
+  fmt::print(os, "records    {} ops, {} deps, {} selections ({} ids)\n", t.ops.size(),
+             t.deps.size(), t.selection_keys.size(), s["counts"]["selection_entries"].get<std::uint64_t>());
+  const json& sh = s["stage_share"];
+  fmt::print(os, "stage time on stream '{}' ({} ops, total {}):\n", sh["stream"].get<std::string>(),
+             sh["phase"].get<std::string>(), human_ns(sh["total_ns"].get<double>()));
+  for (const auto& r : sh["stages"])
+    fmt::print(os, "  {:<20} {:>6.1f}%  {}\n", r["stage"].get<std::string>(),
+               100.0 * r["share"].get<double>(), human_ns(r["ns"].get<double>()));
+  for (const char* k : {"h2d", "d2h"}) {
+    const json& x = s[k];
+    fmt::print(os, "{}        {} in {} ops, busy {}, {:.2f} GB/s\n", k,
+               human_bytes(x["bytes"].get<double>()), x["ops"].get<std::uint64_t>(),
+               human_ns(x["busy_ns"].get<double>()), x["gbps"].get<double>());
+  }
+  const json& ca = s["cache"];
+  if (ca["hit_rate"].is_null())
+    fmt::print(os, "cache      no cache records\n");
+  else
+    fmt::print(os, "cache      hit rate {:.1f}% ({} hits / {} selected), loaded {}\n",
+               100.0 * ca["hit_rate"].get<double>(), ca["hits"].get<std::uint64_t>(),
+               ca["selected"].get<std::uint64_t>(), human_bytes(ca["loaded_bytes"].get<double>()));
+  const json& m = s["memory"];
+  fmt::print(os, "memory     gpu {}, host pinned {}\n", human_bytes(m["gpu_bytes"].get<double>()),
+             human_bytes(m["host_pinned_bytes"].get<double>()));
+  for (const auto& e : m["entries"])
+    fmt::print(os, "  {:<12} {:<20} {}\n", e["location"].get<std::string>(),
+               e["category"].get<std::string>(), human_bytes(e["bytes"].get<double>()));
+}
+
+}  // namespace foresight::trace

@@ -1,0 +1,171 @@
+// Whole-trace validation (reader.hpp: validate). Every message names the
+// source, the dataset, the record index and the field.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <map>
+
+#include "foresight/config/load.hpp"
+#include "foresight/trace/reader.hpp"
+
+namespace foresight::trace {
+namespace {
+
+template <class... A>
+[[noreturn]] void bad(const std::string& where, fmt::format_string<A...> f, A&&... a) {
+  throw TraceError(where + ": " + fmt::format(f, std::forward<A>(a)...));
+}
+
+void check_configs(const Trace& t, const std::string& w) {
+  const auto& run = t.header.run;
+  const auto& model = t.header.model;
+  if (t.header.schema_version != kSchemaVersion)
+    bad(w, "schema_version {} is not supported (this build reads {})", t.header.schema_version,
+        kSchemaVersion);
+  try {
+    config::validate_run(run, model, w + ": /config/run");
+  } catch (const config::ConfigError& e) {
+    throw TraceError(e.what());
+  }
+  if (static_cast<std::int64_t>(run.context_tokens.size()) != run.batch)
+    bad(w, "/config/run.context_tokens has {} entries for batch {}", run.context_tokens.size(),
+        run.batch);
+  if (model.sparse.block_tokens <= 0)
+    bad(w, "/config/model.sparse.block_tokens ({}) must be positive", model.sparse.block_tokens);
+}
+
+void check_ops(const Trace& t, const std::string& w) {
+  const auto& model = t.header.model;
+  const auto& run = t.header.run;
+  // Last step seen per (stream, phase): steps never go back on one stream.
+  std::map<std::pair<int, int>, std::int32_t> last_step;
+  for (std::size_t i = 0; i < t.ops.size(); ++i) {
+    const Op& op = t.ops[i];
+    if (i > 0 && op.id <= t.ops[i - 1].id)
+      bad(w, "/ops[{}].id ({}) not greater than /ops[{}].id ({})", i, op.id, i - 1, t.ops[i - 1].id);
+    if (op.end_ns < op.start_ns)
+      bad(w, "/ops[{}].end_ns ({}) < start_ns ({})", i, op.end_ns, op.start_ns);
+    if (static_cast<int>(op.kind) >= kOpKindCount)
+      bad(w, "/ops[{}].kind ({}) is not a known kind", i, static_cast<int>(op.kind));
+    if (static_cast<int>(op.engine) >= kEngineCount)
+      bad(w, "/ops[{}].engine ({}) is not a known engine", i, static_cast<int>(op.engine));
+    if (static_cast<int>(op.phase) > 1)
+      bad(w, "/ops[{}].phase ({}) is not prefill (0) or decode (1)", i, static_cast<int>(op.phase));
+    if (op.stage >= t.stages.size())
+      bad(w, "/ops[{}].stage ({}) out of range (/stages has {})", i, op.stage, t.stages.size());
+    if (op.stream >= t.streams.size())
+      bad(w, "/ops[{}].stream ({}) out of range (/streams has {})", i, op.stream, t.streams.size());
+    if (op.layer < -1 || op.layer >= model.n_layers)
+      bad(w, "/ops[{}].layer ({}) outside [-1, {})", i, op.layer, model.n_layers);
+    if (op.seq < -1 || op.seq >= run.batch)
+      bad(w, "/ops[{}].seq ({}) outside [-1, {})", i, op.seq, run.batch);
+    if (op.step < 0) bad(w, "/ops[{}].step ({}) is negative", i, op.step);
+    auto [it, fresh] = last_step.try_emplace({op.stream, static_cast<int>(op.phase)}, op.step);
+    if (!fresh) {
+      if (op.step < it->second)
+        bad(w, "/ops[{}].step ({}) goes back from step {} on stream '{}'", i, op.step, it->second,
+            t.streams[op.stream].name);
+      it->second = op.step;
+    }
+    if (op.dep_offset > t.deps.size() || op.dep_count > t.deps.size() - op.dep_offset)
+      bad(w, "/ops[{}].dep_offset/dep_count ({}, {}) outside /op_deps (size {})", i, op.dep_offset,
+          op.dep_count, t.deps.size());
+    for (std::uint64_t k = op.dep_offset; k < op.dep_offset + op.dep_count; ++k) {
+      const std::uint64_t d = t.deps[k];
+      const auto end = t.ops.begin() + static_cast<std::ptrdiff_t>(i);
+      const auto hit = std::lower_bound(t.ops.begin(), end, d,
+                                        [](const Op& o, std::uint64_t id) { return o.id < id; });
+      if (hit == end || hit->id != d)
+        bad(w, "/op_deps[{}] (op {}) named by /ops[{}] (id {}) is not an earlier op", k, d, i, op.id);
+    }
+  }
+}
+
+void check_steps(const Trace& t, const std::string& w) {
+  const StepSpan* prev[2] = {nullptr, nullptr};
+  for (std::size_t i = 0; i < t.steps.size(); ++i) {
+    const StepSpan& s = t.steps[i];
+    const int ph = static_cast<int>(s.phase);
+    if (ph > 1) bad(w, "/steps[{}].phase ({}) is not prefill (0) or decode (1)", i, ph);
+    if (s.end_ns < s.start_ns) bad(w, "/steps[{}].end_ns ({}) < start_ns ({})", i, s.end_ns, s.start_ns);
+    if (s.step < 0) bad(w, "/steps[{}].step ({}) is negative", i, s.step);
+    if (prev[ph]) {
+      if (s.step <= prev[ph]->step)
+        bad(w, "/steps[{}].step ({}) not greater than the previous {} step ({})", i, s.step,
+            to_string(s.phase), prev[ph]->step);
+      if (s.start_ns < prev[ph]->start_ns)
+        bad(w, "/steps[{}].start_ns ({}) before the previous {} step's start ({})", i, s.start_ns,
+            to_string(s.phase), prev[ph]->start_ns);
+    }
+    prev[ph] = &s;
+  }
+}
+
+void check_selections(const Trace& t, const std::string& w) {
+  const auto& model = t.header.model;
+  const auto& run = t.header.run;
+  const std::uint64_t width = t.selection_width;
+  if (t.selection_blocks.size() != t.selection_keys.size() * width)
+    bad(w, "/selections/blocks holds {} ids for {} rows of width {}", t.selection_blocks.size(),
+        t.selection_keys.size(), width);
+  for (std::size_t r = 0; r < t.selection_keys.size(); ++r) {
+    const SelectionKey& k = t.selection_keys[r];
+    if (k.count > width) bad(w, "/selections/keys[{}].count ({}) > width ({})", r, k.count, width);
+    if (k.step < 0) bad(w, "/selections/keys[{}].step ({}) is negative", r, k.step);
+    if (k.layer < 0 || k.layer >= model.n_layers)
+      bad(w, "/selections/keys[{}].layer ({}) outside [0, {})", r, k.layer, model.n_layers);
+    if (k.seq < 0 || k.seq >= run.batch)
+      bad(w, "/selections/keys[{}].seq ({}) outside [0, {})", r, k.seq, run.batch);
+    if (k.kv_head >= model.n_kv_heads)
+      bad(w, "/selections/keys[{}].kv_head ({}) outside [0, {})", r, k.kv_head, model.n_kv_heads);
+    const std::int64_t tokens = run.context_tokens[static_cast<std::size_t>(k.seq)] + k.step + 1;
+    const std::int64_t n_blocks = (tokens + model.sparse.block_tokens - 1) / model.sparse.block_tokens;
+    const std::uint32_t* row = t.selection_blocks.data() + r * width;
+    for (std::uint64_t j = 0; j < width; ++j) {
+      if (j >= k.count) {
+        if (row[j] != Trace::kNoBlock)
+          bad(w, "/selections/blocks[{}, {}] ({}) past count {} must be empty", r, j, row[j], k.count);
+        continue;
+      }
+      if (row[j] >= n_blocks)
+        bad(w, "/selections/blocks[{}, {}] ({}) outside the context of seq {} at step {} ({} blocks)",
+            r, j, row[j], k.seq, k.step, n_blocks);
+      if (j > 0 && row[j] <= row[j - 1])
+        bad(w, "/selections/blocks[{}, {}] ({}) not greater than the previous id ({})", r, j, row[j],
+            row[j - 1]);
+    }
+  }
+}
+
+void check_cache_memory(const Trace& t, const std::string& w) {
+  for (std::size_t i = 0; i < t.cache.size(); ++i) {
+    const CacheOutcome& c = t.cache[i];
+    if (c.hits + c.misses != c.selected)
+      bad(w, "/cache[{}].hits ({}) + misses ({}) != selected ({})", i, c.hits, c.misses, c.selected);
+    if (c.layer < 0 || c.layer >= t.header.model.n_layers)
+      bad(w, "/cache[{}].layer ({}) outside [0, {})", i, c.layer, t.header.model.n_layers);
+    if (c.step < 0) bad(w, "/cache[{}].step ({}) is negative", i, c.step);
+  }
+  for (std::size_t i = 0; i < t.memory.size(); ++i) {
+    if (static_cast<int>(t.memory[i].location) > 1)
+      bad(w, "/memory[{}].location ({}) is not gpu (0) or host_pinned (1)", i,
+          static_cast<int>(t.memory[i].location));
+    if (t.memory[i].category.empty()) bad(w, "/memory[{}].category is empty", i);
+  }
+  for (std::size_t i = 0; i < t.streams.size(); ++i)
+    if (static_cast<int>(t.streams[i].kind) > 2)
+      bad(w, "/streams[{}].kind ({}) is not compute, copy or host", i,
+          static_cast<int>(t.streams[i].kind));
+}
+
+}  // namespace
+
+void validate(const Trace& t, const std::string& where) {
+  check_configs(t, where);
+  check_ops(t, where);
+  check_steps(t, where);
+  check_selections(t, where);
+  check_cache_memory(t, where);
+}
+
+}  // namespace foresight::trace
