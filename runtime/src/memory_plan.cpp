@@ -97,6 +97,11 @@ MemoryPlan plan_memory(const config::ModelConfig& m, const config::RunConfig& ru
     host("kv_full", kv_full);
   } else {
     gpu("kv_full", kv_full);
+    // sparse / sparda-no-offload gather the selected blocks GPU-to-GPU into
+    // per-layer slots: top-k plus the tail slot per (layer, seq, KV head).
+    if (is_sparse_mode(run.mode)) {
+      gpu("kv_working_set", u(m.n_layers) * u(B) * u(run.topk_blocks + 1) * u(sp.block_tokens) * u(kv_tok));
+    }
   }
   if (is_sparse_mode(run.mode)) {
     gpu("compressed_keys", u(windows_all) * u(m.n_layers) * u(m.n_kv_heads * m.head_dim) * u(m.dtype_bytes));

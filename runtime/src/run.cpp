@@ -84,6 +84,11 @@ RunResult run_to_folder(const RunRequest& req) {
   const auto& run = req.run;
   config::validate_run(run, m, "run");
   if (req.out_dir.empty()) throw std::invalid_argument("--out: a run folder is required");
+  if (is_offload_mode(run.mode)) {
+    throw std::invalid_argument(fmt::format(
+        "mode '{}' is not implemented by this runtime yet (dense, sparse, sparda-no-offload; "
+        "the offload modes are issue 6)", config::to_string(run.mode)));
+  }
   auto backend = make_backend(run.backend);
 
   const MemoryPlan plan = plan_memory(m, run, req.hardware);

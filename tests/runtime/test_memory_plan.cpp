@@ -46,6 +46,8 @@ TEST_CASE("KV bytes follow 1 KiB per token per layer") {
   auto q = plan_memory(m, run(config::Mode::sparse, 1, 4097), h100());
   CHECK(item(q, "kv_full") == 4160ull * 32 * 1024);
   CHECK(item(q, "compressed_keys") == ((4097 - 32) / 16 + 1) * 32ull * 256 * 2);
+  CHECK(item(q, "kv_working_set") == 32ull * 97 * 64 * 1024);  // slots for the GPU-to-GPU gather
+  CHECK(item(p, "kv_working_set") == 0);
 }
 
 TEST_CASE("offload modes keep the full KV on the host and working sets on the GPU") {
