@@ -3,7 +3,7 @@
 // decode steps; 32 layers x 2 KV heads x batch 16 = 1024 streams), from the
 // workload model with its default locality. Also prints the locality the
 // streams actually have. Times are thread CPU time, best of `repeats`.
-// Usage: bench_cache_policies [batch] [repeats]
+// Usage: bench_cache_policies [batch] [repeats] [reuse] [cross_layer] [zipf_s]
 #include <algorithm>
 #include <ctime>
 #include <cstdint>
@@ -51,11 +51,16 @@ const char* name(Eviction e) {  // local: config::to_string lives in another bra
 int main(int argc, char** argv) {
   const int batch = argc > 1 ? std::atoi(argv[1]) : 16;
   const int repeats = argc > 2 ? std::atoi(argv[2]) : 3;
-  if (batch < 1 || repeats < 1) {
-    fmt::print(stderr, "usage: bench_cache_policies [batch >= 1] [repeats >= 1]\n");
+  foresight::workload::SelectionModelParams p;  // defaults: top-k 96, sink 1, window 32
+  if (argc > 3) p.locality.reuse = std::atof(argv[3]);
+  if (argc > 4) p.locality.cross_layer = std::atof(argv[4]);
+  if (argc > 5) p.locality.zipf_s = std::atof(argv[5]);
+  if (batch < 1 || repeats < 1 || argc > 6) {
+    fmt::print(stderr,
+               "usage: bench_cache_policies [batch >= 1] [repeats >= 1] [reuse] [cross_layer] "
+               "[zipf_s]\n");
     return 2;
   }
-  foresight::workload::SelectionModelParams p;  // defaults: top-k 96, sink 1, window 32
   foresight::workload::SelectionModel model(p, kLayers, kHeads,
                                             std::vector<std::int64_t>(batch, kContext));
   // streams[(layer * batch + seq) * heads + head][step]

@@ -309,15 +309,22 @@ void bench_all(Bench& bench, bool quick) {
     auto* k = random_slab(keep, std::size_t(kv) * NKV * D, 1, -2, 2);
     auto* v = random_slab(keep, std::size_t(kv) * NKV * D, 1);
     auto* o = random_slab(keep, std::size_t(a.chunk) * NH * D, 1);
-    bench.run("prefill_attention", "start " + std::to_string(a.start) + " " + dims({a.chunk, NH, NKV, D}), io,
-              prefill_attention_flops(p), 1, [&](int) {
-                PrefillAttentionParams r = p;
-                r.q = q->at(0);
-                r.k = k->at(0);
-                r.v = v->at(0);
-                r.o = o->at(0);
-                prefill_attention_cuda(r, nullptr);
-              });
+    for (int variant = -1; variant < kPrefillAttentionVariants; ++variant) {
+      const std::string op = variant < 0 ? "prefill_attention" : "prefill_attn v" + std::to_string(variant);
+      bench.run(op, "start " + std::to_string(a.start) + " " + dims({a.chunk, NH, NKV, D}), io,
+                prefill_attention_flops(p), 1, [&](int) {
+                  PrefillAttentionParams r = p;
+                  r.q = q->at(0);
+                  r.k = k->at(0);
+                  r.v = v->at(0);
+                  r.o = o->at(0);
+                  if (variant < 0) {
+                    prefill_attention_cuda(r, nullptr);
+                  } else {
+                    prefill_attention_cuda_variant(r, variant, nullptr);
+                  }
+                });
+    }
     keep.clear();
   }
 }

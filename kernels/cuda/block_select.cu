@@ -57,8 +57,10 @@ __global__ void __launch_bounds__(kThreads) block_select_kernel(BlockSelectParam
     }
     __syncthreads();
     if (threadIdx.x < 32) {
-      // Lane l owns digits 255-8l .. 248-8l (descending).
+      // Lane l owns digits 255-8l .. 248-8l (descending). `need` is read
+      // before the shuffles, so no lane reads it after the winner rewrites it.
       const int lane = threadIdx.x;
+      const unsigned need = static_cast<unsigned>(s_remaining);
       unsigned local[8], sum = 0;
 #pragma unroll
       for (int t = 0; t < 8; ++t) {
@@ -72,7 +74,6 @@ __global__ void __launch_bounds__(kThreads) block_select_kernel(BlockSelectParam
         if (lane >= o) incl += y;
       }
       const unsigned above = incl - sum;  // keys with a larger digit, over earlier lanes
-      const unsigned need = static_cast<unsigned>(s_remaining);
       if (above < need && need <= incl) {
         unsigned acc = above;
 #pragma unroll

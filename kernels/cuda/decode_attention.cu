@@ -14,7 +14,7 @@
 #include <cmath>
 
 #include "foresight/kernels/cuda_check.hpp"
-#include "mma_util.cuh"
+#include "sparse_mma.cuh"
 
 namespace foresight::kernels {
 namespace {

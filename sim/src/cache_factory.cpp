@@ -20,29 +20,27 @@ void CacheBase::begin_step(std::span<const std::uint32_t> sel) {
     throw std::invalid_argument(fmt::format(
         "block cache: selection of {} blocks exceeds the capacity of {} blocks", sel.size(),
         capacity_));
-  std::uint32_t max_id = 0;
-  for (std::uint32_t b : sel) {
-    if (b >= kMaxBlockId)
-      throw std::invalid_argument(
-          fmt::format("block cache: block id {} is not below the limit {}", b, kMaxBlockId));
-    max_id = std::max(max_id, b);
-  }
-  if (!sel.empty() && max_id >= stamp_.size()) {
-    std::size_t n = std::max<std::size_t>(max_id + 1, 2 * stamp_.size());
-    n = std::min<std::size_t>(n, kMaxBlockId);
-    stamp_.resize(n, 0);
-    grow_blocks(n);
-  }
-  auto next_stamp = [this] {
-    if (++cur_ == 0) {  // wrapped: forget every old mark
+  auto next_stamp = [this] {  // a fresh mark; also drops partial marks
+    if (++cur_ == 0) {         // wrapped: forget every old mark
       std::fill(stamp_.begin(), stamp_.end(), 0);
       cur_ = 1;
     }
   };
   next_stamp();
-  for (std::uint32_t b : sel) {
+  for (std::uint32_t b : sel) {  // one pass: range, growth, duplicates, marks
+    if (b >= stamp_.size()) {
+      if (b >= kMaxBlockId) {
+        next_stamp();
+        throw std::invalid_argument(
+            fmt::format("block cache: block id {} is not below the limit {}", b, kMaxBlockId));
+      }
+      const std::size_t n = std::min<std::size_t>(
+          std::max<std::size_t>(std::size_t{b} + 1, 2 * stamp_.size()), kMaxBlockId);
+      stamp_.resize(n, 0);
+      grow_blocks(n);
+    }
     if (stamp_[b] == cur_) {
-      next_stamp();  // drop the partial marks
+      next_stamp();
       throw std::invalid_argument(
           fmt::format("block cache: block {} appears twice in one selection", b));
     }

@@ -103,10 +103,17 @@ TEST_CASE("JSON errors name the source and the key") {
   CHECK(error_of([&] { model_from_json(bad, "t"); }) ==
         "t: unknown key 'sparse.top_k' (did you mean 'sparse.topk_blocks'?)");
   bad = j;
+  bad["window_blocks"] = 8;  // belongs in [sparse]
+  CHECK(error_of([&] { model_from_json(bad, "t"); }) ==
+        "t: unknown key 'window_blocks' (did you mean 'sparse.window_blocks'?)");
+  bad = j;
   bad["hidden"] = 4096.0;
   CHECK(error_of([&] { model_from_json(bad, "t"); }) ==
         "t: 'hidden' must be an integer, got float");
   bad = j;
+  bad["vocab"] = 1LL << 40;
+  CHECK(error_of([&] { model_from_json(bad, "t"); }) ==
+        "t: 'vocab' must be at most 1048576, got 1099511627776");
   bad.erase("vocab");
   CHECK(error_of([&] { model_from_json(bad, "t"); }) == "t: 'vocab' is required but missing");
 

@@ -3,6 +3,7 @@
 // head_dim 128, intermediate 16384, vocab 73448). Outputs are poisoned with
 // NaN before each kernel. Prints one line per case and "N passed, M failed";
 // exits 77 without a GPU. --quick runs a small grid (for compute-sanitizer).
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -88,6 +89,28 @@ double check_embedding(int batch, int vocab, int hidden) {
   dout.poison();
   embedding_cuda({did.get(), dt.get(), dout.get(), batch, vocab, hidden}, nullptr);
   return testing::bit_mismatches(dout.download(), ref);
+}
+
+// An id outside the vocab must poison its row (NaN) and leave the others right.
+double check_embedding_bad_id() {
+  const int vocab = 50, hidden = 64;
+  auto table = testing::random_bf16(std::size_t(vocab) * hidden, next_seed());
+  std::vector<std::int32_t> ids = {3, vocab, -1, 49};
+  DeviceBuffer<std::int32_t> did(ids);
+  DeviceBuffer<bf16> dt(table), dout(ids.size() * hidden);
+  dout.poison();
+  embedding_cuda({did.get(), dt.get(), dout.get(), 4, vocab, hidden}, nullptr);
+  auto out = dout.download();
+  double bad = 0;
+  for (int b = 0; b < 4; ++b) {
+    for (int i = 0; i < hidden; ++i) {
+      const bf16 got = out[b * hidden + i];
+      const bool ok = (b == 1 || b == 2) ? std::isnan(bf16_to_float(got))
+                                         : got.bits == table[ids[b] * hidden + i].bits;
+      bad += ok ? 0 : 1;
+    }
+  }
+  return bad;
 }
 
 // q, k and f inside a fused [batch, (nh + 3 nkv) * d] projection output (q | k | v | f).
@@ -183,17 +206,49 @@ double check_compress_decode(int batch, int kv, int d) {
   return testing::bit_mismatches(dring.download(), ring_ref) + testing::bit_mismatches(dkc.download(), kc_ref);
 }
 
-double check_prefill_attention(std::int64_t start, std::int64_t chunk, int nh, int nkv, int d) {
-  const std::int64_t kv_len = start + chunk;
-  auto q = testing::random_bf16(chunk * nh * d, next_seed(), -2, 2);
-  auto k = testing::random_bf16(kv_len * nkv * d, next_seed(), -2, 2);
-  auto v = testing::random_bf16(kv_len * nkv * d, next_seed());
-  std::vector<bf16> ref(chunk * nh * d);
-  prefill_attention_cpu({q.data(), k.data(), v.data(), ref.data(), start, chunk, nh, nkv, d});
+// One CPU reference, then every CUDA variant (tile shape) against it.
+// pad: extra elements per token row of q, k/v and o (strided layouts, e.g. q
+// inside the fused projection output).
+void check_prefill_attention(testing::Tally& t, std::int64_t start, std::int64_t chunk, int nh, int nkv, int d,
+                             int pad = 0) {
+  const std::string shape = "start " + std::to_string(start) + " " + dims({chunk, nh, nkv, d}) +
+                            (pad ? " pad " + std::to_string(pad) : "");
+  const std::int64_t kv_len = start + chunk, q_row = std::int64_t(nh) * d + pad, kv_row = std::int64_t(nkv) * d + pad;
+  auto q = testing::random_bf16(chunk * q_row, next_seed(), -2, 2);
+  auto k = testing::random_bf16(kv_len * kv_row, next_seed(), -2, 2);
+  auto v = testing::random_bf16(kv_len * kv_row, next_seed());
+  std::vector<bf16> ref(chunk * q_row, bf16{0xFFFF});  // padding stays NaN, like the poisoned output
+  PrefillAttentionParams cpu{q.data(), k.data(), v.data(), ref.data(), start, chunk, nh, nkv, d, 0.f,
+                             q_row, kv_row, q_row};
+  prefill_attention_cpu(cpu);
   DeviceBuffer<bf16> dq(q), dk(k), dv(v), dout(ref.size());
-  dout.poison();
-  prefill_attention_cuda({dq.get(), dk.get(), dv.get(), dout.get(), start, chunk, nh, nkv, d}, nullptr);
-  return testing::rel_l2_error(dout.download(), ref);
+  for (int variant = -1; variant < kPrefillAttentionVariants; ++variant) {
+    const std::string op = variant < 0 ? "prefill_attention" : "prefill_attn v" + std::to_string(variant);
+    run_case(t, op, shape, [&] {
+      dout.poison();
+      PrefillAttentionParams p = cpu;
+      p.q = dq.get();
+      p.k = dk.get();
+      p.v = dv.get();
+      p.o = dout.get();
+      if (variant < 0) {
+        prefill_attention_cuda(p, nullptr);
+      } else {
+        prefill_attention_cuda_variant(p, variant, nullptr);
+      }
+      auto out = dout.download();
+      double num = 0, den = 0;
+      for (std::int64_t i = 0; i < chunk; ++i) {
+        for (std::int64_t e = 0; e < std::int64_t(nh) * d; ++e) {
+          const double o = bf16_to_float(out[i * q_row + e]), r = bf16_to_float(ref[i * q_row + e]);
+          if (std::isnan(o)) return double(INFINITY);
+          num += (o - r) * (o - r);
+          den += r * r;
+        }
+      }
+      return std::sqrt(num / den);
+    }, kBf16Tol);
+  }
 }
 }  // namespace
 
@@ -219,6 +274,8 @@ int main(int argc, char** argv) {
   run_case(t, "rmsnorm scalar+stride", dims({7, 1000}), [&] { return check_rmsnorm(7, 1000, 1003); }, kBf16Tol);
   run_case(t, "residual_add tail", "1000003", [&] { return check_residual(1000003, false); }, 0);
   run_case(t, "residual_add in-place", dims({16, H}), [&] { return check_residual(16 * H, true); }, 0);
+  run_case(t, "rmsnorm wide", dims({3, 16384}), [&] { return check_rmsnorm(3, 16384, 16384); }, kBf16Tol);
+  run_case(t, "embedding bad id -> NaN", dims({4, 50, 64}), [&] { return check_embedding_bad_id(); }, 0);
   run_case(t, "embedding scalar", dims({9, 100, 13}), [&] { return check_embedding(9, 100, 13); }, 0);
   run_case(t, "rope d64 no f", dims({3, 8, 2, 64}), [&] {
     return check_rope(3, 8, 2, 64, {RopeFrequencies::Kind::kPlain, 10000.0}, false); }, kBf16Tol);
@@ -248,9 +305,9 @@ int main(int argc, char** argv) {
     run_case(t, "compress decode", dims({b, NKV, D}), [&] { return check_compress_decode(b, NKV, D); }, 0);
   }
 
-  struct Attn { std::int64_t start, chunk; int nh, nkv, d; };
+  struct Attn { std::int64_t start, chunk; int nh, nkv, d, pad = 0; };
   std::vector<Attn> attn = {{0, 1, NH, NKV, D}, {0, 64, 4, 2, D}, {0, 100, 4, 1, D}, {37, 1, 4, 2, D},
-                            {0, 77, 4, 2, 64}};
+                            {0, 77, 4, 2, 64}, {20, 150, 4, 2, D, 3 * 128}};
   if (!quick) {
     for (Attn a : std::vector<Attn>{{0, 1000, 4, 2, D}, {768, 256, NH, NKV, D}, {0, 2048, 2, 1, D},
                                     {1500, 129, 8, 2, D}, {0, 333, 8, 8, 64}}) {
@@ -258,8 +315,11 @@ int main(int argc, char** argv) {
     }
   }
   for (Attn a : attn) {
-    run_case(t, "prefill_attention", "start " + std::to_string(a.start) + " " + dims({a.chunk, a.nh, a.nkv, a.d}),
-             [&] { return check_prefill_attention(a.start, a.chunk, a.nh, a.nkv, a.d); }, kBf16Tol);
+    try {
+      check_prefill_attention(t, a.start, a.chunk, a.nh, a.nkv, a.d, a.pad);
+    } catch (const std::exception& e) {
+      t.error("prefill_attention", dims({a.start, a.chunk, a.nh, a.nkv, a.d}), e.what());
+    }
   }
   return t.finish();
 }

@@ -100,3 +100,12 @@ TEST_CASE("sparse attention over every block (shuffled slots, partial tail) equa
     CHECK(testing::rel_l2_error(sparse_out, dense_out) > 1e-3);
   }
 }
+
+TEST_CASE("split planning: one wave of 2 CTAs per SM, at most one split per tile") {
+  CHECK(default_decode_splits(16, 2, 97, 132) == 8);   // MiniCPM batch 16: 256 CTAs on 132 SMs
+  CHECK(default_decode_splits(1, 2, 97, 132) == 97);   // capped by the tile count
+  CHECK(default_decode_splits(64, 8, 97, 132) == 1);   // already more rows than CTA slots
+  DecodeAttentionShape s;
+  s.batch = 2, s.n_heads = 4, s.head_dim = 64, s.n_splits = 3;
+  CHECK(decode_attention_workspace_bytes(s) == sizeof(float) * 2 * 4 * 3 * (64 + 2));
+}

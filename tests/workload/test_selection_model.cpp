@@ -127,6 +127,26 @@ TEST_CASE("measured cross-layer share of fresh picks matches the parameter") {
   }
 }
 
+TEST_CASE("default locality: adjacent layers overlap 70-100% (field.md)") {
+  const SelectionModelParams p;  // run.hpp defaults: reuse 0.85, cross_layer 0.7, zipf 1
+  const std::vector<std::int64_t> ctx{131072, 65536};
+  const All a = generate(p, 6, 2, ctx, 32);
+  double shared = 0, total = 0, step_shared = 0, step_total = 0;
+  for (int t = 0; t < 32; ++t)
+    for (int l = 0; l < 6; ++l)
+      for (int s = 0; s < 2; ++s)
+        for (int h = 0; h < 2; ++h)
+          for (std::uint32_t b : a[t][l][s][h]) {
+            if (l > 0) shared += contains(a[t][l - 1][s][h], b), total += 1;
+            if (t > 0) step_shared += contains(a[t - 1][l][s][h], b), step_total += 1;
+          }
+  INFO("adjacent-layer overlap " << shared / total << ", step overlap "
+                                 << step_shared / step_total);
+  CHECK(shared / total >= 0.7);
+  // Step overlap = 33 forced + 0.85 of the 63 free picks, out of 96.
+  CHECK(step_shared / step_total == Approx((33 + 0.85 * 63) / 96).margin(0.01));
+}
+
 TEST_CASE("zipf_s skews fresh picks towards popular blocks") {
   auto top10_share = [](double zipf) {
     const auto p = params(0.0, 0.0, zipf);

@@ -117,6 +117,7 @@ HardwareConfig hardware_from_fields(Fields& f, const std::string& fallback_name)
     h.provenance[key] = text;
   }
   p.finish();
+  f.adopt(p);
   f.finish();
   validate_hardware(h, f.where());
   return h;

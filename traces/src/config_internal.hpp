@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -49,6 +50,9 @@ class Fields {
   // The raw value (must exist); marks the key known.
   const nlohmann::json& raw(const std::string& key);
 
+  // Remembers a finished sub-table's keys, so an unknown key here that
+  // belongs there is suggested ("did you mean 'sparse.topk_blocks'?").
+  void adopt(const Fields& child);
   void finish() const;
   const std::string& where() const { return where_; }
 
@@ -60,6 +64,7 @@ class Fields {
   std::string where_;
   std::string prefix_;
   std::vector<std::string> known_;
+  std::vector<std::pair<std::string, std::string>> nested_;  // (leaf key, path from here)
 };
 
 // Range and consistency checks (types are checked while reading).

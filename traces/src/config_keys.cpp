@@ -206,10 +206,21 @@ Fields Fields::table(const std::string& key, bool required) {
   return Fields(*v, where_, path(key) + ".");
 }
 
+void Fields::adopt(const Fields& child) {
+  const std::string rel = child.prefix_.substr(prefix_.size());
+  for (const auto& k : child.known_) nested_.emplace_back(k, rel + k);
+  for (const auto& [leaf, p] : child.nested_) nested_.emplace_back(leaf, rel + p);
+}
+
 void Fields::finish() const {
   for (auto it = obj_->begin(); it != obj_->end(); ++it) {
     if (std::find(known_.begin(), known_.end(), it.key()) != known_.end()) continue;
     std::string hint = did_you_mean(it.key(), known_);
+    if (hint.empty()) {
+      // A key that belongs in a sub-table: suggest only an exact leaf match.
+      for (const auto& [leaf, p] : nested_)
+        if (leaf == it.key()) hint = p;
+    }
     throw ConfigError(
         fmt::format("{}: unknown key '{}'{}", where_, path(it.key()),
                     hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", path(hint))));

@@ -95,6 +95,7 @@ ModelConfig model_from_fields(Fields& f, const std::string& fallback_name) {
   rs.high_freq_factor = r.number("high_freq_factor", rs.high_freq_factor);
   rs.original_max_position = r.integer("original_max_position", rs.original_max_position);
   r.finish();
+  f.adopt(r);
 
   Fields s = f.table("sparse", false);
   auto& sp = m.sparse;
@@ -108,6 +109,7 @@ ModelConfig model_from_fields(Fields& f, const std::string& fallback_name) {
   sp.pool_stride = s.integer("pool_stride", sp.pool_stride);
   sp.pool_padding = s.integer("pool_padding", sp.pool_padding);
   s.finish();
+  f.adopt(s);
 
   f.finish();
   validate_model(m, f.where());

@@ -126,6 +126,7 @@ RunConfig run_from_json(const json& j, const std::string& where) {
   r.workload.cross_layer = w.number("cross_layer");
   r.workload.zipf_s = w.number("zipf_s");
   w.finish();
+  f.adopt(w);
   r.seed = f.unsigned_integer("seed");
   f.finish();
   detail::validate_run_alone(r, where);

@@ -1,6 +1,7 @@
 // Range and consistency checks for model and hardware configs; messages name
 // the source and the key path.
 #include <cmath>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -14,6 +15,10 @@ void positive(const std::string& where, const std::string& key, std::int64_t v) 
 }
 void positive(const std::string& where, const std::string& key, double v) {
   if (!(v > 0.0)) fail(where, key, fmt::format("must be positive, got {}", v));
+}
+// Upper bounds far above any real model, so derived sizes cannot overflow.
+void at_most(const std::string& where, const std::string& key, std::int64_t v, std::int64_t max) {
+  if (v > max) fail(where, key, fmt::format("must be at most {}, got {}", max, v));
 }
 void non_negative(const std::string& where, const std::string& key, std::int64_t v) {
   if (v < 0) fail(where, key, fmt::format("must be >= 0, got {}", v));
@@ -30,6 +35,13 @@ void validate_model(const ModelConfig& m, const std::string& where) {
   positive(where, "intermediate", m.intermediate);
   positive(where, "vocab", m.vocab);
   positive(where, "max_context", m.max_context);
+  at_most(where, "n_layers", m.n_layers, 1024);
+  at_most(where, "n_heads", m.n_heads, 1024);
+  at_most(where, "head_dim", m.head_dim, 1024);
+  for (auto [key, v] : {std::pair{"hidden", m.hidden}, std::pair{"intermediate", m.intermediate},
+                        std::pair{"vocab", m.vocab}})
+    at_most(where, key, v, std::int64_t{1} << 20);
+  at_most(where, "max_context", m.max_context, std::int64_t{1} << 26);
   if (m.n_heads % m.n_kv_heads != 0)
     fail(where, "n_kv_heads",
          fmt::format("must divide n_heads ({}) into equal query groups, got {}", m.n_heads,

@@ -35,6 +35,7 @@ struct SelectionModel::Rng {
 };
 
 namespace {
+using Sel = std::vector<std::uint32_t>;
 void require(bool ok, const std::string& what) {
   if (!ok) throw std::invalid_argument("workload model: " + what);
 }
@@ -148,12 +149,11 @@ const std::vector<std::uint32_t>& SelectionModel::next(std::int32_t step, std::i
       out_.push_back(b);
     };
     auto candidate = [&](std::uint32_t b) { return b >= lo && b < hi; };
-    // Picks `count` uniformly from pool_ (partial Fisher-Yates).
-    auto pick_from_pool = [&](std::int64_t count) {
-      for (std::int64_t i = 0; i < count; ++i) {
-        const std::size_t j = static_cast<std::size_t>(i) + rng.below(pool_.size() - i);
-        std::swap(pool_[static_cast<std::size_t>(i)], pool_[j]);
-        pick(pool_[static_cast<std::size_t>(i)]);
+    // Picks `count` uniformly from pool_[first, end) (partial Fisher-Yates).
+    auto pick_from_pool = [&](std::size_t first, std::size_t end, std::int64_t count) {
+      for (std::size_t i = first; i < first + static_cast<std::size_t>(count); ++i) {
+        std::swap(pool_[i], pool_[i + rng.below(end - i)]);
+        pick(pool_[i]);
       }
     };
     for (std::int64_t b = 0; b < s; ++b) out_.push_back(static_cast<std::uint32_t>(b));
@@ -167,7 +167,21 @@ const std::vector<std::uint32_t>& SelectionModel::next(std::int32_t step, std::i
     const std::int64_t kept = std::min<std::int64_t>(
         static_cast<std::int64_t>(pool_.size()),
         rng.stochastic_round(p_.locality.reuse * static_cast<double>(free_picks)));
-    pick_from_pool(kept);
+    // Blocks layer l-1 also selects at this step are kept first: a block that
+    // matters to both layers stays selected in both.
+    std::size_t shared = 0;
+    if (layer > 0) {
+      const Sel& up = sel_[above];
+      shared = static_cast<std::size_t>(
+          std::stable_partition(pool_.begin(), pool_.end(),
+                                [&up](std::uint32_t b) {
+                                  return std::binary_search(up.begin(), up.end(), b);
+                                }) -
+          pool_.begin());
+    }
+    const auto kept_shared = std::min<std::int64_t>(kept, static_cast<std::int64_t>(shared));
+    pick_from_pool(0, shared, kept_shared);
+    pick_from_pool(shared, pool_.size(), kept - kept_shared);
     free_picks -= kept;
 
     if (layer > 0) {  // copied from layer l-1 at this step
@@ -180,7 +194,7 @@ const std::vector<std::uint32_t>& SelectionModel::next(std::int32_t step, std::i
       const std::int64_t copies = std::min<std::int64_t>(
           static_cast<std::int64_t>(pool_.size()),
           rng.stochastic_round(p_.locality.cross_layer * static_cast<double>(free_picks)));
-      pick_from_pool(copies);
+      pick_from_pool(0, pool_.size(), copies);
       free_picks -= copies;
     }
 

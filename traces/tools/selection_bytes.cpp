@@ -40,8 +40,18 @@ int main(int argc, char** argv) {
   try {
     foresight::trace::Header h;
     h.clock = "synthetic";
+    // MiniCPM4.1-8B shape so the file is a valid trace (foresight inspect reads it).
     h.model = foresight::samples::tiny_model();
+    h.model.name = "minicpm4.1-8b-shape";
+    h.model.n_layers = layers;
+    h.model.n_kv_heads = heads;
+    h.model.max_context = 131072;
+    h.model.sparse = {64, 32, 16, topk, sink, window, 5, 4, 1};
     h.hardware = foresight::samples::h100_hardware();
+    h.run.mode = foresight::config::Mode::sparda;
+    h.run.context_tokens = {131008};  // 2047 blocks + the decoded token: ids < 2048 stay valid
+    h.run.topk_blocks = topk;
+    h.run.decode_steps = steps;
     foresight::trace::TraceWriter w(out, h, topk);
     std::vector<std::vector<std::uint32_t>> prev(layers * heads);
     std::vector<char> taken(n_blocks);

@@ -40,6 +40,11 @@ double prefill_attention_flops(const PrefillAttentionParams& p);
 void prefill_attention_cpu(const PrefillAttentionParams& p);
 #ifdef FORESIGHT_HAVE_CUDA
 void prefill_attention_cuda(const PrefillAttentionParams& p, cudaStream_t stream);
+// Tuning entry point (GPU check and benchmark). CTA tile (query rows x keys
+// per step, 4 warps): variant 0: 64 x 64 (Q fragments kept in registers),
+// 1: 128 x 64 (the default), 2: 128 x 32.
+inline constexpr int kPrefillAttentionVariants = 3;
+void prefill_attention_cuda_variant(const PrefillAttentionParams& p, int variant, cudaStream_t stream);
 #endif
 
 }  // namespace foresight::kernels

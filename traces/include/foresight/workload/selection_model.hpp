@@ -9,8 +9,9 @@
 // Otherwise the sink blocks [0, sink) and the local window (the last `window`
 // blocks, current block included) are always selected (forced); the other
 // r = k - forced picks ("free picks") are, in order:
-//   kept:   round(reuse * r) blocks drawn uniformly from the previous step's
-//           selection of the same stream (those that are not forced now);
+//   kept:   round(reuse * r) blocks from the previous step's selection of the
+//           same stream (those not forced now), those that layer l-1 also
+//           selects at this step first, then uniformly among the others;
 //   copied: round(cross_layer * (r - kept)) blocks drawn uniformly from layer
 //           l-1's selection at the same step (not forced, not in this
 //           stream's previous selection);

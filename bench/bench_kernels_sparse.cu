@@ -1,0 +1,278 @@
+// Benchmark of the sparse-path kernels (scoring, pooling+top-k, working-set
+// update, zero-copy gather, decode attention). CUDA events around each launch,
+// warm-up, median of --reps runs; inputs rotate over several copies so the
+// working data exceeds the 50 MiB L2 where it matters. Prints
+// op / shape / us / GB/s / % of ceiling; --csv PATH writes the same rows.
+// Ceilings (H100, ../shared/reference/measured-h100.md): HBM 3000 GB/s,
+// pinned H2D 52 GB/s. Usage: bench_kernels_sparse [--csv PATH] [--reps N]
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../tests/kernels_sparse/device_buffer.cuh"
+#include "foresight/kernels/block_score.hpp"
+#include "foresight/kernels/block_select.hpp"
+#include "foresight/kernels/decode_attention.hpp"
+#include "foresight/kernels/kv_gather.hpp"
+#include "foresight/kernels/working_set.hpp"
+#include "gpu_present.hpp"
+#include "numeric.hpp"
+
+using namespace foresight;
+using namespace foresight::kernels;
+using testing::DeviceBuffer;
+
+namespace {
+
+constexpr double kHbmGbps = 3000.0, kPcieGbps = 52.0;
+int g_reps = 20;
+FILE* g_csv = nullptr;
+
+// Median microseconds of run(i) over g_reps timed calls after 3 warm-ups;
+// i counts up so callers can rotate inputs.
+double time_us(const std::function<void(int)>& run) {
+  cudaEvent_t a, b;
+  FORESIGHT_CUDA_CHECK(cudaEventCreate(&a));
+  FORESIGHT_CUDA_CHECK(cudaEventCreate(&b));
+  int i = 0;
+  for (int w = 0; w < 3; ++w) run(i++);
+  std::vector<double> us;
+  for (int r = 0; r < g_reps; ++r) {
+    FORESIGHT_CUDA_CHECK(cudaEventRecord(a));
+    run(i++);
+    FORESIGHT_CUDA_CHECK(cudaEventRecord(b));
+    FORESIGHT_CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    FORESIGHT_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    us.push_back(ms * 1e3);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(us.begin(), us.end());
+  return us[us.size() / 2];
+}
+
+void row(const std::string& op, const std::string& shape, double us, double bytes, double ceiling_gbps) {
+  const double gbps = bytes / (us * 1e3);
+  std::printf("%-28s %-46s %10.2f %10.1f %7.1f%%\n", op.c_str(), shape.c_str(), us, gbps, 100.0 * gbps / ceiling_gbps);
+  std::fflush(stdout);
+  if (g_csv) std::fprintf(g_csv, "%s,%s,%.3f,%.2f,%.2f\n", op.c_str(), shape.c_str(), us, gbps, 100.0 * gbps / ceiling_gbps);
+}
+
+void bench_gather() {
+  // 2 GiB pinned mapped store (K and V 1 GiB each); 32 rows (batch 16 x 2 KV
+  // heads) each load 96 random blocks into 97 slots.
+  const std::size_t store_bytes = std::size_t(1) << 30;  // per tensor
+  testing::MappedHostBuffer<bf16> hk(store_bytes / 2), hv(store_bytes / 2);
+  std::memset(static_cast<void*>(hk.host()), 1, store_bytes), std::memset(static_cast<void*>(hv.host()), 2, store_bytes);
+  const int rows = 32, kv_heads = 2, loads = 96, slots = 97;
+  std::mt19937_64 rng(5);
+  for (int block_kib : {4, 16, 64}) {
+    const int head_dim = 128, block_tokens = block_kib * 1024 / (head_dim * 2);
+    const std::int64_t block_elems = std::int64_t{block_tokens} * head_dim;
+    const std::int64_t max_blocks = static_cast<std::int64_t>(store_bytes / sizeof(bf16)) / rows / block_elems;
+    constexpr int kLists = 8;
+    std::vector<DeviceBuffer<std::int32_t>> lb, ls;
+    for (int l = 0; l < kLists; ++l) {
+      std::vector<std::int32_t> b(std::size_t(rows) * slots), s(b.size());
+      std::vector<int> perm(static_cast<std::size_t>(max_blocks));
+      for (int r = 0; r < rows; ++r) {
+        std::iota(perm.begin(), perm.end(), 0);
+        std::shuffle(perm.begin(), perm.end(), rng);
+        for (int i = 0; i < slots; ++i) b[std::size_t(r) * slots + i] = perm[i], s[std::size_t(r) * slots + i] = i;
+      }
+      lb.emplace_back(b), ls.emplace_back(s);
+    }
+    DeviceBuffer<std::int32_t> cnt(std::vector<std::int32_t>(rows, loads));
+    DeviceBuffer<bf16> dk(std::size_t(rows) * slots * block_elems), dv(dk.size());
+    const double bytes = 2.0 * rows * loads * block_elems * sizeof(bf16);
+    for (int ctas : {8, 16, 32, 64}) {
+      KvGatherParams p;
+      p.store_k = hk.device(), p.store_v = hv.device(), p.slots_k = dk.get(), p.slots_v = dv.get();
+      p.load_count = cnt.get(), p.rows = rows, p.kv_heads = kv_heads, p.list_stride = slots;
+      p.slots_per_row = slots, p.max_blocks = max_blocks, p.block_tokens = block_tokens, p.head_dim = head_dim;
+      p.n_ctas = ctas;
+      const double us = time_us([&](int i) {
+        p.load_block = lb[i % kLists].get(), p.load_slot = ls[i % kLists].get();
+        kv_gather_cuda(p, nullptr);
+      });
+      row("kv_gather host->gpu", std::to_string(block_kib) + " KiB K+V blocks, 32x96, ctas " + std::to_string(ctas), us,
+          bytes, kPcieGbps);
+    }
+  }
+}
+
+void bench_gather_d2d() {
+  const int rows = 32, kv_heads = 2, loads = 96, slots = 97, block_tokens = 64, head_dim = 128;
+  const std::int64_t max_blocks = 2048, block_elems = std::int64_t{block_tokens} * head_dim;
+  DeviceBuffer<bf16> sk(std::size_t(rows) * max_blocks * block_elems), sv(sk.size());  // 2 x 1 GiB
+  sk.poison(1), sv.poison(2);
+  std::mt19937_64 rng(9);
+  std::vector<std::int32_t> b(std::size_t(rows) * slots), s(b.size());
+  std::vector<int> perm(static_cast<std::size_t>(max_blocks));
+  for (int r = 0; r < rows; ++r) {
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    for (int i = 0; i < slots; ++i) b[std::size_t(r) * slots + i] = perm[i], s[std::size_t(r) * slots + i] = i;
+  }
+  DeviceBuffer<std::int32_t> lb(b), ls(s), cnt(std::vector<std::int32_t>(rows, loads));
+  DeviceBuffer<bf16> dk(std::size_t(rows) * slots * block_elems), dv(dk.size());
+  for (int ctas : {32, 132, 264}) {
+    KvGatherParams p;
+    p.store_k = sk.get(), p.store_v = sv.get(), p.slots_k = dk.get(), p.slots_v = dv.get();
+    p.load_block = lb.get(), p.load_slot = ls.get(), p.load_count = cnt.get(), p.rows = rows, p.kv_heads = kv_heads;
+    p.list_stride = slots, p.slots_per_row = slots, p.max_blocks = max_blocks, p.block_tokens = block_tokens;
+    p.head_dim = head_dim, p.n_ctas = ctas;
+    const double us = time_us([&](int) { kv_gather_cuda(p, nullptr); });
+    // HBM traffic: read + write.
+    row("kv_gather gpu->gpu", "16 KiB blocks, 32x96, ctas " + std::to_string(ctas), us,
+        2.0 * 2.0 * rows * loads * block_elems * sizeof(bf16), kHbmGbps);
+  }
+}
+
+void bench_attention() {
+  const int batch = 16, n_heads = 32, kv_heads = 2, d = 128, slots = 97, rows = batch * kv_heads;
+  const std::size_t elems = std::size_t(rows) * slots * 64 * d;
+  constexpr int kCopies = 3;  // 3 x 204 MB of K+V: never L2-resident
+  std::vector<DeviceBuffer<bf16>> ks, vs;
+  for (int c = 0; c < kCopies; ++c) {
+    ks.emplace_back(testing::random_bf16(elems, 10 + c)), vs.emplace_back(testing::random_bf16(elems, 20 + c));
+  }
+  DeviceBuffer<bf16> q(testing::random_bf16(std::size_t(batch) * n_heads * d, 3)), out(std::size_t(batch) * n_heads * d);
+  std::vector<std::int32_t> list(std::size_t(rows) * slots);
+  for (int r = 0; r < rows; ++r) std::iota(list.begin() + std::ptrdiff_t(r) * slots, list.begin() + std::ptrdiff_t(r + 1) * slots, 0);
+  DeviceBuffer<std::int32_t> d_list(list), d_len(std::vector<std::int32_t>(rows, slots)), tail(std::vector<std::int32_t>(batch, 64));
+  const double kv_bytes = 2.0 * elems * sizeof(bf16);
+  for (int splits : {0, 8, 16, 32}) {
+    SparseDecodeAttentionParams p;
+    p.shape.batch = batch, p.shape.n_heads = n_heads, p.shape.kv_heads = kv_heads, p.shape.head_dim = d;
+    p.shape.n_splits = splits ? splits : default_decode_splits(batch, kv_heads, slots, 132);
+    DeviceBuffer<unsigned char> ws(decode_attention_workspace_bytes(p.shape));
+    p.shape.workspace = ws.get();
+    p.q = q.get(), p.slot_list = d_list.get(), p.list_len = d_len.get(), p.tail_tokens = tail.get(), p.out = out.get();
+    p.slots_per_row = slots, p.list_stride = slots, p.tail_slot = slots - 1, p.block_tokens = 64;
+    const double us = time_us([&](int i) {
+      p.slots_k = ks[i % kCopies].get(), p.slots_v = vs[i % kCopies].get();
+      sparse_decode_attention_cuda(p, nullptr);
+    });
+    row("sparse_decode_attention", "b16 h32/2 d128 97x64 tok, splits " + std::to_string(p.shape.n_splits), us, kv_bytes,
+        kHbmGbps);
+  }
+  // Dense over a contiguous cache: 32K tokens per sequence (536 MB of K+V).
+  const std::int64_t max_tokens = 32768;
+  DeviceBuffer<bf16> k(std::size_t(rows) * max_tokens * d), v(k.size());
+  k.poison(0x3c), v.poison(0x3c);  // finite bf16 values
+  DeviceBuffer<std::int32_t> seq(std::vector<std::int32_t>(batch, static_cast<int>(max_tokens)));
+  DenseDecodeAttentionParams p;
+  p.shape.batch = batch, p.shape.n_heads = n_heads, p.shape.kv_heads = kv_heads, p.shape.head_dim = d;
+  p.shape.n_splits = default_decode_splits(batch, kv_heads, static_cast<int>(max_tokens / 64), 132);
+  DeviceBuffer<unsigned char> ws(decode_attention_workspace_bytes(p.shape));
+  p.shape.workspace = ws.get();
+  p.q = q.get(), p.k = k.get(), p.v = v.get(), p.seq_len = seq.get(), p.out = out.get(), p.max_tokens = max_tokens;
+  const double us = time_us([&](int) { dense_decode_attention_cuda(p, nullptr); });
+  row("dense_decode_attention", "b16 h32/2 d128 32768 tok, splits " + std::to_string(p.shape.n_splits), us,
+      2.0 * k.size() * sizeof(bf16), kHbmGbps);
+}
+
+void bench_selection() {
+  const int batch = 16, kv_heads = 2, n_heads = 32, d = 128, max_blocks = 2048, max_comp = 8190;
+  const std::vector<std::int32_t> n_comp(batch, max_comp), n_blocks(batch, max_blocks);
+  DeviceBuffer<std::int32_t> d_nc(n_comp), d_nb(n_blocks);
+  // Scoring: 67 MB of compressed keys per layer, 2 copies.
+  std::vector<DeviceBuffer<bf16>> kc;
+  for (int c = 0; c < 2; ++c) kc.emplace_back(testing::random_bf16(std::size_t(batch) * max_comp * kv_heads * d, 40 + c));
+  DeviceBuffer<bf16> f(testing::random_bf16(std::size_t(batch) * n_heads * d, 4));
+  DeviceBuffer<float> scores(std::size_t(batch) * kv_heads * max_comp);
+  BlockScoreParams sp;
+  sp.sel = f.get(), sp.n_comp = d_nc.get(), sp.scores = scores.get(), sp.batch = batch, sp.kv_heads = kv_heads;
+  sp.n_heads = n_heads, sp.head_dim = d, sp.max_comp = max_comp;
+  const double kc_bytes = double(batch) * max_comp * kv_heads * d * sizeof(bf16);
+  double us = time_us([&](int i) { sp.kc = kc[i % 2].get(); block_score_forecast_cuda(sp, nullptr); });
+  row("block_score_forecast", "b16 kv2 d128 8190 comp (128K)", us, kc_bytes, kHbmGbps);
+  DeviceBuffer<unsigned char> ws(query_group_workspace_bytes(sp));
+  sp.workspace = ws.get();
+  us = time_us([&](int i) { sp.kc = kc[i % 2].get(); block_score_query_group_cuda(sp, nullptr); });
+  row("block_score_query_group", "b16 h32/2 d128 8190 comp (128K)", us, kc_bytes, kHbmGbps);
+
+  // Pooling + top-k: scores of one layer are 1 MiB; rotate 64 copies (64 MiB).
+  constexpr int kCopies = 64;
+  std::vector<DeviceBuffer<float>> sc;
+  for (int c = 0; c < kCopies; ++c) sc.emplace_back(testing::random_f32(std::size_t(batch) * kv_heads * max_comp, 100 + c, -5.f, 5.f));
+  DeviceBuffer<std::int32_t> sel(std::size_t(batch) * kv_heads * 96);
+  BlockSelectParams bp;
+  bp.n_comp = d_nc.get(), bp.n_blocks = d_nb.get(), bp.selected = sel.get(), bp.batch = batch, bp.kv_heads = kv_heads;
+  bp.max_comp = max_comp, bp.max_blocks = max_blocks, bp.k = 96;
+  us = time_us([&](int i) { bp.scores = sc[i % kCopies].get(); block_select_cuda(bp, nullptr); });
+  row("block_select (pool+topk)", "b16 kv2 2048 blocks k96 (target < 20 us)", us,
+      double(batch) * kv_heads * max_comp * sizeof(float), kHbmGbps);
+
+  // Working-set update for one layer: 32 rows, k 96 (exact) and 512 slots
+  // (LRU). 16 disjoint selections rotate, so every call loads 96 blocks per row.
+  for (int slots : {96, 512}) {
+    const int rows = batch * kv_heads, k = 96;
+    constexpr int kSets = 16;
+    std::vector<std::int32_t> map(std::size_t(rows) * slots, -1);
+    std::vector<DeviceBuffer<std::int32_t>> sets;
+    for (int c = 0; c < kSets; ++c) {
+      std::vector<std::int32_t> s(std::size_t(rows) * k);
+      for (int r = 0; r < rows; ++r)
+        for (int i = 0; i < k; ++i) s[std::size_t(r) * k + i] = c * 1000 + 3 * i;
+      sets.emplace_back(s);
+    }
+    DeviceBuffer<std::int32_t> d_map(map), lb(map.size()), ls(map.size()), cnt(rows);
+    DeviceBuffer<std::int64_t> used(std::vector<std::int64_t>(map.size(), 0));
+    WorkingSetParams wp;
+    wp.block_map = d_map.get(), wp.last_used = slots > k ? used.get() : nullptr, wp.load_block = lb.get();
+    wp.load_slot = ls.get(), wp.load_count = cnt.get(), wp.rows = rows, wp.n_slots = slots, wp.k = k;
+    us = time_us([&](int i) {
+      wp.selected = sets[i % kSets].get(), wp.step = i;
+      working_set_update_cuda(wp, nullptr);
+    });
+    row(slots > k ? "working_set_update (lru)" : "working_set_update", "32 rows k96 slots " + std::to_string(slots),
+        us, double(map.size()) * 4 * 2, kHbmGbps);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* csv = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) {
+      csv = argv[++i];
+    } else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) {
+      g_reps = std::max(1, std::atoi(argv[++i]));
+    } else {
+      std::fprintf(stderr, "usage: %s [--csv PATH] [--reps N]\n  --csv PATH  also write the table as CSV\n"
+                           "  --reps N    timed runs per case, median reported (default 20)\n", argv[0]);
+      return 2;
+    }
+  }
+  testing::require_gpu_or_skip("bench_kernels_sparse");
+  if (csv && !(g_csv = std::fopen(csv, "w"))) {
+    std::fprintf(stderr, "bench_kernels_sparse: cannot write --csv file %s\n", csv);
+    return 2;
+  }
+  if (g_csv) std::fprintf(g_csv, "op,shape,us,gbps,pct_of_ceiling\n");
+  cudaDeviceProp prop{};
+  FORESIGHT_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device %s, %d SMs; ceilings HBM %.0f GB/s, pinned H2D %.0f GB/s\n", prop.name,
+              prop.multiProcessorCount, kHbmGbps, kPcieGbps);
+  std::printf("%-28s %-46s %10s %10s %8s\n", "op", "shape", "us", "GB/s", "%ceil");
+  try {
+    bench_selection();
+    bench_attention();
+    bench_gather_d2d();
+    bench_gather();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_kernels_sparse: %s\n", e.what());
+    return 1;
+  }
+  if (g_csv) std::fclose(g_csv);
+  return 0;
+}

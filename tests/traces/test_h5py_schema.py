@@ -1,0 +1,103 @@
+"""Opens the sample traces with h5py/numpy only (no foresight code) and checks
+the schema documented in traces/README.md: datasets, fields, dtypes,
+attributes and invariants."""
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+SAMPLES = Path(os.environ.get("FORESIGHT_TRACE_SAMPLES",
+                              Path(__file__).resolve().parents[2] / "traces" / "samples"))
+FILES = sorted(SAMPLES.glob("*.h5"))
+
+OPS = {"id": "<u8", "kind": "u1", "engine": "u1", "phase": "u1", "stage": "<u2",
+       "stream": "u1", "step": "<i4", "layer": "<i2", "seq": "<i4", "start_ns": "<i8",
+       "end_ns": "<i8", "bytes": "<u8", "flops": "<u8", "chunks": "<u4", "ctas": "<u2",
+       "dep_offset": "<u8", "dep_count": "<u4"}
+STEPS = {"phase": "u1", "step": "<i4", "start_ns": "<i8", "end_ns": "<i8"}
+KEYS = {"step": "<i4", "layer": "<i2", "seq": "<i4", "kv_head": "<u2", "count": "<u2"}
+CACHE = {"step": "<i4", "layer": "<i2", "selected": "<u8", "hits": "<u8", "misses": "<u8",
+         "loaded_bytes": "<u8"}
+
+
+def check_fields(ds, expected):
+    assert ds.dtype.names == tuple(expected), ds.name
+    for name, code in expected.items():
+        assert ds.dtype[name] == np.dtype(code), (ds.name, name)
+
+
+def test_there_are_samples():
+    names = {p.name for p in FILES}
+    assert "sparda-tiny.h5" in names and len(FILES) >= 4
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_schema(path):
+    with h5py.File(path, "r") as f:
+        assert f.attrs["schema_version"] == 1
+        for a in ("tool_version", "created_utc", "clock", "status", "status_reason"):
+            assert isinstance(f.attrs[a], str), a
+        assert f.attrs["status"] in ("complete", "truncated")
+        assert (f.attrs["status"] == "truncated") == bool(f.attrs["status_reason"])
+        model = json.loads(f["config/model"].attrs["json"])
+        hardware = json.loads(f["config/hardware"].attrs["json"])
+        run = json.loads(f["config/run"].attrs["json"])
+        assert model["n_layers"] > 0 and hardware["gpu_name"]
+        assert len(run["context_tokens"]) == run["batch"]
+
+        ops = f["ops"]
+        check_fields(ops, OPS)
+        assert ops.compression == "gzip" and ops.shuffle and ops.chunks is not None
+        assert ops.attrs["kind_names"].split(",")[1] == "h2d"
+        o = ops[:]
+        assert np.all(o["end_ns"] >= o["start_ns"])
+        assert np.all(np.diff(o["id"].astype(np.int64)) > 0)
+        deps = f["op_deps"][:]
+        assert deps.dtype == np.uint64
+        for row in o[o["dep_count"] > 0]:
+            d = deps[row["dep_offset"]:row["dep_offset"] + row["dep_count"]]
+            assert np.all(d < row["id"]) and np.all(np.isin(d, o["id"]))
+
+        stages = [s.decode() for s in f["stages"][:]]
+        assert f["stages"].dtype.kind == "S"
+        streams = f["streams"][:]
+        assert streams.dtype.names == ("name", "kind")
+        assert o["stage"].max() < len(stages) and o["stream"].max() < len(streams)
+        assert streams["name"][0] == b"main" and streams["kind"][0] == 0
+
+        steps = f["steps"][:]
+        check_fields(f["steps"], STEPS)
+        assert np.all(steps["end_ns"] >= steps["start_ns"])
+        for phase in (0, 1):
+            assert np.all(np.diff(steps["step"][steps["phase"] == phase]) > 0)
+
+        keys = f["selections/keys"][:]
+        check_fields(f["selections/keys"], KEYS)
+        blocks = f["selections/blocks"]
+        assert blocks.dtype in (np.uint16, np.uint32) and blocks.ndim == 2
+        assert len(keys) == blocks.shape[0]
+        b = blocks[:].astype(np.int64)
+        empty = 0xFFFF if blocks.dtype == np.uint16 else 0xFFFFFFFF
+        bt = model["sparse"]["block_tokens"]
+        for k, row in zip(keys, b):
+            ids = row[:k["count"]]
+            assert np.all(row[k["count"]:] == empty)
+            assert np.all(np.diff(ids) > 0)
+            n_blocks = -(-(run["context_tokens"][k["seq"]] + k["step"] + 1) // bt)
+            assert ids.max(initial=0) < n_blocks
+
+        cache = f["cache"][:]
+        check_fields(f["cache"], CACHE)
+        assert np.all(cache["hits"] + cache["misses"] == cache["selected"])
+        if len(keys):
+            # cache outcomes of the samples are consistent with the selections
+            for c in cache:
+                sel = keys[(keys["step"] == c["step"]) & (keys["layer"] == c["layer"])]
+                assert sel["count"].sum() == c["selected"]
+
+        mem = f["memory"][:]
+        assert mem.dtype.names == ("location", "category", "bytes")
+        assert mem["category"].dtype.kind == "S" and set(mem["location"]) <= {0, 1}

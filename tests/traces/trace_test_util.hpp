@@ -1,0 +1,38 @@
+// Helpers for the trace tests: field-by-field comparison of traces and raw
+// HDF5 patches that break a valid file in one precise place.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "foresight/trace/schema.hpp"
+
+namespace foresight::testing {
+
+// Directory of the committed samples (traces/samples).
+std::filesystem::path samples_dir();
+// A fresh, empty scratch directory for one test (under the system temp dir).
+std::filesystem::path scratch_dir(const std::string& test_name);
+
+// CHECKs every field of every record (and the configs, via their JSON form).
+void require_same_trace(const trace::Trace& a, const trace::Trace& b, bool compare_tool_version = true);
+
+// Raw HDF5 edits of an existing file.
+void patch_field(const std::filesystem::path& file, const char* dataset, std::uint64_t row,
+                 const char* field, std::int64_t value);
+void patch_u64(const std::filesystem::path& file, const char* dataset, std::uint64_t row,
+               std::uint64_t value);  // 1-D integer dataset (e.g. /op_deps)
+void patch_block(const std::filesystem::path& file, std::uint64_t row, std::uint64_t col,
+                 std::uint32_t value);  // /selections/blocks[row, col]
+void set_root_attr_int(const std::filesystem::path& file, const char* name, std::int64_t value);
+// String attribute `name` of the object at `object` ("/" for the root).
+void set_attr_string(const std::filesystem::path& file, const char* object, const char* name,
+                     const std::string& value);
+void delete_link(const std::filesystem::path& file, const char* path);
+// Rewrites compound `dataset` without member `field` (data of the rest kept).
+void drop_field(const std::filesystem::path& file, const char* dataset, const char* field);
+// Size in bytes of one element of `dataset`'s file type.
+std::size_t file_type_size(const std::filesystem::path& file, const char* dataset);
+
+}  // namespace foresight::testing
