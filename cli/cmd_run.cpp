@@ -27,6 +27,7 @@ struct RunOptions {
   double reuse = 0.85, cross_layer = 0.7;
   std::uint64_t seed = 1;
   bool dump_logits = false;
+  bool recall = false;
 };
 
 std::vector<std::int64_t> parse_contexts(const std::string& s, std::int64_t batch) {
@@ -81,6 +82,7 @@ int run_run(const RunOptions& o) {
     req.forecast = o.forecast;
     req.out_dir = o.out;
     req.dump_logits = o.dump_logits;
+    req.measure_recall = o.recall;
     req.prefill_chunk_tokens = o.prefill_chunk;
     req.stop = &g_stop;
     std::signal(SIGINT, on_sigint);
@@ -142,6 +144,9 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
                   "safetensors file with model.layers.{l}.self_attn.forecast_proj.weight (default: synthetic)");
   sub->add_option("--seed", o->seed, "Seed of synthetic weights, prompts and workload (default 1)");
   sub->add_flag("--dump-logits", o->dump_logits, "Write the last step's logits to OUT/logits.npy (default off)");
+  sub->add_flag("--recall", o->recall,
+                "sparda-no-offload: also select with each layer's own query and report the Forecast's recall "
+                "in metrics.json (adds scoring ops to the trace; default off)");
   sub->add_option("--out", o->out, "Run folder to write (created; files replaced)")->required();
   return [o] { return run_run(*o); };
 }}};

@@ -128,6 +128,8 @@ DecodeEngine::State::State(const config::ModelConfig& model, const Weights& w, B
     slot_list = DeviceArray<std::int32_t>(be, rws * (k + 1));
     for (auto* a : {&load_count, &list_len, &tail_block_dev}) *a = DeviceArray<std::int32_t>(be, rws);
     tail_tokens = DeviceArray<std::int32_t>(be, B);
+    query_selected = DeviceArray<std::int32_t>(be, rws * k);
+    recall.assign(o.measure_recall && forecast_selects ? static_cast<std::size_t>(L) : 0, {});
   }
 }
 
@@ -240,6 +242,7 @@ void DecodeEngine::State::decode_layer(int l) {
       }
       // PREP for layer l+1 with this layer's Forecast (its keys lack this token yet).
       if (l + 1 < L) select_blocks(l + 1, true, qkvf.get() + f_off, R, n_comp_prev);
+      if (o.measure_recall) count_recall(l);  // layer 0: its selector vs its query
     }
     sparse_attention(l);
   } else {
@@ -309,6 +312,7 @@ DecodeEngine::~DecodeEngine() = default;
 std::int64_t DecodeEngine::steps_done() const { return s_->step; }
 std::int64_t DecodeEngine::last_step_ns() const { return s_->last_step_ns; }
 const CacheTotals& DecodeEngine::cache_totals() const { return s_->totals; }
+const std::vector<RecallCounts>& DecodeEngine::recall_by_layer() const { return s_->recall; }
 
 std::vector<float> DecodeEngine::last_logits() const {
   std::vector<bf16> raw(s_->logits.size());

@@ -7,8 +7,8 @@ namespace foresight::runtime {
 
 namespace st = trace::stage;
 
-void DecodeEngine::State::select_blocks(int l, bool by_forecast, const bf16* sel, std::int64_t sel_stride,
-                                        const DeviceArray<std::int32_t>& ncomp) {
+void DecodeEngine::State::select_into(int l, bool by_forecast, const bf16* sel, std::int64_t sel_stride,
+                                      const DeviceArray<std::int32_t>& ncomp, std::int32_t* out) {
   const auto ls = static_cast<std::int16_t>(l);
   const auto lz = static_cast<std::size_t>(l);
   const std::uint64_t heads = static_cast<std::uint64_t>(by_forecast ? nkv : nh);
@@ -25,10 +25,9 @@ void DecodeEngine::State::select_blocks(int l, bool by_forecast, const bf16* sel
       be.block_score_query_group(p);
     }
   });
-  const std::size_t n = static_cast<std::size_t>(B) * nkv * k;
   rec.op({st::pool_topk, ls, -1, static_cast<std::uint64_t>(B) * nkv * (4 * max_comp + 4 * k)}, [&] {
     kernels::BlockSelectParams p;
-    p.scores = scores.get(); p.n_comp = ncomp.get(); p.n_blocks = n_blocks.get(); p.selected = selected[lz].get();
+    p.scores = scores.get(); p.n_comp = ncomp.get(); p.n_blocks = n_blocks.get(); p.selected = out;
     p.batch = B; p.kv_heads = nkv; p.max_comp = static_cast<int>(max_comp);
     p.max_blocks = static_cast<int>(max_blocks); p.k = k;
     p.sink_blocks = static_cast<int>(m.sparse.sink_blocks);
@@ -38,6 +37,37 @@ void DecodeEngine::State::select_blocks(int l, bool by_forecast, const bf16* sel
     p.pool_padding = static_cast<int>(m.sparse.pool_padding);
     be.block_select(p);
   });
+}
+
+void DecodeEngine::State::count_recall(int l) {
+  const auto lz = static_cast<std::size_t>(l);
+  select_into(l, false, qkvf.get() + q_off, R, n_comp, query_selected.get());
+  const std::size_t n = static_cast<std::size_t>(B) * nkv * k;
+  std::vector<std::int32_t> qs(n), fs(n);
+  query_selected.download(qs.data(), n);
+  selected[lz].download(fs.data(), n);
+  const std::int64_t sink = m.sparse.sink_blocks, local = std::max<std::int64_t>(m.sparse.window_blocks, 1);
+  for (int b = 0; b < B; ++b) {
+    const std::int64_t nb = (ctx[static_cast<std::size_t>(b)] + step + block - 1) / block;
+    for (int g = 0; g < nkv; ++g) {
+      const std::size_t row = static_cast<std::size_t>(b * nkv + g) * k;
+      for (int j = 0; j < k; ++j) {
+        const std::int32_t id = qs[row + static_cast<std::size_t>(j)];
+        if (id < 0 || id < sink || id >= nb - local) continue;  // forced blocks do not count
+        ++recall[lz].query_blocks;
+        const auto* f = fs.data() + row;
+        if (std::find(f, f + k, id) != f + k) ++recall[lz].matched;
+      }
+    }
+  }
+}
+
+void DecodeEngine::State::select_blocks(int l, bool by_forecast, const bf16* sel, std::int64_t sel_stride,
+                                        const DeviceArray<std::int32_t>& ncomp) {
+  const auto ls = static_cast<std::int16_t>(l);
+  const auto lz = static_cast<std::size_t>(l);
+  select_into(l, by_forecast, sel, sel_stride, ncomp, selected[lz].get());
+  const std::size_t n = static_cast<std::size_t>(B) * nkv * k;
   std::vector<std::int32_t> chosen(n);
   if (o.selections) {  // the kernels ran; the external source decides
     rec.op({st::host, ls}, [&] {

@@ -52,6 +52,7 @@ void DecodeEngine::State::run_prefill_real(int b, std::int32_t& chunk_index) {
       const auto lz = static_cast<std::size_t>(l);
       const auto ls = static_cast<std::int16_t>(l);
       layer_front(l, c);
+      if (o.prefill_tap) o.prefill_tap(l, c, xn.get(), qkvf.get());
       rec.op({st::rope, ls, b, static_cast<std::uint64_t>(4 * c * (nh + nkv) * hd)}, [&] {
         kernels::RopeParams r;
         r.q = qkvf.get() + q_off; r.k = qkvf.get() + k_off;

@@ -56,6 +56,8 @@ struct DecodeEngine::State {
   std::vector<std::int32_t> last_tokens;
   std::int64_t step = 0, last_step_ns = 0;
   CacheTotals totals;
+  std::vector<RecallCounts> recall;                   // per layer, measure_recall
+  DeviceArray<std::int32_t> query_selected;           // [B, nkv, k] scratch
 
   // Helpers.
   std::size_t store_offset(int b, int g, std::int64_t token) const {
@@ -78,6 +80,9 @@ struct DecodeEngine::State {
   void compress_prefill(int l, int b, std::int64_t tokens);
   void select_blocks(int l, bool by_forecast, const bf16* sel, std::int64_t sel_stride,
                      const DeviceArray<std::int32_t>& ncomp);  // into selected[l]
+  void select_into(int l, bool by_forecast, const bf16* sel, std::int64_t sel_stride,
+                   const DeviceArray<std::int32_t>& ncomp, std::int32_t* out);  // score + pool/top-k
+  void count_recall(int l);  // query's own selection vs selected[l]
   void sparse_attention(int l);
   void dense_attention(int l);
   void decode_layer(int l);

@@ -128,6 +128,7 @@ RunResult run_to_folder(const RunRequest& req) {
   eo.prefill_chunk_tokens = req.prefill_chunk_tokens;
   eo.seed = run.seed;
   eo.selections = selections.get();
+  eo.measure_recall = req.measure_recall && run.mode == config::Mode::sparda_no_offload;
 
   RunResult result;
   result.tokens.assign(static_cast<std::size_t>(run.batch), {});
@@ -135,6 +136,7 @@ RunResult run_to_folder(const RunRequest& req) {
   std::int64_t prefill_ns = 0;
   std::vector<float> logits;
   CacheTotals cache;
+  std::vector<RecallCounts> recall;
   const auto prompts = make_prompts(run, m.vocab);
   try {
     DecodeEngine engine(m, w, *backend, rec, eo);
@@ -152,6 +154,7 @@ RunResult run_to_folder(const RunRequest& req) {
     }
     if (engine.steps_done() > 0) logits = engine.last_logits();
     cache = engine.cache_totals();
+    recall = engine.recall_by_layer();
   } catch (const std::exception& e) {
     rec.close(trace::RunStatus::truncated, e.what());
     throw;
@@ -188,6 +191,15 @@ RunResult run_to_folder(const RunRequest& req) {
                                                               static_cast<double>(cache.selected))
                                              : nlohmann::json(nullptr)}};
   mj["tokens"] = result.tokens;
+  if (!recall.empty()) {  // Forecast (layer 0: selector) vs the query's own selection, non-forced blocks
+    RecallCounts all;
+    for (std::size_t l = 0; l < recall.size(); ++l) {
+      mj["recall"]["layer"][std::to_string(l)] = recall[l].recall();
+      all.query_blocks += recall[l].query_blocks;
+      all.matched += recall[l].matched;
+    }
+    mj["recall"]["mean"] = all.recall();
+  }
   std::int64_t stage_total_ns = 0;
   for (const auto& [name, ns] : rec.stage_totals()) stage_total_ns += ns;
   for (const auto& [name, ns] : rec.stage_totals()) mj["stages_ms"][name] = static_cast<double>(ns) * kMsPerNs;

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -39,6 +40,21 @@ struct EngineOptions {
   std::int64_t prefill_chunk_tokens = 512;
   std::uint64_t seed = 1;                    // synthetic prefill data
   ExternalSelections* selections = nullptr;  // null: the model selects
+  // sparda-no-offload: also select layer l's blocks with its own query (as
+  // sparse does) and count the overlap, for recall_by_layer(). Adds ops.
+  bool measure_recall = false;
+  // Called during real prefill after each layer's QKVF GEMM (before RoPE) with
+  // device pointers: normalised input xn [rows, hidden] and the QKVF output
+  // [rows, qkvf_rows]. Used by Forecast calibration.
+  std::function<void(int layer, int rows, const bf16* xn, const bf16* qkvf)> prefill_tap;
+};
+
+// Overlap of the Forecast's selection with the query's own, per layer, over
+// the blocks that are not forced (sink, local window).
+struct RecallCounts {
+  std::uint64_t query_blocks = 0;  // non-forced blocks the query selected
+  std::uint64_t matched = 0;       // of those, also selected by the Forecast
+  double recall() const { return query_blocks ? static_cast<double>(matched) / static_cast<double>(query_blocks) : 1.0; }
 };
 
 // Cache outcome totals over the decode steps (sparse modes).
@@ -67,6 +83,8 @@ class DecodeEngine {
   // Logits of the last step, [batch, vocab] as float (from bf16).
   std::vector<float> last_logits() const;
   const CacheTotals& cache_totals() const;
+  // Per layer (measure_recall only; empty otherwise).
+  const std::vector<RecallCounts>& recall_by_layer() const;
 
   struct State;  // device buffers and host mirrors (engine_state.hpp)
 

@@ -31,6 +31,9 @@ struct RunRequest {
   std::filesystem::path selections_file;  // run.selection_source == "file"
   std::filesystem::path out_dir;
   bool dump_logits = false;
+  // sparda-no-offload: also run the query's own selection each layer and
+  // report the Forecast's recall in metrics.json (adds scoring ops to the trace).
+  bool measure_recall = false;
   std::int64_t prefill_chunk_tokens = 512;
   // Stop request (e.g. set by a SIGINT handler): checked before every step;
   // the run then ends with a truncated trace.
