@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <utility>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -59,16 +60,19 @@ std::string layer_name(std::int64_t l, const char* suffix) {
   return fmt::format("model.layers.{}.{}", l, suffix);
 }
 
-// Tensor name -> (file, shape, destination) for every checkpoint tensor.
-struct Slot {
+// Tensor name -> (shape, storage) for every checkpoint tensor; Ptr is bf16*
+// when loading, const bf16* when saving.
+template <class Ptr>
+struct SlotT {
   std::string name;
   Shape shape;
-  bf16* dst;
+  Ptr dst;
 };
 
-std::vector<Slot> checkpoint_slots(const config::ModelConfig& m, Weights& w) {
+template <class W, class Ptr = decltype(std::declval<W&>().embed.data())>
+std::vector<SlotT<Ptr>> checkpoint_slots(const config::ModelConfig& m, W& w) {
   const std::int64_t H = m.hidden, hd = m.head_dim, q = m.n_heads * hd, kv = m.n_kv_heads * hd;
-  std::vector<Slot> s;
+  std::vector<SlotT<Ptr>> s;
   s.push_back({"model.embed_tokens.weight", {m.vocab, H}, w.embed.data()});
   for (std::int64_t l = 0; l < m.n_layers; ++l) {
     auto& L = w.layers[static_cast<std::size_t>(l)];
@@ -88,9 +92,10 @@ std::vector<Slot> checkpoint_slots(const config::ModelConfig& m, Weights& w) {
   return s;
 }
 
-std::vector<Slot> forecast_slots(const config::ModelConfig& m, Weights& w) {
+template <class W, class Ptr = decltype(std::declval<W&>().embed.data())>
+std::vector<SlotT<Ptr>> forecast_slots(const config::ModelConfig& m, W& w) {
   const std::int64_t H = m.hidden, q = m.n_heads * m.head_dim, kv = m.n_kv_heads * m.head_dim;
-  std::vector<Slot> s;
+  std::vector<SlotT<Ptr>> s;
   for (std::int64_t l = 0; l < m.n_layers; ++l) {
     s.push_back({forecast_tensor_name(l), {kv, H},
                  w.layers[static_cast<std::size_t>(l)].wqkvf.data() + (q + 2 * kv) * H});
@@ -189,7 +194,7 @@ Weights load_checkpoint(const std::filesystem::path& dir, const config::ModelCon
   };
   for (const auto& f : files) file_of(f);
 
-  for (const Slot& s : checkpoint_slots(m, w)) {
+  for (const auto& s : checkpoint_slots(m, w)) {
     std::filesystem::path p;
     if (!where.empty()) {
       auto it = where.find(s.name);
@@ -207,15 +212,14 @@ Weights load_checkpoint(const std::filesystem::path& dir, const config::ModelCon
 
 void load_forecast(const std::filesystem::path& file, const config::ModelConfig& m, Weights& w) {
   SafetensorsFile f(file);
-  for (const Slot& s : forecast_slots(m, w)) f.read_bf16(s.name, s.shape, s.dst);
+  for (const auto& s : forecast_slots(m, w)) f.read_bf16(s.name, s.shape, s.dst);
   w.forecast_loaded = true;
 }
 
 void save_checkpoint(const std::filesystem::path& dir, const config::ModelConfig& m,
                      const Weights& w, int shards) {
   std::filesystem::create_directories(dir);
-  auto& mw = const_cast<Weights&>(w);  // slots hold non-const pointers; only read here
-  auto slots = checkpoint_slots(m, mw);
+  const auto slots = checkpoint_slots(m, w);
   nlohmann::json cfg = {{"architectures", {"LlamaForCausalLM"}},
                         {"model_type", "llama"},
                         {"hidden_size", m.hidden},
@@ -252,9 +256,8 @@ void save_checkpoint(const std::filesystem::path& dir, const config::ModelConfig
 }
 
 void save_forecast(const std::filesystem::path& file, const config::ModelConfig& m, const Weights& w) {
-  auto& mw = const_cast<Weights&>(w);
   std::vector<TensorToWrite> t;
-  for (const auto& s : forecast_slots(m, mw)) t.push_back({s.name, s.shape, s.dst});
+  for (const auto& s : forecast_slots(m, w)) t.push_back({s.name, s.shape, s.dst});
   write_safetensors(file, t);
 }
 
