@@ -103,6 +103,19 @@ RunResult run_to_folder(const RunRequest& req) {
     selections = make_workload_selections(m, run);
   } else if (run.selection_source == "file") {
     const trace::Trace src = trace::read_trace(req.selections_file);
+    std::int64_t last_step = -1, last_layer = -1, last_seq = -1;
+    for (const auto& k : src.selection_keys) {
+      last_step = std::max<std::int64_t>(last_step, k.step);
+      last_layer = std::max<std::int64_t>(last_layer, k.layer);
+      last_seq = std::max<std::int64_t>(last_seq, k.seq);
+    }
+    const std::int64_t steps = run.warmup_steps + run.decode_steps;
+    if (last_step + 1 < steps || last_layer + 1 < m.n_layers || last_seq + 1 < run.batch) {
+      throw std::invalid_argument(fmt::format(
+          "{}: selections cover {} steps, {} layers and {} sequences; this run needs {} steps "
+          "(warm-up + decode), {} layers and {} sequences",
+          req.selections_file.string(), last_step + 1, last_layer + 1, last_seq + 1, steps, m.n_layers, run.batch));
+    }
     selections = make_trace_selections(src, req.selections_file.string());
   }
 
