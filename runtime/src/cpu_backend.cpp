@@ -72,14 +72,20 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
+#ifdef FORESIGHT_RUNTIME_HAVE_CUDA
+std::unique_ptr<Backend> make_cuda_backend();  // runtime/cuda/cuda_backend.cu
+#endif
+
 std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
 
 std::unique_ptr<Backend> make_backend(const std::string& name) {
   if (name == "cpu") return make_cpu_backend();
   if (name == "cuda") {
-    throw std::runtime_error(
-        "backend 'cuda' is not implemented yet in this build (the CUDA decode loop is "
-        "issue 5's GPU part); use --backend cpu");
+#ifdef FORESIGHT_RUNTIME_HAVE_CUDA
+    return make_cuda_backend();
+#else
+    throw std::runtime_error("backend 'cuda': this build has no CUDA (configure with nvcc); use --backend cpu");
+#endif
   }
   throw std::invalid_argument("unknown backend '" + name + "' (cpu or cuda)");
 }

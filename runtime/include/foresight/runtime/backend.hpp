@@ -69,7 +69,8 @@ class Backend {
 };
 
 std::unique_ptr<Backend> make_cpu_backend();
-// The CUDA backend; throws std::runtime_error when built without CUDA.
+// "cpu" or "cuda"; "cuda" throws std::runtime_error when built without CUDA
+// or when no device is present.
 std::unique_ptr<Backend> make_backend(const std::string& name);
 
 // An owned device allocation of `count` elements of T.
