@@ -4,7 +4,7 @@
 // working data exceeds the 50 MiB L2 where it matters. Prints
 // op / shape / us / GB/s / % of ceiling; --csv PATH writes the same rows.
 // Ceilings (H100, ../shared/reference/measured-h100.md): HBM 3000 GB/s,
-// pinned H2D 52 GB/s. Usage: bench_kernels_sparse [--csv PATH] [--reps N]
+// pinned H2D 52 GB/s. Usage: bench_kernels_sparse [--csv PATH] [--reps N] [--calls N]
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -31,10 +31,13 @@ namespace {
 
 constexpr double kHbmGbps = 3000.0, kPcieGbps = 52.0;
 int g_reps = 20;
+int g_calls = 1;  // back-to-back calls per timed sample (--calls)
 FILE* g_csv = nullptr;
 
-// Median microseconds of run(i) over g_reps timed calls after 3 warm-ups;
-// i counts up so callers can rotate inputs.
+// Median microseconds per call of run(i) over g_reps timed samples after 3
+// warm-ups; a sample is g_calls back-to-back calls between two events (1:
+// the latency of one call including its launch; more: launch overhead
+// overlapped as in a stream of layers). i counts up so callers can rotate inputs.
 double time_us(const std::function<void(int)>& run) {
   cudaEvent_t a, b;
   FORESIGHT_CUDA_CHECK(cudaEventCreate(&a));
@@ -44,12 +47,12 @@ double time_us(const std::function<void(int)>& run) {
   std::vector<double> us;
   for (int r = 0; r < g_reps; ++r) {
     FORESIGHT_CUDA_CHECK(cudaEventRecord(a));
-    run(i++);
+    for (int c = 0; c < g_calls; ++c) run(i++);
     FORESIGHT_CUDA_CHECK(cudaEventRecord(b));
     FORESIGHT_CUDA_CHECK(cudaEventSynchronize(b));
     float ms = 0;
     FORESIGHT_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-    us.push_back(ms * 1e3);
+    us.push_back(ms * 1e3 / g_calls);
   }
   cudaEventDestroy(a);
   cudaEventDestroy(b);
@@ -148,7 +151,7 @@ void bench_attention() {
   for (int r = 0; r < rows; ++r) std::iota(list.begin() + std::ptrdiff_t(r) * slots, list.begin() + std::ptrdiff_t(r + 1) * slots, 0);
   DeviceBuffer<std::int32_t> d_list(list), d_len(std::vector<std::int32_t>(rows, slots)), tail(std::vector<std::int32_t>(batch, 64));
   const double kv_bytes = 2.0 * elems * sizeof(bf16);
-  for (int splits : {0, 8, 16, 32}) {
+  for (int splits : {0, 12, 16, 32}) {
     SparseDecodeAttentionParams p;
     p.shape.batch = batch, p.shape.n_heads = n_heads, p.shape.kv_heads = kv_heads, p.shape.head_dim = d;
     p.shape.n_splits = splits ? splits : default_decode_splits(batch, kv_heads, slots, 132);
@@ -247,9 +250,13 @@ int main(int argc, char** argv) {
       csv = argv[++i];
     } else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) {
       g_reps = std::max(1, std::atoi(argv[++i]));
+    } else if (!std::strcmp(argv[i], "--calls") && i + 1 < argc) {
+      g_calls = std::max(1, std::atoi(argv[++i]));
     } else {
-      std::fprintf(stderr, "usage: %s [--csv PATH] [--reps N]\n  --csv PATH  also write the table as CSV\n"
-                           "  --reps N    timed runs per case, median reported (default 20)\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--csv PATH] [--reps N] [--calls N]\n  --csv PATH  also write the table as CSV\n"
+                           "  --reps N    timed runs per case, median reported (default 20)\n"
+                           "  --calls N   back-to-back calls per timed run, time per call reported (default 1:\n"
+                           "              single-call latency including the launch)\n", argv[0]);
       return 2;
     }
   }

@@ -34,17 +34,19 @@ int run_export(const ExportOptions& o) {
   return kExitOk;
 }
 
-const CommandRegistrar reg{{"export", 30, [](CLI::App& app) {
-  auto opts = std::make_shared<ExportOptions>();
-  CLI::App* sub = app.add_subcommand(
-      "export", "Convert a trace's timeline to another format (validates the trace first).");
-  sub->add_option("trace", opts->trace, "Trace file (.h5) to export")->required();
-  sub->add_option("--perfetto", opts->perfetto,
-                  "Output path for Chrome trace-event JSON (open in ui.perfetto.dev): one track\n"
-                  "per stream, one slice per op, times in microseconds. Required; no default.")
-      ->required();
-  return [opts] { return run_export(*opts); };
-}}};
+const CommandRegistrar reg{
+    {"export", 30, [](CLI::App& app) {
+       auto opts = std::make_shared<ExportOptions>();
+       CLI::App* sub = app.add_subcommand(
+           "export", "Convert a trace's timeline to another format (validates the trace first).");
+       sub->add_option("trace", opts->trace, "Trace file (.h5) to export")->required();
+       sub->add_option(
+              "--perfetto", opts->perfetto,
+              "Output path for Chrome trace-event JSON (open in ui.perfetto.dev): one track\n"
+              "per stream, one slice per op, times in microseconds. Required; no default.")
+           ->required();
+       return [opts] { return run_export(*opts); };
+     }}};
 
 }  // namespace
 }  // namespace foresight::cli

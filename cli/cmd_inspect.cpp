@@ -33,20 +33,22 @@ int run_inspect(const InspectOptions& o) {
   }
 }
 
-const CommandRegistrar reg{{"inspect", 20, [](CLI::App& app) {
-  auto opts = std::make_shared<InspectOptions>();
-  CLI::App* sub = app.add_subcommand(
-      "inspect",
-      "Validate a trace (HDF5, schema v1) and print a summary: config, steps, per-stage time\n"
-      "share, H2D bytes, cache hit rate, memory. Exit code 2 with a message naming the\n"
-      "dataset and record if the file is invalid.");
-  sub->add_option("trace", opts->trace, "Trace file (.h5) to inspect")->required();
-  sub->add_flag("--json", opts->json,
-                "Print the summary as JSON instead of text (default: text)");
-  sub->add_flag("--skip-selections", opts->skip_selections,
-                "Do not load or validate /selections (faster on long runs; default: load them)");
-  return [opts] { return run_inspect(*opts); };
-}}};
+const CommandRegistrar reg{
+    {"inspect", 20, [](CLI::App& app) {
+       auto opts = std::make_shared<InspectOptions>();
+       CLI::App* sub = app.add_subcommand(
+           "inspect",
+           "Validate a trace (HDF5, schema v1) and print a summary: config, steps, per-stage time\n"
+           "share, H2D bytes, cache hit rate, memory. Exit code 2 with a message naming the\n"
+           "dataset and record if the file is invalid.");
+       sub->add_option("trace", opts->trace, "Trace file (.h5) to inspect")->required();
+       sub->add_flag("--json", opts->json,
+                     "Print the summary as JSON instead of text (default: text)");
+       sub->add_flag(
+           "--skip-selections", opts->skip_selections,
+           "Do not load or validate /selections (faster on long runs; default: load them)");
+       return [opts] { return run_inspect(*opts); };
+     }}};
 
 }  // namespace
 }  // namespace foresight::cli

@@ -95,6 +95,7 @@ inline KeyCompressPrefillParams validated(KeyCompressPrefillParams p) {
   p.k_token_stride = or_default(p.k_token_stride, std::int64_t{p.kv_heads} * p.head_dim);
   require(compressed_key_count(p.tokens, p.kernel, p.stride) <= p.first_window || (p.k && p.kc),
           "key_compress_prefill", "k and kc must be set");
+  require(!p.ring || p.tokens == 0 || p.k, "key_compress_prefill", "k must be set to fill the ring");
   return p;
 }
 

@@ -24,6 +24,12 @@ void key_compress_prefill_cpu(const KeyCompressPrefillParams& params) {
       kc[e] = float_to_bf16(sum[static_cast<std::size_t>(e)] / static_cast<float>(p.kernel));
     }
   }
+  if (p.ring) {
+    for (std::int64_t t = std::max<std::int64_t>(0, p.tokens - p.kernel); t < p.tokens; ++t) {
+      const bf16* k = p.k + t * p.k_token_stride;
+      std::copy(k, k + width, p.ring + (t % p.kernel) * width);
+    }
+  }
 }
 
 void key_compress_decode_cpu(const KeyCompressDecodeParams& params) {

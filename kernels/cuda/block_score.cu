@@ -1,10 +1,15 @@
-// CUDA stage-1 block scoring (see block_score.hpp). Half-warps (16 lanes)
-// score one compressed position each with 16-byte loads of the key row.
+// CUDA stage-1 block scoring (see block_score.hpp). Forecast: half-warps (16
+// lanes) score one compressed position each with 16-byte loads of the key
+// row. Query selector: the group's query heads are the 16 rows of a bf16
+// tensor-core tile, so each compressed key is read from memory once for the
+// whole group (the half-warp path, which re-reads the keys once per head,
+// remains for group > 16 or head_dim not a multiple of 32).
 #include "foresight/kernels/block_score.hpp"
 
 #include <cmath>
 
 #include "foresight/kernels/cuda_check.hpp"
+#include "sparse_mma.cuh"
 #include "sparse_util.cuh"
 
 namespace foresight::kernels {
@@ -78,6 +83,68 @@ __global__ void forecast_kernel(BlockScoreParams p, Geometry geo, int positions_
   }
 }
 
+__device__ void chunk_stats(const float* tile, int group, int b, int g, int n_heads, int n_chunks, float* partial);
+
+// Pass 1 of the query selector on tensor cores, group <= 16, head_dim D a
+// multiple of 32. grid (chunks, kv_heads, batch), 4 warps; warp w scores
+// positions [64w, 64w + 64) of the chunk. Rows of the 16 x 64 logit tile are
+// the group's heads (rows >= group are zero). As in decode attention, the
+// head_dim order inside each 32-dim chunk is permuted identically for q and
+// the keys, so every lane loads 16 contiguous bytes of a key row.
+template <int D>
+__global__ void __launch_bounds__(128) query_logits_mma_kernel(BlockScoreParams p, Geometry geo, float scale,
+                                                                float* logits, float* partial, int n_chunks) {
+  __shared__ float tile[16 * kQueryGroupChunk];
+  const int b = blockIdx.z, g = blockIdx.y, group = p.n_heads / p.kv_heads;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r = lane >> 2, qd = lane & 3;
+  const int n = p.n_comp[b];
+  const int begin = blockIdx.x * kQueryGroupChunk + warp * 64;
+  std::uint32_t qa[D / 16][4];
+  const bf16* qrow = p.sel + b * geo.sel_stride + std::int64_t{g} * group * D;
+#pragma unroll
+  for (int c = 0; c < D / 32; ++c) {
+    const uint4 zero = make_uint4(0, 0, 0, 0);
+    const uint4 lo = r < group ? *reinterpret_cast<const uint4*>(qrow + r * D + 32 * c + 8 * qd) : zero;
+    const uint4 hi = r + 8 < group ? *reinterpret_cast<const uint4*>(qrow + (r + 8) * D + 32 * c + 8 * qd) : zero;
+    qa[2 * c][0] = lo.x, qa[2 * c][1] = hi.x, qa[2 * c][2] = lo.y, qa[2 * c][3] = hi.y;
+    qa[2 * c + 1][0] = lo.z, qa[2 * c + 1][1] = hi.z, qa[2 * c + 1][2] = lo.w, qa[2 * c + 1][3] = hi.w;
+  }
+  const bf16* kbase = p.kc + b * geo.kc_seq_stride + std::int64_t{g} * D;
+  const std::int64_t kstride = std::int64_t{p.kv_heads} * D;
+  // Issue all key loads of the warp's 64 positions before the first mma.
+  uint4 kw[8][D / 32];
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const int pos = begin + 8 * j + r;
+#pragma unroll
+    for (int c = 0; c < D / 32; ++c)
+      kw[j][c] = pos < n ? __ldg(reinterpret_cast<const uint4*>(kbase + pos * kstride + 32 * c + 8 * qd))
+                         : make_uint4(0, 0, 0, 0);
+  }
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    float s[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+    for (int c = 0; c < D / 32; ++c) {
+      detail::mma_bf16_16816(s, qa[2 * c], kw[j][c].x, kw[j][c].y);
+      detail::mma_bf16_16816(s, qa[2 * c + 1], kw[j][c].z, kw[j][c].w);
+    }
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int h = r + 8 * (e >> 1), col = 8 * j + 2 * qd + (e & 1);
+      if (h < group) tile[h * kQueryGroupChunk + warp * 64 + col] = begin + col < n ? scale * s[e] : -INFINITY;
+    }
+  }
+  __syncthreads();
+  const int chunk_begin = blockIdx.x * kQueryGroupChunk;
+  for (int idx = threadIdx.x; idx < group * kQueryGroupChunk; idx += blockDim.x) {
+    const int h = idx / kQueryGroupChunk, jj = idx % kQueryGroupChunk;
+    if (chunk_begin + jj < p.max_comp)
+      logits[(std::int64_t{b} * p.n_heads + g * group + h) * p.max_comp + chunk_begin + jj] = tile[idx];
+  }
+  chunk_stats(tile, group, b, g, p.n_heads, n_chunks, partial);
+}
+
 // Pass 1 of the query selector. grid (chunks, kv_heads, batch); dynamic
 // shared memory group * kQueryGroupChunk floats of scaled logits.
 __global__ void query_logits_kernel(BlockScoreParams p, Geometry geo, float scale, float* logits, float* partial,
@@ -106,9 +173,14 @@ __global__ void query_logits_kernel(BlockScoreParams p, Geometry geo, float scal
     }
   }
   __syncthreads();
-  // Per head of the group: chunk max and sum of exp(logit - max). One warp per head.
+  chunk_stats(tile, group, b, g, p.n_heads, n_chunks, partial);
+}
+
+// Per head of the group: the chunk's max logit and sum of exp(logit - max)
+// from the shared tile [group][kQueryGroupChunk]. One warp per head.
+__device__ void chunk_stats(const float* tile, int group, int b, int g, int n_heads, int n_chunks, float* partial) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  for (int h = warp; h < group; h += kThreads / 32) {
+  for (int h = warp; h < group; h += blockDim.x / 32) {
     const float* t = tile + h * kQueryGroupChunk;
     float m = -INFINITY;
     for (int i = lane; i < kQueryGroupChunk; i += 32) m = fmaxf(m, t[i]);
@@ -118,7 +190,7 @@ __global__ void query_logits_kernel(BlockScoreParams p, Geometry geo, float scal
       for (int i = lane; i < kQueryGroupChunk; i += 32) l += __expf(t[i] - m);
     for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
     if (lane == 0) {
-      float* dst = partial + ((std::int64_t{b} * p.n_heads + g * group + h) * n_chunks + blockIdx.x) * 2;
+      float* dst = partial + ((std::int64_t{b} * n_heads + g * group + h) * n_chunks + blockIdx.x) * 2;
       dst[0] = m;
       dst[1] = l;
     }
@@ -186,7 +258,15 @@ void block_score_query_group_cuda(const BlockScoreParams& p, cudaStream_t stream
   dim3 grid(n_chunks, p.kv_heads, p.batch);
   const std::size_t smem1 = sizeof(float) * group * kQueryGroupChunk;
   require_param(smem1 <= 48 * 1024, "block_score_query_group", "n_heads / kv_heads", "must be <= 48");
-  query_logits_kernel<<<grid, kThreads, smem1, stream>>>(p, geometry(p, p.n_heads), scale, logits, partial, n_chunks);
+  const Geometry geo = geometry(p, p.n_heads);
+  const bool aligned = geo.sel_stride % 8 == 0;  // 16-byte rows for the tensor-core path
+  if (group <= 16 && aligned && p.head_dim == 128) {
+    query_logits_mma_kernel<128><<<grid, 128, 0, stream>>>(p, geo, scale, logits, partial, n_chunks);
+  } else if (group <= 16 && aligned && p.head_dim == 64) {
+    query_logits_mma_kernel<64><<<grid, 128, 0, stream>>>(p, geo, scale, logits, partial, n_chunks);
+  } else {
+    query_logits_kernel<<<grid, kThreads, smem1, stream>>>(p, geo, scale, logits, partial, n_chunks);
+  }
   FORESIGHT_CUDA_CHECK_LAUNCH();
   query_group_sum_kernel<<<grid, kThreads, sizeof(float) * 2 * group, stream>>>(p, logits, partial, n_chunks);
   FORESIGHT_CUDA_CHECK_LAUNCH();

@@ -57,8 +57,10 @@ __global__ void __launch_bounds__(kThreads) block_select_kernel(BlockSelectParam
     }
     __syncthreads();
     if (threadIdx.x < 32) {
-      // Lane l owns digits 255-8l .. 248-8l (descending). `need` is read
-      // before the shuffles, so no lane reads it after the winner rewrites it.
+      // Lane l owns digits 255-8l .. 248-8l (descending). Every lane reads
+      // `need` before the winning lane rewrites s_remaining below; shuffles
+      // do not order shared-memory accesses, so __syncwarp() does (this was
+      // the hazard compute-sanitizer racecheck reported).
       const int lane = threadIdx.x;
       const unsigned need = static_cast<unsigned>(s_remaining);
       unsigned local[8], sum = 0;
@@ -67,6 +69,7 @@ __global__ void __launch_bounds__(kThreads) block_select_kernel(BlockSelectParam
         local[t] = hist[255 - (lane * 8 + t)];
         sum += local[t];
       }
+      __syncwarp();
       unsigned incl = sum;
 #pragma unroll
       for (int o = 1; o < 32; o <<= 1) {

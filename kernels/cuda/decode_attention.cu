@@ -16,12 +16,18 @@
 #include "foresight/kernels/cuda_check.hpp"
 #include "sparse_mma.cuh"
 
+
+
 namespace foresight::kernels {
 namespace {
 
 constexpr int kWarps = 4;
 constexpr int kTile = 64;   // tokens per tile (= block_tokens for the sparse form)
 constexpr int kRows = 16;   // query heads per mma tile (max group size)
+// Register cap of the split kernel: 232 keeps 2 CTAs per SM (ptxas picks 177
+// without a cap, 232 with it: more K loads in flight). A 168 cap for 3 CTAs
+// per SM (12 splits at batch 16) measured slower on the H100 (62 vs 55 us).
+constexpr int kMaxRegs = 232;
 
 // Where row (batch, kv_head)'s tiles are. Sparse: tile i is slot
 // slot_list[row][i]. Dense: tile i is tokens [64i, 64i + 64) of the cache.
@@ -40,13 +46,17 @@ struct TileSource {
     if (dense) return (min(seq_len[b], static_cast<int>(max_tokens)) + kTile - 1) / kTile;
     return min(list_len[row], list_stride);
   }
-  // Element offset of the tile's first token and its valid token count.
-  __device__ std::int64_t tile(int row, int b, int i, int head_dim, int* valid) const {
+  // Sparse: slot index of tile i (i < tiles(row, b)); dense: unused.
+  __device__ int slot_of(int row, int i) const {
+    return dense ? 0 : __ldg(slot_list + std::int64_t{row} * list_stride + i);
+  }
+  // Element offset of tile i's first token and its valid token count; `slot`
+  // is slot_of(row, i), fetched ahead so the K/V loads do not wait on it.
+  __device__ std::int64_t tile(int row, int b, int i, int slot, int head_dim, int* valid) const {
     if (dense) {
       *valid = min(kTile, min(seq_len[b], static_cast<int>(max_tokens)) - i * kTile);
       return (std::int64_t{row} * max_tokens + std::int64_t{i} * kTile) * head_dim;
     }
-    const int slot = slot_list[std::int64_t{row} * list_stride + i];
     *valid = slot < 0 || slot >= slots_per_row ? 0 : slot == tail_slot ? min(max(tail_tokens[b], 0), kTile) : kTile;
     return (std::int64_t{row} * slots_per_row + max(0, min(slot, slots_per_row - 1))) * kTile * head_dim;
   }
@@ -58,7 +68,7 @@ constexpr int smem_bytes() {
 }
 
 template <int D>
-__global__ void __launch_bounds__(kWarps * 32) decode_split_kernel(TileSource src, const bf16* __restrict__ q,
+__global__ void __maxnreg__(kMaxRegs) decode_split_kernel(TileSource src, const bf16* __restrict__ q,
                                                                    int n_heads, int kv_heads, float scale_log2,
                                                                    int n_splits, float* part_o, float* part_ml) {
   static_assert(D % 32 == 0);
@@ -67,8 +77,14 @@ __global__ void __launch_bounds__(kWarps * 32) decode_split_kernel(TileSource sr
   const int g = lane >> 2, qd = lane & 3;
   const int b = blockIdx.z, kvh = blockIdx.y, split = blockIdx.x;
   const int row = b * kv_heads + kvh, group = n_heads / kv_heads;
-  const int nt = src.tiles(row, b), per = (nt + n_splits - 1) / n_splits;
-  const int t0 = split * per, t1 = min(nt, t0 + per);
+  // Tiles are dealt round-robin over the n_splits * kWarps warps of the row,
+  // so no warp holds more than one tile above the average.
+  const int nt = src.tiles(row, b), first = split * kWarps + warp, stride = n_splits * kWarps;
+  // Lane i prefetches the slot of this warp's i-th tile.
+  // Bounded by the list's stride, not its length, so this load need not wait
+  // for list_len.
+  const int lane_tile = first + lane * stride;
+  const int lane_slot = src.dense || lane_tile < src.list_stride ? src.slot_of(row, lane_tile) : 0;
 
   // Q as A fragments, head_dim permuted per 32-dim chunk (see file comment).
   std::uint32_t qa[D / 16][4];
@@ -86,9 +102,11 @@ __global__ void __launch_bounds__(kWarps * 32) decode_split_kernel(TileSource sr
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // rows g and g + 8; l per lane
   bf16* vs = reinterpret_cast<bf16*>(smem_raw) + warp * kTile * (D + 8);
 
-  for (int t = t0 + warp; t < t1; t += kWarps) {
+  for (int t = first, k = 0; t < nt; t += stride, ++k) {
     int valid = 0;
-    const std::int64_t base = src.tile(row, b, t, D, &valid);
+    const int slot_k = __shfl_sync(0xffffffffu, lane_slot, k & 31);
+    const int slot = k < 32 ? slot_k : src.slot_of(row, t);
+    const std::int64_t base = src.tile(row, b, t, slot, D, &valid);
     const bf16* kp = src.k + base;
     const bf16* vp = src.v + base;
     for (int idx = lane; idx < kTile * D / 8; idx += 32) {
@@ -203,7 +221,12 @@ __global__ void __launch_bounds__(kWarps * 32) decode_split_kernel(TileSource sr
 }
 
 // grid batch * n_heads, head_dim threads.
+// Launched with programmatic dependent launch: it may start while the split
+// kernel's last CTAs run and waits here until their writes are visible.
 __global__ void decode_combine_kernel(const float* part_o, const float* part_ml, int n_splits, int head_dim, bf16* out) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaGridDependencySynchronize();
+#endif
   const std::int64_t bh = blockIdx.x;
   const int d = threadIdx.x;
   float mm = -INFINITY;
@@ -222,16 +245,27 @@ template <int D>
 void launch(const TileSource& src, const DecodeAttentionShape& s, const bf16* q, bf16* out, cudaStream_t stream) {
   constexpr int smem = smem_bytes<D>();
   static_assert(kWarps * kRows * (D + 2) * 4 <= smem, "merge scratch must fit in the V tiles");
-  FORESIGHT_CUDA_CHECK(cudaFuncSetAttribute(decode_split_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   const float scale = s.softmax_scale != 0.f ? s.softmax_scale : 1.f / std::sqrt(static_cast<float>(D));
   float* part_o = static_cast<float*>(s.workspace);
   float* part_ml = part_o + static_cast<std::size_t>(s.batch) * s.n_heads * s.n_splits * D;
   dim3 grid(s.n_splits, s.kv_heads, s.batch);
-  decode_split_kernel<D><<<grid, kWarps * 32, smem, stream>>>(src, q, s.n_heads, s.kv_heads, scale * 1.4426950408889634f,
-                                                             s.n_splits, part_o, part_ml);
+  auto kernel = decode_split_kernel<D>;
+  FORESIGHT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  kernel<<<grid, kWarps * 32, smem, stream>>>(src, q, s.n_heads, s.kv_heads, scale * 1.4426950408889634f, s.n_splits,
+                                              part_o, part_ml);
   FORESIGHT_CUDA_CHECK_LAUNCH();
-  decode_combine_kernel<<<s.batch * s.n_heads, D, 0, stream>>>(part_o, part_ml, s.n_splits, D, out);
-  FORESIGHT_CUDA_CHECK_LAUNCH();
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(static_cast<unsigned>(s.batch * s.n_heads));
+  cfg.blockDim = dim3(D);
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  FORESIGHT_CUDA_CHECK(
+      cudaLaunchKernelEx(&cfg, decode_combine_kernel, static_cast<const float*>(part_o),
+                         static_cast<const float*>(part_ml), s.n_splits, static_cast<int>(D), out));
 }
 
 void dispatch(const TileSource& src, const DecodeAttentionShape& s, const bf16* q, bf16* out, cudaStream_t stream,

@@ -21,6 +21,15 @@ __global__ void key_compress_prefill_kernel(KeyCompressPrefillParams p) {
   p.kc[w * width + e] = to_bf(sum / static_cast<float>(p.kernel));
 }
 
+// grid.x: the last min(tokens, kernel) tokens; grid.y: chunks of the row.
+__global__ void key_compress_ring_kernel(KeyCompressPrefillParams p, std::int64_t first_token) {
+  const std::int64_t width = std::int64_t{p.kv_heads} * p.head_dim;
+  const std::int64_t e = blockIdx.y * std::int64_t{blockDim.x} + threadIdx.x;
+  if (e >= width) return;
+  const std::int64_t t = first_token + blockIdx.x;
+  p.ring[(t % p.kernel) * width + e] = p.k[t * p.k_token_stride + e];
+}
+
 // grid.x: sequences; grid.y: chunks of the row.
 __global__ void key_compress_decode_kernel(KeyCompressDecodeParams p) {
   const std::int64_t width = std::int64_t{p.kv_heads} * p.head_dim;
@@ -41,14 +50,21 @@ __global__ void key_compress_decode_kernel(KeyCompressDecodeParams p) {
 
 void key_compress_prefill_cuda(const KeyCompressPrefillParams& params, cudaStream_t stream) {
   const KeyCompressPrefillParams p = detail::validated(params);
-  const std::int64_t n = compressed_key_count(p.tokens, p.kernel, p.stride) - p.first_window;
-  if (n <= 0) return;
-  detail::require(n <= 0x7fffffff, "key_compress_prefill", "too many windows for one launch");
   const int threads = 128;
   const std::int64_t width = std::int64_t{p.kv_heads} * p.head_dim;
-  const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>((width + threads - 1) / threads));
-  key_compress_prefill_kernel<<<grid, threads, 0, stream>>>(p);
-  FORESIGHT_CUDA_CHECK_LAUNCH();
+  const unsigned width_blocks = static_cast<unsigned>((width + threads - 1) / threads);
+  const std::int64_t n = compressed_key_count(p.tokens, p.kernel, p.stride) - p.first_window;
+  if (n > 0) {
+    detail::require(n <= 0x7fffffff, "key_compress_prefill", "too many windows for one launch");
+    key_compress_prefill_kernel<<<dim3(static_cast<unsigned>(n), width_blocks), threads, 0, stream>>>(p);
+    FORESIGHT_CUDA_CHECK_LAUNCH();
+  }
+  if (p.ring && p.tokens > 0) {
+    const std::int64_t first = p.tokens > p.kernel ? p.tokens - p.kernel : 0;
+    key_compress_ring_kernel<<<dim3(static_cast<unsigned>(p.tokens - first), width_blocks), threads, 0, stream>>>(
+        p, first);
+    FORESIGHT_CUDA_CHECK_LAUNCH();
+  }
 }
 
 void key_compress_decode_cuda(const KeyCompressDecodeParams& params, cudaStream_t stream) {

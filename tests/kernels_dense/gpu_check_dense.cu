@@ -174,11 +174,18 @@ double check_compress_prefill(std::int64_t tokens, std::int64_t first_window, in
   auto k = testing::random_bf16(tokens * kv * d, next_seed());
   const std::int64_t n = compressed_key_count(tokens, 32, 16);
   std::vector<bf16> ref(std::max<std::int64_t>(n, 1) * kv * d, bf16{0xFFFF});
-  key_compress_prefill_cpu({k.data(), ref.data(), tokens, first_window, kv, d});
-  DeviceBuffer<bf16> dk(k), dkc(ref.size());
+  std::vector<bf16> ring_ref(32 * kv * d, bf16{0xFFFF});
+  KeyCompressPrefillParams p{k.data(), ref.data(), tokens, first_window, kv, d};
+  p.ring = ring_ref.data();
+  key_compress_prefill_cpu(p);
+  DeviceBuffer<bf16> dk(k), dkc(ref.size()), dring(ring_ref.size());
   dkc.poison();
-  key_compress_prefill_cuda({dk.get(), dkc.get(), tokens, first_window, kv, d}, nullptr);
-  return testing::bit_mismatches(dkc.download(), ref);
+  dring.poison();
+  p.k = dk.get();
+  p.kc = dkc.get();
+  p.ring = dring.get();
+  key_compress_prefill_cuda(p, nullptr);
+  return testing::bit_mismatches(dkc.download(), ref) + testing::bit_mismatches(dring.download(), ring_ref);
 }
 
 // Sequences at and off window boundaries; compares both the ring and kc.

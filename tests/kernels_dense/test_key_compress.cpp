@@ -83,3 +83,28 @@ TEST_CASE("batched decode call writes only sequences at a window boundary") {
   for (int i = 0; i < 8 * d; ++i) CHECK(kc[8 * d + i].bits == 0xFFFF);
   CHECK(bf16_to_float(ring[kernel * d + 2 * d]) == 5.f);  // seq 1's key 6 stored at slot 6 % 4
 }
+
+TEST_CASE("prefill seeds the ring; decoding on from it equals a longer prefill") {
+  const int kv = 2, d = 4, width = kv * d, prefix = 70, total = 100;
+  auto keys = testing::random_bf16(total * width, 77);
+  const auto n_total = compressed_key_count(total, 32, 16);
+  std::vector<bf16> kc(n_total * width, bf16{0xFFFF}), ring(32 * width, bf16{0xFFFF});
+  KeyCompressPrefillParams pre{keys.data(), kc.data(), prefix, 0, kv, d};
+  pre.ring = ring.data();
+  key_compress_prefill_cpu(pre);
+  for (int t = prefix; t < total; ++t) {
+    std::int32_t count = t + 1;
+    KeyCompressDecodeParams dec{&keys[t * width], ring.data(), kc.data(), &count, 1, kv, d};
+    key_compress_decode_cpu(dec);
+  }
+  std::vector<bf16> ref(n_total * width);
+  key_compress_prefill_cpu({keys.data(), ref.data(), total, 0, kv, d});
+  for (std::size_t i = 0; i < ref.size(); ++i) REQUIRE(kc[i].bits == ref[i].bits);
+
+  std::vector<bf16> short_ring(32 * width, bf16{0xFFFF});  // fewer tokens than the kernel
+  KeyCompressPrefillParams tiny{keys.data(), kc.data(), 5, 0, kv, d};
+  tiny.ring = short_ring.data();
+  key_compress_prefill_cpu(tiny);
+  CHECK(short_ring[4 * width].bits == keys[4 * width].bits);
+  CHECK(short_ring[5 * width].bits == 0xFFFF);
+}

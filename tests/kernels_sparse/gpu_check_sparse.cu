@@ -357,6 +357,8 @@ int main(int argc, char** argv) {
     check_gather(4, 2, 20, 6, 16, 64, 2, false);
     check_attention(2, 8, 2, 64, 9, 3);
     check_attention(2, 32, 2, 128, 5, 0);
+    check_attention(16, 32, 2, 128, 12, 12);  // 384 CTAs: the 3-CTAs-per-SM kernel
+    check_attention(1, 16, 1, 64, 200, 1);    // 50 tiles per warp: slots beyond the 32 prefetched
     if (!quick) {
       // MiniCPM4.1-8B: 32 q heads, 2 KV heads, head_dim 128, top-k 96, batch 16, 128K = 2048 blocks.
       check_scoring(16, 32, 2, 128, 8190);
@@ -370,6 +372,7 @@ int main(int argc, char** argv) {
       check_gather(32, 2, 200, 97, 64, 128, 32, false);
       check_attention(16, 32, 2, 128, 96, 0);
       check_attention(16, 32, 2, 128, 96, 1);
+      check_attention(16, 32, 2, 128, 96, 12);
       check_attention(4, 32, 8, 128, 40, 7);  // Llama-style group of 4
       check_attention(3, 16, 1, 64, 30, 0);
     }

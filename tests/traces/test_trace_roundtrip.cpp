@@ -84,5 +84,6 @@ TEST_CASE("block ids >= 65535 switch /selections/blocks to uint32", "[trace][sel
   trace::write_trace(dir / "wide.h5", t, o);
   CHECK(testing::file_type_size(dir / "wide.h5", "/selections/blocks") == 4);
   require_same_trace(t, trace::read_trace(dir / "wide.h5"));
-  CHECK(testing::file_type_size(testing::samples_dir() / "sparda-tiny.h5", "/selections/blocks") == 2);
+  CHECK(testing::file_type_size(testing::samples_dir() / "sparda-tiny.h5", "/selections/blocks") ==
+        2);
 }

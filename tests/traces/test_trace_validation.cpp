@@ -92,8 +92,9 @@ TEST_CASE("dependency on a missing or later op", "[trace][validate]") {
   const std::uint64_t k = t.ops[i].dep_offset;
   auto p = broken_copy("dep-missing");
   testing::patch_u64(p, "/op_deps", k, 999'999);
-  require_error(p, fmt::format("/op_deps[{}] (op 999999) named by /ops[{}] (id {}) is not an earlier op",
-                               k, i, t.ops[i].id));
+  require_error(
+      p, fmt::format("/op_deps[{}] (op 999999) named by /ops[{}] (id {}) is not an earlier op", k,
+                     i, t.ops[i].id));
   p = broken_copy("dep-later");
   testing::patch_u64(p, "/op_deps", k, t.ops[i + 1].id);  // exists, but later
   require_error(p, fmt::format("/op_deps[{}] (op {}) named by /ops[{}]", k, t.ops[i + 1].id, i));
@@ -147,7 +148,8 @@ TEST_CASE("non-monotonic steps", "[trace][validate]") {
 TEST_CASE("stage, stream and enum values out of range", "[trace][validate]") {
   auto p = broken_copy("stage");
   testing::patch_field(p, "/ops", 3, "stage", 200);
-  require_error(p, fmt::format("/ops[3].stage (200) out of range (/stages has {})", sample().stages.size()));
+  require_error(
+      p, fmt::format("/ops[3].stage (200) out of range (/stages has {})", sample().stages.size()));
   p = broken_copy("stream");
   testing::patch_field(p, "/ops", 3, "stream", 9);
   require_error(p, "/ops[3].stream (9) out of range (/streams has 4)");
@@ -166,8 +168,8 @@ TEST_CASE("cache hits + misses must equal selected", "[trace][validate]") {
   const auto& t = sample();
   const auto p = broken_copy("cache");
   testing::patch_field(p, "/cache", 1, "hits", static_cast<std::int64_t>(t.cache[1].hits + 1));
-  require_error(p, fmt::format("/cache[1].hits ({}) + misses ({}) != selected ({})", t.cache[1].hits + 1,
-                               t.cache[1].misses, t.cache[1].selected));
+  require_error(p, fmt::format("/cache[1].hits ({}) + misses ({}) != selected ({})",
+                               t.cache[1].hits + 1, t.cache[1].misses, t.cache[1].selected));
 }
 
 TEST_CASE("invalid configs name the group and key", "[trace][validate]") {

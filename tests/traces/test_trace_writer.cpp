@@ -40,7 +40,12 @@ TEST_CASE("a writer destroyed without close() leaves no final file", "[trace][wr
   CHECK_FALSE(fs::exists(path));
   CHECK(fs::exists(dir / "run.h5.partial"));
   // The leftover is not mistaken for a trace either.
-  CHECK_THROWS_AS(trace::read_trace(dir / "run.h5.partial"), trace::TraceError);
+  try {
+    trace::read_trace(dir / "run.h5.partial");
+    FAIL("read an unclosed file");
+  } catch (const trace::TraceError& e) {
+    CHECK(std::string(e.what()).find("the writer never closed this file") != std::string::npos);
+  }
 }
 
 TEST_CASE("an exception mid-run leaves no final file", "[trace][writer]") {

@@ -16,7 +16,8 @@ std::filesystem::path samples_dir();
 std::filesystem::path scratch_dir(const std::string& test_name);
 
 // CHECKs every field of every record (and the configs, via their JSON form).
-void require_same_trace(const trace::Trace& a, const trace::Trace& b, bool compare_tool_version = true);
+void require_same_trace(const trace::Trace& a, const trace::Trace& b,
+                        bool compare_tool_version = true);
 
 // Raw HDF5 edits of an existing file.
 void patch_field(const std::filesystem::path& file, const char* dataset, std::uint64_t row,

@@ -3,6 +3,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace foresight::trace::h5 {
@@ -33,14 +34,29 @@ void fail(const std::string& where, const std::string& what) {
 void Handle::reset() {
   if (id_ < 0) return;
   switch (H5Iget_type(id_)) {
-    case H5I_FILE: H5Fclose(id_); break;
-    case H5I_GROUP: H5Gclose(id_); break;
-    case H5I_DATASET: H5Dclose(id_); break;
-    case H5I_DATASPACE: H5Sclose(id_); break;
-    case H5I_DATATYPE: H5Tclose(id_); break;
-    case H5I_ATTR: H5Aclose(id_); break;
-    case H5I_GENPROP_LST: H5Pclose(id_); break;
-    default: break;
+    case H5I_FILE:
+      H5Fclose(id_);
+      break;
+    case H5I_GROUP:
+      H5Gclose(id_);
+      break;
+    case H5I_DATASET:
+      H5Dclose(id_);
+      break;
+    case H5I_DATASPACE:
+      H5Sclose(id_);
+      break;
+    case H5I_DATATYPE:
+      H5Tclose(id_);
+      break;
+    case H5I_ATTR:
+      H5Aclose(id_);
+      break;
+    case H5I_GENPROP_LST:
+      H5Pclose(id_);
+      break;
+    default:
+      break;
   }
   id_ = H5I_INVALID_HID;
 }
@@ -63,10 +79,17 @@ Handle replace_attr(hid_t obj, const char* name, hid_t type, const std::string& 
 
 void write_attr_string(hid_t obj, const char* name, const std::string& value,
                        const std::string& where) {
-  Handle type = vlen_string_type(where);
+  // Fixed-length UTF-8, sized to the value: variable-length strings live in
+  // HDF5's global heap, which has no checksum and which HDF5 1.10 reads
+  // unchecked (a damaged heap crashes the reader).
+  Handle type = owned(H5Tcopy(H5T_C_S1), where, "string type");
+  check_status(H5Tset_size(type, std::max<std::size_t>(1, value.size())), where, "string type");
+  check_status(H5Tset_strpad(type, H5T_STR_NULLPAD), where, "string type");
+  check_status(H5Tset_cset(type, H5T_CSET_UTF8), where, "string type");
   Handle attr = replace_attr(obj, name, type, where);
-  const char* p = value.c_str();
-  check_status(H5Awrite(attr, type, &p), where, std::string("write attribute ") + name);
+  std::string padded = value;
+  padded.resize(std::max<std::size_t>(1, value.size()), '\0');
+  check_status(H5Awrite(attr, type, padded.data()), where, std::string("write attribute ") + name);
 }
 
 void write_attr_int(hid_t obj, const char* name, std::int64_t value, const std::string& where) {
@@ -96,6 +119,8 @@ std::string read_attr_string(hid_t obj, const char* name, const std::string& whe
     return s;
   }
   const std::size_t n = H5Tget_size(ftype);
+  if (n == 0 || n > (std::size_t{64} << 20))
+    throw TraceError(fmt::format("{}: {} has an implausible size {}", where, what, n));
   Handle mtype = owned(H5Tcopy(ftype), where, what);
   std::string s(n, '\0');
   check_status(H5Aread(attr, mtype, s.data()), where, what);
@@ -125,6 +150,19 @@ Handle fixed_string_type(std::size_t len, const std::string& where) {
   return t;
 }
 
+Handle create_group(hid_t parent, const char* name, const std::string& where) {
+  const std::string what = std::string("create group ") + name;
+  Handle gcpl = owned(H5Pcreate(H5P_GROUP_CREATE), where, what);
+  check_status(H5Pset_obj_track_times(gcpl, false), where, what);
+  return owned(H5Gcreate2(parent, name, H5P_DEFAULT, gcpl, H5P_DEFAULT), where, what);
+}
+
+Handle dataset_plist(const std::string& where) {
+  Handle dcpl = owned(H5Pcreate(H5P_DATASET_CREATE), where, "dataset properties");
+  check_status(H5Pset_obj_track_times(dcpl, false), where, "dataset properties");
+  return dcpl;
+}
+
 Handle create_extendable(hid_t parent, const char* name, const DatasetSpec& spec,
                          const std::string& where) {
   const std::string what = std::string("create dataset ") + name;
@@ -132,12 +170,13 @@ Handle create_extendable(hid_t parent, const char* name, const DatasetSpec& spec
   hsize_t maxdims[2] = {H5S_UNLIMITED, spec.width};
   hsize_t chunk[2] = {spec.chunk_rows, spec.width};
   Handle space = owned(H5Screate_simple(spec.rank, dims, maxdims), where, what);
-  Handle dcpl = owned(H5Pcreate(H5P_DATASET_CREATE), where, what);
+  Handle dcpl = dataset_plist(where);
   check_status(H5Pset_chunk(dcpl, spec.rank, chunk), where, what);
   if (spec.deflate_level > 0) {
     check_status(H5Pset_shuffle(dcpl), where, what);
     check_status(H5Pset_deflate(dcpl, static_cast<unsigned>(spec.deflate_level)), where, what);
   }
+  check_status(H5Pset_fletcher32(dcpl), where, what);  // a damaged chunk fails to read
   return owned(H5Dcreate2(parent, name, spec.file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
                where, what);
 }
@@ -146,7 +185,8 @@ Shape shape_of(hid_t dset, const std::string& where) {
   Handle space = owned(H5Dget_space(dset), where, "dataspace");
   Shape s;
   s.rank = H5Sget_simple_extent_ndims(space);
-  if (s.rank < 1 || s.rank > 2) throw TraceError(fmt::format("{}: rank {} (expected 1 or 2)", where, s.rank));
+  if (s.rank < 1 || s.rank > 2)
+    throw TraceError(fmt::format("{}: rank {} (expected 1 or 2)", where, s.rank));
   hsize_t dims[2] = {0, 0};
   check_status(H5Sget_simple_extent_dims(space, dims, nullptr), where, "dataspace");
   s.rows = dims[0];
@@ -175,6 +215,8 @@ void read_all(hid_t dset, hid_t mem_type, void* out, const std::string& where) {
   check_status(H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out), where, "read");
 }
 
-bool link_exists(hid_t parent, const char* path) { return H5Lexists(parent, path, H5P_DEFAULT) > 0; }
+bool link_exists(hid_t parent, const char* path) {
+  return H5Lexists(parent, path, H5P_DEFAULT) > 0;
+}
 
 }  // namespace foresight::trace::h5

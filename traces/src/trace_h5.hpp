@@ -73,13 +73,18 @@ std::int64_t read_attr_int(hid_t obj, const char* name, const std::string& where
 // Fixed-length, NUL-padded ASCII string of `len` bytes.
 Handle fixed_string_type(std::size_t len, const std::string& where);
 
-// ---- datasets ----
+// ---- groups and datasets (no modification times: files are reproducible) ----
+Handle create_group(hid_t parent, const char* name, const std::string& where);
+// Dataset creation property list with time tracking off; chunking is added by
+// create_extendable.
+Handle dataset_plist(const std::string& where);
+
 struct DatasetSpec {
-  hid_t file_type;               // type stored in the file
-  int rank = 1;                  // 1: [n]; 2: [n, width]
-  hsize_t width = 0;             // second dimension when rank == 2
+  hid_t file_type;    // type stored in the file
+  int rank = 1;       // 1: [n]; 2: [n, width]
+  hsize_t width = 0;  // second dimension when rank == 2
   hsize_t chunk_rows = 1024;
-  int deflate_level = 4;         // 0: no compression filters
+  int deflate_level = 4;  // 0: no compression filters
 };
 
 // Creates an empty dataset extendable along dimension 0.

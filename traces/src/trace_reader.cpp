@@ -16,6 +16,7 @@ namespace {
 struct Reader {
   std::string where;
   h5::Handle file;
+  bool unclosed = false;  // status_reason says the writer never closed the file
 
   h5::Handle open_dataset(const char* name) const {
     // Check each path component so a missing group reads as a missing dataset.
@@ -25,7 +26,10 @@ struct Reader {
       pos = path.find('/', pos + 1);
       partial = path.substr(0, pos);
       if (!h5::link_exists(file, partial.c_str()))
-        throw TraceError(fmt::format("{}: missing dataset {}", where, name));
+        throw TraceError(fmt::format("{}: missing dataset {}{}", where, name,
+                                     unclosed ? " (the writer never closed this file: the run "
+                                                "was interrupted)"
+                                              : ""));
     }
     return h5::owned(H5Dopen2(file, name, H5P_DEFAULT), where, std::string("open ") + name);
   }
@@ -36,7 +40,8 @@ struct Reader {
     h5::Handle ds = open_dataset(name);
     h5::require_fields(ds, t, where, name);
     const h5::Shape s = h5::shape_of(ds, where + ": " + name);
-    if (s.rank != 1) throw TraceError(fmt::format("{}: {} has rank {}, expected 1", where, name, s.rank));
+    if (s.rank != 1)
+      throw TraceError(fmt::format("{}: {} has rank {}, expected 1", where, name, s.rank));
     std::vector<T> rows(s.rows);
     h5::read_all(ds, t.mem, rows.data(), where + ": " + name);
     return rows;
@@ -58,7 +63,7 @@ struct Reader {
     }
   }
 
-  void header(Header& h) const {
+  void header(Header& h) {
     h.schema_version = static_cast<int>(h5::read_attr_int(file, "schema_version", where));
     if (h.schema_version != kSchemaVersion)
       throw TraceError(fmt::format("{}: schema_version {} is not supported (this build reads {})",
@@ -67,16 +72,22 @@ struct Reader {
     h.created_utc = status_string("created_utc");
     h.clock = status_string("clock");
     const std::string status = status_string("status");
-    if (status == "complete") h.status = RunStatus::complete;
-    else if (status == "truncated") h.status = RunStatus::truncated;
+    if (status == "complete")
+      h.status = RunStatus::complete;
+    else if (status == "truncated")
+      h.status = RunStatus::truncated;
     else
-      throw TraceError(fmt::format("{}: attribute status: '{}' is neither 'complete' nor "
-                                   "'truncated'", where, status));
+      throw TraceError(
+          fmt::format("{}: attribute status: '{}' is neither 'complete' nor "
+                      "'truncated'",
+                      where, status));
     h.status_reason = status_string("status_reason");
+    unclosed =
+        h.status == RunStatus::truncated && h.status_reason.rfind("writer did not close", 0) == 0;
     try {
       h.model = config::model_from_json(config_json("/config/model"), where + ": /config/model");
-      h.hardware = config::hardware_from_json(config_json("/config/hardware"),
-                                              where + ": /config/hardware");
+      h.hardware =
+          config::hardware_from_json(config_json("/config/hardware"), where + ": /config/hardware");
       h.run = config::run_from_json(config_json("/config/run"), where + ": /config/run");
     } catch (const config::ConfigError& e) {
       throw TraceError(e.what());
@@ -101,7 +112,8 @@ struct Reader {
     const std::string name = h5::kSelBlocks;
     h5::Handle ds = open_dataset(h5::kSelBlocks);
     const h5::Shape s = h5::shape_of(ds, where + ": " + name);
-    if (s.rank != 2) throw TraceError(fmt::format("{}: {} has rank {}, expected 2", where, name, s.rank));
+    if (s.rank != 2)
+      throw TraceError(fmt::format("{}: {} has rank {}, expected 2", where, name, s.rank));
     h5::Handle ftype = h5::owned(H5Dget_type(ds), where, name);
     const std::size_t size = H5Tget_size(ftype);
     if (H5Tget_class(ftype) != H5T_INTEGER || (size != 2 && size != 4))
@@ -121,13 +133,38 @@ struct Reader {
 
   void memory(Trace& t) const {
     for (const auto& r : table<h5::MemoryRow>(h5::kMemory, h5::memory_types()))
-      t.memory.push_back({static_cast<MemoryLocation>(r.location), h5::get_name(r.category), r.bytes});
+      t.memory.push_back(
+          {static_cast<MemoryLocation>(r.location), h5::get_name(r.category), r.bytes});
   }
 };
+
+// Bytes of a damaged file can end up in messages: keep them printable ASCII.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c < 0x7F)
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("\\x{:02x}", c);
+  }
+  return out;
+}
+
+Trace read_unchecked(const std::filesystem::path& path, ReadOptions opts);
 
 }  // namespace
 
 Trace read_trace(const std::filesystem::path& path, ReadOptions opts) {
+  try {
+    return read_unchecked(path, opts);
+  } catch (const TraceError& e) {
+    throw TraceError(printable(e.what()));
+  }
+}
+
+namespace {
+
+Trace read_unchecked(const std::filesystem::path& path, ReadOptions opts) {
   h5::silence_errors();
   Reader r{path.string(), {}};
   std::error_code ec;
@@ -162,5 +199,7 @@ Trace read_trace(const std::filesystem::path& path, ReadOptions opts) {
   validate(t, r.where);
   return t;
 }
+
+}  // namespace
 
 }  // namespace foresight::trace

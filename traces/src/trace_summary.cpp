@@ -35,17 +35,20 @@ json steps_json(const Trace& t) {
   std::vector<std::int64_t> decode_ns;
   std::int64_t prefill = 0;
   for (const auto& s : t.steps) {
-    if (s.phase == Phase::decode) decode_ns.push_back(s.end_ns - s.start_ns);
-    else ++prefill;
+    if (s.phase == Phase::decode)
+      decode_ns.push_back(s.end_ns - s.start_ns);
+    else
+      ++prefill;
   }
   std::sort(decode_ns.begin(), decode_ns.end());
   double mean = 0;
   for (auto d : decode_ns) mean += static_cast<double>(d);
   if (!decode_ns.empty()) mean /= static_cast<double>(decode_ns.size());
-  return {{"prefill", prefill},
-          {"decode", decode_ns.size()},
-          {"decode_step_ns", {{"mean", mean}, {"p50", percentile(decode_ns, 50)},
-                              {"p99", percentile(decode_ns, 99)}}}};
+  return {
+      {"prefill", prefill},
+      {"decode", decode_ns.size()},
+      {"decode_step_ns",
+       {{"mean", mean}, {"p50", percentile(decode_ns, 50)}, {"p99", percentile(decode_ns, 99)}}}};
 }
 
 json stage_share_json(const Trace& t) {
@@ -63,8 +66,10 @@ json stage_share_json(const Trace& t) {
   std::stable_sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second > b.second; });
   json stages = json::array();
   for (const auto& [stage, ns] : rows)
-    stages.push_back({{"stage", stage < t.stages.size() ? t.stages[stage] : "?"}, {"ns", ns},
-                      {"share", total ? static_cast<double>(ns) / static_cast<double>(total) : 0.0}});
+    stages.push_back(
+        {{"stage", stage < t.stages.size() ? t.stages[stage] : "?"},
+         {"ns", ns},
+         {"share", total ? static_cast<double>(ns) / static_cast<double>(total) : 0.0}});
   return {{"stream", t.streams.empty() ? "" : t.streams[main].name},
           {"phase", any_decode ? "decode" : "all"},
           {"total_ns", total},
@@ -80,7 +85,9 @@ json transfers_json(const Trace& t, OpKind kind) {
     busy += op.end_ns - op.start_ns;
     ++ops;
   }
-  return {{"ops", ops}, {"bytes", bytes}, {"busy_ns", busy},
+  return {{"ops", ops},
+          {"bytes", bytes},
+          {"busy_ns", busy},
           {"gbps", busy ? static_cast<double>(bytes) / static_cast<double>(busy) : 0.0}};
 }
 
@@ -92,8 +99,8 @@ json cache_json(const Trace& t) {
     misses += c.misses;
     loaded += c.loaded_bytes;
   }
-  json j = {{"records", t.cache.size()}, {"selected", selected}, {"hits", hits},
-            {"misses", misses}, {"loaded_bytes", loaded}, {"hit_rate", nullptr}};
+  json j = {{"records", t.cache.size()}, {"selected", selected},   {"hits", hits},
+            {"misses", misses},          {"loaded_bytes", loaded}, {"hit_rate", nullptr}};
   if (selected) j["hit_rate"] = static_cast<double>(hits) / static_cast<double>(selected);
   return j;
 }
@@ -102,8 +109,8 @@ json memory_json(const Trace& t) {
   json entries = json::array();
   std::uint64_t gpu = 0, host = 0;
   for (const auto& m : t.memory) {
-    entries.push_back({{"location", to_string(m.location)}, {"category", m.category},
-                       {"bytes", m.bytes}});
+    entries.push_back(
+        {{"location", to_string(m.location)}, {"category", m.category}, {"bytes", m.bytes}});
     (m.location == MemoryLocation::gpu ? gpu : host) += m.bytes;
   }
   return {{"entries", std::move(entries)}, {"gpu_bytes", gpu}, {"host_pinned_bytes", host}};
@@ -133,19 +140,33 @@ json summarize(const Trace& t) {
   std::uint64_t entries = 0;
   for (const auto& k : t.selection_keys) entries += k.count;
   return {
-      {"schema_version", h.schema_version}, {"tool_version", h.tool_version},
-      {"created_utc", h.created_utc}, {"clock", h.clock}, {"status", to_string(h.status)},
+      {"schema_version", h.schema_version},
+      {"tool_version", h.tool_version},
+      {"created_utc", h.created_utc},
+      {"clock", h.clock},
+      {"status", to_string(h.status)},
       {"status_reason", h.status_reason},
-      {"config", {{"model", h.model.name}, {"n_layers", h.model.n_layers},
-                  {"n_kv_heads", h.model.n_kv_heads}, {"block_tokens", h.model.sparse.block_tokens},
-                  {"hardware", h.hardware.name}, {"gpu", h.hardware.gpu_name},
-                  {"mode", config::to_string(h.run.mode)}, {"backend", h.run.backend},
-                  {"batch", h.run.batch}, {"context_tokens", h.run.context_tokens},
-                  {"topk_blocks", h.run.topk_blocks}, {"cache_blocks", h.run.cache_blocks},
-                  {"eviction", config::to_string(h.run.eviction)}}},
-      {"counts", {{"ops", t.ops.size()}, {"deps", t.deps.size()}, {"streams", t.streams.size()},
-                  {"stages", t.stages.size()}, {"selections", t.selection_keys.size()},
-                  {"selection_entries", entries}}},
+      {"config",
+       {{"model", h.model.name},
+        {"n_layers", h.model.n_layers},
+        {"n_kv_heads", h.model.n_kv_heads},
+        {"block_tokens", h.model.sparse.block_tokens},
+        {"hardware", h.hardware.name},
+        {"gpu", h.hardware.gpu_name},
+        {"mode", config::to_string(h.run.mode)},
+        {"backend", h.run.backend},
+        {"batch", h.run.batch},
+        {"context_tokens", h.run.context_tokens},
+        {"topk_blocks", h.run.topk_blocks},
+        {"cache_blocks", h.run.cache_blocks},
+        {"eviction", config::to_string(h.run.eviction)}}},
+      {"counts",
+       {{"ops", t.ops.size()},
+        {"deps", t.deps.size()},
+        {"streams", t.streams.size()},
+        {"stages", t.stages.size()},
+        {"selections", t.selection_keys.size()},
+        {"selection_entries", entries}}},
       {"steps", steps_json(t)},
       {"stage_share", stage_share_json(t)},
       {"h2d", transfers_json(t, OpKind::h2d)},
@@ -178,7 +199,8 @@ void print_summary(const Trace& t, std::ostream& os) {
              human_ns(dn["mean"].get<double>()), human_ns(dn["p50"].get<double>()),
              human_ns(dn["p99"].get<double>()));
   fmt::print(os, "records    {} ops, {} deps, {} selections ({} ids)\n", t.ops.size(),
-             t.deps.size(), t.selection_keys.size(), s["counts"]["selection_entries"].get<std::uint64_t>());
+             t.deps.size(), t.selection_keys.size(),
+             s["counts"]["selection_entries"].get<std::uint64_t>());
   const json& sh = s["stage_share"];
   fmt::print(os, "stage time on stream '{}' ({} ops, total {}):\n", sh["stream"].get<std::string>(),
              sh["phase"].get<std::string>(), human_ns(sh["total_ns"].get<double>()));

@@ -37,72 +37,79 @@ CompoundTypes make(std::size_t mem_size, std::initializer_list<Field> fields) {
 }  // namespace
 
 CompoundTypes op_types() {
-  return make(sizeof(Op), {
-      {"id", offsetof(Op, id), H5T_NATIVE_UINT64, H5T_STD_U64LE},
-      {"kind", offsetof(Op, kind), H5T_NATIVE_UINT8, H5T_STD_U8LE},
-      {"engine", offsetof(Op, engine), H5T_NATIVE_UINT8, H5T_STD_U8LE},
-      {"phase", offsetof(Op, phase), H5T_NATIVE_UINT8, H5T_STD_U8LE},
-      {"stage", offsetof(Op, stage), H5T_NATIVE_UINT16, H5T_STD_U16LE},
-      {"stream", offsetof(Op, stream), H5T_NATIVE_UINT8, H5T_STD_U8LE},
-      {"step", offsetof(Op, step), H5T_NATIVE_INT32, H5T_STD_I32LE},
-      {"layer", offsetof(Op, layer), H5T_NATIVE_INT16, H5T_STD_I16LE},
-      {"seq", offsetof(Op, seq), H5T_NATIVE_INT32, H5T_STD_I32LE},
-      {"start_ns", offsetof(Op, start_ns), H5T_NATIVE_INT64, H5T_STD_I64LE},
-      {"end_ns", offsetof(Op, end_ns), H5T_NATIVE_INT64, H5T_STD_I64LE},
-      {"bytes", offsetof(Op, bytes), H5T_NATIVE_UINT64, H5T_STD_U64LE},
-      {"flops", offsetof(Op, flops), H5T_NATIVE_UINT64, H5T_STD_U64LE},
-      {"chunks", offsetof(Op, chunks), H5T_NATIVE_UINT32, H5T_STD_U32LE},
-      {"ctas", offsetof(Op, ctas), H5T_NATIVE_UINT16, H5T_STD_U16LE},
-      {"dep_offset", offsetof(Op, dep_offset), H5T_NATIVE_UINT64, H5T_STD_U64LE},
-      {"dep_count", offsetof(Op, dep_count), H5T_NATIVE_UINT32, H5T_STD_U32LE},
-  });
+  return make(sizeof(Op),
+              {
+                  {"id", offsetof(Op, id), H5T_NATIVE_UINT64, H5T_STD_U64LE},
+                  {"kind", offsetof(Op, kind), H5T_NATIVE_UINT8, H5T_STD_U8LE},
+                  {"engine", offsetof(Op, engine), H5T_NATIVE_UINT8, H5T_STD_U8LE},
+                  {"phase", offsetof(Op, phase), H5T_NATIVE_UINT8, H5T_STD_U8LE},
+                  {"stage", offsetof(Op, stage), H5T_NATIVE_UINT16, H5T_STD_U16LE},
+                  {"stream", offsetof(Op, stream), H5T_NATIVE_UINT8, H5T_STD_U8LE},
+                  {"step", offsetof(Op, step), H5T_NATIVE_INT32, H5T_STD_I32LE},
+                  {"layer", offsetof(Op, layer), H5T_NATIVE_INT16, H5T_STD_I16LE},
+                  {"seq", offsetof(Op, seq), H5T_NATIVE_INT32, H5T_STD_I32LE},
+                  {"start_ns", offsetof(Op, start_ns), H5T_NATIVE_INT64, H5T_STD_I64LE},
+                  {"end_ns", offsetof(Op, end_ns), H5T_NATIVE_INT64, H5T_STD_I64LE},
+                  {"bytes", offsetof(Op, bytes), H5T_NATIVE_UINT64, H5T_STD_U64LE},
+                  {"flops", offsetof(Op, flops), H5T_NATIVE_UINT64, H5T_STD_U64LE},
+                  {"chunks", offsetof(Op, chunks), H5T_NATIVE_UINT32, H5T_STD_U32LE},
+                  {"ctas", offsetof(Op, ctas), H5T_NATIVE_UINT16, H5T_STD_U16LE},
+                  {"dep_offset", offsetof(Op, dep_offset), H5T_NATIVE_UINT64, H5T_STD_U64LE},
+                  {"dep_count", offsetof(Op, dep_count), H5T_NATIVE_UINT32, H5T_STD_U32LE},
+              });
 }
 
 CompoundTypes step_types() {
-  return make(sizeof(StepSpan), {
-      {"phase", offsetof(StepSpan, phase), H5T_NATIVE_UINT8, H5T_STD_U8LE},
-      {"step", offsetof(StepSpan, step), H5T_NATIVE_INT32, H5T_STD_I32LE},
-      {"start_ns", offsetof(StepSpan, start_ns), H5T_NATIVE_INT64, H5T_STD_I64LE},
-      {"end_ns", offsetof(StepSpan, end_ns), H5T_NATIVE_INT64, H5T_STD_I64LE},
-  });
+  return make(sizeof(StepSpan),
+              {
+                  {"phase", offsetof(StepSpan, phase), H5T_NATIVE_UINT8, H5T_STD_U8LE},
+                  {"step", offsetof(StepSpan, step), H5T_NATIVE_INT32, H5T_STD_I32LE},
+                  {"start_ns", offsetof(StepSpan, start_ns), H5T_NATIVE_INT64, H5T_STD_I64LE},
+                  {"end_ns", offsetof(StepSpan, end_ns), H5T_NATIVE_INT64, H5T_STD_I64LE},
+              });
 }
 
 CompoundTypes key_types() {
-  return make(sizeof(SelectionKey), {
-      {"step", offsetof(SelectionKey, step), H5T_NATIVE_INT32, H5T_STD_I32LE},
-      {"layer", offsetof(SelectionKey, layer), H5T_NATIVE_INT16, H5T_STD_I16LE},
-      {"seq", offsetof(SelectionKey, seq), H5T_NATIVE_INT32, H5T_STD_I32LE},
-      {"kv_head", offsetof(SelectionKey, kv_head), H5T_NATIVE_UINT16, H5T_STD_U16LE},
-      {"count", offsetof(SelectionKey, count), H5T_NATIVE_UINT16, H5T_STD_U16LE},
-  });
+  return make(sizeof(SelectionKey),
+              {
+                  {"step", offsetof(SelectionKey, step), H5T_NATIVE_INT32, H5T_STD_I32LE},
+                  {"layer", offsetof(SelectionKey, layer), H5T_NATIVE_INT16, H5T_STD_I16LE},
+                  {"seq", offsetof(SelectionKey, seq), H5T_NATIVE_INT32, H5T_STD_I32LE},
+                  {"kv_head", offsetof(SelectionKey, kv_head), H5T_NATIVE_UINT16, H5T_STD_U16LE},
+                  {"count", offsetof(SelectionKey, count), H5T_NATIVE_UINT16, H5T_STD_U16LE},
+              });
 }
 
 CompoundTypes cache_types() {
-  return make(sizeof(CacheOutcome), {
-      {"step", offsetof(CacheOutcome, step), H5T_NATIVE_INT32, H5T_STD_I32LE},
-      {"layer", offsetof(CacheOutcome, layer), H5T_NATIVE_INT16, H5T_STD_I16LE},
-      {"selected", offsetof(CacheOutcome, selected), H5T_NATIVE_UINT64, H5T_STD_U64LE},
-      {"hits", offsetof(CacheOutcome, hits), H5T_NATIVE_UINT64, H5T_STD_U64LE},
-      {"misses", offsetof(CacheOutcome, misses), H5T_NATIVE_UINT64, H5T_STD_U64LE},
-      {"loaded_bytes", offsetof(CacheOutcome, loaded_bytes), H5T_NATIVE_UINT64, H5T_STD_U64LE},
-  });
+  return make(
+      sizeof(CacheOutcome),
+      {
+          {"step", offsetof(CacheOutcome, step), H5T_NATIVE_INT32, H5T_STD_I32LE},
+          {"layer", offsetof(CacheOutcome, layer), H5T_NATIVE_INT16, H5T_STD_I16LE},
+          {"selected", offsetof(CacheOutcome, selected), H5T_NATIVE_UINT64, H5T_STD_U64LE},
+          {"hits", offsetof(CacheOutcome, hits), H5T_NATIVE_UINT64, H5T_STD_U64LE},
+          {"misses", offsetof(CacheOutcome, misses), H5T_NATIVE_UINT64, H5T_STD_U64LE},
+          {"loaded_bytes", offsetof(CacheOutcome, loaded_bytes), H5T_NATIVE_UINT64, H5T_STD_U64LE},
+      });
 }
 
 CompoundTypes stream_types() {
   Handle name = fixed_string_type(kNameLen, kWhere);
-  return make(sizeof(StreamRow), {
-      {"name", offsetof(StreamRow, name), name, name},
-      {"kind", offsetof(StreamRow, kind), H5T_NATIVE_UINT8, H5T_STD_U8LE},
-  });
+  return make(sizeof(StreamRow),
+              {
+                  {"name", offsetof(StreamRow, name), name, name},
+                  {"kind", offsetof(StreamRow, kind), H5T_NATIVE_UINT8, H5T_STD_U8LE},
+              });
 }
 
 CompoundTypes memory_types() {
   Handle name = fixed_string_type(kNameLen, kWhere);
-  return make(sizeof(MemoryRow), {
-      {"location", offsetof(MemoryRow, location), H5T_NATIVE_UINT8, H5T_STD_U8LE},
-      {"category", offsetof(MemoryRow, category), name, name},
-      {"bytes", offsetof(MemoryRow, bytes), H5T_NATIVE_UINT64, H5T_STD_U64LE},
-  });
+  return make(sizeof(MemoryRow),
+              {
+                  {"location", offsetof(MemoryRow, location), H5T_NATIVE_UINT8, H5T_STD_U8LE},
+                  {"category", offsetof(MemoryRow, category), name, name},
+                  {"bytes", offsetof(MemoryRow, bytes), H5T_NATIVE_UINT64, H5T_STD_U64LE},
+              });
 }
 
 void require_fields(hid_t dset, const CompoundTypes& t, const std::string& where,
@@ -110,6 +117,19 @@ void require_fields(hid_t dset, const CompoundTypes& t, const std::string& where
   Handle ftype = owned(H5Dget_type(dset), where, dataset);
   if (H5Tget_class(ftype) != H5T_COMPOUND)
     throw TraceError(fmt::format("{}: {} is not a table (compound dataset)", where, dataset));
+  // HDF5 1.10 does not check this itself; a damaged type would make it read
+  // out of bounds.
+  const std::size_t size = H5Tget_size(ftype);
+  const int n = H5Tget_nmembers(ftype);
+  if (size == 0 || n <= 0)
+    throw TraceError(fmt::format("{}: {}: damaged compound type", where, dataset));
+  for (int i = 0; i < n; ++i) {
+    Handle mt = owned(H5Tget_member_type(ftype, static_cast<unsigned>(i)), where, dataset);
+    const std::size_t off = H5Tget_member_offset(ftype, static_cast<unsigned>(i));
+    if (off > size || H5Tget_size(mt) > size - off)
+      throw TraceError(fmt::format("{}: {}: damaged compound type (member {} outside the row)",
+                                   where, dataset, i));
+  }
   for (const std::string& f : t.fields) {
     if (H5Tget_member_index(ftype, f.c_str()) < 0)
       throw TraceError(fmt::format("{}: {}: missing field '{}'", where, dataset, f));

@@ -47,12 +47,12 @@ struct CompoundTypes {
   std::vector<std::string> fields;  // member names, in file order
 };
 
-CompoundTypes op_types();        // Op
-CompoundTypes step_types();      // StepSpan
-CompoundTypes key_types();       // SelectionKey
-CompoundTypes cache_types();     // CacheOutcome
-CompoundTypes stream_types();    // StreamRow
-CompoundTypes memory_types();    // MemoryRow
+CompoundTypes op_types();      // Op
+CompoundTypes step_types();    // StepSpan
+CompoundTypes key_types();     // SelectionKey
+CompoundTypes cache_types();   // CacheOutcome
+CompoundTypes stream_types();  // StreamRow
+CompoundTypes memory_types();  // MemoryRow
 
 // Throws TraceError "<where>: <dataset>: missing field '<f>'" (or "is not a
 // table") unless `dset`'s type is a compound holding every field of `t`.

@@ -42,7 +42,8 @@ void check_ops(const Trace& t, const std::string& w) {
   for (std::size_t i = 0; i < t.ops.size(); ++i) {
     const Op& op = t.ops[i];
     if (i > 0 && op.id <= t.ops[i - 1].id)
-      bad(w, "/ops[{}].id ({}) not greater than /ops[{}].id ({})", i, op.id, i - 1, t.ops[i - 1].id);
+      bad(w, "/ops[{}].id ({}) not greater than /ops[{}].id ({})", i, op.id, i - 1,
+          t.ops[i - 1].id);
     if (op.end_ns < op.start_ns)
       bad(w, "/ops[{}].end_ns ({}) < start_ns ({})", i, op.end_ns, op.start_ns);
     if (static_cast<int>(op.kind) >= kOpKindCount)
@@ -76,7 +77,8 @@ void check_ops(const Trace& t, const std::string& w) {
       const auto hit = std::lower_bound(t.ops.begin(), end, d,
                                         [](const Op& o, std::uint64_t id) { return o.id < id; });
       if (hit == end || hit->id != d)
-        bad(w, "/op_deps[{}] (op {}) named by /ops[{}] (id {}) is not an earlier op", k, d, i, op.id);
+        bad(w, "/op_deps[{}] (op {}) named by /ops[{}] (id {}) is not an earlier op", k, d, i,
+            op.id);
     }
   }
 }
@@ -87,7 +89,8 @@ void check_steps(const Trace& t, const std::string& w) {
     const StepSpan& s = t.steps[i];
     const int ph = static_cast<int>(s.phase);
     if (ph > 1) bad(w, "/steps[{}].phase ({}) is not prefill (0) or decode (1)", i, ph);
-    if (s.end_ns < s.start_ns) bad(w, "/steps[{}].end_ns ({}) < start_ns ({})", i, s.end_ns, s.start_ns);
+    if (s.end_ns < s.start_ns)
+      bad(w, "/steps[{}].end_ns ({}) < start_ns ({})", i, s.end_ns, s.start_ns);
     if (s.step < 0) bad(w, "/steps[{}].step ({}) is negative", i, s.step);
     if (prev[ph]) {
       if (s.step <= prev[ph]->step)
@@ -119,20 +122,23 @@ void check_selections(const Trace& t, const std::string& w) {
     if (k.kv_head >= model.n_kv_heads)
       bad(w, "/selections/keys[{}].kv_head ({}) outside [0, {})", r, k.kv_head, model.n_kv_heads);
     const std::int64_t tokens = run.context_tokens[static_cast<std::size_t>(k.seq)] + k.step + 1;
-    const std::int64_t n_blocks = (tokens + model.sparse.block_tokens - 1) / model.sparse.block_tokens;
+    const std::int64_t n_blocks =
+        (tokens + model.sparse.block_tokens - 1) / model.sparse.block_tokens;
     const std::uint32_t* row = t.selection_blocks.data() + r * width;
     for (std::uint64_t j = 0; j < width; ++j) {
       if (j >= k.count) {
         if (row[j] != Trace::kNoBlock)
-          bad(w, "/selections/blocks[{}, {}] ({}) past count {} must be empty", r, j, row[j], k.count);
+          bad(w, "/selections/blocks[{}, {}] ({}) past count {} must be empty", r, j, row[j],
+              k.count);
         continue;
       }
       if (row[j] >= n_blocks)
-        bad(w, "/selections/blocks[{}, {}] ({}) outside the context of seq {} at step {} ({} blocks)",
+        bad(w,
+            "/selections/blocks[{}, {}] ({}) outside the context of seq {} at step {} ({} blocks)",
             r, j, row[j], k.seq, k.step, n_blocks);
       if (j > 0 && row[j] <= row[j - 1])
-        bad(w, "/selections/blocks[{}, {}] ({}) not greater than the previous id ({})", r, j, row[j],
-            row[j - 1]);
+        bad(w, "/selections/blocks[{}, {}] ({}) not greater than the previous id ({})", r, j,
+            row[j], row[j - 1]);
     }
   }
 }
@@ -141,7 +147,8 @@ void check_cache_memory(const Trace& t, const std::string& w) {
   for (std::size_t i = 0; i < t.cache.size(); ++i) {
     const CacheOutcome& c = t.cache[i];
     if (c.hits + c.misses != c.selected)
-      bad(w, "/cache[{}].hits ({}) + misses ({}) != selected ({})", i, c.hits, c.misses, c.selected);
+      bad(w, "/cache[{}].hits ({}) + misses ({}) != selected ({})", i, c.hits, c.misses,
+          c.selected);
     if (c.layer < 0 || c.layer >= t.header.model.n_layers)
       bad(w, "/cache[{}].layer ({}) outside [0, {})", i, c.layer, t.header.model.n_layers);
     if (c.step < 0) bad(w, "/cache[{}].step ({}) is negative", i, c.step);

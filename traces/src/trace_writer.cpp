@@ -68,8 +68,8 @@ struct TraceWriter::Impl {
     if (width == 0) {  // no selections (dense): a fixed empty [0, 0] dataset
       hsize_t dims[2] = {0, 0};
       h5::Handle space = h5::owned(H5Screate_simple(2, dims, nullptr), where, name);
-      return h5::owned(H5Dcreate2(file, name, H5T_STD_U16LE, space, H5P_DEFAULT, H5P_DEFAULT,
-                                  H5P_DEFAULT),
+      h5::Handle dcpl = h5::dataset_plist(where);
+      return h5::owned(H5Dcreate2(file, name, H5T_STD_U16LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
                        where, name);
     }
     const hsize_t chunk_rows = std::max<hsize_t>(1, 32768 / width);
@@ -88,28 +88,23 @@ struct TraceWriter::Impl {
     // Until close() stamps it, the file says it is incomplete.
     h5::write_attr_string(file, "status", to_string(RunStatus::truncated), where);
     h5::write_attr_string(file, "status_reason", "writer did not close (run interrupted)", where);
-    h5::Handle cfg = h5::owned(H5Gcreate2(file, "/config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                               where, "create /config");
+    h5::Handle cfg = h5::create_group(file, "/config", where);
     const std::pair<const char*, nlohmann::json> parts[] = {
         {"/config/model", config::to_json(h.model)},
         {"/config/hardware", config::to_json(h.hardware)},
         {"/config/run", config::to_json(h.run)}};
     for (const auto& [name, j] : parts) {
-      h5::Handle g = h5::owned(H5Gcreate2(file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                               where, std::string("create ") + name);
+      h5::Handle g = h5::create_group(file, name, where);
       h5::write_attr_string(g, "json", j.dump(), where);
     }
   }
 
   void create_tables() {
-    h5::Handle sel = h5::owned(
-        H5Gcreate2(file, "/selections", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where,
-        "create /selections");
+    h5::Handle sel = h5::create_group(file, "/selections", where);
     ops_ds = table(h5::kOps, op_t, 4096);
     h5::write_attr_string(ops_ds, "kind_names", "compute,h2d,d2h,d2d,wait,host", where);
-    h5::write_attr_string(
-        ops_ds, "engine_names",
-        "none,memcpy_bulk,memcpy_per_block,zero_copy_gather,cpu_memcpy", where);
+    h5::write_attr_string(ops_ds, "engine_names",
+                          "none,memcpy_bulk,memcpy_per_block,zero_copy_gather,cpu_memcpy", where);
     h5::write_attr_string(ops_ds, "phase_names", "prefill,decode", where);
     deps_ds = h5::create_extendable(file, h5::kOpDeps,
                                     {H5T_STD_U64LE, 1, 0, 8192, opts.deflate_level}, where);
@@ -156,16 +151,18 @@ struct TraceWriter::Impl {
       h5::check_status(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, count, nullptr),
                        w, "select");
       h5::Handle mspace = h5::owned(H5Screate_simple(2, count, nullptr), w, "select");
-      h5::check_status(H5Dread(blocks_ds, H5T_NATIVE_UINT16, mspace, fspace, H5P_DEFAULT,
-                               in.data()), w, "read back");
+      h5::check_status(
+          H5Dread(blocks_ds, H5T_NATIVE_UINT16, mspace, fspace, H5P_DEFAULT, in.data()), w,
+          "read back");
       for (std::size_t i = 0; i < in.size(); ++i)
         out[i] = in[i] == kNoBlock16 ? Trace::kNoBlock : in[i];
       h5::append_rows(wide, H5T_NATIVE_UINT32, out.data(), n, w);
     }
     blocks_ds.reset();
     h5::check_status(H5Ldelete(file, h5::kSelBlocks, H5P_DEFAULT), w, "replace");
-    h5::check_status(H5Lmove(file, "/selections/blocks_u32", file, h5::kSelBlocks, H5P_DEFAULT,
-                             H5P_DEFAULT), w, "replace");
+    h5::check_status(
+        H5Lmove(file, "/selections/blocks_u32", file, h5::kSelBlocks, H5P_DEFAULT, H5P_DEFAULT), w,
+        "replace");
     blocks_ds = std::move(wide);
     blocks_u16 = false;
   }
@@ -194,8 +191,8 @@ struct TraceWriter::Impl {
     for (std::size_t i = 0; i < stages.size(); ++i)
       h5::put_name(names[i].name, stages[i], where + ": " + h5::kStages);
     h5::Handle name_t = h5::fixed_string_type(h5::kNameLen, where);
-    h5::Handle st = h5::create_extendable(file, h5::kStages,
-                                          {name_t, 1, 0, 256, opts.deflate_level}, where);
+    h5::Handle st =
+        h5::create_extendable(file, h5::kStages, {name_t, 1, 0, 256, opts.deflate_level}, where);
     h5::append_rows(st, name_t, names.data(), names.size(), where + ": " + h5::kStages);
     std::vector<h5::StreamRow> rows(streams.size());
     for (std::size_t i = 0; i < streams.size(); ++i) {
@@ -226,7 +223,12 @@ TraceWriter::TraceWriter(const std::filesystem::path& path, const Header& header
   m.width = selection_width;
   if (selection_width > 0xFFFF)
     throw TraceError(fmt::format("{}: selection width {} exceeds 65535", m.where, selection_width));
-  m.file = h5::owned(H5Fcreate(m.where.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), m.where,
+  // The HDF5 1.10 file format: its metadata (superblock, object headers,
+  // chunk indexes) carries checksums, so damage is reported, not misread.
+  h5::Handle fapl = h5::owned(H5Pcreate(H5P_FILE_ACCESS), m.where, "file access");
+  h5::check_status(H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110), m.where,
+                   "file format");
+  m.file = h5::owned(H5Fcreate(m.where.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), m.where,
                      "create file");
   m.write_header(header);
   m.create_tables();
@@ -239,7 +241,8 @@ std::uint16_t TraceWriter::stage(std::string_view name) {
   auto it = m.stage_index.find(std::string(name));
   if (it != m.stage_index.end()) return it->second;
   if (name.size() > h5::kNameLen || m.stages.size() >= 0xFFFF)
-    throw TraceError(fmt::format("{}: stage '{}': name too long or too many stages", m.where, name));
+    throw TraceError(
+        fmt::format("{}: stage '{}': name too long or too many stages", m.where, name));
   const auto idx = static_cast<std::uint16_t>(m.stages.size());
   m.stages.emplace_back(name);
   m.stage_index.emplace(std::string(name), idx);
@@ -251,7 +254,8 @@ std::uint8_t TraceWriter::stream(std::string_view name, StreamKind kind) {
   for (std::size_t i = 0; i < m.streams.size(); ++i)
     if (m.streams[i].name == name) return static_cast<std::uint8_t>(i);
   if (name.size() > h5::kNameLen || m.streams.size() >= 0xFF)
-    throw TraceError(fmt::format("{}: stream '{}': name too long or too many streams", m.where, name));
+    throw TraceError(
+        fmt::format("{}: stream '{}': name too long or too many streams", m.where, name));
   m.streams.push_back({std::string(name), kind});
   return static_cast<std::uint8_t>(m.streams.size() - 1);
 }
@@ -266,8 +270,8 @@ void TraceWriter::add_op(Op op, std::span<const std::uint64_t> deps) {
     throw TraceError(fmt::format("{}: add_op: op {} end_ns ({}) < start_ns ({})", m.where, op.id,
                                  op.end_ns, op.start_ns));
   if (op.stage >= m.stages.size() || op.stream >= m.streams.size())
-    throw TraceError(fmt::format("{}: add_op: op {} has an unknown stage or stream index", m.where,
-                                 op.id));
+    throw TraceError(
+        fmt::format("{}: add_op: op {} has an unknown stage or stream index", m.where, op.id));
   for (std::uint64_t d : deps)
     if (d >= op.id)
       throw TraceError(fmt::format("{}: add_op: op {} depends on later op {}", m.where, op.id, d));
@@ -296,14 +300,14 @@ void TraceWriter::add_selection(SelectionKey key, std::span<const std::uint32_t>
   Impl& m = *impl_;
   m.require_open("add_selection");
   if (blocks.size() > m.width)
-    throw TraceError(fmt::format("{}: add_selection: {} ids exceed the selection width {}",
-                                 m.where, blocks.size(), m.width));
+    throw TraceError(fmt::format("{}: add_selection: {} ids exceed the selection width {}", m.where,
+                                 blocks.size(), m.width));
   std::vector<std::uint32_t> ids(blocks.begin(), blocks.end());
   std::sort(ids.begin(), ids.end());
   for (std::size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] == Trace::kNoBlock || (i > 0 && ids[i] == ids[i - 1]))
-      throw TraceError(fmt::format("{}: add_selection: block id {} is reserved or repeated",
-                                   m.where, ids[i]));
+      throw TraceError(
+          fmt::format("{}: add_selection: block id {} is reserved or repeated", m.where, ids[i]));
   }
   if (m.blocks_u16 && !ids.empty() && ids.back() >= kNoBlock16) m.upgrade_blocks();
   const std::size_t base = m.blocks.size();
@@ -359,43 +363,10 @@ void TraceWriter::close(RunStatus status, const std::string& reason) {
   std::error_code ec;
   std::filesystem::rename(m.partial_path, m.final_path, ec);
   if (ec)
-    throw TraceError(fmt::format("{}: rename to {} failed: {}", m.where, m.final_path.string(),
-                                 ec.message()));
+    throw TraceError(
+        fmt::format("{}: rename to {} failed: {}", m.where, m.final_path.string(), ec.message()));
 }
 
 const std::filesystem::path& TraceWriter::final_path() const { return impl_->final_path; }
-
-void write_trace(const std::filesystem::path& path, const Trace& t, WriterOptions opts) {
-  TraceWriter w(path, t.header, t.selection_width, opts);
-  std::vector<std::uint16_t> stage_map;
-  for (const auto& s : t.stages) stage_map.push_back(w.stage(s));
-  std::vector<std::uint8_t> stream_map;
-  for (const auto& s : t.streams) stream_map.push_back(w.stream(s.name, s.kind));
-  const std::string where = path.string() + ".partial";
-  for (std::size_t i = 0; i < t.ops.size(); ++i) {
-    Op op = t.ops[i];
-    if (op.stage >= stage_map.size() || op.stream >= stream_map.size() ||
-        op.dep_offset + op.dep_count > t.deps.size())
-      throw TraceError(fmt::format("{}: /ops[{}]: stage, stream or deps out of range", where, i));
-    op.stage = stage_map[op.stage];
-    op.stream = stream_map[op.stream];
-    w.add_op(op, std::span(t.deps).subspan(op.dep_offset, op.dep_count));
-  }
-  for (const auto& s : t.steps) w.add_step(s);
-  if (t.selection_blocks.size() != t.selection_keys.size() * t.selection_width)
-    throw TraceError(fmt::format("{}: {}: {} ids for {} rows of width {}", where, h5::kSelBlocks,
-                                 t.selection_blocks.size(), t.selection_keys.size(),
-                                 t.selection_width));
-  for (std::size_t r = 0; r < t.selection_keys.size(); ++r) {
-    const auto& k = t.selection_keys[r];
-    if (k.count > t.selection_width)
-      throw TraceError(fmt::format("{}: /selections/keys[{}].count ({}) > width ({})", where, r,
-                                   k.count, t.selection_width));
-    w.add_selection(k, std::span(t.selection_blocks).subspan(r * t.selection_width, k.count));
-  }
-  for (const auto& c : t.cache) w.add_cache(c);
-  for (const auto& e : t.memory) w.add_memory(e);
-  w.close(t.header.status, t.header.status_reason);
-}
 
 }  // namespace foresight::trace

@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
       const auto t = foresight::samples::build_sample(spec);
       foresight::trace::write_trace(dir / spec.file, t);
       fmt::print("wrote {} ({} ops, {} selections, {} bytes)\n", (dir / spec.file).string(),
-                 t.ops.size(), t.selection_keys.size(), std::filesystem::file_size(dir / spec.file));
+                 t.ops.size(), t.selection_keys.size(),
+                 std::filesystem::file_size(dir / spec.file));
     }
   } catch (const std::exception& e) {
     fmt::print(stderr, "gen_samples: error: {}\n", e.what());

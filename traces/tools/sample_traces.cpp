@@ -127,7 +127,8 @@ std::vector<std::uint32_t> select(const config::ModelConfig& m, std::int64_t top
     }
   };
   for (std::int64_t b = 0; b < m.sparse.sink_blocks; ++b) take(static_cast<std::uint32_t>(b));
-  for (std::int64_t b = std::max<std::int64_t>(0, n_blocks - m.sparse.window_blocks); b < n_blocks; ++b)
+  for (std::int64_t b = std::max<std::int64_t>(0, n_blocks - m.sparse.window_blocks); b < n_blocks;
+       ++b)
     take(static_cast<std::uint32_t>(b));
   for (auto b : prev)
     if (rng.uniform() < reuse) take(b);
@@ -139,9 +140,12 @@ std::vector<std::uint32_t> select(const config::ModelConfig& m, std::int64_t top
 std::size_t overlap(const std::vector<std::uint32_t>& a, const std::vector<std::uint32_t>& b) {
   std::size_t i = 0, j = 0, n = 0;
   while (i < a.size() && j < b.size()) {
-    if (a[i] == b[j]) ++n, ++i, ++j;
-    else if (a[i] < b[j]) ++i;
-    else ++j;
+    if (a[i] == b[j])
+      ++n, ++i, ++j;
+    else if (a[i] < b[j])
+      ++i;
+    else
+      ++j;
   }
   return n;
 }
@@ -196,13 +200,24 @@ trace::Trace build_sample(const SampleSpec& s) {
     std::uint64_t attn_flops = 0;
     for (auto c : run.context_tokens)
       attn_flops += static_cast<std::uint64_t>(2 * m.n_heads * m.head_dim * c * c);
-    const auto a = compute(stage::prefill_attention, Phase::prefill, 0, l, total_ctx * kv_tok, attn_flops);
+    const auto a =
+        compute(stage::prefill_attention, Phase::prefill, 0, l, total_ctx * kv_tok, attn_flops);
     compute(stage::mlp, Phase::prefill, 0, l, mlp_w * dt, 2 * total_ctx * mlp_w);
     if (sparse)
-      tl.add(Rec{OpKind::d2h, stage::prefill_kv_offload, d2h, Phase::prefill, 0,
-                 static_cast<std::int16_t>(l), -1, pcie_ns(total_ctx * kv_tok), total_ctx * kv_tok, 0,
-                 static_cast<std::uint32_t>(total_ctx / static_cast<std::uint64_t>(bt)), 0,
-                 Engine::memcpy_bulk, {a}});
+      tl.add(Rec{OpKind::d2h,
+                 stage::prefill_kv_offload,
+                 d2h,
+                 Phase::prefill,
+                 0,
+                 static_cast<std::int16_t>(l),
+                 -1,
+                 pcie_ns(total_ctx * kv_tok),
+                 total_ctx * kv_tok,
+                 0,
+                 static_cast<std::uint32_t>(total_ctx / static_cast<std::uint64_t>(bt)),
+                 0,
+                 Engine::memcpy_bulk,
+                 {a}});
   }
   t.steps.push_back({Phase::prefill, 0, 0, tl.free_at(main)});
 
@@ -213,7 +228,8 @@ trace::Trace build_sample(const SampleSpec& s) {
   auto select_layer = [&](int step, int l) -> std::uint64_t {
     trace::CacheOutcome c{step, static_cast<std::int16_t>(l), 0, 0, 0, 0};
     for (int seq = 0; seq < B; ++seq) {
-      const std::int64_t n_blocks = (run.context_tokens[static_cast<std::size_t>(seq)] + step + 1 + bt - 1) / bt;
+      const std::int64_t n_blocks =
+          (run.context_tokens[static_cast<std::size_t>(seq)] + step + 1 + bt - 1) / bt;
       for (int hd = 0; hd < H; ++hd) {
         auto& p = prev[static_cast<std::size_t>((l * B + seq) * H + hd)];
         auto sel = select(m, topk, n_blocks, p, rng, run.workload.reuse);
@@ -221,7 +237,8 @@ trace::Trace build_sample(const SampleSpec& s) {
         c.selected += sel.size();
         c.hits += resident ? sel.size() : overlap(sel, p);
         t.selection_keys.push_back({step, static_cast<std::int16_t>(l), seq,
-                                    static_cast<std::uint16_t>(hd), static_cast<std::uint16_t>(sel.size())});
+                                    static_cast<std::uint16_t>(hd),
+                                    static_cast<std::uint16_t>(sel.size())});
         auto row = sel;
         row.resize(static_cast<std::size_t>(topk), trace::Trace::kNoBlock);
         t.selection_blocks.insert(t.selection_blocks.end(), row.begin(), row.end());
@@ -236,29 +253,54 @@ trace::Trace build_sample(const SampleSpec& s) {
   // Scores, top-k and working-set diff for layer `target` (on main), then the
   // gather of its missing blocks on the side stream; returns the gather's id.
   auto prep = [&](int step, int l, int target) -> std::uint64_t {
-    const auto score_bytes = static_cast<std::uint64_t>(B * H) * (total_ctx / 4) * static_cast<std::uint64_t>(m.head_dim) * dt;
+    const auto score_bytes = static_cast<std::uint64_t>(B * H) * (total_ctx / 4) *
+                             static_cast<std::uint64_t>(m.head_dim) * dt;
     compute(stage::score, Phase::decode, step, l, score_bytes, score_bytes);
     compute(stage::pool_topk, Phase::decode, step, l, score_bytes / 8, 0);
     const std::uint64_t misses = select_layer(step, target);
     const auto ws = compute(stage::ws_update, Phase::decode, step, l, 4096, 0);
     const std::uint64_t bytes = misses * block_bytes_head;
-    return tl.add(Rec{OpKind::h2d, stage::h2d_gather, side, Phase::decode, step,
-                      static_cast<std::int16_t>(target), -1, pcie_ns(bytes), bytes, 0,
-                      static_cast<std::uint32_t>(misses), static_cast<std::uint16_t>(run.gather_ctas),
-                      Engine::zero_copy_gather, {ws}});
+    return tl.add(Rec{OpKind::h2d,
+                      stage::h2d_gather,
+                      side,
+                      Phase::decode,
+                      step,
+                      static_cast<std::int16_t>(target),
+                      -1,
+                      pcie_ns(bytes),
+                      bytes,
+                      0,
+                      static_cast<std::uint32_t>(misses),
+                      static_cast<std::uint16_t>(run.gather_ctas),
+                      Engine::zero_copy_gather,
+                      {ws}});
   };
 
   const std::int64_t n_steps = s.stop_after_steps >= 0 ? s.stop_after_steps : s.decode_steps;
   for (int step = 0; step < n_steps; ++step) {
     const std::int64_t step_start = tl.free_at(main);
-    const auto plan = tl.add(Rec{OpKind::host, stage::host, host, Phase::decode, step, -1, -1, 4000,
-                                 0, 0, 0, 0, Engine::none, {}});
-    compute(stage::embed, Phase::decode, step, -1, static_cast<std::uint64_t>(B * m.hidden) * dt, 0, {plan});
+    const auto plan = tl.add(Rec{OpKind::host,
+                                 stage::host,
+                                 host,
+                                 Phase::decode,
+                                 step,
+                                 -1,
+                                 -1,
+                                 4000,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 Engine::none,
+                                 {}});
+    compute(stage::embed, Phase::decode, step, -1, static_cast<std::uint64_t>(B * m.hidden) * dt, 0,
+            {plan});
     std::vector<std::uint64_t> gather_of(static_cast<std::size_t>(L), 0);
     for (int l = 0; l < L; ++l) {
       const auto act = static_cast<std::uint64_t>(B * m.hidden) * dt;
       compute(stage::rmsnorm, Phase::decode, step, l, 2 * act, 4 * act);
-      compute(stage::qkvf_gemm, Phase::decode, step, l, qkvf * dt, 2 * static_cast<std::uint64_t>(B) * qkvf);
+      compute(stage::qkvf_gemm, Phase::decode, step, l, qkvf * dt,
+              2 * static_cast<std::uint64_t>(B) * qkvf);
       compute(stage::rope, Phase::decode, step, l, act, act);
       if (sparse) compute(stage::compress, Phase::decode, step, l, kv_tok * 32, kv_tok * 16);
       if (sparda) {
@@ -272,25 +314,53 @@ trace::Trace build_sample(const SampleSpec& s) {
         gather_of[static_cast<std::size_t>(l)] = prep(step, l, l);
       }
       if (sparse && (l > 0 || !sparda))
-        tl.add(Rec{OpKind::wait, stage::wait_kv, main, Phase::decode, step, static_cast<std::int16_t>(l),
-                   -1, 0, 0, 0, 0, 0, Engine::none, {gather_of[static_cast<std::size_t>(l)]}});
-      const auto kvw = compute(stage::kv_write, Phase::decode, step, l, static_cast<std::uint64_t>(B) * kv_tok, 0);
-      const std::uint64_t attended =
-          sparse ? static_cast<std::uint64_t>(B * topk * bt) : total_ctx + static_cast<std::uint64_t>(B * step);
+        tl.add(Rec{OpKind::wait,
+                   stage::wait_kv,
+                   main,
+                   Phase::decode,
+                   step,
+                   static_cast<std::int16_t>(l),
+                   -1,
+                   0,
+                   0,
+                   0,
+                   0,
+                   0,
+                   Engine::none,
+                   {gather_of[static_cast<std::size_t>(l)]}});
+      const auto kvw = compute(stage::kv_write, Phase::decode, step, l,
+                               static_cast<std::uint64_t>(B) * kv_tok, 0);
+      const std::uint64_t attended = sparse ? static_cast<std::uint64_t>(B * topk * bt)
+                                            : total_ctx + static_cast<std::uint64_t>(B * step);
       compute(stage::attention, Phase::decode, step, l, attended * kv_tok,
-              attended * 4 * static_cast<std::uint64_t>(m.n_heads * m.head_dim) / static_cast<std::uint64_t>(H));
-      compute(stage::o_proj, Phase::decode, step, l, o_w * dt, 2 * static_cast<std::uint64_t>(B) * o_w);
-      compute(stage::mlp, Phase::decode, step, l, mlp_w * dt, 2 * static_cast<std::uint64_t>(B) * mlp_w);
+              attended * 4 * static_cast<std::uint64_t>(m.n_heads * m.head_dim) /
+                  static_cast<std::uint64_t>(H));
+      compute(stage::o_proj, Phase::decode, step, l, o_w * dt,
+              2 * static_cast<std::uint64_t>(B) * o_w);
+      compute(stage::mlp, Phase::decode, step, l, mlp_w * dt,
+              2 * static_cast<std::uint64_t>(B) * mlp_w);
       for (int seq = 0; sparse && seq < B; ++seq) {
         if ((run.context_tokens[static_cast<std::size_t>(seq)] + step + 1) % bt != 0) continue;
         const auto bytes = static_cast<std::uint64_t>(bt) * kv_tok;
-        tl.add(Rec{OpKind::d2h, stage::kv_writeback, d2h, Phase::decode, step,
-                   static_cast<std::int16_t>(l), seq, pcie_ns(bytes), bytes, 0, 1, 0,
-                   Engine::memcpy_bulk, {kvw}});
+        tl.add(Rec{OpKind::d2h,
+                   stage::kv_writeback,
+                   d2h,
+                   Phase::decode,
+                   step,
+                   static_cast<std::int16_t>(l),
+                   seq,
+                   pcie_ns(bytes),
+                   bytes,
+                   0,
+                   1,
+                   0,
+                   Engine::memcpy_bulk,
+                   {kvw}});
       }
     }
     const auto head_w = static_cast<std::uint64_t>(m.vocab * m.hidden);
-    compute(stage::lm_head, Phase::decode, step, -1, head_w * dt, 2 * static_cast<std::uint64_t>(B) * head_w);
+    compute(stage::lm_head, Phase::decode, step, -1, head_w * dt,
+            2 * static_cast<std::uint64_t>(B) * head_w);
     compute(stage::argmax, Phase::decode, step, -1, static_cast<std::uint64_t>(B * m.vocab) * 4, 0);
     t.steps.push_back({Phase::decode, step, step_start, tl.free_at(main)});
   }

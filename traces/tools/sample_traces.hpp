@@ -17,16 +17,16 @@
 namespace foresight::samples {
 
 struct SampleSpec {
-  std::string file;                      // e.g. "sparda-tiny.h5"
-  config::Mode mode = config::Mode::sparda;  // dense, sparse_offload or sparda
+  std::string file;                                       // e.g. "sparda-tiny.h5"
+  config::Mode mode = config::Mode::sparda;               // dense, sparse_offload or sparda
   std::vector<std::int64_t> context_tokens = {205, 140};  // tail blocks fill at steps 2, 3
   std::int64_t decode_steps = 4;
-  std::int64_t stop_after_steps = -1;    // >= 0: trace ends early, status truncated
+  std::int64_t stop_after_steps = -1;  // >= 0: trace ends early, status truncated
   std::uint64_t seed = 1;
 };
 
-config::ModelConfig tiny_model();          // 4 layers, 2 KV heads, 16-token blocks, top-8
-config::HardwareConfig h100_hardware();    // figures of configs/hardware/h100-sxm.toml
+config::ModelConfig tiny_model();        // 4 layers, 2 KV heads, 16-token blocks, top-8
+config::HardwareConfig h100_hardware();  // figures of configs/hardware/h100-sxm.toml
 config::RunConfig run_config(const SampleSpec& s);
 
 // The samples committed under traces/samples/.

@@ -71,7 +71,8 @@ int main(int argc, char** argv) {
           while (sel.size() < topk) take(static_cast<std::uint32_t>(next() % n_blocks));
           std::sort(sel.begin(), sel.end());
           w.add_selection({static_cast<std::int32_t>(step), static_cast<std::int16_t>(l), 0,
-                           static_cast<std::uint16_t>(hd), 0}, sel);
+                           static_cast<std::uint16_t>(hd), 0},
+                          sel);
           p = std::move(sel);
         }
       }
@@ -85,7 +86,8 @@ int main(int argc, char** argv) {
   hid_t f = H5Fopen(out.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) return 1;
   const double entries = static_cast<double>(steps) * layers * heads * topk;
-  const std::uint64_t blocks = storage(f, "/selections/blocks"), keys = storage(f, "/selections/keys");
+  const std::uint64_t blocks = storage(f, "/selections/blocks"),
+                      keys = storage(f, "/selections/keys");
   H5Fclose(f);
   fmt::print("{} rows x {} ids = {:.0f} entries\n", steps * layers * heads, topk, entries);
   fmt::print("/selections/blocks: {} bytes = {:.3f} bytes/entry\n", blocks, blocks / entries);

@@ -67,7 +67,7 @@ struct DenseDecodeAttentionParams {
 inline std::size_t decode_attention_workspace_bytes(const DecodeAttentionShape& s) {
   return sizeof(float) * static_cast<std::size_t>(s.batch) * s.n_heads * s.n_splits * (s.head_dim + 2);
 }
-// Splits for one wave of CTAs: the GPU kernel fits 2 CTAs per SM (174
+// Splits for one wave of CTAs: the GPU kernel fits 2 CTAs per SM (232
 // registers x 128 threads), so aim at 2 * sm_count CTAs in all, at most one
 // split per 64-token tile. MiniCPM batch 16 on 132 SMs: 8 splits of 13 tiles.
 inline int default_decode_splits(int batch, int kv_heads, int max_tiles, int sm_count) {

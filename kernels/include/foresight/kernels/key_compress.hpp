@@ -32,10 +32,15 @@ struct KeyCompressPrefillParams {
   std::int64_t k_token_stride = 0;  // elements; 0 means kv_heads * head_dim
   int kernel = 32;                  // tokens per window
   int stride = 16;                  // tokens between window starts
+  // Optional decode ring of this sequence, [kernel, kv_heads, head_dim]: receives
+  // the last min(tokens, kernel) keys at slot t % kernel, so that decoding can
+  // continue with key_compress_decode. Null: not written.
+  bf16* ring = nullptr;
 };
 
 // Decode step, batched over sequences of different lengths. Each sequence
-// keeps a ring of its last `kernel` keys (token t at slot t % kernel). The
+// keeps a ring of its last `kernel` keys (token t at slot t % kernel), seeded
+// by the prefill variant's `ring` output. The
 // op first stores the new key (token token_counts[b] - 1) into the ring; then,
 // where t = token_counts[b] satisfies t >= kernel and (t - kernel) % stride == 0,
 // it appends compressed key number (t - kernel) / stride, the mean of the ring.

@@ -3,7 +3,8 @@
 //   x'[i]       = x[i] * cos(a) - x[i + d/2] * sin(a)
 //   x'[i + d/2] = x[i + d/2] * cos(a) + x[i] * sin(a)
 // Applied in place to q, k and the Forecast f of every sequence at that
-// sequence's position. fp32 math, one rounding to bf16.
+// sequence's position. fp32 math, one rounding to bf16. For a prefill chunk,
+// pass one row per token (batch = tokens) with that token's position.
 #pragma once
 
 #include <cstdint>
