@@ -1,0 +1,155 @@
+// `foresight run`: decode for real on a backend and write a run folder
+// (trace.h5, metrics.json, config.json, timeline.json, tokens.json).
+#include <atomic>
+#include <csignal>
+#include <memory>
+#include <sstream>
+
+#include <fmt/core.h>
+
+#include "command.hpp"
+#include "foresight/config/load.hpp"
+#include "foresight/runtime/memory_plan.hpp"
+#include "foresight/runtime/run.hpp"
+#include "foresight/runtime/safetensors.hpp"
+#include "foresight/trace/reader.hpp"
+
+namespace foresight::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_sigint(int) { g_stop.store(true); }
+
+struct RunOptions {
+  std::string model, hardware = "h100-sxm", mode = "dense", backend = "cpu", context = "4096";
+  std::string prefill = "real", selections = "model", checkpoint, forecast, out;
+  std::int64_t batch = 1, steps = 4, warmup = 1, topk = 0, cache_blocks = 0, prefill_chunk = 512;
+  double reuse = 0.85, cross_layer = 0.7;
+  std::uint64_t seed = 1;
+  bool dump_logits = false;
+  bool recall = false;
+};
+
+std::vector<std::int64_t> parse_contexts(const std::string& s, std::int64_t batch) {
+  std::vector<std::int64_t> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    std::size_t used = 0;
+    std::int64_t x = 0;
+    try {
+      x = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || item.empty()) {
+      throw config::ConfigError(fmt::format("--context: '{}' is not an integer token count", item));
+    }
+    v.push_back(x);
+  }
+  if (v.size() == 1) v.assign(static_cast<std::size_t>(std::max<std::int64_t>(batch, 1)), v[0]);
+  if (static_cast<std::int64_t>(v.size()) != batch) {
+    throw config::ConfigError(fmt::format("--context: {} lengths given for --batch {}", v.size(), batch));
+  }
+  return v;
+}
+
+int run_run(const RunOptions& o) {
+  runtime::RunRequest req;
+  try {
+    req.model = config::load_model(o.model);
+    req.hardware = config::load_hardware(o.hardware);
+    auto& r = req.run;
+    r.mode = config::parse_mode(o.mode, "--mode");
+    r.backend = o.backend;
+    r.batch = o.batch;
+    r.context_tokens = parse_contexts(o.context, o.batch);
+    r.decode_steps = o.steps;
+    r.warmup_steps = o.warmup;
+    r.prefill = o.prefill;
+    r.topk_blocks = o.topk > 0 ? o.topk : req.model.sparse.topk_blocks;
+    r.cache_blocks = o.cache_blocks;
+    r.seed = o.seed;
+    r.workload.reuse = o.reuse;
+    r.workload.cross_layer = o.cross_layer;
+    if (o.selections == "model" || o.selections == "workload") {
+      r.selection_source = o.selections;
+    } else {
+      r.selection_source = "file";
+      req.selections_file = o.selections;
+    }
+    req.checkpoint = o.checkpoint;
+    req.forecast = o.forecast;
+    req.out_dir = o.out;
+    req.dump_logits = o.dump_logits;
+    req.measure_recall = o.recall;
+    req.prefill_chunk_tokens = o.prefill_chunk;
+    req.stop = &g_stop;
+    std::signal(SIGINT, on_sigint);
+    const auto res = runtime::run_to_folder(req);
+    std::signal(SIGINT, SIG_DFL);
+    if (res.truncated) {
+      fmt::print(stderr, "foresight run: stopped early ({}); trace marked truncated in {}\n", res.reason, o.out);
+      return 130;
+    }
+    fmt::print("{}: prefill {:.1f} ms, decode {:.3f} ms/step (mean of {} steps), run folder {}\n",
+               config::to_string(r.mode), res.prefill_ms, res.decode_step_ms_mean, r.decode_steps, o.out);
+    return kExitOk;
+  } catch (const config::ConfigError& e) {
+    fmt::print(stderr, "foresight run: error: {}\n", e.what());
+  } catch (const runtime::WeightsError& e) {
+    fmt::print(stderr, "foresight run: error: {}\n", e.what());
+  } catch (const runtime::MemoryError& e) {
+    fmt::print(stderr, "foresight run: error: {}\n", e.what());
+  } catch (const trace::TraceError& e) {
+    fmt::print(stderr, "foresight run: error: {}\n", e.what());
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "foresight run: error: {}\n", e.what());
+  }
+  return kExitBadInput;
+}
+
+const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
+  auto o = std::make_shared<RunOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "run",
+      "Decode for real: prefill, then greedy decode steps of a Llama-family GQA model, timing\n"
+      "every stage. Writes OUT/trace.h5, metrics.json, config.json, timeline.json (Perfetto)\n"
+      "and tokens.json. Ctrl-C stops at the next step and leaves a trace marked truncated.");
+  sub->add_option("--model", o->model,
+                  "Model: a name in configs/models (tiny, minicpm4.1-8b, llama3.1-8b), a .toml or a HF config.json")
+      ->required();
+  sub->add_option("--hardware", o->hardware,
+                  "Hardware config (name in configs/hardware or .toml) used for the memory plan (default h100-sxm)");
+  sub->add_option("--mode", o->mode,
+                  "Decode mode: dense, sparse or sparda-no-offload (default dense; offload modes: issue 6)");
+  sub->add_option("--backend", o->backend, "cpu or cuda (default cpu; the CUDA backend is not built yet)");
+  sub->add_option("--batch", o->batch, "Sequences decoded together (default 1)");
+  sub->add_option("--context", o->context,
+                  "Prompt tokens per sequence: one value for all, or a comma list of --batch values (default 4096)");
+  sub->add_option("--steps", o->steps, "Timed decode steps (default 4)");
+  sub->add_option("--warmup", o->warmup, "Untimed decode steps before the timed ones (default 1)");
+  sub->add_option("--prefill", o->prefill,
+                  "real (chunked prefill through the model) or synthetic (KV of realistic scale, no compute); default real");
+  sub->add_option("--prefill-chunk", o->prefill_chunk, "Tokens per prefill chunk (default 512)");
+  sub->add_option("--selections", o->selections,
+                  "Block selections: model (computed, default), workload (workload model) or a trace FILE (.h5)");
+  sub->add_option("--reuse", o->reuse, "Workload model: share of a step's free picks kept at the next step (default 0.85)");
+  sub->add_option("--cross-layer", o->cross_layer, "Workload model: share of fresh picks copied from layer l-1 (default 0.7)");
+  sub->add_option("--topk", o->topk, "Blocks selected per KV head (default: the model's sparse.topk_blocks)");
+  sub->add_option("--cache-blocks", o->cache_blocks, "GPU slots per (layer, KV head) in offload modes; 0 = top-k + 1 (default 0)");
+  sub->add_option("--checkpoint", o->checkpoint,
+                  "HF Llama-format checkpoint directory (*.safetensors); default: synthetic weights");
+  sub->add_option("--forecast", o->forecast,
+                  "safetensors file with model.layers.{l}.self_attn.forecast_proj.weight (default: synthetic)");
+  sub->add_option("--seed", o->seed, "Seed of synthetic weights, prompts and workload (default 1)");
+  sub->add_flag("--dump-logits", o->dump_logits, "Write the last step's logits to OUT/logits.npy (default off)");
+  sub->add_flag("--recall", o->recall,
+                "sparda-no-offload: also select with each layer's own query and report the Forecast's recall "
+                "in metrics.json (adds scoring ops to the trace; default off)");
+  sub->add_option("--out", o->out, "Run folder to write (created; files replaced)")->required();
+  return [o] { return run_run(*o); };
+}}};
+
+}  // namespace
+}  // namespace foresight::cli

@@ -1,0 +1,104 @@
+// The device a decode loop runs on. The loop (engine.hpp) is written once
+// against this interface; CpuBackend runs the CPU reference kernels, a CUDA
+// backend calls the *_cuda launchers on its streams. Ops take the kernels'
+// params structs (kernels/include/foresight/kernels/<op>.hpp), whose pointers
+// are device pointers (host pointers on the CPU backend).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "foresight/kernels/argmax.hpp"
+#include "foresight/kernels/block_score.hpp"
+#include "foresight/kernels/block_select.hpp"
+#include "foresight/kernels/decode_attention.hpp"
+#include "foresight/kernels/embedding.hpp"
+#include "foresight/kernels/gemm.hpp"
+#include "foresight/kernels/key_compress.hpp"
+#include "foresight/kernels/kv_gather.hpp"
+#include "foresight/kernels/prefill_attention.hpp"
+#include "foresight/kernels/residual_add.hpp"
+#include "foresight/kernels/rmsnorm.hpp"
+#include "foresight/kernels/rope.hpp"
+#include "foresight/kernels/swiglu.hpp"
+#include "foresight/kernels/working_set.hpp"
+
+namespace foresight::runtime {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;           // "cpu", "cuda"
+  virtual std::string clock_name() const = 0;     // trace Header::clock
+
+  // Device memory, zero-filled. Throws on failure (never crashes).
+  virtual void* alloc(std::size_t bytes) = 0;
+  virtual void release(void* p) = 0;
+  virtual void to_device(void* dst, const void* src, std::size_t bytes) = 0;
+  virtual void to_host(void* dst, const void* src, std::size_t bytes) = 0;
+  virtual void device_copy(void* dst, const void* src, std::size_t bytes) = 0;
+
+  // Ops (semantics in the kernels' headers).
+  virtual void embedding(const kernels::EmbeddingParams& p) = 0;
+  virtual void rmsnorm(const kernels::RmsNormParams& p) = 0;
+  virtual void gemm(const kernels::GemmParams& p) = 0;
+  virtual void rope(const kernels::RopeParams& p) = 0;
+  virtual void residual_add(const kernels::ResidualAddParams& p) = 0;
+  virtual void swiglu(const kernels::SwigluParams& p) = 0;
+  virtual void argmax(const kernels::ArgmaxParams& p) = 0;
+  virtual void key_compress_prefill(const kernels::KeyCompressPrefillParams& p) = 0;
+  virtual void key_compress_decode(const kernels::KeyCompressDecodeParams& p) = 0;
+  virtual void prefill_attention(const kernels::PrefillAttentionParams& p) = 0;
+  virtual void block_score_forecast(const kernels::BlockScoreParams& p) = 0;
+  virtual void block_score_query_group(const kernels::BlockScoreParams& p) = 0;
+  virtual void block_select(const kernels::BlockSelectParams& p) = 0;
+  virtual void working_set_update(const kernels::WorkingSetParams& p) = 0;
+  virtual void kv_gather(const kernels::KvGatherParams& p) = 0;
+  virtual void dense_decode_attention(const kernels::DenseDecodeAttentionParams& p) = 0;
+  virtual void sparse_decode_attention(const kernels::SparseDecodeAttentionParams& p) = 0;
+
+  // Timing: a mark is taken in stream order (CPU: steady_clock now; CUDA: an
+  // event). mark_ns is valid after synchronize() and is relative to the
+  // backend's creation, in nanoseconds.
+  using Mark = std::int64_t;
+  virtual Mark mark() = 0;
+  virtual std::int64_t mark_ns(Mark m) = 0;
+  virtual void synchronize() = 0;
+};
+
+std::unique_ptr<Backend> make_cpu_backend();
+// "cpu" or "cuda"; "cuda" throws std::runtime_error when built without CUDA
+// or when no device is present.
+std::unique_ptr<Backend> make_backend(const std::string& name);
+
+// An owned device allocation of `count` elements of T.
+template <class T>
+class DeviceArray {
+ public:
+  DeviceArray() = default;
+  DeviceArray(Backend& b, std::size_t count)
+      : b_(&b), n_(count), p_(static_cast<T*>(count ? b.alloc(count * sizeof(T)) : nullptr)) {}
+  ~DeviceArray() { reset(); }
+  DeviceArray(DeviceArray&& o) noexcept : b_(o.b_), n_(o.n_), p_(o.p_) { o.p_ = nullptr; o.n_ = 0; }
+  DeviceArray& operator=(DeviceArray&& o) noexcept {
+    if (this != &o) { reset(); b_ = o.b_; n_ = o.n_; p_ = o.p_; o.p_ = nullptr; o.n_ = 0; }
+    return *this;
+  }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  T* get() const { return p_; }
+  std::size_t size() const { return n_; }
+  std::size_t bytes() const { return n_ * sizeof(T); }
+  void upload(const T* src, std::size_t count) { b_->to_device(p_, src, count * sizeof(T)); }
+  void download(T* dst, std::size_t count) const { b_->to_host(dst, p_, count * sizeof(T)); }
+
+ private:
+  void reset() { if (p_) b_->release(p_); p_ = nullptr; }
+  Backend* b_ = nullptr;
+  std::size_t n_ = 0;
+  T* p_ = nullptr;
+};
+
+}  // namespace foresight::runtime

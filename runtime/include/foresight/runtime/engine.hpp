@@ -1,0 +1,95 @@
+// The decode loop, written once against Backend: prefill (real, chunked per
+// sequence, or synthetic) then greedy decode steps for a batch of sequences
+// of different context lengths, in the modes dense, sparse and
+// sparda-no-offload (the offload modes come with issue 6).
+//
+// Tokens: sequence b has a prompt of context_tokens[b] ids. Prefill covers
+// positions [0, L_b - 1); decode step s feeds the token at position
+// L_b - 1 + s (the last prompt token at step 0, then the previous output) and
+// produces one token, so after step s the sequence holds L_b + s tokens.
+//
+// Device layout per layer (K and V separately, bf16):
+//   kv store        [batch, kv_heads, max_blocks * block_tokens, head_dim]
+//                   (= kv_gather's store layout and dense attention's cache)
+//   compressed keys [batch, max_comp, kv_heads, head_dim]
+//   key ring        [batch, compress_kernel, kv_heads, head_dim]
+//   slots (sparse)  [batch, kv_heads, topk + 1, block_tokens, head_dim]; slot
+//                   topk is the tail slot holding the current block.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "foresight/config/model.hpp"
+#include "foresight/config/run.hpp"
+#include "foresight/runtime/backend.hpp"
+#include "foresight/runtime/recorder.hpp"
+#include "foresight/runtime/selection_source.hpp"
+#include "foresight/runtime/weights.hpp"
+
+namespace foresight::runtime {
+
+struct EngineOptions {
+  config::Mode mode = config::Mode::dense;
+  std::vector<std::int64_t> context_tokens;  // per sequence, >= 1
+  std::int64_t max_steps = 1;                // decode steps the caches are sized for
+  std::int64_t topk_blocks = 96;
+  bool synthetic_prefill = false;
+  std::int64_t prefill_chunk_tokens = 512;
+  std::uint64_t seed = 1;                    // synthetic prefill data
+  ExternalSelections* selections = nullptr;  // null: the model selects
+  // sparda-no-offload: also select layer l's blocks with its own query (as
+  // sparse does) and count the overlap, for recall_by_layer(). Adds ops.
+  bool measure_recall = false;
+  // Called during real prefill after each layer's QKVF GEMM (before RoPE) with
+  // device pointers: normalised input xn [rows, hidden] and the QKVF output
+  // [rows, qkvf_rows]. Used by Forecast calibration.
+  std::function<void(int layer, int rows, const bf16* xn, const bf16* qkvf)> prefill_tap;
+};
+
+// Overlap of the Forecast's selection with the query's own, per layer, over
+// the blocks that are not forced (sink, local window).
+struct RecallCounts {
+  std::uint64_t query_blocks = 0;  // non-forced blocks the query selected
+  std::uint64_t matched = 0;       // of those, also selected by the Forecast
+  double recall() const { return query_blocks ? static_cast<double>(matched) / static_cast<double>(query_blocks) : 1.0; }
+};
+
+// Cache outcome totals over the decode steps (sparse modes).
+struct CacheTotals {
+  std::uint64_t selected = 0, hits = 0, misses = 0, loaded_bytes = 0;
+};
+
+class DecodeEngine {
+ public:
+  DecodeEngine(const config::ModelConfig& m, const Weights& w, Backend& backend, Recorder& rec,
+               EngineOptions opts);
+  ~DecodeEngine();
+  DecodeEngine(const DecodeEngine&) = delete;
+  DecodeEngine& operator=(const DecodeEngine&) = delete;
+
+  // Uploads the weights (done by the constructor) and runs the prefill of
+  // every sequence; prompts[b] has context_tokens[b] ids in [0, vocab).
+  // Returns the prefill time (ns).
+  std::int64_t prefill(const std::vector<std::vector<std::int32_t>>& prompts);
+
+  // One greedy decode step; returns the next token of every sequence.
+  std::vector<std::int32_t> step();
+  std::int64_t steps_done() const;
+  std::int64_t last_step_ns() const;
+
+  // Logits of the last step, [batch, vocab] as float (from bf16).
+  std::vector<float> last_logits() const;
+  const CacheTotals& cache_totals() const;
+  // Per layer (measure_recall only; empty otherwise).
+  const std::vector<RecallCounts>& recall_by_layer() const;
+
+  struct State;  // device buffers and host mirrors (engine_state.hpp)
+
+ private:
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace foresight::runtime

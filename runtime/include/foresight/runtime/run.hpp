@@ -1,0 +1,60 @@
+// One `foresight run`: plan memory, build weights, prefill, decode, and write
+// the run folder:
+//   trace.h5       schema v1 (status truncated when stopped early)
+//   metrics.json   decode.step_ms.{mean,p50,p99}, decode.tokens_per_s,
+//                  prefill.ms, h2d.*, cache.*, memory.* (names as the simulator's)
+//   config.json    the resolved model, hardware and run configs
+//   timeline.json  Perfetto / Chrome trace events
+//   tokens.json    prompts and generated tokens per sequence
+//   logits.npy     last step's logits [batch, vocab] float32 (--dump-logits)
+// Every file is written under a temporary name and renamed when complete.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "foresight/config/hardware.hpp"
+#include "foresight/config/model.hpp"
+#include "foresight/config/run.hpp"
+
+namespace foresight::runtime {
+
+struct RunRequest {
+  config::ModelConfig model;
+  config::HardwareConfig hardware;
+  config::RunConfig run;                  // mode, backend, batch, contexts, steps, prefill, seed, ...
+  std::filesystem::path checkpoint;       // empty: synthetic weights
+  std::filesystem::path forecast;         // empty: synthetic (or checkpoint seed) Forecast
+  std::filesystem::path selections_file;  // run.selection_source == "file"
+  std::filesystem::path out_dir;
+  bool dump_logits = false;
+  // sparda-no-offload: also run the query's own selection each layer and
+  // report the Forecast's recall in metrics.json (adds scoring ops to the trace).
+  bool measure_recall = false;
+  std::int64_t prefill_chunk_tokens = 512;
+  // Stop request (e.g. set by a SIGINT handler): checked before every step;
+  // the run then ends with a truncated trace.
+  const std::atomic<bool>* stop = nullptr;
+  // Tests: throw an error inside decode step `fail_at_step` (-1: never).
+  std::int64_t fail_at_step = -1;
+};
+
+struct RunResult {
+  bool truncated = false;
+  std::string reason;
+  std::vector<std::vector<std::int32_t>> tokens;  // [seq][generated]
+  double decode_step_ms_mean = 0;
+  double prefill_ms = 0;
+};
+
+// Throws (config, weights, memory or runtime errors) with a clear message; a
+// failure during prefill or decode first closes the trace as truncated.
+RunResult run_to_folder(const RunRequest& req);
+
+// Percentile by nearest rank of `v`, p in (0, 100].
+double percentile(std::vector<double> v, double p);
+
+}  // namespace foresight::runtime

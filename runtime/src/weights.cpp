@@ -1,0 +1,264 @@
+// Synthetic weights, HF checkpoint loading (single file or sharded) and saving.
+#include "foresight/runtime/weights.hpp"
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <utility>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+namespace foresight::runtime {
+namespace {
+
+using Shape = std::vector<std::int64_t>;
+
+// splitmix64 + Box-Muller: fast, seeded, platform-independent.
+class NormalRng {
+ public:
+  explicit NormalRng(std::uint64_t seed) : s_(seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull) {}
+  float next(float stddev) {
+    if (have_spare_) {
+      have_spare_ = false;
+      return spare_ * stddev;
+    }
+    const double u1 = (static_cast<double>(bits() >> 11) + 0.5) * 0x1.0p-53;
+    const double u2 = static_cast<double>(bits() >> 11) * 0x1.0p-53;
+    const double r = std::sqrt(-2.0 * std::log(u1));
+    spare_ = static_cast<float>(r * std::sin(2 * M_PI * u2));
+    have_spare_ = true;
+    return static_cast<float>(r * std::cos(2 * M_PI * u2)) * stddev;
+  }
+
+ private:
+  std::uint64_t bits() {
+    std::uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  std::uint64_t s_;
+  float spare_ = 0;
+  bool have_spare_ = false;
+};
+
+void fill_normal(bf16* p, std::size_t n, NormalRng& rng, float stddev) {
+  for (std::size_t i = 0; i < n; ++i) p[i] = float_to_bf16(rng.next(stddev));
+}
+std::vector<bf16> normal(std::size_t n, NormalRng& rng, float stddev) {
+  std::vector<bf16> v(n);
+  fill_normal(v.data(), n, rng, stddev);
+  return v;
+}
+std::vector<bf16> ones(std::size_t n) { return std::vector<bf16>(n, float_to_bf16(1.f)); }
+
+constexpr float kInitStd = 0.02f;
+
+std::string layer_name(std::int64_t l, const char* suffix) {
+  return fmt::format("model.layers.{}.{}", l, suffix);
+}
+
+// Tensor name -> (shape, storage) for every checkpoint tensor; Ptr is bf16*
+// when loading, const bf16* when saving.
+template <class Ptr>
+struct SlotT {
+  std::string name;
+  Shape shape;
+  Ptr dst;
+};
+
+template <class W, class Ptr = decltype(std::declval<W&>().embed.data())>
+std::vector<SlotT<Ptr>> checkpoint_slots(const config::ModelConfig& m, W& w) {
+  const std::int64_t H = m.hidden, hd = m.head_dim, q = m.n_heads * hd, kv = m.n_kv_heads * hd;
+  std::vector<SlotT<Ptr>> s;
+  s.push_back({"model.embed_tokens.weight", {m.vocab, H}, w.embed.data()});
+  for (std::int64_t l = 0; l < m.n_layers; ++l) {
+    auto& L = w.layers[static_cast<std::size_t>(l)];
+    s.push_back({layer_name(l, "input_layernorm.weight"), {H}, L.attn_norm.data()});
+    s.push_back({layer_name(l, "self_attn.q_proj.weight"), {q, H}, L.wqkvf.data()});
+    s.push_back({layer_name(l, "self_attn.k_proj.weight"), {kv, H}, L.wqkvf.data() + q * H});
+    s.push_back({layer_name(l, "self_attn.v_proj.weight"), {kv, H}, L.wqkvf.data() + (q + kv) * H});
+    s.push_back({layer_name(l, "self_attn.o_proj.weight"), {H, q}, L.wo.data()});
+    s.push_back({layer_name(l, "post_attention_layernorm.weight"), {H}, L.ffn_norm.data()});
+    s.push_back({layer_name(l, "mlp.gate_proj.weight"), {m.intermediate, H}, L.w_gate_up.data()});
+    s.push_back({layer_name(l, "mlp.up_proj.weight"), {m.intermediate, H},
+                 L.w_gate_up.data() + m.intermediate * H});
+    s.push_back({layer_name(l, "mlp.down_proj.weight"), {H, m.intermediate}, L.w_down.data()});
+  }
+  s.push_back({"model.norm.weight", {H}, w.final_norm.data()});
+  if (!m.tie_embeddings) s.push_back({"lm_head.weight", {m.vocab, H}, w.lm_head.data()});
+  return s;
+}
+
+template <class W, class Ptr = decltype(std::declval<W&>().embed.data())>
+std::vector<SlotT<Ptr>> forecast_slots(const config::ModelConfig& m, W& w) {
+  const std::int64_t H = m.hidden, q = m.n_heads * m.head_dim, kv = m.n_kv_heads * m.head_dim;
+  std::vector<SlotT<Ptr>> s;
+  for (std::int64_t l = 0; l < m.n_layers; ++l) {
+    s.push_back({forecast_tensor_name(l), {kv, H},
+                 w.layers[static_cast<std::size_t>(l)].wqkvf.data() + (q + 2 * kv) * H});
+  }
+  s.push_back({kLayer0SelectorName, {kv, H}, w.layer0_selector.data()});
+  return s;
+}
+
+void check_model(const config::ModelConfig& m) {
+  if (m.n_layers <= 0 || m.hidden <= 0 || m.n_heads <= 0 || m.n_kv_heads <= 0 || m.head_dim <= 0 ||
+      m.intermediate <= 0 || m.vocab <= 0 || m.n_heads % m.n_kv_heads != 0) {
+    throw WeightsError(fmt::format("model '{}': invalid shape for weights", m.name));
+  }
+}
+
+}  // namespace
+
+std::int64_t qkvf_rows(const config::ModelConfig& m) { return (m.n_heads + 3 * m.n_kv_heads) * m.head_dim; }
+
+std::string forecast_tensor_name(std::int64_t layer) {
+  return layer_name(layer, "self_attn.forecast_proj.weight");
+}
+
+std::uint64_t Weights::bytes() const {
+  std::uint64_t n = embed.size() + final_norm.size() + lm_head.size() + layer0_selector.size();
+  for (const auto& L : layers) {
+    n += L.attn_norm.size() + L.wqkvf.size() + L.wo.size() + L.ffn_norm.size() + L.w_gate_up.size() +
+         L.w_down.size();
+  }
+  return 2 * n;
+}
+
+Weights make_synthetic_weights(const config::ModelConfig& m, std::uint64_t seed) {
+  check_model(m);
+  NormalRng rng(seed);
+  const auto H = static_cast<std::size_t>(m.hidden);
+  const auto q = static_cast<std::size_t>(m.n_heads * m.head_dim);
+  const auto kv = static_cast<std::size_t>(m.n_kv_heads * m.head_dim);
+  const auto I = static_cast<std::size_t>(m.intermediate);
+  Weights w;
+  w.embed = normal(static_cast<std::size_t>(m.vocab) * H, rng, kInitStd);
+  for (std::int64_t l = 0; l < m.n_layers; ++l) {
+    LayerWeights L;
+    L.attn_norm = ones(H);
+    L.wqkvf = normal(static_cast<std::size_t>(qkvf_rows(m)) * H, rng, kInitStd);
+    L.wo = normal(H * q, rng, kInitStd);
+    L.ffn_norm = ones(H);
+    L.w_gate_up = normal(2 * I * H, rng, kInitStd);
+    L.w_down = normal(H * I, rng, kInitStd);
+    w.layers.push_back(std::move(L));
+  }
+  w.final_norm = ones(H);
+  if (!m.tie_embeddings) w.lm_head = normal(static_cast<std::size_t>(m.vocab) * H, rng, kInitStd);
+  w.layer0_selector = normal(kv * H, rng, kInitStd);
+  return w;
+}
+
+Weights load_checkpoint(const std::filesystem::path& dir, const config::ModelConfig& m,
+                        std::uint64_t seed) {
+  // Start from synthetic weights: the Forecast rows and the selector stay
+  // synthetic; every checkpoint tensor below overwrites its part.
+  Weights w = make_synthetic_weights(m, seed);
+  if (!std::filesystem::is_directory(dir)) {
+    throw WeightsError(fmt::format("{}: not a checkpoint directory", dir.string()));
+  }
+  // Which file holds which tensor.
+  std::map<std::string, std::filesystem::path> where;
+  const auto index = dir / "model.safetensors.index.json";
+  std::vector<std::filesystem::path> files;
+  if (std::filesystem::exists(index)) {
+    nlohmann::json j;
+    try {
+      std::ifstream in(index);
+      j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+      throw WeightsError(fmt::format("{}: not valid JSON: {}", index.string(), e.what()));
+    }
+    if (!j.contains("weight_map") || !j["weight_map"].is_object()) {
+      throw WeightsError(fmt::format("{}: missing object \"weight_map\"", index.string()));
+    }
+    for (const auto& [name, file] : j["weight_map"].items()) {
+      if (!file.is_string()) throw WeightsError(fmt::format("{}: weight_map['{}'] is not a file name", index.string(), name));
+      where[name] = dir / file.get<std::string>();
+    }
+  } else if (std::filesystem::exists(dir / "model.safetensors")) {
+    files.push_back(dir / "model.safetensors");
+  } else {
+    throw WeightsError(fmt::format("{}: neither model.safetensors nor model.safetensors.index.json",
+                                   dir.string()));
+  }
+  std::map<std::filesystem::path, std::unique_ptr<SafetensorsFile>> open;
+  auto file_of = [&](const std::filesystem::path& p) -> const SafetensorsFile& {
+    auto& f = open[p];
+    if (!f) f = std::make_unique<SafetensorsFile>(p);
+    return *f;
+  };
+  for (const auto& f : files) file_of(f);
+
+  for (const auto& s : checkpoint_slots(m, w)) {
+    std::filesystem::path p;
+    if (!where.empty()) {
+      auto it = where.find(s.name);
+      if (it == where.end()) {
+        throw WeightsError(fmt::format("{}: tensor '{}' is missing from weight_map", index.string(), s.name));
+      }
+      p = it->second;
+    } else {
+      p = files.front();
+    }
+    file_of(p).read_bf16(s.name, s.shape, s.dst);
+  }
+  return w;
+}
+
+void load_forecast(const std::filesystem::path& file, const config::ModelConfig& m, Weights& w) {
+  SafetensorsFile f(file);
+  for (const auto& s : forecast_slots(m, w)) f.read_bf16(s.name, s.shape, s.dst);
+  w.forecast_loaded = true;
+}
+
+void save_checkpoint(const std::filesystem::path& dir, const config::ModelConfig& m,
+                     const Weights& w, int shards) {
+  std::filesystem::create_directories(dir);
+  const auto slots = checkpoint_slots(m, w);
+  nlohmann::json cfg = {{"architectures", {"LlamaForCausalLM"}},
+                        {"model_type", "llama"},
+                        {"hidden_size", m.hidden},
+                        {"intermediate_size", m.intermediate},
+                        {"num_attention_heads", m.n_heads},
+                        {"num_key_value_heads", m.n_kv_heads},
+                        {"num_hidden_layers", m.n_layers},
+                        {"head_dim", m.head_dim},
+                        {"vocab_size", m.vocab},
+                        {"rms_norm_eps", m.rms_eps},
+                        {"rope_theta", m.rope_theta},
+                        {"max_position_embeddings", m.max_context},
+                        {"tie_word_embeddings", m.tie_embeddings},
+                        {"torch_dtype", "bfloat16"}};
+  std::ofstream(dir / "config.json") << cfg.dump(2) << "\n";
+  if (shards <= 1) {
+    std::vector<TensorToWrite> t;
+    for (const auto& s : slots) t.push_back({s.name, s.shape, s.dst});
+    write_safetensors(dir / "model.safetensors", t);
+    return;
+  }
+  nlohmann::json index = {{"metadata", nlohmann::json::object()}, {"weight_map", nlohmann::json::object()}};
+  const std::size_t per = (slots.size() + static_cast<std::size_t>(shards) - 1) / static_cast<std::size_t>(shards);
+  for (int k = 0; k < shards; ++k) {
+    const std::string name = fmt::format("model-{:05d}-of-{:05d}.safetensors", k + 1, shards);
+    std::vector<TensorToWrite> t;
+    for (std::size_t i = static_cast<std::size_t>(k) * per; i < std::min(slots.size(), (static_cast<std::size_t>(k) + 1) * per); ++i) {
+      t.push_back({slots[i].name, slots[i].shape, slots[i].dst});
+      index["weight_map"][slots[i].name] = name;
+    }
+    write_safetensors(dir / name, t);
+  }
+  std::ofstream(dir / "model.safetensors.index.json") << index.dump(2) << "\n";
+}
+
+void save_forecast(const std::filesystem::path& file, const config::ModelConfig& m, const Weights& w) {
+  std::vector<TensorToWrite> t;
+  for (const auto& s : forecast_slots(m, w)) t.push_back({s.name, s.shape, s.dst});
+  write_safetensors(file, t);
+}
+
+}  // namespace foresight::runtime

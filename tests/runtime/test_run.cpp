@@ -1,0 +1,112 @@
+// run_to_folder end to end on the tiny model: outputs, truncated traces on an
+// injected error and on a stop request, bad input.
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "catch.hpp"
+#include "foresight/config/load.hpp"
+#include "foresight/runtime/memory_plan.hpp"
+#include "foresight/runtime/run.hpp"
+#include "foresight/trace/reader.hpp"
+#include "tiny_model.hpp"
+
+using namespace foresight;
+using namespace foresight::runtime;
+using Catch::Matchers::Contains;
+
+namespace {
+RunRequest tiny_request(const std::string& name, config::Mode mode = config::Mode::sparse) {
+  RunRequest r;
+  r.model = config::load_model("tiny");
+  r.hardware = config::load_hardware("h100-sxm");
+  r.run.mode = mode;
+  r.run.backend = "cpu";
+  r.run.batch = 2;
+  r.run.context_tokens = {120, 57};
+  r.run.decode_steps = 3;
+  r.run.warmup_steps = 1;
+  r.run.topk_blocks = r.model.sparse.topk_blocks;
+  r.out_dir = testing::fresh_dir(name);
+  r.prefill_chunk_tokens = 50;
+  return r;
+}
+nlohmann::json read_json(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return nlohmann::json::parse(in);
+}
+}  // namespace
+
+TEST_CASE("a run writes a complete run folder") {
+  auto req = tiny_request("run_ok");
+  req.dump_logits = true;
+  auto res = run_to_folder(req);
+  CHECK_FALSE(res.truncated);
+  for (auto f : {"trace.h5", "metrics.json", "config.json", "timeline.json", "tokens.json", "logits.npy"}) {
+    CHECK(std::filesystem::exists(req.out_dir / f));
+  }
+  for (const auto& e : std::filesystem::directory_iterator(req.out_dir)) {
+    CHECK(e.path().extension() != ".partial");
+  }
+  const auto t = trace::read_trace(req.out_dir / "trace.h5");
+  CHECK(t.header.status == trace::RunStatus::complete);
+  CHECK(t.header.clock == "steady_clock");
+  CHECK_FALSE(t.selection_keys.empty());
+  CHECK_FALSE(t.memory.empty());
+  auto m = read_json(req.out_dir / "metrics.json");
+  CHECK(m["decode"]["steps"] == 3);
+  CHECK(m["decode"]["step_ms"]["mean"].get<double>() > 0);
+  CHECK(m["tokens"].size() == 2);
+  CHECK(m["tokens"][0].size() == 4);  // warm-up + timed steps
+  CHECK(m["cache"]["hit_rate"].is_number());
+  auto c = read_json(req.out_dir / "config.json");
+  CHECK(c["run"]["mode"] == "sparse");
+  CHECK(c["model"]["name"] == "tiny");
+  CHECK(std::filesystem::file_size(req.out_dir / "logits.npy") > 2 * 512 * 4);
+}
+
+TEST_CASE("an error during decode leaves a trace marked truncated") {
+  auto req = tiny_request("run_fail");
+  req.fail_at_step = 2;
+  REQUIRE_THROWS_WITH(run_to_folder(req), Contains("injected failure at decode step 2"));
+  const auto t = trace::read_trace(req.out_dir / "trace.h5");
+  CHECK(t.header.status == trace::RunStatus::truncated);
+  CHECK_THAT(t.header.status_reason, Contains("injected failure"));
+  std::size_t decode_steps = 0;
+  for (const auto& s : t.steps) decode_steps += s.phase == trace::Phase::decode;
+  CHECK(decode_steps == 2);
+  CHECK_FALSE(std::filesystem::exists(req.out_dir / "metrics.json"));  // nothing that looks complete
+}
+
+TEST_CASE("a stop request ends the run with a truncated trace") {
+  auto req = tiny_request("run_stop");
+  std::atomic<bool> stop{true};
+  req.stop = &stop;
+  auto res = run_to_folder(req);
+  CHECK(res.truncated);
+  CHECK(trace::read_trace(req.out_dir / "trace.h5").header.status == trace::RunStatus::truncated);
+  CHECK(read_json(req.out_dir / "metrics.json")["status"] == "truncated");
+}
+
+TEST_CASE("bad requests fail before anything is written") {
+  auto req = tiny_request("run_bad");
+  req.run.context_tokens = {120};
+  REQUIRE_THROWS_WITH(run_to_folder(req), Contains("context_tokens"));
+  req = tiny_request("run_oom", config::Mode::dense);
+  req.hardware.gpu_mem_bytes = 1 << 20;
+  REQUIRE_THROWS_AS(run_to_folder(req), MemoryError);
+  CHECK_FALSE(std::filesystem::exists(req.out_dir / "trace.h5"));
+  req = tiny_request("run_mode", config::Mode::sparda);
+  REQUIRE_THROWS_WITH(run_to_folder(req), Contains("not implemented by this runtime yet"));
+}
+
+TEST_CASE("workload selections drive the decode loop") {
+  auto req = tiny_request("run_workload");
+  req.run.selection_source = "workload";
+  req.run.context_tokens = {400, 300};
+  req.run.workload.reuse = 0.9;
+  run_to_folder(req);
+  const auto t = trace::read_trace(req.out_dir / "trace.h5");
+  REQUIRE_FALSE(t.selection_keys.empty());
+  for (const auto& k : t.selection_keys) CHECK(k.count == 8);
+}
