@@ -4,9 +4,10 @@
 // working data exceeds the 50 MiB L2 where it matters. Prints
 // op / shape / us / GB/s / % of ceiling; --csv PATH writes the same rows.
 // Ceilings (H100, ../shared/reference/measured-h100.md): HBM 3000 GB/s,
-// pinned H2D 52 GB/s. Usage: bench_kernels_sparse [--csv PATH] [--reps N] [--calls N]
+// pinned H2D 52 GB/s. Usage: bench_kernels_sparse [--csv PATH] [--reps N] [--calls N] [--attention-only]
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <numeric>
@@ -32,6 +33,7 @@ namespace {
 constexpr double kHbmGbps = 3000.0, kPcieGbps = 52.0;
 int g_reps = 20;
 int g_calls = 1;  // back-to-back calls per timed sample (--calls)
+bool g_attention_only = false;  // --attention-only
 FILE* g_csv = nullptr;
 
 // Median microseconds per call of run(i) over g_reps timed samples after 3
@@ -151,7 +153,11 @@ void bench_attention() {
   for (int r = 0; r < rows; ++r) std::iota(list.begin() + std::ptrdiff_t(r) * slots, list.begin() + std::ptrdiff_t(r + 1) * slots, 0);
   DeviceBuffer<std::int32_t> d_list(list), d_len(std::vector<std::int32_t>(rows, slots)), tail(std::vector<std::int32_t>(batch, 64));
   const double kv_bytes = 2.0 * elems * sizeof(bf16);
-  for (int splits : {0, 12, 16, 32}) {
+  // Every split kernel (FORESIGHT_DECODE_KERNEL, see decode_attention.cu), then the default.
+  for (const char* kernel : {"warp", "pipe2", "pipe3", "pipe6", ""})
+  for (int splits : {0, 4, 6, 9, 12, 16}) {
+    if (*kernel) setenv("FORESIGHT_DECODE_KERNEL", kernel, 1); else unsetenv("FORESIGHT_DECODE_KERNEL");
+    const std::string name = *kernel ? kernel : "default";
     SparseDecodeAttentionParams p;
     p.shape.batch = batch, p.shape.n_heads = n_heads, p.shape.kv_heads = kv_heads, p.shape.head_dim = d;
     p.shape.n_splits = splits ? splits : default_decode_splits(batch, kv_heads, slots, 132);
@@ -163,8 +169,8 @@ void bench_attention() {
       p.slots_k = ks[i % kCopies].get(), p.slots_v = vs[i % kCopies].get();
       sparse_decode_attention_cuda(p, nullptr);
     });
-    row("sparse_decode_attention", "b16 h32/2 d128 97x64 tok, splits " + std::to_string(p.shape.n_splits), us, kv_bytes,
-        kHbmGbps);
+    row("sparse_decode_attention " + name, "b16 h32/2 d128 97x64 tok, splits " + std::to_string(p.shape.n_splits), us,
+        kv_bytes, kHbmGbps);
   }
   // Dense over a contiguous cache: 32K tokens per sequence (536 MB of K+V).
   const std::int64_t max_tokens = 32768;
@@ -177,9 +183,14 @@ void bench_attention() {
   DeviceBuffer<unsigned char> ws(decode_attention_workspace_bytes(p.shape));
   p.shape.workspace = ws.get();
   p.q = q.get(), p.k = k.get(), p.v = v.get(), p.seq_len = seq.get(), p.out = out.get(), p.max_tokens = max_tokens;
-  const double us = time_us([&](int) { dense_decode_attention_cuda(p, nullptr); });
-  row("dense_decode_attention", "b16 h32/2 d128 32768 tok, splits " + std::to_string(p.shape.n_splits), us,
-      2.0 * k.size() * sizeof(bf16), kHbmGbps);
+  for (const char* kernel : {"warp", "pipe3", "pipe6", ""}) {
+    if (*kernel) setenv("FORESIGHT_DECODE_KERNEL", kernel, 1); else unsetenv("FORESIGHT_DECODE_KERNEL");
+    const double us = time_us([&](int) { dense_decode_attention_cuda(p, nullptr); });
+    row(std::string("dense_decode_attention ") + (*kernel ? kernel : "default"),
+        "b16 h32/2 d128 32768 tok, splits " + std::to_string(p.shape.n_splits), us, 2.0 * k.size() * sizeof(bf16),
+        kHbmGbps);
+  }
+  unsetenv("FORESIGHT_DECODE_KERNEL");
 }
 
 void bench_selection() {
@@ -252,11 +263,16 @@ int main(int argc, char** argv) {
       g_reps = std::max(1, std::atoi(argv[++i]));
     } else if (!std::strcmp(argv[i], "--calls") && i + 1 < argc) {
       g_calls = std::max(1, std::atoi(argv[++i]));
+    } else if (!std::strcmp(argv[i], "--attention-only")) {
+      g_attention_only = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--csv PATH] [--reps N] [--calls N]\n  --csv PATH  also write the table as CSV\n"
+      std::fprintf(stderr, "usage: %s [--csv PATH] [--reps N] [--calls N] [--attention-only]\n  --csv PATH  also write the table as CSV\n"
                            "  --reps N    timed runs per case, median reported (default 20)\n"
                            "  --calls N   back-to-back calls per timed run, time per call reported (default 1:\n"
-                           "              single-call latency including the launch)\n", argv[0]);
+                           "              single-call latency including the launch)\n"
+                           "  --attention-only  only the decode attention cases (default: all kernels)\n"
+                           "  env FORESIGHT_DECODE_KERNEL is set per case here (every split kernel is timed)\n",
+                           argv[0]);
       return 2;
     }
   }
@@ -272,10 +288,12 @@ int main(int argc, char** argv) {
               prop.multiProcessorCount, kHbmGbps, kPcieGbps);
   std::printf("%-28s %-46s %10s %10s %8s\n", "op", "shape", "us", "GB/s", "%ceil");
   try {
-    bench_selection();
+    if (!g_attention_only) bench_selection();
     bench_attention();
-    bench_gather_d2d();
-    bench_gather();
+    if (!g_attention_only) {
+      bench_gather_d2d();
+      bench_gather();
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_kernels_sparse: %s\n", e.what());
     return 1;

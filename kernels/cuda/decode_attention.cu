@@ -12,55 +12,25 @@
 #include "foresight/kernels/decode_attention.hpp"
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
+#include "decode_attention_pipelined.cuh"
+#include "decode_attention_tiles.cuh"
 #include "foresight/kernels/cuda_check.hpp"
-#include "sparse_mma.cuh"
-
-
 
 namespace foresight::kernels {
 namespace {
 
-constexpr int kWarps = 4;
-constexpr int kTile = 64;   // tokens per tile (= block_tokens for the sparse form)
-constexpr int kRows = 16;   // query heads per mma tile (max group size)
-// Register cap of the split kernel: 232 keeps 2 CTAs per SM (ptxas picks 177
+using decode_detail::kRows;
+using decode_detail::kTile;
+using decode_detail::kWarps;
+using decode_detail::TileSource;
+
+// Register cap of the per-warp kernel: 232 keeps 2 CTAs per SM (ptxas picks 177
 // without a cap, 232 with it: more K loads in flight). A 168 cap for 3 CTAs
 // per SM (12 splits at batch 16) measured slower on the H100 (62 vs 55 us).
 constexpr int kMaxRegs = 232;
-
-// Where row (batch, kv_head)'s tiles are. Sparse: tile i is slot
-// slot_list[row][i]. Dense: tile i is tokens [64i, 64i + 64) of the cache.
-struct TileSource {
-  const bf16* k;
-  const bf16* v;
-  const std::int32_t* slot_list;
-  const std::int32_t* list_len;
-  const std::int32_t* tail_tokens;
-  const std::int32_t* seq_len;
-  std::int64_t max_tokens;
-  int slots_per_row, list_stride, tail_slot;
-  bool dense;
-
-  __device__ int tiles(int row, int b) const {
-    if (dense) return (min(seq_len[b], static_cast<int>(max_tokens)) + kTile - 1) / kTile;
-    return min(list_len[row], list_stride);
-  }
-  // Sparse: slot index of tile i (i < tiles(row, b)); dense: unused.
-  __device__ int slot_of(int row, int i) const {
-    return dense ? 0 : __ldg(slot_list + std::int64_t{row} * list_stride + i);
-  }
-  // Element offset of tile i's first token and its valid token count; `slot`
-  // is slot_of(row, i), fetched ahead so the K/V loads do not wait on it.
-  __device__ std::int64_t tile(int row, int b, int i, int slot, int head_dim, int* valid) const {
-    if (dense) {
-      *valid = min(kTile, min(seq_len[b], static_cast<int>(max_tokens)) - i * kTile);
-      return (std::int64_t{row} * max_tokens + std::int64_t{i} * kTile) * head_dim;
-    }
-    *valid = slot < 0 || slot >= slots_per_row ? 0 : slot == tail_slot ? min(max(tail_tokens[b], 0), kTile) : kTile;
-    return (std::int64_t{row} * slots_per_row + max(0, min(slot, slots_per_row - 1))) * kTile * head_dim;
-  }
-};
 
 template <int D>
 constexpr int smem_bytes() {
@@ -88,15 +58,7 @@ __global__ void __maxnreg__(kMaxRegs) decode_split_kernel(TileSource src, const 
 
   // Q as A fragments, head_dim permuted per 32-dim chunk (see file comment).
   std::uint32_t qa[D / 16][4];
-  const bf16* qrow = q + (std::int64_t{b} * n_heads + kvh * group) * D;
-#pragma unroll
-  for (int p = 0; p < D / 32; ++p) {
-    const uint4 zero = make_uint4(0, 0, 0, 0);
-    const uint4 lo = g < group ? *reinterpret_cast<const uint4*>(qrow + g * D + 32 * p + 8 * qd) : zero;
-    const uint4 hi = g + 8 < group ? *reinterpret_cast<const uint4*>(qrow + (g + 8) * D + 32 * p + 8 * qd) : zero;
-    qa[2 * p][0] = lo.x, qa[2 * p][1] = hi.x, qa[2 * p][2] = lo.y, qa[2 * p][3] = hi.y;
-    qa[2 * p + 1][0] = lo.z, qa[2 * p + 1][1] = hi.z, qa[2 * p + 1][2] = lo.w, qa[2 * p + 1][3] = hi.w;
-  }
+  decode_detail::load_q_fragments<D>(qa, q, b, kvh, n_heads, group, lane);
 
   float o[D / 8][4] = {};
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // rows g and g + 8; l per lane
@@ -180,44 +142,8 @@ __global__ void __maxnreg__(kMaxRegs) decode_split_kernel(TileSource src, const 
     __syncwarp();  // the next tile's cp.async overwrites vs
   }
 
-  // Merge the warps: shared [warp][16][D] outputs, then [warp][16] max and sum.
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-  }
-  __syncthreads();
-  float* so = reinterpret_cast<float*>(smem_raw);
-  float* sm = so + kWarps * kRows * D;
-  float* sl = sm + kWarps * kRows;
-#pragma unroll
-  for (int n = 0; n < D / 8; ++n)
-#pragma unroll
-    for (int e = 0; e < 4; ++e)
-      so[(warp * kRows + g + 8 * (e >> 1)) * D + 8 * n + 2 * qd + (e & 1)] = o[n][e];
-  if (qd == 0) {
-    sm[warp * kRows + g] = m[0], sm[warp * kRows + g + 8] = m[1];
-    sl[warp * kRows + g] = l[0], sl[warp * kRows + g + 8] = l[1];
-  }
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < group * D; idx += kWarps * 32) {
-    const int h = idx / D, d = idx % D;
-    float mm = -INFINITY;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) mm = fmaxf(mm, sm[w * kRows + h]);
-    float acc = 0.f, sum = 0.f;
-    if (mm > -INFINITY) {
-#pragma unroll
-      for (int w = 0; w < kWarps; ++w) {
-        const float f = exp2f(sm[w * kRows + h] - mm);
-        acc += f * so[(w * kRows + h) * D + d];
-        sum += f * sl[w * kRows + h];
-      }
-    }
-    const std::int64_t ph = (std::int64_t{b} * n_heads + kvh * group + h) * n_splits + split;
-    part_o[ph * D + d] = acc;
-    if (d == 0) part_ml[2 * ph] = mm, part_ml[2 * ph + 1] = sum;
-  }
+  __syncthreads();  // the V tiles become the merge scratch
+  decode_detail::write_split_partial<D>(o, m, l, smem_raw, b, kvh, group, n_heads, n_splits, split, part_o, part_ml);
 }
 
 // grid batch * n_heads, head_dim threads.
@@ -241,19 +167,59 @@ __global__ void decode_combine_kernel(const float* part_o, const float* part_ml,
   out[bh * head_dim + d] = float_to_bf16(sum > 0.f ? acc / sum : 0.f);
 }
 
+// Which split kernel runs: the per-warp one (each warp whole tiles, K from
+// global memory) or the CTA-pipelined one with 2, 3 or 6 shared-memory stages.
+enum class SplitKernel { kWarp, kPipe2, kPipe3, kPipe6 };
+
+// Default per form; FORESIGHT_DECODE_KERNEL=warp|pipe2|pipe3|pipe6 overrides
+// it (for benchmarks and the GPU check, which compare the variants).
+SplitKernel split_kernel_for(bool dense) {
+  const char* env = std::getenv("FORESIGHT_DECODE_KERNEL");
+  if (env != nullptr) {
+    if (!std::strcmp(env, "warp")) return SplitKernel::kWarp;
+    if (!std::strcmp(env, "pipe2")) return SplitKernel::kPipe2;
+    if (!std::strcmp(env, "pipe3")) return SplitKernel::kPipe3;
+    if (!std::strcmp(env, "pipe6")) return SplitKernel::kPipe6;
+    require_param(false, "decode_attention", "FORESIGHT_DECODE_KERNEL", "must be warp, pipe2, pipe3 or pipe6");
+  }
+  return dense ? SplitKernel::kWarp : SplitKernel::kPipe3;
+}
+
+template <typename Kernel>
+void launch_split(Kernel kernel, int smem, const TileSource& src, const DecodeAttentionShape& s, const bf16* q,
+                  float scale_log2, float* part_o, float* part_ml, cudaStream_t stream) {
+  FORESIGHT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  const dim3 grid(s.n_splits, s.kv_heads, s.batch);
+  kernel<<<grid, kWarps * 32, smem, stream>>>(src, q, s.n_heads, s.kv_heads, scale_log2, s.n_splits, part_o, part_ml);
+  FORESIGHT_CUDA_CHECK_LAUNCH();
+}
+
 template <int D>
 void launch(const TileSource& src, const DecodeAttentionShape& s, const bf16* q, bf16* out, cudaStream_t stream) {
-  constexpr int smem = smem_bytes<D>();
-  static_assert(kWarps * kRows * (D + 2) * 4 <= smem, "merge scratch must fit in the V tiles");
+  static_assert(kWarps * kRows * (D + 2) * 4 <= smem_bytes<D>(), "merge scratch must fit in the V tiles");
   const float scale = s.softmax_scale != 0.f ? s.softmax_scale : 1.f / std::sqrt(static_cast<float>(D));
+  const float scale_log2 = scale * 1.4426950408889634f;
   float* part_o = static_cast<float*>(s.workspace);
   float* part_ml = part_o + static_cast<std::size_t>(s.batch) * s.n_heads * s.n_splits * D;
-  dim3 grid(s.n_splits, s.kv_heads, s.batch);
-  auto kernel = decode_split_kernel<D>;
-  FORESIGHT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-  kernel<<<grid, kWarps * 32, smem, stream>>>(src, q, s.n_heads, s.kv_heads, scale * 1.4426950408889634f, s.n_splits,
-                                              part_o, part_ml);
-  FORESIGHT_CUDA_CHECK_LAUNCH();
+  using decode_detail::decode_pipelined_kernel;
+  using decode_detail::pipelined_smem_bytes;
+  switch (split_kernel_for(src.dense)) {
+    case SplitKernel::kWarp:
+      launch_split(decode_split_kernel<D>, smem_bytes<D>(), src, s, q, scale_log2, part_o, part_ml, stream);
+      break;
+    case SplitKernel::kPipe2:
+      launch_split(decode_pipelined_kernel<D, 2>, pipelined_smem_bytes<D, 2>(), src, s, q, scale_log2, part_o,
+                   part_ml, stream);
+      break;
+    case SplitKernel::kPipe3:
+      launch_split(decode_pipelined_kernel<D, 3>, pipelined_smem_bytes<D, 3>(), src, s, q, scale_log2, part_o,
+                   part_ml, stream);
+      break;
+    case SplitKernel::kPipe6:
+      launch_split(decode_pipelined_kernel<D, 6>, pipelined_smem_bytes<D, 6>(), src, s, q, scale_log2, part_o,
+                   part_ml, stream);
+      break;
+  }
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(static_cast<unsigned>(s.batch * s.n_heads));
   cfg.blockDim = dim3(D);

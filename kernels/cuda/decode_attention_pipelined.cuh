@@ -1,0 +1,162 @@
+// Split-KV decode attention with a CTA-level shared-memory pipeline
+// (included by decode_attention.cu; private to kernels/cuda).
+//
+// CTA = (split, kv_head, batch), 4 warps; split s takes the row's tiles
+// s, s + n_splits, ... . Each whole 64-token tile (K 64 x D and V 64 x D,
+// bf16) is copied into one of kStages shared-memory stages by all 128
+// threads with 16-byte cp.async (tokens past the valid count zero-filled),
+// kStages - 1 tiles ahead of the compute, so the loads need no registers and
+// stay in flight while the warps compute. All 4 warps share every tile:
+// warp w takes its tokens [16w, 16w + 16): S = Q K^T (2 mma n-blocks x D/16
+// k-steps, K read from shared memory in the permuted head_dim order that
+// matches load_q_fragments), online softmax, O += P V (ldmatrix.trans).
+// The 16-byte chunk c of token t sits at chunk c ^ swz(t % 8) of its row,
+// swz a permutation of 0..7 whose bit 2 differs between even and odd t:
+// the K reads (8 lanes = 2 tokens x 4 chunks per phase) and the V
+// ldmatrix rows (8 consecutive tokens, one chunk) are conflict-free.
+#pragma once
+
+#include "decode_attention_tiles.cuh"
+
+namespace foresight::kernels::decode_detail {
+
+__device__ __forceinline__ int chunk_swizzle(int t) { return ((t & 1) << 2) | ((t >> 1) & 3); }
+
+template <int D, int kStages>
+constexpr int pipelined_smem_bytes() {
+  return kStages * 2 * kTile * D * 2;  // K and V tiles per stage, bf16
+}
+
+// CTAs per SM the kernel is built for: as many as fit in shared memory.
+template <int D, int kStages>
+constexpr int pipelined_min_ctas() {
+  constexpr int fit = (227 * 1024) / pipelined_smem_bytes<D, kStages>();
+  return fit < 1 ? 1 : fit > 4 ? 4 : fit;
+}
+
+template <int D, int kStages>
+__global__ void __launch_bounds__(kWarps * 32, (pipelined_min_ctas<D, kStages>()))
+    decode_pipelined_kernel(TileSource src, const bf16* __restrict__ q, int n_heads, int kv_heads, float scale_log2,
+                            int n_splits, float* part_o, float* part_ml) {
+  static_assert(D % 32 == 0 && kStages >= 2);
+  static_assert(kWarps * kRows * (D + 2) * 4 <= pipelined_smem_bytes<D, kStages>(), "merge scratch must fit");
+  constexpr int kChunks = D / 8;  // 16-byte chunks per token row
+  constexpr int kStageElems = 2 * kTile * D;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  bf16* stages = reinterpret_cast<bf16*>(smem_raw);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, qd = lane & 3;
+  const int b = blockIdx.z, kvh = blockIdx.y, split = blockIdx.x;
+  const int row = b * kv_heads + kvh, group = n_heads / kv_heads;
+  // Lane i holds the slot of this split's i-th tile; bounded by the list's
+  // stride so it need not wait for list_len.
+  const int lane_tile = split + lane * n_splits;
+  const int lane_slot = src.dense || lane_tile < src.list_stride ? src.slot_of(row, lane_tile) : 0;
+  const int nt = src.tiles(row, b);
+  const int count = split < nt ? (nt - split + n_splits - 1) / n_splits : 0;
+
+  // Copies this split's k-th tile into stage k % kStages (all threads).
+  auto issue = [&](int k) {
+    const int t = split + k * n_splits;
+    const int slot_k = __shfl_sync(0xffffffffu, lane_slot, k & 31);
+    const int slot = k < 32 ? slot_k : src.slot_of(row, t);
+    int valid = 0;
+    const std::int64_t base = src.tile(row, b, t, slot, D, &valid);
+    bf16* ks = stages + (k % kStages) * kStageElems;
+#pragma unroll
+    for (int r = 0; r < kTile * kChunks / (kWarps * 32); ++r) {
+      const int idx = threadIdx.x + r * kWarps * 32;
+      const int tok = idx / kChunks, c = idx % kChunks;
+      const int dst = tok * D + (c ^ chunk_swizzle(tok)) * 8;
+      const std::int64_t off = base + (tok < valid ? tok * D + c * 8 : 0);
+      detail::cp_async_16(ks + dst, src.k + off, tok < valid ? 16 : 0);
+      detail::cp_async_16(ks + kTile * D + dst, src.v + off, tok < valid ? 16 : 0);
+    }
+  };
+#pragma unroll
+  for (int k = 0; k < kStages - 1; ++k) {
+    if (k < count) issue(k);
+    detail::cp_async_commit();
+  }
+
+  std::uint32_t qa[D / 16][4];
+  load_q_fragments<D>(qa, q, b, kvh, n_heads, group, lane);
+  float o[D / 8][4] = {};
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // rows g and g + 8; l per lane
+  const int swz = chunk_swizzle(g);  // token 16w + 8j + g: t % 8 == g
+
+  for (int k = 0; k < count; ++k) {
+    detail::cp_async_wait_group<kStages - 2>();
+    __syncthreads();  // tile k visible to all; stage (k - 1) % kStages free
+    if (k + kStages - 1 < count) issue(k + kStages - 1);
+    detail::cp_async_commit();
+
+    const int t = split + k * n_splits;
+    const int slot = k < 32 ? __shfl_sync(0xffffffffu, lane_slot, k & 31) : src.slot_of(row, t);
+    int valid = 0;
+    src.tile(row, b, t, slot, D, &valid);
+    const bf16* ks = stages + (k % kStages) * kStageElems + warp * 16 * D;
+    const bf16* vs = ks + kTile * D;
+
+    float s[2][4];
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+      const bf16* krow = ks + (8 * j + g) * D;
+#pragma unroll
+      for (int p = 0; p < D / 32; ++p) {
+        const uint4 kw = *reinterpret_cast<const uint4*>(krow + ((4 * p + qd) ^ swz) * 8);
+        detail::mma_bf16_16816(s[j], qa[2 * p], kw.x, kw.y);
+        detail::mma_bf16_16816(s[j], qa[2 * p + 1], kw.z, kw.w);
+      }
+    }
+    // Online softmax (log2 domain). Each quad of lanes shares rows g, g + 8.
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int tok = 16 * warp + 8 * j + 2 * qd + (e & 1);
+        s[j][e] = tok < valid ? s[j][e] * scale_log2 : -INFINITY;
+        mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
+      }
+    float alpha[2], ref[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+      const float m_new = fmaxf(m[r], mx[r]);
+      ref[r] = m_new == -INFINITY ? 0.f : m_new;
+      alpha[r] = exp2f(m[r] - ref[r]);
+      m[r] = m_new;
+      l[r] *= alpha[r];
+    }
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        s[j][e] = exp2f(s[j][e] - ref[e >> 1]);
+        l[e >> 1] += s[j][e];
+      }
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) {
+      o[n][0] *= alpha[0], o[n][1] *= alpha[0], o[n][2] *= alpha[1], o[n][3] *= alpha[1];
+    }
+    const std::uint32_t pa[4] = {detail::pack_bf16x2(s[0][0], s[0][1]), detail::pack_bf16x2(s[0][2], s[0][3]),
+                                 detail::pack_bf16x2(s[1][0], s[1][1]), detail::pack_bf16x2(s[1][2], s[1][3])};
+    const int vrow = (lane & 7) + ((lane >> 3) & 1) * 8;  // vrow % 8 == lane % 8
+    const int vswz = chunk_swizzle(lane & 7);
+#pragma unroll
+    for (int jj = 0; jj < D / 16; ++jj) {
+      std::uint32_t vb[4];
+      detail::ldmatrix_x4_trans(vb, vs + vrow * D + ((2 * jj + (lane >> 4)) ^ vswz) * 8);
+      detail::mma_bf16_16816(o[2 * jj], pa, vb[0], vb[1]);
+      detail::mma_bf16_16816(o[2 * jj + 1], pa, vb[2], vb[3]);
+    }
+  }
+  detail::cp_async_wait_all();  // only empty groups can be left; keeps the rule simple
+  __syncthreads();              // the stages become the merge scratch
+  write_split_partial<D>(o, m, l, smem_raw, b, kvh, group, n_heads, n_splits, split, part_o, part_ml);
+}
+
+}  // namespace foresight::kernels::decode_detail
