@@ -1,14 +1,18 @@
 // CUDA split-KV decode attention (see decode_attention.hpp) on tensor cores.
 // CTA = (split, kv_head, batch), 4 warps. The 16 rows of the mma tile are the
 // group's query heads (rows >= group are zero), so the group's K and V are
-// read once for all its heads. Each warp takes whole 64-token tiles of the
-// split: S = Q K^T with K loaded straight from global memory in 16-byte
-// vectors (the head_dim order inside each 32-dim chunk is permuted the same
-// way for Q and K, which leaves the dot products unchanged), online softmax
-// in registers, V staged in shared memory by cp.async and fed to O += P V
-// through ldmatrix.trans. The 4 warps merge in shared memory and the CTA
-// writes (max, sum, unnormalised output) for its split; a combine kernel
-// merges the splits.
+// read once for all its heads. Two split kernels, same partial output:
+// - pipelined (decode_attention_pipelined.cuh, the default): whole tiles
+//   staged in shared memory by cp.async a few tiles ahead; the 4 warps share
+//   each tile (16 tokens each);
+// - per-warp (below): each warp takes whole 64-token tiles of the split,
+//   S = Q K^T with K loaded straight from global memory in 16-byte vectors
+//   (the head_dim order inside each 32-dim chunk is permuted the same way for
+//   Q and K, which leaves the dot products unchanged), online softmax in
+//   registers, V staged in shared memory by cp.async and fed to O += P V
+//   through ldmatrix.trans.
+// The 4 warps merge in shared memory and the CTA writes (max, sum,
+// unnormalised output) for its split; a combine kernel merges the splits.
 #include "foresight/kernels/decode_attention.hpp"
 
 #include <cmath>
@@ -182,7 +186,8 @@ SplitKernel split_kernel_for(bool dense) {
     if (!std::strcmp(env, "pipe6")) return SplitKernel::kPipe6;
     require_param(false, "decode_attention", "FORESIGHT_DECODE_KERNEL", "must be warp, pipe2, pipe3 or pipe6");
   }
-  return dense ? SplitKernel::kWarp : SplitKernel::kPipe3;
+  (void)dense;  // both forms: pipe3 measured fastest on the H100 (bench/RESULTS-kernels.md, round 2)
+  return SplitKernel::kPipe3;
 }
 
 template <typename Kernel>

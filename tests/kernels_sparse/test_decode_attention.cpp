@@ -1,5 +1,6 @@
 // Decode attention references: a hand-computed case, constant values (the
 // softmax weights sum to 1), and sparse == dense when every block is selected.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -102,7 +103,15 @@ TEST_CASE("sparse attention over every block (shuffled slots, partial tail) equa
 }
 
 TEST_CASE("split planning: one wave of 2 CTAs per SM, at most one split per tile") {
-  CHECK(default_decode_splits(16, 2, 97, 132) == 8);   // MiniCPM batch 16: 256 CTAs on 132 SMs
+  CHECK(default_decode_splits(16, 2, 97, 132) == 7);   // MiniCPM batch 16: 224 CTAs of <= 14 tiles on 132 SMs
+  CHECK(default_decode_splits(16, 2, 512, 132) == 8);  // 32K dense: 8 x 64 tiles, no padding
+  CHECK(default_decode_splits(16, 2, 0, 132) == 1);    // no tiles
+  for (int tiles : {1, 5, 97, 300, 4096})
+    for (int batch : {1, 3, 16, 64}) {
+      const int s = default_decode_splits(batch, 2, tiles, 132);
+      CHECK(s >= 1);
+      CHECK(s <= std::max(1, std::min(tiles, 2 * 132 / (2 * batch))));
+    }
   CHECK(default_decode_splits(1, 2, 97, 132) == 97);   // capped by the tile count
   CHECK(default_decode_splits(64, 8, 97, 132) == 1);   // already more rows than CTA slots
   DecodeAttentionShape s;

@@ -7,11 +7,11 @@
 // except the slot equal to tail_slot, which holds tail_tokens[b] (0 .. 64).
 // Dense: over a contiguous cache, tokens [0, seq_len[b]).
 //
-// GPU (flash-decoding): the row's tokens are cut into n_splits parts of
-// 64-token tiles; one CTA per (split, kv_head, batch) reads the group's KV
-// once for all its query heads and writes partial (max, sum, output) to the
-// workspace; a combine kernel merges the splits. A row with no tokens
-// outputs zeros.
+// GPU (flash-decoding): the row's 64-token tiles are dealt round-robin to
+// n_splits parts; one CTA per (split, kv_head, batch) reads the group's KV
+// once for all its query heads (tiles staged through a shared-memory
+// pipeline) and writes partial (max, sum, output) to the workspace; a
+// combine kernel merges the splits. A row with no tokens outputs zeros.
 #pragma once
 
 #include <cstddef>
@@ -67,14 +67,28 @@ struct DenseDecodeAttentionParams {
 inline std::size_t decode_attention_workspace_bytes(const DecodeAttentionShape& s) {
   return sizeof(float) * static_cast<std::size_t>(s.batch) * s.n_heads * s.n_splits * (s.head_dim + 2);
 }
-// Splits for one wave of CTAs: the GPU kernel fits 2 CTAs per SM (232
-// registers x 128 threads), so aim at 2 * sm_count CTAs in all, at most one
-// split per 64-token tile. MiniCPM batch 16 on 132 SMs: 8 splits of 13 tiles.
+// Splits for one wave of CTAs. The GPU kernel fits 2 CTAs per SM, and a
+// split's time is set by its tile count, so among splits from about one CTA
+// per SM (sm_count / rows) to one full wave (2 * sm_count / rows), at most one
+// per 64-token tile, take the one with the least padded work
+// ceil(max_tiles / splits) * splits (ties: more splits). MiniCPM batch 16 on
+// 132 SMs: 97 tiles -> 7 splits of at most 14 tiles (224 CTAs); 512 tiles
+// (32K dense) -> 8 splits of 64.
 inline int default_decode_splits(int batch, int kv_heads, int max_tiles, int sm_count) {
   const int rows = batch * kv_heads > 0 ? batch * kv_heads : 1;
-  int splits = 2 * sm_count / rows;
-  if (splits > max_tiles) splits = max_tiles;
-  return splits < 1 ? 1 : splits;
+  const int tiles = max_tiles > 1 ? max_tiles : 1;
+  int hi = 2 * sm_count / rows, lo = sm_count / rows;
+  if (hi > tiles) hi = tiles;
+  if (hi < 1) hi = 1;
+  if (lo > hi) lo = hi;
+  if (lo < 1) lo = 1;
+  int best = hi;
+  long long best_work = static_cast<long long>((tiles + hi - 1) / hi) * hi;
+  for (int s = hi - 1; s >= lo; --s) {
+    const long long work = static_cast<long long>((tiles + s - 1) / s) * s;
+    if (work < best_work) best = s, best_work = work;
+  }
+  return best;
 }
 
 inline void validate_decode_shape(const DecodeAttentionShape& s, const char* op) {
