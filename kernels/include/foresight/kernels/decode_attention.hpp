@@ -67,28 +67,17 @@ struct DenseDecodeAttentionParams {
 inline std::size_t decode_attention_workspace_bytes(const DecodeAttentionShape& s) {
   return sizeof(float) * static_cast<std::size_t>(s.batch) * s.n_heads * s.n_splits * (s.head_dim + 2);
 }
-// Splits for one wave of CTAs. The GPU kernel fits 2 CTAs per SM, and a
-// split's time is set by its tile count, so among splits from about one CTA
-// per SM (sm_count / rows) to one full wave (2 * sm_count / rows), at most one
-// per 64-token tile, take the one with the least padded work
-// ceil(max_tiles / splits) * splits (ties: more splits). MiniCPM batch 16 on
-// 132 SMs: 97 tiles -> 7 splits of at most 14 tiles (224 CTAs); 512 tiles
-// (32K dense) -> 8 splits of 64.
+// Splits for one CTA per SM: the GPU kernel pulls one SM's share of HBM
+// bandwidth with one CTA (a 3-tile shared-memory pipeline), and a second CTA
+// on some SMs makes those SMs the slowest (measured on the H100: batch 16,
+// 97 tiles: 4 splits 43.9 us, 5: 48.9, 7: 46.0, 8: 45.1; 32K dense: 4
+// splits 179 us, 8: 185), so aim at sm_count CTAs in all, at least one split
+// and at most one per 64-token tile. MiniCPM batch 16 on 132 SMs: 4 splits.
 inline int default_decode_splits(int batch, int kv_heads, int max_tiles, int sm_count) {
   const int rows = batch * kv_heads > 0 ? batch * kv_heads : 1;
-  const int tiles = max_tiles > 1 ? max_tiles : 1;
-  int hi = 2 * sm_count / rows, lo = sm_count / rows;
-  if (hi > tiles) hi = tiles;
-  if (hi < 1) hi = 1;
-  if (lo > hi) lo = hi;
-  if (lo < 1) lo = 1;
-  int best = hi;
-  long long best_work = static_cast<long long>((tiles + hi - 1) / hi) * hi;
-  for (int s = hi - 1; s >= lo; --s) {
-    const long long work = static_cast<long long>((tiles + s - 1) / s) * s;
-    if (work < best_work) best = s, best_work = work;
-  }
-  return best;
+  int splits = sm_count / rows;
+  if (splits > max_tiles) splits = max_tiles;
+  return splits < 1 ? 1 : splits;
 }
 
 inline void validate_decode_shape(const DecodeAttentionShape& s, const char* op) {
