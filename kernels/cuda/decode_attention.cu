@@ -15,6 +15,7 @@
 // unnormalised output) for its split; a combine kernel merges the splits.
 #include "foresight/kernels/decode_attention.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -153,17 +154,22 @@ __global__ void __maxnreg__(kMaxRegs) decode_split_kernel(TileSource src, const 
 // grid batch * n_heads, head_dim threads.
 // Launched with programmatic dependent launch: it may start while the split
 // kernel's last CTAs run and waits here until their writes are visible.
-__global__ void decode_combine_kernel(const float* part_o, const float* part_ml, int n_splits, int head_dim, bf16* out) {
+// Row (b, h / group)'s partials: n_splits, or (flat grid) as many as CTAs
+// touched the row.
+__global__ void decode_combine_kernel(const float* part_o, const float* part_ml, int n_splits, int head_dim, bf16* out,
+                                      decode_detail::FlatGrid flat, int n_heads, int kv_heads) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaGridDependencySynchronize();
 #endif
   const std::int64_t bh = blockIdx.x;
   const int d = threadIdx.x;
+  const int row = static_cast<int>(bh / n_heads) * kv_heads + static_cast<int>(bh % n_heads) / (n_heads / kv_heads);
+  const int parts = flat.ctas ? flat.parts(row) : n_splits;
   float mm = -INFINITY;
-  for (int s = 0; s < n_splits; ++s) mm = fmaxf(mm, part_ml[2 * (bh * n_splits + s)]);
+  for (int s = 0; s < parts; ++s) mm = fmaxf(mm, part_ml[2 * (bh * n_splits + s)]);
   float acc = 0.f, sum = 0.f;
   if (mm > -INFINITY)
-    for (int s = 0; s < n_splits; ++s) {
+    for (int s = 0; s < parts; ++s) {
       const float f = exp2f(part_ml[2 * (bh * n_splits + s)] - mm);
       sum += f * part_ml[2 * (bh * n_splits + s) + 1];
       acc += f * part_o[(bh * n_splits + s) * head_dim + d];
@@ -172,35 +178,55 @@ __global__ void decode_combine_kernel(const float* part_o, const float* part_ml,
 }
 
 // Which split kernel runs: the per-warp one (each warp whole tiles, K from
-// global memory) or the CTA-pipelined one with 2, 3 or 6 shared-memory stages.
-enum class SplitKernel { kWarp, kPipe2, kPipe3, kPipe6 };
+// global memory) or the CTA-pipelined one with 2, 3 or 6 shared-memory stages,
+// on the per-row grid, or pipe3 on the flat grid ("flat3", the default).
+enum class SplitKernel { kWarp, kPipe2, kPipe3, kPipe6, kFlat3 };
 
-// Default per form; FORESIGHT_DECODE_KERNEL=warp|pipe2|pipe3|pipe6 overrides
-// it (for benchmarks and the GPU check, which compare the variants).
-SplitKernel split_kernel_for(bool dense) {
+// Default: flat3 for both forms; FORESIGHT_DECODE_KERNEL=warp|pipe2|pipe3|
+// pipe6|flat3 overrides it (for benchmarks and the GPU check, which compare
+// the variants).
+SplitKernel split_kernel_from_env() {
   const char* env = std::getenv("FORESIGHT_DECODE_KERNEL");
-  if (env != nullptr) {
-    if (!std::strcmp(env, "warp")) return SplitKernel::kWarp;
-    if (!std::strcmp(env, "pipe2")) return SplitKernel::kPipe2;
-    if (!std::strcmp(env, "pipe3")) return SplitKernel::kPipe3;
-    if (!std::strcmp(env, "pipe6")) return SplitKernel::kPipe6;
-    require_param(false, "decode_attention", "FORESIGHT_DECODE_KERNEL", "must be warp, pipe2, pipe3 or pipe6");
-  }
-  (void)dense;  // both forms: pipe3 measured fastest on the H100 (bench/RESULTS-kernels.md, round 2)
-  return SplitKernel::kPipe3;
+  if (env == nullptr) return SplitKernel::kFlat3;
+  if (!std::strcmp(env, "warp")) return SplitKernel::kWarp;
+  if (!std::strcmp(env, "pipe2")) return SplitKernel::kPipe2;
+  if (!std::strcmp(env, "pipe3")) return SplitKernel::kPipe3;
+  if (!std::strcmp(env, "pipe6")) return SplitKernel::kPipe6;
+  if (!std::strcmp(env, "flat3")) return SplitKernel::kFlat3;
+  require_param(false, "decode_attention", "FORESIGHT_DECODE_KERNEL", "must be warp, pipe2, pipe3, pipe6 or flat3");
+  return SplitKernel::kFlat3;
 }
 
-template <typename Kernel>
-void launch_split(Kernel kernel, int smem, const TileSource& src, const DecodeAttentionShape& s, const bf16* q,
-                  float scale_log2, float* part_o, float* part_ml, cudaStream_t stream) {
+int sm_count() {
+  int device = 0, sms = 0;
+  FORESIGHT_CUDA_CHECK(cudaGetDevice(&device));
+  FORESIGHT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  return sms;
+}
+
+// One CTA per SM over all rows' tiles, if no row then needs more than
+// n_splits partials (the workspace holds n_splits per head); else ctas = 0.
+decode_detail::FlatGrid flat_grid(const DecodeAttentionShape& s, int row_tiles) {
+  decode_detail::FlatGrid f;
+  const int rows = s.batch * s.kv_heads;
+  f.row_tiles = row_tiles;
+  f.total = std::int64_t{rows} * row_tiles;
+  f.ctas = static_cast<int>(std::min<std::int64_t>(sm_count(), f.total));
+  for (int r = 0; r < rows && f.ctas > 0; ++r)
+    if (f.parts(r) > s.n_splits) f.ctas = 0;
+  return f;
+}
+
+template <typename Kernel, typename... Args>
+void launch_split(Kernel kernel, int smem, dim3 grid, cudaStream_t stream, Args... args) {
   FORESIGHT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-  const dim3 grid(s.n_splits, s.kv_heads, s.batch);
-  kernel<<<grid, kWarps * 32, smem, stream>>>(src, q, s.n_heads, s.kv_heads, scale_log2, s.n_splits, part_o, part_ml);
+  kernel<<<grid, kWarps * 32, smem, stream>>>(args...);
   FORESIGHT_CUDA_CHECK_LAUNCH();
 }
 
 template <int D>
-void launch(const TileSource& src, const DecodeAttentionShape& s, const bf16* q, bf16* out, cudaStream_t stream) {
+void launch(const TileSource& src, const DecodeAttentionShape& s, int row_tiles, const bf16* q, bf16* out,
+            cudaStream_t stream) {
   static_assert(kWarps * kRows * (D + 2) * 4 <= smem_bytes<D>(), "merge scratch must fit in the V tiles");
   const float scale = s.softmax_scale != 0.f ? s.softmax_scale : 1.f / std::sqrt(static_cast<float>(D));
   const float scale_log2 = scale * 1.4426950408889634f;
@@ -208,21 +234,31 @@ void launch(const TileSource& src, const DecodeAttentionShape& s, const bf16* q,
   float* part_ml = part_o + static_cast<std::size_t>(s.batch) * s.n_heads * s.n_splits * D;
   using decode_detail::decode_pipelined_kernel;
   using decode_detail::pipelined_smem_bytes;
-  switch (split_kernel_for(src.dense)) {
+  const dim3 rows_grid(s.n_splits, s.kv_heads, s.batch);
+  decode_detail::FlatGrid flat;  // ctas 0: per-row grid
+  switch (split_kernel_from_env()) {
     case SplitKernel::kWarp:
-      launch_split(decode_split_kernel<D>, smem_bytes<D>(), src, s, q, scale_log2, part_o, part_ml, stream);
+      launch_split(decode_split_kernel<D>, smem_bytes<D>(), rows_grid, stream, src, q, s.n_heads, s.kv_heads,
+                   scale_log2, s.n_splits, part_o, part_ml);
       break;
     case SplitKernel::kPipe2:
-      launch_split(decode_pipelined_kernel<D, 2>, pipelined_smem_bytes<D, 2>(), src, s, q, scale_log2, part_o,
-                   part_ml, stream);
+      launch_split(decode_pipelined_kernel<D, 2>, pipelined_smem_bytes<D, 2>(), rows_grid, stream, src, q, s.n_heads,
+                   s.kv_heads, scale_log2, s.n_splits, flat, part_o, part_ml);
       break;
     case SplitKernel::kPipe3:
-      launch_split(decode_pipelined_kernel<D, 3>, pipelined_smem_bytes<D, 3>(), src, s, q, scale_log2, part_o,
-                   part_ml, stream);
+      launch_split(decode_pipelined_kernel<D, 3>, pipelined_smem_bytes<D, 3>(), rows_grid, stream, src, q, s.n_heads,
+                   s.kv_heads, scale_log2, s.n_splits, flat, part_o, part_ml);
       break;
     case SplitKernel::kPipe6:
-      launch_split(decode_pipelined_kernel<D, 6>, pipelined_smem_bytes<D, 6>(), src, s, q, scale_log2, part_o,
-                   part_ml, stream);
+      launch_split(decode_pipelined_kernel<D, 6>, pipelined_smem_bytes<D, 6>(), rows_grid, stream, src, q, s.n_heads,
+                   s.kv_heads, scale_log2, s.n_splits, flat, part_o, part_ml);
+      break;
+    case SplitKernel::kFlat3:
+      flat = flat_grid(s, row_tiles);
+      launch_split(decode_pipelined_kernel<D, 3>,
+                   pipelined_smem_bytes<D, 3>() + (flat.ctas ? decode_detail::merge_scratch_bytes<D>() : 0),
+                   flat.ctas ? dim3(flat.ctas) : rows_grid, stream, src, q, s.n_heads, s.kv_heads, scale_log2,
+                   s.n_splits, flat, part_o, part_ml);
       break;
   }
   cudaLaunchConfig_t cfg = {};
@@ -234,17 +270,18 @@ void launch(const TileSource& src, const DecodeAttentionShape& s, const bf16* q,
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
   cfg.numAttrs = 1;
-  FORESIGHT_CUDA_CHECK(
-      cudaLaunchKernelEx(&cfg, decode_combine_kernel, static_cast<const float*>(part_o),
-                         static_cast<const float*>(part_ml), s.n_splits, static_cast<int>(D), out));
+  FORESIGHT_CUDA_CHECK(cudaLaunchKernelEx(&cfg, decode_combine_kernel, static_cast<const float*>(part_o),
+                                          static_cast<const float*>(part_ml), s.n_splits, static_cast<int>(D), out,
+                                          flat, s.n_heads, s.kv_heads));
 }
 
-void dispatch(const TileSource& src, const DecodeAttentionShape& s, const bf16* q, bf16* out, cudaStream_t stream,
-              const char* op) {
+// row_tiles: an upper bound of any row's tile count (for the flat grid).
+void dispatch(const TileSource& src, const DecodeAttentionShape& s, int row_tiles, const bf16* q, bf16* out,
+              cudaStream_t stream, const char* op) {
   require_param(s.n_heads / s.kv_heads <= kRows, op, "n_heads / kv_heads", "must be <= 16 on the GPU");
   require_param(s.workspace != nullptr, op, "workspace", "must be set on the GPU");
-  if (s.head_dim == 128) return launch<128>(src, s, q, out, stream);
-  if (s.head_dim == 64) return launch<64>(src, s, q, out, stream);
+  if (s.head_dim == 128) return launch<128>(src, s, row_tiles, q, out, stream);
+  if (s.head_dim == 64) return launch<64>(src, s, row_tiles, q, out, stream);
   require_param(false, op, "head_dim", "must be 64 or 128 on the GPU");
 }
 
@@ -255,13 +292,15 @@ void sparse_decode_attention_cuda(const SparseDecodeAttentionParams& p, cudaStre
   require_param(p.block_tokens == kTile, "sparse_decode_attention", "block_tokens", "must be 64 on the GPU");
   const TileSource src{p.slots_k, p.slots_v, p.slot_list, p.list_len, p.tail_tokens, nullptr, 0,
                        p.slots_per_row, p.list_stride, p.tail_slot, false};
-  dispatch(src, p.shape, p.q, p.out, stream, "sparse_decode_attention");
+  dispatch(src, p.shape, p.list_stride, p.q, p.out, stream, "sparse_decode_attention");
 }
 
 void dense_decode_attention_cuda(const DenseDecodeAttentionParams& p, cudaStream_t stream) {
   validate_dense_decode(p);
   const TileSource src{p.k, p.v, nullptr, nullptr, nullptr, p.seq_len, p.max_tokens, 0, 0, -1, true};
-  dispatch(src, p.shape, p.q, p.out, stream, "dense_decode_attention");
+  require_param(p.max_tokens / kTile < (std::int64_t{1} << 30), "dense_decode_attention", "max_tokens", "too large");
+  dispatch(src, p.shape, static_cast<int>((p.max_tokens + kTile - 1) / kTile), p.q, p.out, stream,
+           "dense_decode_attention");
 }
 
 }  // namespace foresight::kernels

@@ -22,9 +22,35 @@ namespace foresight::kernels::decode_detail {
 
 __device__ __forceinline__ int chunk_swizzle(int t) { return ((t & 1) << 2) | ((t >> 1) & 3); }
 
+// Flat ("stream-K") grid: all rows' tiles in one sequence, flat index
+// f = row * row_tiles + t (tiles t >= the row's count are skipped), cut into
+// `ctas` equal ranges, CTA c taking [c * total / ctas, (c + 1) * total / ctas)
+// so every CTA streams the same number of tiles (+-1) whatever the rows.
+// A CTA writes one partial per row it touches, at index c - cta_of(first
+// tile of the row); the combine reads rows' partial counts from the same
+// formula. ctas == 0: per-row grid (split, kv_head, batch) instead.
+struct FlatGrid {
+  int ctas = 0;
+  int row_tiles = 0;
+  std::int64_t total = 0;  // rows * row_tiles
+
+  __host__ __device__ std::int64_t begin(int c) const { return c * total / ctas; }
+  // The CTA whose range holds flat tile f (0 <= f < total).
+  __host__ __device__ int cta_of(std::int64_t f) const { return static_cast<int>(((f + 1) * ctas - 1) / total); }
+  __host__ __device__ int first_cta(int row) const { return cta_of(std::int64_t{row} * row_tiles); }
+  __host__ __device__ int parts(int row) const {
+    return cta_of(std::int64_t{row} * row_tiles + row_tiles - 1) - first_cta(row) + 1;
+  }
+};
+
 template <int D, int kStages>
 constexpr int pipelined_smem_bytes() {
   return kStages * 2 * kTile * D * 2;  // K and V tiles per stage, bf16
+}
+// The flat grid merges rows while tiles are in flight: separate scratch.
+template <int D>
+constexpr int merge_scratch_bytes() {
+  return kWarps * kRows * (D + 2) * 4;
 }
 
 // CTAs per SM the kernel is built for: as many as fit in shared memory.
@@ -37,29 +63,53 @@ constexpr int pipelined_min_ctas() {
 template <int D, int kStages>
 __global__ void __launch_bounds__(kWarps * 32, (pipelined_min_ctas<D, kStages>()))
     decode_pipelined_kernel(TileSource src, const bf16* __restrict__ q, int n_heads, int kv_heads, float scale_log2,
-                            int n_splits, float* part_o, float* part_ml) {
+                            int n_splits, FlatGrid flat, float* part_o, float* part_ml) {
   static_assert(D % 32 == 0 && kStages >= 2);
-  static_assert(kWarps * kRows * (D + 2) * 4 <= pipelined_smem_bytes<D, kStages>(), "merge scratch must fit");
+  static_assert(merge_scratch_bytes<D>() <= pipelined_smem_bytes<D, kStages>(), "merge scratch must fit");
   constexpr int kChunks = D / 8;  // 16-byte chunks per token row
   constexpr int kStageElems = 2 * kTile * D;
   extern __shared__ __align__(128) unsigned char smem_raw[];
   bf16* stages = reinterpret_cast<bf16*>(smem_raw);
+  unsigned char* scratch = flat.ctas ? smem_raw + pipelined_smem_bytes<D, kStages>() : smem_raw;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, qd = lane & 3;
-  const int b = blockIdx.z, kvh = blockIdx.y, split = blockIdx.x;
-  const int row = b * kv_heads + kvh, group = n_heads / kv_heads;
-  // Lane i holds the slot of this split's i-th tile; bounded by the list's
-  // stride so it need not wait for list_len.
-  const int lane_tile = split + lane * n_splits;
-  const int lane_slot = src.dense || lane_tile < src.list_stride ? src.slot_of(row, lane_tile) : 0;
-  const int nt = src.tiles(row, b);
-  const int count = split < nt ? (nt - split + n_splits - 1) / n_splits : 0;
-
-  // Copies this split's k-th tile into stage k % kStages (all threads).
-  auto issue = [&](int k) {
-    const int t = split + k * n_splits;
+  const int group = n_heads / kv_heads;
+  // This CTA's tiles: k = 0 .. count - 1 is tile (row_at(k), tile_at(k)).
+  // Per-row grid: the row's tiles split, split + n_splits, ...
+  // Flat grid: flat tiles first + k.
+  const int split = blockIdx.x;
+  const int fixed_row = flat.ctas ? 0 : blockIdx.z * kv_heads + blockIdx.y;
+  const std::int64_t first = flat.ctas ? flat.begin(split) : 0;
+  int count;
+  if (flat.ctas) {
+    count = static_cast<int>(flat.begin(split + 1) - first);
+  } else {
+    const int nt = src.tiles(fixed_row, blockIdx.z);
+    count = split < nt ? (nt - split + n_splits - 1) / n_splits : 0;
+  }
+  auto row_at = [&](int k) { return flat.ctas ? static_cast<int>((first + k) / flat.row_tiles) : fixed_row; };
+  auto tile_at = [&](int k) {
+    return flat.ctas ? static_cast<int>((first + k) % flat.row_tiles) : split + k * n_splits;
+  };
+  // Lane i holds the slot of this CTA's i-th tile; bounded by the list's
+  // stride (not its length, so it need not wait for list_len) and, flat, by
+  // the CTA's range.
+  const int lane_row = row_at(lane), lane_tile = tile_at(lane);
+  const int lane_slot = src.dense || (lane_tile < src.list_stride && (!flat.ctas || lane < count))
+                            ? src.slot_of(lane_row, lane_tile)
+                            : 0;
+  // Slot of tile k (all lanes), and whether the tile is within its row.
+  auto slot_at = [&](int k, int row, int t) {
     const int slot_k = __shfl_sync(0xffffffffu, lane_slot, k & 31);
-    const int slot = k < 32 ? slot_k : src.slot_of(row, t);
+    return k < 32 ? slot_k : src.slot_of(row, t);
+  };
+
+  // Copies this CTA's k-th tile into stage k % kStages (all threads); a tile
+  // past its row's count (flat grid) is skipped.
+  auto issue = [&](int k) {
+    const int row = row_at(k), t = tile_at(k), b = row / kv_heads;
+    const int slot = slot_at(k, row, t);
+    if (flat.ctas && t >= src.tiles(row, b)) return;
     int valid = 0;
     const std::int64_t base = src.tile(row, b, t, slot, D, &valid);
     bf16* ks = stages + (k % kStages) * kStageElems;
@@ -80,10 +130,18 @@ __global__ void __launch_bounds__(kWarps * 32, (pipelined_min_ctas<D, kStages>()
   }
 
   std::uint32_t qa[D / 16][4];
-  load_q_fragments<D>(qa, q, b, kvh, n_heads, group, lane);
+  int cur_row = count > 0 ? row_at(0) : fixed_row;
+  load_q_fragments<D>(qa, q, cur_row / kv_heads, cur_row % kv_heads, n_heads, group, lane);
   float o[D / 8][4] = {};
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // rows g and g + 8; l per lane
   const int swz = chunk_swizzle(g);  // token 16w + 8j + g: t % 8 == g
+  // Writes cur_row's partial: index split (per-row grid) or this CTA's rank
+  // among the row's CTAs (flat grid).
+  auto flush = [&]() {
+    const int part = flat.ctas ? split - flat.first_cta(cur_row) : split;
+    write_split_partial<D>(o, m, l, scratch, cur_row / kv_heads, cur_row % kv_heads, group, n_heads, n_splits, part,
+                           part_o, part_ml);
+  };
 
   for (int k = 0; k < count; ++k) {
     detail::cp_async_wait_group<kStages - 2>();
@@ -91,8 +149,18 @@ __global__ void __launch_bounds__(kWarps * 32, (pipelined_min_ctas<D, kStages>()
     if (k + kStages - 1 < count) issue(k + kStages - 1);
     detail::cp_async_commit();
 
-    const int t = split + k * n_splits;
-    const int slot = k < 32 ? __shfl_sync(0xffffffffu, lane_slot, k & 31) : src.slot_of(row, t);
+    const int row = row_at(k), t = tile_at(k), b = row / kv_heads;
+    if (row != cur_row) {  // flat grid only: next row
+      flush();
+      __syncthreads();  // scratch free again before the next flush
+      cur_row = row;
+      load_q_fragments<D>(qa, q, b, row % kv_heads, n_heads, group, lane);
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+      m[0] = m[1] = -INFINITY, l[0] = l[1] = 0.f;
+    }
+    const int slot = slot_at(k, row, t);
+    if (flat.ctas && t >= src.tiles(row, b)) continue;
     int valid = 0;
     src.tile(row, b, t, slot, D, &valid);
     const bf16* ks = stages + (k % kStages) * kStageElems + warp * 16 * D;
@@ -155,8 +223,8 @@ __global__ void __launch_bounds__(kWarps * 32, (pipelined_min_ctas<D, kStages>()
     }
   }
   detail::cp_async_wait_all();  // only empty groups can be left; keeps the rule simple
-  __syncthreads();              // the stages become the merge scratch
-  write_split_partial<D>(o, m, l, smem_raw, b, kvh, group, n_heads, n_splits, split, part_o, part_ml);
+  __syncthreads();              // per-row grid: the stages become the merge scratch
+  if (count > 0 || !flat.ctas) flush();
 }
 
 }  // namespace foresight::kernels::decode_detail

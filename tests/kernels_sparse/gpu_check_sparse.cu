@@ -259,7 +259,7 @@ void check_gather(int rows, int kv_heads, int max_blocks, int slots, int bt, int
 
 // Every split kernel of decode attention (FORESIGHT_DECODE_KERNEL), each
 // against the same CPU reference; the unset default is one of them.
-constexpr const char* kDecodeKernels[] = {"warp", "pipe2", "pipe3", "pipe6"};
+constexpr const char* kDecodeKernels[] = {"warp", "pipe2", "pipe3", "pipe6", "flat3"};
 
 void check_attention(int batch, int n_heads, int kv_heads, int d, int k_blocks, int splits) {
   std::mt19937_64 rng(++g_seed);
@@ -373,7 +373,9 @@ int main(int argc, char** argv) {
     check_attention(16, 32, 2, 128, 12, 12);  // 384 CTAs: the 3-CTAs-per-SM kernel
     check_attention(1, 16, 1, 64, 200, 1);    // 50 tiles per warp: slots beyond the 32 prefetched
     check_attention(2, 32, 2, 128, 2, 8);     // more splits than tiles: empty splits
-    check_attention(3, 32, 4, 64, 7, 5);      // group of 8 (rows 8..15 of the mma tile zero)
+    check_attention(3, 32, 4, 64, 7, 5);      // group of 8 (rows 8..15 of the mma tile zero); flat falls back
+    check_attention(3, 32, 4, 64, 7, 0);      // flat grid, 96 CTAs of one tile
+    check_attention(64, 32, 2, 64, 2, 0);     // flat grid: 132 CTAs spanning 2-3 short rows each
     if (!quick) {
       // MiniCPM4.1-8B: 32 q heads, 2 KV heads, head_dim 128, top-k 96, batch 16, 128K = 2048 blocks.
       check_scoring(16, 32, 2, 128, 8190);
