@@ -4,7 +4,7 @@
 // read once for all its heads. Two split kernels, same partial output:
 // - pipelined (decode_attention_pipelined.cuh, the default): whole tiles
 //   staged in shared memory by cp.async a few tiles ahead; the 4 warps share
-//   each tile (16 tokens each);
+//   each tile (16 tokens each); per-row grid, or optionally a flat grid;
 // - per-warp (below): each warp takes whole 64-token tiles of the split,
 //   S = Q K^T with K loaded straight from global memory in 16-byte vectors
 //   (the head_dim order inside each 32-dim chunk is permuted the same way for
@@ -178,23 +178,24 @@ __global__ void decode_combine_kernel(const float* part_o, const float* part_ml,
 }
 
 // Which split kernel runs: the per-warp one (each warp whole tiles, K from
-// global memory) or the CTA-pipelined one with 2, 3 or 6 shared-memory stages,
-// on the per-row grid, or pipe3 on the flat grid ("flat3", the default).
+// global memory) or the CTA-pipelined one with 2, 3 or 6 shared-memory stages
+// on the per-row grid, or pipe3 on the flat grid ("flat3": correct but
+// measured slower on the H100, 51.6 vs 45.8 us at batch 16; kept for study).
 enum class SplitKernel { kWarp, kPipe2, kPipe3, kPipe6, kFlat3 };
 
-// Default: flat3 for both forms; FORESIGHT_DECODE_KERNEL=warp|pipe2|pipe3|
-// pipe6|flat3 overrides it (for benchmarks and the GPU check, which compare
-// the variants).
+// Default: pipe3 for both forms (fastest measured, bench/RESULTS-kernels.md
+// round 2); FORESIGHT_DECODE_KERNEL=warp|pipe2|pipe3|pipe6|flat3 overrides
+// it (for benchmarks and the GPU check, which compare the variants).
 SplitKernel split_kernel_from_env() {
   const char* env = std::getenv("FORESIGHT_DECODE_KERNEL");
-  if (env == nullptr) return SplitKernel::kFlat3;
+  if (env == nullptr) return SplitKernel::kPipe3;
   if (!std::strcmp(env, "warp")) return SplitKernel::kWarp;
   if (!std::strcmp(env, "pipe2")) return SplitKernel::kPipe2;
   if (!std::strcmp(env, "pipe3")) return SplitKernel::kPipe3;
   if (!std::strcmp(env, "pipe6")) return SplitKernel::kPipe6;
   if (!std::strcmp(env, "flat3")) return SplitKernel::kFlat3;
   require_param(false, "decode_attention", "FORESIGHT_DECODE_KERNEL", "must be warp, pipe2, pipe3, pipe6 or flat3");
-  return SplitKernel::kFlat3;
+  return SplitKernel::kPipe3;
 }
 
 int sm_count() {
