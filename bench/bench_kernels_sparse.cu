@@ -4,9 +4,11 @@
 // working data exceeds the 50 MiB L2 where it matters. Prints
 // op / shape / us / GB/s / % of ceiling; --csv PATH writes the same rows.
 // Ceilings (H100, ../shared/reference/measured-h100.md): HBM 3000 GB/s,
-// pinned H2D 52 GB/s. Usage: bench_kernels_sparse [--csv PATH] [--reps N] [--calls N]
+// pinned H2D 52 GB/s. Usage: bench_kernels_sparse [--csv PATH] [--reps N] [--calls N] [--attention-only]
+// [--decode-cases LIST]
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <numeric>
@@ -32,6 +34,37 @@ namespace {
 constexpr double kHbmGbps = 3000.0, kPcieGbps = 52.0;
 int g_reps = 20;
 int g_calls = 1;  // back-to-back calls per timed sample (--calls)
+bool g_attention_only = false;  // --attention-only
+// Decode attention cases (--decode-cases): split kernel (FORESIGHT_DECODE_KERNEL
+// value, or "default" for the library's choice) and splits (0: default_decode_splits).
+struct DecodeCase {
+  std::string kernel;
+  int splits;
+};
+std::vector<DecodeCase> g_decode_cases = {{"default", 0}, {"warp", 0}};
+
+void select_decode_kernel(const std::string& kernel) {
+  if (kernel == "default") unsetenv("FORESIGHT_DECODE_KERNEL");
+  else setenv("FORESIGHT_DECODE_KERNEL", kernel.c_str(), 1);
+}
+
+// "k:s,k:s,..." -> cases; false on a malformed item.
+bool parse_decode_cases(const std::string& text, std::vector<DecodeCase>* out) {
+  out->clear();
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const std::size_t end = std::min(text.find(',', pos), text.size());
+    const std::string item = text.substr(pos, end - pos);
+    const std::size_t colon = item.find(':');
+    if (colon == std::string::npos || colon == 0) return false;
+    char* rest = nullptr;
+    const long splits = std::strtol(item.c_str() + colon + 1, &rest, 10);
+    if (*rest != '\0' || splits < 0 || splits > 1024) return false;
+    out->push_back({item.substr(0, colon), static_cast<int>(splits)});
+    pos = end + 1;
+  }
+  return !out->empty();
+}
 FILE* g_csv = nullptr;
 
 // Median microseconds per call of run(i) over g_reps timed samples after 3
@@ -151,7 +184,10 @@ void bench_attention() {
   for (int r = 0; r < rows; ++r) std::iota(list.begin() + std::ptrdiff_t(r) * slots, list.begin() + std::ptrdiff_t(r + 1) * slots, 0);
   DeviceBuffer<std::int32_t> d_list(list), d_len(std::vector<std::int32_t>(rows, slots)), tail(std::vector<std::int32_t>(batch, 64));
   const double kv_bytes = 2.0 * elems * sizeof(bf16);
-  for (int splits : {0, 12, 16, 32}) {
+  for (const DecodeCase& c : g_decode_cases) {
+    select_decode_kernel(c.kernel);
+    const int splits = c.splits;
+    const std::string name = c.kernel;
     SparseDecodeAttentionParams p;
     p.shape.batch = batch, p.shape.n_heads = n_heads, p.shape.kv_heads = kv_heads, p.shape.head_dim = d;
     p.shape.n_splits = splits ? splits : default_decode_splits(batch, kv_heads, slots, 132);
@@ -163,8 +199,8 @@ void bench_attention() {
       p.slots_k = ks[i % kCopies].get(), p.slots_v = vs[i % kCopies].get();
       sparse_decode_attention_cuda(p, nullptr);
     });
-    row("sparse_decode_attention", "b16 h32/2 d128 97x64 tok, splits " + std::to_string(p.shape.n_splits), us, kv_bytes,
-        kHbmGbps);
+    row("sparse_decode_attention " + name, "b16 h32/2 d128 97x64 tok, splits " + std::to_string(p.shape.n_splits), us,
+        kv_bytes, kHbmGbps);
   }
   // Dense over a contiguous cache: 32K tokens per sequence (536 MB of K+V).
   const std::int64_t max_tokens = 32768;
@@ -173,13 +209,18 @@ void bench_attention() {
   DeviceBuffer<std::int32_t> seq(std::vector<std::int32_t>(batch, static_cast<int>(max_tokens)));
   DenseDecodeAttentionParams p;
   p.shape.batch = batch, p.shape.n_heads = n_heads, p.shape.kv_heads = kv_heads, p.shape.head_dim = d;
-  p.shape.n_splits = default_decode_splits(batch, kv_heads, static_cast<int>(max_tokens / 64), 132);
-  DeviceBuffer<unsigned char> ws(decode_attention_workspace_bytes(p.shape));
-  p.shape.workspace = ws.get();
   p.q = q.get(), p.k = k.get(), p.v = v.get(), p.seq_len = seq.get(), p.out = out.get(), p.max_tokens = max_tokens;
-  const double us = time_us([&](int) { dense_decode_attention_cuda(p, nullptr); });
-  row("dense_decode_attention", "b16 h32/2 d128 32768 tok, splits " + std::to_string(p.shape.n_splits), us,
-      2.0 * k.size() * sizeof(bf16), kHbmGbps);
+  for (const DecodeCase& c : g_decode_cases) {
+    select_decode_kernel(c.kernel);
+    p.shape.n_splits =
+        c.splits ? c.splits : default_decode_splits(batch, kv_heads, static_cast<int>(max_tokens / 64), 132);
+    DeviceBuffer<unsigned char> ws(decode_attention_workspace_bytes(p.shape));
+    p.shape.workspace = ws.get();
+    const double us = time_us([&](int) { dense_decode_attention_cuda(p, nullptr); });
+    row("dense_decode_attention " + c.kernel, "b16 h32/2 d128 32768 tok, splits " + std::to_string(p.shape.n_splits),
+        us, 2.0 * k.size() * sizeof(bf16), kHbmGbps);
+  }
+  unsetenv("FORESIGHT_DECODE_KERNEL");
 }
 
 void bench_selection() {
@@ -252,11 +293,20 @@ int main(int argc, char** argv) {
       g_reps = std::max(1, std::atoi(argv[++i]));
     } else if (!std::strcmp(argv[i], "--calls") && i + 1 < argc) {
       g_calls = std::max(1, std::atoi(argv[++i]));
+    } else if (!std::strcmp(argv[i], "--attention-only")) {
+      g_attention_only = true;
+    } else if (!std::strcmp(argv[i], "--decode-cases") && i + 1 < argc && parse_decode_cases(argv[i + 1], &g_decode_cases)) {
+      ++i;
     } else {
-      std::fprintf(stderr, "usage: %s [--csv PATH] [--reps N] [--calls N]\n  --csv PATH  also write the table as CSV\n"
+      std::fprintf(stderr, "usage: %s [--csv PATH] [--reps N] [--calls N] [--attention-only] [--decode-cases LIST]\n  --csv PATH  also write the table as CSV\n"
                            "  --reps N    timed runs per case, median reported (default 20)\n"
                            "  --calls N   back-to-back calls per timed run, time per call reported (default 1:\n"
-                           "              single-call latency including the launch)\n", argv[0]);
+                           "              single-call latency including the launch)\n"
+                           "  --attention-only  only the decode attention cases (default: all kernels)\n"
+                           "  --decode-cases LIST  decode attention cases KERNEL:SPLITS,... with KERNEL one of\n"
+                           "              default, warp, pipe2, pipe3, pipe6 and SPLITS 0 for default_decode_splits\n"
+                           "              (default: default:0,warp:0)\n",
+                           argv[0]);
       return 2;
     }
   }
@@ -272,10 +322,12 @@ int main(int argc, char** argv) {
               prop.multiProcessorCount, kHbmGbps, kPcieGbps);
   std::printf("%-28s %-46s %10s %10s %8s\n", "op", "shape", "us", "GB/s", "%ceil");
   try {
-    bench_selection();
+    if (!g_attention_only) bench_selection();
     bench_attention();
-    bench_gather_d2d();
-    bench_gather();
+    if (!g_attention_only) {
+      bench_gather_d2d();
+      bench_gather();
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_kernels_sparse: %s\n", e.what());
     return 1;

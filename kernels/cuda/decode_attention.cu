@@ -1,66 +1,41 @@
 // CUDA split-KV decode attention (see decode_attention.hpp) on tensor cores.
 // CTA = (split, kv_head, batch), 4 warps. The 16 rows of the mma tile are the
 // group's query heads (rows >= group are zero), so the group's K and V are
-// read once for all its heads. Each warp takes whole 64-token tiles of the
-// split: S = Q K^T with K loaded straight from global memory in 16-byte
-// vectors (the head_dim order inside each 32-dim chunk is permuted the same
-// way for Q and K, which leaves the dot products unchanged), online softmax
-// in registers, V staged in shared memory by cp.async and fed to O += P V
-// through ldmatrix.trans. The 4 warps merge in shared memory and the CTA
-// writes (max, sum, unnormalised output) for its split; a combine kernel
-// merges the splits.
+// read once for all its heads. Two split kernels, same partial output:
+// - pipelined (decode_attention_pipelined.cuh, the default): whole tiles
+//   staged in shared memory by cp.async a few tiles ahead; the 4 warps share
+//   each tile (16 tokens each); per-row grid, or optionally a flat grid;
+// - per-warp (below): each warp takes whole 64-token tiles of the split,
+//   S = Q K^T with K loaded straight from global memory in 16-byte vectors
+//   (the head_dim order inside each 32-dim chunk is permuted the same way for
+//   Q and K, which leaves the dot products unchanged), online softmax in
+//   registers, V staged in shared memory by cp.async and fed to O += P V
+//   through ldmatrix.trans.
+// The 4 warps merge in shared memory and the CTA writes (max, sum,
+// unnormalised output) for its split; a combine kernel merges the splits.
 #include "foresight/kernels/decode_attention.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
+#include "decode_attention_pipelined.cuh"
+#include "decode_attention_tiles.cuh"
 #include "foresight/kernels/cuda_check.hpp"
-#include "sparse_mma.cuh"
-
-
 
 namespace foresight::kernels {
 namespace {
 
-constexpr int kWarps = 4;
-constexpr int kTile = 64;   // tokens per tile (= block_tokens for the sparse form)
-constexpr int kRows = 16;   // query heads per mma tile (max group size)
-// Register cap of the split kernel: 232 keeps 2 CTAs per SM (ptxas picks 177
+using decode_detail::kRows;
+using decode_detail::kTile;
+using decode_detail::kWarps;
+using decode_detail::TileSource;
+
+// Register cap of the per-warp kernel: 232 keeps 2 CTAs per SM (ptxas picks 177
 // without a cap, 232 with it: more K loads in flight). A 168 cap for 3 CTAs
 // per SM (12 splits at batch 16) measured slower on the H100 (62 vs 55 us).
 constexpr int kMaxRegs = 232;
-
-// Where row (batch, kv_head)'s tiles are. Sparse: tile i is slot
-// slot_list[row][i]. Dense: tile i is tokens [64i, 64i + 64) of the cache.
-struct TileSource {
-  const bf16* k;
-  const bf16* v;
-  const std::int32_t* slot_list;
-  const std::int32_t* list_len;
-  const std::int32_t* tail_tokens;
-  const std::int32_t* seq_len;
-  std::int64_t max_tokens;
-  int slots_per_row, list_stride, tail_slot;
-  bool dense;
-
-  __device__ int tiles(int row, int b) const {
-    if (dense) return (min(seq_len[b], static_cast<int>(max_tokens)) + kTile - 1) / kTile;
-    return min(list_len[row], list_stride);
-  }
-  // Sparse: slot index of tile i (i < tiles(row, b)); dense: unused.
-  __device__ int slot_of(int row, int i) const {
-    return dense ? 0 : __ldg(slot_list + std::int64_t{row} * list_stride + i);
-  }
-  // Element offset of tile i's first token and its valid token count; `slot`
-  // is slot_of(row, i), fetched ahead so the K/V loads do not wait on it.
-  __device__ std::int64_t tile(int row, int b, int i, int slot, int head_dim, int* valid) const {
-    if (dense) {
-      *valid = min(kTile, min(seq_len[b], static_cast<int>(max_tokens)) - i * kTile);
-      return (std::int64_t{row} * max_tokens + std::int64_t{i} * kTile) * head_dim;
-    }
-    *valid = slot < 0 || slot >= slots_per_row ? 0 : slot == tail_slot ? min(max(tail_tokens[b], 0), kTile) : kTile;
-    return (std::int64_t{row} * slots_per_row + max(0, min(slot, slots_per_row - 1))) * kTile * head_dim;
-  }
-};
 
 template <int D>
 constexpr int smem_bytes() {
@@ -88,15 +63,7 @@ __global__ void __maxnreg__(kMaxRegs) decode_split_kernel(TileSource src, const 
 
   // Q as A fragments, head_dim permuted per 32-dim chunk (see file comment).
   std::uint32_t qa[D / 16][4];
-  const bf16* qrow = q + (std::int64_t{b} * n_heads + kvh * group) * D;
-#pragma unroll
-  for (int p = 0; p < D / 32; ++p) {
-    const uint4 zero = make_uint4(0, 0, 0, 0);
-    const uint4 lo = g < group ? *reinterpret_cast<const uint4*>(qrow + g * D + 32 * p + 8 * qd) : zero;
-    const uint4 hi = g + 8 < group ? *reinterpret_cast<const uint4*>(qrow + (g + 8) * D + 32 * p + 8 * qd) : zero;
-    qa[2 * p][0] = lo.x, qa[2 * p][1] = hi.x, qa[2 * p][2] = lo.y, qa[2 * p][3] = hi.y;
-    qa[2 * p + 1][0] = lo.z, qa[2 * p + 1][1] = hi.z, qa[2 * p + 1][2] = lo.w, qa[2 * p + 1][3] = hi.w;
-  }
+  decode_detail::load_q_fragments<D>(qa, q, b, kvh, n_heads, group, lane);
 
   float o[D / 8][4] = {};
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // rows g and g + 8; l per lane
@@ -180,60 +147,29 @@ __global__ void __maxnreg__(kMaxRegs) decode_split_kernel(TileSource src, const 
     __syncwarp();  // the next tile's cp.async overwrites vs
   }
 
-  // Merge the warps: shared [warp][16][D] outputs, then [warp][16] max and sum.
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-  }
-  __syncthreads();
-  float* so = reinterpret_cast<float*>(smem_raw);
-  float* sm = so + kWarps * kRows * D;
-  float* sl = sm + kWarps * kRows;
-#pragma unroll
-  for (int n = 0; n < D / 8; ++n)
-#pragma unroll
-    for (int e = 0; e < 4; ++e)
-      so[(warp * kRows + g + 8 * (e >> 1)) * D + 8 * n + 2 * qd + (e & 1)] = o[n][e];
-  if (qd == 0) {
-    sm[warp * kRows + g] = m[0], sm[warp * kRows + g + 8] = m[1];
-    sl[warp * kRows + g] = l[0], sl[warp * kRows + g + 8] = l[1];
-  }
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < group * D; idx += kWarps * 32) {
-    const int h = idx / D, d = idx % D;
-    float mm = -INFINITY;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) mm = fmaxf(mm, sm[w * kRows + h]);
-    float acc = 0.f, sum = 0.f;
-    if (mm > -INFINITY) {
-#pragma unroll
-      for (int w = 0; w < kWarps; ++w) {
-        const float f = exp2f(sm[w * kRows + h] - mm);
-        acc += f * so[(w * kRows + h) * D + d];
-        sum += f * sl[w * kRows + h];
-      }
-    }
-    const std::int64_t ph = (std::int64_t{b} * n_heads + kvh * group + h) * n_splits + split;
-    part_o[ph * D + d] = acc;
-    if (d == 0) part_ml[2 * ph] = mm, part_ml[2 * ph + 1] = sum;
-  }
+  __syncthreads();  // the V tiles become the merge scratch
+  decode_detail::write_split_partial<D>(o, m, l, smem_raw, b, kvh, group, n_heads, n_splits, split, part_o, part_ml);
 }
 
 // grid batch * n_heads, head_dim threads.
 // Launched with programmatic dependent launch: it may start while the split
 // kernel's last CTAs run and waits here until their writes are visible.
-__global__ void decode_combine_kernel(const float* part_o, const float* part_ml, int n_splits, int head_dim, bf16* out) {
+// Row (b, h / group)'s partials: n_splits, or (flat grid) as many as CTAs
+// touched the row.
+__global__ void decode_combine_kernel(const float* part_o, const float* part_ml, int n_splits, int head_dim, bf16* out,
+                                      decode_detail::FlatGrid flat, int n_heads, int kv_heads) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaGridDependencySynchronize();
 #endif
   const std::int64_t bh = blockIdx.x;
   const int d = threadIdx.x;
+  const int row = static_cast<int>(bh / n_heads) * kv_heads + static_cast<int>(bh % n_heads) / (n_heads / kv_heads);
+  const int parts = flat.ctas ? flat.parts(row) : n_splits;
   float mm = -INFINITY;
-  for (int s = 0; s < n_splits; ++s) mm = fmaxf(mm, part_ml[2 * (bh * n_splits + s)]);
+  for (int s = 0; s < parts; ++s) mm = fmaxf(mm, part_ml[2 * (bh * n_splits + s)]);
   float acc = 0.f, sum = 0.f;
   if (mm > -INFINITY)
-    for (int s = 0; s < n_splits; ++s) {
+    for (int s = 0; s < parts; ++s) {
       const float f = exp2f(part_ml[2 * (bh * n_splits + s)] - mm);
       sum += f * part_ml[2 * (bh * n_splits + s) + 1];
       acc += f * part_o[(bh * n_splits + s) * head_dim + d];
@@ -241,19 +177,91 @@ __global__ void decode_combine_kernel(const float* part_o, const float* part_ml,
   out[bh * head_dim + d] = float_to_bf16(sum > 0.f ? acc / sum : 0.f);
 }
 
+// Which split kernel runs: the per-warp one (each warp whole tiles, K from
+// global memory) or the CTA-pipelined one with 2, 3 or 6 shared-memory stages
+// on the per-row grid, or pipe3 on the flat grid ("flat3": correct but
+// measured slower on the H100, 51.6 vs 45.8 us at batch 16; kept for study).
+enum class SplitKernel { kWarp, kPipe2, kPipe3, kPipe6, kFlat3 };
+
+// Default: pipe3 for both forms (fastest measured, bench/RESULTS-kernels.md
+// round 2); FORESIGHT_DECODE_KERNEL=warp|pipe2|pipe3|pipe6|flat3 overrides
+// it (for benchmarks and the GPU check, which compare the variants).
+SplitKernel split_kernel_from_env() {
+  const char* env = std::getenv("FORESIGHT_DECODE_KERNEL");
+  if (env == nullptr) return SplitKernel::kPipe3;
+  if (!std::strcmp(env, "warp")) return SplitKernel::kWarp;
+  if (!std::strcmp(env, "pipe2")) return SplitKernel::kPipe2;
+  if (!std::strcmp(env, "pipe3")) return SplitKernel::kPipe3;
+  if (!std::strcmp(env, "pipe6")) return SplitKernel::kPipe6;
+  if (!std::strcmp(env, "flat3")) return SplitKernel::kFlat3;
+  require_param(false, "decode_attention", "FORESIGHT_DECODE_KERNEL", "must be warp, pipe2, pipe3, pipe6 or flat3");
+  return SplitKernel::kPipe3;
+}
+
+int sm_count() {
+  int device = 0, sms = 0;
+  FORESIGHT_CUDA_CHECK(cudaGetDevice(&device));
+  FORESIGHT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  return sms;
+}
+
+// One CTA per SM over all rows' tiles, if no row then needs more than
+// n_splits partials (the workspace holds n_splits per head); else ctas = 0.
+decode_detail::FlatGrid flat_grid(const DecodeAttentionShape& s, int row_tiles) {
+  decode_detail::FlatGrid f;
+  const int rows = s.batch * s.kv_heads;
+  f.row_tiles = row_tiles;
+  f.total = std::int64_t{rows} * row_tiles;
+  f.ctas = static_cast<int>(std::min<std::int64_t>(sm_count(), f.total));
+  for (int r = 0; r < rows && f.ctas > 0; ++r)
+    if (f.parts(r) > s.n_splits) f.ctas = 0;
+  return f;
+}
+
+template <typename Kernel, typename... Args>
+void launch_split(Kernel kernel, int smem, dim3 grid, cudaStream_t stream, Args... args) {
+  FORESIGHT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  kernel<<<grid, kWarps * 32, smem, stream>>>(args...);
+  FORESIGHT_CUDA_CHECK_LAUNCH();
+}
+
 template <int D>
-void launch(const TileSource& src, const DecodeAttentionShape& s, const bf16* q, bf16* out, cudaStream_t stream) {
-  constexpr int smem = smem_bytes<D>();
-  static_assert(kWarps * kRows * (D + 2) * 4 <= smem, "merge scratch must fit in the V tiles");
+void launch(const TileSource& src, const DecodeAttentionShape& s, int row_tiles, const bf16* q, bf16* out,
+            cudaStream_t stream) {
+  static_assert(kWarps * kRows * (D + 2) * 4 <= smem_bytes<D>(), "merge scratch must fit in the V tiles");
   const float scale = s.softmax_scale != 0.f ? s.softmax_scale : 1.f / std::sqrt(static_cast<float>(D));
+  const float scale_log2 = scale * 1.4426950408889634f;
   float* part_o = static_cast<float*>(s.workspace);
   float* part_ml = part_o + static_cast<std::size_t>(s.batch) * s.n_heads * s.n_splits * D;
-  dim3 grid(s.n_splits, s.kv_heads, s.batch);
-  auto kernel = decode_split_kernel<D>;
-  FORESIGHT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-  kernel<<<grid, kWarps * 32, smem, stream>>>(src, q, s.n_heads, s.kv_heads, scale * 1.4426950408889634f, s.n_splits,
-                                              part_o, part_ml);
-  FORESIGHT_CUDA_CHECK_LAUNCH();
+  using decode_detail::decode_pipelined_kernel;
+  using decode_detail::pipelined_smem_bytes;
+  const dim3 rows_grid(s.n_splits, s.kv_heads, s.batch);
+  decode_detail::FlatGrid flat;  // ctas 0: per-row grid
+  switch (split_kernel_from_env()) {
+    case SplitKernel::kWarp:
+      launch_split(decode_split_kernel<D>, smem_bytes<D>(), rows_grid, stream, src, q, s.n_heads, s.kv_heads,
+                   scale_log2, s.n_splits, part_o, part_ml);
+      break;
+    case SplitKernel::kPipe2:
+      launch_split(decode_pipelined_kernel<D, 2>, pipelined_smem_bytes<D, 2>(), rows_grid, stream, src, q, s.n_heads,
+                   s.kv_heads, scale_log2, s.n_splits, flat, part_o, part_ml);
+      break;
+    case SplitKernel::kPipe3:
+      launch_split(decode_pipelined_kernel<D, 3>, pipelined_smem_bytes<D, 3>(), rows_grid, stream, src, q, s.n_heads,
+                   s.kv_heads, scale_log2, s.n_splits, flat, part_o, part_ml);
+      break;
+    case SplitKernel::kPipe6:
+      launch_split(decode_pipelined_kernel<D, 6>, pipelined_smem_bytes<D, 6>(), rows_grid, stream, src, q, s.n_heads,
+                   s.kv_heads, scale_log2, s.n_splits, flat, part_o, part_ml);
+      break;
+    case SplitKernel::kFlat3:
+      flat = flat_grid(s, row_tiles);
+      launch_split(decode_pipelined_kernel<D, 3>,
+                   pipelined_smem_bytes<D, 3>() + (flat.ctas ? decode_detail::merge_scratch_bytes<D>() : 0),
+                   flat.ctas ? dim3(flat.ctas) : rows_grid, stream, src, q, s.n_heads, s.kv_heads, scale_log2,
+                   s.n_splits, flat, part_o, part_ml);
+      break;
+  }
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(static_cast<unsigned>(s.batch * s.n_heads));
   cfg.blockDim = dim3(D);
@@ -263,17 +271,18 @@ void launch(const TileSource& src, const DecodeAttentionShape& s, const bf16* q,
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
   cfg.numAttrs = 1;
-  FORESIGHT_CUDA_CHECK(
-      cudaLaunchKernelEx(&cfg, decode_combine_kernel, static_cast<const float*>(part_o),
-                         static_cast<const float*>(part_ml), s.n_splits, static_cast<int>(D), out));
+  FORESIGHT_CUDA_CHECK(cudaLaunchKernelEx(&cfg, decode_combine_kernel, static_cast<const float*>(part_o),
+                                          static_cast<const float*>(part_ml), s.n_splits, static_cast<int>(D), out,
+                                          flat, s.n_heads, s.kv_heads));
 }
 
-void dispatch(const TileSource& src, const DecodeAttentionShape& s, const bf16* q, bf16* out, cudaStream_t stream,
-              const char* op) {
+// row_tiles: an upper bound of any row's tile count (for the flat grid).
+void dispatch(const TileSource& src, const DecodeAttentionShape& s, int row_tiles, const bf16* q, bf16* out,
+              cudaStream_t stream, const char* op) {
   require_param(s.n_heads / s.kv_heads <= kRows, op, "n_heads / kv_heads", "must be <= 16 on the GPU");
   require_param(s.workspace != nullptr, op, "workspace", "must be set on the GPU");
-  if (s.head_dim == 128) return launch<128>(src, s, q, out, stream);
-  if (s.head_dim == 64) return launch<64>(src, s, q, out, stream);
+  if (s.head_dim == 128) return launch<128>(src, s, row_tiles, q, out, stream);
+  if (s.head_dim == 64) return launch<64>(src, s, row_tiles, q, out, stream);
   require_param(false, op, "head_dim", "must be 64 or 128 on the GPU");
 }
 
@@ -284,13 +293,15 @@ void sparse_decode_attention_cuda(const SparseDecodeAttentionParams& p, cudaStre
   require_param(p.block_tokens == kTile, "sparse_decode_attention", "block_tokens", "must be 64 on the GPU");
   const TileSource src{p.slots_k, p.slots_v, p.slot_list, p.list_len, p.tail_tokens, nullptr, 0,
                        p.slots_per_row, p.list_stride, p.tail_slot, false};
-  dispatch(src, p.shape, p.q, p.out, stream, "sparse_decode_attention");
+  dispatch(src, p.shape, p.list_stride, p.q, p.out, stream, "sparse_decode_attention");
 }
 
 void dense_decode_attention_cuda(const DenseDecodeAttentionParams& p, cudaStream_t stream) {
   validate_dense_decode(p);
   const TileSource src{p.k, p.v, nullptr, nullptr, nullptr, p.seq_len, p.max_tokens, 0, 0, -1, true};
-  dispatch(src, p.shape, p.q, p.out, stream, "dense_decode_attention");
+  require_param(p.max_tokens / kTile < (std::int64_t{1} << 30), "dense_decode_attention", "max_tokens", "too large");
+  dispatch(src, p.shape, static_cast<int>((p.max_tokens + kTile - 1) / kTile), p.q, p.out, stream,
+           "dense_decode_attention");
 }
 
 }  // namespace foresight::kernels

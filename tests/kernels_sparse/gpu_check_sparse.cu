@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <random>
@@ -256,6 +257,10 @@ void check_gather(int rows, int kv_heads, int max_blocks, int slots, int bt, int
          same(out_k, ref_sk) && same(out_v, ref_sv), "bitwise");
 }
 
+// Every split kernel of decode attention (FORESIGHT_DECODE_KERNEL), each
+// against the same CPU reference; the unset default is one of them.
+constexpr const char* kDecodeKernels[] = {"warp", "pipe2", "pipe3", "pipe6", "flat3"};
+
 void check_attention(int batch, int n_heads, int kv_heads, int d, int k_blocks, int splits) {
   std::mt19937_64 rng(++g_seed);
   const int bt = 64, slots = k_blocks + 1, tail_slot = k_blocks, rows = batch * kv_heads;
@@ -290,17 +295,20 @@ void check_attention(int batch, int n_heads, int kv_heads, int d, int k_blocks, 
   DeviceBuffer<bf16> d_q(q), d_k(sk), d_v(sv), d_out(q.size());
   DeviceBuffer<std::int32_t> d_list(list), d_len(len), d_tail(tail_tokens);
   DeviceBuffer<unsigned char> ws(decode_attention_workspace_bytes(p.shape));
-  d_out.poison(0xff);
   SparseDecodeAttentionParams g = p;
   g.shape.workspace = ws.get();
   g.q = d_q.get(), g.slots_k = d_k.get(), g.slots_v = d_v.get(), g.slot_list = d_list.get(), g.list_len = d_len.get();
   g.tail_tokens = d_tail.get(), g.out = d_out.get();
-  sparse_decode_attention_cuda(g, nullptr);
-  const double err = testing::rel_l2_error(d_out.download(), ref);
   const std::string shape = "b" + std::to_string(batch) + " h" + std::to_string(n_heads) + "/" +
                             std::to_string(kv_heads) + " d" + std::to_string(d) + " blocks" + std::to_string(slots) +
                             " splits" + std::to_string(p.shape.n_splits);
-  report("sparse_decode_attention", shape, err < 1e-2, fmt("rel_l2 %.2e", err));
+  for (const char* kernel : kDecodeKernels) {
+    setenv("FORESIGHT_DECODE_KERNEL", kernel, 1);
+    d_out.poison(0xff);
+    sparse_decode_attention_cuda(g, nullptr);
+    const double err = testing::rel_l2_error(d_out.download(), ref);
+    report(std::string("sparse_decode_attention ") + kernel, shape, err < 1e-2, fmt("rel_l2 %.2e", err));
+  }
 
   // Dense over a contiguous cache with mixed lengths (0, partial tiles, full).
   const int max_tokens = k_blocks * bt + 37;
@@ -317,16 +325,21 @@ void check_attention(int batch, int n_heads, int kv_heads, int d, int k_blocks, 
   DeviceBuffer<bf16> d_dk(k), d_dv(v);
   DeviceBuffer<std::int32_t> d_seq(seq);
   DeviceBuffer<unsigned char> ws2(decode_attention_workspace_bytes(dp.shape));
-  d_out.poison(0xff);
   DenseDecodeAttentionParams dg = dp;
   dg.shape.workspace = ws2.get();
   dg.q = d_q.get(), dg.k = d_dk.get(), dg.v = d_dv.get(), dg.seq_len = d_seq.get(), dg.out = d_out.get();
-  dense_decode_attention_cuda(dg, nullptr);
-  const double err2 = testing::rel_l2_error(d_out.download(), ref);
-  report("dense_decode_attention",
-         "b" + std::to_string(batch) + " h" + std::to_string(n_heads) + "/" + std::to_string(kv_heads) + " d" +
-             std::to_string(d) + " max_tokens" + std::to_string(max_tokens),
-         err2 < 1e-2, fmt("rel_l2 %.2e", err2));
+  for (const char* kernel : kDecodeKernels) {
+    setenv("FORESIGHT_DECODE_KERNEL", kernel, 1);
+    d_out.poison(0xff);
+    dense_decode_attention_cuda(dg, nullptr);
+    const double err2 = testing::rel_l2_error(d_out.download(), ref);
+    report(std::string("dense_decode_attention ") + kernel,
+           "b" + std::to_string(batch) + " h" + std::to_string(n_heads) + "/" + std::to_string(kv_heads) + " d" +
+               std::to_string(d) + " max_tokens" + std::to_string(max_tokens) + " splits" +
+               std::to_string(dp.shape.n_splits),
+           err2 < 1e-2, fmt("rel_l2 %.2e", err2));
+  }
+  unsetenv("FORESIGHT_DECODE_KERNEL");
 }
 
 }  // namespace
@@ -359,6 +372,10 @@ int main(int argc, char** argv) {
     check_attention(2, 32, 2, 128, 5, 0);
     check_attention(16, 32, 2, 128, 12, 12);  // 384 CTAs: the 3-CTAs-per-SM kernel
     check_attention(1, 16, 1, 64, 200, 1);    // 50 tiles per warp: slots beyond the 32 prefetched
+    check_attention(2, 32, 2, 128, 2, 8);     // more splits than tiles: empty splits
+    check_attention(3, 32, 4, 64, 7, 5);      // group of 8 (rows 8..15 of the mma tile zero); flat falls back
+    check_attention(3, 32, 4, 64, 7, 0);      // flat grid, 96 CTAs of one tile
+    check_attention(64, 32, 2, 64, 2, 0);     // flat grid: 132 CTAs spanning 2-3 short rows each
     if (!quick) {
       // MiniCPM4.1-8B: 32 q heads, 2 KV heads, head_dim 128, top-k 96, batch 16, 128K = 2048 blocks.
       check_scoring(16, 32, 2, 128, 8190);

@@ -1,5 +1,6 @@
 // Decode attention references: a hand-computed case, constant values (the
 // softmax weights sum to 1), and sparse == dense when every block is selected.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -101,10 +102,19 @@ TEST_CASE("sparse attention over every block (shuffled slots, partial tail) equa
   }
 }
 
-TEST_CASE("split planning: one wave of 2 CTAs per SM, at most one split per tile") {
-  CHECK(default_decode_splits(16, 2, 97, 132) == 8);   // MiniCPM batch 16: 256 CTAs on 132 SMs
-  CHECK(default_decode_splits(1, 2, 97, 132) == 97);   // capped by the tile count
-  CHECK(default_decode_splits(64, 8, 97, 132) == 1);   // already more rows than CTA slots
+TEST_CASE("split planning: one CTA per SM, at most one split per tile") {
+  CHECK(default_decode_splits(16, 2, 97, 132) == 4);   // MiniCPM batch 16: 128 CTAs on 132 SMs
+  CHECK(default_decode_splits(16, 2, 512, 132) == 4);  // 32K dense
+  CHECK(default_decode_splits(16, 2, 0, 132) == 1);    // no tiles
+  CHECK(default_decode_splits(16, 2, 3, 132) == 3);    // at most one per tile
+  CHECK(default_decode_splits(1, 2, 97, 132) == 66);   // one CTA per SM
+  CHECK(default_decode_splits(64, 8, 97, 132) == 1);   // more rows than SMs
+  for (int tiles : {1, 5, 97, 300, 4096})
+    for (int batch : {1, 3, 16, 64}) {
+      const int s = default_decode_splits(batch, 2, tiles, 132);
+      CHECK(s >= 1);
+      CHECK(s <= std::max(1, std::min(tiles, 132 / (2 * batch))));  // never more CTAs than SMs
+    }
   DecodeAttentionShape s;
   s.batch = 2, s.n_heads = 4, s.head_dim = 64, s.n_splits = 3;
   CHECK(decode_attention_workspace_bytes(s) == sizeof(float) * 2 * 4 * 3 * (64 + 2));

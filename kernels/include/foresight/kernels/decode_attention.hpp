@@ -7,11 +7,11 @@
 // except the slot equal to tail_slot, which holds tail_tokens[b] (0 .. 64).
 // Dense: over a contiguous cache, tokens [0, seq_len[b]).
 //
-// GPU (flash-decoding): the row's tokens are cut into n_splits parts of
-// 64-token tiles; one CTA per (split, kv_head, batch) reads the group's KV
-// once for all its query heads and writes partial (max, sum, output) to the
-// workspace; a combine kernel merges the splits. A row with no tokens
-// outputs zeros.
+// GPU (flash-decoding): the row's 64-token tiles are dealt round-robin to
+// n_splits parts; one CTA per (split, kv_head, batch) reads the group's KV
+// once for all its query heads (tiles staged through a shared-memory
+// pipeline) and writes partial (max, sum, output) to the workspace; a
+// combine kernel merges the splits. A row with no tokens outputs zeros.
 #pragma once
 
 #include <cstddef>
@@ -67,12 +67,15 @@ struct DenseDecodeAttentionParams {
 inline std::size_t decode_attention_workspace_bytes(const DecodeAttentionShape& s) {
   return sizeof(float) * static_cast<std::size_t>(s.batch) * s.n_heads * s.n_splits * (s.head_dim + 2);
 }
-// Splits for one wave of CTAs: the GPU kernel fits 2 CTAs per SM (232
-// registers x 128 threads), so aim at 2 * sm_count CTAs in all, at most one
-// split per 64-token tile. MiniCPM batch 16 on 132 SMs: 8 splits of 13 tiles.
+// Splits for one CTA per SM: the GPU kernel's CTA (a 3-tile shared-memory
+// pipeline) pulls one SM's share of HBM bandwidth, and SMs holding a second
+// CTA become the slowest (H100, batch 16, 97 tiles, back-to-back: 4 splits
+// 43.9 us, 5: 48.9, 7: 46.0, 8: 45.1; bench/RESULTS-kernels.md round 2), so
+// aim at sm_count CTAs in all, at least one split and at most one per 64-token
+// tile. MiniCPM batch 16 on 132 SMs: 4 splits (128 CTAs of 24-25 tiles).
 inline int default_decode_splits(int batch, int kv_heads, int max_tiles, int sm_count) {
   const int rows = batch * kv_heads > 0 ? batch * kv_heads : 1;
-  int splits = 2 * sm_count / rows;
+  int splits = sm_count / rows;
   if (splits > max_tiles) splits = max_tiles;
   return splits < 1 ? 1 : splits;
 }
