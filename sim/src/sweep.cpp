@@ -23,7 +23,8 @@ namespace foresight::sim {
 
 namespace {
 
-nlohmann::json to_json_value(const toml::node& n, const std::string& where, const std::string& key) {
+nlohmann::json to_json_value(const toml::node& n, const std::string& where,
+                             const std::string& key) {
   if (auto v = n.as_integer()) return v->get();
   if (auto v = n.as_floating_point()) return v->get();
   if (auto v = n.as_string()) return v->get();
@@ -31,10 +32,12 @@ nlohmann::json to_json_value(const toml::node& n, const std::string& where, cons
 }
 
 // Sets every key of `t` on `s`; `ctx` names the table in messages.
-void apply_table(Scenario& s, const toml::table& t, const std::string& where, const std::string& ctx) {
+void apply_table(Scenario& s, const toml::table& t, const std::string& where,
+                 const std::string& ctx) {
   for (const auto& [k, v] : t) {
     const std::string key(k.str());
-    set_scenario_key(s, key, to_json_value(v, where, ctx + key), where + ": " + ctx.substr(0, ctx.size() - 1));
+    set_scenario_key(s, key, to_json_value(v, where, ctx + key),
+                     where + ": " + ctx.substr(0, ctx.size() - 1));
   }
 }
 
@@ -58,7 +61,8 @@ Study parse_study(const std::string& text, const std::string& where) {
   try {
     root = toml::parse(text, where);
   } catch (const toml::parse_error& e) {
-    throw std::invalid_argument(fmt::format("{}: line {}: {}", where, e.source().begin.line, e.description()));
+    throw std::invalid_argument(
+        fmt::format("{}: line {}: {}", where, e.source().begin.line, e.description()));
   }
   Study st;
   Scenario base;
@@ -68,10 +72,10 @@ Study parse_study(const std::string& text, const std::string& where) {
     if (std::find(top.begin(), top.end(), key) == top.end()) {
       std::string hint = did_you_mean(key, top);
       if (hint.empty()) hint = did_you_mean(key, scenario_keys());
-      throw std::invalid_argument(fmt::format(
-          "{}: unknown key '{}'{}; a study has name, description, [base], [grid] and "
-          "[[scenarios]]; scenario keys go inside them",
-          where, key, hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+      throw std::invalid_argument(
+          fmt::format("{}: unknown key '{}'{}; a study has name, description, [base], [grid] and "
+                      "[[scenarios]]; scenario keys go inside them",
+                      where, key, hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
     }
   }
   if (auto n = root["name"].value<std::string>()) st.name = *n;
@@ -84,7 +88,8 @@ Study parse_study(const std::string& text, const std::string& where) {
       Scenario probe;
       std::vector<nlohmann::json> values;
       if (auto* arr = v.as_array()) {
-        if (arr->empty()) throw std::invalid_argument(fmt::format("{}: grid.{}: empty list", where, key));
+        if (arr->empty())
+          throw std::invalid_argument(fmt::format("{}: grid.{}: empty list", where, key));
         for (const auto& x : *arr) values.push_back(to_json_value(x, where, "grid." + key));
       } else {
         values.push_back(to_json_value(v, where, "grid." + key));
@@ -94,7 +99,8 @@ Study parse_study(const std::string& text, const std::string& where) {
     }
     const auto& order = scenario_keys();
     std::stable_sort(axes.begin(), axes.end(), [&](const auto& a, const auto& b) {
-      return std::find(order.begin(), order.end(), a.first) < std::find(order.begin(), order.end(), b.first);
+      return std::find(order.begin(), order.end(), a.first) <
+             std::find(order.begin(), order.end(), b.first);
     });
     std::vector<std::size_t> idx(axes.size(), 0);
     while (true) {
@@ -107,7 +113,10 @@ Study parse_study(const std::string& text, const std::string& where) {
         --a;
         if (++idx[a] < axes[a].second.size()) break;
         idx[a] = 0;
-        if (a == 0) { a = axes.size() + 1; break; }
+        if (a == 0) {
+          a = axes.size() + 1;
+          break;
+        }
       }
       if (axes.empty() || a == axes.size() + 1) break;
     }
@@ -115,7 +124,8 @@ Study parse_study(const std::string& text, const std::string& where) {
   if (auto* list = root["scenarios"].as_array()) {
     for (std::size_t i = 0; i < list->size(); ++i) {
       auto* t = (*list)[i].as_table();
-      if (!t) throw std::invalid_argument(fmt::format("{}: scenarios[{}] must be a table", where, i));
+      if (!t)
+        throw std::invalid_argument(fmt::format("{}: scenarios[{}] must be a table", where, i));
       Scenario s = base;
       apply_table(s, *t, where, fmt::format("scenarios[{}].", i));
       st.scenarios.push_back(s);
@@ -180,7 +190,8 @@ SweepSummary run_sweep(const Replayer& rp, const Study& st, const SweepOptions& 
           row["status"] = r.status;
           row["metrics"] = metrics_to_json(r.metrics);
           nlohmann::json flat = nlohmann::json::array();
-          for (const auto& [k, v] : r.metrics) flat.push_back({k, std::isnan(v) ? nlohmann::json() : nlohmann::json(v)});
+          for (const auto& [k, v] : r.metrics)
+            flat.push_back({k, std::isnan(v) ? nlohmann::json() : nlohmann::json(v)});
           row["flat"] = flat;
           events += r.events;
           ++ran;
@@ -221,7 +232,8 @@ SweepSummary run_sweep(const Replayer& rp, const Study& st, const SweepOptions& 
   csv += "\n";
   nlohmann::json all = nlohmann::json::array();
   for (const auto& row : rows) {
-    csv += fmt::format("{},{}", row["index"].get<std::size_t>(), csv_escape(row["label"].get<std::string>()));
+    csv += fmt::format("{},{}", row["index"].get<std::size_t>(),
+                       csv_escape(row["label"].get<std::string>()));
     for (const auto& k : scenario_keys()) {
       csv += ",";
       if (row["what_if"].contains(k)) {
@@ -235,17 +247,22 @@ SweepSummary run_sweep(const Replayer& rp, const Study& st, const SweepOptions& 
     for (const auto& m : metric_cols) {
       csv += ",";
       auto it = vals.find(m);
-      if (it != vals.end() && it->second.is_number()) csv += fmt::format("{}", it->second.get<double>());
+      if (it != vals.end() && it->second.is_number())
+        csv += fmt::format("{}", it->second.get<double>());
     }
     csv += "\n";
-    nlohmann::json out = {{"index", row["index"]}, {"label", row["label"]}, {"what_if", row["what_if"]},
+    nlohmann::json out = {{"index", row["index"]},
+                          {"label", row["label"]},
+                          {"what_if", row["what_if"]},
                           {"status", row["status"]}};
     if (row.contains("metrics")) out["metrics"] = row["metrics"];
     if (row.contains("error")) out["error"] = row["error"];
     all.push_back(out);
   }
   write_file_atomic(o.out_dir / "results.csv", csv);
-  write_json_atomic(o.out_dir / "results.json", {{"study", st.name}, {"trace", rp.trace().header.model.name},
+  write_json_atomic(o.out_dir / "results.json", {{"study", st.name},
+                                                 {"trace", rp.where()},
+                                                 {"model", rp.trace().header.model.name},
                                                  {"scenarios", all}});
   sum.ran = ran;
   sum.skipped = skipped;

@@ -65,6 +65,7 @@ class Replayer {
   ValidateResult validate(bool keep_timeline = false) const;
 
   const trace::Trace& trace() const { return t_; }
+  const std::string& where() const { return where_; }  // the trace's name (usually its path)
   const CostFit& cost_fit() const { return *fit_; }
 
  private:
