@@ -122,8 +122,11 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
   sub->add_option("--hardware", o->hardware,
                   "Hardware config (name in configs/hardware or .toml) used for the memory plan (default h100-sxm)");
   sub->add_option("--mode", o->mode,
-                  "Decode mode: dense, sparse or sparda-no-offload (default dense; offload modes: issue 6)");
-  sub->add_option("--backend", o->backend, "cpu or cuda (default cpu; the CUDA backend is not built yet)");
+                  "Decode mode: dense, sparse or sparda-no-offload (default dense); the offload modes "
+                  "(sparse-offload, sparda-no-prefetch, sparda) are not implemented in the runtime yet");
+  sub->add_option("--backend", o->backend,
+                  "cpu (reference kernels) or cuda (needs a build with CUDA and a GPU; head_dim 64/128, "
+                  "64-token blocks) (default cpu)");
   sub->add_option("--batch", o->batch, "Sequences decoded together (default 1)");
   sub->add_option("--context", o->context,
                   "Prompt tokens per sequence: one value for all, or a comma list of --batch values (default 4096)");
