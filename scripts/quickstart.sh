@@ -6,4 +6,5 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$root/scripts/setup.sh"
 bash "$root/scripts/build.sh"
 cd "$root"
-exec "$root/build/bin/foresight" inspect traces/samples/sparda-tiny.h5
+"$root/build/bin/foresight" plan --out runs/plan
+echo "open runs/plan/report.html in a browser (or read runs/plan/report.md)"

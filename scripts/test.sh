@@ -12,6 +12,8 @@ echo "== build (warnings as errors; CUDA targets when nvcc exists)"
 FORESIGHT_BUILD_DIR="$root/build" bash "$root/scripts/build.sh" -DFORESIGHT_WERROR=ON
 echo "== tests"
 ctest --test-dir "$root/build" --output-on-failure -j "$jobs"
+# Say why GPU tests were skipped (ctest hides a skipped test's output).
+ctest --test-dir "$root/build" -L gpu -V 2>/dev/null | grep -o "SKIPPED: .*" || true
 
 echo "== build with ASan + UBSan (CPU only)"
 FORESIGHT_BUILD_DIR="$root/build-asan" bash "$root/scripts/build.sh" \
