@@ -26,15 +26,6 @@ struct SynthArgs {
   bool prefill = false;
 };
 
-std::string now_utc() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 int run_synth(const SynthArgs& a) {
   sim::SynthOptions o;
   try {
@@ -61,7 +52,7 @@ int run_synth(const SynthArgs& a) {
     return kExitBadInput;
   }
   o.tool_version = FORESIGHT_VERSION;
-  o.created_utc = now_utc();
+  o.created_utc = trace::utc_now();
   const trace::Trace t = sim::synthesize(o);
   trace::validate(t, "synthesized trace");
   const std::filesystem::path dir = a.out;

@@ -17,20 +17,12 @@
 #include "foresight/runtime/memory_plan.hpp"
 #include "foresight/trace/export.hpp"
 #include "foresight/trace/reader.hpp"
+#include "foresight/trace/writer.hpp"
 
 namespace foresight::runtime {
 namespace {
 
 constexpr double kMsPerNs = 1e-6;
-
-std::string utc_now() {
-  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // Writes `text` to dir/name via a temporary name and a rename.
 void write_file(const std::filesystem::path& dir, const std::string& name, const std::string& text) {
@@ -122,7 +114,7 @@ RunResult run_to_folder(const RunRequest& req) {
   std::filesystem::create_directories(req.out_dir);
   trace::Header header;
   header.tool_version = FORESIGHT_VERSION;
-  header.created_utc = utc_now();
+  header.created_utc = trace::utc_now();
   header.clock = backend->clock_name();
   header.model = m;
   header.hardware = req.hardware;

@@ -15,7 +15,6 @@
 #include "trace_types.hpp"
 
 namespace foresight::trace {
-namespace {
 
 std::string utc_now() {
   const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
@@ -25,6 +24,8 @@ std::string utc_now() {
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
 }
+
+namespace {
 
 constexpr std::uint16_t kNoBlock16 = 0xFFFF;
 

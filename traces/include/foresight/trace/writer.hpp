@@ -51,6 +51,9 @@ class TraceWriter {
   std::unique_ptr<Impl> impl_;
 };
 
+// Current UTC time as ISO-8601 ("2026-11-23T05:43:03Z"), for Header::created_utc.
+std::string utc_now();
+
 // Writes a whole in-memory trace (uses TraceWriter).
 void write_trace(const std::filesystem::path& path, const Trace& t, WriterOptions opts = {});
 
