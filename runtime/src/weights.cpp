@@ -1,5 +1,6 @@
 // Synthetic weights, HF checkpoint loading (single file or sharded) and saving.
 #include "foresight/runtime/weights.hpp"
+#include "foresight/workload/splitmix64.hpp"
 
 #include <cmath>
 #include <fstream>
@@ -33,12 +34,7 @@ class NormalRng {
   }
 
  private:
-  std::uint64_t bits() {
-    std::uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
+  std::uint64_t bits() { return workload::splitmix64_mix(s_ += workload::kSplitMix64Golden); }
   std::uint64_t s_;
   float spare_ = 0;
   bool have_spare_ = false;

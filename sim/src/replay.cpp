@@ -13,6 +13,7 @@
 #include "foresight/sim/schedule.hpp"
 #include "foresight/sim/timeline.hpp"
 #include "foresight/trace/stages.hpp"
+#include "foresight/workload/splitmix64.hpp"
 
 namespace foresight::sim {
 
@@ -47,11 +48,8 @@ namespace {
 config::Prefetch recorded_prefetch(config::Mode m) {
   return m == config::Mode::sparda ? config::Prefetch::lookahead : config::Prefetch::none;
 }
-std::uint64_t mix(std::uint64_t x) {  // splitmix64
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
+std::uint64_t mix(std::uint64_t x) {  // stateless splitmix64
+  return workload::splitmix64_mix(x + workload::kSplitMix64Golden);
 }
 void scale_pcie(config::HardwareConfig& hw, double f) {
   for (auto& g : hw.h2d_memcpy_by_size.gbps) g *= f;

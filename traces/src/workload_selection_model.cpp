@@ -1,6 +1,7 @@
 // Workload model (see foresight/workload/selection_model.hpp and
 // docs/workload-model.md for the semantics).
 #include "foresight/workload/selection_model.hpp"
+#include "foresight/workload/splitmix64.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -10,16 +11,7 @@
 
 namespace foresight::workload {
 
-// splitmix64 (Steele, Lea & Flood 2014; constants as in Vigna's reference).
-struct SelectionModel::Rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
+struct SelectionModel::Rng : SplitMix64 {
   std::uint64_t below(std::uint64_t n) {  // [0, n), n >= 1
     return std::min<std::uint64_t>(n - 1, static_cast<std::uint64_t>(uniform() * n));
   }
@@ -29,7 +21,7 @@ struct SelectionModel::Rng {
   }
   static Rng seeded(std::uint64_t seed, std::initializer_list<std::uint64_t> keys) {
     Rng r{seed};
-    for (std::uint64_t k : keys) r.s = Rng{r.next() ^ k}.next();
+    for (std::uint64_t k : keys) r.state = Rng{r.next() ^ k}.next();
     return r;
   }
 };

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "foresight/trace/stages.hpp"
+#include "foresight/workload/splitmix64.hpp"
 
 namespace foresight::samples {
 namespace {
@@ -17,16 +18,7 @@ using trace::Phase;
 using trace::StreamKind;
 namespace stage = trace::stage;
 
-// splitmix64: portable and deterministic (std distributions are not).
-struct Rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) / 9007199254740992.0; }
+struct Rng : workload::SplitMix64 {
   std::uint32_t below(std::uint32_t n) { return static_cast<std::uint32_t>(next() % n); }
 };
 

@@ -14,16 +14,12 @@
 #include <vector>
 
 #include "foresight/trace/writer.hpp"
+#include "foresight/workload/splitmix64.hpp"
 #include "sample_traces.hpp"
 
 namespace {
-std::uint64_t rng_state = 12345;
-std::uint64_t next() {
-  std::uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+foresight::workload::SplitMix64 rng{12345};
+std::uint64_t next() { return rng.next(); }
 
 std::uint64_t storage(hid_t file, const char* name) {
   hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
