@@ -11,10 +11,7 @@
 
 #include "foresight/kernels/bf16.hpp"
 
-#ifdef FORESIGHT_HAVE_CUDA
-struct CUstream_st;
-using cudaStream_t = CUstream_st*;
-#endif
+#include "foresight/kernels/cuda_stream.hpp"
 
 namespace foresight::kernels {
 
