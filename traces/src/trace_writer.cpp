@@ -229,7 +229,11 @@ TraceWriter::TraceWriter(const std::filesystem::path& path, const Header& header
   h5::Handle fapl = h5::owned(H5Pcreate(H5P_FILE_ACCESS), m.where, "file access");
   h5::check_status(H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110), m.where,
                    "file format");
-  m.file = h5::owned(H5Fcreate(m.where.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), m.where,
+  // No timestamps on the root group either (groups and datasets get none), so
+  // the same trace always gives the same bytes.
+  h5::Handle fcpl = h5::owned(H5Pcreate(H5P_FILE_CREATE), m.where, "file creation");
+  h5::check_status(H5Pset_obj_track_times(fcpl, false), m.where, "file creation");
+  m.file = h5::owned(H5Fcreate(m.where.c_str(), H5F_ACC_TRUNC, fcpl, fapl), m.where,
                      "create file");
   m.write_header(header);
   m.create_tables();
