@@ -23,11 +23,12 @@ extern "C" void on_sigint(int) { g_stop.store(true); }
 struct RunOptions {
   std::string model, hardware = "h100-sxm", mode = "dense", backend = "cpu", context = "4096";
   std::string prefill = "real", selections = "model", checkpoint, forecast, out;
-  std::int64_t batch = 1, steps = 4, warmup = 1, topk = 0, cache_blocks = 0, prefill_chunk = 512;
+  std::int64_t batch = 1, steps = 4, warmup = 1, topk = 0, cache_blocks = 0, prefill_chunk = 512, gather_ctas = 0;
   double reuse = 0.85, cross_layer = 0.7;
   std::uint64_t seed = 1;
   bool dump_logits = false;
   bool recall = false;
+  bool no_trace = false;
 };
 
 std::vector<std::int64_t> parse_contexts(const std::string& s, std::int64_t batch) {
@@ -69,6 +70,8 @@ int run_run(const RunOptions& o) {
     r.prefill = o.prefill;
     r.topk_blocks = o.topk > 0 ? o.topk : req.model.sparse.topk_blocks;
     r.cache_blocks = o.cache_blocks;
+    if (o.gather_ctas < 0) throw config::ConfigError("--gather-ctas: must be >= 0 (0: automatic)");
+    r.gather_ctas = o.gather_ctas > 0 ? o.gather_ctas : (o.batch <= 16 ? 16 : 32);
     r.seed = o.seed;
     r.workload.reuse = o.reuse;
     r.workload.cross_layer = o.cross_layer;
@@ -83,6 +86,7 @@ int run_run(const RunOptions& o) {
     req.out_dir = o.out;
     req.dump_logits = o.dump_logits;
     req.measure_recall = o.recall;
+    req.trace = !o.no_trace;
     req.prefill_chunk_tokens = o.prefill_chunk;
     req.stop = &g_stop;
     std::signal(SIGINT, on_sigint);
@@ -122,8 +126,10 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
   sub->add_option("--hardware", o->hardware,
                   "Hardware config (name in configs/hardware or .toml) used for the memory plan (default h100-sxm)");
   sub->add_option("--mode", o->mode,
-                  "Decode mode: dense, sparse or sparda-no-offload (default dense); the offload modes "
-                  "(sparse-offload, sparda-no-prefetch, sparda) are not implemented in the runtime yet");
+                  "Decode mode (default dense): dense; sparse (query selects, KV on the GPU); sparse-offload "
+                  "(KV in pinned host memory, query selects, misses fetched inline); sparda-no-prefetch "
+                  "(Forecast of layer l-1 selects, fetched inline); sparda (Forecast selects, fetched on a side "
+                  "stream while the previous layer computes); sparda-no-offload (Forecast selects, KV on the GPU)");
   sub->add_option("--backend", o->backend,
                   "cpu (reference kernels) or cuda (needs a build with CUDA and a GPU; head_dim 64/128, "
                   "64-token blocks) (default cpu)");
@@ -140,7 +146,15 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
   sub->add_option("--reuse", o->reuse, "Workload model: share of a step's free picks kept at the next step (default 0.85)");
   sub->add_option("--cross-layer", o->cross_layer, "Workload model: share of fresh picks copied from layer l-1 (default 0.7)");
   sub->add_option("--topk", o->topk, "Blocks selected per KV head (default: the model's sparse.topk_blocks)");
-  sub->add_option("--cache-blocks", o->cache_blocks, "GPU slots per (layer, KV head) in offload modes; 0 = top-k + 1 (default 0)");
+  sub->add_option("--cache-blocks", o->cache_blocks,
+                  "GPU slots per (layer, sequence, KV head) including the tail slot; 0 = top-k + 1, SparDA's exact "
+                  "working set; more keeps extra blocks with LRU eviction (sparse modes; default 0)");
+  sub->add_option("--gather-ctas", o->gather_ctas,
+                  "CTAs of the zero-copy gather kernel that fetches KV blocks from pinned host memory; fewer CTAs "
+                  "emulate a slower link (default 0 = 16 up to batch 16, 32 above)");
+  sub->add_flag("--no-trace", o->no_trace,
+                "Time whole steps only: no per-op events, no trace.h5 or timeline.json (to measure tracing "
+                "overhead; default off)");
   sub->add_option("--checkpoint", o->checkpoint,
                   "HF Llama-format checkpoint directory (*.safetensors); default: synthetic weights");
   sub->add_option("--forecast", o->forecast,

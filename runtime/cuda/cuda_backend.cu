@@ -1,10 +1,12 @@
-// CUDA backend: device memory, one compute stream, the kernels' *_cuda
-// launchers, CUDA-event marks. First version: correct, not yet fast (the
-// decode loop still downloads selections and the block map each layer and
-// copies K/V rows one by one; CUDA graphs come later).
+// CUDA backend: device memory and mapped pinned host memory, two streams
+// (main; side = highest priority, for the prefetch gather), the kernels'
+// *_cuda launchers, CUDA-event marks (recycled after each resolved step) and
+// ordering events between the streams.
 #include <cuda_runtime.h>
 
+#include <array>
 #include <stdexcept>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -21,18 +23,25 @@ class CudaBackend final : public Backend {
     if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
       throw std::runtime_error("backend 'cuda': no CUDA device is present");
     }
-    FORESIGHT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    FORESIGHT_CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking));
+    int least = 0, greatest = 0;
+    FORESIGHT_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+    FORESIGHT_CUDA_CHECK(cudaStreamCreateWithPriority(&streams_[1], cudaStreamNonBlocking, greatest));
+    stream_ = streams_[0];
     FORESIGHT_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, 0));
     gemm_ = std::make_unique<kernels::GemmHandle>();
     base_ = new_event();
+    next_mark_ = 1;
     FORESIGHT_CUDA_CHECK(cudaEventRecord(base_, stream_));
   }
   ~CudaBackend() override {
-    cudaStreamSynchronize(stream_);
+    cudaDeviceSynchronize();
     for (auto e : events_) cudaEventDestroy(e);
+    for (auto e : sync_events_) cudaEventDestroy(e);
+    for (auto& [p, n] : free_host_) cudaFreeHost(p);
     if (workspace_) cudaFree(workspace_);
     gemm_.reset();
-    cudaStreamDestroy(stream_);
+    for (auto s : streams_) cudaStreamDestroy(s);
   }
   std::string name() const override { return "cuda"; }
   std::string clock_name() const override { return "cuda_events"; }
@@ -47,8 +56,48 @@ class CudaBackend final : public Backend {
     return p;
   }
   void release(void* p) override {
-    cudaStreamSynchronize(stream_);
+    cudaDeviceSynchronize();
     cudaFree(p);
+  }
+  // Pinned allocations are kept for reuse when released (pinning 100 GiB takes
+  // seconds; a benchmark running many configurations pins once), and freed
+  // with the backend. Contents are not zeroed.
+  void* alloc_host(std::size_t bytes) override {
+    auto best = free_host_.end();
+    for (auto it = free_host_.begin(); it != free_host_.end(); ++it) {
+      if (it->second >= bytes && (best == free_host_.end() || it->second < best->second)) best = it;
+    }
+    if (best != free_host_.end()) {
+      void* p = best->first;
+      live_host_.push_back(*best);
+      free_host_.erase(best);
+      return p;
+    }
+    void* p = nullptr;
+    cudaError_t e = cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocMapped | cudaHostAllocPortable);
+    if (e != cudaSuccess && !free_host_.empty()) {  // give back cached blocks and retry
+      for (auto& [q, n] : free_host_) cudaFreeHost(q);
+      free_host_.clear();
+      cudaGetLastError();
+      e = cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocMapped | cudaHostAllocPortable);
+    }
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      throw std::runtime_error("cudaHostAlloc (pinned, mapped) of " + std::to_string(bytes) +
+                               " bytes failed: " + cudaGetErrorString(e));
+    }
+    live_host_.emplace_back(p, bytes ? bytes : 1);
+    return p;
+  }
+  void release_host(void* p) override {
+    cudaDeviceSynchronize();
+    for (auto it = live_host_.begin(); it != live_host_.end(); ++it) {
+      if (it->first == p) {
+        free_host_.push_back(*it);
+        live_host_.erase(it);
+        return;
+      }
+    }
   }
   void to_device(void* dst, const void* src, std::size_t n) override {
     FORESIGHT_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, stream_));
@@ -59,8 +108,23 @@ class CudaBackend final : public Backend {
     FORESIGHT_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
   void device_copy(void* dst, const void* src, std::size_t n) override {
-    FORESIGHT_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, stream_));
+    if (n) FORESIGHT_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDefault, stream_));
   }
+  void copy_2d(void* dst, std::size_t dst_pitch, const void* src, std::size_t src_pitch, std::size_t row_bytes,
+               std::size_t rows) override {
+    if (rows && row_bytes) {
+      FORESIGHT_CUDA_CHECK(
+          cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, row_bytes, rows, cudaMemcpyDefault, stream_));
+    }
+  }
+  void zero(void* dst, std::size_t n) override {
+    if (n) FORESIGHT_CUDA_CHECK(cudaMemsetAsync(dst, 0, n, stream_));
+  }
+  int stream_count() const override { return 2; }
+  void set_stream(int s) override { stream_ = streams_.at(static_cast<std::size_t>(s)); }
+  int current_stream() const override { return stream_ == streams_[0] ? 0 : 1; }
+  void record(int e) override { FORESIGHT_CUDA_CHECK(cudaEventRecord(sync_event(e), stream_)); }
+  void wait(int e) override { FORESIGHT_CUDA_CHECK(cudaStreamWaitEvent(stream_, sync_event(e), 0)); }
 
   void embedding(const kernels::EmbeddingParams& p) override { kernels::embedding_cuda(p, stream_); }
   void rmsnorm(const kernels::RmsNormParams& p) override { kernels::rmsnorm_cuda(p, stream_); }
@@ -91,6 +155,9 @@ class CudaBackend final : public Backend {
     kernels::working_set_update_cuda(p, stream_);
   }
   void kv_gather(const kernels::KvGatherParams& p) override { kernels::kv_gather_cuda(p, stream_); }
+  void kv_append(const kernels::KvAppendParams& p) override { kernels::kv_append_cuda(p, stream_); }
+  void slot_list(const kernels::SlotListParams& p) override { kernels::slot_list_cuda(p, stream_); }
+  void kv_synth(const kernels::KvSynthParams& p) override { kernels::kv_synth_cuda(p, stream_); }
   void dense_decode_attention(const kernels::DenseDecodeAttentionParams& p) override {
     kernels::DenseDecodeAttentionParams q = p;
     prepare(q.shape, static_cast<int>((p.max_tokens + 63) / 64));
@@ -103,16 +170,19 @@ class CudaBackend final : public Backend {
   }
 
   Mark mark() override {
-    cudaEvent_t e = new_event();
-    FORESIGHT_CUDA_CHECK(cudaEventRecord(e, stream_));
-    return static_cast<Mark>(events_.size() - 1);
+    if (next_mark_ == events_.size()) new_event();
+    FORESIGHT_CUDA_CHECK(cudaEventRecord(events_[next_mark_], stream_));
+    return static_cast<Mark>(next_mark_++);
   }
+  void recycle_marks() override { next_mark_ = 1; }  // event 0 is the base
   std::int64_t mark_ns(Mark m) override {
     float ms = 0;
     FORESIGHT_CUDA_CHECK(cudaEventElapsedTime(&ms, base_, events_.at(static_cast<std::size_t>(m))));
     return static_cast<std::int64_t>(static_cast<double>(ms) * 1e6);
   }
-  void synchronize() override { FORESIGHT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  void synchronize() override {
+    for (auto st : streams_) FORESIGHT_CUDA_CHECK(cudaStreamSynchronize(st));
+  }
 
  private:
   cudaEvent_t new_event() {
@@ -121,9 +191,18 @@ class CudaBackend final : public Backend {
     events_.push_back(e);
     return e;
   }
+  cudaEvent_t sync_event(int e) {
+    if (e < 0) throw std::invalid_argument("backend 'cuda': negative event id");
+    while (sync_events_.size() <= static_cast<std::size_t>(e)) {
+      cudaEvent_t ev;
+      FORESIGHT_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+      sync_events_.push_back(ev);
+    }
+    return sync_events_[static_cast<std::size_t>(e)];
+  }
   void* workspace(std::size_t bytes) {
     if (bytes > workspace_bytes_) {
-      FORESIGHT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      FORESIGHT_CUDA_CHECK(cudaDeviceSynchronize());
       if (workspace_) FORESIGHT_CUDA_CHECK(cudaFree(workspace_));
       FORESIGHT_CUDA_CHECK(cudaMalloc(&workspace_, bytes));
       workspace_bytes_ = bytes;
@@ -136,10 +215,14 @@ class CudaBackend final : public Backend {
     s.workspace = workspace(kernels::decode_attention_workspace_bytes(s));
   }
 
-  cudaStream_t stream_ = nullptr;
+  std::array<cudaStream_t, 2> streams_{};
+  cudaStream_t stream_ = nullptr;  // current
   int sm_count_ = 0;
+  std::size_t next_mark_ = 0;
+  std::vector<cudaEvent_t> sync_events_;
+  std::vector<std::pair<void*, std::size_t>> live_host_, free_host_;
   std::unique_ptr<kernels::GemmHandle> gemm_;
-  std::vector<cudaEvent_t> events_;  // every mark of the run (released at the end)
+  std::vector<cudaEvent_t> events_;  // [0] base, then the marks of the current step
   cudaEvent_t base_ = nullptr;
   void* workspace_ = nullptr;
   std::size_t workspace_bytes_ = 0;

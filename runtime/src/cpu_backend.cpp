@@ -25,6 +25,20 @@ class CpuBackend final : public Backend {
   void to_device(void* dst, const void* src, std::size_t n) override { std::memcpy(dst, src, n); }
   void to_host(void* dst, const void* src, std::size_t n) override { std::memcpy(dst, src, n); }
   void device_copy(void* dst, const void* src, std::size_t n) override { std::memmove(dst, src, n); }
+  void copy_2d(void* dst, std::size_t dst_pitch, const void* src, std::size_t src_pitch, std::size_t row_bytes,
+               std::size_t rows) override {
+    for (std::size_t r = 0; r < rows; ++r) {
+      std::memmove(static_cast<char*>(dst) + r * dst_pitch, static_cast<const char*>(src) + r * src_pitch, row_bytes);
+    }
+  }
+  void zero(void* dst, std::size_t n) override { std::memset(dst, 0, n); }
+  void* alloc_host(std::size_t bytes) override { return alloc(bytes); }
+  void release_host(void* p) override { std::free(p); }
+  int stream_count() const override { return 1; }
+  void set_stream(int) override {}
+  int current_stream() const override { return 0; }
+  void record(int) override {}
+  void wait(int) override {}
 
   void embedding(const kernels::EmbeddingParams& p) override { kernels::embedding_cpu(p); }
   void rmsnorm(const kernels::RmsNormParams& p) override { kernels::rmsnorm_cpu(p); }
@@ -53,6 +67,9 @@ class CpuBackend final : public Backend {
     kernels::working_set_update_cpu(p);
   }
   void kv_gather(const kernels::KvGatherParams& p) override { kernels::kv_gather_cpu(p); }
+  void kv_append(const kernels::KvAppendParams& p) override { kernels::kv_append_cpu(p); }
+  void slot_list(const kernels::SlotListParams& p) override { kernels::slot_list_cpu(p); }
+  void kv_synth(const kernels::KvSynthParams& p) override { kernels::kv_synth_cpu(p); }
   void dense_decode_attention(const kernels::DenseDecodeAttentionParams& p) override {
     kernels::dense_decode_attention_cpu(p);
   }

@@ -1,41 +1,54 @@
 // Prefill: real (chunked per sequence, dense causal attention) or synthetic
 // (KV filled with data of the scale synthetic weights produce), then key
-// compression and the compression ring of every layer.
+// compression with the compression ring of every layer, and the tail slots.
+// Offloaded layers: real prefill writes a GPU staging copy of the sequence,
+// copied to pinned host memory on the side stream while the next chunk runs.
 #include <cmath>
-#include <random>
 
 #include "engine_state.hpp"
+#include "foresight/workload/splitmix64.hpp"
 
 namespace foresight::runtime {
 
 namespace st = trace::stage;
 
-void DecodeEngine::State::compress_prefill(int l, int b, std::int64_t tokens) {
-  const auto lz = static_cast<std::size_t>(l);
-  const std::size_t row = static_cast<std::size_t>(hd) * sizeof(bf16);
+namespace {
+std::uint64_t synth_seed(std::uint64_t seed, int layer, int seq, int which) {
+  return workload::splitmix64_mix(seed ^ 0x5eedf111ull) ^
+         ((static_cast<std::uint64_t>(layer) << 40) + (static_cast<std::uint64_t>(seq) << 2) +
+          static_cast<std::uint64_t>(which)) * 0x9E3779B97F4A7C15ull;
+}
+}  // namespace
+
+// Compresses the sequence's keys held token-major in k_tmp [tokens, nkv, hd]
+// and seeds its decode ring.
+void DecodeEngine::State::compress_prefill(int l, int b, std::int64_t tokens, const bf16* k_seq,
+                                           std::int64_t k_token_stride, std::int64_t k_head_stride) {
+  auto& lk = kv[static_cast<std::size_t>(l)];
   rec.op({st::compress, static_cast<std::int16_t>(l), b, static_cast<std::uint64_t>(tokens) * nkv * hd * 4}, [&] {
-    // Token-major copy [tokens, nkv, hd] of the sequence's keys.
-    for (std::int64_t t = 0; t < tokens; ++t) {
+    if (k_seq) {  // token-major copy of a head-major store
       for (int g = 0; g < nkv; ++g) {
-        be.device_copy(k_tmp.get() + (static_cast<std::size_t>(t) * nkv + g) * hd,
-                       k_store[lz].get() + store_offset(b, g, t), row);
+        be.copy_2d(k_tmp.get() + static_cast<std::size_t>(g) * hd, static_cast<std::size_t>(nkv) * hd * sizeof(bf16),
+                   k_seq + static_cast<std::size_t>(g) * static_cast<std::size_t>(k_head_stride),
+                   static_cast<std::size_t>(k_token_stride) * sizeof(bf16), static_cast<std::size_t>(hd) * sizeof(bf16),
+                   static_cast<std::size_t>(tokens));
       }
     }
     kernels::KeyCompressPrefillParams p;
-    p.k = k_tmp.get(); p.kc = kc[lz].get() + static_cast<std::size_t>(b) * kc_seq_stride();
+    p.k = k_tmp.get(); p.kc = lk.kc.get() + static_cast<std::size_t>(b) * kc_seq_stride();
     p.tokens = tokens; p.first_window = 0; p.kv_heads = nkv; p.head_dim = hd; p.kernel = ck; p.stride = cs;
+    p.ring = lk.ring.get() + static_cast<std::size_t>(b) * ck * nkv * hd;
     if (tokens > 0) be.key_compress_prefill(p);
-    // Ring: token t at slot t % kernel, for the last `kernel` tokens.
-    for (std::int64_t t = std::max<std::int64_t>(0, tokens - ck); t < tokens; ++t) {
-      be.device_copy(ring[lz].get() + (static_cast<std::size_t>(b) * ck + static_cast<std::size_t>(t % ck)) * nkv * hd,
-                     k_tmp.get() + static_cast<std::size_t>(t) * nkv * hd, row * static_cast<std::size_t>(nkv));
-    }
   });
 }
 
-void DecodeEngine::State::run_prefill_real(int b, std::int32_t& chunk_index) {
+std::int64_t DecodeEngine::State::run_prefill_real(int b, std::int32_t& chunk_index) {
   const std::int64_t T = ctx[static_cast<std::size_t>(b)] - 1;
   const auto& prompt = prompts[static_cast<std::size_t>(b)];
+  bool any_host = false;
+  for (const auto& lk : kv) any_host = any_host || lk.on_host;
+  if (any_host) be.wait(prefill_event(1));  // the previous sequence's staging copies are done
+  std::int64_t total_ns = 0;
   for (std::int64_t s0 = 0; s0 < T; s0 += o.prefill_chunk_tokens) {
     const int c = static_cast<int>(std::min<std::int64_t>(o.prefill_chunk_tokens, T - s0));
     rec.begin_step(trace::Phase::prefill, chunk_index++);
@@ -46,11 +59,15 @@ void DecodeEngine::State::run_prefill_real(int b, std::int32_t& chunk_index) {
       pos.upload(p.data(), p.size());
     });
     rec.op({st::embed, -1, b, static_cast<std::uint64_t>(4 * c * H)}, [&] {
-      be.embedding({ids.get(), embed.get(), x.get(), c, V, H});
+      be.embedding({ids.get(), w.embed.get(), x.get(), c, V, H});
     });
     for (int l = 0; l < L; ++l) {
-      const auto lz = static_cast<std::size_t>(l);
+      auto& lk = kv[static_cast<std::size_t>(l)];
       const auto ls = static_cast<std::int16_t>(l);
+      // Where this sequence's KV lives during prefill: the store, or the staging copy.
+      bf16* kd = lk.on_host ? lk.stage_k.get() : lk.k;
+      bf16* vd = lk.on_host ? lk.stage_v.get() : lk.v;
+      const int seq = lk.on_host ? 0 : b;
       layer_front(l, c);
       if (o.prefill_tap) o.prefill_tap(l, c, xn.get(), qkvf.get());
       rec.op({st::rope, ls, b, static_cast<std::uint64_t>(4 * c * (nh + nkv) * hd)}, [&] {
@@ -62,10 +79,12 @@ void DecodeEngine::State::run_prefill_real(int b, std::int32_t& chunk_index) {
         be.rope(r);
       });
       rec.op({st::kv_write, ls, b, static_cast<std::uint64_t>(4 * c * nkv * hd)}, [&] {
-        for (int i = 0; i < c; ++i) {
-          const bf16* row = qkvf.get() + static_cast<std::size_t>(i) * R;
-          write_kv_token(l, b, s0 + i, row + k_off, row + v_off);
-        }
+        kernels::KvAppendParams a;
+        a.src = qkvf.get(); a.src_row_stride = R; a.k_offset = k_off; a.v_offset = v_off;
+        a.positions = pos.get(); a.rows = c; a.first_seq = seq; a.one_sequence = true;
+        a.store_k = kd; a.store_v = vd; a.max_tokens = max_tokens; a.block_tokens = block;
+        a.kv_heads = nkv; a.head_dim = hd;
+        be.kv_append(a);
       });
       kernels::PrefillAttentionParams a;
       a.start = s0; a.chunk = c; a.n_heads = group; a.n_kv_heads = 1; a.head_dim = hd;
@@ -76,41 +95,94 @@ void DecodeEngine::State::run_prefill_real(int b, std::int32_t& chunk_index) {
              [&] {
                for (int g = 0; g < nkv; ++g) {  // the store is head-major: one call per KV head
                  a.q = qkvf.get() + q_off + g * group * hd;
-                 a.k = k_store[lz].get() + store_offset(b, g, 0);
-                 a.v = v_store[lz].get() + store_offset(b, g, 0);
+                 a.k = kd + store_offset(seq, g, 0);
+                 a.v = vd + store_offset(seq, g, 0);
                  a.o = attn.get() + g * group * hd;
                  be.prefill_attention(a);
                }
              });
       layer_back(l, c);
     }
-    rec.end_step();
-  }
-}
-
-void DecodeEngine::State::run_prefill_synthetic(std::int32_t& chunk_index) {
-  // Keys and values of synthetic weights: k = W_k rmsnorm(x) with W ~ N(0, 0.02)
-  // and unit-RMS input has std 0.02 * sqrt(hidden).
-  const float sd = 0.02f * std::sqrt(static_cast<float>(H));
-  std::mt19937_64 rng(o.seed ^ 0x5eedf111ull);
-  std::normal_distribution<float> dist(0.f, sd);
-  rec.begin_step(trace::Phase::prefill, chunk_index++);
-  for (int l = 0; l < L; ++l) {
-    const auto lz = static_cast<std::size_t>(l);
-    for (int b = 0; b < B; ++b) {
-      const std::int64_t T = ctx[static_cast<std::size_t>(b)] - 1;
-      std::vector<bf16> buf(static_cast<std::size_t>(T) * hd);
-      rec.op({st::kv_write, static_cast<std::int16_t>(l), b, static_cast<std::uint64_t>(4 * T * nkv * hd)}, [&] {
-        for (int g = 0; g < nkv; ++g) {
-          for (auto* store : {&k_store[lz], &v_store[lz]}) {
-            for (auto& v : buf) v = float_to_bf16(dist(rng));
-            if (T > 0) be.to_device(store->get() + store_offset(b, g, 0), buf.data(), buf.size() * sizeof(bf16));
+    if (any_host) {  // this chunk's K/V of the offloaded layers to pinned host memory, on the side stream
+      be.record(prefill_event(0));
+      be.set_stream(1);
+      be.wait(prefill_event(0));
+      const std::size_t row = static_cast<std::size_t>(c) * hd * sizeof(bf16);
+      OpInfo info{st::prefill_kv_offload, -1, b, 0, 0, trace::OpKind::d2h, trace::Engine::memcpy_bulk};
+      info.stream = 1;
+      for (const auto& lk : kv) info.bytes += lk.on_host ? 2 * nkv * row : 0;
+      rec.op(info, [&] {
+        for (auto& lk : kv) {
+          if (!lk.on_host) continue;
+          for (int g = 0; g < nkv; ++g) {
+            be.device_copy(lk.k + store_offset(b, g, s0), lk.stage_k.get() + store_offset(0, g, s0), row);
+            be.device_copy(lk.v + store_offset(b, g, s0), lk.stage_v.get() + store_offset(0, g, s0), row);
           }
         }
       });
+      be.record(prefill_event(1));
+      be.set_stream(0);
+    }
+    if (sparse && s0 + c >= T) {  // the sequence's last chunk: compress its keys
+      for (int l = 0; l < L; ++l) {
+        auto& lk = kv[static_cast<std::size_t>(l)];
+        const bf16* src = lk.on_host ? lk.stage_k.get() + store_offset(0, 0, 0) : lk.k + store_offset(b, 0, 0);
+        compress_prefill(l, b, T, src, hd, max_tokens * hd);
+      }
+    }
+    total_ns += rec.end_step();
+  }
+  if (any_host) be.wait(prefill_event(1));
+  return total_ns;
+}
+
+std::int64_t DecodeEngine::State::run_prefill_synthetic(std::int32_t& chunk_index) {
+  // Keys and values of synthetic weights: k = W_k rmsnorm(x) with W ~ N(0, 0.02)
+  // and unit-RMS input has std 0.02 * sqrt(hidden).
+  const float sd = 0.02f * std::sqrt(static_cast<float>(H));
+  rec.begin_step(trace::Phase::prefill, chunk_index++);
+  for (int l = 0; l < L; ++l) {
+    auto& lk = kv[static_cast<std::size_t>(l)];
+    for (int b = 0; b < B; ++b) {
+      const std::int64_t T = ctx[static_cast<std::size_t>(b)] - 1;
+      kernels::KvSynthParams p;
+      p.tokens = T; p.kv_heads = nkv; p.head_dim = hd; p.stddev = sd;
+      rec.op({st::kv_write, static_cast<std::int16_t>(l), b, static_cast<std::uint64_t>(4 * T * nkv * hd)}, [&] {
+        p.head_stride = max_tokens * hd; p.token_stride = hd;
+        for (int which = 0; which < 2; ++which) {
+          p.dst = (which == 0 ? lk.k : lk.v) + store_offset(b, 0, 0);
+          p.seed = synth_seed(o.seed, l, b, which);
+          be.kv_synth(p);
+        }
+      });
+      if (!sparse) continue;
+      rec.op({st::kv_write, static_cast<std::int16_t>(l), b, static_cast<std::uint64_t>(2 * T * nkv * hd)}, [&] {
+        p.dst = k_tmp.get(); p.head_stride = hd; p.token_stride = static_cast<std::int64_t>(nkv) * hd;
+        p.seed = synth_seed(o.seed, l, b, 0);  // the same keys, token-major
+        be.kv_synth(p);
+      });
+      compress_prefill(l, b, T, nullptr, 0, 0);
     }
   }
-  rec.end_step();
+  return rec.end_step();
+}
+
+void DecodeEngine::State::init_tail_slots() {
+  // The tail slot starts with the prompt's tokens of the current block.
+  rec.op({st::kv_write}, [&] {
+    for (int l = 0; l < L; ++l) {
+      auto& lk = kv[static_cast<std::size_t>(l)];
+      for (int b = 0; b < B; ++b) {
+        const std::int64_t filled = ctx[static_cast<std::size_t>(b)] - 1;
+        const std::int64_t first = filled / block * block;
+        const auto bytes = static_cast<std::size_t>(filled - first) * hd * sizeof(bf16);
+        for (int g = 0; g < nkv; ++g) {
+          be.device_copy(lk.slots_k.get() + slot_offset(b, g, n_slots), lk.k + store_offset(b, g, first), bytes);
+          be.device_copy(lk.slots_v.get() + slot_offset(b, g, n_slots), lk.v + store_offset(b, g, first), bytes);
+        }
+      }
+    }
+  });
 }
 
 std::int64_t DecodeEngine::prefill(const std::vector<std::vector<std::int32_t>>& prompts) {
@@ -127,23 +199,20 @@ std::int64_t DecodeEngine::prefill(const std::vector<std::vector<std::int32_t>>&
     }
   }
   s.prompts = prompts;
-  const auto t0 = s.be.mark();
   std::int32_t chunk = 0;
+  std::int64_t total_ns = 0;
   if (s.o.synthetic_prefill) {
-    s.run_prefill_synthetic(chunk);
+    total_ns += s.run_prefill_synthetic(chunk);
   } else {
-    for (int b = 0; b < s.B; ++b) s.run_prefill_real(b, chunk);
+    for (int b = 0; b < s.B; ++b) total_ns += s.run_prefill_real(b, chunk);
   }
   if (s.sparse) {
     s.rec.begin_step(trace::Phase::prefill, chunk++);
-    for (int l = 0; l < s.L; ++l) {
-      for (int b = 0; b < s.B; ++b) s.compress_prefill(l, b, s.ctx[static_cast<std::size_t>(b)] - 1);
-    }
-    s.rec.end_step();
+    s.init_tail_slots();
+    total_ns += s.rec.end_step();
   }
-  const auto t1 = s.be.mark();
   s.be.synchronize();
-  return s.be.mark_ns(t1) - s.be.mark_ns(t0);
+  return total_ns;
 }
 
 }  // namespace foresight::runtime

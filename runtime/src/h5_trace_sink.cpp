@@ -11,7 +11,7 @@ class H5TraceSink final : public TraceSink {
       : w_(path, header, width) {}
   std::uint16_t stage(std::string_view name) override { return w_.stage(name); }
   std::uint8_t stream(std::string_view name, trace::StreamKind kind) override { return w_.stream(name, kind); }
-  void add_op(const trace::Op& op) override { w_.add_op(op); }
+  void add_op(const trace::Op& op, std::span<const std::uint64_t> deps) override { w_.add_op(op, deps); }
   void add_step(const trace::StepSpan& s) override { w_.add_step(s); }
   void add_selection(const trace::SelectionKey& key, std::span<const std::uint32_t> blocks) override {
     w_.add_selection(key, blocks);

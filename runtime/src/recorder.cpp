@@ -2,6 +2,7 @@
 #include "foresight/runtime/recorder.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace foresight::runtime {
 
@@ -25,6 +26,14 @@ std::uint8_t MemoryTraceSink::stream(std::string_view name, trace::StreamKind ki
   return static_cast<std::uint8_t>(trace_.streams.size() - 1);
 }
 
+void MemoryTraceSink::add_op(const trace::Op& op, std::span<const std::uint64_t> deps) {
+  trace::Op o = op;
+  o.dep_offset = trace_.deps.size();
+  o.dep_count = static_cast<std::uint32_t>(deps.size());
+  trace_.deps.insert(trace_.deps.end(), deps.begin(), deps.end());
+  trace_.ops.push_back(o);
+}
+
 void MemoryTraceSink::add_selection(const trace::SelectionKey& key, std::span<const std::uint32_t> blocks) {
   trace_.selection_keys.push_back(key);
   std::vector<std::uint32_t> row(blocks.begin(), blocks.end());
@@ -39,8 +48,22 @@ void MemoryTraceSink::close(trace::RunStatus status, const std::string& reason) 
   closed_ = true;
 }
 
-Recorder::Recorder(Backend& backend, TraceSink* sink) : backend_(backend), sink_(sink) {
-  if (sink_) main_stream_ = sink_->stream("main", trace::StreamKind::compute);
+Recorder::Recorder(Backend& backend, TraceSink* sink, bool time_ops)
+    : backend_(backend), sink_(sink), time_ops_(time_ops) {
+  if (!time_ops_ && sink_) throw std::invalid_argument("Recorder: a trace needs timed ops");
+  if (sink_) {
+    main_stream_ = sink_->stream("main", trace::StreamKind::compute);
+    // One-stream backends (CPU) run side-stream work in program order on main.
+    side_stream_ = backend_.stream_count() > 1 ? sink_->stream("side", trace::StreamKind::copy) : main_stream_;
+  }
+}
+
+void Recorder::patch(int handle, std::uint64_t bytes, std::uint32_t chunks, std::uint64_t flops) {
+  if (handle < 0) return;
+  auto& p = pending_.at(static_cast<std::size_t>(handle));
+  p.info.bytes = bytes;
+  p.info.chunks = chunks;
+  p.info.flops = flops;
 }
 
 void Recorder::begin_step(trace::Phase phase, std::int32_t step) {
@@ -54,6 +77,7 @@ std::int64_t Recorder::end_step() {
   const auto step_end = backend_.mark();
   backend_.synchronize();
   const std::int64_t t0 = backend_.mark_ns(step_begin_), t1 = backend_.mark_ns(step_end);
+  const std::uint64_t first_id = next_id_;
   for (const auto& p : pending_) {
     const std::int64_t a = backend_.mark_ns(p.begin), b = backend_.mark_ns(p.end);
     auto it = std::find_if(stage_totals_.begin(), stage_totals_.end(),
@@ -63,6 +87,16 @@ std::int64_t Recorder::end_step() {
       it = stage_totals_.end() - 1;
     }
     it->second += b - a;
+    if (phase_ == trace::Phase::decode && step_ >= transfers_from_) {
+      const bool on_main = p.info.stream == 0 || backend_.stream_count() == 1;
+      if (p.info.kind == trace::OpKind::h2d) {
+        transfers_.total_ns += b - a;
+        transfers_.bytes += p.info.bytes;
+        if (on_main) transfers_.exposed_ns += b - a;
+      } else if (p.info.kind == trace::OpKind::wait && on_main) {
+        transfers_.exposed_ns += b - a;
+      }
+    }
     if (!sink_) continue;
     trace::Op op;
     op.id = next_id_++;
@@ -70,7 +104,15 @@ std::int64_t Recorder::end_step() {
     op.engine = p.info.engine;
     op.phase = phase_;
     op.stage = sink_->stage(p.info.stage);
-    op.stream = main_stream_;
+    const bool side = p.info.stream != 0 && side_stream_ != main_stream_;
+    op.stream = side ? side_stream_ : main_stream_;
+    op.ctas = p.info.ctas;
+    std::vector<std::uint64_t> deps;
+    if (side_stream_ != main_stream_) {  // cross-stream dependencies (one stream: program order)
+      for (int d : p.info.deps) {
+        if (d >= 0) deps.push_back(first_id + static_cast<std::uint64_t>(d));
+      }
+    }
     op.step = step_;
     op.layer = p.info.layer;
     op.seq = p.info.seq;
@@ -79,10 +121,11 @@ std::int64_t Recorder::end_step() {
     op.bytes = p.info.bytes;
     op.flops = p.info.flops;
     op.chunks = p.info.chunks;
-    sink_->add_op(op);
+    sink_->add_op(op, deps);
   }
   pending_.clear();
   if (sink_) sink_->add_step({phase_, step_, t0, t1});
+  backend_.recycle_marks();
   return t1 - t0;
 }
 

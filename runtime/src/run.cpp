@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "foresight/config/load.hpp"
+#include "foresight/runtime/device_weights.hpp"
 #include "foresight/runtime/engine.hpp"
 #include "foresight/runtime/memory_plan.hpp"
 #include "foresight/trace/export.hpp"
@@ -76,19 +77,18 @@ RunResult run_to_folder(const RunRequest& req) {
   const auto& run = req.run;
   config::validate_run(run, m, "run");
   if (req.out_dir.empty()) throw std::invalid_argument("--out: a run folder is required");
-  if (is_offload_mode(run.mode)) {
-    throw std::invalid_argument(fmt::format(
-        "mode '{}' is not implemented by this runtime yet (dense, sparse, sparda-no-offload; "
-        "the offload modes are issue 6)", config::to_string(run.mode)));
-  }
   auto backend = make_backend(run.backend);
 
   const MemoryPlan plan = plan_memory(m, run, req.hardware);
   require_fits(plan);
 
-  Weights w = req.checkpoint.empty() ? make_synthetic_weights(m, run.seed)
-                                     : load_checkpoint(req.checkpoint, m, run.seed);
-  if (!req.forecast.empty()) load_forecast(req.forecast, m, w);
+  std::unique_ptr<DeviceWeights> dev_weights;
+  {  // the host copy is freed once uploaded (pinned KV may need that memory)
+    Weights w = req.checkpoint.empty() ? make_synthetic_weights(m, run.seed)
+                                       : load_checkpoint(req.checkpoint, m, run.seed);
+    if (!req.forecast.empty()) load_forecast(req.forecast, m, w);
+    dev_weights = std::make_unique<DeviceWeights>(m, w, *backend);
+  }
 
   std::unique_ptr<ExternalSelections> selections;
   if (run.selection_source == "workload") {
@@ -120,8 +120,10 @@ RunResult run_to_folder(const RunRequest& req) {
   header.hardware = req.hardware;
   header.run = run;
   const auto trace_path = req.out_dir / "trace.h5";
-  auto sink = make_h5_trace_sink(trace_path, header, static_cast<std::uint32_t>(run.topk_blocks));
-  Recorder rec(*backend, sink.get());
+  std::unique_ptr<TraceSink> sink;
+  if (req.trace) sink = make_h5_trace_sink(trace_path, header, static_cast<std::uint32_t>(run.topk_blocks));
+  Recorder rec(*backend, sink.get(), req.trace);
+  rec.count_transfers_from(static_cast<std::int32_t>(run.warmup_steps));
   for (const auto& item : plan.items) rec.memory({item.location, item.category, item.bytes});
 
   EngineOptions eo;
@@ -129,6 +131,12 @@ RunResult run_to_folder(const RunRequest& req) {
   eo.context_tokens = run.context_tokens;
   eo.max_steps = run.warmup_steps + run.decode_steps;
   eo.topk_blocks = run.topk_blocks;
+  if (run.cache_blocks != 0 && run.cache_blocks < run.topk_blocks + 1) {
+    throw std::invalid_argument(fmt::format("--cache-blocks: {} is too small: need 0 or at least top-k + 1 = {} "
+                                            "(top-k slots plus the tail slot)", run.cache_blocks, run.topk_blocks + 1));
+  }
+  eo.cache_blocks = run.cache_blocks == 0 ? 0 : run.cache_blocks - 1;  // regular slots (the tail slot is extra)
+  eo.gather_ctas = static_cast<int>(run.gather_ctas);
   eo.synthetic_prefill = run.prefill == "synthetic";
   eo.prefill_chunk_tokens = req.prefill_chunk_tokens;
   eo.seed = run.seed;
@@ -142,9 +150,11 @@ RunResult run_to_folder(const RunRequest& req) {
   std::vector<float> logits;
   CacheTotals cache;
   std::vector<RecallCounts> recall;
+  std::int64_t pin_ns = 0;
   const auto prompts = make_prompts(run, m.vocab);
   try {
-    DecodeEngine engine(m, w, *backend, rec, eo);
+    DecodeEngine engine(m, *dev_weights, rec, eo);
+    pin_ns = engine.pin_ns();
     prefill_ns = engine.prefill(prompts);
     for (std::int64_t s = 0; s < eo.max_steps; ++s) {
       if (req.stop && req.stop->load()) {
@@ -188,10 +198,21 @@ RunResult run_to_folder(const RunRequest& req) {
                                                   (decode_ms * 1e-3))}};
   mj["prefill"] = {{"ms", result.prefill_ms},
                    {"tokens_per_s", number_or_null(ctx_tokens / (result.prefill_ms * 1e-3))}};
-  // No offload mode yet: nothing crosses the host link during decode.
-  mj["h2d"] = {{"bytes", 0}, {"total_ms", 0.0}, {"exposed_ms", 0.0}, {"hidden_ms", 0.0}, {"effective_gbps", nullptr}};
+  // Host-to-device KV traffic of the timed steps (same definitions as the simulator's).
+  const auto& tr = rec.transfers();
+  const double h2d_total = static_cast<double>(tr.total_ns) * kMsPerNs, h2d_exposed = static_cast<double>(tr.exposed_ns) * kMsPerNs;
+  mj["h2d"] = {{"bytes", tr.bytes}, {"total_ms", h2d_total}, {"exposed_ms", h2d_exposed},
+               {"hidden_ms", std::max(0.0, h2d_total - h2d_exposed)},
+               {"effective_gbps", tr.total_ns > 0 ? nlohmann::json(static_cast<double>(tr.bytes) / static_cast<double>(tr.total_ns))
+                                                  : nlohmann::json(nullptr)},
+               {"exposed_share", decode_ms > 0 && req.trace ? nlohmann::json(h2d_exposed / decode_ms) : nlohmann::json(nullptr)}};
+  if (!req.trace) mj["h2d"]["note"] = "tracing off: transfer times are not measured";
+  mj["pinned"] = {{"host_bytes", plan.host_bytes()}, {"pin_ms", static_cast<double>(pin_ns) * kMsPerNs}};
+  mj["gather_ctas"] = run.gather_ctas;
+  mj["cache_blocks"] = run.cache_blocks;
+  mj["tracing"] = req.trace;
   mj["cache"] = {{"selected", cache.selected}, {"hits", cache.hits}, {"misses", cache.misses},
-                 {"loaded_bytes", cache.loaded_bytes},
+                 {"loaded_bytes", cache.loaded_bytes}, {"h2d_bytes", cache.h2d_bytes},
                  {"hit_rate", cache.selected ? nlohmann::json(static_cast<double>(cache.hits) /
                                                               static_cast<double>(cache.selected))
                                              : nlohmann::json(nullptr)}};
@@ -228,8 +249,10 @@ RunResult run_to_folder(const RunRequest& req) {
                npy_f32(logits, static_cast<std::size_t>(run.batch), static_cast<std::size_t>(m.vocab)));
   }
   // The timeline comes from the written trace, which this also validates.
-  const trace::Trace written = trace::read_trace(trace_path);
-  write_file(req.out_dir, "timeline.json", trace::to_perfetto(written).dump() + "\n");
+  if (req.trace) {
+    const trace::Trace written = trace::read_trace(trace_path);
+    write_file(req.out_dir, "timeline.json", trace::to_perfetto(written).dump() + "\n");
+  }
   return result;
 }
 

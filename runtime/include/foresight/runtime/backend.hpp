@@ -17,11 +17,14 @@
 #include "foresight/kernels/embedding.hpp"
 #include "foresight/kernels/gemm.hpp"
 #include "foresight/kernels/key_compress.hpp"
+#include "foresight/kernels/kv_append.hpp"
 #include "foresight/kernels/kv_gather.hpp"
+#include "foresight/kernels/kv_synth.hpp"
 #include "foresight/kernels/prefill_attention.hpp"
 #include "foresight/kernels/residual_add.hpp"
 #include "foresight/kernels/rmsnorm.hpp"
 #include "foresight/kernels/rope.hpp"
+#include "foresight/kernels/slot_list.hpp"
 #include "foresight/kernels/swiglu.hpp"
 #include "foresight/kernels/working_set.hpp"
 
@@ -38,7 +41,29 @@ class Backend {
   virtual void release(void* p) = 0;
   virtual void to_device(void* dst, const void* src, std::size_t bytes) = 0;
   virtual void to_host(void* dst, const void* src, std::size_t bytes) = 0;
+  // Stream-ordered copy between any two device-accessible pointers (device
+  // memory or mapped pinned host memory).
   virtual void device_copy(void* dst, const void* src, std::size_t bytes) = 0;
+  // Stream-ordered 2-D copy: `rows` rows of `row_bytes`, pitches in bytes.
+  virtual void copy_2d(void* dst, std::size_t dst_pitch, const void* src, std::size_t src_pitch,
+                       std::size_t row_bytes, std::size_t rows) = 0;
+  virtual void zero(void* dst, std::size_t bytes) = 0;  // stream-ordered memset 0
+
+  // Pinned host memory mapped into the device address space (kv_gather's
+  // zero-copy source); the pointer is valid on host and device. Contents are
+  // undefined (CUDA) or zero (CPU). Throws on failure.
+  virtual void* alloc_host(std::size_t bytes) = 0;
+  virtual void release_host(void* p) = 0;
+
+  // Streams: 0 = main (compute), 1 = side (prefetch). Ops and marks go to the
+  // current stream. Events order streams: record(e) on the current stream,
+  // wait(e) makes the current stream wait for the last record(e). A backend
+  // with one stream (CPU) runs everything in program order and ignores both.
+  virtual int stream_count() const = 0;
+  virtual void set_stream(int stream) = 0;
+  virtual int current_stream() const = 0;
+  virtual void record(int event) = 0;
+  virtual void wait(int event) = 0;
 
   // Ops (semantics in the kernels' headers).
   virtual void embedding(const kernels::EmbeddingParams& p) = 0;
@@ -56,6 +81,9 @@ class Backend {
   virtual void block_select(const kernels::BlockSelectParams& p) = 0;
   virtual void working_set_update(const kernels::WorkingSetParams& p) = 0;
   virtual void kv_gather(const kernels::KvGatherParams& p) = 0;
+  virtual void kv_append(const kernels::KvAppendParams& p) = 0;
+  virtual void slot_list(const kernels::SlotListParams& p) = 0;
+  virtual void kv_synth(const kernels::KvSynthParams& p) = 0;
   virtual void dense_decode_attention(const kernels::DenseDecodeAttentionParams& p) = 0;
   virtual void sparse_decode_attention(const kernels::SparseDecodeAttentionParams& p) = 0;
 
@@ -65,7 +93,10 @@ class Backend {
   using Mark = std::int64_t;
   virtual Mark mark() = 0;
   virtual std::int64_t mark_ns(Mark m) = 0;
-  virtual void synchronize() = 0;
+  // Every mark taken so far becomes invalid and its resources are reused
+  // (the recorder calls this after resolving a step).
+  virtual void recycle_marks() {}
+  virtual void synchronize() = 0;  // waits for every stream
 };
 
 std::unique_ptr<Backend> make_cpu_backend();
@@ -96,6 +127,31 @@ class DeviceArray {
 
  private:
   void reset() { if (p_) b_->release(p_); p_ = nullptr; }
+  Backend* b_ = nullptr;
+  std::size_t n_ = 0;
+  T* p_ = nullptr;
+};
+
+// An owned pinned host allocation (Backend::alloc_host) of `count` T.
+template <class T>
+class HostArray {
+ public:
+  HostArray() = default;
+  HostArray(Backend& b, std::size_t count)
+      : b_(&b), n_(count), p_(static_cast<T*>(count ? b.alloc_host(count * sizeof(T)) : nullptr)) {}
+  ~HostArray() { reset(); }
+  HostArray(HostArray&& o) noexcept : b_(o.b_), n_(o.n_), p_(o.p_) { o.p_ = nullptr; o.n_ = 0; }
+  HostArray& operator=(HostArray&& o) noexcept {
+    if (this != &o) { reset(); b_ = o.b_; n_ = o.n_; p_ = o.p_; o.p_ = nullptr; o.n_ = 0; }
+    return *this;
+  }
+  HostArray(const HostArray&) = delete;
+  HostArray& operator=(const HostArray&) = delete;
+  T* get() const { return p_; }
+  std::size_t size() const { return n_; }
+
+ private:
+  void reset() { if (p_) b_->release_host(p_); p_ = nullptr; }
   Backend* b_ = nullptr;
   std::size_t n_ = 0;
   T* p_ = nullptr;

@@ -1,7 +1,9 @@
 // The decode loop, written once against Backend: prefill (real, chunked per
 // sequence, or synthetic) then greedy decode steps for a batch of sequences
-// of different context lengths, in the modes dense, sparse and
-// sparda-no-offload (the offload modes come with issue 6).
+// of different context lengths, in every mode: dense, sparse,
+// sparse-offload, sparda-no-prefetch, sparda, sparda-no-offload. The loop
+// never reads device data on the host inside a step: selections, cache
+// counters and output ids come back once, at its end.
 //
 // Tokens: sequence b has a prompt of context_tokens[b] ids. Prefill covers
 // positions [0, L_b - 1); decode step s feeds the token at position
@@ -10,11 +12,14 @@
 //
 // Device layout per layer (K and V separately, bf16):
 //   kv store        [batch, kv_heads, max_blocks * block_tokens, head_dim]
-//                   (= kv_gather's store layout and dense attention's cache)
+//                   (= kv_gather's store layout and dense attention's cache);
+//                   pinned host memory in the offload modes (sparda modes:
+//                   layers >= 1; layer 0 stays on the GPU)
 //   compressed keys [batch, max_comp, kv_heads, head_dim]
 //   key ring        [batch, compress_kernel, kv_heads, head_dim]
-//   slots (sparse)  [batch, kv_heads, topk + 1, block_tokens, head_dim]; slot
-//                   topk is the tail slot holding the current block.
+//   slots (sparse)  [batch, kv_heads, n_slots + 1, block_tokens, head_dim],
+//                   n_slots = max(topk, cache_blocks); slot n_slots is the
+//                   tail slot holding the current block.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +30,7 @@
 #include "foresight/config/model.hpp"
 #include "foresight/config/run.hpp"
 #include "foresight/runtime/backend.hpp"
+#include "foresight/runtime/device_weights.hpp"
 #include "foresight/runtime/recorder.hpp"
 #include "foresight/runtime/selection_source.hpp"
 #include "foresight/runtime/weights.hpp"
@@ -36,6 +42,11 @@ struct EngineOptions {
   std::vector<std::int64_t> context_tokens;  // per sequence, >= 1
   std::int64_t max_steps = 1;                // decode steps the caches are sized for
   std::int64_t topk_blocks = 96;
+  // Regular GPU slots per (layer, sequence, KV head), the tail slot not
+  // counted; 0 or topk: SparDA's exact working set; more: extra blocks kept
+  // with LRU eviction.
+  std::int64_t cache_blocks = 0;
+  int gather_ctas = 0;                       // prefetch/gather kernel CTAs; 0: 16 up to batch 16, else 32
   bool synthetic_prefill = false;
   std::int64_t prefill_chunk_tokens = 512;
   std::uint64_t seed = 1;                    // synthetic prefill data
@@ -60,19 +71,22 @@ struct RecallCounts {
 // Cache outcome totals over the decode steps (sparse modes).
 struct CacheTotals {
   std::uint64_t selected = 0, hits = 0, misses = 0, loaded_bytes = 0;
+  std::uint64_t h2d_bytes = 0;  // of loaded_bytes, read from pinned host memory
 };
 
 class DecodeEngine {
  public:
+  // Uploads `w` to `backend` itself.
   DecodeEngine(const config::ModelConfig& m, const Weights& w, Backend& backend, Recorder& rec,
                EngineOptions opts);
+  // Shares weights already on the device (w.backend runs the engine).
+  DecodeEngine(const config::ModelConfig& m, const DeviceWeights& w, Recorder& rec, EngineOptions opts);
   ~DecodeEngine();
   DecodeEngine(const DecodeEngine&) = delete;
   DecodeEngine& operator=(const DecodeEngine&) = delete;
 
-  // Uploads the weights (done by the constructor) and runs the prefill of
-  // every sequence; prompts[b] has context_tokens[b] ids in [0, vocab).
-  // Returns the prefill time (ns).
+  // Runs the prefill of every sequence; prompts[b] has context_tokens[b] ids
+  // in [0, vocab). Returns the prefill time (ns, sum of its steps).
   std::int64_t prefill(const std::vector<std::vector<std::int32_t>>& prompts);
 
   // One greedy decode step; returns the next token of every sequence.
@@ -83,6 +97,8 @@ class DecodeEngine {
   // Logits of the last step, [batch, vocab] as float (from bf16).
   std::vector<float> last_logits() const;
   const CacheTotals& cache_totals() const;
+  // Wall time the constructor spent allocating pinned host memory (ns).
+  std::int64_t pin_ns() const;
   // Per layer (measure_recall only; empty otherwise).
   const std::vector<RecallCounts>& recall_by_layer() const;
 

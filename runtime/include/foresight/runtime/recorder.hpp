@@ -5,6 +5,7 @@
 // GPU backend can use events without stalling per op.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -24,7 +25,8 @@ class TraceSink {
   virtual ~TraceSink() = default;
   virtual std::uint16_t stage(std::string_view name) = 0;
   virtual std::uint8_t stream(std::string_view name, trace::StreamKind kind) = 0;
-  virtual void add_op(const trace::Op& op) = 0;
+  // `deps`: ids of earlier ops (other streams) this op waited for.
+  virtual void add_op(const trace::Op& op, std::span<const std::uint64_t> deps) = 0;
   virtual void add_step(const trace::StepSpan& s) = 0;
   virtual void add_selection(const trace::SelectionKey& key, std::span<const std::uint32_t> blocks) = 0;
   virtual void add_cache(const trace::CacheOutcome& c) = 0;
@@ -38,7 +40,7 @@ class MemoryTraceSink final : public TraceSink {
   explicit MemoryTraceSink(trace::Header header, std::uint32_t selection_width);
   std::uint16_t stage(std::string_view name) override;
   std::uint8_t stream(std::string_view name, trace::StreamKind kind) override;
-  void add_op(const trace::Op& op) override { trace_.ops.push_back(op); }
+  void add_op(const trace::Op& op, std::span<const std::uint64_t> deps) override;
   void add_step(const trace::StepSpan& s) override { trace_.steps.push_back(s); }
   void add_selection(const trace::SelectionKey& key, std::span<const std::uint32_t> blocks) override;
   void add_cache(const trace::CacheOutcome& c) override { trace_.cache.push_back(c); }
@@ -67,24 +69,40 @@ struct OpInfo {
   trace::OpKind kind = trace::OpKind::compute;
   trace::Engine engine = trace::Engine::none;
   std::uint32_t chunks = 0;
+  std::uint16_t ctas = 0;
+  int stream = 0;                // backend stream the op runs on (0 main, 1 side)
+  std::array<int, 2> deps{-1, -1};  // handles (Recorder::op) of ops on other streams it waits for
 };
 
 class Recorder {
  public:
-  // `sink` may be null: times are still measured (for metrics), nothing is written.
-  Recorder(Backend& backend, TraceSink* sink);
+  // `sink` may be null: times are still measured (for metrics), nothing is
+  // written. time_ops false: only step spans are timed (no per-op marks;
+  // requires a null sink) - the "tracing off" configuration.
+  Recorder(Backend& backend, TraceSink* sink, bool time_ops = true);
 
   void begin_step(trace::Phase phase, std::int32_t step);
   // Resolves the step's marks, writes its ops and span; returns its duration (ns).
   std::int64_t end_step();
 
-  // Runs `f` between two marks and records it as one op of the current step.
+  // Runs `f` between two marks (on the backend's current stream) and records
+  // it as one op of the current step. Returns a handle for OpInfo::deps and
+  // patch() (-1 when ops are not timed).
   template <class F>
-  void op(const OpInfo& info, F&& f) {
+  int op(const OpInfo& info, F&& f) {
+    if (!time_ops_) {
+      f();
+      return -1;
+    }
     const auto a = backend_.mark();
     f();
     pending_.push_back({info, a, backend_.mark()});
+    return static_cast<int>(pending_.size() - 1);
   }
+  // Sets the bytes, chunks and FLOPs of a pending op (known on the device
+  // only after the step ran; call before end_step). -1: nothing.
+  void patch(int handle, std::uint64_t bytes, std::uint32_t chunks, std::uint64_t flops = 0);
+  bool times_ops() const { return time_ops_; }
 
   void selection(std::int32_t step, std::int16_t layer, std::int32_t seq, std::uint16_t kv_head,
                  std::span<const std::int32_t> ids);  // -1 entries are skipped
@@ -92,6 +110,16 @@ class Recorder {
   void memory(const trace::MemoryEntry& m);
   // Closes the sink (idempotent).
   void close(trace::RunStatus status, const std::string& reason = {});
+
+  // Host-to-device transfer time of the decode steps >= from_step: total time
+  // of h2d ops, the part on the main stream or spent by main waiting for
+  // them (exposed), and their bytes. Same definitions as the simulator's.
+  struct TransferStats {
+    std::int64_t total_ns = 0, exposed_ns = 0;
+    std::uint64_t bytes = 0;
+  };
+  void count_transfers_from(std::int32_t from_step) { transfers_from_ = from_step; }
+  const TransferStats& transfers() const { return transfers_; }
 
   // Summed op time per stage name over the run (ns), for metrics.
   const std::vector<std::pair<std::string, std::int64_t>>& stage_totals() const { return stage_totals_; }
@@ -103,7 +131,10 @@ class Recorder {
   };
   Backend& backend_;
   TraceSink* sink_;
-  std::uint8_t main_stream_ = 0;
+  bool time_ops_ = true;
+  std::int32_t transfers_from_ = 0;
+  TransferStats transfers_;
+  std::uint8_t main_stream_ = 0, side_stream_ = 0;
   trace::Phase phase_ = trace::Phase::decode;
   std::int32_t step_ = 0;
   Backend::Mark step_begin_ = 0;

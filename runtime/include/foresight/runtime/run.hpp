@@ -31,6 +31,9 @@ struct RunRequest {
   std::filesystem::path selections_file;  // run.selection_source == "file"
   std::filesystem::path out_dir;
   bool dump_logits = false;
+  // false: no trace.h5 / timeline.json and no per-op timing (step times
+  // only): the configuration to measure tracing overhead against.
+  bool trace = true;
   // sparda-no-offload: also run the query's own selection each layer and
   // report the Forecast's recall in metrics.json (adds scoring ops to the trace).
   bool measure_recall = false;
