@@ -1,8 +1,9 @@
 // GPU check: every sparse-path CUDA kernel against its CPU reference on fresh
 // random inputs over a grid of shapes (MiniCPM4.1-8B included), outputs
 // poisoned first. One line per case, then "N passed, M failed".
-// Usage: gpu_check_sparse [--quick] [--seed N]   (--quick: small shapes, for
-// compute-sanitizer). Exit 0 all passed, 1 a failure, 77 no GPU.
+// Usage: gpu_check_sparse [--quick] [--csv] [--seed N]   (--quick: small
+// shapes, for compute-sanitizer; --csv: CSV lines). Exit 0 all passed,
+// 1 a failure, 77 no GPU.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -18,7 +19,10 @@
 #include "foresight/kernels/block_score.hpp"
 #include "foresight/kernels/block_select.hpp"
 #include "foresight/kernels/decode_attention.hpp"
+#include "foresight/kernels/kv_append.hpp"
 #include "foresight/kernels/kv_gather.hpp"
+#include "foresight/kernels/kv_synth.hpp"
+#include "foresight/kernels/slot_list.hpp"
 #include "foresight/kernels/working_set.hpp"
 #include "gpu_present.hpp"
 #include "numeric.hpp"
@@ -31,9 +35,13 @@ namespace {
 
 int g_passed = 0, g_failed = 0;
 std::uint64_t g_seed = 1;
+bool g_csv = false;
 
 void report(const std::string& op, const std::string& shape, bool ok, const std::string& detail) {
-  std::printf("%-26s %-52s %s  %s\n", op.c_str(), shape.c_str(), ok ? "PASS" : "FAIL", detail.c_str());
+  if (g_csv)
+    std::printf("%s,%s,%s,%s\n", op.c_str(), shape.c_str(), ok ? "PASS" : "FAIL", detail.c_str());
+  else
+    std::printf("%-26s %-52s %s  %s\n", op.c_str(), shape.c_str(), ok ? "PASS" : "FAIL", detail.c_str());
   std::fflush(stdout);
   (ok ? g_passed : g_failed)++;
 }
@@ -342,6 +350,141 @@ void check_attention(int batch, int n_heads, int kv_heads, int d, int k_blocks, 
   unsetenv("FORESIGHT_DECODE_KERNEL");
 }
 
+bool same_bits(const std::vector<bf16>& a, const std::vector<bf16>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(bf16)) == 0;
+}
+
+// K/V append into a poisoned store (GPU or mapped pinned host) and tail slot.
+// shuffled: random positions with repeats (the later-row-wins rule) and K/V
+// columns that are not 16-byte aligned (the 2-byte copy path).
+void check_kv_append(int rows, int kv_heads, int d, int bt, bool one_sequence, bool shuffled, bool host_store) {
+  std::mt19937_64 rng(++g_seed);
+  const int first_seq = 1, seqs = one_sequence ? 2 : rows + 1, slots = 3, tail_slot = 1;
+  const std::int64_t max_tokens = std::max<std::int64_t>(std::int64_t{bt} * 8 + 5, rows + bt + 5);
+  const int k_off = 4 * d + (shuffled ? 3 : 0), v_off = k_off + kv_heads * d, stride = v_off + kv_heads * d + 8;
+  const auto src = testing::random_bf16(std::size_t(rows) * stride, ++g_seed);
+  std::vector<std::int32_t> pos(static_cast<std::size_t>(rows));
+  const int start = static_cast<int>(rng() % (max_tokens - rows + 1 > 0 ? max_tokens - rows + 1 : 1));
+  for (int i = 0; i < rows; ++i)
+    pos[i] = shuffled || !one_sequence ? static_cast<int>(rng() % max_tokens) : (start + i) % max_tokens;
+  const std::size_t store_elems = std::size_t(seqs) * kv_heads * max_tokens * d;
+  const std::size_t slot_elems = std::size_t(seqs) * kv_heads * slots * bt * d;
+  std::vector<bf16> ref_sk(store_elems, bf16{0xffff}), ref_sv(ref_sk), ref_lk(slot_elems, bf16{0xffff}), ref_lv(ref_lk);
+  std::vector<std::int32_t> ref_tail(std::size_t(seqs) * kv_heads, static_cast<std::int32_t>(0xa5a5a5a5u));
+  KvAppendParams p;
+  p.src = src.data(), p.src_row_stride = stride, p.k_offset = k_off, p.v_offset = v_off, p.positions = pos.data();
+  p.rows = rows, p.first_seq = first_seq, p.one_sequence = one_sequence;
+  p.store_k = ref_sk.data(), p.store_v = ref_sv.data(), p.max_tokens = max_tokens;
+  p.slots_k = ref_lk.data(), p.slots_v = ref_lv.data(), p.slots_per_row = slots, p.tail_slot = tail_slot;
+  p.block_tokens = bt, p.tail_block = ref_tail.data(), p.kv_heads = kv_heads, p.head_dim = d;
+  kv_append_cpu(p);
+  testing::MappedHostBuffer<bf16> hk(host_store ? store_elems : 1), hv(host_store ? store_elems : 1);
+  DeviceBuffer<bf16> dk(host_store ? 0 : store_elems), dv(host_store ? 0 : store_elems), lk(slot_elems), lv(slot_elems);
+  DeviceBuffer<bf16> d_src(src);
+  DeviceBuffer<std::int32_t> d_pos(pos), d_tail(ref_tail.size());
+  if (host_store) {
+    std::fill_n(hk.host(), store_elems, bf16{0xffff});
+    std::fill_n(hv.host(), store_elems, bf16{0xffff});
+  } else {
+    dk.poison(0xff), dv.poison(0xff);
+  }
+  lk.poison(0xff), lv.poison(0xff), d_tail.poison(0xa5);
+  KvAppendParams g = p;
+  g.src = d_src.get(), g.positions = d_pos.get(), g.tail_block = d_tail.get();
+  g.store_k = host_store ? hk.device() : dk.get(), g.store_v = host_store ? hv.device() : dv.get();
+  g.slots_k = lk.get(), g.slots_v = lv.get();
+  kv_append_cuda(g, nullptr);
+  FORESIGHT_CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<bf16> out_k(store_elems), out_v(store_elems);
+  if (host_store) {
+    std::memcpy(out_k.data(), hk.host(), store_elems * sizeof(bf16));
+    std::memcpy(out_v.data(), hv.host(), store_elems * sizeof(bf16));
+  } else {
+    out_k = dk.download(), out_v = dv.download();
+  }
+  const bool ok = same_bits(out_k, ref_sk) && same_bits(out_v, ref_sv) && same_bits(lk.download(), ref_lk) &&
+                  same_bits(lv.download(), ref_lv) && d_tail.download() == ref_tail;
+  report(std::string("kv_append") + (host_store ? " (host store)" : ""),
+         "rows" + std::to_string(rows) + " kv" + std::to_string(kv_heads) + " d" + std::to_string(d) + " bt" +
+             std::to_string(bt) + (one_sequence ? " one_seq" : " decode") + (shuffled ? " shuffled" : ""),
+         ok, "bitwise");
+}
+
+// Slot list on random maps and selections in random order (resident, tail,
+// missing and -1 entries), counters starting non-zero.
+void check_slot_list(int rows, int k, int n_slots) {
+  std::mt19937_64 rng(++g_seed);
+  const int universe = 3 * n_slots + k, list_stride = k + 3, tail_slot = n_slots - 1;
+  std::vector<std::int32_t> map(std::size_t(rows) * n_slots), sel(std::size_t(rows) * k), tail(rows), loads(rows);
+  std::vector<int> ids(static_cast<std::size_t>(universe));
+  std::iota(ids.begin(), ids.end(), 0);
+  for (int r = 0; r < rows; ++r) {
+    std::shuffle(ids.begin(), ids.end(), rng);
+    for (int s = 0; s < n_slots; ++s) map[std::size_t(r) * n_slots + s] = rng() % 8 == 0 ? -1 : ids[s];
+    tail[r] = rng() % 4 == 0 ? -1 : ids[n_slots];
+    const int valid = rng() % 5 == 0 ? static_cast<int>(rng() % (k + 1)) : k;
+    for (int j = 0; j < k; ++j) {
+      const std::uint64_t kind = rng() % 40;
+      int id = kind == 0 ? ids[n_slots + 1 + rng() % (universe - n_slots - 1)]  // not resident: missing
+               : kind == 1 ? tail[r]
+               : kind == 2 ? -1
+                           : ids[rng() % n_slots];
+      if (j >= valid) id = -1;
+      sel[std::size_t(r) * k + j] = id;
+    }
+    loads[r] = static_cast<int>(rng() % (n_slots + 1)) - (r % 7 == 3 ? n_slots + 1 : 0);
+  }
+  std::vector<std::int32_t> ref_list(std::size_t(rows) * list_stride, 12345), ref_len(rows, 12345);
+  std::vector<std::uint64_t> ref_counters = {5, 6, 7};
+  SlotListParams p;
+  p.selected = sel.data(), p.block_map = map.data(), p.tail_block = tail.data(), p.load_count = loads.data();
+  p.slot_list = ref_list.data(), p.list_len = ref_len.data(), p.counters = ref_counters.data();
+  p.rows = rows, p.k = k, p.n_slots = n_slots, p.tail_slot = tail_slot, p.list_stride = list_stride;
+  slot_list_cpu(p);
+  DeviceBuffer<std::int32_t> d_sel(sel), d_map(map), d_tail(tail), d_loads(loads), d_list(ref_list.size()), d_len(rows);
+  DeviceBuffer<std::uint64_t> d_counters(std::vector<std::uint64_t>{5, 6, 7});
+  d_list.poison(0xa5), d_len.poison(0xa5);
+  SlotListParams g = p;
+  g.selected = d_sel.get(), g.block_map = d_map.get(), g.tail_block = d_tail.get(), g.load_count = d_loads.get();
+  g.slot_list = d_list.get(), g.list_len = d_len.get(), g.counters = d_counters.get();
+  slot_list_cuda(g, nullptr);
+  const auto counters = d_counters.download();
+  const bool ok = d_list.download() == ref_list && d_len.download() == ref_len && counters == ref_counters;
+  report("slot_list", "rows" + std::to_string(rows) + " k" + std::to_string(k) + " slots" + std::to_string(n_slots),
+         ok, std::to_string(ref_counters[0] - 5) + " selected, " + std::to_string(ref_counters[2] - 7) + " missing");
+}
+
+// Synthetic KV, head-major or token-major with a padded token stride (the
+// gaps must stay poisoned); bit-identical to the CPU.
+void check_kv_synth(int kv_heads, std::int64_t tokens, int d, bool head_major, float stddev, bool host_dst) {
+  const std::int64_t token_stride = head_major ? d + 8 : std::int64_t{kv_heads} * d;
+  const std::int64_t head_stride = head_major ? tokens * token_stride : d;
+  const std::size_t elems = static_cast<std::size_t>(head_major ? kv_heads * head_stride : tokens * token_stride);
+  std::vector<bf16> ref(elems, bf16{0xffff});
+  KvSynthParams p;
+  p.dst = ref.data(), p.tokens = tokens, p.kv_heads = kv_heads, p.head_dim = d, p.head_stride = head_stride;
+  p.token_stride = token_stride, p.seed = 0x5eed0000ull + (++g_seed), p.stddev = stddev;
+  kv_synth_cpu(p);
+  testing::MappedHostBuffer<bf16> host(host_dst ? elems : 1);
+  DeviceBuffer<bf16> dev(host_dst ? 0 : elems);
+  if (host_dst) std::fill_n(host.host(), elems, bf16{0xffff}); else dev.poison(0xff);
+  KvSynthParams g = p;
+  g.dst = host_dst ? host.device() : dev.get();
+  kv_synth_cuda(g, nullptr);
+  KvSynthParams empty = g;
+  empty.tokens = 0, empty.dst = nullptr;
+  kv_synth_cuda(empty, nullptr);  // no work, no launch
+  FORESIGHT_CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<bf16> got(elems);
+  if (host_dst) std::memcpy(got.data(), host.host(), elems * sizeof(bf16)); else got = dev.download();
+  std::size_t diff = 0;
+  for (std::size_t i = 0; i < elems; ++i) diff += got[i].bits != ref[i].bits;
+  report(std::string("kv_synth") + (host_dst ? " (host dst)" : ""),
+         "kv" + std::to_string(kv_heads) + " tokens" + std::to_string(tokens) + " d" + std::to_string(d) +
+             (head_major ? " head-major" : " token-major") + fmt(" sd%.2f", stddev),
+         diff == 0, std::to_string(diff) + " values differ");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -349,15 +492,19 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) {
       quick = true;
+    } else if (!std::strcmp(argv[i], "--csv")) {
+      g_csv = true;
     } else if (!std::strcmp(argv[i], "--seed") && i + 1 < argc) {
       g_seed = std::strtoull(argv[++i], nullptr, 10);
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--seed N]\n  --quick   small shapes only (for compute-sanitizer)\n"
+      std::fprintf(stderr, "usage: %s [--quick] [--csv] [--seed N]\n  --quick   small shapes only (for compute-sanitizer)\n"
+                           "  --csv     one CSV line per case (op,shape,result,detail); summary on stderr\n"
                            "  --seed N  first random seed (default 1)\n", argv[0]);
       return 2;
     }
   }
   testing::require_gpu_or_skip("gpu_check_sparse");
+  if (g_csv) std::printf("op,shape,result,detail\n");
   try {
     check_scoring(2, 8, 2, 64, 37);
     check_scoring(3, 32, 2, 128, 300);
@@ -376,6 +523,13 @@ int main(int argc, char** argv) {
     check_attention(3, 32, 4, 64, 7, 5);      // group of 8 (rows 8..15 of the mma tile zero); flat falls back
     check_attention(3, 32, 4, 64, 7, 0);      // flat grid, 96 CTAs of one tile
     check_attention(64, 32, 2, 64, 2, 0);     // flat grid: 132 CTAs spanning 2-3 short rows each
+    check_kv_append(5, 2, 64, 16, false, false, false);
+    check_kv_append(100, 2, 64, 16, true, false, true);  // chunk over 7 blocks, host store
+    check_kv_append(60, 3, 8, 4, true, true, false);     // repeated positions and token indices
+    check_slot_list(5, 40, 48);
+    check_slot_list(3, 300, 64);  // k > threads: several passes
+    check_kv_synth(2, 333, 64, true, 1.f, false);
+    check_kv_synth(3, 100, 128, false, 0.3f, true);
     if (!quick) {
       // MiniCPM4.1-8B: 32 q heads, 2 KV heads, head_dim 128, top-k 96, batch 16, 128K = 2048 blocks.
       check_scoring(16, 32, 2, 128, 8190);
@@ -392,12 +546,19 @@ int main(int argc, char** argv) {
       check_attention(16, 32, 2, 128, 96, 12);
       check_attention(4, 32, 8, 128, 40, 7);  // Llama-style group of 4
       check_attention(3, 16, 1, 64, 30, 0);
+      check_kv_append(16, 2, 128, 64, false, false, true);  // decode step, batch 16, host store
+      check_kv_append(2048, 2, 128, 64, true, false, false);  // prefill chunk
+      check_kv_append(2048, 2, 128, 64, true, true, true);
+      check_slot_list(32, 96, 97);
+      check_slot_list(8, 1024, 4096);
+      check_kv_synth(2, 131072, 128, true, 1.f, false);  // 128K tokens of one stream
+      check_kv_synth(2, 20000, 128, false, 0.05f, true);
     }
     FORESIGHT_CUDA_CHECK(cudaDeviceSynchronize());
   } catch (const std::exception& e) {
     std::printf("ERROR: %s\n", e.what());
     ++g_failed;
   }
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  std::fprintf(g_csv ? stderr : stdout, "%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }
