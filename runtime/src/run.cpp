@@ -131,10 +131,6 @@ RunResult run_to_folder(const RunRequest& req) {
   eo.context_tokens = run.context_tokens;
   eo.max_steps = run.warmup_steps + run.decode_steps;
   eo.topk_blocks = run.topk_blocks;
-  if (run.cache_blocks != 0 && run.cache_blocks < run.topk_blocks + 1) {
-    throw std::invalid_argument(fmt::format("--cache-blocks: {} is too small: need 0 or at least top-k + 1 = {} "
-                                            "(top-k slots plus the tail slot)", run.cache_blocks, run.topk_blocks + 1));
-  }
   eo.cache_blocks = run.cache_blocks == 0 ? 0 : run.cache_blocks - 1;  // regular slots (the tail slot is extra)
   eo.gather_ctas = static_cast<int>(run.gather_ctas);
   eo.synthetic_prefill = run.prefill == "synthetic";

@@ -96,8 +96,10 @@ TEST_CASE("bad requests fail before anything is written") {
   req.hardware.gpu_mem_bytes = 1 << 20;
   REQUIRE_THROWS_AS(run_to_folder(req), MemoryError);
   CHECK_FALSE(std::filesystem::exists(req.out_dir / "trace.h5"));
-  req = tiny_request("run_mode", config::Mode::sparda);
-  REQUIRE_THROWS_WITH(run_to_folder(req), Contains("not implemented by this runtime yet"));
+  req = tiny_request("run_cache", config::Mode::sparda);
+  req.run.cache_blocks = req.run.topk_blocks;  // no room for the tail slot
+  REQUIRE_THROWS_WITH(run_to_folder(req), Contains("cache_blocks"));
+  CHECK_FALSE(std::filesystem::exists(req.out_dir / "trace.h5"));
 }
 
 TEST_CASE("workload selections drive the decode loop") {
