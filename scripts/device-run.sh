@@ -33,7 +33,7 @@ fi
 if [[ $what == bench || $what == all ]]; then
   for b in "$bin"/bench_*; do
     [[ -x $b ]] || continue
-    case $(basename "$b") in bench_sim_*|bench_cache_*) continue;; esac  # CPU benchmarks
+    case $(basename "$b") in bench_sim_*|bench_cache_*|bench_runtime|bench_weights) continue;; esac  # CPU or own scripts
     echo "== $b"; "$b" --csv "$out/$(basename "$b").csv" || status=1
   done
 fi

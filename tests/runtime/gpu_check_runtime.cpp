@@ -26,15 +26,16 @@ struct Out {
   std::vector<float> logits;
 };
 
-Out decode(Backend& be, config::Mode mode, std::int64_t topk, bool synthetic) {
+Out decode(Backend& be, config::Mode mode, std::int64_t topk, bool synthetic, std::int64_t cache_blocks) {
   auto m = small_model();
   auto w = make_synthetic_weights(m, 4);
   Recorder rec(be, nullptr);
   EngineOptions o;
   o.mode = mode;
-  o.context_tokens = {900, 333, 70};
-  o.max_steps = 6;
+  o.context_tokens = {1020, 333, 70};  // the first crosses a block boundary while decoding
+  o.max_steps = 8;
   o.topk_blocks = topk;
+  o.cache_blocks = cache_blocks;
   o.synthetic_prefill = synthetic;
   o.prefill_chunk_tokens = 256;
   DecodeEngine e(m, w, be, rec, o);
@@ -47,7 +48,7 @@ Out decode(Backend& be, config::Mode mode, std::int64_t topk, bool synthetic) {
   }
   e.prefill(prompts);
   Out r;
-  for (int s = 0; s < 6; ++s) r.tokens.push_back(e.step());
+  for (int s = 0; s < 8; ++s) r.tokens.push_back(e.step());
   r.logits = e.last_logits();
   return r;
 }
@@ -58,12 +59,15 @@ int main() {
   auto cpu = make_cpu_backend();
   auto gpu = make_backend("cuda");
   int failures = 0;
-  struct Case { config::Mode mode; std::int64_t topk; bool synthetic; };
-  for (const Case c : {Case{config::Mode::dense, 6, false}, Case{config::Mode::sparse, 6, false},
-                       Case{config::Mode::sparse, 20, false}, Case{config::Mode::sparda_no_offload, 6, false},
-                       Case{config::Mode::sparse, 6, true}}) {
-    const auto a = decode(*cpu, c.mode, c.topk, c.synthetic);
-    const auto b = decode(*gpu, c.mode, c.topk, c.synthetic);
+  using config::Mode;
+  struct Case { Mode mode; std::int64_t topk; bool synthetic; std::int64_t cache_blocks = 0; };
+  for (const Case c : {Case{Mode::dense, 6, false}, Case{Mode::sparse, 6, false}, Case{Mode::sparse, 20, false},
+                       Case{Mode::sparda_no_offload, 6, false}, Case{Mode::sparse, 6, true},
+                       Case{Mode::sparse_offload, 6, false}, Case{Mode::sparda_no_prefetch, 6, false},
+                       Case{Mode::sparda, 6, false}, Case{Mode::sparda, 6, true}, Case{Mode::sparda, 6, false, 10},
+                       Case{Mode::dense, 6, true}}) {
+    const auto a = decode(*cpu, c.mode, c.topk, c.synthetic, c.cache_blocks);
+    const auto b = decode(*gpu, c.mode, c.topk, c.synthetic, c.cache_blocks);
     double maxd = 0, maxa = 0;
     for (std::size_t i = 0; i < a.logits.size(); ++i) {
       maxd = std::max(maxd, static_cast<double>(std::fabs(a.logits[i] - b.logits[i])));
@@ -73,8 +77,9 @@ int main() {
     for (std::size_t s = 0; s < a.tokens.size(); ++s)
       for (std::size_t q = 0; q < a.tokens[s].size(); ++q) { ++total; same += a.tokens[s][q] == b.tokens[s][q]; }
     const bool ok = same == total;
-    std::printf("%-18s topk %2lld %s: tokens %zu/%zu equal, last logits max|diff| %.4g (max|logit| %.4g) %s\n",
-                config::to_string(c.mode), static_cast<long long>(c.topk), c.synthetic ? "synthetic" : "real     ",
+    std::printf("%-18s topk %2lld cache %2lld %s: tokens %zu/%zu equal, last logits max|diff| %.4g (max|logit| %.4g) %s\n",
+                config::to_string(c.mode), static_cast<long long>(c.topk), static_cast<long long>(c.cache_blocks),
+                c.synthetic ? "synthetic" : "real     ",
                 same, total, maxd, maxa, ok ? "OK" : "FAIL");
     failures += ok ? 0 : 1;
   }

@@ -1,0 +1,224 @@
+// Decode benchmark of the real runtime: one process, weights uploaded once,
+// then every (mode, context, batch) of the sweep is prefilled (synthetic by
+// default) and decoded; pinned host memory is reused across configurations
+// (largest first). Writes OUT/results.jsonl (one JSON object per
+// configuration) and prints one line per configuration.
+//
+//   bench_runtime --backend cuda --model minicpm4.1-8b --modes dense,sparse
+//                 --contexts 4096,32768 --batches 1,4,16 --out DIR
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "foresight/config/load.hpp"
+#include "foresight/runtime/device_weights.hpp"
+#include "foresight/runtime/engine.hpp"
+#include "foresight/runtime/memory_plan.hpp"
+#include "foresight/runtime/selection_source.hpp"
+#include "foresight/runtime/weights.hpp"
+
+using namespace foresight;
+using namespace foresight::runtime;
+
+namespace {
+
+template <class T>
+std::vector<T> parse_list(const std::string& s, T (*conv)(const std::string&)) {
+  std::vector<T> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) v.push_back(conv(item));
+  return v;
+}
+std::int64_t to_i64(const std::string& s) { return std::stoll(s); }
+double to_f64(const std::string& s) { return std::stod(s); }
+std::string to_str(const std::string& s) { return s; }
+
+struct Config {
+  config::Mode mode;
+  std::int64_t context, batch;
+  double reuse;  // < 0: the model's own selections
+  bool trace;
+  std::uint64_t host_bytes = 0;
+};
+
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? NAN : s / static_cast<double>(v.size());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Decode benchmark of the foresight runtime (see bench/RESULTS.md)"};
+  std::string backend_name = "cuda", model_name = "minicpm4.1-8b", hw_name = "h100-sxm", out;
+  std::string modes = "dense,sparse", contexts = "4096", batches = "1", reuses = "model", traces = "on";
+  std::string prefill = "synthetic";
+  std::int64_t steps = 8, warmup = 2, gather_ctas = 0, cache_blocks = 0;
+  app.add_option("--backend", backend_name, "cpu or cuda (default cuda)");
+  app.add_option("--model", model_name, "Model config (default minicpm4.1-8b)");
+  app.add_option("--hardware", hw_name, "Hardware config for the memory plan (default h100-sxm)");
+  app.add_option("--modes", modes, "Comma list of modes (default dense,sparse)");
+  app.add_option("--contexts", contexts, "Comma list of context lengths in tokens (default 4096)");
+  app.add_option("--batches", batches, "Comma list of batch sizes (default 1)");
+  app.add_option("--selections", reuses,
+                 "Comma list: 'model' (computed selections) and/or workload block-reuse shares such as 0.7,0.85,0.95 "
+                 "(default model)");
+  app.add_option("--trace", traces, "on (per-op CUDA events), off (step events only) or both (default on)");
+  app.add_option("--prefill", prefill, "synthetic (default) or real");
+  app.add_option("--steps", steps, "Timed decode steps per configuration (default 8)");
+  app.add_option("--warmup", warmup, "Untimed decode steps first (default 2)");
+  app.add_option("--gather-ctas", gather_ctas, "Gather kernel CTAs; 0 = 16 up to batch 16, else 32 (default 0)");
+  app.add_option("--cache-blocks", cache_blocks, "Regular GPU slots per row beyond top-k (0 = top-k; default 0)");
+  app.add_option("--out", out, "Output folder (results.jsonl)")->required();
+  CLI11_PARSE(app, argc, argv);
+
+  const auto m = config::load_model(model_name);
+  const auto hw = config::load_hardware(hw_name);
+  auto be = make_backend(backend_name);
+  std::filesystem::create_directories(out);
+  std::ofstream jsonl(std::filesystem::path(out) / "results.jsonl", std::ios::app);
+
+  auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<DeviceWeights> dw;
+  {
+    const Weights w = make_synthetic_weights(m, 1);
+    const double made = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    auto t1 = std::chrono::steady_clock::now();
+    dw = std::make_unique<DeviceWeights>(m, w, *be);
+    be->synchronize();
+    fmt::print("weights: made in {:.1f} s, uploaded {:.2f} GB in {:.1f} s\n", made, static_cast<double>(dw->bytes) * 1e-9,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
+  }
+
+  std::vector<Config> todo;
+  for (const auto& mode_s : parse_list<std::string>(modes, to_str)) {
+    const auto mode = config::parse_mode(mode_s, "--modes");
+    for (auto ctx : parse_list<std::int64_t>(contexts, to_i64)) {
+      for (auto b : parse_list<std::int64_t>(batches, to_i64)) {
+        for (const auto& r : parse_list<std::string>(reuses, to_str)) {
+          const double reuse = r == "model" ? -1.0 : to_f64(r);
+          if (reuse >= 0 && mode == config::Mode::dense) continue;  // dense selects nothing
+          for (const auto& t : parse_list<std::string>(traces == "both" ? std::string("off,on") : traces, to_str)) {
+            todo.push_back({mode, ctx, b, reuse, t == "on"});
+          }
+        }
+      }
+    }
+  }
+  auto run_config = [&](const Config& c) {
+    config::RunConfig run;
+    run.mode = c.mode;
+    run.backend = backend_name;
+    run.batch = c.batch;
+    run.context_tokens.assign(static_cast<std::size_t>(c.batch), c.context);
+    run.decode_steps = steps;
+    run.warmup_steps = warmup;
+    run.topk_blocks = m.sparse.topk_blocks;
+    run.cache_blocks = cache_blocks > 0 ? m.sparse.topk_blocks + cache_blocks + 1 : 0;
+    run.prefill = prefill;
+    run.gather_ctas = gather_ctas > 0 ? gather_ctas : (c.batch <= 16 ? 16 : 32);
+    run.selection_source = c.reuse < 0 ? "model" : "workload";
+    run.workload.reuse = c.reuse < 0 ? 0.85 : c.reuse;
+    return run;
+  };
+  for (auto& c : todo) c.host_bytes = plan_memory(m, run_config(c), hw).host_bytes();
+  std::stable_sort(todo.begin(), todo.end(), [](const Config& a, const Config& b) { return a.host_bytes > b.host_bytes; });
+
+  int n = 0;
+  for (const auto& c : todo) {
+    ++n;
+    const auto run = run_config(c);
+    nlohmann::json j{{"mode", config::to_string(c.mode)}, {"context", c.context}, {"batch", c.batch},
+                     {"selections", c.reuse < 0 ? "model" : fmt::format("workload reuse {}", c.reuse)},
+                     {"trace", c.trace}, {"backend", backend_name}, {"model", m.name}, {"steps", steps},
+                     {"warmup", warmup}, {"gather_ctas", run.gather_ctas}, {"prefill", prefill}};
+    const MemoryPlan plan = plan_memory(m, run, hw);
+    j["gpu_bytes"] = plan.gpu_bytes();
+    j["host_bytes"] = plan.host_bytes();
+    if (!plan.fits()) {
+      j["status"] = "does_not_fit";
+      j["largest_feasible_batch"] = largest_feasible_batch(m, run, hw, c.mode, c.context);
+      fmt::print("[{}/{}] {} ctx {} batch {}: does not fit (largest batch {})\n", n, todo.size(),
+                 config::to_string(c.mode), c.context, c.batch, j["largest_feasible_batch"].get<std::int64_t>());
+      jsonl << j.dump() << "\n" << std::flush;
+      continue;
+    }
+    try {
+      std::unique_ptr<ExternalSelections> sel;
+      if (c.reuse >= 0) sel = make_workload_selections(m, run);
+      Recorder rec(*be, nullptr, c.trace);
+      rec.count_transfers_from(static_cast<std::int32_t>(warmup));
+      EngineOptions o;
+      o.mode = c.mode;
+      o.context_tokens = run.context_tokens;
+      o.max_steps = steps + warmup;
+      o.topk_blocks = run.topk_blocks;
+      o.cache_blocks = run.cache_blocks == 0 ? 0 : run.cache_blocks - 1;
+      o.gather_ctas = static_cast<int>(run.gather_ctas);
+      o.synthetic_prefill = prefill == "synthetic";
+      o.selections = sel.get();
+      const auto ts = std::chrono::steady_clock::now();
+      DecodeEngine e(m, *dw, rec, o);
+      std::mt19937_64 rng(7);
+      std::vector<std::vector<std::int32_t>> prompts(static_cast<std::size_t>(c.batch));
+      for (auto& p : prompts) {
+        p.resize(static_cast<std::size_t>(c.context));
+        for (auto& t : p) t = static_cast<std::int32_t>(rng() % static_cast<std::uint64_t>(m.vocab));
+      }
+      const double prefill_ms = static_cast<double>(e.prefill(prompts)) * 1e-6;
+      const double setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
+      std::vector<double> step_ms;
+      for (std::int64_t s = 0; s < steps + warmup; ++s) {
+        e.step();
+        if (s >= warmup) step_ms.push_back(static_cast<double>(e.last_step_ns()) * 1e-6);
+      }
+      std::sort(step_ms.begin(), step_ms.end());
+      const double mean_ms = mean(step_ms);
+      const auto& tr = rec.transfers();
+      const auto& cache = e.cache_totals();
+      double busy_ns = 0;
+      nlohmann::json stages;
+      for (const auto& [name, ns] : rec.stage_totals()) stages[name] = static_cast<double>(ns) * 1e-6;
+      j["status"] = "ok";
+      j["step_ms"] = {{"mean", mean_ms}, {"p50", step_ms[step_ms.size() / 2]}, {"min", step_ms.front()},
+                      {"max", step_ms.back()}};
+      j["tokens_per_s"] = static_cast<double>(c.batch) * 1e3 / mean_ms;
+      j["prefill_ms"] = prefill_ms;
+      j["setup_s"] = setup_s;
+      j["pin_ms"] = static_cast<double>(e.pin_ns()) * 1e-6;
+      j["h2d"] = {{"bytes_per_step", static_cast<double>(tr.bytes) / static_cast<double>(steps)},
+                  {"total_ms_per_step", static_cast<double>(tr.total_ns) * 1e-6 / static_cast<double>(steps)},
+                  {"exposed_ms_per_step", static_cast<double>(tr.exposed_ns) * 1e-6 / static_cast<double>(steps)},
+                  {"exposed_share", c.trace ? static_cast<double>(tr.exposed_ns) * 1e-6 / static_cast<double>(steps) / mean_ms : NAN},
+                  {"gbps", tr.total_ns > 0 ? static_cast<double>(tr.bytes) / static_cast<double>(tr.total_ns) : NAN}};
+      j["cache"] = {{"hit_rate", cache.selected ? static_cast<double>(cache.hits) / static_cast<double>(cache.selected) : NAN},
+                    {"misses", cache.misses}, {"h2d_bytes", cache.h2d_bytes}};
+      if (c.trace) {
+        for (const auto& [name, ns] : rec.stage_totals()) busy_ns += static_cast<double>(ns);
+        j["stages_ms_all_steps"] = stages;
+      }
+      fmt::print("[{}/{}] {} ctx {} batch {} {} trace {}: {:.3f} ms/step, {:.1f} tok/s, prefill {:.0f} ms, "
+                 "h2d exposed {:.3f} ms/step, hit {:.2f}, setup {:.1f} s\n",
+                 n, todo.size(), config::to_string(c.mode), c.context, c.batch, j["selections"].get<std::string>(),
+                 c.trace ? "on" : "off", mean_ms, j["tokens_per_s"].get<double>(), prefill_ms,
+                 j["h2d"]["exposed_ms_per_step"].get<double>(), j["cache"]["hit_rate"].get<double>(), setup_s);
+    } catch (const std::exception& ex) {
+      j["status"] = "error";
+      j["error"] = ex.what();
+      fmt::print("[{}/{}] {} ctx {} batch {}: error: {}\n", n, todo.size(), config::to_string(c.mode), c.context,
+                 c.batch, ex.what());
+    }
+    jsonl << j.dump() << "\n" << std::flush;
+  }
+  return 0;
+}
