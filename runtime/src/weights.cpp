@@ -1,8 +1,7 @@
 // Synthetic weights, HF checkpoint loading (single file or sharded) and saving.
 #include "foresight/runtime/weights.hpp"
-#include "foresight/workload/splitmix64.hpp"
+#include "synthetic_fill.hpp"
 
-#include <cmath>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -16,41 +15,9 @@ namespace {
 
 using Shape = std::vector<std::int64_t>;
 
-// splitmix64 + Box-Muller: fast, seeded, platform-independent.
-class NormalRng {
- public:
-  explicit NormalRng(std::uint64_t seed) : s_(seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull) {}
-  float next(float stddev) {
-    if (have_spare_) {
-      have_spare_ = false;
-      return spare_ * stddev;
-    }
-    const double u1 = (static_cast<double>(bits() >> 11) + 0.5) * 0x1.0p-53;
-    const double u2 = static_cast<double>(bits() >> 11) * 0x1.0p-53;
-    const double r = std::sqrt(-2.0 * std::log(u1));
-    spare_ = static_cast<float>(r * std::sin(2 * M_PI * u2));
-    have_spare_ = true;
-    return static_cast<float>(r * std::cos(2 * M_PI * u2)) * stddev;
-  }
-
- private:
-  std::uint64_t bits() { return workload::splitmix64_mix(s_ += workload::kSplitMix64Golden); }
-  std::uint64_t s_;
-  float spare_ = 0;
-  bool have_spare_ = false;
-};
-
-void fill_normal(bf16* p, std::size_t n, NormalRng& rng, float stddev) {
-  for (std::size_t i = 0; i < n; ++i) p[i] = float_to_bf16(rng.next(stddev));
-}
-std::vector<bf16> normal(std::size_t n, NormalRng& rng, float stddev) {
-  std::vector<bf16> v(n);
-  fill_normal(v.data(), n, rng, stddev);
-  return v;
-}
-std::vector<bf16> ones(std::size_t n) { return std::vector<bf16>(n, float_to_bf16(1.f)); }
-
 constexpr float kInitStd = 0.02f;
+
+std::vector<bf16> ones(std::size_t n) { return std::vector<bf16>(n, float_to_bf16(1.f)); }
 
 std::string layer_name(std::int64_t l, const char* suffix) {
   return fmt::format("model.layers.{}.{}", l, suffix);
@@ -124,28 +91,43 @@ std::uint64_t Weights::bytes() const {
   return 2 * n;
 }
 
+void Weights::release() {
+  // swap with empty vectors: clear() would keep the capacity.
+  std::vector<LayerWeights>().swap(layers);
+  for (auto* v : {&embed, &final_norm, &lm_head, &layer0_selector}) std::vector<bf16>().swap(*v);
+}
+
 Weights make_synthetic_weights(const config::ModelConfig& m, std::uint64_t seed) {
+  return make_synthetic_weights(m, seed, 0);
+}
+
+Weights make_synthetic_weights(const config::ModelConfig& m, std::uint64_t seed, unsigned threads) {
   check_model(m);
-  NormalRng rng(seed);
   const auto H = static_cast<std::size_t>(m.hidden);
   const auto q = static_cast<std::size_t>(m.n_heads * m.head_dim);
   const auto kv = static_cast<std::size_t>(m.n_kv_heads * m.head_dim);
   const auto I = static_cast<std::size_t>(m.intermediate);
+  const auto V = static_cast<std::size_t>(m.vocab);
+  const auto L = static_cast<std::size_t>(m.n_layers);
+  // Tensor numbers (the `t` of each element's (seed, t, i)): embed 0, layer l's
+  // wqkvf, wo, w_gate_up, w_down 1 + 4l .. 4 + 4l, lm_head 1 + 4L, selector 2 + 4L.
   Weights w;
-  w.embed = normal(static_cast<std::size_t>(m.vocab) * H, rng, kInitStd);
-  for (std::int64_t l = 0; l < m.n_layers; ++l) {
-    LayerWeights L;
-    L.attn_norm = ones(H);
-    L.wqkvf = normal(static_cast<std::size_t>(qkvf_rows(m)) * H, rng, kInitStd);
-    L.wo = normal(H * q, rng, kInitStd);
-    L.ffn_norm = ones(H);
-    L.w_gate_up = normal(2 * I * H, rng, kInitStd);
-    L.w_down = normal(H * I, rng, kInitStd);
-    w.layers.push_back(std::move(L));
+  w.layers.resize(L);
+  std::vector<NormalTensor> jobs;
+  jobs.push_back({&w.embed, V * H, 0});
+  for (std::size_t l = 0; l < L; ++l) {
+    auto& Lw = w.layers[l];
+    Lw.attn_norm = ones(H);
+    Lw.ffn_norm = ones(H);
+    jobs.push_back({&Lw.wqkvf, static_cast<std::size_t>(qkvf_rows(m)) * H, 1 + 4 * l});
+    jobs.push_back({&Lw.wo, H * q, 2 + 4 * l});
+    jobs.push_back({&Lw.w_gate_up, 2 * I * H, 3 + 4 * l});
+    jobs.push_back({&Lw.w_down, H * I, 4 + 4 * l});
   }
   w.final_norm = ones(H);
-  if (!m.tie_embeddings) w.lm_head = normal(static_cast<std::size_t>(m.vocab) * H, rng, kInitStd);
-  w.layer0_selector = normal(kv * H, rng, kInitStd);
+  if (!m.tie_embeddings) jobs.push_back({&w.lm_head, V * H, 1 + 4 * L});
+  jobs.push_back({&w.layer0_selector, kv * H, 2 + 4 * L});
+  fill_normal_tensors(jobs, seed, kInitStd, threads);
   return w;
 }
 

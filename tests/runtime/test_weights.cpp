@@ -1,5 +1,6 @@
 // Synthetic weights, safetensors parsing (good and malformed files) and HF
 // checkpoint loading, single-file and sharded.
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -42,6 +43,86 @@ TEST_CASE("synthetic weights are seeded and scaled like an init") {
   CHECK(bf16_to_float(a.layers[0].attn_norm[3]) == 1.0f);
   CHECK(a.bytes() == 2 * (256 * 64 * 2 + 64 + 16 * 2 * 64 +
                           3 * (2 * 64 + 10 * 16 * 64 + 64 * 64 + 3 * 128 * 64)));
+}
+
+TEST_CASE("synthetic weights are identical for any thread count") {
+  auto m = testing::tiny_model();
+  m.vocab = 1100;
+  m.hidden = 1000;  // embed 1.1 Mi elements: more than one 1 Mi-element fill chunk
+  m.n_heads = 2; m.n_kv_heads = 1; m.head_dim = 16; m.intermediate = 40; m.n_layers = 2;
+  const auto one = make_synthetic_weights(m, 11, 1), three = make_synthetic_weights(m, 11, 3),
+             all = make_synthetic_weights(m, 11);
+  for (const auto* w : {&three, &all}) {
+    CHECK(same_bits(one.embed, w->embed));
+    CHECK(same_bits(one.lm_head, w->lm_head));
+    CHECK(same_bits(one.layer0_selector, w->layer0_selector));
+    CHECK(same_bits(one.final_norm, w->final_norm));
+    for (std::size_t l = 0; l < one.layers.size(); ++l) {
+      CHECK(same_bits(one.layers[l].wqkvf, w->layers[l].wqkvf));
+      CHECK(same_bits(one.layers[l].wo, w->layers[l].wo));
+      CHECK(same_bits(one.layers[l].w_gate_up, w->layers[l].w_gate_up));
+      CHECK(same_bits(one.layers[l].w_down, w->layers[l].w_down));
+      CHECK(same_bits(one.layers[l].attn_norm, w->layers[l].attn_norm));
+    }
+  }
+  CHECK(one.bytes() == three.bytes());
+}
+
+TEST_CASE("synthetic element i depends only on (seed, tensor, i)") {
+  // A longer embedding (more vocab rows) starts with the shorter one, element
+  // for element, including sizes that are not a multiple of 4.
+  auto m = testing::tiny_model();
+  m.hidden = 65;
+  m.n_heads = 5; m.n_kv_heads = 5; m.head_dim = 13;
+  m.vocab = 33;
+  auto big = m;
+  big.vocab = 40;
+  const auto a = make_synthetic_weights(m, 5, 2), b = make_synthetic_weights(big, 5, 1);
+  REQUIRE(a.embed.size() == 33u * 65u);
+  const std::vector<bf16> prefix(b.embed.begin(), b.embed.begin() + static_cast<std::ptrdiff_t>(a.embed.size()));
+  CHECK(same_bits(a.embed, prefix));
+  CHECK(same_bits(a.layers[2].w_down, b.layers[2].w_down));  // other tensors unchanged
+}
+
+TEST_CASE("synthetic weights: different seeds differ, statistics of normal(0, 0.02)") {
+  auto m = testing::tiny_model();
+  m.vocab = 4096;
+  m.hidden = 256;  // embed 1 Mi samples
+  const auto a = make_synthetic_weights(m, 21), b = make_synthetic_weights(m, 22);
+  std::size_t same = 0;
+  for (std::size_t i = 0; i < a.embed.size(); ++i) same += a.embed[i].bits == b.embed[i].bits;
+  CHECK(same < a.embed.size() / 50);  // equal bf16 by chance only
+  CHECK_FALSE(same_bits(a.layers[0].wqkvf, b.layers[0].wqkvf));
+  CHECK_FALSE(same_bits(a.embed, a.lm_head));  // tensors are independent streams
+  double sum = 0, sum2 = 0, sum4 = 0, max_abs = 0;
+  std::size_t within_1sd = 0;
+  for (auto x : a.embed) {
+    const double v = bf16_to_float(x);
+    sum += v; sum2 += v * v; sum4 += v * v * v * v;
+    max_abs = std::max(max_abs, std::abs(v));
+    within_1sd += std::abs(v) < 0.02;
+  }
+  const auto n = static_cast<double>(a.embed.size());
+  const double mean = sum / n, sd = std::sqrt(sum2 / n - mean * mean);
+  CHECK(std::abs(mean) < 1e-4);                                 // 5 sigma of the mean: 1e-4
+  CHECK(sd == Approx(0.02).epsilon(0.005));
+  CHECK(sum4 / n / (sd * sd * sd * sd) == Approx(3.0).epsilon(0.02));  // normal kurtosis
+  CHECK(within_1sd / n == Approx(0.6827).epsilon(0.01));
+  CHECK(max_abs > 3.5 * 0.02);  // tails reach past 3.5 sigma ...
+  CHECK(max_abs < 4.5 * 0.02);  // ... and stop at the 16-bit quantile (4.3 sigma)
+  for (const auto& L : a.layers) {
+    for (auto x : L.ffn_norm) REQUIRE(x.bits == float_to_bf16(1.f).bits);
+  }
+}
+
+TEST_CASE("weights can be released after upload") {
+  auto w = make_synthetic_weights(testing::tiny_model(), 1);
+  REQUIRE(w.bytes() > 0);
+  w.release();
+  CHECK(w.bytes() == 0);
+  CHECK(w.layers.empty());
+  CHECK(w.embed.capacity() == 0);
+  CHECK(w.lm_head.capacity() == 0);
 }
 
 TEST_CASE("checkpoint round trip, single file and sharded, with a Forecast file") {

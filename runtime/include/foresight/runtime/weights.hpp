@@ -35,14 +35,21 @@ struct Weights {
   bool forecast_loaded = false;  // Forecast rows came from a file (else synthetic)
 
   const std::vector<bf16>& lm_head_or_embed() const { return lm_head.empty() ? embed : lm_head; }
-  std::uint64_t bytes() const;   // all bf16 storage
+  std::uint64_t bytes() const;   // all bf16 storage (2 bytes per element held)
+  // Frees all host storage (e.g. once uploaded to the GPU); bytes() is then 0.
+  void release();
 };
 
 std::int64_t qkvf_rows(const config::ModelConfig& m);  // (n_heads + 3*n_kv) * head_dim
 
 // Seeded synthetic weights: linear layers and embeddings ~ normal(0, 0.02),
-// norms = 1, Forecast and selector ~ normal(0, 0.02). Deterministic in seed.
+// norms = 1, Forecast and selector ~ normal(0, 0.02). Counter-based: element
+// i of tensor t is a pure function of (seed, t, i) (splitmix64 picks one of
+// 65536 equal-probability normal quantiles), so the fill runs on all hardware
+// threads and the weights are identical for any thread count.
 Weights make_synthetic_weights(const config::ModelConfig& m, std::uint64_t seed);
+// The same with `threads` workers (0 = std::thread::hardware_concurrency()).
+Weights make_synthetic_weights(const config::ModelConfig& m, std::uint64_t seed, unsigned threads);
 
 // Loads a Hugging Face Llama-format checkpoint directory: *.safetensors (one
 // file, or shards listed in model.safetensors.index.json). Checks every
