@@ -47,6 +47,7 @@ struct Config {
   std::int64_t context, batch;
   double reuse;  // < 0: the model's own selections
   bool trace;
+  bool graph;  // CUDA graph replay (only without per-op tracing)
   std::uint64_t host_bytes = 0;
 };
 
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Decode benchmark of the foresight runtime (see bench/RESULTS.md)"};
   std::string backend_name = "cuda", model_name = "minicpm4.1-8b", hw_name = "h100-sxm", out;
   std::string modes = "dense,sparse", contexts = "4096", batches = "1", reuses = "model", traces = "on";
-  std::string prefill = "synthetic";
+  std::string prefill = "synthetic", graphs = "on";
   std::int64_t steps = 8, warmup = 2, gather_ctas = 0, cache_blocks = 0;
   app.add_option("--backend", backend_name, "cpu or cuda (default cuda)");
   app.add_option("--model", model_name, "Model config (default minicpm4.1-8b)");
@@ -75,6 +76,8 @@ int main(int argc, char** argv) {
                  "(default model)");
   app.add_option("--trace", traces, "on (per-op CUDA events), off (step events only) or both (default on)");
   app.add_option("--prefill", prefill, "synthetic (default) or real");
+  app.add_option("--graph", graphs,
+                 "on (replay steps as a CUDA graph when tracing is off), off, or both (default on)");
   app.add_option("--steps", steps, "Timed decode steps per configuration (default 8)");
   app.add_option("--warmup", warmup, "Untimed decode steps first (default 2)");
   app.add_option("--gather-ctas", gather_ctas, "Gather kernel CTAs; 0 = 16 up to batch 16, else 32 (default 0)");
@@ -109,7 +112,12 @@ int main(int argc, char** argv) {
           const double reuse = r == "model" ? -1.0 : to_f64(r);
           if (reuse >= 0 && mode == config::Mode::dense) continue;  // dense selects nothing
           for (const auto& t : parse_list<std::string>(traces == "both" ? std::string("off,on") : traces, to_str)) {
-            todo.push_back({mode, ctx, b, reuse, t == "on"});
+            if (t == "on") {
+              todo.push_back({mode, ctx, b, reuse, true, false});
+              continue;
+            }
+            if (graphs != "off") todo.push_back({mode, ctx, b, reuse, false, true});
+            if (graphs != "on") todo.push_back({mode, ctx, b, reuse, false, false});
           }
         }
       }
@@ -140,7 +148,7 @@ int main(int argc, char** argv) {
     const auto run = run_config(c);
     nlohmann::json j{{"mode", config::to_string(c.mode)}, {"context", c.context}, {"batch", c.batch},
                      {"selections", c.reuse < 0 ? "model" : fmt::format("workload reuse {}", c.reuse)},
-                     {"trace", c.trace}, {"backend", backend_name}, {"model", m.name}, {"steps", steps},
+                     {"trace", c.trace}, {"graph", c.graph}, {"backend", backend_name}, {"model", m.name}, {"steps", steps},
                      {"warmup", warmup}, {"gather_ctas", run.gather_ctas}, {"prefill", prefill}};
     const MemoryPlan plan = plan_memory(m, run, hw);
     j["gpu_bytes"] = plan.gpu_bytes();
@@ -167,6 +175,7 @@ int main(int argc, char** argv) {
       o.gather_ctas = static_cast<int>(run.gather_ctas);
       o.synthetic_prefill = prefill == "synthetic";
       o.selections = sel.get();
+      o.cuda_graph = c.graph;
       const auto ts = std::chrono::steady_clock::now();
       DecodeEngine e(m, *dw, rec, o);
       std::mt19937_64 rng(7);
@@ -207,10 +216,10 @@ int main(int argc, char** argv) {
         for (const auto& [name, ns] : rec.stage_totals()) busy_ns += static_cast<double>(ns);
         j["stages_ms_all_steps"] = stages;
       }
-      fmt::print("[{}/{}] {} ctx {} batch {} {} trace {}: {:.3f} ms/step, {:.1f} tok/s, prefill {:.0f} ms, "
+      fmt::print("[{}/{}] {} ctx {} batch {} {} trace {}{}: {:.3f} ms/step, {:.1f} tok/s, prefill {:.0f} ms, "
                  "h2d exposed {:.3f} ms/step, hit {:.2f}, setup {:.1f} s\n",
                  n, todo.size(), config::to_string(c.mode), c.context, c.batch, j["selections"].get<std::string>(),
-                 c.trace ? "on" : "off", mean_ms, j["tokens_per_s"].get<double>(), prefill_ms,
+                 c.trace ? "on" : "off", c.graph ? " graph" : "", mean_ms, j["tokens_per_s"].get<double>(), prefill_ms,
                  j["h2d"]["exposed_ms_per_step"].get<double>(), j["cache"]["hit_rate"].get<double>(), setup_s);
     } catch (const std::exception& ex) {
       j["status"] = "error";

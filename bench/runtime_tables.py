@@ -23,9 +23,10 @@ def main(paths):
             rows += [json.loads(line) for line in f if line.strip()]
     groups = {}
     for r in rows:
-        groups.setdefault((r.get("selections", "?"), r.get("trace", True)), []).append(r)
-    for (sel, trace), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        print(f"\n### selections: {sel}; per-op tracing {'on' if trace else 'off'}\n")
+        groups.setdefault((r.get("selections", "?"), r.get("trace", True), r.get("graph", False)), []).append(r)
+    for (sel, trace, graph), rs in sorted(groups.items(), key=lambda kv: kv[0]):
+        how = "per-op tracing on" if trace else ("tracing off, CUDA graph" if graph else "tracing off, no graph")
+        print(f"\n### selections: {sel}; {how}\n")
         print("| mode | context | batch | step ms (mean) | tokens/s | prefill ms | H2D exposed ms/step | "
               "exposed share | H2D GB/s | hit rate | status |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")

@@ -29,6 +29,7 @@ struct RunOptions {
   bool dump_logits = false;
   bool recall = false;
   bool no_trace = false;
+  bool no_graph = false;
 };
 
 std::vector<std::int64_t> parse_contexts(const std::string& s, std::int64_t batch) {
@@ -87,6 +88,7 @@ int run_run(const RunOptions& o) {
     req.dump_logits = o.dump_logits;
     req.measure_recall = o.recall;
     req.trace = !o.no_trace;
+    req.cuda_graph = !o.no_graph;
     req.prefill_chunk_tokens = o.prefill_chunk;
     req.stop = &g_stop;
     std::signal(SIGINT, on_sigint);
@@ -155,6 +157,9 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
   sub->add_flag("--no-trace", o->no_trace,
                 "Time whole steps only: no per-op events, no trace.h5 or timeline.json (to measure tracing "
                 "overhead; default off)");
+  sub->add_flag("--no-graph", o->no_graph,
+                "With --no-trace on the cuda backend: launch every kernel from the host instead of replaying the "
+                "decode step as a CUDA graph (to measure host overhead; default off)");
   sub->add_option("--checkpoint", o->checkpoint,
                   "HF Llama-format checkpoint directory (*.safetensors); default: synthetic weights");
   sub->add_option("--forecast", o->forecast,

@@ -31,7 +31,10 @@ void gemm_cpu(const GemmParams& params) {
     const RowMajor w = to_float(p.w + o0 * p.ldw, n, p.in, p.ldw);
     const RowMajor y = x * w.transpose();
     for (int r = 0; r < p.rows; ++r) {
-      for (int c = 0; c < n; ++c) p.y[r * p.ldy + o0 + c] = float_to_bf16(y(r, c));
+      for (int c = 0; c < n; ++c) {
+        bf16& out = p.y[r * p.ldy + o0 + c];
+        out = float_to_bf16(p.accumulate ? y(r, c) + bf16_to_float(out) : y(r, c));
+      }
     }
   }
 }

@@ -54,7 +54,7 @@ void gemm_cuda(GemmHandle& handle, const GemmParams& params, cudaStream_t stream
   GemmHandle::Impl& h = handle.impl();
   FORESIGHT_CUBLAS_CHECK(cublasSetStream(h.handle, stream));
   FORESIGHT_CUBLAS_CHECK(cublasSetWorkspace(h.handle, h.workspace, h.workspace_bytes));
-  const float alpha = 1.f, beta = 0.f;
+  const float alpha = 1.f, beta = p.accumulate ? 1.f : 0.f;
   FORESIGHT_CUBLAS_CHECK(cublasGemmEx(h.handle, CUBLAS_OP_T, CUBLAS_OP_N, p.out, p.rows, p.in, &alpha,
                                       p.w, CUDA_R_16BF, static_cast<int>(p.ldw), p.x, CUDA_R_16BF,
                                       static_cast<int>(p.ldx), &beta, p.y, CUDA_R_16BF,

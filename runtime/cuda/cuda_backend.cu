@@ -38,6 +38,7 @@ class CudaBackend final : public Backend {
     cudaDeviceSynchronize();
     for (auto e : events_) cudaEventDestroy(e);
     for (auto e : sync_events_) cudaEventDestroy(e);
+    if (exec_) cudaGraphExecDestroy(exec_);
     for (auto& [p, n] : free_host_) cudaFreeHost(p);
     if (workspace_) cudaFree(workspace_);
     gemm_.reset();
@@ -180,6 +181,24 @@ class CudaBackend final : public Backend {
     FORESIGHT_CUDA_CHECK(cudaEventElapsedTime(&ms, base_, events_.at(static_cast<std::size_t>(m))));
     return static_cast<std::int64_t>(static_cast<double>(ms) * 1e6);
   }
+  bool supports_graphs() const override { return true; }
+  void capture_begin() override {
+    stream_ = streams_[0];
+    FORESIGHT_CUDA_CHECK(cudaStreamBeginCapture(streams_[0], cudaStreamCaptureModeThreadLocal));
+  }
+  void capture_end() override {
+    cudaGraph_t g = nullptr;
+    FORESIGHT_CUDA_CHECK(cudaStreamEndCapture(streams_[0], &g));
+    if (exec_) FORESIGHT_CUDA_CHECK(cudaGraphExecDestroy(exec_));
+    exec_ = nullptr;
+    const cudaError_t e = cudaGraphInstantiate(&exec_, g, 0);
+    cudaGraphDestroy(g);
+    FORESIGHT_CUDA_CHECK(e);
+  }
+  void graph_launch() override {
+    if (!exec_) throw std::logic_error("backend 'cuda': graph_launch without a captured graph");
+    FORESIGHT_CUDA_CHECK(cudaGraphLaunch(exec_, streams_[0]));
+  }
   void synchronize() override {
     for (auto st : streams_) FORESIGHT_CUDA_CHECK(cudaStreamSynchronize(st));
   }
@@ -220,6 +239,7 @@ class CudaBackend final : public Backend {
   int sm_count_ = 0;
   std::size_t next_mark_ = 0;
   std::vector<cudaEvent_t> sync_events_;
+  cudaGraphExec_t exec_ = nullptr;
   std::vector<std::pair<void*, std::size_t>> live_host_, free_host_;
   std::unique_ptr<kernels::GemmHandle> gemm_;
   std::vector<cudaEvent_t> events_;  // [0] base, then the marks of the current step

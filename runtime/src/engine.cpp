@@ -91,7 +91,6 @@ DecodeEngine::State::State(const config::ModelConfig& model, const DeviceWeights
   qkvf = DeviceArray<bf16>(be, ar * R);
   q = DeviceArray<bf16>(be, static_cast<std::size_t>(B) * nh * hd);
   attn = DeviceArray<bf16>(be, ar * nh * hd);
-  tmp = DeviceArray<bf16>(be, ar * H);
   gate_up = DeviceArray<bf16>(be, ar * 2 * I);
   act = DeviceArray<bf16>(be, ar * I);
   logits = DeviceArray<bf16>(be, static_cast<std::size_t>(B) * V);
@@ -104,6 +103,9 @@ DecodeEngine::State::State(const config::ModelConfig& model, const DeviceWeights
   allocate_kv();
   gather_op.assign(static_cast<std::size_t>(L), -1);
   ws_op.assign(static_cast<std::size_t>(L), -1);
+  // A graph needs fixed kernel arguments: not with per-op marks, the LRU
+  // clock (a per-step argument) or recall counting (host reads mid-step).
+  use_graph = o.cuda_graph && be.supports_graphs() && !rec.times_ops() && !lru && !o.measure_recall;
   attention_op.assign(static_cast<std::size_t>(L), -1);
 }
 
@@ -176,10 +178,10 @@ void DecodeEngine::State::layer_back(int l, int n) {
   const auto ls = static_cast<std::int16_t>(l);
   const std::int64_t e = static_cast<std::int64_t>(n) * H;
   rec.op({st::o_proj, ls, -1, gemm_bytes(n, nh * hd, H), gemm_flops(n, nh * hd, H)}, [&] {
-    kernels::GemmParams g;
-    g.x = attn.get(); g.w = lw.wo.get(); g.y = tmp.get(); g.rows = n; g.in = nh * hd; g.out = H;
+    kernels::GemmParams g;  // x += attn Wo^T (residual fused into the GEMM)
+    g.x = attn.get(); g.w = lw.wo.get(); g.y = x.get(); g.rows = n; g.in = nh * hd; g.out = H;
+    g.accumulate = true;
     be.gemm(g);
-    be.residual_add({x.get(), tmp.get(), x.get(), e});
   });
   rec.op({st::rmsnorm, ls, -1, static_cast<std::uint64_t>(4 * e)}, [&] {
     be.rmsnorm({x.get(), lw.ffn_norm.get(), xn.get(), n, H, 0, 0, static_cast<float>(m.rms_eps)});
@@ -191,10 +193,10 @@ void DecodeEngine::State::layer_back(int l, int n) {
            g.x = xn.get(); g.w = lw.w_gate_up.get(); g.y = gate_up.get(); g.rows = n; g.in = H; g.out = 2 * I;
            be.gemm(g);
            be.swiglu({gate_up.get(), act.get(), n, I});
-           kernels::GemmParams d;
-           d.x = act.get(); d.w = lw.w_down.get(); d.y = tmp.get(); d.rows = n; d.in = I; d.out = H;
+           kernels::GemmParams d;  // x += act Wdown^T
+           d.x = act.get(); d.w = lw.w_down.get(); d.y = x.get(); d.rows = n; d.in = I; d.out = H;
+           d.accumulate = true;
            be.gemm(d);
-           be.residual_add({x.get(), tmp.get(), x.get(), e});
          });
 }
 
@@ -271,6 +273,26 @@ void DecodeEngine::State::decode_layer(int l) {
   layer_back(l, B);
 }
 
+void DecodeEngine::State::step_body() {
+  rec.op({st::embed, -1, -1, static_cast<std::uint64_t>(4 * B * H)}, [&] {
+    be.embedding({ids.get(), w.embed.get(), x.get(), B, V, H});
+  });
+  for (int l = 0; l < L; ++l) decode_layer(l);
+  rec.op({st::rmsnorm, -1, -1, static_cast<std::uint64_t>(4 * B * H)}, [&] {
+    be.rmsnorm({x.get(), w.final_norm.get(), xn.get(), B, H, 0, 0, static_cast<float>(m.rms_eps)});
+  });
+  rec.op({st::lm_head, -1, -1, gemm_bytes(B, H, V), gemm_flops(B, H, V)}, [&] {
+    kernels::GemmParams g;
+    g.x = xn.get(); g.w = w.lm_head_ptr; g.y = logits.get(); g.rows = B; g.in = H; g.out = V;
+    be.gemm(g);
+  });
+  rec.op({st::argmax, -1, -1, static_cast<std::uint64_t>(2 * B * V)}, [&] {
+    kernels::ArgmaxParams a;
+    a.logits = logits.get(); a.out = out_ids.get(); a.rows = B; a.vocab = V;
+    be.argmax(a);
+  });
+}
+
 std::vector<std::int32_t> DecodeEngine::step() {
   auto& s = *s_;
   if (s.prompts.empty()) throw std::logic_error("DecodeEngine::step before prefill");
@@ -319,23 +341,20 @@ std::vector<std::int32_t> DecodeEngine::step() {
     }
     s.ext_selected.upload(chosen.data(), chosen.size());
   });
-  s.rec.op({st::embed, -1, -1, static_cast<std::uint64_t>(4 * s.B * s.H)}, [&] {
-    s.be.embedding({s.ids.get(), s.w.embed.get(), s.x.get(), s.B, s.V, s.H});
-  });
-  for (int l = 0; l < s.L; ++l) s.decode_layer(l);
-  s.rec.op({st::rmsnorm, -1, -1, static_cast<std::uint64_t>(4 * s.B * s.H)}, [&] {
-    s.be.rmsnorm({s.x.get(), s.w.final_norm.get(), s.xn.get(), s.B, s.H, 0, 0, static_cast<float>(s.m.rms_eps)});
-  });
-  s.rec.op({st::lm_head, -1, -1, gemm_bytes(s.B, s.H, s.V), gemm_flops(s.B, s.H, s.V)}, [&] {
-    kernels::GemmParams g;
-    g.x = s.xn.get(); g.w = s.w.lm_head_ptr; g.y = s.logits.get(); g.rows = s.B; g.in = s.H; g.out = s.V;
-    s.be.gemm(g);
-  });
-  s.rec.op({st::argmax, -1, -1, static_cast<std::uint64_t>(2 * s.B * s.V)}, [&] {
-    kernels::ArgmaxParams a;
-    a.logits = s.logits.get(); a.out = s.out_ids.get(); a.rows = s.B; a.vocab = s.V;
-    s.be.argmax(a);
-  });
+  // The device work of the step. Without per-op timing it is captured once
+  // (at step 1: step 0 sizes the workspaces) as a CUDA graph and replayed;
+  // every input that changes per step is in device memory (uploaded above).
+  if (s.graph_ready) {
+    s.be.graph_launch();
+  } else if (s.use_graph && s.step >= 1) {
+    s.be.capture_begin();
+    s.step_body();
+    s.be.capture_end();
+    s.graph_ready = true;
+    s.be.graph_launch();
+  } else {
+    s.step_body();
+  }
   s.out_ids.download(s.last_tokens.data(), s.last_tokens.size());
   if (s.sparse) s.finish_step();
   s.last_step_ns = s.rec.end_step();

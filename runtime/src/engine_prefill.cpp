@@ -107,6 +107,7 @@ std::int64_t DecodeEngine::State::run_prefill_real(int b, std::int32_t& chunk_in
       be.record(prefill_event(0));
       be.set_stream(1);
       be.wait(prefill_event(0));
+      rec.boundary();
       const std::size_t row = static_cast<std::size_t>(c) * hd * sizeof(bf16);
       OpInfo info{st::prefill_kv_offload, -1, b, 0, 0, trace::OpKind::d2h, trace::Engine::memcpy_bulk};
       info.stream = 1;

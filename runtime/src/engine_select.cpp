@@ -46,6 +46,7 @@ void DecodeEngine::State::select_blocks(int l, bool by_forecast, const bf16* sel
   if (o.selections) {  // the kernels ran; the external source decides (uploaded at step start)
     const std::size_t n = static_cast<std::size_t>(rows) * k;
     be.device_copy(sel(l), ext_selected.get() + static_cast<std::size_t>(l) * n, n * sizeof(std::int32_t));
+    rec.boundary();
   }
 }
 
@@ -56,6 +57,7 @@ void DecodeEngine::State::count_recall(int l) {
   std::vector<std::int32_t> qs(n), fs(n);
   query_selected.download(qs.data(), n);
   be.to_host(fs.data(), sel(l), n * sizeof(std::int32_t));
+  rec.boundary();
   const std::int64_t sink = m.sparse.sink_blocks, local = std::max<std::int64_t>(m.sparse.window_blocks, 1);
   for (int b = 0; b < B; ++b) {
     const std::int64_t nb = (ctx[static_cast<std::size_t>(b)] + step + block - 1) / block;
@@ -99,6 +101,7 @@ void DecodeEngine::State::fetch(int l, int ws) {
     be.record(ready_event(l));  // after the working-set update on main
     be.set_stream(1);
     be.wait(ready_event(l));
+    rec.boundary();
     info.stream = 1;
     info.deps = {ws, -1};
   }

@@ -44,10 +44,12 @@ struct DecodeEngine::State {
   bool forecast_selects = false;  // sparda modes: layer l-1's Forecast selects layer l
   bool prefetch = false;          // sparda: offloaded layers are fetched on the side stream
   bool lru = false;               // cache_blocks > topk
+  bool use_graph = false;         // replay decode steps as a CUDA graph
+  bool graph_ready = false;
 
   // Activations, act_rows = max(batch, prefill chunk) rows.
   DeviceArray<float> inv_freq;
-  DeviceArray<bf16> x, xn, qkvf, q, attn, tmp, gate_up, act, logits, sel_q, k_tmp;
+  DeviceArray<bf16> x, xn, qkvf, q, attn, gate_up, act, logits, sel_q, k_tmp;
   DeviceArray<std::int32_t> ids, pos, counts, n_comp, n_comp_prev, n_blocks, out_ids, tail_tokens, tail_block;
 
   std::vector<LayerKv> kv;
@@ -97,6 +99,7 @@ struct DecodeEngine::State {
   void sparse_attention(int l);
   void dense_attention(int l);
   void decode_layer(int l);
+  void step_body();                   // the device work of one decode step (embed .. argmax)
   void finish_step();                 // downloads counters and selections, records them
   void compress_prefill(int l, int b, std::int64_t tokens, const bf16* k_seq, std::int64_t k_token_stride,
                         std::int64_t k_head_stride);

@@ -71,10 +71,13 @@ void Recorder::begin_step(trace::Phase phase, std::int32_t step) {
   step_ = step;
   pending_.clear();
   step_begin_ = backend_.mark();
+  last_end_ = {step_begin_, 0};
+  shared_ = {backend_.current_stream() == 0, false};
 }
 
 std::int64_t Recorder::end_step() {
   const auto step_end = backend_.mark();
+  shared_ = {false, false};
   backend_.synchronize();
   const std::int64_t t0 = backend_.mark_ns(step_begin_), t1 = backend_.mark_ns(step_end);
   const std::uint64_t first_id = next_id_;

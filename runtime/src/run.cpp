@@ -138,6 +138,7 @@ RunResult run_to_folder(const RunRequest& req) {
   eo.seed = run.seed;
   eo.selections = selections.get();
   eo.measure_recall = req.measure_recall && run.mode == config::Mode::sparda_no_offload;
+  eo.cuda_graph = req.cuda_graph;
 
   RunResult result;
   result.tokens.assign(static_cast<std::size_t>(run.batch), {});

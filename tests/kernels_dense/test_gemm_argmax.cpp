@@ -1,5 +1,6 @@
 // CPU GEMM (Eigen) against a naive loop; argmax ties and NaN handling.
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "catch.hpp"
@@ -29,6 +30,25 @@ TEST_CASE("gemm y = x W^T matches a naive loop, with leading dimensions") {
     CHECK(bf16_to_float(y[r * ldy + out]) == 123.f);  // padding untouched
   }
   CHECK(max_err < 8e-3);  // one bf16 rounding
+}
+
+TEST_CASE("gemm with accumulate adds the product to y (a fused residual)") {
+  const int rows = 3, in = 40, out = 50;
+  auto x = testing::random_bf16(std::size_t{rows} * in, 3);
+  auto w = testing::random_bf16(std::size_t{out} * in, 4);
+  auto residual = testing::random_bf16(std::size_t{rows} * out, 5);
+  std::vector<bf16> plain(residual.size()), fused = residual;
+  gemm_cpu({x.data(), w.data(), plain.data(), rows, in, out});
+  GemmParams p{x.data(), w.data(), fused.data(), rows, in, out};
+  p.accumulate = true;
+  gemm_cpu(p);
+  double max_err = 0;
+  for (std::size_t i = 0; i < fused.size(); ++i) {
+    const double want = double(bf16_to_float(plain[i])) + bf16_to_float(residual[i]);
+    max_err = std::max(max_err, std::abs(want - bf16_to_float(fused[i])) / (1 + std::abs(want)));
+  }
+  CHECK(max_err < 1.6e-2);  // two bf16 roundings apart at most
+  CHECK(std::memcmp(fused.data(), plain.data(), fused.size() * sizeof(bf16)) != 0);
 }
 
 TEST_CASE("argmax picks the maximum, lowest index on ties, skips NaN") {

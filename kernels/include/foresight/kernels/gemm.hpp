@@ -1,5 +1,7 @@
 // Projection GEMM in the HF weight layout: y[rows, out] = x[rows, in] * W^T,
-// W [out, in] row-major. bf16 in and out, fp32 accumulation. Used for the
+// W [out, in] row-major. bf16 in and out, fp32 accumulation. With
+// `accumulate`, y = x * W^T + y (the product and the old y added in fp32,
+// rounded once: a residual connection fused into the GEMM). Used for the
 // fused Q/K/V/Forecast projection (weights concatenated along `out`), the
 // fused gate+up projection, the O and down projections and the LM head.
 // GPU: cuBLAS (cublasGemmEx); CPU: Eigen. No hand-written GEMM.
@@ -25,6 +27,7 @@ struct GemmParams {
   std::int64_t ldx = 0;  // elements; 0 means in
   std::int64_t ldw = 0;  // elements; 0 means in
   std::int64_t ldy = 0;  // elements; 0 means out
+  bool accumulate = false;  // y += x * W^T (cuBLAS beta = 1)
 };
 
 // Eigen; converts W to fp32 in chunks of output rows to bound memory.

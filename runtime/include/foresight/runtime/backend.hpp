@@ -87,6 +87,14 @@ class Backend {
   virtual void dense_decode_attention(const kernels::DenseDecodeAttentionParams& p) = 0;
   virtual void sparse_decode_attention(const kernels::SparseDecodeAttentionParams& p) = 0;
 
+  // Graphs: the work enqueued between capture_begin and capture_end (on the
+  // main stream, and on the side stream joined through events) is recorded,
+  // not run; graph_launch replays the last capture. Unsupported: no-ops.
+  virtual bool supports_graphs() const { return false; }
+  virtual void capture_begin() {}
+  virtual void capture_end() {}
+  virtual void graph_launch() {}
+
   // Timing: a mark is taken in stream order (CPU: steady_clock now; CUDA: an
   // event). mark_ns is valid after synchronize() and is relative to the
   // backend's creation, in nanoseconds.

@@ -47,6 +47,9 @@ struct EngineOptions {
   // with LRU eviction.
   std::int64_t cache_blocks = 0;
   int gather_ctas = 0;                       // prefetch/gather kernel CTAs; 0: 16 up to batch 16, else 32
+  // Replay decode steps as a CUDA graph where possible (backend supports it,
+  // ops not timed individually, exact working set, no recall counting).
+  bool cuda_graph = true;
   bool synthetic_prefill = false;
   std::int64_t prefill_chunk_tokens = 512;
   std::uint64_t seed = 1;                    // synthetic prefill data

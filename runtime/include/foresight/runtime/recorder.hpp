@@ -88,17 +88,25 @@ class Recorder {
   // Runs `f` between two marks (on the backend's current stream) and records
   // it as one op of the current step. Returns a handle for OpInfo::deps and
   // patch() (-1 when ops are not timed).
+  // Consecutive ops on one stream share a mark (the end of one is the start
+  // of the next), halving the events; call boundary() after enqueuing
+  // anything outside an op that takes time (e.g. a wait on another stream).
   template <class F>
   int op(const OpInfo& info, F&& f) {
     if (!time_ops_) {
       f();
       return -1;
     }
-    const auto a = backend_.mark();
+    const auto s = static_cast<std::size_t>(backend_.current_stream() != 0);
+    const auto a = shared_[s] ? last_end_[s] : backend_.mark();
     f();
-    pending_.push_back({info, a, backend_.mark()});
+    const auto b = backend_.mark();
+    last_end_[s] = b;
+    shared_[s] = true;
+    pending_.push_back({info, a, b});
     return static_cast<int>(pending_.size() - 1);
   }
+  void boundary() { shared_[static_cast<std::size_t>(backend_.current_stream() != 0)] = false; }
   // Sets the bytes, chunks and FLOPs of a pending op (known on the device
   // only after the step ran; call before end_step). -1: nothing.
   void patch(int handle, std::uint64_t bytes, std::uint32_t chunks, std::uint64_t flops = 0);
@@ -132,6 +140,8 @@ class Recorder {
   Backend& backend_;
   TraceSink* sink_;
   bool time_ops_ = true;
+  std::array<Backend::Mark, 2> last_end_{};
+  std::array<bool, 2> shared_{};
   std::int32_t transfers_from_ = 0;
   TransferStats transfers_;
   std::uint8_t main_stream_ = 0, side_stream_ = 0;
