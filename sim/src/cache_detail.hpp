@@ -70,7 +70,8 @@ struct List {
 // Throws std::logic_error: an internal invariant broke (a bug, not bad input).
 [[noreturn]] void invariant_failed(const char* what);
 
-std::unique_ptr<BlockCache> make_sparda_cache(std::int64_t capacity);
+// victims_by_slot: the runtime's exact variant (see cache_sparda.cpp).
+std::unique_ptr<BlockCache> make_sparda_cache(std::int64_t capacity, bool victims_by_slot = false);
 std::unique_ptr<BlockCache> make_lru_cache(std::int64_t capacity);
 std::unique_ptr<BlockCache> make_lfu_cache(std::int64_t capacity);
 std::unique_ptr<BlockCache> make_fifo_cache(std::int64_t capacity);

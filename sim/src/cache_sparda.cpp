@@ -11,6 +11,13 @@
 // slot leaves the selection. Entries go stale when the slot is selected again
 // (its last step changes) and are dropped when they reach the top, so a step
 // costs O((selection + misses) log capacity), not O(capacity).
+//
+// by_slot variant (the runtime's exact working set, used when capacity equals
+// the top-k: kernels/working_set.hpp): once full, victims are the unselected
+// slots in slot-index order, whatever their age. It differs from the default
+// only when a step has more unselected slots than misses, e.g. when the tail
+// slot serves one of the top-k blocks and one regular slot keeps a stale block.
+// Its heap orders (slot, last-selected step) instead.
 #include <algorithm>
 #include <functional>
 
@@ -21,7 +28,7 @@ namespace {
 
 class SpardaCache final : public CacheBase {
  public:
-  explicit SpardaCache(std::int64_t capacity) : CacheBase(capacity) {
+  SpardaCache(std::int64_t capacity, bool by_slot) : CacheBase(capacity), by_slot_(by_slot) {
     const auto reserve = static_cast<std::size_t>(std::min<std::int64_t>(capacity, 4096));
     slot_block_.reserve(reserve);
     slot_last_.reserve(reserve);
@@ -71,8 +78,18 @@ class SpardaCache final : public CacheBase {
  private:
   void grow_blocks(std::size_t n) override { block_slot_.resize(n, kNone); }
 
+  // Heap entries: (last << 32 | slot), or (slot << 32 | last) when by_slot_.
+  std::uint64_t entry(std::uint32_t last, std::uint32_t slot) const {
+    return by_slot_ ? (std::uint64_t{slot} << 32 | last) : (std::uint64_t{last} << 32 | slot);
+  }
+  std::uint32_t entry_slot(std::uint64_t e) const {
+    return static_cast<std::uint32_t>(by_slot_ ? e >> 32 : e);
+  }
+  std::uint32_t entry_last(std::uint64_t e) const {
+    return static_cast<std::uint32_t>(by_slot_ ? e : e >> 32);
+  }
   void push(std::uint32_t last, std::uint32_t slot) {
-    heap_.push_back(std::uint64_t{last} << 32 | slot);
+    heap_.push_back(entry(last, slot));
     std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
   }
   // Oldest (last step, slot) whose entry is still current: that slot has not
@@ -82,15 +99,13 @@ class SpardaCache final : public CacheBase {
       const std::uint64_t top = heap_.front();
       std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
       heap_.pop_back();
-      const auto slot = static_cast<std::uint32_t>(top), last = static_cast<std::uint32_t>(top >> 32);
+      const std::uint32_t slot = entry_slot(top), last = entry_last(top);
       if (slot_last_[slot] == last) return slot;
     }
     invariant_failed("sparda found no unselected slot");
   }
   void compact() {  // drop stale entries
-    std::erase_if(heap_, [this](std::uint64_t e) {
-      return slot_last_[static_cast<std::uint32_t>(e)] != static_cast<std::uint32_t>(e >> 32);
-    });
+    std::erase_if(heap_, [this](std::uint64_t e) { return slot_last_[entry_slot(e)] != entry_last(e); });
     std::make_heap(heap_.begin(), heap_.end(), std::greater<>());
   }
 
@@ -99,14 +114,15 @@ class SpardaCache final : public CacheBase {
   std::vector<std::uint32_t> block_slot_;  // [block id] slot, kNone = not resident
   std::vector<std::uint64_t> heap_;        // min-heap of (last step << 32 | slot)
   std::vector<std::uint32_t> prev_slots_, cur_slots_;  // slots selected last / this step
+  bool by_slot_;
   std::uint32_t used_ = 0;
   std::uint32_t step_ = 0;  // steps seen (1-based; 0 = never)
 };
 
 }  // namespace
 
-std::unique_ptr<BlockCache> make_sparda_cache(std::int64_t capacity) {
-  return std::make_unique<SpardaCache>(capacity);
+std::unique_ptr<BlockCache> make_sparda_cache(std::int64_t capacity, bool victims_by_slot) {
+  return std::make_unique<SpardaCache>(capacity, victims_by_slot);
 }
 
 }  // namespace foresight::sim::detail

@@ -149,9 +149,7 @@ std::shared_ptr<const StreamOutcomes> Replayer::outcomes(config::Eviction policy
     e = slot;
   }
   std::call_once(e->once, [&] {
-    const auto ms = mode_shape(t_.header.run.mode, config::Prefetch::none);
-    std::vector<bool> layers(static_cast<std::size_t>(t_.header.model.n_layers));
-    for (std::size_t l = 0; l < layers.size(); ++l) layers[l] = layer_gathers(ms, static_cast<std::int32_t>(l));
+    const std::vector<bool> layers = cache_layers(t_.header.run.mode, t_.header.model.n_layers);
     e->value = std::make_shared<StreamOutcomes>(replay_selections(t_, sel_, policy, capacity, layers));
   });
   return e->value;
@@ -204,8 +202,6 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
     ctx[i] = s.context ? *s.context : h.run.context_tokens.at(seq_map[i]);
 
   const auto L = static_cast<std::int32_t>(m.n_layers);
-  std::vector<bool> gathers(static_cast<std::size_t>(L));
-  for (std::int32_t l = 0; l < L; ++l) gathers[l] = layer_gathers(ms, l);
   std::vector<trace::CacheOutcome> cache;
   const bool needs_replay = ms.select && (s.cache_blocks || s.policy || batch != rec_batch || t_.cache.empty());
   if (needs_replay) {
@@ -217,7 +213,8 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
                        sel_.layers, sel_.seqs, sel_.steps, L, rec_batch, decode_steps_));
     try {
       auto so = outcomes(policy, cache_blocks - 1);
-      cache = aggregate_outcomes(*so, seq_map, gathers, static_cast<std::uint64_t>(kv_block_bytes(m)));
+      cache = aggregate_outcomes(*so, seq_map, cache_layers(mode, m.n_layers),
+                                 static_cast<std::uint64_t>(kv_block_bytes(m)));
     } catch (const std::invalid_argument& e) {
       fail(std::string("cache replay: ") + e.what());
     }

@@ -5,7 +5,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "cache_detail.hpp"
 #include "foresight/sim/cache_policy.hpp"
+#include "foresight/sim/schedule.hpp"
 
 namespace foresight::sim {
 
@@ -33,6 +35,16 @@ SelectionIndex SelectionIndex::build(const trace::Trace& t) {
   return idx;
 }
 
+std::vector<bool> cache_layers(config::Mode mode, std::int64_t n_layers) {
+  const bool select = mode_shape(mode, config::Prefetch::none).select;
+  return std::vector<bool>(static_cast<std::size_t>(std::max<std::int64_t>(n_layers, 0)), select);
+}
+
+std::int64_t tail_block(std::int64_t context_tokens, std::int32_t step, std::int64_t block_tokens) {
+  const std::int64_t position = context_tokens - 1 + step;
+  return position < 0 ? -1 : position / block_tokens;
+}
+
 StreamOutcomes replay_selections(const trace::Trace& t, const SelectionIndex& idx,
                                  config::Eviction policy, std::int64_t capacity,
                                  const std::vector<bool>& replay_layer) {
@@ -43,27 +55,52 @@ StreamOutcomes replay_selections(const trace::Trace& t, const SelectionIndex& id
   o.hits.assign(static_cast<std::size_t>(o.layers) * o.seqs * o.steps, 0);
   o.misses.assign(o.hits.size(), 0);
   const std::size_t width = t.selection_width;
+  const std::int64_t block_tokens = t.header.model.sparse.block_tokens;
+  if (block_tokens < 1)
+    throw std::invalid_argument("header model.sparse.block_tokens must be >= 1 to find the tail "
+                                "block, got " + std::to_string(block_tokens));
+  const auto& ctx = t.header.run.context_tokens;
+  if (static_cast<std::int64_t>(ctx.size()) < idx.seqs)
+    throw std::invalid_argument("header run.context_tokens names " + std::to_string(ctx.size()) +
+                                " sequences but /selections has sequence " +
+                                std::to_string(idx.seqs - 1));
+  // The runtime keeps exactly top-k regular slots with its exact variant
+  // (victims by slot index), more slots with LRU; sparda at top-k follows it.
+  const bool exact_working_set =
+      policy == config::Eviction::sparda && capacity == t.header.run.topk_blocks;
   std::vector<std::vector<std::uint32_t>> stream;
+  std::vector<std::uint8_t> tail_hit;  // [step of the row] the tail slot served one block
   for (std::int32_t l = 0; l < idx.layers; ++l) {
     if (l >= static_cast<std::int32_t>(replay_layer.size()) || !replay_layer[l]) continue;
     for (std::int32_t s = 0; s < idx.seqs; ++s) {
       for (std::int32_t h = 0; h < idx.heads; ++h) {
         const auto& rows = idx.rows[(static_cast<std::size_t>(l) * idx.seqs + s) * idx.heads + h];
         stream.resize(rows.size());
+        tail_hit.assign(rows.size(), 0);
         for (std::size_t i = 0; i < rows.size(); ++i) {
+          const auto& key = t.selection_keys[rows[i]];
           const auto* b = t.selection_blocks.data() + static_cast<std::size_t>(rows[i]) * width;
-          stream[i].assign(b, b + t.selection_keys[rows[i]].count);
+          const std::int64_t tail = tail_block(ctx[static_cast<std::size_t>(s)], key.step, block_tokens);
+          stream[i].clear();
+          for (const auto* e = b; e != b + key.count; ++e) {
+            if (static_cast<std::int64_t>(*e) == tail) {
+              tail_hit[i] = 1;  // served by the tail slot: no lookup, no insert
+            } else {
+              stream[i].push_back(*e);
+            }
+          }
         }
-        auto cache = make_block_cache(
-            policy, capacity,
-            policy == config::Eviction::opt
-                ? std::span<const std::vector<std::uint32_t>>(stream)
-                : std::span<const std::vector<std::uint32_t>>());
+        auto cache = exact_working_set
+                         ? detail::make_sparda_cache(capacity, /*victims_by_slot=*/true)
+                         : make_block_cache(policy, capacity,
+                                            policy == config::Eviction::opt
+                                                ? std::span<const std::vector<std::uint32_t>>(stream)
+                                                : std::span<const std::vector<std::uint32_t>>());
         for (std::size_t i = 0; i < rows.size(); ++i) {
           const AccessOutcome a = cache->access(stream[i]);
           const std::size_t at =
               (static_cast<std::size_t>(l) * o.seqs + s) * o.steps + t.selection_keys[rows[i]].step;
-          o.hits[at] += a.hits;
+          o.hits[at] += a.hits + tail_hit[i];
           o.misses[at] += a.misses;
         }
       }

@@ -62,8 +62,6 @@ trace::Trace synthesize(const SynthOptions& o) {
   const auto H = static_cast<std::int32_t>(m.n_kv_heads);
   const auto B = static_cast<std::int32_t>(r.batch);
   const auto steps = static_cast<std::int32_t>(r.warmup_steps + r.decode_steps);  // warm-up first
-  std::vector<bool> gathers(static_cast<std::size_t>(L));
-  for (std::int32_t l = 0; l < L; ++l) gathers[l] = layer_gathers(ms, l);
 
   std::vector<std::uint64_t> loads(static_cast<std::size_t>(L) * steps, 0);
   if (ms.select) {
@@ -92,10 +90,11 @@ trace::Trace synthesize(const SynthOptions& o) {
           }
     const std::int64_t capacity = r.cache_blocks == 0 ? r.topk_blocks : r.cache_blocks - 1;
     const SelectionIndex idx = SelectionIndex::build(t);
-    const StreamOutcomes so = replay_selections(t, idx, r.eviction, capacity, gathers);
+    const std::vector<bool> replayed = cache_layers(r.mode, m.n_layers);  // layer 0 too, as the runtime
+    const StreamOutcomes so = replay_selections(t, idx, r.eviction, capacity, replayed);
     std::vector<std::int32_t> seq_map(static_cast<std::size_t>(B));
     for (std::int32_t q = 0; q < B; ++q) seq_map[q] = q;
-    t.cache = aggregate_outcomes(so, seq_map, gathers, static_cast<std::uint64_t>(kv_block_bytes(m)));
+    t.cache = aggregate_outcomes(so, seq_map, replayed, static_cast<std::uint64_t>(kv_block_bytes(m)));
     for (const auto& c : t.cache) loads[static_cast<std::size_t>(c.step) * L + c.layer] = c.misses;
   }
 

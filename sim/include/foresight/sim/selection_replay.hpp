@@ -26,9 +26,27 @@ struct StreamOutcomes {
   std::vector<std::uint32_t> hits, misses;
 };
 
-// `capacity`: slots per (layer, KV head) excluding the tail slot. Layers for
-// which `replay_layer[l]` is false are skipped (left at zero). Throws
-// std::invalid_argument if capacity < a selection's size.
+// Layers whose block cache is replayed: every layer of a mode that selects
+// blocks, layer 0 of the Forecast modes included. The runtime runs its working
+// set on that layer too (its KV is resident, so misses are device-to-device
+// copies, not H2D) and records its outcomes, so cache.hit_rate compares like
+// with like; the schedule still gathers only where layer_gathers() says.
+std::vector<bool> cache_layers(config::Mode mode, std::int64_t n_layers);
+
+// Block in the tail slot of a sequence at decode step `step` (the runtime's
+// rule): the block of the token decoded then, position context_tokens - 1 +
+// step; -1 when that position is negative.
+std::int64_t tail_block(std::int64_t context_tokens, std::int32_t step, std::int64_t block_tokens);
+
+// `capacity`: regular slots per (layer, seq, KV head), excluding the tail
+// slot. As in the runtime's working set (kernels/working_set.hpp), a selected
+// block equal to the tail block of (seq, step) (from header
+// run.context_tokens[seq] and model.sparse.block_tokens) is served by the tail
+// slot: it counts as a hit and never enters the cache (no lookup, no insert,
+// no change to the policy's state); every other selected block goes through
+// the cache. Layers for which `replay_layer[l]` is false are skipped (left at
+// zero). Throws std::invalid_argument if capacity < a selection's size, or the
+// header lacks a sequence's context or a positive block_tokens.
 StreamOutcomes replay_selections(const trace::Trace& t, const SelectionIndex& idx,
                                  config::Eviction policy, std::int64_t capacity,
                                  const std::vector<bool>& replay_layer);
