@@ -103,20 +103,22 @@ MemoryPlan plan_memory(const config::ModelConfig& m, const config::RunConfig& ru
     const bool layer0_resident = run.mode != Mode::sparse_offload;
     const std::int64_t host_layers = layer0_resident ? m.n_layers - 1 : m.n_layers;
     const std::int64_t slots = std::max(run.cache_blocks, run.topk_blocks + 1);
-    gpu("kv_working_set", u(host_layers) * u(B) * u(slots) * u(sp.block_tokens) * u(kv_tok));
+    // Every layer has slots (layer 0's are filled GPU-to-GPU in the sparda modes).
+    gpu("kv_working_set", u(m.n_layers) * u(B) * u(slots) * u(sp.block_tokens) * u(kv_tok));
     if (layer0_resident) gpu("kv_layer0", kv_seq_layer);
     // Real prefill computes one sequence's KV for all layers on the GPU, then
     // copies it to the host: a staging buffer of the longest sequence.
     if (run.prefill == "real") {
-      gpu("kv_prefill_staging", u(blocks_of(max_tokens, sp) * sp.block_tokens) * u(m.n_layers) * u(kv_tok));
+      gpu("kv_prefill_staging", u(blocks_of(max_tokens, sp) * sp.block_tokens) * u(host_layers) * u(kv_tok));
     }
     host("kv_full", u(host_layers) * kv_seq_layer);
   } else {
     gpu("kv_full", u(m.n_layers) * kv_seq_layer);
     // sparse / sparda-no-offload gather the selected blocks GPU-to-GPU into
-    // per-layer slots: top-k plus the tail slot per (layer, seq, KV head).
+    // per-layer slots: top-k plus the tail slot (or cache_blocks) per (layer, seq, KV head).
     if (is_sparse_mode(run.mode)) {
-      gpu("kv_working_set", u(m.n_layers) * u(B) * u(run.topk_blocks + 1) * u(sp.block_tokens) * u(kv_tok));
+      const std::int64_t slots = std::max(run.cache_blocks, run.topk_blocks + 1);
+      gpu("kv_working_set", u(m.n_layers) * u(B) * u(slots) * u(sp.block_tokens) * u(kv_tok));
     }
   }
   if (is_sparse_mode(run.mode)) {

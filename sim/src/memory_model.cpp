@@ -57,7 +57,8 @@ MemoryPlan plan_memory(const config::ModelConfig& m, const config::HardwareConfi
     scores = (T / static_cast<std::uint64_t>(m.sparse.compress_stride)) * heads * 4 * 2;
   }
   add(MemoryLocation::gpu, "workspace", kWorkspaceFixed + scores);
-  if (ms.kv_on_host) add(MemoryLocation::host_pinned, "kv_full", L * T * kv_tok);
+  // Forecast modes keep layer 0 on the GPU (kv_layer0): L - 1 layers on the host.
+  if (ms.kv_on_host) add(MemoryLocation::host_pinned, "kv_full", (ms.forecast ? L - 1 : L) * T * kv_tok);
 
   const auto gpu_cap = static_cast<std::uint64_t>(hw.gpu_mem_bytes);
   const auto host_cap = static_cast<std::uint64_t>(hw.host_mem_bytes);

@@ -39,11 +39,14 @@ Out decode(Backend& be, config::Mode mode, std::int64_t topk, bool synthetic, st
   run.batch = 3;
   run.topk_blocks = topk;
   run.seed = 5;
+  run.context_tokens = {1020, 333, 70};
+  run.decode_steps = 8;
+  run.warmup_steps = 0;
   std::unique_ptr<ExternalSelections> sel;
   if (workload) sel = make_workload_selections(m, run);
   EngineOptions o;
   o.mode = mode;
-  o.context_tokens = {1020, 333, 70};  // the first crosses a block boundary while decoding
+  o.context_tokens = run.context_tokens;  // the first crosses a block boundary while decoding
   o.max_steps = 8;
   o.topk_blocks = topk;
   o.cache_blocks = cache_blocks;

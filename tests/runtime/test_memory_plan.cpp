@@ -56,8 +56,9 @@ TEST_CASE("offload modes keep the full KV on the host and working sets on the GP
   // Layers 1..31 on the host (layer 0 stays resident on the GPU): 15.5 GiB pinned.
   CHECK(item(p, "kv_full") == 4ull * 131072 * 31 * 1024);
   CHECK(p.host_bytes() == 31ull << 29);
-  // 31 layers x 4 seqs x 97 slots x 64 tokens x 1 KiB; layer 0 stays resident.
-  CHECK(item(p, "kv_working_set") == 31ull * 4 * 97 * 64 * 1024);
+  // 32 layers x 4 seqs x 97 slots x 64 tokens x 1 KiB (layer 0's KV stays
+  // resident, and its selected blocks are copied GPU-to-GPU into its slots).
+  CHECK(item(p, "kv_working_set") == 32ull * 4 * 97 * 64 * 1024);
   CHECK(item(p, "kv_layer0") == 4ull * 131072 * 1024);
   auto r = run(config::Mode::sparse_offload, 4, 131072);
   r.cache_blocks = 200;  // counts the tail slot (config: 0 = topk + 1)
@@ -83,12 +84,13 @@ TEST_CASE("every mode's categories and bytes, MiniCPM4.1-8B, 4 x 128K, real pref
   const std::uint64_t windows = (131072 - 32) / 16 + 1;               // 8191 compressed keys
   const std::uint64_t compressed = 4 * windows * 32 * (2 * 128) * 2;  // all layers, bf16
   const std::uint64_t staging = 131072ull * 32 * 1024;                // one sequence, all layers: 4 GiB
+  const std::uint64_t staging31 = 131072ull * 31 * 1024;              // sparda modes: layers 1..31
   const std::vector<Expected> expected = {
       {config::Mode::dense, 4 * 32 * seq_layer, 0, 0, 0, 0, 0},
       {config::Mode::sparse, 4 * 32 * seq_layer, 0, 32 * ws_layer, 0, compressed, 0},
       {config::Mode::sparse_offload, 0, 4 * 32 * seq_layer, 32 * ws_layer, 0, compressed, staging},
-      {config::Mode::sparda_no_prefetch, 0, 4 * 31 * seq_layer, 31 * ws_layer, 4 * seq_layer, compressed, staging},
-      {config::Mode::sparda, 0, 4 * 31 * seq_layer, 31 * ws_layer, 4 * seq_layer, compressed, staging},
+      {config::Mode::sparda_no_prefetch, 0, 4 * 31 * seq_layer, 32 * ws_layer, 4 * seq_layer, compressed, staging31},
+      {config::Mode::sparda, 0, 4 * 31 * seq_layer, 32 * ws_layer, 4 * seq_layer, compressed, staging31},
       {config::Mode::sparda_no_offload, 4 * 32 * seq_layer, 0, 32 * ws_layer, 0, compressed, 0},
   };
   // Weights: embed + lm_head, final norm, selector, 32 x (2 norms, QKVF, O, gate/up/down).
