@@ -90,6 +90,11 @@ class CudaBackend final : public Backend {
     live_host_.emplace_back(p, bytes ? bytes : 1);
     return p;
   }
+  void trim_host_cache() override {
+    cudaDeviceSynchronize();
+    for (auto& [q, n] : free_host_) cudaFreeHost(q);
+    free_host_.clear();
+  }
   void release_host(void* p) override {
     cudaDeviceSynchronize();
     for (auto it = live_host_.begin(); it != live_host_.end(); ++it) {
