@@ -30,8 +30,8 @@ class CudaBackend final : public Backend {
     FORESIGHT_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
     // Experiments (bench/RESULTS-runtime.md): FORESIGHT_SIDE_PRIORITY=normal
     // gives the side stream the default priority; FORESIGHT_ATTN_SM_RESERVE=N
-    // sizes decode attention's split-KV grid for N fewer SMs (left to the
-    // concurrent gather kernel).
+    // sizes decode attention's split-KV grid for N fewer SMs (overrides
+    // reserve_sms, which sparda sets to its gather CTAs).
     const char* pr = std::getenv("FORESIGHT_SIDE_PRIORITY");
     const bool normal = pr && std::string(pr) == "normal";
     FORESIGHT_CUDA_CHECK(cudaStreamCreateWithPriority(&streams_[1], cudaStreamNonBlocking, normal ? least : greatest));
@@ -194,6 +194,9 @@ class CudaBackend final : public Backend {
     float ms = 0;
     FORESIGHT_CUDA_CHECK(cudaEventElapsedTime(&ms, base_, events_.at(static_cast<std::size_t>(m))));
     return static_cast<std::int64_t>(static_cast<double>(ms) * 1e6);
+  }
+  void reserve_sms(int n) override {
+    if (!std::getenv("FORESIGHT_ATTN_SM_RESERVE")) sm_reserve_ = std::clamp(n, 0, sm_count_ - 1);
   }
   bool supports_graphs() const override { return true; }
   void capture_begin() override {

@@ -106,6 +106,9 @@ DecodeEngine::State::State(const config::ModelConfig& model, const DeviceWeights
   // A graph needs fixed kernel arguments: not with per-op marks, the LRU
   // clock (a per-step argument) or recall counting (host reads mid-step).
   use_graph = o.cuda_graph && be.supports_graphs() && !rec.times_ops() && !lru && !o.measure_recall;
+  // The prefetch kernel holds its CTAs' SMs while attention runs beside it: a
+  // split-KV grid sized for all SMs would leave a second, nearly empty wave.
+  be.reserve_sms(prefetch ? gather_ctas : 0);
   attention_op.assign(static_cast<std::size_t>(L), -1);
 }
 

@@ -89,6 +89,10 @@ class Backend {
   virtual void dense_decode_attention(const kernels::DenseDecodeAttentionParams& p) = 0;
   virtual void sparse_decode_attention(const kernels::SparseDecodeAttentionParams& p) = 0;
 
+  // SMs that a concurrent side-stream kernel keeps busy (sparda's prefetch):
+  // decode attention sizes its split-KV grid for the rest (CUDA; 0 = all).
+  virtual void reserve_sms(int n) { (void)n; }
+
   // Graphs: the work enqueued between capture_begin and capture_end (on the
   // main stream, and on the side stream joined through events) is recorded,
   // not run; graph_launch replays the last capture. Unsupported: no-ops.
