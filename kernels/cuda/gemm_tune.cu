@@ -196,7 +196,6 @@ std::string describe(const GemmChoiceInfo& i) {
 HandleState::~HandleState() {
   cache.clear();  // layouts before the handles (independent objects, but tidy)
   for (cudaEvent_t e : events) cudaEventDestroy(e);
-  if (scratch) cudaFree(scratch);
   if (workspace) cudaFree(workspace);
   if (desc) cublasLtMatmulDescDestroy(desc);
   if (lt) cublasLtDestroy(lt);
@@ -225,6 +224,7 @@ std::unique_ptr<Choice> untimed_choice(const GemmParams&, const std::string& why
 }
 
 std::unique_ptr<Choice> tune(HandleState& h, const GemmParams& p, cudaStream_t stream) {
+  if (p.rows > kMaxTunedRows) return untimed_choice(p, "rows above " + std::to_string(kMaxTunedRows));
   RelaxedCaptureMode relaxed;
   auto choice = std::make_unique<Choice>();
   choice->a = make_layout(p.in, p.out, p.ldw);
@@ -232,18 +232,12 @@ std::unique_ptr<Choice> tune(HandleState& h, const GemmParams& p, cudaStream_t s
   choice->c = make_layout(p.out, p.rows, p.ldy);
   const std::vector<Candidate> candidates = heuristic(h, *choice, p);
 
-  // Scratch: [reference output][candidate output][4 result words], each 256-aligned.
+  // Scratch, freed when tuning ends (the handle keeps no tuning memory):
+  // [reference output][candidate output][4 result words], each 256-aligned.
   const std::size_t span = span_elems(p), out_bytes = round_up(span * sizeof(bf16));
-  const std::size_t need = 2 * out_bytes + kAlign;
-  if (h.scratch_bytes < need) {
-    if (h.scratch) FORESIGHT_CUDA_CHECK(cudaFree(h.scratch));
-    h.scratch = try_malloc(need);
-    h.scratch_bytes = h.scratch ? need : 0;
-    if (!h.scratch) return untimed_choice(p, "no device memory for the tuning scratch outputs");
-  }
-  // The scratch outputs are 256-byte aligned with y's ldy, so every candidate
-  // (filtered for y's alignment, at most 256) also runs on them.
-  auto* base = static_cast<unsigned char*>(h.scratch);
+  std::unique_ptr<void, DeviceFree> scratch(try_malloc(2 * out_bytes + kAlign));
+  if (!scratch) return untimed_choice(p, "no device memory for the tuning scratch outputs");
+  auto* base = static_cast<unsigned char*>(scratch.get());
   bf16* ref_y = reinterpret_cast<bf16*>(base);
   bf16* cand_y = reinterpret_cast<bf16*>(base + out_bytes);
   auto* stats = reinterpret_cast<unsigned*>(base + 2 * out_bytes);
@@ -306,7 +300,7 @@ std::unique_ptr<Choice> tune(HandleState& h, const GemmParams& p, cudaStream_t s
     info.stages_id = static_cast<int>(algo_attr<std::uint32_t>(choice->algo, CUBLASLT_ALGO_CONFIG_STAGES_ID));
   }
   info.description = describe(info);
-  FORESIGHT_CUDA_CHECK(cudaStreamSynchronize(stream));  // scratch and flush idle before reuse/free
+  FORESIGHT_CUDA_CHECK(cudaStreamSynchronize(stream));  // scratch and flush idle before they are freed
   return choice;
 }
 

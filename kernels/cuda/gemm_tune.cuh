@@ -91,9 +91,6 @@ struct HandleState {
   void* workspace = nullptr;
   std::size_t workspace_bytes = 0;
   std::unordered_map<ShapeKey, std::unique_ptr<Choice>, ShapeKeyHash> cache;
-  // Tuning scratch: two outputs (reference, candidate) and 4 result words.
-  void* scratch = nullptr;
-  std::size_t scratch_bytes = 0;
   std::vector<cudaEvent_t> events;  // created at the first tuning
 };
 
@@ -104,6 +101,10 @@ cublasStatus_t run_choice(HandleState& h, const Choice& c, const GemmParams& p, 
 
 // cublasGemmEx default, not timed; `why` goes into the description.
 std::unique_ptr<Choice> untimed_choice(const GemmParams& p, const std::string& why);
+
+// Shapes with more rows (prefill chunks: compute-bound, and tuning them
+// would need large scratch outputs) keep cublasGemmEx untimed.
+constexpr int kMaxTunedRows = 256;
 
 // Times GemmEx and the cuBLASLt heuristic's candidates for p (validated,
 // rows > 0) on `stream`; synchronizes it. Never writes p.y.

@@ -59,7 +59,10 @@ enum class GemmTuning { kFromEnv, kOff, kOn };
 // bf16. Tuning synchronizes the stream (it belongs in an eager warm-up step).
 // A shape first seen during capture is not timed: it gets cublasGemmEx and
 // keeps it for the handle's life (a shape's algorithm never changes once
-// chosen, so graph replays and eager calls compute the same bits).
+// chosen, so graph replays and eager calls compute the same bits). So do
+// shapes with more than 256 rows (prefill: compute-bound). Tuning allocates
+// its scratch (2 x rows x ldy bf16, plus 2 x L2 size to flush the L2) and
+// frees it before returning; without memory for it, the shape keeps GemmEx.
 class GemmHandle {
  public:
   explicit GemmHandle(std::size_t workspace_bytes = std::size_t{32} << 20,
