@@ -140,10 +140,15 @@ int main(int argc, char** argv) {
     return run;
   };
   for (auto& c : todo) c.host_bytes = plan_memory(m, run_config(c), hw).host_bytes();
-  std::stable_sort(todo.begin(), todo.end(), [](const Config& a, const Config& b) { return a.host_bytes > b.host_bytes; });
+  // Per mode, largest pinned footprint first, so one pinning serves the mode's
+  // later configurations; the cache is trimmed between modes.
+  std::stable_sort(todo.begin(), todo.end(), [](const Config& a, const Config& b) {
+    return a.mode != b.mode ? a.mode < b.mode : a.host_bytes > b.host_bytes;
+  });
 
   int n = 0;
   for (const auto& c : todo) {
+    if (n > 0 && todo[static_cast<std::size_t>(n - 1)].mode != c.mode) be->trim_host_cache();
     ++n;
     const auto run = run_config(c);
     nlohmann::json j{{"mode", config::to_string(c.mode)}, {"context", c.context}, {"batch", c.batch},

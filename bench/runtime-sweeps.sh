@@ -12,21 +12,40 @@ if ! ldconfig -p | grep -q libcudnn.so.9; then  # cuDNN from PyTorch's pip packa
   [[ -n $site && -d $site/nvidia/cudnn/lib ]] && export LD_LIBRARY_PATH="$site/nvidia/cudnn/lib:${LD_LIBRARY_PATH:-}"
 fi
 br() { local name=$1; shift; echo "== bench_runtime $name: $*"; "$bin/bench_runtime" --out "$out/$name" "$@"; }
+run() { local name=$1; shift; echo "== foresight run $name: $*"; "$bin/foresight" run --model minicpm4.1-8b --backend cuda \
+  --prefill synthetic --selections workload "$@" --out "$out/$name" && \
+  "$bin/foresight" replay "$out/$name/trace.h5" --validate --out "$out/$name/validate" | tail -1; }
+OFFLOAD="sparda,sparse-offload,sparda-no-prefetch,sparse,sparda-no-offload"
 for sweep in "$@"; do
   case $sweep in
     checks)    "$bin/gpu_check_runtime" ;;
-    smoke)     br smoke --modes dense,sparse,sparda --contexts 4096 --batches 1 --steps 4 --trace both ;;
-    # Issue 5: dense and sparse decode, batch 1-64 x context 4K-128K (model selections).
-    decode)    br decode --modes dense,sparse --contexts 4096,32768,131072 --batches 1,4,16,64 --steps 6 --warmup 2 ;;
-    overhead)  br overhead --modes dense,sparse,sparda --contexts 4096,32768 --batches 1,16 --steps 16 --trace both ;;
-    # Issue 6: every mode, the reference sweep (largest batches that fit), workload reuse 0.85 and the model's own.
-    offload)   br offload --modes sparse,sparse-offload,sparda-no-prefetch,sparda,sparda-no-offload \
-                 --contexts 32768,131072 --batches 4,16,32 --selections 0.85,model --steps 6 --warmup 2 ;;
-    reuse)     br reuse --modes sparse-offload,sparda --contexts 65536 --batches 16 --selections 0.7,0.85,0.95 --steps 6 ;;
-    prefill)   br prefill --modes sparse,sparse-offload,sparda --contexts 8192 --batches 2 --prefill real --steps 2 ;;
-    trace)     "$bin/foresight" run --model minicpm4.1-8b --backend cuda --mode sparda --batch 4 --context 32768 \
-                 --prefill synthetic --selections workload --steps 3 --warmup 1 --out "$out/trace-sparda" && \
-               "$bin/foresight" replay "$out/trace-sparda/trace.h5" --validate --out "$out/trace-sparda/validate" ;;
+    smoke)     br smoke --modes dense,sparse,sparda --contexts 4096 --batches 1 --steps 8 --warmup 2 --trace both --graph both ;;
+    # Issue 5: dense and sparse decode, batch 1-64 x context 4K-128K (model selections, CUDA graphs).
+    decode)    br decode --modes dense,sparse --contexts 4096,32768,131072 --batches 1,4,16,64 --steps 6 --warmup 2 --trace off ;;
+    overhead)  br overhead --modes dense,sparse,sparda --contexts 4096,32768 --batches 1,16 --steps 16 --trace both --graph both ;;
+    # Issue 6: every mode, the reference sweep (batches that fit), workload reuse 0.85, per-op tracing on.
+    offload)   br offload --modes $OFFLOAD --contexts 32768,65536,98304,131072 --batches 4,8,16,32,64,128 \
+                 --selections 0.85 --steps 6 --warmup 2 --trace on ;;
+    offload-model) br offload-model --modes $OFFLOAD --contexts 32768,131072 --batches 4,16,32,64 \
+                 --selections model --steps 6 --warmup 2 --trace on ;;
+    # The largest feasible batches (memory plan) of sparda and sparse at 32K, 64K, 128K.
+    largest)   br largest-sparda --modes sparda --contexts 32768,65536,131072 --batches 29,58,116 --selections 0.85 \
+                 --steps 4 --warmup 2 --trace on
+               br largest-sparse --modes sparse --contexts 32768,65536,131072 --batches 14,27,50 --selections 0.85 \
+                 --steps 4 --warmup 2 --trace on ;;
+    reuse)     br reuse --modes sparse-offload,sparda-no-prefetch,sparda --contexts 65536 --batches 16 \
+                 --selections 0.7,0.85,0.95 --steps 6 --warmup 2 --trace on ;;
+    # Side-stream interference: sparda 32K batch 32 under variants.
+    interference)
+               br intf-default --modes sparda,sparda-no-offload --contexts 32768 --batches 32 --selections 0.85 --steps 4
+               FORESIGHT_SIDE_PRIORITY=normal br intf-side-normal --modes sparda --contexts 32768 --batches 32 --selections 0.85 --steps 4
+               FORESIGHT_ATTN_SM_RESERVE=32 br intf-attn-reserve --modes sparda --contexts 32768 --batches 32 --selections 0.85 --steps 4
+               br intf-ctas8 --modes sparda --contexts 32768 --batches 32 --selections 0.85 --steps 4 --gather-ctas 8
+               br intf-ctas16 --modes sparda --contexts 32768 --batches 32 --selections 0.85 --steps 4 --gather-ctas 16 ;;
+    prefill)   br prefill --modes sparse,sparse-offload,sparda --contexts 16384 --batches 2 --prefill real --steps 2 ;;
+    sample)    run sample-sparda --mode sparda --batch 2 --context 8192 --steps 3 --warmup 1 ;;
+    breakdown) run breakdown-sparda --mode sparda --batch 16 --context 32768 --steps 4 --warmup 1
+               run breakdown-sparse-offload --mode sparse-offload --batch 16 --context 32768 --steps 4 --warmup 1 ;;
     *) echo "unknown sweep '$sweep'"; exit 2 ;;
   esac
 done

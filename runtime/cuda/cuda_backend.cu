@@ -4,7 +4,9 @@
 // ordering events between the streams.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <stdexcept>
 #include <utility>
 #include <string>
@@ -26,7 +28,14 @@ class CudaBackend final : public Backend {
     FORESIGHT_CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking));
     int least = 0, greatest = 0;
     FORESIGHT_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
-    FORESIGHT_CUDA_CHECK(cudaStreamCreateWithPriority(&streams_[1], cudaStreamNonBlocking, greatest));
+    // Experiments (bench/RESULTS-runtime.md): FORESIGHT_SIDE_PRIORITY=normal
+    // gives the side stream the default priority; FORESIGHT_ATTN_SM_RESERVE=N
+    // sizes decode attention's split-KV grid for N fewer SMs (left to the
+    // concurrent gather kernel).
+    const char* pr = std::getenv("FORESIGHT_SIDE_PRIORITY");
+    const bool normal = pr && std::string(pr) == "normal";
+    FORESIGHT_CUDA_CHECK(cudaStreamCreateWithPriority(&streams_[1], cudaStreamNonBlocking, normal ? least : greatest));
+    if (const char* r = std::getenv("FORESIGHT_ATTN_SM_RESERVE")) sm_reserve_ = std::max(0, std::atoi(r));
     stream_ = streams_[0];
     FORESIGHT_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, 0));
     gemm_ = std::make_unique<kernels::GemmHandle>();
@@ -89,6 +98,11 @@ class CudaBackend final : public Backend {
     }
     live_host_.emplace_back(p, bytes ? bytes : 1);
     return p;
+  }
+  void trim_host_cache() override {
+    cudaDeviceSynchronize();
+    for (auto& [q, n] : free_host_) cudaFreeHost(q);
+    free_host_.clear();
   }
   void release_host(void* p) override {
     cudaDeviceSynchronize();
@@ -230,13 +244,14 @@ class CudaBackend final : public Backend {
   }
   void prepare(kernels::DecodeAttentionShape& s, int max_tiles) {
     if (s.workspace) return;
-    s.n_splits = kernels::default_decode_splits(s.batch, s.kv_heads, max_tiles > 0 ? max_tiles : 1, sm_count_);
+    s.n_splits = kernels::default_decode_splits(s.batch, s.kv_heads, max_tiles > 0 ? max_tiles : 1,
+                                                std::max(1, sm_count_ - sm_reserve_));
     s.workspace = workspace(kernels::decode_attention_workspace_bytes(s));
   }
 
   std::array<cudaStream_t, 2> streams_{};
   cudaStream_t stream_ = nullptr;  // current
-  int sm_count_ = 0;
+  int sm_count_ = 0, sm_reserve_ = 0;
   std::size_t next_mark_ = 0;
   std::vector<cudaEvent_t> sync_events_;
   cudaGraphExec_t exec_ = nullptr;

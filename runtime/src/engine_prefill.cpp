@@ -103,14 +103,20 @@ std::int64_t DecodeEngine::State::run_prefill_real(int b, std::int32_t& chunk_in
              });
       layer_back(l, c);
     }
-    if (any_host) {  // this chunk's K/V of the offloaded layers to pinned host memory, on the side stream
-      be.record(prefill_event(0));
-      be.set_stream(1);
-      be.wait(prefill_event(0));
-      rec.boundary();
+    // This chunk's K/V of the offloaded layers to pinned host memory: on the
+    // side stream, overlapped with the next chunk (sparda modes), or inline
+    // on the critical path (sparse-offload, the baseline).
+    const bool overlap = forecast_selects && be.stream_count() > 1;
+    if (any_host) {
+      if (overlap) {
+        be.record(prefill_event(0));
+        be.set_stream(1);
+        be.wait(prefill_event(0));
+        rec.boundary();
+      }
       const std::size_t row = static_cast<std::size_t>(c) * hd * sizeof(bf16);
       OpInfo info{st::prefill_kv_offload, -1, b, 0, 0, trace::OpKind::d2h, trace::Engine::memcpy_bulk};
-      info.stream = 1;
+      info.stream = overlap ? 1 : 0;
       for (const auto& lk : kv) info.bytes += lk.on_host ? 2 * nkv * row : 0;
       rec.op(info, [&] {
         for (auto& lk : kv) {
@@ -121,8 +127,10 @@ std::int64_t DecodeEngine::State::run_prefill_real(int b, std::int32_t& chunk_in
           }
         }
       });
-      be.record(prefill_event(1));
-      be.set_stream(0);
+      if (overlap) {
+        be.record(prefill_event(1));
+        be.set_stream(0);
+      }
     }
     if (sparse && s0 + c >= T) {  // the sequence's last chunk: compress its keys
       for (int l = 0; l < L; ++l) {

@@ -71,7 +71,9 @@ MemoryPlan plan_memory(const config::ModelConfig& m, const config::RunConfig& ru
                        const config::HardwareConfig& hw) {
   MemoryPlan p;
   p.gpu_capacity_bytes = u(hw.gpu_mem_bytes);
-  p.host_capacity_bytes = u(hw.host_mem_bytes);
+  // Pinned memory cannot be swapped or reclaimed: leave the OS, the process
+  // (host weights while they are made) and the page cache a reserve.
+  p.host_capacity_bytes = u(hw.host_mem_bytes) > kHostReserveBytes ? u(hw.host_mem_bytes) - kHostReserveBytes : 0;
   const auto& sp = m.sparse;
   const std::int64_t kv_tok = m.kv_bytes_per_token_layer();
   const std::int64_t B = run.batch;

@@ -54,6 +54,8 @@ class Backend {
   // undefined (CUDA) or zero (CPU). Throws on failure.
   virtual void* alloc_host(std::size_t bytes) = 0;
   virtual void release_host(void* p) = 0;
+  // Frees pinned blocks kept for reuse after release_host (CUDA keeps them).
+  virtual void trim_host_cache() {}
 
   // Streams: 0 = main (compute), 1 = side (prefetch). Ops and marks go to the
   // current stream. Events order streams: record(e) on the current stream,

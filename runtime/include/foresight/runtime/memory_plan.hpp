@@ -27,10 +27,13 @@ struct MemoryItem {
   std::uint64_t bytes = 0;
 };
 
+// Host memory a plan never pins: the OS, the process and page cache (12 GiB).
+inline constexpr std::uint64_t kHostReserveBytes = std::uint64_t{12} << 30;
+
 struct MemoryPlan {
   std::vector<MemoryItem> items;
   std::uint64_t gpu_capacity_bytes = 0;   // hardware gpu_mem_bytes
-  std::uint64_t host_capacity_bytes = 0;  // hardware host_mem_bytes
+  std::uint64_t host_capacity_bytes = 0;  // hardware host_mem_bytes - kHostReserveBytes
   std::uint64_t gpu_bytes() const;
   std::uint64_t host_bytes() const;       // pinned host
   bool fits() const { return gpu_bytes() <= gpu_capacity_bytes && host_bytes() <= host_capacity_bytes; }
