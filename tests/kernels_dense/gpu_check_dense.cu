@@ -3,11 +3,13 @@
 // head_dim 128, intermediate 16384, vocab 73448). Outputs are poisoned with
 // NaN before each kernel. Prints one line per case and "N passed, M failed";
 // exits 77 without a GPU. --quick runs a small grid (for compute-sanitizer).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -161,15 +163,144 @@ double check_argmax(int rows, int vocab, bool plant_nan) {
   return testing::mismatches(dout.download(), ref);
 }
 
-double check_gemm(GemmHandle& h, int rows, int in, int out) {
+// One GEMM case: operands with `pad` extra elements per row (ldx, ldw, ldy)
+// and base pointers `offset` elements past an allocation (offset 1 leaves
+// them only 2-byte aligned). With accumulate y starts random, else NaN.
+struct GemmCase {
+  int rows, in, out;
+  bool accumulate = false;
+  int pad = 0, offset = 0;
+};
+
+// rel L2 error of the [rows, cols] part (ld apart, from `offset`) of out vs
+// ref; +inf on NaN there or when any element outside it (padding, the
+// offset prefix) differs bitwise from ref.
+double strided_error(const std::vector<bf16>& out, const std::vector<bf16>& ref, int rows, int cols,
+                     std::int64_t ld, int offset) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const std::int64_t k = std::int64_t(i) - offset;
+    const bool inside = k >= 0 && k / ld < rows && k % ld < cols;
+    if (!inside) {
+      if (out[i].bits != ref[i].bits) return INFINITY;
+      continue;
+    }
+    const double o = bf16_to_float(out[i]), e = bf16_to_float(ref[i]);
+    if (std::isnan(o) || std::isnan(e)) return INFINITY;
+    num += (o - e) * (o - e);
+    den += e * e;
+  }
+  return den == 0 ? (num == 0 ? 0 : INFINITY) : std::sqrt(num / den);
+}
+
+// gemm_cuda vs gemm_cpu. Runs twice (the second call takes the cached choice)
+// and requires the same bits both times; a tuning handle must have recorded a
+// tuned choice for the shape, which is printed.
+double check_gemm(GemmHandle& h, GemmCase c) {
+  const std::int64_t ldx = c.in + c.pad, ldw = c.in + c.pad, ldy = c.out + c.pad;
+  auto x = testing::random_bf16(c.offset + std::size_t(c.rows) * ldx, next_seed());
+  auto w = testing::random_bf16(c.offset + std::size_t(c.out) * ldw, next_seed(), -0.05f, 0.05f);
+  auto y0 = testing::random_bf16(c.offset + std::size_t(c.rows) * ldy, next_seed(), -2, 2);
+  if (!c.accumulate) std::fill(y0.begin(), y0.end(), bf16{0xFFFF});
+  auto params = [&](const bf16* px, const bf16* pw, bf16* py) {
+    GemmParams p{px + c.offset, pw + c.offset, py + c.offset, c.rows, c.in, c.out, ldx, ldw, ldy};
+    p.accumulate = c.accumulate;
+    return p;
+  };
+  std::vector<bf16> ref = y0;
+  gemm_cpu(params(x.data(), w.data(), ref.data()));
+  DeviceBuffer<bf16> dx(x), dw(w), dy(y0);
+  gemm_cuda(h, params(dx.get(), dw.get(), dy.get()), nullptr);
+  const std::vector<bf16> first = dy.download();
+  dy.upload(y0);
+  gemm_cuda(h, params(dx.get(), dw.get(), dy.get()), nullptr);
+  if (testing::bit_mismatches(dy.download(), first) != 0) throw std::runtime_error("second call differs from the first");
+  if (h.tuning()) {
+    const auto info = gemm_cuda_choice(h, params(dx.get(), dw.get(), dy.get()));
+    if (!info || !info->tuned) throw std::runtime_error("no tuned choice recorded for the shape");
+    std::printf("     choice: %s\n", info->description.c_str());
+  }
+  return strided_error(first, ref, c.rows, c.out, ldy, c.offset);
+}
+
+// Graph capture: shape A is tuned eagerly, shape B (accumulate) is first seen
+// while capturing; the replayed graph must compute both, B must keep the
+// untimed GemmEx choice afterwards, and A its tuned one.
+double check_gemm_capture(int rows, int in, int out) {
+  GemmHandle h(std::size_t{32} << 20, GemmTuning::kOn);
+  cudaStream_t s = nullptr;
+  FORESIGHT_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  struct StreamGuard {
+    cudaStream_t s;
+    ~StreamGuard() { cudaStreamDestroy(s); }
+  } guard{s};
   auto x = testing::random_bf16(std::size_t(rows) * in, next_seed());
-  auto w = testing::random_bf16(std::size_t(out) * in, next_seed(), -0.05f, 0.05f);
-  std::vector<bf16> ref(std::size_t(rows) * out);
-  gemm_cpu({x.data(), w.data(), ref.data(), rows, in, out});
-  DeviceBuffer<bf16> dx(x), dw(w), dy(ref.size());
-  dy.poison();
-  gemm_cuda(h, {dx.get(), dw.get(), dy.get(), rows, in, out}, nullptr);
-  return testing::rel_l2_error(dy.download(), ref);
+  auto wa = testing::random_bf16(std::size_t(out) * in, next_seed(), -0.05f, 0.05f);
+  auto wb = testing::random_bf16(std::size_t(in) * in, next_seed(), -0.05f, 0.05f);
+  auto yb0 = testing::random_bf16(std::size_t(rows) * in, next_seed(), -2, 2);
+  std::vector<bf16> ref_a(std::size_t(rows) * out), ref_b = yb0;
+  gemm_cpu({x.data(), wa.data(), ref_a.data(), rows, in, out});
+  GemmParams pb_cpu{x.data(), wb.data(), ref_b.data(), rows, in, in};
+  pb_cpu.accumulate = true;
+  gemm_cpu(pb_cpu);
+  DeviceBuffer<bf16> dx(x), dwa(wa), dwb(wb), dya(ref_a.size()), dyb(yb0);
+  const GemmParams pa{dx.get(), dwa.get(), dya.get(), rows, in, out};
+  GemmParams pb{dx.get(), dwb.get(), dyb.get(), rows, in, in};
+  pb.accumulate = true;
+  gemm_cuda(h, pa, s);  // tunes A (eager)
+  FORESIGHT_CUDA_CHECK(cudaStreamSynchronize(s));
+  dya.poison();
+  cudaGraph_t graph = nullptr;
+  FORESIGHT_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  try {
+    gemm_cuda(h, pa, s);
+    gemm_cuda(h, pb, s);
+  } catch (...) {
+    cudaStreamEndCapture(s, &graph);
+    if (graph) cudaGraphDestroy(graph);
+    throw;
+  }
+  FORESIGHT_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  FORESIGHT_CUDA_CHECK(inst);
+  const cudaError_t launched = cudaGraphLaunch(exec, s);
+  const cudaError_t synced = cudaStreamSynchronize(s);
+  cudaGraphExecDestroy(exec);
+  FORESIGHT_CUDA_CHECK(launched);
+  FORESIGHT_CUDA_CHECK(synced);
+  const auto info_a = gemm_cuda_choice(h, pa), info_b = gemm_cuda_choice(h, pb);
+  if (!info_a || !info_a->tuned) throw std::runtime_error("shape A lost its tuned choice");
+  if (!info_b || info_b->tuned || info_b->lt) throw std::runtime_error("shape B was tuned during capture");
+  const double err = std::max(testing::rel_l2_error(dya.download(), ref_a), testing::rel_l2_error(dyb.download(), ref_b));
+  dyb.upload(yb0);
+  gemm_cuda(h, pb, s);  // eager now, but B's choice is fixed
+  FORESIGHT_CUDA_CHECK(cudaStreamSynchronize(s));
+  const auto again = gemm_cuda_choice(h, pb);
+  if (!again || again->tuned) throw std::runtime_error("shape B's choice changed after capture");
+  return std::max(err, testing::rel_l2_error(dyb.download(), ref_b));
+}
+
+// FORESIGHT_GEMM_TUNE: unset/1 tunes, 0 does not, anything else is rejected.
+double check_gemm_tune_env() {
+  double wrong = 0;
+  unsetenv("FORESIGHT_GEMM_TUNE");
+  wrong += GemmHandle(0).tuning() ? 0 : 1;
+  setenv("FORESIGHT_GEMM_TUNE", "0", 1);
+  wrong += GemmHandle(0).tuning() ? 1 : 0;
+  wrong += GemmHandle(0, GemmTuning::kOn).tuning() ? 0 : 1;
+  setenv("FORESIGHT_GEMM_TUNE", "1", 1);
+  wrong += GemmHandle(0).tuning() ? 0 : 1;
+  wrong += GemmHandle(0, GemmTuning::kOff).tuning() ? 1 : 0;
+  setenv("FORESIGHT_GEMM_TUNE", "yes", 1);
+  try {
+    GemmHandle bad(0);
+    wrong += 1;
+  } catch (const std::invalid_argument&) {
+  }
+  unsetenv("FORESIGHT_GEMM_TUNE");
+  return wrong;
 }
 
 double check_compress_prefill(std::int64_t tokens, std::int64_t first_window, int kv, int d) {
@@ -349,19 +480,43 @@ int main(int argc, char** argv) {
   run_case(t, "swiglu scalar", dims({5, 1001}), [&] { return check_swiglu(5, 1001); }, kBf16Tol);
   run_case(t, "argmax nan", dims({4, 1003}), [&] { return check_argmax(4, 1003, true); }, 0);
 
-  GemmHandle gemm;
-  const std::vector<int> gemm_rows = quick ? std::vector<int>{1, 3} : std::vector<int>{1, 16, 128};
-  for (int b : gemm_rows) {
-    run_case(t, "gemm qkv+forecast", dims({b, H, (NH + 3 * NKV) * D}), [&] {
-      return check_gemm(gemm, b, H, (NH + 3 * NKV) * D); }, kBf16Tol);
-    if (!quick) {
-      run_case(t, "gemm o_proj", dims({b, H, H}), [&] { return check_gemm(gemm, b, H, H); }, kBf16Tol);
-      run_case(t, "gemm gate+up", dims({b, H, 2 * INTER}), [&] { return check_gemm(gemm, b, H, 2 * INTER); }, kBf16Tol);
-      run_case(t, "gemm down", dims({b, INTER, H}), [&] { return check_gemm(gemm, b, INTER, H); }, kBf16Tol);
+  {
+    GemmHandle tuned(std::size_t{32} << 20, GemmTuning::kOn), plain(std::size_t{32} << 20, GemmTuning::kOff);
+    const int QKVF = (NH + 3 * NKV) * D;
+    struct Named {
+      const char* name;
+      GemmCase c;
+      bool big;  // skipped by --quick
+    };
+    std::vector<Named> cases;
+    for (int b : quick ? std::vector<int>{1, 3} : std::vector<int>{1, 3, 16, 64, 128}) {
+      cases.push_back({"gemm qkv+forecast", {b, H, QKVF}, false});
+      cases.push_back({"gemm o_proj +res", {b, H, H, true}, true});
+      cases.push_back({"gemm gate+up", {b, H, 2 * INTER}, true});
+      cases.push_back({"gemm down +res", {b, INTER, H, true}, true});
+      cases.push_back({"gemm odd", {b, 77, 131}, false});
+      cases.push_back({"gemm odd +acc", {b, 77, 131, true}, false});
     }
+    cases.push_back({"gemm lm_head", {16, H, VOCAB}, true});
+    cases.push_back({"gemm pad3 off1", {3, 77, 131, false, 3, 1}, false});
+    cases.push_back({"gemm pad3 off1 +acc", {3, 77, 131, true, 3, 1}, false});
+    cases.push_back({"gemm qkv pad8 +acc", {64, H, QKVF, true, 8, 0}, true});
+    for (const Named& n : cases) {
+      if (quick && n.big) continue;
+      const GemmCase c = n.c;
+      const std::string shape = dims({c.rows, c.in, c.out}) + (c.pad ? " pad " + std::to_string(c.pad) : "") +
+                                (c.offset ? " off " + std::to_string(c.offset) : "");
+      run_case(t, std::string(n.name) + " tuned", shape, [&] { return check_gemm(tuned, c); }, kBf16Tol);
+      if (c.rows == 1 || c.rows == 64 || c.pad) {
+        run_case(t, std::string(n.name) + " plain", shape, [&] { return check_gemm(plain, c); }, kBf16Tol);
+      }
+    }
+    run_case(t, "gemm graph capture", dims({3, 77, 131}), [&] { return check_gemm_capture(3, 77, 131); }, kBf16Tol);
+    if (!quick) {
+      run_case(t, "gemm graph capture", dims({1, H, QKVF}), [&] { return check_gemm_capture(1, H, QKVF); }, kBf16Tol);
+    }
+    run_case(t, "gemm tune env", "FORESIGHT_GEMM_TUNE", [&] { return check_gemm_tune_env(); }, 0);
   }
-  if (!quick) run_case(t, "gemm lm_head", dims({16, H, VOCAB}), [&] { return check_gemm(gemm, 16, H, VOCAB); }, kBf16Tol);
-  run_case(t, "gemm odd", dims({3, 77, 131}), [&] { return check_gemm(gemm, 3, 77, 131); }, kBf16Tol);
 
   for (std::int64_t tokens : {31LL, 32LL, 1000LL, quick ? 100LL : 32768LL}) {
     run_case(t, "compress prefill", dims({tokens, NKV, D}), [&] { return check_compress_prefill(tokens, 0, NKV, D); }, 0);
