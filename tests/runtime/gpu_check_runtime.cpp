@@ -3,7 +3,9 @@
 // every implemented mode. Exit 77 without a GPU.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
+#include <string>
 
 #include "foresight/runtime/engine.hpp"
 #include "foresight/runtime/selection_source.hpp"
@@ -71,12 +73,15 @@ Out decode(Backend& be, config::Mode mode, std::int64_t topk, bool synthetic, st
 }
 }  // namespace
 
-int main() {
+// Usage: gpu_check_runtime [--only N]   (N: run only case N, e.g. under compute-sanitizer)
+int main(int argc, char** argv) {
+  const int only = argc == 3 && std::string(argv[1]) == "--only" ? std::atoi(argv[2]) : -1;
   testing::require_gpu_or_skip("gpu_check_runtime");
   auto cpu = make_cpu_backend();
   auto gpu = make_backend("cuda");
   int failures = 0;
   using config::Mode;
+  int case_index = 0;
   // Synthetic prefill fills the KV with i.i.d. values, so block scores are
   // near-ties and CPU/GPU rounding can flip a selection: those cases use the
   // workload model's selections (workload = true) to compare everything else
@@ -88,7 +93,9 @@ int main() {
                        Case{Mode::sparda, 6, false}, Case{Mode::sparda, 6, true, 0, true},
                        Case{Mode::sparda, 6, false, 10}, Case{Mode::sparda, 6, false, 10, true},
                        Case{Mode::sparse_offload, 6, true, 0, true}, Case{Mode::dense, 6, true},
-                       Case{Mode::sparse, 6, true}, Case{Mode::sparda, 6, true}}) {
+                       Case{Mode::sparse, 6, true}, Case{Mode::sparda, 6, true},
+                       Case{Mode::sparse, 20, true}, Case{Mode::sparse, 20, true, 0, true}}) {
+    if (only >= 0 && case_index++ != only) continue;
     const auto a = decode(*cpu, c.mode, c.topk, c.synthetic, c.cache_blocks, c.workload);
     const auto b = decode(*gpu, c.mode, c.topk, c.synthetic, c.cache_blocks, c.workload);
     double maxd = 0, maxa = 0;

@@ -74,6 +74,18 @@ TEST_CASE("sparse with top-k covering every block decodes the same tokens as den
   CHECK(sparse.cache.hits + sparse.cache.misses == sparse.cache.selected);
 }
 
+TEST_CASE("with synthetic prefill too, sparse covering every block equals dense") {
+  const std::vector<std::int64_t> ctx = {300, 130, 65};
+  auto dense = run(config::Mode::dense, 4, ctx, 6, nullptr, true);
+  auto sparse = run(config::Mode::sparse, 8, ctx, 6, nullptr, true);
+  CHECK(dense.tokens == sparse.tokens);
+  double max_diff = 0;
+  for (std::size_t i = 0; i < dense.logits.size(); ++i) {
+    max_diff = std::max(max_diff, static_cast<double>(std::abs(dense.logits[i] - sparse.logits[i])));
+  }
+  CHECK(max_diff < 0.02);
+}
+
 TEST_CASE("sparse with a small top-k attends to fewer blocks and changes the result") {
   const std::vector<std::int64_t> ctx = {600};
   auto dense = run(config::Mode::dense, 2, ctx, 3);
