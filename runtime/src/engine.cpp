@@ -1,6 +1,7 @@
 // DecodeEngine: set-up, the shared layer halves and the decode step.
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <stdexcept>
 
 #include <fmt/core.h>
@@ -337,8 +338,17 @@ std::vector<std::int32_t> DecodeEngine::step() {
         const std::int64_t blocks = nb[static_cast<std::size_t>(b)];
         for (int g = 0; g < s.nkv; ++g) {
           const std::size_t row = (static_cast<std::size_t>(l) * s.rows + static_cast<std::size_t>(b * s.nkv + g)) * s.k;
-          s.o.selections->get(static_cast<std::int32_t>(s.step), l, b, g, blocks,
-                              std::span<std::int32_t>(chosen.data() + row, static_cast<std::size_t>(s.k)));
+          std::span<std::int32_t> ids(chosen.data() + row, static_cast<std::size_t>(s.k));
+          s.o.selections->get(static_cast<std::int32_t>(s.step), l, b, g, blocks, ids);
+          // The working-set update takes block_select's form: ascending
+          // unique ids, -1 padding last.
+          std::sort(ids.begin(), ids.end(), [](std::int32_t a, std::int32_t z) {
+            return (a < 0 ? INT32_MAX : a) < (z < 0 ? INT32_MAX : z);
+          });
+          for (std::size_t j = 1; j < ids.size(); ++j) {
+            if (ids[j] >= 0 && ids[j] == ids[j - 1]) ids[j] = -1;
+          }
+          std::stable_partition(ids.begin(), ids.end(), [](std::int32_t a) { return a >= 0; });
         }
       }
     }
