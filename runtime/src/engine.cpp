@@ -277,6 +277,37 @@ void DecodeEngine::State::decode_layer(int l) {
   layer_back(l, B);
 }
 
+void DecodeEngine::State::stage_external_selections() {
+  // Every step's external selections, made on the host before decoding so
+  // the workload model's cost is not part of a step: [step, L, rows, k].
+  const std::size_t per_step = static_cast<std::size_t>(L) * rows * k;
+  const std::int64_t steps = std::max<std::int64_t>(o.max_steps, 1);
+  ext_all.assign(per_step * static_cast<std::size_t>(steps), -1);
+  for (std::int64_t st_i = 0; st_i < steps; ++st_i) {
+    for (int l = 0; l < L; ++l) {
+      for (int b = 0; b < B; ++b) {
+        const std::int64_t c = ctx[static_cast<std::size_t>(b)] + st_i;  // tokens incl. this step's
+        const std::int64_t blocks = (c + block - 1) / block;
+        for (int g = 0; g < nkv; ++g) {
+          const std::size_t row = static_cast<std::size_t>(st_i) * per_step +
+                                  (static_cast<std::size_t>(l) * rows + static_cast<std::size_t>(b * nkv + g)) * k;
+          std::span<std::int32_t> row_ids(ext_all.data() + row, static_cast<std::size_t>(k));
+          o.selections->get(static_cast<std::int32_t>(st_i), l, b, g, blocks, row_ids);
+          // The working-set update takes block_select's form: ascending
+          // unique ids, -1 padding last.
+          std::sort(row_ids.begin(), row_ids.end(), [](std::int32_t a, std::int32_t z) {
+            return (a < 0 ? INT32_MAX : a) < (z < 0 ? INT32_MAX : z);
+          });
+          for (std::size_t j = 1; j < row_ids.size(); ++j) {
+            if (row_ids[j] >= 0 && row_ids[j] == row_ids[j - 1]) row_ids[j] = -1;
+          }
+          std::stable_partition(row_ids.begin(), row_ids.end(), [](std::int32_t a) { return a >= 0; });
+        }
+      }
+    }
+  }
+}
+
 void DecodeEngine::State::step_body() {
   rec.op({st::embed, -1, -1, static_cast<std::uint64_t>(4 * B * H)}, [&] {
     be.embedding({ids.get(), w.embed.get(), x.get(), B, V, H});
@@ -331,28 +362,9 @@ std::vector<std::int32_t> DecodeEngine::step() {
     s.tail_block.upload(tb.data(), tb.size());
     s.be.zero(s.counters.get(), s.counters.bytes());
     if (!s.o.selections) return;
-    // External selections of every layer of this step, uploaded once.
-    std::vector<std::int32_t> chosen(s.ext_selected.size());
-    for (int l = 0; l < s.L; ++l) {
-      for (int b = 0; b < s.B; ++b) {
-        const std::int64_t blocks = nb[static_cast<std::size_t>(b)];
-        for (int g = 0; g < s.nkv; ++g) {
-          const std::size_t row = (static_cast<std::size_t>(l) * s.rows + static_cast<std::size_t>(b * s.nkv + g)) * s.k;
-          std::span<std::int32_t> ids(chosen.data() + row, static_cast<std::size_t>(s.k));
-          s.o.selections->get(static_cast<std::int32_t>(s.step), l, b, g, blocks, ids);
-          // The working-set update takes block_select's form: ascending
-          // unique ids, -1 padding last.
-          std::sort(ids.begin(), ids.end(), [](std::int32_t a, std::int32_t z) {
-            return (a < 0 ? INT32_MAX : a) < (z < 0 ? INT32_MAX : z);
-          });
-          for (std::size_t j = 1; j < ids.size(); ++j) {
-            if (ids[j] >= 0 && ids[j] == ids[j - 1]) ids[j] = -1;
-          }
-          std::stable_partition(ids.begin(), ids.end(), [](std::int32_t a) { return a >= 0; });
-        }
-      }
-    }
-    s.ext_selected.upload(chosen.data(), chosen.size());
+    // External selections of every layer of this step (made before decode).
+    const std::size_t n = s.ext_selected.size();
+    s.ext_selected.upload(s.ext_all.data() + static_cast<std::size_t>(s.step) * n, n);
   });
   // The device work of the step. Without per-op timing it is captured once
   // (at step 1: step 0 sizes the workspaces) as a CUDA graph and replayed;

@@ -221,6 +221,7 @@ std::int64_t DecodeEngine::prefill(const std::vector<std::vector<std::int32_t>>&
     total_ns += s.rec.end_step();
   }
   s.be.synchronize();
+  if (s.o.selections) s.stage_external_selections();
   return total_ns;
 }
 

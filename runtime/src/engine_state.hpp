@@ -56,6 +56,7 @@ struct DecodeEngine::State {
   DeviceArray<float> scores;                      // [rows, max_comp]
   DeviceArray<std::int32_t> selected;             // [L, rows, k]
   DeviceArray<std::int32_t> ext_selected;         // [L, rows, k] external selections of the step
+  std::vector<std::int32_t> ext_all;              // [steps, L, rows, k] on the host
   DeviceArray<std::int32_t> slot_list, list_len;  // [rows, k + 1], [rows]
   DeviceArray<std::uint64_t> counters;            // [L, 3] (slot_list.hpp)
   DeviceArray<std::int32_t> query_selected;       // [rows, k] recall scratch
@@ -99,7 +100,8 @@ struct DecodeEngine::State {
   void sparse_attention(int l);
   void dense_attention(int l);
   void decode_layer(int l);
-  void step_body();                   // the device work of one decode step (embed .. argmax)
+  void step_body();
+  void stage_external_selections();   // fills ext_all (before decode)                   // the device work of one decode step (embed .. argmax)
   void finish_step();                 // downloads counters and selections, records them
   void compress_prefill(int l, int b, std::int64_t tokens, const bf16* k_seq, std::int64_t k_token_stride,
                         std::int64_t k_head_stride);

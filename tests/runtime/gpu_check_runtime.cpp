@@ -94,7 +94,8 @@ int main(int argc, char** argv) {
                        Case{Mode::sparda, 6, false, 10}, Case{Mode::sparda, 6, false, 10, true},
                        Case{Mode::sparse_offload, 6, true, 0, true}, Case{Mode::dense, 6, true},
                        Case{Mode::sparse, 6, true}, Case{Mode::sparda, 6, true},
-                       Case{Mode::sparse, 20, true}, Case{Mode::sparse, 20, true, 0, true}}) {
+                       Case{Mode::sparse, 20, true}, Case{Mode::sparse, 20, true, 0, true},
+                       Case{Mode::sparse, 6, false, 0, true}, Case{Mode::sparse, 6, true, 10, true}}) {
     if (only >= 0 && case_index++ != only) continue;
     const auto a = decode(*cpu, c.mode, c.topk, c.synthetic, c.cache_blocks, c.workload);
     const auto b = decode(*gpu, c.mode, c.topk, c.synthetic, c.cache_blocks, c.workload);
@@ -104,8 +105,17 @@ int main(int argc, char** argv) {
       maxa = std::max(maxa, static_cast<double>(std::fabs(a.logits[i])));
     }
     std::size_t same = 0, total = 0;
+    int first_step = -1, first_seq = -1;
     for (std::size_t s = 0; s < a.tokens.size(); ++s)
-      for (std::size_t q = 0; q < a.tokens[s].size(); ++q) { ++total; same += a.tokens[s][q] == b.tokens[s][q]; }
+      for (std::size_t q = 0; q < a.tokens[s].size(); ++q) {
+        ++total;
+        same += a.tokens[s][q] == b.tokens[s][q];
+        if (a.tokens[s][q] != b.tokens[s][q] && first_step < 0) {
+          first_step = static_cast<int>(s);
+          first_seq = static_cast<int>(q);
+        }
+      }
+    if (first_step >= 0) std::printf("  first different token: step %d, sequence %d\n", first_step, first_seq);
     const bool judged = !(c.synthetic && !c.workload && c.mode != Mode::dense);
     const bool ok = same == total && a.selections.size() == b.selections.size() &&
                     (!judged || a.selections == b.selections);

@@ -6,6 +6,7 @@
 
 #include "catch.hpp"
 #include "foresight/runtime/engine.hpp"
+#include "foresight/runtime/selection_source.hpp"
 #include "foresight/trace/stages.hpp"
 #include "tiny_model.hpp"
 
@@ -118,6 +119,26 @@ TEST_CASE("extra GPU slots (LRU) keep blocks: same tokens, more hits, fewer byte
   CHECK(lru.cache.h2d_bytes <= exact.cache.h2d_bytes);
   CHECK(lru.cache.selected == exact.cache.selected);
   CHECK(lru.cache.hits + lru.cache.misses == exact.cache.hits + exact.cache.misses);
+}
+
+TEST_CASE("workload selections: exact and LRU working sets attend the same blocks") {
+  const auto m = testing::tiny_model();
+  config::RunConfig run;
+  run.mode = Mode::sparse;
+  run.batch = 3;
+  run.topk_blocks = 4;
+  run.context_tokens = {300, 200, 131};
+  run.decode_steps = 40;
+  run.warmup_steps = 0;
+  run.seed = 5;
+  for (bool synthetic : {false, true}) {
+    CAPTURE(synthetic);
+    auto a = make_workload_selections(m, run), b = make_workload_selections(m, run);
+    const auto exact = decode(Mode::sparse, 0, synthetic, a.get());
+    const auto lru = decode(Mode::sparse, 12, synthetic, b.get());
+    CHECK(exact.trace.selection_blocks == lru.trace.selection_blocks);
+    CHECK(exact.tokens == lru.tokens);
+  }
 }
 
 TEST_CASE("cache_blocks smaller than top-k is rejected") {
