@@ -80,7 +80,15 @@ RunResult run_to_folder(const RunRequest& req) {
   auto backend = make_backend(run.backend);
 
   const MemoryPlan plan = plan_memory(m, run, req.hardware);
-  require_fits(plan);
+  // Largest batch per mode at this run's longest context (reported, and part
+  // of the error when the request does not fit).
+  std::int64_t longest = 0;
+  for (auto c : run.context_tokens) longest = std::max(longest, c);
+  const auto feasibility = feasibility_table(m, run, req.hardware, longest);
+  if (!plan.fits()) {
+    throw MemoryError(fmt::format("the run does not fit in memory:\n{}\nlargest batches at context {}:\n{}", plan.breakdown(), longest,
+                                  format_feasibility_table(feasibility)));
+  }
 
   std::unique_ptr<DeviceWeights> dev_weights;
   {  // the host copy is freed once uploaded (pinned KV may need that memory)
@@ -205,6 +213,7 @@ RunResult run_to_folder(const RunRequest& req) {
                {"exposed_share", decode_ms > 0 && req.trace ? nlohmann::json(h2d_exposed / decode_ms) : nlohmann::json(nullptr)}};
   if (!req.trace) mj["h2d"]["note"] = "tracing off: transfer times are not measured";
   mj["pinned"] = {{"host_bytes", plan.host_bytes()}, {"pin_ms", static_cast<double>(pin_ns) * kMsPerNs}};
+  mj["feasibility"] = to_json(feasibility);
   mj["gather_ctas"] = run.gather_ctas;
   mj["cache_blocks"] = run.cache_blocks;
   mj["tracing"] = req.trace;

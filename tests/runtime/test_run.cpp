@@ -59,6 +59,11 @@ TEST_CASE("a run writes a complete run folder") {
   CHECK(m["tokens"].size() == 2);
   CHECK(m["tokens"][0].size() == 4);  // warm-up + timed steps
   CHECK(m["cache"]["hit_rate"].is_number());
+  // Largest batch per mode at the longest context, computed up front.
+  REQUIRE(m["feasibility"].size() == 6);
+  CHECK(m["feasibility"][1]["mode"] == "sparse");
+  CHECK(m["feasibility"][1]["largest_batch"].get<std::int64_t>() >= 2);
+  CHECK(m["h2d"]["bytes"] == 0);  // sparse keeps the KV on the GPU
   auto c = read_json(req.out_dir / "config.json");
   CHECK(c["run"]["mode"] == "sparse");
   CHECK(c["model"]["name"] == "tiny");
@@ -95,6 +100,7 @@ TEST_CASE("bad requests fail before anything is written") {
   req = tiny_request("run_oom", config::Mode::dense);
   req.hardware.gpu_mem_bytes = 1 << 20;
   REQUIRE_THROWS_AS(run_to_folder(req), MemoryError);
+  REQUIRE_THROWS_WITH(run_to_folder(req), Contains("largest batches at context 120"));
   CHECK_FALSE(std::filesystem::exists(req.out_dir / "trace.h5"));
   req = tiny_request("run_cache", config::Mode::sparda);
   req.run.cache_blocks = req.run.topk_blocks;  // no room for the tail slot
