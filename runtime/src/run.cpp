@@ -86,8 +86,8 @@ RunResult run_to_folder(const RunRequest& req) {
   for (auto c : run.context_tokens) longest = std::max(longest, c);
   const auto feasibility = feasibility_table(m, run, req.hardware, longest);
   if (!plan.fits()) {
-    throw MemoryError(fmt::format("the run does not fit in memory:\n{}\nlargest batches at context {}:\n{}", plan.breakdown(), longest,
-                                  format_feasibility_table(feasibility)));
+    throw MemoryError(fmt::format("the run does not fit in memory:\n{}\nlargest batches at context {}:\n{}",
+                                  plan.breakdown(), longest, format_feasibility_table(feasibility)));
   }
 
   std::unique_ptr<DeviceWeights> dev_weights;
