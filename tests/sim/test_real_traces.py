@@ -31,7 +31,7 @@ def test_validate_reproduces_recorded_steps(trace, tmp_path):
     # Recorded per-op times with shared marks leave only in-op launch gaps:
     # measured 0.45% (b2, 8K) and 0.9% (b16, 32K) total error, 1.9% and 5.4% mean.
     assert v["total_rel_error"] < 0.03
-    assert v["mean_rel_error"] < 0.08
+    assert v["mean_rel_error"] < 0.06
     # The simulated steps never run longer than recorded (gaps only shorten).
     assert all(s["simulated_ns"] <= s["recorded_ns"] * 1.001 for s in decode)
 
