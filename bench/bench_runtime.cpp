@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
     run.topk_blocks = m.sparse.topk_blocks;
     run.cache_blocks = cache_blocks > 0 ? m.sparse.topk_blocks + cache_blocks + 1 : 0;
     run.prefill = prefill;
-    run.gather_ctas = gather_ctas > 0 ? gather_ctas : (c.batch <= 16 ? 16 : 32);
+    run.gather_ctas = gather_ctas > 0 ? gather_ctas : default_gather_ctas(c.batch);
     run.selection_source = c.reuse < 0 ? "model" : "workload";
     run.workload.reuse = c.reuse < 0 ? 0.85 : c.reuse;
     return run;
@@ -171,14 +171,7 @@ int main(int argc, char** argv) {
       if (c.reuse >= 0) sel = make_workload_selections(m, run);
       Recorder rec(*be, nullptr, c.trace);
       rec.count_transfers_from(static_cast<std::int32_t>(warmup));
-      EngineOptions o;
-      o.mode = c.mode;
-      o.context_tokens = run.context_tokens;
-      o.max_steps = steps + warmup;
-      o.topk_blocks = run.topk_blocks;
-      o.cache_blocks = run.cache_blocks == 0 ? 0 : run.cache_blocks - 1;
-      o.gather_ctas = static_cast<int>(run.gather_ctas);
-      o.synthetic_prefill = prefill == "synthetic";
+      EngineOptions o = engine_options(run);
       o.selections = sel.get();
       o.cuda_graph = c.graph;
       const auto ts = std::chrono::steady_clock::now();

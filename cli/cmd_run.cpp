@@ -9,6 +9,7 @@
 
 #include "command.hpp"
 #include "foresight/config/load.hpp"
+#include "foresight/runtime/engine.hpp"
 #include "foresight/runtime/memory_plan.hpp"
 #include "foresight/runtime/run.hpp"
 #include "foresight/runtime/safetensors.hpp"
@@ -72,7 +73,7 @@ int run_run(const RunOptions& o) {
     r.topk_blocks = o.topk > 0 ? o.topk : req.model.sparse.topk_blocks;
     r.cache_blocks = o.cache_blocks;
     if (o.gather_ctas < 0) throw config::ConfigError("--gather-ctas: must be >= 0 (0: automatic)");
-    r.gather_ctas = o.gather_ctas > 0 ? o.gather_ctas : (o.batch <= 16 ? 16 : 32);
+    r.gather_ctas = o.gather_ctas > 0 ? o.gather_ctas : runtime::default_gather_ctas(o.batch);
     r.seed = o.seed;
     r.workload.reuse = o.reuse;
     r.workload.cross_layer = o.cross_layer;

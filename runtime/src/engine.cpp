@@ -63,7 +63,7 @@ DecodeEngine::State::State(const config::ModelConfig& model, const DeviceWeights
   k = static_cast<int>(o.topk_blocks);
   n_slots = static_cast<int>(std::max(o.topk_blocks, o.cache_blocks));
   lru = n_slots > k;
-  gather_ctas = o.gather_ctas > 0 ? o.gather_ctas : (B <= 16 ? 16 : 32);
+  gather_ctas = o.gather_ctas > 0 ? o.gather_ctas : default_gather_ctas(B);
   sparse = is_sparse_mode(o.mode);
   forecast_selects = o.mode == Mode::sparda || o.mode == Mode::sparda_no_prefetch || o.mode == Mode::sparda_no_offload;
   prefetch = o.mode == Mode::sparda;
@@ -385,6 +385,19 @@ std::vector<std::int32_t> DecodeEngine::step() {
   s.last_step_ns = s.rec.end_step();
   ++s.step;
   return s.last_tokens;
+}
+
+EngineOptions engine_options(const config::RunConfig& run) {
+  EngineOptions o;
+  o.mode = run.mode;
+  o.context_tokens = run.context_tokens;
+  o.max_steps = run.warmup_steps + run.decode_steps;
+  o.topk_blocks = run.topk_blocks;
+  o.cache_blocks = run.cache_blocks == 0 ? 0 : run.cache_blocks - 1;
+  o.gather_ctas = static_cast<int>(run.gather_ctas);
+  o.synthetic_prefill = run.prefill == "synthetic";
+  o.seed = run.seed;
+  return o;
 }
 
 DecodeEngine::DecodeEngine(const config::ModelConfig& m, const Weights& w, Backend& backend, Recorder& rec,

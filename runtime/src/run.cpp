@@ -134,16 +134,8 @@ RunResult run_to_folder(const RunRequest& req) {
   rec.count_transfers_from(static_cast<std::int32_t>(run.warmup_steps));
   for (const auto& item : plan.items) rec.memory({item.location, item.category, item.bytes});
 
-  EngineOptions eo;
-  eo.mode = run.mode;
-  eo.context_tokens = run.context_tokens;
-  eo.max_steps = run.warmup_steps + run.decode_steps;
-  eo.topk_blocks = run.topk_blocks;
-  eo.cache_blocks = run.cache_blocks == 0 ? 0 : run.cache_blocks - 1;  // regular slots (the tail slot is extra)
-  eo.gather_ctas = static_cast<int>(run.gather_ctas);
-  eo.synthetic_prefill = run.prefill == "synthetic";
+  EngineOptions eo = engine_options(run);
   eo.prefill_chunk_tokens = req.prefill_chunk_tokens;
-  eo.seed = run.seed;
   eo.selections = selections.get();
   eo.measure_recall = req.measure_recall && run.mode == config::Mode::sparda_no_offload;
   eo.cuda_graph = req.cuda_graph;
