@@ -7,6 +7,19 @@
 // reads W from HBM, not the 50 MiB L2. GB/s counts W + x + y bytes; "% roof"
 // is that over 3.0 TB/s (the measured H100 HBM ceiling). The per-step lines
 // add 32 x (qkvf + o + gate+up + down) + lm_head.
+//
+// Fused decode projection (linear_cuda, foresight/kernels/linear.hpp) for rows
+// 1, 2, 4, 8 and the layer shapes with their real fusions (qkvf: RMSNorm
+// prologue; o: residual accumulate; gate+up: RMSNorm + SwiGLU; down:
+// accumulate; lm_head: final RMSNorm). Variants: linear_fused (PDL off),
+// linear_fused_pdl, linear_unfused (rmsnorm_cuda + tuned gemm_cuda +
+// swiglu_cuda, the cuBLAS composition). Each is timed per call (median, events
+// between calls, as above) and as a chain of back-to-back calls without events
+// in between (events only around the chain; mean per call), since launch gaps
+// and PDL overlap only show in a chain. GB/s counts the fused op's minimal
+// traffic (W, x, y, norm weight and norm_out, y read with accumulate). The
+// "step" lines time one whole decode step without attention as one chain:
+// 32 x (qkvf, o, gate+up, down) + lm_head with the real data dependencies.
 // Usage: bench_gemm_skinny [--csv PATH] [--quick]
 #include <algorithm>
 #include <cstdio>
@@ -17,6 +30,7 @@
 
 #include "foresight/kernels/cuda_check.hpp"
 #include "foresight/kernels/gemm.hpp"
+#include "foresight/kernels/linear.hpp"
 #include "gpu_present.hpp"
 
 using namespace foresight;
@@ -122,10 +136,161 @@ std::vector<Result> bench_shape(const Shape& s, const std::vector<int>& rows_lis
   return out;
 }
 
-bool write_csv(const std::string& path, const std::vector<Result>& results) {
+// ---- fused linear ----
+struct LinearOp {
+  const char* name;
+  int in, out;
+  bool norm, swiglu, accumulate;
+  const char* fusion;
+};
+const LinearOp kLinearOps[] = {{"qkvf", 4096, 4864, true, false, false, "norm"},
+                               {"o", 4096, 4096, false, false, true, "accumulate"},
+                               {"gate+up", 4096, 32768, true, true, false, "norm+swiglu"},
+                               {"down", 16384, 4096, false, false, true, "accumulate"},
+                               {"lm_head", 4096, 73448, true, false, false, "norm"}};
+enum { kQkvf, kO, kGateUp, kDown, kLmHead };
+
+struct LinearVariant {
+  const char* name;
+  LinearLaunch launch;
+};
+const LinearVariant kLinearVariants[] = {{"linear_fused", {LinearPath::kFused, 0}},
+                                         {"linear_fused_pdl", {LinearPath::kFused, 1}},
+                                         {"linear_unfused", {LinearPath::kUnfused, 0}}};
+constexpr int kMaxRows = 8;
+
+// Rotating copies of one op's weights and activations (sized for kMaxRows).
+struct LinearBuffers {
+  LinearOp op;
+  int copies;
+  Copies w, x, y, norm_w, norm_out, scratch;
+  LinearBuffers(const LinearOp& o, int n, std::uint32_t seed)
+      : op(o), copies(n), w(std::size_t(o.out) * o.in, n, 0.05f, seed), x(std::size_t(kMaxRows) * o.in, n, 1.f, seed + 1),
+        y(std::size_t(kMaxRows) * o.out, n, 0.5f, seed + 2), norm_w(o.in, 1, 1.f, seed + 3),
+        norm_out(std::size_t(kMaxRows) * o.in, n, 0.f, 0), scratch(std::size_t(kMaxRows) * o.out, n, 0.f, 0) {}
+  // Params reading x_in (default: this op's copy c) and writing y_out.
+  LinearParams params(int rows, int c, const bf16* x_in = nullptr, bf16* y_out = nullptr,
+                      bf16* xn = nullptr) const {
+    LinearParams p{x_in ? x_in : x.at(c), w.at(c), y_out ? y_out : y.at(c), rows, op.in, op.out};
+    if (op.norm) {
+      p.norm_weight = norm_w.at(0);
+      p.norm_out = xn ? xn : norm_out.at(c);
+    }
+    p.swiglu = op.swiglu;
+    p.swiglu_scratch = op.swiglu ? scratch.at(c) : nullptr;
+    p.accumulate = op.accumulate;
+    return p;
+  }
+  double bytes(int rows) const {
+    const double y_cols = op.swiglu ? op.out / 2 : op.out;
+    return 2.0 * (double(op.in) * op.out + double(rows) * op.in + rows * y_cols * (op.accumulate ? 2 : 1) +
+                  (op.norm ? op.in + double(rows) * op.in : 0));
+  }
+};
+
+// Mean microseconds per call over `calls` back-to-back calls, events only around the chain.
+template <class Call>
+double chain_us(Call call, int copies, int calls) {
+  for (int i = 0; i < std::max(2 * copies, 10); ++i) call(i % copies);  // warm-up (tunes the GEMM)
+  cudaEvent_t start, stop;
+  FORESIGHT_CUDA_CHECK(cudaEventCreate(&start));
+  FORESIGHT_CUDA_CHECK(cudaEventCreate(&stop));
+  FORESIGHT_CUDA_CHECK(cudaEventRecord(start));
+  for (int i = 0; i < calls; ++i) call(i % copies);
+  FORESIGHT_CUDA_CHECK(cudaEventRecord(stop));
+  FORESIGHT_CUDA_CHECK(cudaEventSynchronize(stop));
+  float ms = 0;
+  FORESIGHT_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+  FORESIGHT_CUDA_CHECK(cudaEventDestroy(start));
+  FORESIGHT_CUDA_CHECK(cudaEventDestroy(stop));
+  return 1000.0 * ms / calls;
+}
+
+struct LinearResult {
+  std::string shape, variant, fusion;
+  int rows, in, out;
+  double per_call_us, chain_us, bytes;
+};
+
+std::vector<LinearResult> bench_linear(const std::vector<std::unique_ptr<LinearBuffers>>& bufs,
+                                       const std::vector<int>& rows_list, int samples, GemmHandle& gemm) {
+  std::vector<LinearResult> out;
+  std::printf("\nfused linear: per call (median, events between calls) and chain (mean of back-to-back calls)\n");
+  std::printf("%-8s %-11s %4s | %-17s | %9s %5s | %9s %5s\n", "shape", "fusion", "rows", "variant", "call us",
+              "roof", "chain us", "roof");
+  for (int rows : rows_list) {
+    for (const auto& b : bufs) {
+      for (const LinearVariant& v : kLinearVariants) {
+        auto call = [&](int c) { linear_cuda(gemm, b->params(rows, c), nullptr, v.launch); };
+        if (v.launch.path == LinearPath::kFused && !linear_fused_supported(b->params(rows, 0))) {
+          std::printf("%-8s %-11s %4d | %-17s | not supported by the fused kernel\n", b->op.name, b->op.fusion,
+                      rows, v.name);
+          continue;
+        }
+        const double per_call = median_us(call, b->copies, samples);
+        const double chain = chain_us(call, b->copies, samples * 4);
+        const double bytes = b->bytes(rows);
+        auto roof = [&](double us) { return 100 * gbps(bytes, us) * 1e9 / kHbmBytesPerS; };
+        std::printf("%-8s %-11s %4d | %-17s | %9.2f %4.0f%% | %9.2f %4.0f%%\n", b->op.name, b->op.fusion, rows,
+                    v.name, per_call, roof(per_call), chain, roof(chain));
+        std::fflush(stdout);
+        out.push_back({b->op.name, v.name, b->op.fusion, rows, b->op.in, b->op.out, per_call, chain, bytes});
+      }
+    }
+    FORESIGHT_CUDA_CHECK(cudaDeviceSynchronize());
+  }
+  return out;
+}
+
+// One decode step without attention, as one chain: per layer qkvf (norm of h),
+// o (attention output -> h += ...), gate+up (norm of h, swiglu), down
+// (h += ...); then lm_head (final norm of h). Weights rotate per layer.
+// Returns the mean step time in microseconds over `reps` steps.
+double step_us(const std::vector<std::unique_ptr<LinearBuffers>>& bufs, int rows, LinearLaunch launch,
+               GemmHandle& gemm, int reps) {
+  const std::size_t n = kMaxRows;
+  Copies h(n * 4096, 1, 1.f, 7), xn(n * 4096, 1, 0.f, 0), qkvf(n * 4864, 1, 0.f, 0), attn(n * 4096, 1, 1.f, 8),
+      act(n * 16384, 1, 0.f, 0), logits(n * 73448, 1, 0.f, 0);
+  auto step = [&] {
+    for (int l = 0; l < kLayers; ++l) {
+      auto run = [&](int op, const bf16* x, bf16* y) {
+        const LinearBuffers& b = *bufs[op];
+        linear_cuda(gemm, b.params(rows, l % b.copies, x, y, xn.at(0)), nullptr, launch);
+      };
+      run(kQkvf, h.at(0), qkvf.at(0));
+      run(kO, attn.at(0), h.at(0));
+      run(kGateUp, h.at(0), act.at(0));
+      run(kDown, act.at(0), h.at(0));
+    }
+    const LinearBuffers& b = *bufs[kLmHead];
+    linear_cuda(gemm, b.params(rows, 0, h.at(0), logits.at(0), xn.at(0)), nullptr, launch);
+  };
+  return chain_us([&](int) { step(); }, 1, reps);
+}
+
+struct StepResult {
+  int rows;
+  std::string variant;
+  double us;
+};
+
+bool write_csv(const std::string& path, const std::vector<Result>& results, const std::vector<LinearResult>& linear,
+               const std::vector<StepResult>& steps) {
   FILE* f = std::fopen(path.c_str(), "w");
   if (!f) return false;
   std::fprintf(f, "shape,rows,in,out,variant,us,gbps,roof_pct,choice\n");
+  for (const LinearResult& r : linear) {
+    for (int chain = 0; chain < 2; ++chain) {
+      const double us = chain ? r.chain_us : r.per_call_us;
+      std::fprintf(f, "%s,%d,%d,%d,%s%s,%.3f,%.1f,%.1f,\"%s\"\n", r.shape.c_str(), r.rows, r.in, r.out,
+                   r.variant.c_str(), chain ? "_chain" : "", us, gbps(r.bytes, us),
+                   100 * gbps(r.bytes, us) * 1e9 / kHbmBytesPerS, r.fusion.c_str());
+    }
+  }
+  for (const StepResult& r : steps) {
+    std::fprintf(f, "step,%d,0,0,%s_step,%.3f,,,\"32 layers + lm_head as one chain\"\n", r.rows,
+                 r.variant.c_str(), r.us);
+  }
   for (const Result& r : results) {
     for (int v = 0; v < 2; ++v) {
       const double us = v == 0 ? r.default_us : r.tuned_us;
@@ -152,13 +317,17 @@ int main(int argc, char** argv) {
       std::printf(
           "Usage: bench_gemm_skinny [--csv PATH] [--quick]\n"
           "  --csv PATH  also write the results as CSV to PATH (default: none)\n"
-          "  --quick     rows 1 and 64 only, 20 timed calls per variant (default: rows 1, 4, 16, 64; 50 calls)\n");
+          "  --quick     GEMM rows 1 and 64, linear rows 1 and 4, 20 timed calls per variant, 3 timed steps\n"
+          "              (default: GEMM rows 1, 4, 16, 64; linear rows 1, 2, 4, 8; 50 calls; 10 steps)\n");
       return std::strcmp(argv[i], "--help") == 0 ? 0 : 2;
     }
   }
   testing::require_gpu_or_skip("bench_gemm_skinny");
   const std::vector<int> rows = quick ? std::vector<int>{1, 64} : std::vector<int>{1, 4, 16, 64};
+  const std::vector<int> linear_rows = quick ? std::vector<int>{1, 4} : std::vector<int>{1, 2, 4, 8};
   const int samples = quick ? 20 : 50;
+  std::vector<LinearResult> linear;
+  std::vector<StepResult> steps;
   const std::vector<Shape> shapes = {{"qkvf", 4096, 4864}, {"o", 4096, 4096}, {"gate+up", 4096, 32768},
                                      {"down", 16384, 4096}, {"lm_head", 4096, 73448}};
   std::vector<Result> results;
@@ -171,6 +340,34 @@ int main(int argc, char** argv) {
     GemmHandle plain(std::size_t{32} << 20, GemmTuning::kOff), tuned(std::size_t{32} << 20, GemmTuning::kOn);
     for (const Shape& s : shapes) {
       for (Result& r : bench_shape(s, rows, samples, plain, tuned)) results.push_back(r);
+    }
+    std::vector<std::unique_ptr<LinearBuffers>> bufs;
+    std::uint32_t seed = 1000;
+    for (const LinearOp& op : kLinearOps) {
+      const double w_bytes = 2.0 * op.in * op.out;
+      const int copies = static_cast<int>(std::clamp(static_cast<double>(kRotateBytes) / w_bytes + 1, 3.0, 64.0));
+      bufs.push_back(std::make_unique<LinearBuffers>(op, copies, seed += 16));
+    }
+    linear = bench_linear(bufs, linear_rows, samples, tuned);
+    std::printf("\nper step (32 layers + lm_head), from the per-op numbers and measured as one chain:\n");
+    for (int r : linear_rows) {
+      for (const LinearVariant& v : kLinearVariants) {
+        double call = 0, chain = 0;
+        for (const LinearResult& res : linear) {
+          if (res.rows != r || res.variant != v.name) continue;
+          const double n = res.shape == "lm_head" ? 1 : kLayers;
+          call += n * res.per_call_us;
+          chain += n * res.chain_us;
+        }
+        bool supported = true;
+        for (const auto& b : bufs) supported = supported && linear_fused_supported(b->params(r, 0));
+        const double step = v.launch.path == LinearPath::kFused && !supported
+                                ? 0
+                                : step_us(bufs, r, v.launch, tuned, quick ? 3 : 10);
+        steps.push_back({r, v.name, step});
+        std::printf("step rows %-3d %-17s: sum of per-call %.3f ms, sum of chain means %.3f ms, step chain %.3f ms\n",
+                    r, v.name, call / 1000, chain / 1000, step / 1000);
+      }
     }
   } catch (const std::exception& e) {
     std::printf("benchmark failed: %s\n", e.what());
@@ -186,7 +383,7 @@ int main(int argc, char** argv) {
     }
     std::printf("step rows %-3d: GemmEx %.3f ms, tuned %.3f ms (%.2fx)\n", r, d / 1000, t / 1000, d / t);
   }
-  if (!csv.empty() && !write_csv(csv, results)) {
+  if (!csv.empty() && !write_csv(csv, results, linear, steps)) {
     std::printf("cannot write CSV to %s\n", csv.c_str());
     return 1;
   }

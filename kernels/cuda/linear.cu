@@ -1,7 +1,7 @@
 // Fused decode projection (see foresight/kernels/linear.hpp for why this is a
 // hand-written kernel and not cuBLAS). Memory-bound GEMV design:
-// - one warp owns one output feature (with swiglu the pair i, inter + i, so
-//   the epilogue needs no other warp), lanes read consecutive 16-byte chunks
+// - one warp owns one output feature at a time (two adjacent ones from 4 rows
+//   up; with swiglu the pair i, inter + i, so the epilogue needs no other warp), lanes read consecutive 16-byte chunks
 //   of the weight rows (coalesced, L1 bypassed) with kLoadsInFlight loads per
 //   lane issued before any is used;
 // - x (or the normalized xn) is staged once per CTA in shared memory as bf16
@@ -40,9 +40,15 @@ constexpr int kMaxSmemXBytes = 64 << 10;         // staged x: keeps >= 2 CTAs pe
 constexpr int kNormCachedChunks = 4;             // rmsnorm_cuda's cached kernel: 4 chunks per thread
 constexpr int kNormMaxIn = kThreads * kNormCachedChunks * 8;
 
+// Weight rows per warp task: with SWIGLU the pair (i, inter + i); without, 2
+// adjacent features from 4 rows up (each x chunk read from shared memory and
+// converted then serves two weight chunks), else 1 (finer work split).
+__host__ __device__ constexpr int feats_for(int rows, bool swiglu) { return swiglu || rows >= 4 ? 2 : 1; }
+
+// volatile: stays before griddepcontrol.wait (the point of PDL); W is read-only.
 __device__ __forceinline__ uint4 load_weights(const uint4* ptr) {
   uint4 v;
-  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
       : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
       : "l"(ptr));
   return v;
@@ -127,11 +133,12 @@ __device__ __forceinline__ void fma_chunk(float (&acc)[ROWS][FEATS], const uint4
 }
 
 // grid: one wave of CTAs; warp w of CTA b handles groups b * kWarps + w,
-// + gridDim.x * kWarps, ...; a group is one output feature, or with SWIGLU
-// the pair (i, inter + i).
+// + gridDim.x * kWarps, ...; a group is FEATS adjacent output features
+// (the last group may hang over `out`: its extra row is read, not written), or
+// with SWIGLU the pair (i, inter + i).
 template <int ROWS, bool NORM, bool SWIGLU, bool XSMEM>
 __global__ void __launch_bounds__(kThreads, 2) linear_fused_kernel(LinearParams p, int groups) {
-  constexpr int FEATS = SWIGLU ? 2 : 1;
+  constexpr int FEATS = feats_for(ROWS, SWIGLU);
   // chunks per lane and weight row in one batch (halved above 4 rows: registers)
   constexpr int U = (ROWS > 4 ? kLoadsInFlight / 2 : kLoadsInFlight) / FEATS;
   extern __shared__ uint4 xs[];              // [ROWS, chunks] when XSMEM
@@ -141,7 +148,7 @@ __global__ void __launch_bounds__(kThreads, 2) linear_fused_kernel(LinearParams 
   const int inter = p.out / 2;
   const uint4* w = reinterpret_cast<const uint4*>(p.w);
   auto weight_row = [&](int g, int f) {
-    const int row = SWIGLU ? g + f * inter : g;
+    const int row = SWIGLU ? g + f * inter : min(g * FEATS + f, p.out - 1);
     return w + std::int64_t{row} * chunks;
   };
 
@@ -205,8 +212,13 @@ __global__ void __launch_bounds__(kThreads, 2) linear_fused_kernel(LinearParams 
         const float gate = to_f(to_bf(acc[r][0])), up = to_f(to_bf(acc[r][1]));  // the GEMM output's rounding
         p.y[std::int64_t{r} * inter + g] = to_bf(gate / (1.f + __expf(-gate)) * up);  // swiglu_cuda's formula
       } else {
-        bf16& y = p.y[std::int64_t{r} * p.out + g];
-        y = to_bf(p.accumulate ? acc[r][0] + to_f(y) : acc[r][0]);
+#pragma unroll
+        for (int f = 0; f < FEATS; ++f) {
+          const int feature = g * FEATS + f;
+          if (feature >= p.out) break;
+          bf16& y = p.y[std::int64_t{r} * p.out + feature];
+          y = to_bf(p.accumulate ? acc[r][f] + to_f(y) : acc[r][f]);
+        }
       }
     }
   }
@@ -267,7 +279,8 @@ KernelFn kernel_for(const LinearParams& p) {
 void launch_fused(const LinearParams& p, cudaStream_t stream, bool pdl) {
   const KernelFn fn = kernel_for(p);
   const int smem = x_fits_smem(p) ? p.rows * p.in * 2 : 0;
-  const int groups = p.swiglu ? p.out / 2 : p.out;
+  const int feats = feats_for(p.rows, p.swiglu);
+  const int groups = p.swiglu ? p.out / 2 : (p.out + feats - 1) / feats;
   const int grid = std::max(1, std::min((groups + kWarps - 1) / kWarps, resident_ctas(fn, smem)));
   if (!pdl) {
     fn<<<grid, kThreads, smem, stream>>>(p, groups);
