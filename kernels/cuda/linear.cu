@@ -11,7 +11,11 @@
 // - the grid is one wave (resident CTAs on all SMs), warps stride over the
 //   features, so every SM streams weights;
 // - optional programmatic dependent launch: the first weight loads are issued
-//   before griddepcontrol.wait, x is read only after it.
+//   before griddepcontrol.wait, x is read only after it. Everything the
+//   previous kernel may have written (x, y with accumulate) is read with
+//   ld.global.cg (L2, never a possibly stale L1 line): with PDL this kernel's
+//   CTAs start while the previous kernel still runs. W (read-only) streams
+//   through ld.global.nc.L1::no_allocate.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -36,7 +40,7 @@ using namespace cuda_detail;
 constexpr int kThreads = 256;  // also rmsnorm_cuda's block size: the norm prologue repeats its sum order
 constexpr int kWarps = kThreads / 32;
 constexpr int kLoadsInFlight = 16;               // 16-byte weight loads per lane before the first use
-constexpr int kMaxSmemXBytes = 64 << 10;         // staged x: keeps >= 2 CTAs per SM
+constexpr int kMaxSmemXBytes = 128 << 10;        // staged x (above 64 KiB: 1 CTA per SM)
 constexpr int kNormCachedChunks = 4;             // rmsnorm_cuda's cached kernel: 4 chunks per thread
 constexpr int kNormMaxIn = kThreads * kNormCachedChunks * 8;
 
@@ -83,14 +87,14 @@ template <int ROWS>
 __device__ void stage_normalized(const LinearParams& p, uint4* xs, int chunks) {
   const Vec8* wn = reinterpret_cast<const Vec8*>(p.norm_weight);
   for (int r = 0; r < ROWS; ++r) {
-    const Vec8* x = reinterpret_cast<const Vec8*>(p.x + std::int64_t{r} * p.in);
+    const uint4* x = reinterpret_cast<const uint4*>(p.x + std::int64_t{r} * p.in);
     float f[kNormCachedChunks][8];
     float sum_sq = 0.f;
 #pragma unroll
     for (int k = 0; k < kNormCachedChunks; ++k) {
       const int c = threadIdx.x + k * kThreads;
       if (c < chunks) {
-        unpack(x[c], f[k]);
+        unpack8(__ldcg(x + c), f[k]);  // the same values as rmsnorm_cuda's unpack
 #pragma unroll
         for (int i = 0; i < 8; ++i) sum_sq += f[k][i] * f[k][i];
       }
@@ -121,7 +125,7 @@ __device__ __forceinline__ void fma_chunk(float (&acc)[ROWS][FEATS], const uint4
   for (int f = 0; f < FEATS; ++f) unpack8(wv[f], wf[f]);
 #pragma unroll
   for (int r = 0; r < ROWS; ++r) {
-    const uint4 xv = XSMEM ? xsrc[r * chunks + c] : __ldg(xsrc + r * chunks + c);
+    const uint4 xv = XSMEM ? xsrc[r * chunks + c] : __ldcg(xsrc + r * chunks + c);
     float xf[8];
     unpack8(xv, xf);
 #pragma unroll
@@ -171,7 +175,7 @@ __global__ void __launch_bounds__(kThreads, 2) linear_fused_kernel(LinearParams 
     if constexpr (NORM) {
       stage_normalized<ROWS>(p, xs, chunks);
     } else {
-      for (int i = threadIdx.x; i < ROWS * chunks; i += kThreads) xs[i] = __ldg(xglobal + i);
+      for (int i = threadIdx.x; i < ROWS * chunks; i += kThreads) xs[i] = __ldcg(xglobal + i);
     }
     __syncthreads();
   }
@@ -217,7 +221,8 @@ __global__ void __launch_bounds__(kThreads, 2) linear_fused_kernel(LinearParams 
           const int feature = g * FEATS + f;
           if (feature >= p.out) break;
           bf16& y = p.y[std::int64_t{r} * p.out + feature];
-          y = to_bf(p.accumulate ? acc[r][f] + to_f(y) : acc[r][f]);
+          const float old = p.accumulate ? to_f(bf16{__ldcg(&y.bits)}) : 0.f;
+          y = to_bf(p.accumulate ? acc[r][f] + old : acc[r][f]);
         }
       }
     }

@@ -55,7 +55,8 @@ constexpr int kLinearFusedMaxRows = 8;
 // True when linear_cuda can run the fused kernel for p: 1 <= rows <= 8,
 // in a multiple of 8 (16-byte chunks), x, w (and norm_weight, norm_out)
 // 16-byte aligned; with the norm prologue in <= 8192 and x staged in shared
-// memory (rows * in * 2 <= 64 KiB); with swiglu also the staged x.
+// memory (rows * in * 2 <= 128 KiB); with swiglu also the staged x. Without
+// norm and swiglu, a larger x is read from L2 instead of shared memory.
 // Does not validate p (validate_linear does).
 bool linear_fused_supported(const LinearParams& p);
 
