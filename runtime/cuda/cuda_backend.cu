@@ -1,7 +1,9 @@
 // CUDA backend: device memory and mapped pinned host memory, two streams
 // (main; side = highest priority, for the prefetch gather), the kernels'
-// *_cuda launchers, CUDA-event marks (recycled after each resolved step) and
-// ordering events between the streams.
+// *_cuda launchers, CUDA-event marks (recycled after each resolved step; marks
+// taken while capturing a graph become event-record nodes of that graph, on
+// events of their own that each replay re-records) and ordering events
+// between the streams.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -46,6 +48,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     cudaDeviceSynchronize();
     for (auto e : events_) cudaEventDestroy(e);
+    for (auto e : graph_events_) cudaEventDestroy(e);
     for (auto e : sync_events_) cudaEventDestroy(e);
     if (exec_) cudaGraphExecDestroy(exec_);
     for (auto& [p, n] : free_host_) cudaFreeHost(p);
@@ -185,14 +188,25 @@ class CudaBackend final : public Backend {
   }
 
   Mark mark() override {
+    if (capturing_) {  // an event-record node of the graph: its event is re-recorded by every replay
+      if (graph_next_ == graph_events_.size()) {
+        cudaEvent_t e;
+        FORESIGHT_CUDA_CHECK(cudaEventCreate(&e));
+        graph_events_.push_back(e);
+      }
+      FORESIGHT_CUDA_CHECK(cudaEventRecordWithFlags(graph_events_[graph_next_], stream_, cudaEventRecordExternal));
+      return kGraphMark + static_cast<Mark>(graph_next_++);
+    }
     if (next_mark_ == events_.size()) new_event();
     FORESIGHT_CUDA_CHECK(cudaEventRecord(events_[next_mark_], stream_));
     return static_cast<Mark>(next_mark_++);
   }
-  void recycle_marks() override { next_mark_ = 1; }  // event 0 is the base
+  void recycle_marks() override { next_mark_ = 1; }  // event 0 is the base; graph marks live with their graph
   std::int64_t mark_ns(Mark m) override {
+    const cudaEvent_t e = m >= kGraphMark ? graph_events_.at(static_cast<std::size_t>(m - kGraphMark))
+                                          : events_.at(static_cast<std::size_t>(m));
     float ms = 0;
-    FORESIGHT_CUDA_CHECK(cudaEventElapsedTime(&ms, base_, events_.at(static_cast<std::size_t>(m))));
+    FORESIGHT_CUDA_CHECK(cudaEventElapsedTime(&ms, base_, e));
     return static_cast<std::int64_t>(static_cast<double>(ms) * 1e6);
   }
   void reserve_sms(int n) override {
@@ -202,9 +216,12 @@ class CudaBackend final : public Backend {
   void capture_begin() override {
     stream_ = streams_[0];
     FORESIGHT_CUDA_CHECK(cudaStreamBeginCapture(streams_[0], cudaStreamCaptureModeThreadLocal));
+    capturing_ = true;
+    graph_next_ = 0;  // the previous graph (if any) is replaced at capture_end
   }
   void capture_end() override {
     cudaGraph_t g = nullptr;
+    capturing_ = false;
     FORESIGHT_CUDA_CHECK(cudaStreamEndCapture(streams_[0], &g));
     if (exec_) FORESIGHT_CUDA_CHECK(cudaGraphExecDestroy(exec_));
     exec_ = nullptr;
@@ -261,6 +278,10 @@ class CudaBackend final : public Backend {
   std::vector<std::pair<void*, std::size_t>> live_host_, free_host_;
   std::unique_ptr<kernels::GemmHandle> gemm_;
   std::vector<cudaEvent_t> events_;  // [0] base, then the marks of the current step
+  static constexpr Mark kGraphMark = Mark{1} << 40;  // marks >= this: graph_events_[m - kGraphMark]
+  std::vector<cudaEvent_t> graph_events_;            // the marks of the captured graph
+  std::size_t graph_next_ = 0;
+  bool capturing_ = false;
   cudaEvent_t base_ = nullptr;
   void* workspace_ = nullptr;
   std::size_t workspace_bytes_ = 0;

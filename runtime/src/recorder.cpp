@@ -66,6 +66,30 @@ void Recorder::patch(int handle, std::uint64_t bytes, std::uint32_t chunks, std:
   p.info.flops = flops;
 }
 
+void Recorder::begin_capture() {
+  if (!time_ops_) return;
+  shared_ = {false, false};  // the graph's first ops start at marks of the graph
+  captured_at_ = pending_.size();
+  capturing_ = true;
+}
+
+void Recorder::end_capture() {
+  if (!time_ops_) return;
+  if (!capturing_) throw std::logic_error("Recorder::end_capture without begin_capture");
+  capturing_ = false;
+  captured_.assign(pending_.begin() + static_cast<std::ptrdiff_t>(captured_at_), pending_.end());
+  shared_ = {false, false};  // nothing after the graph shares its marks
+}
+
+void Recorder::replay_captured() {
+  if (!time_ops_) return;
+  if (pending_.size() != captured_at_) {
+    throw std::logic_error("Recorder::replay_captured: the ops before the graph differ from the capturing step's");
+  }
+  pending_.insert(pending_.end(), captured_.begin(), captured_.end());
+  shared_ = {false, false};
+}
+
 void Recorder::begin_step(trace::Phase phase, std::int32_t step) {
   phase_ = phase;
   step_ = step;
