@@ -38,6 +38,18 @@ class CudaBackend final : public Backend {
     const bool normal = pr && std::string(pr) == "normal";
     FORESIGHT_CUDA_CHECK(cudaStreamCreateWithPriority(&streams_[1], cudaStreamNonBlocking, normal ? least : greatest));
     if (const char* r = std::getenv("FORESIGHT_ATTN_SM_RESERVE")) sm_reserve_ = std::max(0, std::atoi(r));
+    // Graph marks (bench/RESULTS-runtime.md): 0 puts each mark's event node
+    // on the op's stream, between the kernels; N > 0 hangs it off the stream
+    // on one of N extra capture streams, so no kernel waits for an event node.
+    if (const char* b = std::getenv("FORESIGHT_GRAPH_MARK_BRANCHES")) mark_branches_ = std::clamp(std::atoi(b), 0, 8);
+    for (int i = 0; i < mark_branches_; ++i) {
+      cudaStream_t s;
+      FORESIGHT_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+      mark_streams_.push_back(s);
+    }
+    if (mark_branches_ > 0) {
+      FORESIGHT_CUDA_CHECK(cudaEventCreateWithFlags(&fork_event_, cudaEventDisableTiming));
+    }
     stream_ = streams_[0];
     FORESIGHT_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, 0));
     gemm_ = std::make_unique<kernels::GemmHandle>();
@@ -55,6 +67,8 @@ class CudaBackend final : public Backend {
     if (workspace_) cudaFree(workspace_);
     gemm_.reset();
     for (auto s : streams_) cudaStreamDestroy(s);
+    for (auto s : mark_streams_) cudaStreamDestroy(s);
+    if (fork_event_) cudaEventDestroy(fork_event_);
   }
   std::string name() const override { return "cuda"; }
   std::string clock_name() const override { return "cuda_events"; }
@@ -194,7 +208,13 @@ class CudaBackend final : public Backend {
         FORESIGHT_CUDA_CHECK(cudaEventCreate(&e));
         graph_events_.push_back(e);
       }
-      FORESIGHT_CUDA_CHECK(cudaEventRecordWithFlags(graph_events_[graph_next_], stream_, cudaEventRecordExternal));
+      cudaStream_t on = stream_;
+      if (mark_branches_ > 0) {  // fork: the event node depends on the stream's work; the stream does not wait for it
+        on = mark_streams_[graph_next_ % mark_streams_.size()];
+        FORESIGHT_CUDA_CHECK(cudaEventRecord(fork_event_, stream_));
+        FORESIGHT_CUDA_CHECK(cudaStreamWaitEvent(on, fork_event_, 0));
+      }
+      FORESIGHT_CUDA_CHECK(cudaEventRecordWithFlags(graph_events_[graph_next_], on, cudaEventRecordExternal));
       return kGraphMark + static_cast<Mark>(graph_next_++);
     }
     if (next_mark_ == events_.size()) new_event();
@@ -222,6 +242,11 @@ class CudaBackend final : public Backend {
   void capture_end() override {
     cudaGraph_t g = nullptr;
     capturing_ = false;
+    // Join the mark branches used by this capture back before it ends.
+    for (std::size_t i = 0; i < std::min(mark_streams_.size(), graph_next_); ++i) {
+      FORESIGHT_CUDA_CHECK(cudaEventRecord(fork_event_, mark_streams_[i]));
+      FORESIGHT_CUDA_CHECK(cudaStreamWaitEvent(streams_[0], fork_event_, 0));
+    }
     FORESIGHT_CUDA_CHECK(cudaStreamEndCapture(streams_[0], &g));
     if (exec_) FORESIGHT_CUDA_CHECK(cudaGraphExecDestroy(exec_));
     exec_ = nullptr;
@@ -282,6 +307,9 @@ class CudaBackend final : public Backend {
   std::vector<cudaEvent_t> graph_events_;            // the marks of the captured graph
   std::size_t graph_next_ = 0;
   bool capturing_ = false;
+  int mark_branches_ = 0;
+  std::vector<cudaStream_t> mark_streams_;
+  cudaEvent_t fork_event_ = nullptr;
   cudaEvent_t base_ = nullptr;
   void* workspace_ = nullptr;
   std::size_t workspace_bytes_ = 0;
