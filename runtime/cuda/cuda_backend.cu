@@ -38,16 +38,23 @@ class CudaBackend final : public Backend {
     const bool normal = pr && std::string(pr) == "normal";
     FORESIGHT_CUDA_CHECK(cudaStreamCreateWithPriority(&streams_[1], cudaStreamNonBlocking, normal ? least : greatest));
     if (const char* r = std::getenv("FORESIGHT_ATTN_SM_RESERVE")) sm_reserve_ = std::max(0, std::atoi(r));
-    // Graph marks (bench/RESULTS-runtime.md): 0 puts each mark's event node
-    // on the op's stream, between the kernels; N > 0 hangs it off the stream
-    // on one of N extra capture streams, so no kernel waits for an event node.
-    if (const char* b = std::getenv("FORESIGHT_GRAPH_MARK_BRANCHES")) mark_branches_ = std::clamp(std::atoi(b), 0, 8);
-    for (int i = 0; i < mark_branches_; ++i) {
+    // Graph marks (bench/RESULTS-runtime.md): by default each mark's event
+    // node hangs off the op's stream on a capture stream of its own (one per
+    // op stream, so its nodes form a chain in that stream's order and their
+    // times stay ordered): no kernel waits for an event node.
+    // FORESIGHT_GRAPH_MARKS=inline puts the nodes between the kernels
+    // instead, which costs ~2.5 us of GPU time per mark.
+    if (const char* gm = std::getenv("FORESIGHT_GRAPH_MARKS")) {
+      const std::string v = gm;
+      if (v != "inline" && v != "branch") throw std::invalid_argument("FORESIGHT_GRAPH_MARKS: 'inline' or 'branch'");
+      mark_branches_ = v == "branch";
+    }
+    for (int i = 0; mark_branches_ && i < 2; ++i) {
       cudaStream_t s;
       FORESIGHT_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
       mark_streams_.push_back(s);
     }
-    if (mark_branches_ > 0) {
+    if (mark_branches_) {
       FORESIGHT_CUDA_CHECK(cudaEventCreateWithFlags(&fork_event_, cudaEventDisableTiming));
     }
     stream_ = streams_[0];
@@ -209,8 +216,10 @@ class CudaBackend final : public Backend {
         graph_events_.push_back(e);
       }
       cudaStream_t on = stream_;
-      if (mark_branches_ > 0) {  // fork: the event node depends on the stream's work; the stream does not wait for it
-        on = mark_streams_[graph_next_ % mark_streams_.size()];
+      if (mark_branches_) {  // fork: the event node depends on the stream's work; the stream does not wait for it
+        const int si = current_stream();
+        on = mark_streams_[static_cast<std::size_t>(si)];
+        mark_stream_used_[static_cast<std::size_t>(si)] = true;
         FORESIGHT_CUDA_CHECK(cudaEventRecord(fork_event_, stream_));
         FORESIGHT_CUDA_CHECK(cudaStreamWaitEvent(on, fork_event_, 0));
       }
@@ -243,7 +252,9 @@ class CudaBackend final : public Backend {
     cudaGraph_t g = nullptr;
     capturing_ = false;
     // Join the mark branches used by this capture back before it ends.
-    for (std::size_t i = 0; i < std::min(mark_streams_.size(), graph_next_); ++i) {
+    for (std::size_t i = 0; i < mark_streams_.size(); ++i) {
+      if (!mark_stream_used_[i]) continue;
+      mark_stream_used_[i] = false;
       FORESIGHT_CUDA_CHECK(cudaEventRecord(fork_event_, mark_streams_[i]));
       FORESIGHT_CUDA_CHECK(cudaStreamWaitEvent(streams_[0], fork_event_, 0));
     }
@@ -307,7 +318,8 @@ class CudaBackend final : public Backend {
   std::vector<cudaEvent_t> graph_events_;            // the marks of the captured graph
   std::size_t graph_next_ = 0;
   bool capturing_ = false;
-  int mark_branches_ = 0;
+  bool mark_branches_ = true;
+  std::array<bool, 2> mark_stream_used_{};
   std::vector<cudaStream_t> mark_streams_;
   cudaEvent_t fork_event_ = nullptr;
   cudaEvent_t base_ = nullptr;
