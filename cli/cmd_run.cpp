@@ -159,8 +159,8 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
                 "Time whole steps only: no per-op events, no trace.h5 or timeline.json (to measure tracing "
                 "overhead; default off)");
   sub->add_flag("--no-graph", o->no_graph,
-                "With --no-trace on the cuda backend: launch every kernel from the host instead of replaying the "
-                "decode step as a CUDA graph (to measure host overhead; default off)");
+                "On the cuda backend: launch every kernel (and, with tracing, every op event) from the host "
+                "instead of replaying the decode step as a CUDA graph (to measure host overhead; default off)");
   sub->add_option("--checkpoint", o->checkpoint,
                   "HF Llama-format checkpoint directory (*.safetensors); default: synthetic weights");
   sub->add_option("--forecast", o->forecast,

@@ -1,7 +1,9 @@
 // CUDA backend: device memory and mapped pinned host memory, two streams
 // (main; side = highest priority, for the prefetch gather), the kernels'
-// *_cuda launchers, CUDA-event marks (recycled after each resolved step) and
-// ordering events between the streams.
+// *_cuda launchers, CUDA-event marks (recycled after each resolved step; marks
+// taken while capturing a graph become event-record nodes of that graph, on
+// events of their own that each replay re-records) and ordering events
+// between the streams.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -36,6 +38,25 @@ class CudaBackend final : public Backend {
     const bool normal = pr && std::string(pr) == "normal";
     FORESIGHT_CUDA_CHECK(cudaStreamCreateWithPriority(&streams_[1], cudaStreamNonBlocking, normal ? least : greatest));
     if (const char* r = std::getenv("FORESIGHT_ATTN_SM_RESERVE")) sm_reserve_ = std::max(0, std::atoi(r));
+    // Graph marks (bench/RESULTS-runtime.md): by default each mark's event
+    // node hangs off the op's stream on a capture stream of its own (one per
+    // op stream, so its nodes form a chain in that stream's order and their
+    // times stay ordered): no kernel waits for an event node.
+    // FORESIGHT_GRAPH_MARKS=inline puts the nodes between the kernels
+    // instead, which costs ~2.5 us of GPU time per mark.
+    if (const char* gm = std::getenv("FORESIGHT_GRAPH_MARKS")) {
+      const std::string v = gm;
+      if (v != "inline" && v != "branch") throw std::invalid_argument("FORESIGHT_GRAPH_MARKS: 'inline' or 'branch'");
+      mark_branches_ = v == "branch";
+    }
+    for (int i = 0; mark_branches_ && i < 2; ++i) {
+      cudaStream_t s;
+      FORESIGHT_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+      mark_streams_.push_back(s);
+    }
+    if (mark_branches_) {
+      FORESIGHT_CUDA_CHECK(cudaEventCreateWithFlags(&fork_event_, cudaEventDisableTiming));
+    }
     stream_ = streams_[0];
     FORESIGHT_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, 0));
     gemm_ = std::make_unique<kernels::GemmHandle>();
@@ -46,12 +67,15 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     cudaDeviceSynchronize();
     for (auto e : events_) cudaEventDestroy(e);
+    for (auto e : graph_events_) cudaEventDestroy(e);
     for (auto e : sync_events_) cudaEventDestroy(e);
     if (exec_) cudaGraphExecDestroy(exec_);
     for (auto& [p, n] : free_host_) cudaFreeHost(p);
     if (workspace_) cudaFree(workspace_);
     gemm_.reset();
     for (auto s : streams_) cudaStreamDestroy(s);
+    for (auto s : mark_streams_) cudaStreamDestroy(s);
+    if (fork_event_) cudaEventDestroy(fork_event_);
   }
   std::string name() const override { return "cuda"; }
   std::string clock_name() const override { return "cuda_events"; }
@@ -185,14 +209,33 @@ class CudaBackend final : public Backend {
   }
 
   Mark mark() override {
+    if (capturing_) {  // an event-record node of the graph: its event is re-recorded by every replay
+      if (graph_next_ == graph_events_.size()) {
+        cudaEvent_t e;
+        FORESIGHT_CUDA_CHECK(cudaEventCreate(&e));
+        graph_events_.push_back(e);
+      }
+      cudaStream_t on = stream_;
+      if (mark_branches_) {  // fork: the event node depends on the stream's work; the stream does not wait for it
+        const int si = current_stream();
+        on = mark_streams_[static_cast<std::size_t>(si)];
+        mark_stream_used_[static_cast<std::size_t>(si)] = true;
+        FORESIGHT_CUDA_CHECK(cudaEventRecord(fork_event_, stream_));
+        FORESIGHT_CUDA_CHECK(cudaStreamWaitEvent(on, fork_event_, 0));
+      }
+      FORESIGHT_CUDA_CHECK(cudaEventRecordWithFlags(graph_events_[graph_next_], on, cudaEventRecordExternal));
+      return kGraphMark + static_cast<Mark>(graph_next_++);
+    }
     if (next_mark_ == events_.size()) new_event();
     FORESIGHT_CUDA_CHECK(cudaEventRecord(events_[next_mark_], stream_));
     return static_cast<Mark>(next_mark_++);
   }
-  void recycle_marks() override { next_mark_ = 1; }  // event 0 is the base
+  void recycle_marks() override { next_mark_ = 1; }  // event 0 is the base; graph marks live with their graph
   std::int64_t mark_ns(Mark m) override {
+    const cudaEvent_t e = m >= kGraphMark ? graph_events_.at(static_cast<std::size_t>(m - kGraphMark))
+                                          : events_.at(static_cast<std::size_t>(m));
     float ms = 0;
-    FORESIGHT_CUDA_CHECK(cudaEventElapsedTime(&ms, base_, events_.at(static_cast<std::size_t>(m))));
+    FORESIGHT_CUDA_CHECK(cudaEventElapsedTime(&ms, base_, e));
     return static_cast<std::int64_t>(static_cast<double>(ms) * 1e6);
   }
   void reserve_sms(int n) override {
@@ -202,9 +245,19 @@ class CudaBackend final : public Backend {
   void capture_begin() override {
     stream_ = streams_[0];
     FORESIGHT_CUDA_CHECK(cudaStreamBeginCapture(streams_[0], cudaStreamCaptureModeThreadLocal));
+    capturing_ = true;
+    graph_next_ = 0;  // the previous graph (if any) is replaced at capture_end
   }
   void capture_end() override {
     cudaGraph_t g = nullptr;
+    capturing_ = false;
+    // Join the mark branches used by this capture back before it ends.
+    for (std::size_t i = 0; i < mark_streams_.size(); ++i) {
+      if (!mark_stream_used_[i]) continue;
+      mark_stream_used_[i] = false;
+      FORESIGHT_CUDA_CHECK(cudaEventRecord(fork_event_, mark_streams_[i]));
+      FORESIGHT_CUDA_CHECK(cudaStreamWaitEvent(streams_[0], fork_event_, 0));
+    }
     FORESIGHT_CUDA_CHECK(cudaStreamEndCapture(streams_[0], &g));
     if (exec_) FORESIGHT_CUDA_CHECK(cudaGraphExecDestroy(exec_));
     exec_ = nullptr;
@@ -261,6 +314,14 @@ class CudaBackend final : public Backend {
   std::vector<std::pair<void*, std::size_t>> live_host_, free_host_;
   std::unique_ptr<kernels::GemmHandle> gemm_;
   std::vector<cudaEvent_t> events_;  // [0] base, then the marks of the current step
+  static constexpr Mark kGraphMark = Mark{1} << 40;  // marks >= this: graph_events_[m - kGraphMark]
+  std::vector<cudaEvent_t> graph_events_;            // the marks of the captured graph
+  std::size_t graph_next_ = 0;
+  bool capturing_ = false;
+  bool mark_branches_ = true;
+  std::array<bool, 2> mark_stream_used_{};
+  std::vector<cudaStream_t> mark_streams_;
+  cudaEvent_t fork_event_ = nullptr;
   cudaEvent_t base_ = nullptr;
   void* workspace_ = nullptr;
   std::size_t workspace_bytes_ = 0;

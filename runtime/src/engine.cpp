@@ -104,9 +104,10 @@ DecodeEngine::State::State(const config::ModelConfig& model, const DeviceWeights
   allocate_kv();
   gather_op.assign(static_cast<std::size_t>(L), -1);
   ws_op.assign(static_cast<std::size_t>(L), -1);
-  // A graph needs fixed kernel arguments: not with per-op marks, the LRU
-  // clock (a per-step argument) or recall counting (host reads mid-step).
-  use_graph = o.cuda_graph && be.supports_graphs() && !rec.times_ops() && !lru && !o.measure_recall;
+  // A graph needs fixed kernel arguments: not with the LRU clock (a per-step
+  // argument) or recall counting (host reads mid-step). Per-op marks become
+  // event-record nodes of the graph.
+  use_graph = o.cuda_graph && be.supports_graphs() && !lru && !o.measure_recall;
   // The prefetch kernel holds its CTAs' SMs while attention runs beside it: a
   // split-KV grid sized for all SMs would leave a second, nearly empty wave.
   be.reserve_sms(prefetch ? gather_ctas : 0);
@@ -371,9 +372,12 @@ std::vector<std::int32_t> DecodeEngine::step() {
   // every input that changes per step is in device memory (uploaded above).
   if (s.graph_ready) {
     s.be.graph_launch();
+    s.rec.replay_captured();
   } else if (s.use_graph && s.step >= 1) {
     s.be.capture_begin();
+    s.rec.begin_capture();
     s.step_body();
+    s.rec.end_capture();
     s.be.capture_end();
     s.graph_ready = true;
     s.be.graph_launch();

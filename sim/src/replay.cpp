@@ -115,6 +115,10 @@ Replayer::Replayer(trace::Trace t, std::string where, HardwareLoader load_hw)
       if (op.kind == trace::OpKind::host) host_ns.push_back(clean_ns_[k]);
       if (op.kind != trace::OpKind::compute) continue;
       const std::uint16_t sid = canonical_stage_id(t_.stages.at(op.stage));
+      if (op.phase == trace::Phase::decode) {
+        has_layer_norm_ |= t_.stages.at(op.stage) == st::rmsnorm && op.layer >= 0;
+        has_kv_write_ |= t_.stages.at(op.stage) == st::kv_write;
+      }
       const std::uint64_t base = pack_op_key(op.phase, op.step, op.layer, sid, 0);
       const std::uint8_t n = occ[base]++;
       if (sid < kStageSlots && n < kOccSlots && op.step >= 0 && op.layer + 1 >= 0 &&
@@ -292,6 +296,8 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
   sc.gather_ctas = gather_ctas;
   sc.prefill = has_prefill_;
   sc.host_step_ns = host_step_ns_;
+  sc.fused_layer_norms = decode_steps_ > 0 && !has_layer_norm_;
+  sc.fused_kv_write = decode_steps_ > 0 && !has_kv_write_;
   trace::Trace out;
   out.header = h;
   out.header.hardware = hw;

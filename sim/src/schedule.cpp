@@ -155,7 +155,7 @@ void build_schedule(const ScheduleConfig& c, const DurationFn& duration, const L
     for (std::int32_t l = 0; l < L; ++l) {
       e.begin_layer();
       auto ll = static_cast<std::int16_t>(l);
-      e.compute(st::rmsnorm, ll, sh);
+      if (!c.fused_layer_norms) e.compute(st::rmsnorm, ll, sh);
       auto qkv = e.compute(st::qkvf_gemm, ll, sh);
       e.compute(st::rope, ll, sh);
       if (ms.select) e.compute(st::compress, ll, sh);
@@ -193,7 +193,7 @@ void build_schedule(const ScheduleConfig& c, const DurationFn& duration, const L
     for (std::int32_t l = 0; l < L; ++l) {
       e.begin_layer();
       auto ll = static_cast<std::int16_t>(l);
-      e.compute(st::rmsnorm, ll, sh);
+      if (!c.fused_layer_norms) e.compute(st::rmsnorm, ll, sh);
       e.compute(st::qkvf_gemm, ll, sh);
       e.compute(st::rope, ll, sh);
       std::uint64_t ready = kNoDep;
@@ -230,7 +230,7 @@ void build_schedule(const ScheduleConfig& c, const DurationFn& duration, const L
           }
         }
       }
-      e.compute(st::kv_write, ll, sh);
+      if (!c.fused_kv_write) e.compute(st::kv_write, ll, sh);
       e.compute(st::attention, ll, sh);
       e.compute(st::o_proj, ll, sh);
       e.compute(st::mlp, ll, sh);

@@ -161,3 +161,34 @@ TEST_CASE("batch and context what-ifs re-predict compute and check memory", "[si
   CHECK(metric(r.metrics, "memory.fits") == 0.0);
   CHECK(r.scenario["status_reason"].get<std::string>().find("GPU memory") != std::string::npos);
 }
+
+TEST_CASE("stages a recorded runtime fused have no ops of their own in the replay", "[sim][replay]") {
+  // A trace whose decode steps have no per-layer rmsnorm and no kv_write (the
+  // runtime ran them inside qkvf_gemm/mlp and rope): here the synthesized
+  // ops of those stages are renamed, as if they were part of another op.
+  trace::Trace t = sim::synthesize(tiny_synth(config::Mode::sparda));
+  const auto count = [](const trace::Trace& tr, std::string_view stage, bool layers_only) {
+    std::size_t n = 0;
+    for (const auto& op : tr.ops)
+      n += op.phase == trace::Phase::decode && tr.stages.at(op.stage) == stage && (!layers_only || op.layer >= 0);
+    return n;
+  };
+  const auto plain = sim::Replayer(t).run({}, true);
+  REQUIRE(plain.timeline);
+  CHECK(count(*plain.timeline, "rmsnorm", true) > 0);
+  CHECK(count(*plain.timeline, "kv_write", false) > 0);
+
+  t.stages.push_back("fused_into_neighbour");
+  const auto renamed = static_cast<std::uint16_t>(t.stages.size() - 1);
+  for (auto& op : t.ops) {
+    const auto& name = t.stages.at(op.stage);
+    if (op.phase == trace::Phase::decode && ((name == "rmsnorm" && op.layer >= 0) || name == "kv_write"))
+      op.stage = renamed;
+  }
+  const auto fused = sim::Replayer(t).run({}, true);
+  REQUIRE(fused.timeline);
+  CHECK(count(*fused.timeline, "rmsnorm", true) == 0);
+  CHECK(count(*fused.timeline, "kv_write", false) == 0);
+  CHECK(count(*fused.timeline, "rmsnorm", false) > 0);  // the final norm stays
+  CHECK(count(*fused.timeline, "qkvf_gemm", true) == count(*plain.timeline, "qkvf_gemm", true));
+}

@@ -96,6 +96,8 @@ class Backend {
   // Graphs: the work enqueued between capture_begin and capture_end (on the
   // main stream, and on the side stream joined through events) is recorded,
   // not run; graph_launch replays the last capture. Unsupported: no-ops.
+  // A mark taken while capturing belongs to the graph: every replay takes it
+  // again, and mark_ns gives the time of the latest replay's.
   virtual bool supports_graphs() const { return false; }
   virtual void capture_begin() {}
   virtual void capture_end() {}

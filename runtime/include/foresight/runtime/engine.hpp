@@ -48,7 +48,8 @@ struct EngineOptions {
   std::int64_t cache_blocks = 0;
   int gather_ctas = 0;                       // prefetch/gather kernel CTAs; 0: 16 up to batch 16, else 32
   // Replay decode steps as a CUDA graph where possible (backend supports it,
-  // ops not timed individually, exact working set, no recall counting).
+  // exact working set, no recall counting); timed ops' events are recorded
+  // by the graph.
   bool cuda_graph = true;
   bool synthetic_prefill = false;
   std::int64_t prefill_chunk_tokens = 512;

@@ -112,6 +112,16 @@ class Recorder {
   void patch(int handle, std::uint64_t bytes, std::uint32_t chunks, std::uint64_t flops = 0);
   bool times_ops() const { return time_ops_; }
 
+  // CUDA graphs with timed ops: the ops recorded between begin_capture and
+  // end_capture (while the backend captures the step's work) are kept; at
+  // each later step, after the same eager ops as the capturing step (so the
+  // handles match), replay_captured() adds them again with the graph's marks,
+  // which the replay re-records. Throws std::logic_error when the ops before
+  // it differ in number from the capturing step's.
+  void begin_capture();
+  void end_capture();
+  void replay_captured();
+
   void selection(std::int32_t step, std::int16_t layer, std::int32_t seq, std::uint16_t kv_head,
                  std::span<const std::int32_t> ids);  // -1 entries are skipped
   void cache(const trace::CacheOutcome& c);
@@ -150,6 +160,9 @@ class Recorder {
   Backend::Mark step_begin_ = 0;
   std::uint64_t next_id_ = 0;
   std::vector<Pending> pending_;
+  std::vector<Pending> captured_;      // the graph's ops (replay_captured)
+  std::size_t captured_at_ = 0;        // their first handle
+  bool capturing_ = false;
   std::vector<std::pair<std::string, std::int64_t>> stage_totals_;
   bool closed_ = false;
 };

@@ -34,7 +34,7 @@ struct RunRequest {
   // false: no trace.h5 / timeline.json and no per-op timing (step times
   // only): the configuration to measure tracing overhead against.
   bool trace = true;
-  bool cuda_graph = true;  // replay decode steps as a CUDA graph when tracing is off
+  bool cuda_graph = true;  // replay decode steps as a CUDA graph (op events included)
   // sparda-no-offload: also run the query's own selection each layer and
   // report the Forecast's recall in metrics.json (adds scoring ops to the trace).
   bool measure_recall = false;

@@ -87,6 +87,7 @@ class Replayer {
   std::int64_t host_step_ns_ = 20000;
   std::int32_t decode_steps_ = 0;
   bool has_prefill_ = false;
+  bool has_layer_norm_ = false, has_kv_write_ = false;  // in the decode steps (else fused: ScheduleConfig)
   std::unique_ptr<CostFit> fit_;
 
   struct MemoEntry;

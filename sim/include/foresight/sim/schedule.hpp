@@ -62,6 +62,12 @@ struct ScheduleConfig {
   bool prefill = false;                      // emit one prefill chunk first
   trace::Engine h2d_engine = trace::Engine::zero_copy_gather;
   std::int64_t host_step_ns = 20000;         // host work per step (assumption)
+  // Stages the recorded runtime runs inside a neighbouring op, so the
+  // schedule has no op of their own: the per-layer RMSNorms (inside
+  // qkvf_gemm and mlp) and the new token's K/V write (inside rope). The
+  // replayer sets them when a trace with decode ops has none of that stage.
+  bool fused_layer_norms = false;
+  bool fused_kv_write = false;
 };
 
 // Appends stages, streams, ops and deps of the whole run to `out` (which must
