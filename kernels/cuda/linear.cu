@@ -1,11 +1,12 @@
 // Fused decode projection (see foresight/kernels/linear.hpp for why this is a
 // hand-written kernel and not cuBLAS). Memory-bound GEMV design:
 // - one warp owns one output feature at a time (two adjacent ones from 4 rows
-//   up; with swiglu the pair i, inter + i, so the epilogue needs no other warp), lanes read consecutive 16-byte chunks
-//   of the weight rows (coalesced, L1 bypassed) with kLoadsInFlight loads per
-//   lane issued before any is used;
+//   up; with swiglu the pair i, inter + i, so the epilogue needs no other
+//   warp); lanes read consecutive 16-byte chunks of the weight rows
+//   (coalesced, L1 bypassed), kLoadsInFlight loads per lane (half from 5 rows
+//   up) issued before any is used;
 // - x (or the normalized xn) is staged once per CTA in shared memory as bf16
-//   [rows, in] (read from global/L1 instead when it does not fit);
+//   [rows, in] (read from L2 instead when it does not fit);
 // - fp32 register accumulators per row (ROWS is a template, 1..8), reduced
 //   with warp shuffles;
 // - the grid is one wave (resident CTAs on all SMs), warps stride over the
