@@ -168,6 +168,7 @@ class CudaBackend final : public Backend {
   void embedding(const kernels::EmbeddingParams& p) override { kernels::embedding_cuda(p, stream_); }
   void rmsnorm(const kernels::RmsNormParams& p) override { kernels::rmsnorm_cuda(p, stream_); }
   void gemm(const kernels::GemmParams& p) override { kernels::gemm_cuda(*gemm_, p, stream_); }
+  void linear(const kernels::LinearParams& p) override { kernels::linear_cuda(*gemm_, p, stream_); }
   void rope(const kernels::RopeParams& p) override { kernels::rope_cuda(p, stream_); }
   void residual_add(const kernels::ResidualAddParams& p) override { kernels::residual_add_cuda(p, stream_); }
   void swiglu(const kernels::SwigluParams& p) override { kernels::swiglu_cuda(p, stream_); }
@@ -195,6 +196,7 @@ class CudaBackend final : public Backend {
   }
   void kv_gather(const kernels::KvGatherParams& p) override { kernels::kv_gather_cuda(p, stream_); }
   void kv_append(const kernels::KvAppendParams& p) override { kernels::kv_append_cuda(p, stream_); }
+  void rope_append(const kernels::RopeAppendParams& p) override { kernels::rope_append_cuda(p, stream_); }
   void slot_list(const kernels::SlotListParams& p) override { kernels::slot_list_cuda(p, stream_); }
   void kv_synth(const kernels::KvSynthParams& p) override { kernels::kv_synth_cuda(p, stream_); }
   void dense_decode_attention(const kernels::DenseDecodeAttentionParams& p) override {

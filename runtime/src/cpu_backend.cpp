@@ -43,6 +43,7 @@ class CpuBackend final : public Backend {
   void embedding(const kernels::EmbeddingParams& p) override { kernels::embedding_cpu(p); }
   void rmsnorm(const kernels::RmsNormParams& p) override { kernels::rmsnorm_cpu(p); }
   void gemm(const kernels::GemmParams& p) override { kernels::gemm_cpu(p); }
+  void linear(const kernels::LinearParams& p) override { kernels::linear_cpu(p); }
   void rope(const kernels::RopeParams& p) override { kernels::rope_cpu(p); }
   void residual_add(const kernels::ResidualAddParams& p) override { kernels::residual_add_cpu(p); }
   void swiglu(const kernels::SwigluParams& p) override { kernels::swiglu_cpu(p); }
@@ -68,6 +69,7 @@ class CpuBackend final : public Backend {
   }
   void kv_gather(const kernels::KvGatherParams& p) override { kernels::kv_gather_cpu(p); }
   void kv_append(const kernels::KvAppendParams& p) override { kernels::kv_append_cpu(p); }
+  void rope_append(const kernels::RopeAppendParams& p) override { kernels::rope_append_cpu(p); }
   void slot_list(const kernels::SlotListParams& p) override { kernels::slot_list_cpu(p); }
   void kv_synth(const kernels::KvSynthParams& p) override { kernels::kv_synth_cpu(p); }
   void dense_decode_attention(const kernels::DenseDecodeAttentionParams& p) override {

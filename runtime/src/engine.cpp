@@ -165,43 +165,44 @@ void DecodeEngine::State::allocate_kv() {
   recall.assign(o.measure_recall && forecast_selects ? static_cast<std::size_t>(L) : 0, {});
 }
 
+// RMSNorm fused into the QKVF projection (linear: one kernel at decode row
+// counts; rmsnorm + cuBLAS above), so one op; xn keeps the normalised rows.
 void DecodeEngine::State::layer_front(int l, int n) {
   const auto& lw = w.layers[static_cast<std::size_t>(l)];
   const auto ls = static_cast<std::int16_t>(l);
-  rec.op({st::rmsnorm, ls, -1, static_cast<std::uint64_t>(4 * n * H)}, [&] {
-    be.rmsnorm({x.get(), lw.attn_norm.get(), xn.get(), n, H, 0, 0, static_cast<float>(m.rms_eps)});
-  });
-  rec.op({st::qkvf_gemm, ls, -1, gemm_bytes(n, H, R), gemm_flops(n, H, R)}, [&] {
-    kernels::GemmParams g;
-    g.x = xn.get(); g.w = lw.wqkvf.get(); g.y = qkvf.get(); g.rows = n; g.in = H; g.out = R;
-    be.gemm(g);
+  const std::uint64_t norm_bytes = 4ull * static_cast<std::uint64_t>(n) * H;
+  rec.op({st::qkvf_gemm, ls, -1, norm_bytes + gemm_bytes(n, H, R), gemm_flops(n, H, R)}, [&] {
+    kernels::LinearParams g;
+    g.x = x.get(); g.w = lw.wqkvf.get(); g.y = qkvf.get(); g.rows = n; g.in = H; g.out = R;
+    g.norm_weight = lw.attn_norm.get(); g.norm_out = xn.get(); g.eps = static_cast<float>(m.rms_eps);
+    be.linear(g);
   });
 }
 
+// O projection with the residual add fused (x += attn Wo^T); the MLP as two
+// linears: RMSNorm + gate/up + SwiGLU, then down with the residual add.
 void DecodeEngine::State::layer_back(int l, int n) {
   const auto& lw = w.layers[static_cast<std::size_t>(l)];
   const auto ls = static_cast<std::int16_t>(l);
-  const std::int64_t e = static_cast<std::int64_t>(n) * H;
   rec.op({st::o_proj, ls, -1, gemm_bytes(n, nh * hd, H), gemm_flops(n, nh * hd, H)}, [&] {
-    kernels::GemmParams g;  // x += attn Wo^T (residual fused into the GEMM)
+    kernels::LinearParams g;
     g.x = attn.get(); g.w = lw.wo.get(); g.y = x.get(); g.rows = n; g.in = nh * hd; g.out = H;
     g.accumulate = true;
-    be.gemm(g);
+    be.linear(g);
   });
-  rec.op({st::rmsnorm, ls, -1, static_cast<std::uint64_t>(4 * e)}, [&] {
-    be.rmsnorm({x.get(), lw.ffn_norm.get(), xn.get(), n, H, 0, 0, static_cast<float>(m.rms_eps)});
-  });
-  rec.op({st::mlp, ls, -1, gemm_bytes(n, H, 2 * I) + gemm_bytes(n, I, H),
+  const std::uint64_t norm_bytes = 4ull * static_cast<std::uint64_t>(n) * H;
+  rec.op({st::mlp, ls, -1, norm_bytes + gemm_bytes(n, H, 2 * I) + gemm_bytes(n, I, H),
           gemm_flops(n, H, 2 * I) + gemm_flops(n, I, H)},
          [&] {
-           kernels::GemmParams g;
-           g.x = xn.get(); g.w = lw.w_gate_up.get(); g.y = gate_up.get(); g.rows = n; g.in = H; g.out = 2 * I;
-           be.gemm(g);
-           be.swiglu({gate_up.get(), act.get(), n, I});
-           kernels::GemmParams d;  // x += act Wdown^T
+           kernels::LinearParams g;
+           g.x = x.get(); g.w = lw.w_gate_up.get(); g.y = act.get(); g.rows = n; g.in = H; g.out = 2 * I;
+           g.norm_weight = lw.ffn_norm.get(); g.norm_out = xn.get(); g.eps = static_cast<float>(m.rms_eps);
+           g.swiglu = true; g.swiglu_scratch = gate_up.get();
+           be.linear(g);
+           kernels::LinearParams d;
            d.x = act.get(); d.w = lw.w_down.get(); d.y = x.get(); d.rows = n; d.in = I; d.out = H;
            d.accumulate = true;
-           be.gemm(d);
+           be.linear(d);
          });
 }
 
@@ -209,19 +210,22 @@ void DecodeEngine::State::decode_layer(int l) {
   const auto ls = static_cast<std::int16_t>(l);
   auto& lk = kv[static_cast<std::size_t>(l)];
   layer_front(l, B);
-  rec.op({st::rope, ls, -1, static_cast<std::uint64_t>(4 * B * (nh + 2 * nkv) * hd)}, [&] {
-    kernels::RopeParams r;
+  // RoPE on q, k (and the Forecast), the rotated q to the contiguous q
+  // buffer for attention, and the new token's K/V to the store (a
+  // write-through to host memory in the offload modes) and the tail slot:
+  // one kernel, so one op (the trace has no separate kv_write in decode).
+  const std::uint64_t rope_bytes = static_cast<std::uint64_t>(4 * B * (nh + 2 * nkv) * hd) + 2ull * B * nh * hd;
+  const std::uint64_t kv_bytes = static_cast<std::uint64_t>(4 * B * nkv * hd) * (sparse ? 2 : 1);
+  rec.op({st::rope, ls, -1, rope_bytes + kv_bytes}, [&] {
+    kernels::RopeAppendParams ra;
+    auto& r = ra.rope;
     r.q = qkvf.get() + q_off; r.k = qkvf.get() + k_off;
     r.f = forecast_selects ? qkvf.get() + f_off : nullptr;
     r.positions = pos.get(); r.inv_freq = inv_freq.get();
     r.batch = B; r.n_heads = nh; r.n_kv_heads = nkv; r.head_dim = hd;
     r.q_batch_stride = R; r.k_batch_stride = R; r.f_batch_stride = R;
-    be.rope(r);
-  });
-  // The new token's K/V: to the store (a write-through to host memory in the
-  // offload modes) and to the tail slot.
-  rec.op({st::kv_write, ls, -1, static_cast<std::uint64_t>(4 * B * nkv * hd) * (sparse ? 2 : 1)}, [&] {
-    kernels::KvAppendParams a;
+    ra.q_out = q.get();
+    auto& a = ra.append;
     a.src = qkvf.get(); a.src_row_stride = R; a.k_offset = k_off; a.v_offset = v_off;
     a.positions = pos.get(); a.rows = B;
     a.store_k = lk.k; a.store_v = lk.v; a.max_tokens = max_tokens;
@@ -230,7 +234,7 @@ void DecodeEngine::State::decode_layer(int l) {
       a.slots_per_row = n_slots + 1; a.tail_slot = n_slots; a.block_tokens = block;
     }
     a.kv_heads = nkv; a.head_dim = hd;
-    be.kv_append(a);
+    be.rope_append(ra);
   });
   if (!sparse) {
     dense_attention(l);

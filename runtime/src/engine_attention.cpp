@@ -11,14 +11,6 @@ namespace foresight::runtime {
 
 namespace st = trace::stage;
 
-namespace {
-// q [B, n_heads*head_dim] contiguous from the QKVF rows (row stride R).
-void gather_q(Backend& be, bf16* q, const bf16* qkvf, int B, int R, int q_elems) {
-  be.copy_2d(q, static_cast<std::size_t>(q_elems) * sizeof(bf16), qkvf, static_cast<std::size_t>(R) * sizeof(bf16),
-             static_cast<std::size_t>(q_elems) * sizeof(bf16), static_cast<std::size_t>(B));
-}
-}  // namespace
-
 void DecodeEngine::State::dense_attention(int l) {
   const auto lz = static_cast<std::size_t>(l);
   std::uint64_t tokens = 0;
@@ -26,7 +18,6 @@ void DecodeEngine::State::dense_attention(int l) {
   rec.op({st::attention, static_cast<std::int16_t>(l), -1, tokens * nkv * hd * 4,
           tokens * static_cast<std::uint64_t>(4 * nh * hd)},
          [&] {
-           gather_q(be, q.get(), qkvf.get(), B, R, nh * hd);
            kernels::DenseDecodeAttentionParams p;
            p.shape.batch = B; p.shape.n_heads = nh; p.shape.kv_heads = nkv; p.shape.head_dim = hd;
            p.q = q.get(); p.k = kv[lz].k; p.v = kv[lz].v; p.seq_len = counts.get();
@@ -51,7 +42,6 @@ void DecodeEngine::State::sparse_attention(int l) {
     sp.counters = counters.get() + 3 * lz;
     sp.rows = rows; sp.k = k; sp.n_slots = n_slots; sp.tail_slot = n_slots; sp.list_stride = k + 1;
     be.slot_list(sp);
-    gather_q(be, q.get(), qkvf.get(), B, R, nh * hd);
     kernels::SparseDecodeAttentionParams p;
     p.shape.batch = B; p.shape.n_heads = nh; p.shape.kv_heads = nkv; p.shape.head_dim = hd;
     p.q = q.get(); p.slots_k = lk.slots_k.get(); p.slots_v = lk.slots_v.get();

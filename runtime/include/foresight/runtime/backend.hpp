@@ -18,12 +18,14 @@
 #include "foresight/kernels/gemm.hpp"
 #include "foresight/kernels/key_compress.hpp"
 #include "foresight/kernels/kv_append.hpp"
+#include "foresight/kernels/linear.hpp"
 #include "foresight/kernels/kv_gather.hpp"
 #include "foresight/kernels/kv_synth.hpp"
 #include "foresight/kernels/prefill_attention.hpp"
 #include "foresight/kernels/residual_add.hpp"
 #include "foresight/kernels/rmsnorm.hpp"
 #include "foresight/kernels/rope.hpp"
+#include "foresight/kernels/rope_append.hpp"
 #include "foresight/kernels/slot_list.hpp"
 #include "foresight/kernels/swiglu.hpp"
 #include "foresight/kernels/working_set.hpp"
@@ -71,6 +73,7 @@ class Backend {
   virtual void embedding(const kernels::EmbeddingParams& p) = 0;
   virtual void rmsnorm(const kernels::RmsNormParams& p) = 0;
   virtual void gemm(const kernels::GemmParams& p) = 0;
+  virtual void linear(const kernels::LinearParams& p) = 0;  // norm/SwiGLU/residual-fused projection
   virtual void rope(const kernels::RopeParams& p) = 0;
   virtual void residual_add(const kernels::ResidualAddParams& p) = 0;
   virtual void swiglu(const kernels::SwigluParams& p) = 0;
@@ -84,6 +87,7 @@ class Backend {
   virtual void working_set_update(const kernels::WorkingSetParams& p) = 0;
   virtual void kv_gather(const kernels::KvGatherParams& p) = 0;
   virtual void kv_append(const kernels::KvAppendParams& p) = 0;
+  virtual void rope_append(const kernels::RopeAppendParams& p) = 0;  // decode: rope + q copy + K/V append
   virtual void slot_list(const kernels::SlotListParams& p) = 0;
   virtual void kv_synth(const kernels::KvSynthParams& p) = 0;
   virtual void dense_decode_attention(const kernels::DenseDecodeAttentionParams& p) = 0;
