@@ -49,6 +49,25 @@ for sweep in "$@"; do
     sample)    run sample-sparda --mode sparda --batch 2 --context 8192 --steps 3 --warmup 1 ;;
     breakdown) run breakdown-sparda --mode sparda --batch 16 --context 32768 --steps 4 --warmup 1
                run breakdown-sparse-offload --mode sparse-offload --batch 16 --context 32768 --steps 4 --warmup 1 ;;
+    # Fused decode kernels (linear, rope_append): GPU checks and micro-benchmarks.
+    fused-checks) "$bin/gpu_check_linear"; "$bin/gpu_check_rope_append" ;;
+    gemm)      "$bin/bench_gemm_skinny" --csv "$out/gemm-skinny-linear.csv" ;;
+    rope)      "$bin/bench_rope_append" --csv "$out/rope-append.csv" ;;
+    # The fused linear on/off and with/without programmatic dependent launch.
+    fusion)    for v in 1-1 1-0 0-1; do
+                 FORESIGHT_LINEAR_FUSED=${v%-*} FORESIGHT_LINEAR_PDL=${v#*-} br fusion-f${v%-*}-pdl${v#*-} \
+                   --modes dense,sparse --contexts 4096,32768 --batches 1,4,8,16 --steps 16 --trace off
+               done ;;
+    # Graph op marks between the kernels (inline) against hung off the stream (branch, the default).
+    marks)     for v in inline branch; do
+                 FORESIGHT_GRAPH_MARKS=$v br marks-$v --modes dense,sparse,sparda --contexts 4096 --batches 1,16 \
+                   --steps 16 --trace on
+               done ;;
+    # One traced run per mode at 4K x 16 with its Perfetto timeline.
+    timeline)  for mode in dense sparse; do
+                 "$bin/foresight" run --model minicpm4.1-8b --backend cuda --prefill synthetic --mode $mode \
+                   --batch 16 --context 4096 --steps 4 --warmup 1 --out "$out/timeline-$mode" | tail -2
+               done ;;
     *) echo "unknown sweep '$sweep'"; exit 2 ;;
   esac
 done

@@ -67,9 +67,11 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     cudaDeviceSynchronize();
     for (auto e : events_) cudaEventDestroy(e);
-    for (auto e : graph_events_) cudaEventDestroy(e);
+    for (auto& pool : graph_events_)
+      for (auto e : pool) cudaEventDestroy(e);
     for (auto e : sync_events_) cudaEventDestroy(e);
-    if (exec_) cudaGraphExecDestroy(exec_);
+    for (auto x : exec_)
+      if (x) cudaGraphExecDestroy(x);
     for (auto& [p, n] : free_host_) cudaFreeHost(p);
     if (workspace_) cudaFree(workspace_);
     gemm_.reset();
@@ -212,10 +214,12 @@ class CudaBackend final : public Backend {
 
   Mark mark() override {
     if (capturing_) {  // an event-record node of the graph: its event is re-recorded by every replay
-      if (graph_next_ == graph_events_.size()) {
+      auto& pool = graph_events_[static_cast<std::size_t>(slot_)];
+      std::size_t& next = graph_next_[static_cast<std::size_t>(slot_)];
+      if (next == pool.size()) {
         cudaEvent_t e;
         FORESIGHT_CUDA_CHECK(cudaEventCreate(&e));
-        graph_events_.push_back(e);
+        pool.push_back(e);
       }
       cudaStream_t on = stream_;
       if (mark_branches_) {  // fork: the event node depends on the stream's work; the stream does not wait for it
@@ -225,17 +229,21 @@ class CudaBackend final : public Backend {
         FORESIGHT_CUDA_CHECK(cudaEventRecord(fork_event_, stream_));
         FORESIGHT_CUDA_CHECK(cudaStreamWaitEvent(on, fork_event_, 0));
       }
-      FORESIGHT_CUDA_CHECK(cudaEventRecordWithFlags(graph_events_[graph_next_], on, cudaEventRecordExternal));
-      return kGraphMark + static_cast<Mark>(graph_next_++);
+      FORESIGHT_CUDA_CHECK(cudaEventRecordWithFlags(pool[next], on, cudaEventRecordExternal));
+      return kGraphMark + kSlotMarks * slot_ + static_cast<Mark>(next++);
     }
     if (next_mark_ == events_.size()) new_event();
     FORESIGHT_CUDA_CHECK(cudaEventRecord(events_[next_mark_], stream_));
     return static_cast<Mark>(next_mark_++);
   }
   void recycle_marks() override { next_mark_ = 1; }  // event 0 is the base; graph marks live with their graph
+  bool mark_outlives_step(Mark m) const override { return m >= kGraphMark; }
   std::int64_t mark_ns(Mark m) override {
-    const cudaEvent_t e = m >= kGraphMark ? graph_events_.at(static_cast<std::size_t>(m - kGraphMark))
-                                          : events_.at(static_cast<std::size_t>(m));
+    const cudaEvent_t e =
+        m >= kGraphMark
+            ? graph_events_.at(static_cast<std::size_t>((m - kGraphMark) / kSlotMarks))
+                  .at(static_cast<std::size_t>((m - kGraphMark) % kSlotMarks))
+            : events_.at(static_cast<std::size_t>(m));
     float ms = 0;
     FORESIGHT_CUDA_CHECK(cudaEventElapsedTime(&ms, base_, e));
     return static_cast<std::int64_t>(static_cast<double>(ms) * 1e6);
@@ -244,13 +252,15 @@ class CudaBackend final : public Backend {
     if (!std::getenv("FORESIGHT_ATTN_SM_RESERVE")) sm_reserve_ = std::clamp(n, 0, sm_count_ - 1);
   }
   bool supports_graphs() const override { return true; }
-  void capture_begin() override {
+  void capture_begin(int slot) override {
+    slot_ = check_slot(slot);
     stream_ = streams_[0];
     FORESIGHT_CUDA_CHECK(cudaStreamBeginCapture(streams_[0], cudaStreamCaptureModeThreadLocal));
     capturing_ = true;
-    graph_next_ = 0;  // the previous graph (if any) is replaced at capture_end
+    graph_next_[static_cast<std::size_t>(slot_)] = 0;  // the slot's previous graph is replaced at capture_end
   }
-  void capture_end() override {
+  void capture_end(int slot) override {
+    if (check_slot(slot) != slot_) throw std::logic_error("backend 'cuda': capture_end of another slot");
     cudaGraph_t g = nullptr;
     capturing_ = false;
     // Join the mark branches used by this capture back before it ends.
@@ -261,21 +271,27 @@ class CudaBackend final : public Backend {
       FORESIGHT_CUDA_CHECK(cudaStreamWaitEvent(streams_[0], fork_event_, 0));
     }
     FORESIGHT_CUDA_CHECK(cudaStreamEndCapture(streams_[0], &g));
-    if (exec_) FORESIGHT_CUDA_CHECK(cudaGraphExecDestroy(exec_));
-    exec_ = nullptr;
-    const cudaError_t e = cudaGraphInstantiate(&exec_, g, 0);
+    cudaGraphExec_t& exec = exec_[static_cast<std::size_t>(slot)];
+    if (exec) FORESIGHT_CUDA_CHECK(cudaGraphExecDestroy(exec));
+    exec = nullptr;
+    const cudaError_t e = cudaGraphInstantiate(&exec, g, 0);
     cudaGraphDestroy(g);
     FORESIGHT_CUDA_CHECK(e);
   }
-  void graph_launch() override {
-    if (!exec_) throw std::logic_error("backend 'cuda': graph_launch without a captured graph");
-    FORESIGHT_CUDA_CHECK(cudaGraphLaunch(exec_, streams_[0]));
+  void graph_launch(int slot) override {
+    const cudaGraphExec_t exec = exec_[static_cast<std::size_t>(check_slot(slot))];
+    if (!exec) throw std::logic_error("backend 'cuda': graph_launch without a captured graph");
+    FORESIGHT_CUDA_CHECK(cudaGraphLaunch(exec, streams_[0]));
   }
   void synchronize() override {
     for (auto st : streams_) FORESIGHT_CUDA_CHECK(cudaStreamSynchronize(st));
   }
 
  private:
+  static int check_slot(int slot) {
+    if (slot < 0 || slot >= kGraphSlots) throw std::invalid_argument("backend 'cuda': graph slot must be 0 or 1");
+    return slot;
+  }
   cudaEvent_t new_event() {
     cudaEvent_t e;
     FORESIGHT_CUDA_CHECK(cudaEventCreate(&e));
@@ -312,13 +328,15 @@ class CudaBackend final : public Backend {
   int sm_count_ = 0, sm_reserve_ = 0;
   std::size_t next_mark_ = 0;
   std::vector<cudaEvent_t> sync_events_;
-  cudaGraphExec_t exec_ = nullptr;
+  std::array<cudaGraphExec_t, kGraphSlots> exec_{};
   std::vector<std::pair<void*, std::size_t>> live_host_, free_host_;
   std::unique_ptr<kernels::GemmHandle> gemm_;
   std::vector<cudaEvent_t> events_;  // [0] base, then the marks of the current step
-  static constexpr Mark kGraphMark = Mark{1} << 40;  // marks >= this: graph_events_[m - kGraphMark]
-  std::vector<cudaEvent_t> graph_events_;            // the marks of the captured graph
-  std::size_t graph_next_ = 0;
+  // Marks >= kGraphMark: graph_events_[slot][index], m = kGraphMark + kSlotMarks * slot + index.
+  static constexpr Mark kGraphMark = Mark{1} << 40, kSlotMarks = Mark{1} << 30;
+  std::array<std::vector<cudaEvent_t>, kGraphSlots> graph_events_;  // the marks of each slot's graph
+  std::array<std::size_t, kGraphSlots> graph_next_{};
+  int slot_ = 0;  // being captured
   bool capturing_ = false;
   bool mark_branches_ = true;
   std::array<bool, 2> mark_stream_used_{};

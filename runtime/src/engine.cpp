@@ -374,20 +374,26 @@ std::vector<std::int32_t> DecodeEngine::step() {
   // The device work of the step. Without per-op timing it is captured once
   // (at step 1: step 0 sizes the workspaces) as a CUDA graph and replayed;
   // every input that changes per step is in device memory (uploaded above).
-  if (s.graph_ready) {
-    s.be.graph_launch();
-    s.rec.replay_captured();
+  // Two graphs (steps alternate between them), so the trace records of the
+  // previous step, whose marks live in the other graph, are resolved while
+  // this one runs.
+  const int slot = static_cast<int>(s.step % Backend::kGraphSlots);
+  auto& ready = s.graph_ready[static_cast<std::size_t>(slot)];
+  if (ready) {
+    s.be.graph_launch(slot);
+    s.rec.replay_captured(slot);
   } else if (s.use_graph && s.step >= 1) {
-    s.be.capture_begin();
-    s.rec.begin_capture();
+    s.be.capture_begin(slot);
+    s.rec.begin_capture(slot);
     s.step_body();
-    s.rec.end_capture();
-    s.be.capture_end();
-    s.graph_ready = true;
-    s.be.graph_launch();
+    s.rec.end_capture(slot);
+    s.be.capture_end(slot);
+    ready = true;
+    s.be.graph_launch(slot);
   } else {
     s.step_body();
   }
+  s.rec.resolve_previous();
   s.out_ids.download(s.last_tokens.data(), s.last_tokens.size());
   if (s.sparse) s.finish_step();
   s.last_step_ns = s.rec.end_step();

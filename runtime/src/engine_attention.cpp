@@ -60,17 +60,13 @@ void DecodeEngine::State::finish_step() {
   counters.download(cnt.data(), cnt.size());
   const std::uint64_t block_bytes = static_cast<std::uint64_t>(kernels::kv_block_bytes(block, hd));
   const auto stp = static_cast<std::int32_t>(step);
+  std::vector<trace::CacheOutcome> outcomes;
   for (int l = 0; l < L; ++l) {
     const auto lz = static_cast<std::size_t>(l);
     const std::uint64_t selected_n = cnt[3 * lz], loaded = cnt[3 * lz + 1], missing = cnt[3 * lz + 2];
     if (missing != 0) {
       throw std::logic_error(fmt::format("decode step {}, layer {}: {} selected blocks have no GPU slot after the "
                                          "working-set update", step, l, missing));
-    }
-    for (int r = 0; r < rows; ++r) {
-      rec.selection(stp, static_cast<std::int16_t>(l), r / nkv, static_cast<std::uint16_t>(r % nkv),
-                    std::span<const std::int32_t>(chosen.data() + (lz * rows + static_cast<std::size_t>(r)) * k,
-                                                  static_cast<std::size_t>(k)));
     }
     rec.patch(gather_op[lz], 2 * loaded * block_bytes, static_cast<std::uint32_t>(loaded));
     rec.patch(attention_op[lz], selected_n * 2 * block_bytes, 0,
@@ -82,16 +78,34 @@ void DecodeEngine::State::finish_step() {
     c.misses = loaded;
     c.hits = selected_n - std::min(selected_n, loaded);
     c.loaded_bytes = 2 * loaded * block_bytes;
-    rec.cache(c);
+    outcomes.push_back(c);
     totals.selected += c.selected;
     totals.hits += c.hits;
     totals.misses += c.misses;
     totals.loaded_bytes += c.loaded_bytes;
     if (kv[lz].on_host) totals.h2d_bytes += c.loaded_bytes;
   }
-  std::fill(gather_op.begin(), gather_op.end(), -1);
-  std::fill(attention_op.begin(), attention_op.end(), -1);
-  std::fill(ws_op.begin(), ws_op.end(), -1);
+  // Writing the selections and outcomes to the trace waits until the next
+  // step runs on the device (Recorder::after_step), possibly after this
+  // engine is gone: the work holds only the recorder and values.
+  rec.after_step([&r = rec, stp, rows_n = rows, kvh = nkv, kk = k, chosen = std::move(chosen),
+                  outcomes = std::move(outcomes)] {
+    for (std::size_t lz = 0; lz < outcomes.size(); ++lz) {
+      for (int row = 0; row < rows_n; ++row) {
+        const std::size_t at = (lz * static_cast<std::size_t>(rows_n) + static_cast<std::size_t>(row)) * kk;
+        r.selection(stp, static_cast<std::int16_t>(lz), row / kvh, static_cast<std::uint16_t>(row % kvh),
+                    std::span<const std::int32_t>(chosen.data() + at, static_cast<std::size_t>(kk)));
+      }
+      r.cache(outcomes[lz]);
+    }
+  });
+  // A replayed graph records the same ops with the same handles every step;
+  // eager steps assign them again.
+  if (!graph_ready[static_cast<std::size_t>(step % Backend::kGraphSlots)]) {
+    std::fill(gather_op.begin(), gather_op.end(), -1);
+    std::fill(attention_op.begin(), attention_op.end(), -1);
+    std::fill(ws_op.begin(), ws_op.end(), -1);
+  }
 }
 
 }  // namespace foresight::runtime

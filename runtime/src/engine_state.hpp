@@ -1,6 +1,7 @@
 // DecodeEngine's device buffers and host mirrors (internal to runtime/src).
 #pragma once
 
+#include <array>
 #include <memory>
 #include <vector>
 
@@ -45,7 +46,7 @@ struct DecodeEngine::State {
   bool prefetch = false;          // sparda: offloaded layers are fetched on the side stream
   bool lru = false;               // cache_blocks > topk
   bool use_graph = false;         // replay decode steps as a CUDA graph
-  bool graph_ready = false;
+  std::array<bool, Backend::kGraphSlots> graph_ready{};  // per graph slot
 
   // Activations, act_rows = max(batch, prefill chunk) rows.
   DeviceArray<float> inv_freq;

@@ -66,27 +66,29 @@ void Recorder::patch(int handle, std::uint64_t bytes, std::uint32_t chunks, std:
   p.info.flops = flops;
 }
 
-void Recorder::begin_capture() {
+void Recorder::begin_capture(int slot) {
   if (!time_ops_) return;
   shared_ = {false, false};  // the graph's first ops start at marks of the graph
-  captured_at_ = pending_.size();
+  captured_at_.at(static_cast<std::size_t>(slot)) = pending_.size();
   capturing_ = true;
 }
 
-void Recorder::end_capture() {
+void Recorder::end_capture(int slot) {
   if (!time_ops_) return;
   if (!capturing_) throw std::logic_error("Recorder::end_capture without begin_capture");
   capturing_ = false;
-  captured_.assign(pending_.begin() + static_cast<std::ptrdiff_t>(captured_at_), pending_.end());
+  const auto sz = static_cast<std::size_t>(slot);
+  captured_.at(sz).assign(pending_.begin() + static_cast<std::ptrdiff_t>(captured_at_[sz]), pending_.end());
   shared_ = {false, false};  // nothing after the graph shares its marks
 }
 
-void Recorder::replay_captured() {
+void Recorder::replay_captured(int slot) {
   if (!time_ops_) return;
-  if (pending_.size() != captured_at_) {
+  const auto sz = static_cast<std::size_t>(slot);
+  if (pending_.size() != captured_at_.at(sz)) {
     throw std::logic_error("Recorder::replay_captured: the ops before the graph differ from the capturing step's");
   }
-  pending_.insert(pending_.end(), captured_.begin(), captured_.end());
+  pending_.insert(pending_.end(), captured_[sz].begin(), captured_[sz].end());
   shared_ = {false, false};
 }
 
@@ -94,6 +96,7 @@ void Recorder::begin_step(trace::Phase phase, std::int32_t step) {
   phase_ = phase;
   step_ = step;
   pending_.clear();
+  after_.clear();
   step_begin_ = backend_.mark();
   last_end_ = {step_begin_, 0};
   shared_ = {backend_.current_stream() == 0, false};
@@ -103,21 +106,53 @@ std::int64_t Recorder::end_step() {
   const auto step_end = backend_.mark();
   shared_ = {false, false};
   backend_.synchronize();
-  const std::int64_t t0 = backend_.mark_ns(step_begin_), t1 = backend_.mark_ns(step_end);
+  Ended e{phase_, step_, backend_.mark_ns(step_begin_), backend_.mark_ns(step_end), std::move(pending_),
+          std::move(after_)};
+  // Marks that the next step re-takes are read now, the rest when resolved.
+  Backend::Mark last_mark = -1;
+  std::int64_t last_ns = 0;
+  for (auto& p : e.ops) {
+    for (auto [mk, ns] : {std::pair{p.begin, &p.begin_ns}, std::pair{p.end, &p.end_ns}}) {
+      if (backend_.mark_outlives_step(mk)) continue;
+      if (mk != last_mark) {
+        last_mark = mk;
+        last_ns = backend_.mark_ns(mk);
+      }
+      *ns = last_ns;
+    }
+  }
+  pending_.clear();
+  after_.clear();
+  flush();  // an older step first (none when resolve_previous was called)
+  ended_ = std::move(e);
+  backend_.recycle_marks();
+  return ended_->t1 - ended_->t0;
+}
+
+void Recorder::flush() {
+  if (!ended_) return;
+  Ended e = std::move(*ended_);
+  ended_.reset();
+  resolve(e);
+}
+
+void Recorder::resolve(Ended& e) {
   const std::uint64_t first_id = next_id_;
   // Consecutive ops share marks: resolve each mark once (a CUDA event query
   // costs the host ~0.3 us and a step has hundreds).
   Backend::Mark last_mark = -1;
   std::int64_t last_ns = 0;
-  auto resolve = [&](Backend::Mark mk) {
+  auto time_of = [&](Backend::Mark mk, std::int64_t known) {
+    if (known >= 0) return known;
     if (mk != last_mark) {
       last_mark = mk;
       last_ns = backend_.mark_ns(mk);
     }
     return last_ns;
   };
-  for (const auto& p : pending_) {
-    const std::int64_t a = resolve(p.begin), b = resolve(p.end);
+  std::vector<std::uint64_t> deps;
+  for (const auto& p : e.ops) {
+    const std::int64_t a = time_of(p.begin, p.begin_ns), b = time_of(p.end, p.end_ns);
     auto it = std::find_if(stage_totals_.begin(), stage_totals_.end(),
                            [&](const auto& s) { return s.first == p.info.stage; });
     if (it == stage_totals_.end()) {
@@ -125,7 +160,7 @@ std::int64_t Recorder::end_step() {
       it = stage_totals_.end() - 1;
     }
     it->second += b - a;
-    if (phase_ == trace::Phase::decode && step_ >= transfers_from_) {
+    if (e.phase == trace::Phase::decode && e.step >= transfers_from_) {
       const bool on_main = p.info.stream == 0 || backend_.stream_count() == 1;
       if (p.info.kind == trace::OpKind::h2d) {
         transfers_.total_ns += b - a;
@@ -140,18 +175,18 @@ std::int64_t Recorder::end_step() {
     op.id = next_id_++;
     op.kind = p.info.kind;
     op.engine = p.info.engine;
-    op.phase = phase_;
+    op.phase = e.phase;
     op.stage = sink_->stage(p.info.stage);
     const bool side = p.info.stream != 0 && side_stream_ != main_stream_;
     op.stream = side ? side_stream_ : main_stream_;
     op.ctas = p.info.ctas;
-    std::vector<std::uint64_t> deps;
+    deps.clear();
     if (side_stream_ != main_stream_) {  // cross-stream dependencies (one stream: program order)
       for (int d : p.info.deps) {
         if (d >= 0) deps.push_back(first_id + static_cast<std::uint64_t>(d));
       }
     }
-    op.step = step_;
+    op.step = e.step;
     op.layer = p.info.layer;
     op.seq = p.info.seq;
     op.start_ns = a;
@@ -161,10 +196,8 @@ std::int64_t Recorder::end_step() {
     op.chunks = p.info.chunks;
     sink_->add_op(op, deps);
   }
-  pending_.clear();
-  if (sink_) sink_->add_step({phase_, step_, t0, t1});
-  backend_.recycle_marks();
-  return t1 - t0;
+  if (sink_) sink_->add_step({e.phase, e.step, e.t0, e.t1});
+  for (auto& f : e.after) f();
 }
 
 void Recorder::selection(std::int32_t step, std::int16_t layer, std::int32_t seq, std::uint16_t kv_head,
@@ -185,6 +218,11 @@ void Recorder::memory(const trace::MemoryEntry& m) {
 
 void Recorder::close(trace::RunStatus status, const std::string& reason) {
   if (closed_) return;
+  try {
+    flush();  // the last ended step
+  } catch (...) {
+    if (status == trace::RunStatus::complete) throw;  // a truncated trace is closed as such regardless
+  }
   closed_ = true;
   if (sink_) sink_->close(status, reason);
 }

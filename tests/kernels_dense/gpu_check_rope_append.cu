@@ -138,6 +138,9 @@ double check(const Case& c, std::uint64_t seed) {
   }
   kv_append_cuda(pr.append, nullptr);
   if (c.graph) {
+    // The buffers' fill and the reference ran on the legacy stream, which a
+    // non-blocking stream does not wait for.
+    FORESIGHT_CUDA_CHECK(cudaDeviceSynchronize());
     cudaStream_t s;
     cudaGraph_t g;
     cudaGraphExec_t e;

@@ -58,6 +58,21 @@ std::string check_trace_times(const trace::Trace& t) {
   for (std::size_t i = 2; i < per_step.size(); ++i) {
     if (per_step[i] != per_step[1]) return "decode steps have different op counts";
   }
+  // Gather ops carry the bytes the cache loaded, in replayed steps too.
+  for (const auto& s : t.steps) {
+    if (s.phase != trace::Phase::decode) continue;
+    std::uint64_t gathered = 0, loaded = 0;
+    for (const auto& o : t.ops) {
+      const auto& name = t.stages.at(o.stage);
+      if (o.phase == trace::Phase::decode && o.step == s.step && (name == "h2d_gather" || name == "d2d_gather"))
+        gathered += o.bytes;
+    }
+    for (const auto& c : t.cache) loaded += c.step == s.step ? c.loaded_bytes : 0;
+    if (gathered != loaded) {
+      return "step " + std::to_string(s.step) + ": gather ops carry " + std::to_string(gathered) +
+             " bytes, the cache loaded " + std::to_string(loaded);
+    }
+  }
   return {};
 }
 

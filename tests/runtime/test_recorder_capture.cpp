@@ -22,16 +22,16 @@ TEST_CASE("replay_captured repeats the captured ops with their handles") {
 
   rec.begin_step(trace::Phase::decode, 0);
   host_op(rec);
-  rec.begin_capture();
+  rec.begin_capture(0);
   const int a = rec.op({"rmsnorm", 0}, [] {});
   const int b = rec.op({"attention", 0, -1, 100}, [] {});
-  rec.end_capture();
+  rec.end_capture(0);
   rec.patch(b, 200, 3);
   rec.end_step();
 
   rec.begin_step(trace::Phase::decode, 1);
   host_op(rec);
-  rec.replay_captured();
+  rec.replay_captured(0);
   rec.patch(b, 300, 5);  // the same handle names the replayed op
   rec.end_step();
   rec.close(trace::RunStatus::complete);
@@ -61,26 +61,26 @@ TEST_CASE("replay_captured rejects a step whose earlier ops differ") {
   Recorder rec(*be, &sink);
   rec.begin_step(trace::Phase::decode, 0);
   host_op(rec);
-  rec.begin_capture();
+  rec.begin_capture(0);
   rec.op({"rmsnorm", 0}, [] {});
-  rec.end_capture();
+  rec.end_capture(0);
   rec.end_step();
 
   rec.begin_step(trace::Phase::decode, 1);
   host_op(rec);
   host_op(rec);  // one op more than the capturing step had before its graph
-  CHECK_THROWS_AS(rec.replay_captured(), std::logic_error);
+  CHECK_THROWS_AS(rec.replay_captured(0), std::logic_error);
 }
 
 TEST_CASE("capture bookkeeping is inert when ops are not timed") {
   auto be = make_cpu_backend();
   Recorder rec(*be, nullptr, false);
   rec.begin_step(trace::Phase::decode, 0);
-  rec.begin_capture();
+  rec.begin_capture(0);
   CHECK(rec.op({"rmsnorm", 0}, [] {}) == -1);
-  rec.end_capture();
+  rec.end_capture(0);
   rec.end_step();
   rec.begin_step(trace::Phase::decode, 1);
-  CHECK_NOTHROW(rec.replay_captured());
+  CHECK_NOTHROW(rec.replay_captured(0));
   CHECK(rec.end_step() >= 0);
 }

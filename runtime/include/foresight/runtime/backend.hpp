@@ -97,15 +97,18 @@ class Backend {
   // decode attention sizes its split-KV grid for the rest (CUDA; 0 = all).
   virtual void reserve_sms(int n) { (void)n; }
 
-  // Graphs: the work enqueued between capture_begin and capture_end (on the
-  // main stream, and on the side stream joined through events) is recorded,
-  // not run; graph_launch replays the last capture. Unsupported: no-ops.
-  // A mark taken while capturing belongs to the graph: every replay takes it
-  // again, and mark_ns gives the time of the latest replay's.
+  // Graphs: the work enqueued between capture_begin(slot) and
+  // capture_end(slot) (on the main stream, and on the side stream joined
+  // through events) is recorded, not run; graph_launch(slot) replays that
+  // slot's capture. Two slots (0, 1), so that one graph can run while the
+  // other's marks are read. Unsupported: no-ops.
+  // A mark taken while capturing belongs to the slot's graph: every replay
+  // takes it again, and mark_ns gives the time of the latest replay's.
+  static constexpr int kGraphSlots = 2;
   virtual bool supports_graphs() const { return false; }
-  virtual void capture_begin() {}
-  virtual void capture_end() {}
-  virtual void graph_launch() {}
+  virtual void capture_begin(int slot) { (void)slot; }
+  virtual void capture_end(int slot) { (void)slot; }
+  virtual void graph_launch(int slot) { (void)slot; }
 
   // Timing: a mark is taken in stream order (CPU: steady_clock now; CUDA: an
   // event). mark_ns is valid after synchronize() and is relative to the
@@ -114,8 +117,11 @@ class Backend {
   virtual Mark mark() = 0;
   virtual std::int64_t mark_ns(Mark m) = 0;
   // Every mark taken so far becomes invalid and its resources are reused
-  // (the recorder calls this after resolving a step).
+  // (the recorder calls this after resolving a step), except marks that
+  // outlive the step: those stay readable until re-taken (CPU: every mark, a
+  // plain time; CUDA: marks of a graph, until that graph's next replay).
   virtual void recycle_marks() {}
+  virtual bool mark_outlives_step(Mark m) const { (void)m; return false; }
   virtual void synchronize() = 0;  // waits for every stream
 };
 

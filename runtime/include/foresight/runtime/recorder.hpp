@@ -1,14 +1,18 @@
 // Recorder: times every stage of the decode loop on the backend's clock and
 // streams ops, step spans, selections, cache outcomes and the memory snapshot
-// to a trace sink (the HDF5 TraceWriter, or memory for tests). Marks are
-// resolved at the end of each step (after the backend synchronises), so a
-// GPU backend can use events without stalling per op.
+// to a trace sink (the HDF5 TraceWriter, or memory for tests). A step's span
+// is resolved when it ends (after the backend synchronises); its ops and the
+// records queued with after_step() are resolved and written one step later,
+// by resolve_previous() while the next step runs on the device (or by
+// flush()), so that host work is off the decode loop's critical path.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -82,8 +86,20 @@ class Recorder {
   Recorder(Backend& backend, TraceSink* sink, bool time_ops = true);
 
   void begin_step(trace::Phase phase, std::int32_t step);
-  // Resolves the step's marks, writes its ops and span; returns its duration (ns).
+  // Ends the step: returns its duration (ns). Its marks that do not outlive
+  // the step (Backend::mark_outlives_step) are read now; the rest, the ops,
+  // the span and the after_step() work wait for resolve_previous() or flush().
   std::int64_t end_step();
+  // Resolves and writes the previous (ended) step, if any: call it once the
+  // next step's device work is enqueued. Graph marks must still hold that
+  // step's times (a graph in the other slot runs now).
+  void resolve_previous() { flush(); }
+  // Resolves and writes every ended step (before reading totals; close()
+  // flushes too).
+  void flush();
+  // Host work that writes this step's records (selections, cache outcomes):
+  // runs when the step is resolved, after its ops are written.
+  void after_step(std::function<void()> f) { after_.push_back(std::move(f)); }
 
   // Runs `f` between two marks (on the backend's current stream) and records
   // it as one op of the current step. Returns a handle for OpInfo::deps and
@@ -118,15 +134,15 @@ class Recorder {
   // handles match), replay_captured() adds them again with the graph's marks,
   // which the replay re-records. Throws std::logic_error when the ops before
   // it differ in number from the capturing step's.
-  void begin_capture();
-  void end_capture();
-  void replay_captured();
+  void begin_capture(int slot);
+  void end_capture(int slot);
+  void replay_captured(int slot);
 
   void selection(std::int32_t step, std::int16_t layer, std::int32_t seq, std::uint16_t kv_head,
                  std::span<const std::int32_t> ids);  // -1 entries are skipped
   void cache(const trace::CacheOutcome& c);
   void memory(const trace::MemoryEntry& m);
-  // Closes the sink (idempotent).
+  // Flushes, then closes the sink (idempotent).
   void close(trace::RunStatus status, const std::string& reason = {});
 
   // Host-to-device transfer time of the decode steps >= from_step: total time
@@ -146,7 +162,16 @@ class Recorder {
   struct Pending {
     OpInfo info;
     Backend::Mark begin, end;
+    std::int64_t begin_ns = -1, end_ns = -1;  // >= 0: read at end_step (marks that do not outlive it)
   };
+  struct Ended {  // a step whose ops are not resolved yet
+    trace::Phase phase;
+    std::int32_t step;
+    std::int64_t t0, t1;
+    std::vector<Pending> ops;
+    std::vector<std::function<void()>> after;
+  };
+  void resolve(Ended& e);
   Backend& backend_;
   TraceSink* sink_;
   bool time_ops_ = true;
@@ -160,8 +185,10 @@ class Recorder {
   Backend::Mark step_begin_ = 0;
   std::uint64_t next_id_ = 0;
   std::vector<Pending> pending_;
-  std::vector<Pending> captured_;      // the graph's ops (replay_captured)
-  std::size_t captured_at_ = 0;        // their first handle
+  std::vector<std::function<void()>> after_;
+  std::optional<Ended> ended_;
+  std::array<std::vector<Pending>, Backend::kGraphSlots> captured_;  // each graph's ops (replay_captured)
+  std::array<std::size_t, Backend::kGraphSlots> captured_at_{};      // their first handle
   bool capturing_ = false;
   std::vector<std::pair<std::string, std::int64_t>> stage_totals_;
   bool closed_ = false;
