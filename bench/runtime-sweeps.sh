@@ -56,7 +56,7 @@ for sweep in "$@"; do
     # The fused linear on/off and with/without programmatic dependent launch.
     fusion)    for v in 1-1 1-0 0-1; do
                  FORESIGHT_LINEAR_FUSED=${v%-*} FORESIGHT_LINEAR_PDL=${v#*-} br fusion-f${v%-*}-pdl${v#*-} \
-                   --modes dense,sparse --contexts 4096,32768 --batches 1,4,8,16 --steps 16 --trace off
+                   --modes dense,sparse --contexts 4096,32768 --batches 1,2,4,8,16 --steps 16 --trace off
                done ;;
     # Graph op marks between the kernels (inline) against hung off the stream (branch, the default).
     marks)     for v in inline branch; do

@@ -328,6 +328,10 @@ bool linear_pdl_enabled() {
   return enabled;
 }
 
+bool linear_fused_preferred(const LinearParams& p) {
+  return linear_fused_supported(p) && (p.rows <= 2 || (p.rows <= 4 && p.norm_weight != nullptr));
+}
+
 bool linear_fused_supported(const LinearParams& p) {
   if (p.rows < 1 || p.rows > kLinearFusedMaxRows || p.in <= 0 || p.out <= 0 || p.in % 8 != 0) return false;
   if (!aligned16(p.x) || !aligned16(p.w)) return false;
@@ -343,7 +347,7 @@ void linear_cuda(GemmHandle& gemm, const LinearParams& p, cudaStream_t stream, L
   if (p.rows == 0) return;
   bool fused = false;
   switch (launch.path) {
-    case LinearPath::kAuto: fused = linear_fused_enabled() && linear_fused_supported(p); break;
+    case LinearPath::kAuto: fused = linear_fused_enabled() && linear_fused_preferred(p); break;
     case LinearPath::kFused:
       require_param(linear_fused_supported(p), "linear", "rows/in/alignment",
                     "not supported by the fused kernel (see linear_fused_supported)");

@@ -60,7 +60,14 @@ constexpr int kLinearFusedMaxRows = 8;
 // Does not validate p (validate_linear does).
 bool linear_fused_supported(const LinearParams& p);
 
-// The fused kernel when supported and not disabled by the environment
+// Where the fused kernel beats the composition on the H100 (MiniCPM4.1-8B
+// shapes, bench_gemm_skinny, bench/RESULTS-runtime.md): rows <= 2 for every
+// projection; rows <= 4 with the RMSNorm prologue (QKVF, gate/up, which also
+// save the norm kernel). Beyond that the per-row FMAs make it slower than
+// cuBLAS (rows 8: O 25.2 vs 19.1 us, down 69 vs 53 us).
+bool linear_fused_preferred(const LinearParams& p);
+
+// The fused kernel when preferred and not disabled by the environment
 // variable FORESIGHT_LINEAR_FUSED=0 (read once; unset or "1" enables, other
 // values are rejected), else rmsnorm_cuda -> gemm_cuda(gemm) -> swiglu_cuda.
 // norm_out is bit-identical on both paths (the fused prologue reproduces
