@@ -68,6 +68,11 @@ for sweep in "$@"; do
                  "$bin/foresight" run --model minicpm4.1-8b --backend cuda --prefill synthetic --mode $mode \
                    --batch 16 --context 4096 --steps 4 --warmup 1 --out "$out/timeline-$mode" | tail -2
                done ;;
+    # Decode attention's split-KV grid: at least N 64-token tiles per split.
+    splits)    for t in 1 2 4 8; do
+                 FORESIGHT_ATTN_MIN_TILES=$t br splits-min$t --modes dense,sparse --contexts 4096,32768 --batches 1,4,16 \
+                   --steps 16 --trace off
+               done ;;
     *) echo "unknown sweep '$sweep'"; exit 2 ;;
   esac
 done

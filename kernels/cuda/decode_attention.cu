@@ -160,6 +160,9 @@ __global__ void decode_combine_kernel(const float* part_o, const float* part_ml,
                                       decode_detail::FlatGrid flat, int n_heads, int kv_heads) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaGridDependencySynchronize();
+  // The next kernel, if launched with PDL (the fused O projection), may start
+  // now: it streams its weights and waits for this grid before reading out.
+  cudaTriggerProgrammaticLaunchCompletion();
 #endif
   const std::int64_t bh = blockIdx.x;
   const int d = threadIdx.x;

@@ -38,6 +38,7 @@ class CudaBackend final : public Backend {
     const bool normal = pr && std::string(pr) == "normal";
     FORESIGHT_CUDA_CHECK(cudaStreamCreateWithPriority(&streams_[1], cudaStreamNonBlocking, normal ? least : greatest));
     if (const char* r = std::getenv("FORESIGHT_ATTN_SM_RESERVE")) sm_reserve_ = std::max(0, std::atoi(r));
+    if (const char* t = std::getenv("FORESIGHT_ATTN_MIN_TILES")) min_tiles_per_split_ = std::max(1, std::atoi(t));
     // Graph marks (bench/RESULTS-runtime.md): by default each mark's event
     // node hangs off the op's stream on a capture stream of its own (one per
     // op stream, so its nodes form a chain in that stream's order and their
@@ -320,12 +321,15 @@ class CudaBackend final : public Backend {
     if (s.workspace) return;
     s.n_splits = kernels::default_decode_splits(s.batch, s.kv_heads, max_tiles > 0 ? max_tiles : 1,
                                                 std::max(1, sm_count_ - sm_reserve_));
+    // Experiment (bench/RESULTS-runtime.md): at least N tiles per split.
+    if (min_tiles_per_split_ > 1 && max_tiles > 0)
+      s.n_splits = std::max(1, std::min(s.n_splits, (max_tiles + min_tiles_per_split_ - 1) / min_tiles_per_split_));
     s.workspace = workspace(kernels::decode_attention_workspace_bytes(s));
   }
 
   std::array<cudaStream_t, 2> streams_{};
   cudaStream_t stream_ = nullptr;  // current
-  int sm_count_ = 0, sm_reserve_ = 0;
+  int sm_count_ = 0, sm_reserve_ = 0, min_tiles_per_split_ = 1;
   std::size_t next_mark_ = 0;
   std::vector<cudaEvent_t> sync_events_;
   std::array<cudaGraphExec_t, kGraphSlots> exec_{};
