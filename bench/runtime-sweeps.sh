@@ -73,6 +73,10 @@ for sweep in "$@"; do
                  FORESIGHT_ATTN_MIN_TILES=$t br splits-min$t --modes dense,sparse --contexts 4096,32768 --batches 1,4,16 \
                    --steps 16 --trace off
                done ;;
+    # Decode attention's split kernel variants at small batch (FORESIGHT_DECODE_KERNEL).
+    attn-kernel) for v in pipe3 warp pipe2 pipe6; do
+                 FORESIGHT_DECODE_KERNEL=$v br attn-$v --modes dense --contexts 4096,32768 --batches 1,4 --steps 16 --trace off
+               done ;;
     *) echo "unknown sweep '$sweep'"; exit 2 ;;
   esac
 done
