@@ -282,6 +282,20 @@ void DecodeEngine::State::decode_layer(int l) {
   layer_back(l, B);
 }
 
+void DecodeEngine::State::capture_graphs() {
+  // Between steps: no step span pays for capturing and instantiating. A
+  // replaying step records its host op first (handle 0), then the graph's.
+  const int before = rec.times_ops() ? 1 : 0;
+  for (int slot = 0; slot < Backend::kGraphSlots; ++slot) {
+    be.capture_begin(slot);
+    rec.begin_capture(slot, before);
+    step_body();
+    rec.end_capture(slot);
+    be.capture_end(slot);
+    graph_ready[static_cast<std::size_t>(slot)] = true;
+  }
+}
+
 void DecodeEngine::State::stage_external_selections() {
   // Every step's external selections, made on the host before decoding so
   // the workload model's cost is not part of a step: [step, L, rows, k].
@@ -371,25 +385,16 @@ std::vector<std::int32_t> DecodeEngine::step() {
     const std::size_t n = s.ext_selected.size();
     s.ext_selected.upload(s.ext_all.data() + static_cast<std::size_t>(s.step) * n, n);
   });
-  // The device work of the step. Without per-op timing it is captured once
-  // (at step 1: step 0 sizes the workspaces) as a CUDA graph and replayed;
-  // every input that changes per step is in device memory (uploaded above).
-  // Two graphs (steps alternate between them), so the trace records of the
-  // previous step, whose marks live in the other graph, are resolved while
-  // this one runs.
+  // The device work of the step: from step 1 a CUDA graph (captured after
+  // step 0, which sizes the workspaces and tunes the GEMMs); every input that
+  // changes per step is in device memory (uploaded above). Two graphs, steps
+  // alternating between them, so the trace records of the previous step,
+  // whose marks live in the other graph, are resolved while this one runs.
   const int slot = static_cast<int>(s.step % Backend::kGraphSlots);
-  auto& ready = s.graph_ready[static_cast<std::size_t>(slot)];
-  if (ready) {
+  if (s.graph_ready[static_cast<std::size_t>(slot)]) {
     s.be.graph_launch(slot);
     s.rec.replay_captured(slot);
-  } else if (s.use_graph && s.step >= 1) {
-    s.be.capture_begin(slot);
-    s.rec.begin_capture(slot);
-    s.step_body();
-    s.rec.end_capture(slot);
-    s.be.capture_end(slot);
-    ready = true;
-    s.be.graph_launch(slot);
+    if (!s.sparse) s.patch_dense_attention();
   } else {
     s.step_body();
   }
@@ -398,6 +403,7 @@ std::vector<std::int32_t> DecodeEngine::step() {
   if (s.sparse) s.finish_step();
   s.last_step_ns = s.rec.end_step();
   ++s.step;
+  if (s.use_graph && s.step == 1 && s.o.max_steps > 1) s.capture_graphs();
   return s.last_tokens;
 }
 

@@ -11,12 +11,25 @@ namespace foresight::runtime {
 
 namespace st = trace::stage;
 
-void DecodeEngine::State::dense_attention(int l) {
-  const auto lz = static_cast<std::size_t>(l);
+namespace {
+// Bytes (K and V read) and FLOPs of dense decode attention at a step.
+std::pair<std::uint64_t, std::uint64_t> dense_attention_cost(const std::vector<std::int64_t>& ctx, std::int64_t step,
+                                                             int nkv, int nh, int hd) {
   std::uint64_t tokens = 0;
   for (auto c : ctx) tokens += static_cast<std::uint64_t>(c + step);
-  rec.op({st::attention, static_cast<std::int16_t>(l), -1, tokens * nkv * hd * 4,
-          tokens * static_cast<std::uint64_t>(4 * nh * hd)},
+  return {tokens * static_cast<std::uint64_t>(nkv * hd * 4), tokens * static_cast<std::uint64_t>(4 * nh * hd)};
+}
+}  // namespace
+
+void DecodeEngine::State::patch_dense_attention() {
+  const auto [bytes, flops] = dense_attention_cost(ctx, step, nkv, nh, hd);
+  for (int h : attention_op) rec.patch(h, bytes, 0, flops);
+}
+
+void DecodeEngine::State::dense_attention(int l) {
+  const auto lz = static_cast<std::size_t>(l);
+  const auto [bytes, flops] = dense_attention_cost(ctx, step, nkv, nh, hd);
+  attention_op[lz] = rec.op({st::attention, static_cast<std::int16_t>(l), -1, bytes, flops},
          [&] {
            kernels::DenseDecodeAttentionParams p;
            p.shape.batch = B; p.shape.n_heads = nh; p.shape.kv_heads = nkv; p.shape.head_dim = hd;

@@ -102,6 +102,8 @@ struct DecodeEngine::State {
   void dense_attention(int l);
   void decode_layer(int l);
   void step_body();
+  void capture_graphs();             // both graph slots, after step 0
+  void patch_dense_attention();      // a replayed step's attention bytes (they grow per step)
   void stage_external_selections();   // fills ext_all (before decode)                   // the device work of one decode step (embed .. argmax)
   void finish_step();                 // downloads counters and selections, records them
   void compress_prefill(int l, int b, std::int64_t tokens, const bf16* k_seq, std::int64_t k_token_stride,

@@ -66,10 +66,13 @@ void Recorder::patch(int handle, std::uint64_t bytes, std::uint32_t chunks, std:
   p.info.flops = flops;
 }
 
-void Recorder::begin_capture(int slot) {
+void Recorder::begin_capture(int slot, int first_handle) {
   if (!time_ops_) return;
+  if (first_handle < 0) throw std::invalid_argument("Recorder::begin_capture: negative first_handle");
   shared_ = {false, false};  // the graph's first ops start at marks of the graph
+  slot_ = slot;
   captured_at_.at(static_cast<std::size_t>(slot)) = pending_.size();
+  replay_at_.at(static_cast<std::size_t>(slot)) = static_cast<std::size_t>(first_handle);
   capturing_ = true;
 }
 
@@ -78,14 +81,16 @@ void Recorder::end_capture(int slot) {
   if (!capturing_) throw std::logic_error("Recorder::end_capture without begin_capture");
   capturing_ = false;
   const auto sz = static_cast<std::size_t>(slot);
+  if (sz != static_cast<std::size_t>(slot_)) throw std::logic_error("Recorder::end_capture of another slot");
   captured_.at(sz).assign(pending_.begin() + static_cast<std::ptrdiff_t>(captured_at_[sz]), pending_.end());
+  pending_.resize(captured_at_[sz]);  // the capture ran nothing: its ops belong to the replaying steps
   shared_ = {false, false};  // nothing after the graph shares its marks
 }
 
 void Recorder::replay_captured(int slot) {
   if (!time_ops_) return;
   const auto sz = static_cast<std::size_t>(slot);
-  if (pending_.size() != captured_at_.at(sz)) {
+  if (pending_.size() != replay_at_.at(sz)) {
     throw std::logic_error("Recorder::replay_captured: the ops before the graph differ from the capturing step's");
   }
   pending_.insert(pending_.end(), captured_[sz].begin(), captured_[sz].end());

@@ -22,64 +22,63 @@ TEST_CASE("replay_captured repeats the captured ops with their handles") {
 
   rec.begin_step(trace::Phase::decode, 0);
   host_op(rec);
-  rec.begin_capture(0);
+  rec.end_step();
+  // Captured between steps: the ops belong to the steps that replay the graph.
+  rec.begin_capture(0, 1);
   const int a = rec.op({"rmsnorm", 0}, [] {});
   const int b = rec.op({"attention", 0, -1, 100}, [] {});
   rec.end_capture(0);
-  rec.patch(b, 200, 3);
-  rec.end_step();
 
-  rec.begin_step(trace::Phase::decode, 1);
-  host_op(rec);
-  rec.replay_captured(0);
-  rec.patch(b, 300, 5);  // the same handle names the replayed op
-  rec.end_step();
+  for (int step = 1; step <= 2; ++step) {
+    rec.begin_step(trace::Phase::decode, step);
+    host_op(rec);
+    rec.replay_captured(0);
+    rec.patch(b, 100u * static_cast<unsigned>(step + 1), static_cast<std::uint32_t>(step));  // the same handle per step
+    rec.end_step();
+  }
   rec.close(trace::RunStatus::complete);
 
   const auto& t = sink.trace();
-  REQUIRE(a == 1);
-  REQUIRE(b == 2);
-  REQUIRE(t.ops.size() == 6);
-  for (int step = 0; step < 2; ++step) {
-    const auto* o = &t.ops[static_cast<std::size_t>(3 * step)];
+  CHECK(a == 1);  // after the replaying step's host op
+  CHECK(b == 2);
+  REQUIRE(t.ops.size() == 7);
+  CHECK(t.ops[0].step == 0);
+  CHECK(t.stages[t.ops[0].stage] == "host");
+  for (int step = 1; step <= 2; ++step) {
+    const auto* o = &t.ops[static_cast<std::size_t>(1 + 3 * (step - 1))];
     CHECK(o[0].step == step);
     CHECK(t.stages[o[0].stage] == "host");
     CHECK(t.stages[o[1].stage] == "rmsnorm");
     CHECK(o[1].layer == 0);
     CHECK(t.stages[o[2].stage] == "attention");
     CHECK(o[2].step == step);
+    CHECK(o[2].bytes == 100u * static_cast<unsigned>(step + 1));  // patched per step, not shared with the capture
+    CHECK(o[2].chunks == static_cast<std::uint32_t>(step));
   }
-  CHECK(t.ops[2].bytes == 200);
-  CHECK(t.ops[2].chunks == 3);
-  CHECK(t.ops[5].bytes == 300);  // patched per step, not shared with the capture
-  CHECK(t.ops[5].chunks == 5);
+  CHECK(t.steps.size() == 3);
 }
 
 TEST_CASE("replay_captured rejects a step whose earlier ops differ") {
   auto be = make_cpu_backend();
   MemoryTraceSink sink({}, 4);
   Recorder rec(*be, &sink);
-  rec.begin_step(trace::Phase::decode, 0);
-  host_op(rec);
-  rec.begin_capture(0);
+  rec.begin_capture(1, 1);
   rec.op({"rmsnorm", 0}, [] {});
-  rec.end_capture(0);
-  rec.end_step();
+  rec.end_capture(1);
 
   rec.begin_step(trace::Phase::decode, 1);
   host_op(rec);
-  host_op(rec);  // one op more than the capturing step had before its graph
-  CHECK_THROWS_AS(rec.replay_captured(0), std::logic_error);
+  host_op(rec);  // one op more than the graph's handles assume
+  CHECK_THROWS_AS(rec.replay_captured(1), std::logic_error);
+  CHECK_THROWS_AS(rec.end_capture(0), std::logic_error);  // nothing being captured
 }
 
 TEST_CASE("capture bookkeeping is inert when ops are not timed") {
   auto be = make_cpu_backend();
   Recorder rec(*be, nullptr, false);
-  rec.begin_step(trace::Phase::decode, 0);
-  rec.begin_capture(0);
+  rec.begin_capture(0, 0);
   CHECK(rec.op({"rmsnorm", 0}, [] {}) == -1);
   rec.end_capture(0);
-  rec.end_step();
   rec.begin_step(trace::Phase::decode, 1);
   CHECK_NOTHROW(rec.replay_captured(0));
   CHECK(rec.end_step() >= 0);

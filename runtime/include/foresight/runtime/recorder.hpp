@@ -120,7 +120,9 @@ class Recorder {
     last_end_[s] = b;
     shared_[s] = true;
     pending_.push_back({info, a, b});
-    return static_cast<int>(pending_.size() - 1);
+    // While capturing, handles are those the ops will have in a replaying step.
+    const std::size_t index = pending_.size() - 1;
+    return static_cast<int>(capturing_ ? index - captured_at_[slot_] + replay_at_[slot_] : index);
   }
   void boundary() { shared_[static_cast<std::size_t>(backend_.current_stream() != 0)] = false; }
   // Sets the bytes, chunks and FLOPs of a pending op (known on the device
@@ -129,12 +131,14 @@ class Recorder {
   bool times_ops() const { return time_ops_; }
 
   // CUDA graphs with timed ops: the ops recorded between begin_capture and
-  // end_capture (while the backend captures the step's work) are kept; at
-  // each later step, after the same eager ops as the capturing step (so the
-  // handles match), replay_captured() adds them again with the graph's marks,
-  // which the replay re-records. Throws std::logic_error when the ops before
-  // it differ in number from the capturing step's.
-  void begin_capture(int slot);
+  // end_capture (while the backend captures a step's work, between steps or
+  // inside one) are set aside for the graph's slot; at each step that
+  // launches that graph, replay_captured(slot) adds them to the step with the
+  // graph's marks, which the launch re-records. `first_handle`: how many ops
+  // a replaying step records before the graph (their handles come first);
+  // handles returned while capturing count from there, and replay_captured
+  // throws std::logic_error when a step has another number of ops before it.
+  void begin_capture(int slot, int first_handle);
   void end_capture(int slot);
   void replay_captured(int slot);
 
@@ -188,7 +192,9 @@ class Recorder {
   std::vector<std::function<void()>> after_;
   std::optional<Ended> ended_;
   std::array<std::vector<Pending>, Backend::kGraphSlots> captured_;  // each graph's ops (replay_captured)
-  std::array<std::size_t, Backend::kGraphSlots> captured_at_{};      // their first handle
+  std::array<std::size_t, Backend::kGraphSlots> captured_at_{};      // where they began in pending_
+  std::array<std::size_t, Backend::kGraphSlots> replay_at_{};        // their first handle when replayed
+  int slot_ = 0;                                                      // being captured
   bool capturing_ = false;
   std::vector<std::pair<std::string, std::int64_t>> stage_totals_;
   bool closed_ = false;
