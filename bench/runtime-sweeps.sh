@@ -77,6 +77,11 @@ for sweep in "$@"; do
     attn-kernel) for v in pipe3 warp pipe2 pipe6; do
                  FORESIGHT_DECODE_KERNEL=$v br attn-$v --modes dense --contexts 4096,32768 --batches 1,4 --steps 16 --trace off
                done ;;
+    # Side-stream marks inline (default) or forked like the main stream's, sparda at batch 1.
+    side-marks) for v in inline branch; do
+                 FORESIGHT_SIDE_MARKS=$v br side-marks-$v --modes sparda --contexts 4096,32768 --batches 1,16 \
+                   --steps 16 --trace both
+               done ;;
     *) echo "unknown sweep '$sweep'"; exit 2 ;;
   esac
 done

@@ -50,6 +50,7 @@ class CudaBackend final : public Backend {
       if (v != "inline" && v != "branch") throw std::invalid_argument("FORESIGHT_GRAPH_MARKS: 'inline' or 'branch'");
       mark_branches_ = v == "branch";
     }
+    if (const char* sm = std::getenv("FORESIGHT_SIDE_MARKS")) side_marks_branch_ = std::string(sm) != "inline";
     for (int i = 0; mark_branches_ && i < 2; ++i) {
       cudaStream_t s;
       FORESIGHT_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
@@ -223,7 +224,10 @@ class CudaBackend final : public Backend {
         pool.push_back(e);
       }
       cudaStream_t on = stream_;
-      if (mark_branches_) {  // fork: the event node depends on the stream's work; the stream does not wait for it
+      // Fork: the event node depends on the stream's work and the stream does
+      // not wait for it. FORESIGHT_SIDE_MARKS=inline keeps side-stream marks
+      // on the side stream (measured slower: bench/RESULTS-runtime.md).
+      if (mark_branches_ && (current_stream() == 0 || side_marks_branch_)) {
         const int si = current_stream();
         on = mark_streams_[static_cast<std::size_t>(si)];
         mark_stream_used_[static_cast<std::size_t>(si)] = true;
@@ -342,7 +346,7 @@ class CudaBackend final : public Backend {
   std::array<std::size_t, kGraphSlots> graph_next_{};
   int slot_ = 0;  // being captured
   bool capturing_ = false;
-  bool mark_branches_ = true;
+  bool mark_branches_ = true, side_marks_branch_ = true;
   std::array<bool, 2> mark_stream_used_{};
   std::vector<cudaStream_t> mark_streams_;
   cudaEvent_t fork_event_ = nullptr;
