@@ -329,7 +329,7 @@ bool linear_pdl_enabled() {
 }
 
 bool linear_fused_preferred(const LinearParams& p) {
-  return linear_fused_supported(p) && (p.rows <= 2 || (p.rows <= 4 && p.norm_weight != nullptr));
+  return linear_fused_supported(p) && p.rows <= 2;
 }
 
 bool linear_fused_supported(const LinearParams& p) {

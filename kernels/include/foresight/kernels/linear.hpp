@@ -60,11 +60,12 @@ constexpr int kLinearFusedMaxRows = 8;
 // Does not validate p (validate_linear does).
 bool linear_fused_supported(const LinearParams& p);
 
-// Where the fused kernel beats the composition on the H100 (MiniCPM4.1-8B
-// shapes, bench_gemm_skinny, bench/RESULTS-runtime.md): rows <= 2 for every
-// projection; rows <= 4 with the RMSNorm prologue (QKVF, gate/up, which also
-// save the norm kernel). Beyond that the per-row FMAs make it slower than
-// cuBLAS (rows 8: O 25.2 vs 19.1 us, down 69 vs 53 us).
+// Where the fused kernel beats the composition in whole decode steps on the
+// H100 (MiniCPM4.1-8B shapes, sweep `fusion`, bench/RESULTS-runtime.md):
+// rows <= 2 (batch 1: 1.10x, batch 2: 1.04x). At 4 rows the decode step was
+// 3% slower with it even where the isolated GEMM was faster, and from 8 rows
+// the per-row FMAs make the kernel itself slower than cuBLAS (rows 8: O 25.2
+// vs 19.1 us, down 69 vs 53 us; bench_gemm_skinny).
 bool linear_fused_preferred(const LinearParams& p);
 
 // The fused kernel when preferred and not disabled by the environment
