@@ -175,7 +175,6 @@ class CudaBackend final : public Backend {
   void linear(const kernels::LinearParams& p) override { kernels::linear_cuda(*gemm_, p, stream_); }
   void rope(const kernels::RopeParams& p) override { kernels::rope_cuda(p, stream_); }
   void residual_add(const kernels::ResidualAddParams& p) override { kernels::residual_add_cuda(p, stream_); }
-  void swiglu(const kernels::SwigluParams& p) override { kernels::swiglu_cuda(p, stream_); }
   void argmax(const kernels::ArgmaxParams& p) override { kernels::argmax_cuda(p, stream_); }
   void key_compress_prefill(const kernels::KeyCompressPrefillParams& p) override {
     kernels::key_compress_prefill_cuda(p, stream_);

@@ -46,7 +46,6 @@ class CpuBackend final : public Backend {
   void linear(const kernels::LinearParams& p) override { kernels::linear_cpu(p); }
   void rope(const kernels::RopeParams& p) override { kernels::rope_cpu(p); }
   void residual_add(const kernels::ResidualAddParams& p) override { kernels::residual_add_cpu(p); }
-  void swiglu(const kernels::SwigluParams& p) override { kernels::swiglu_cpu(p); }
   void argmax(const kernels::ArgmaxParams& p) override { kernels::argmax_cpu(p); }
   void key_compress_prefill(const kernels::KeyCompressPrefillParams& p) override {
     kernels::key_compress_prefill_cpu(p);

@@ -97,6 +97,28 @@ void Recorder::replay_captured(int slot) {
   shared_ = {false, false};
 }
 
+namespace {
+// Consecutive ops share marks: each mark is read once (a CUDA event query
+// costs the host ~0.3 us and a step has hundreds). `known` >= 0: already read.
+class MarkReader {
+ public:
+  explicit MarkReader(Backend& be) : be_(be) {}
+  std::int64_t operator()(Backend::Mark mk, std::int64_t known = -1) {
+    if (known >= 0) return known;
+    if (mk != last_) {
+      last_ = mk;
+      ns_ = be_.mark_ns(mk);
+    }
+    return ns_;
+  }
+
+ private:
+  Backend& be_;
+  Backend::Mark last_ = -1;
+  std::int64_t ns_ = 0;
+};
+}  // namespace
+
 void Recorder::begin_step(trace::Phase phase, std::int32_t step) {
   phase_ = phase;
   step_ = step;
@@ -114,16 +136,10 @@ std::int64_t Recorder::end_step() {
   Ended e{phase_, step_, backend_.mark_ns(step_begin_), backend_.mark_ns(step_end), std::move(pending_),
           std::move(after_)};
   // Marks that the next step re-takes are read now, the rest when resolved.
-  Backend::Mark last_mark = -1;
-  std::int64_t last_ns = 0;
+  MarkReader read(backend_);
   for (auto& p : e.ops) {
     for (auto [mk, ns] : {std::pair{p.begin, &p.begin_ns}, std::pair{p.end, &p.end_ns}}) {
-      if (backend_.mark_outlives_step(mk)) continue;
-      if (mk != last_mark) {
-        last_mark = mk;
-        last_ns = backend_.mark_ns(mk);
-      }
-      *ns = last_ns;
+      if (!backend_.mark_outlives_step(mk)) *ns = read(mk);
     }
   }
   pending_.clear();
@@ -143,18 +159,7 @@ void Recorder::flush() {
 
 void Recorder::resolve(Ended& e) {
   const std::uint64_t first_id = next_id_;
-  // Consecutive ops share marks: resolve each mark once (a CUDA event query
-  // costs the host ~0.3 us and a step has hundreds).
-  Backend::Mark last_mark = -1;
-  std::int64_t last_ns = 0;
-  auto time_of = [&](Backend::Mark mk, std::int64_t known) {
-    if (known >= 0) return known;
-    if (mk != last_mark) {
-      last_mark = mk;
-      last_ns = backend_.mark_ns(mk);
-    }
-    return last_ns;
-  };
+  MarkReader time_of(backend_);
   std::vector<std::uint64_t> deps;
   for (const auto& p : e.ops) {
     const std::int64_t a = time_of(p.begin, p.begin_ns), b = time_of(p.end, p.end_ns);

@@ -27,7 +27,6 @@
 #include "foresight/kernels/rope.hpp"
 #include "foresight/kernels/rope_append.hpp"
 #include "foresight/kernels/slot_list.hpp"
-#include "foresight/kernels/swiglu.hpp"
 #include "foresight/kernels/working_set.hpp"
 
 namespace foresight::runtime {
@@ -76,7 +75,6 @@ class Backend {
   virtual void linear(const kernels::LinearParams& p) = 0;  // norm/SwiGLU/residual-fused projection
   virtual void rope(const kernels::RopeParams& p) = 0;
   virtual void residual_add(const kernels::ResidualAddParams& p) = 0;
-  virtual void swiglu(const kernels::SwigluParams& p) = 0;
   virtual void argmax(const kernels::ArgmaxParams& p) = 0;
   virtual void key_compress_prefill(const kernels::KeyCompressPrefillParams& p) = 0;
   virtual void key_compress_decode(const kernels::KeyCompressDecodeParams& p) = 0;
