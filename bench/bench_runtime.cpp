@@ -29,6 +29,7 @@
 #include "foresight/runtime/recorder.hpp"
 #include "foresight/runtime/selection_source.hpp"
 #include "foresight/runtime/weights.hpp"
+#include "foresight/trace/reader.hpp"
 #include "foresight/trace/writer.hpp"
 
 using namespace foresight;
@@ -54,6 +55,8 @@ struct Config {
   double reuse;  // < 0: the model's own selections
   bool trace;
   bool graph;  // CUDA graph replay (with tracing: op events are graph nodes)
+  std::int64_t gather_ctas = 0;   // 0: default_gather_ctas(batch)
+  std::int64_t extra_slots = 0;   // regular GPU slots beyond top-k
   std::uint64_t host_bytes = 0;
 };
 
@@ -70,7 +73,8 @@ int main(int argc, char** argv) {
   std::string backend_name = "cuda", model_name = "minicpm4.1-8b", hw_name = "h100-sxm", out;
   std::string modes = "dense,sparse", contexts = "4096", batches = "1", reuses = "model", traces = "on";
   std::string prefill = "synthetic", graphs = "on";
-  std::int64_t steps = 8, warmup = 2, gather_ctas = 0, cache_blocks = 0;
+  std::int64_t steps = 8, warmup = 2;
+  std::string gather_ctas = "0", cache_blocks = "0", keep_traces = "none";
   app.add_option("--backend", backend_name, "cpu or cuda (default cuda)");
   app.add_option("--model", model_name, "Model config (default minicpm4.1-8b)");
   app.add_option("--hardware", hw_name, "Hardware config for the memory plan (default h100-sxm)");
@@ -86,8 +90,13 @@ int main(int argc, char** argv) {
                  "on (replay decode steps as a CUDA graph), off (launch from the host), or both (default on)");
   app.add_option("--steps", steps, "Timed decode steps per configuration (default 8)");
   app.add_option("--warmup", warmup, "Untimed decode steps first (default 2)");
-  app.add_option("--gather-ctas", gather_ctas, "Gather kernel CTAs; 0 = 16 up to batch 16, else 32 (default 0)");
-  app.add_option("--cache-blocks", cache_blocks, "Regular GPU slots per row beyond top-k (0 = top-k; default 0)");
+  app.add_option("--gather-ctas", gather_ctas,
+                 "Comma list of gather kernel CTAs; 0 = 16 up to batch 16, else 32 (default 0)");
+  app.add_option("--cache-blocks", cache_blocks,
+                 "Comma list of regular GPU slots per row beyond top-k (0 = top-k; default 0)");
+  app.add_option("--keep-traces", keep_traces,
+                 "none (default), ops (keep OUT/traces/NAME.h5 without /selections) or all (with them)")
+      ->check(CLI::IsMember({"none", "ops", "all"}));
   app.add_option("--out", out, "Output folder (results.jsonl)")->required();
   CLI11_PARSE(app, argc, argv);
 
@@ -117,10 +126,12 @@ int main(int argc, char** argv) {
         for (const auto& r : parse_list<std::string>(reuses, to_str)) {
           const double reuse = r == "model" ? -1.0 : to_f64(r);
           if (reuse >= 0 && mode == config::Mode::dense) continue;  // dense selects nothing
-          for (const auto& t : parse_list<std::string>(traces == "both" ? std::string("off,on") : traces, to_str)) {
-            if (graphs != "off") todo.push_back({mode, ctx, b, reuse, t == "on", true});
-            if (graphs != "on") todo.push_back({mode, ctx, b, reuse, t == "on", false});
-          }
+          for (const auto& t : parse_list<std::string>(traces == "both" ? std::string("off,on") : traces, to_str))
+            for (auto g : parse_list<std::int64_t>(gather_ctas, to_i64))
+              for (auto k : parse_list<std::int64_t>(cache_blocks, to_i64)) {
+                if (graphs != "off") todo.push_back({mode, ctx, b, reuse, t == "on", true, g, k});
+                if (graphs != "on") todo.push_back({mode, ctx, b, reuse, t == "on", false, g, k});
+              }
         }
       }
     }
@@ -134,9 +145,9 @@ int main(int argc, char** argv) {
     run.decode_steps = steps;
     run.warmup_steps = warmup;
     run.topk_blocks = m.sparse.topk_blocks;
-    run.cache_blocks = cache_blocks > 0 ? m.sparse.topk_blocks + cache_blocks + 1 : 0;
+    run.cache_blocks = c.extra_slots > 0 ? m.sparse.topk_blocks + c.extra_slots + 1 : 0;
     run.prefill = prefill;
-    run.gather_ctas = gather_ctas > 0 ? gather_ctas : default_gather_ctas(c.batch);
+    run.gather_ctas = c.gather_ctas > 0 ? c.gather_ctas : default_gather_ctas(c.batch);
     run.selection_source = c.reuse < 0 ? "model" : "workload";
     run.workload.reuse = c.reuse < 0 ? 0.85 : c.reuse;
     return run;
@@ -156,7 +167,8 @@ int main(int argc, char** argv) {
     nlohmann::json j{{"mode", config::to_string(c.mode)}, {"context", c.context}, {"batch", c.batch},
                      {"selections", c.reuse < 0 ? "model" : fmt::format("workload reuse {}", c.reuse)},
                      {"trace", c.trace}, {"graph", c.graph}, {"backend", backend_name}, {"model", m.name}, {"steps", steps},
-                     {"warmup", warmup}, {"gather_ctas", run.gather_ctas}, {"prefill", prefill}};
+                     {"warmup", warmup}, {"gather_ctas", run.gather_ctas}, {"prefill", prefill},
+                     {"cache_blocks", run.cache_blocks}};
     const MemoryPlan plan = plan_memory(m, run, hw);
     j["gpu_bytes"] = plan.gpu_bytes();
     j["host_bytes"] = plan.host_bytes();
@@ -209,7 +221,23 @@ int main(int argc, char** argv) {
       }
       rec.close(trace::RunStatus::complete);
       sink.reset();
+      if (c.trace && keep_traces != "none") {
+        const auto name = fmt::format("{}-b{}-c{}-g{}-k{}{}.h5", config::to_string(c.mode), c.batch, c.context,
+                                      run.gather_ctas, run.cache_blocks, c.graph ? "" : "-nograph");
+        const auto dir = std::filesystem::path(out) / "traces";
+        std::filesystem::create_directories(dir);
+        if (keep_traces == "ops") {
+          trace::Trace t = trace::read_trace(trace_path);
+          t.selection_keys.clear();
+          t.selection_blocks.clear();
+          trace::write_trace(dir / name, t);
+        } else {
+          std::filesystem::copy_file(trace_path, dir / name, std::filesystem::copy_options::overwrite_existing);
+        }
+        j["trace_file"] = "traces/" + name;
+      }
       std::filesystem::remove(trace_path);
+      j["step_ms_list"] = step_ms;
       std::sort(step_ms.begin(), step_ms.end());
       const double mean_ms = mean(step_ms);
       const auto& tr = rec.transfers();
@@ -237,9 +265,10 @@ int main(int argc, char** argv) {
         for (const auto& [name, ns] : rec.stage_totals()) busy_ns += static_cast<double>(ns);
         j["stages_ms_all_steps"] = stages;
       }
-      fmt::print("[{}/{}] {} ctx {} batch {} {} trace {}{}: {:.3f} ms/step (wall {:.3f}), {:.1f} tok/s, prefill {:.0f} ms, "
+      fmt::print("[{}/{}] {} ctx {} batch {} g{} k{} {} trace {}{}: {:.3f} ms/step (wall {:.3f}), {:.1f} tok/s, prefill {:.0f} ms, "
                  "h2d exposed {:.3f} ms/step, hit {:.2f}, setup {:.1f} s\n",
-                 n, todo.size(), config::to_string(c.mode), c.context, c.batch, j["selections"].get<std::string>(),
+                 n, todo.size(), config::to_string(c.mode), c.context, c.batch, run.gather_ctas, run.cache_blocks,
+                 j["selections"].get<std::string>(),
                  c.trace ? "on" : "off", c.graph ? " graph" : "", mean_ms, mean(wall_ms), j["tokens_per_s"].get<double>(), prefill_ms,
                  j["h2d"]["exposed_ms_per_step"].get<double>(), j["cache"]["hit_rate"].get<double>(), setup_s);
     } catch (const std::exception& ex) {
