@@ -149,6 +149,7 @@ int main(int argc, char** argv) {
     run.prefill = prefill;
     run.gather_ctas = c.gather_ctas > 0 ? c.gather_ctas : default_gather_ctas(c.batch);
     run.selection_source = c.reuse < 0 ? "model" : "workload";
+    run.cuda_graph = c.graph;
     run.workload.reuse = c.reuse < 0 ? 0.85 : c.reuse;
     return run;
   };

@@ -107,6 +107,7 @@ DecodeEngine::State::State(const config::ModelConfig& model, const DeviceWeights
   // A graph needs fixed kernel arguments: not with the LRU clock (a per-step
   // argument) or recall counting (host reads mid-step). Per-op marks become
   // event-record nodes of the graph.
+  // (config::decode_uses_graph states the same rule for traces and the simulator.)
   use_graph = o.cuda_graph && be.supports_graphs() && !lru && !o.measure_recall;
   // The prefetch kernel holds its CTAs' SMs while attention runs beside it: a
   // split-KV grid sized for all SMs would leave a second, nearly empty wave.

@@ -127,6 +127,7 @@ RunResult run_to_folder(const RunRequest& req) {
   header.model = m;
   header.hardware = req.hardware;
   header.run = run;
+  header.run.cuda_graph = req.cuda_graph;
   const auto trace_path = req.out_dir / "trace.h5";
   std::unique_ptr<TraceSink> sink;
   if (req.trace) sink = make_h5_trace_sink(trace_path, header, static_cast<std::uint32_t>(run.topk_blocks));

@@ -70,6 +70,11 @@ void check_one_of(const std::string& v, const std::vector<std::string>& allowed,
 }  // namespace
 
 const char* to_string(Mode m) { return name_of(kModes, m); }
+
+bool decode_uses_graph(const RunConfig& r) {
+  const bool lru_working_set = r.mode != Mode::dense && r.cache_blocks > r.topk_blocks + 1;
+  return r.cuda_graph && r.backend == "cuda" && !lru_working_set;
+}
 const char* to_string(Eviction e) { return name_of(kEvictions, e); }
 const char* to_string(Prefetch p) { return name_of(kPrefetches, p); }
 Mode parse_mode(const std::string& s, const std::string& field) {
@@ -90,6 +95,7 @@ json to_json(const RunConfig& r) {
       {"context_tokens", r.context_tokens},
       {"decode_steps", r.decode_steps},
       {"warmup_steps", r.warmup_steps},
+      {"cuda_graph", r.cuda_graph},
       {"prefill", r.prefill},
       {"topk_blocks", r.topk_blocks},
       {"cache_blocks", r.cache_blocks},
@@ -114,6 +120,7 @@ RunConfig run_from_json(const json& j, const std::string& where) {
   r.context_tokens = f.integers("context_tokens");
   r.decode_steps = f.integer("decode_steps");
   r.warmup_steps = f.integer("warmup_steps");
+  r.cuda_graph = f.boolean("cuda_graph", true);  // absent in traces before 2026-12
   r.prefill = f.string("prefill");
   r.topk_blocks = f.integer("topk_blocks");
   r.cache_blocks = f.integer("cache_blocks");

@@ -42,10 +42,18 @@ struct RunConfig {
   Eviction eviction = Eviction::sparda;
   Prefetch prefetch = Prefetch::lookahead;
   std::int64_t gather_ctas = 16;
+  bool cuda_graph = true;                        // asked for: replay decode steps as a CUDA graph
   std::string selection_source = "model";        // "model", "file" or "workload"
   WorkloadConfig workload;
   std::uint64_t seed = 1;
 };
+
+// Whether decode steps really run as a CUDA graph: asked for, on the CUDA
+// backend, and with SparDA's exact working set (an LRU working set,
+// cache_blocks > topk + 1, passes a per-step clock to its kernels and is
+// launched op by op). The runtime decides with this; the simulator charges a
+// host launch per op when it is false.
+bool decode_uses_graph(const RunConfig& r);
 
 const char* to_string(Mode m);
 const char* to_string(Eviction e);

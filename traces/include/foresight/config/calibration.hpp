@@ -1,0 +1,69 @@
+// Calibration of the simulator's op costs on one GPU, measured by
+// `foresight profile` there and stored as JSON under configs/calibration/
+// (format: configs/README.md, "Calibration files"). The simulator uses the
+// calibration of a trace's hardware by default; hardware without one falls
+// back to the roofline, and every result says which it used.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace foresight::config {
+
+inline constexpr const char* kCalibrationSchema = "foresight-calibration/1";
+
+// Main-stream time of one op of a stage as a function of the batch and of the
+// KV tokens per sequence: a grid measured on the GPU, interpolated
+// bilinearly in (log2 batch, log2 tokens, log ns) and extrapolated along the
+// edge segments. Cells the GPU could not run (out of memory) are filled at
+// load time by extrapolation along the batch axis.
+struct StageTable {
+  std::vector<double> batch;              // ascending, >= 1
+  std::vector<double> tokens;             // ascending, >= 1 (KV tokens per sequence)
+  std::vector<std::vector<double>> ns;    // [batch][tokens], ns per op
+  double at(double b, double t) const;    // interpolated ns
+};
+
+// A zero-copy gather of `bytes` with `ctas` CTAs takes latency + bytes / gbps,
+// both interpolated in log2(ctas) between measured CTA counts.
+struct GatherModel {
+  std::vector<double> ctas;        // ascending
+  std::vector<double> latency_ns;
+  std::vector<double> gbps;        // GB/s = bytes per ns
+  double time_ns(double bytes, double ctas) const;
+};
+
+struct Calibration {
+  std::string hardware;      // hardware config name it was measured on
+  std::string gpu_name, driver, created_utc, command, tool_version;
+  std::string model;         // model config the op grid was measured with
+  // Key "stage" or "stage/variant" (variants: sim/op_model.hpp).
+  std::map<std::string, StageTable> stages;
+  GatherModel gather;
+  // Concurrent compute ops last (1 + slowdown * gather CTAs / SMs) times longer.
+  double gather_compute_slowdown = 0;
+  // Host time per decode step that no op covers (launching the step, reading
+  // back tokens, selections and counters), ns, by batch.
+  StageTable step_overhead;
+  // Host time to launch one op when a step runs without a CUDA graph, ns.
+  double eager_launch_ns = 0;
+  // The fidelity benchmark's summary (median and worst error, date), if any.
+  nlohmann::json fidelity;
+  std::filesystem::path source;  // file it was read from ("" if built in memory)
+};
+
+// Reads and validates a calibration file; ConfigError names the file and key.
+Calibration load_calibration(const std::filesystem::path& file);
+Calibration calibration_from_json(const nlohmann::json& j, const std::string& where);
+nlohmann::json to_json(const Calibration& c);
+
+// configs/calibration/<hardware>.json when it exists.
+std::optional<std::filesystem::path> default_calibration_path(const std::string& hardware);
+
+}  // namespace foresight::config
