@@ -1,5 +1,6 @@
 // `foresight replay TRACE [what-ifs] --out DIR`: re-time a trace under a
 // what-if scenario (or reproduce it with --validate) and write a run folder.
+#include <cmath>
 #include <filesystem>
 #include <optional>
 
@@ -44,6 +45,27 @@ void print_metrics(const sim::Metrics& m) {
     if (name.rfind("cache.layer_hit_rate.", 0) != 0) fmt::print("  {:<28} {}\n", name, value);
 }
 
+// A ratio as a percentage, "-" when undefined (NaN: a group without steps).
+std::string percent(double x) { return std::isnan(x) ? "-" : fmt::format("{:.2f}%", 100.0 * x); }
+
+// One line per step group, steady decode first; no total over mixed groups
+// (prefill and the warm-up step would hide the steady error).
+void print_validate(const sim::ValidateResult& v) {
+  fmt::print("validate: {} steps replayed{}\n", v.steps.size(), v.exact ? " (exact)" : "");
+  const auto line = [](const char* label, const char* unit, const sim::ValidateResult::Group& g,
+                       bool per_step) {
+    fmt::print("  {:<15} {:>4} {:<7} recorded {:.3f} ms, simulated {:.3f} ms, mean step error {}", label,
+               g.steps, std::string(unit) + ":", static_cast<double>(g.recorded_ns) * 1e-6,
+               static_cast<double>(g.simulated_ns) * 1e-6, percent(g.mean_step_rel_error));
+    if (per_step)
+      fmt::print(", per-step error mean {} max {}", percent(g.mean_rel_error), percent(g.max_rel_error));
+    fmt::print("\n");
+  };
+  line("steady decode", "steps", v.steady, true);
+  line("warm-up decode", "steps", v.warmup, false);
+  line("prefill", "chunks", v.prefill, false);
+}
+
 int run_replay(const ReplayArgs& a) {
   trace::Trace t;
   sim::Scenario s;
@@ -63,9 +85,7 @@ int run_replay(const ReplayArgs& a) {
       const auto v = rp.validate(a.timeline);
       sim::write_replay_folder(dir, v.result, a.timeline);
       sim::write_json_atomic(dir / "validate.json", v.to_json());
-      fmt::print("validate: {} steps, max |error| {} ns, mean relative error {:.3g}, total {:.3g}{}\n",
-                 v.steps.size(), v.max_abs_error_ns, v.mean_rel_error, v.total_rel_error,
-                 v.exact ? " (exact)" : "");
+      print_validate(v);
       return kExitOk;
     }
     const auto r = rp.run(s, a.timeline);
@@ -90,7 +110,7 @@ const CommandRegistrar reg{{"replay", 50, [](CLI::App& app) {
                 "metrics.json (docs/metrics.md) and optionally timeline.json to --out.");
   sub->add_option("trace", a->trace, "Trace file (.h5) to replay")->required();
   sub->add_option("--out", a->out, "Output folder (required)")->required();
-  sub->add_flag("--validate", a->validate, "Replay the recorded op graph with recorded durations and report the per-step error (validate.json)");
+  sub->add_flag("--validate", a->validate, "Replay the recorded op graph with recorded durations and report the error of steady decode steps, warm-up decode steps and prefill separately (validate.json)");
   sub->add_flag("--timeline", a->timeline, "Also write timeline.json (Perfetto) of the simulated run (default off)");
   sub->add_option("--hardware", a->hardware, "Another hardware config (name or path); compute re-timed by the roofline ratio (default: the trace's)");
   sub->add_option("--pcie-gbps", a->pcie_gbps, "PCIe H2D ceiling in GB/s; every PCIe curve is scaled to it (default: the hardware's h2d_gbps)");

@@ -12,6 +12,7 @@
 #include "foresight/sim/output.hpp"
 #include "foresight/sim/synth.hpp"
 #include "foresight/trace/reader.hpp"
+#include "foresight/trace/steps.hpp"
 #include "foresight/trace/writer.hpp"
 
 namespace foresight::cli {
@@ -64,8 +65,7 @@ int run_synth(const SynthArgs& a) {
                         {"assumptions", sim::synth_assumptions(o)}};
   sim::write_json_atomic(dir / "config.json", cfg);
   std::int64_t decode_ns = 0;
-  for (const auto& s : t.steps)
-    if (s.phase == trace::Phase::decode && s.step >= a.warmup) decode_ns += s.end_ns - s.start_ns;
+  for (const auto& s : trace::steady_decode_steps(t)) decode_ns += s.end_ns - s.start_ns;
   fmt::print("wrote {}: {} ops, {} timed steps, mean decode step {:.3f} ms\n", (dir / "trace.h5").string(),
              t.ops.size(), a.steps, static_cast<double>(decode_ns) / 1e6 / static_cast<double>(a.steps));
   return kExitOk;

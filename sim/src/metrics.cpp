@@ -7,6 +7,7 @@
 #include <map>
 
 #include "foresight/sim/timeline.hpp"
+#include "foresight/trace/steps.hpp"
 
 namespace foresight::sim {
 
@@ -29,24 +30,15 @@ double percentile(std::vector<double> v, double p) {
   return v[rank - 1];
 }
 
-std::int32_t first_timed_step(const trace::Trace& t) {
-  std::int32_t n = 0;
-  for (const auto& s : t.steps)
-    if (s.phase == trace::Phase::decode) n = std::max(n, s.step + 1);
-  const auto timed = static_cast<std::int32_t>(std::min<std::int64_t>(n, t.header.run.decode_steps));
-  return timed > 0 ? n - timed : 0;
-}
-
 Metrics compute_metrics(const trace::Trace& t, const MemoryPlan& mem, bool critical_paths) {
   Metrics m;
   std::vector<double> step_ms;
   double decode_ns = 0, prefill_ns = 0;
   bool has_prefill = false;
-  const std::int32_t first = first_timed_step(t);
-  auto timed = [&](trace::Phase p, std::int32_t step) { return p == trace::Phase::decode && step >= first; };
+  auto timed = [&](trace::Phase p, std::int32_t step) { return trace::is_steady_step(t.header, p, step); };
   for (const auto& s : t.steps) {
     const double d = static_cast<double>(s.end_ns - s.start_ns);
-    if (s.phase == trace::Phase::decode && s.step < first) continue;
+    if (trace::is_warmup_step(t.header, s.phase, s.step)) continue;
     if (s.phase == trace::Phase::decode) {
       step_ms.push_back(d * kMsPerNs);
       decode_ns += d;
@@ -96,7 +88,7 @@ Metrics compute_metrics(const trace::Trace& t, const MemoryPlan& mem, bool criti
   std::map<int, std::pair<double, double>> per_layer;  // layer -> (hits, selected)
   double hits = 0, selected = 0;
   for (const auto& c : t.cache) {
-    if (c.step < first) continue;
+    if (!timed(trace::Phase::decode, c.step)) continue;
     hits += static_cast<double>(c.hits);
     selected += static_cast<double>(c.selected);
     auto& pl = per_layer[c.layer];

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include <fmt/core.h>
@@ -324,29 +325,92 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
   return r;
 }
 
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Recorded steps paired with their simulated spans, each tagged with its group.
+std::vector<ValidateResult::Step> pair_steps(const trace::Trace& rec_t, const trace::Trace& sim) {
+  std::map<std::pair<int, std::int32_t>, const trace::StepSpan*> by_key;
+  for (const auto& x : sim.steps) by_key.emplace(std::make_pair(static_cast<int>(x.phase), x.step), &x);
+  std::vector<ValidateResult::Step> out;
+  for (const auto& rs : rec_t.steps.empty() ? step_spans(rec_t) : rec_t.steps) {
+    auto it = by_key.find({static_cast<int>(rs.phase), rs.step});
+    if (it == by_key.end()) continue;
+    out.push_back({rs.phase, rs.step, rs.end_ns - rs.start_ns, it->second->end_ns - it->second->start_ns,
+                   trace::step_group(rec_t.header, rs.phase, rs.step)});
+  }
+  return out;
+}
+
+// Error summary of the steps of group `g` (all steps when `g` is empty).
+ValidateResult::Group group_error(const std::vector<ValidateResult::Step>& steps,
+                                  std::optional<trace::StepGroup> g) {
+  ValidateResult::Group r;
+  double rel_sum = 0, rel_max = 0;
+  std::size_t rel_n = 0;
+  for (const auto& s : steps) {
+    if (g && s.group != *g) continue;
+    ++r.steps;
+    r.recorded_ns += s.recorded_ns;
+    r.simulated_ns += s.simulated_ns;
+    if (s.recorded_ns <= 0) continue;
+    const double rel = static_cast<double>(std::llabs(s.simulated_ns - s.recorded_ns)) /
+                       static_cast<double>(s.recorded_ns);
+    rel_sum += rel;
+    rel_max = std::max(rel_max, rel);
+    ++rel_n;
+  }
+  r.mean_step_rel_error = r.recorded_ns > 0 ? static_cast<double>(std::llabs(r.simulated_ns - r.recorded_ns)) /
+                                                  static_cast<double>(r.recorded_ns)
+                                            : kNaN;
+  r.mean_rel_error = rel_n > 0 ? rel_sum / static_cast<double>(rel_n) : kNaN;
+  r.max_rel_error = rel_n > 0 ? rel_max : kNaN;
+  return r;
+}
+
+// validate.<group>.* metrics (docs/metrics.md), steady first, then the old
+// validate.* over all steps.
+void add_validate_metrics(Metrics& m, const ValidateResult& v) {
+  for (auto g : {trace::StepGroup::steady, trace::StepGroup::warmup, trace::StepGroup::prefill}) {
+    const ValidateResult::Group& x = v.group(g);
+    const std::string p = std::string("validate.") + trace::to_string(g) + ".";
+    m.emplace_back(p + "steps", static_cast<double>(x.steps));
+    m.emplace_back(p + "recorded_ms", static_cast<double>(x.recorded_ns) * 1e-6);
+    m.emplace_back(p + "simulated_ms", static_cast<double>(x.simulated_ns) * 1e-6);
+    m.emplace_back(p + "mean_step_rel_error", x.mean_step_rel_error);
+    m.emplace_back(p + "mean_rel_error", x.mean_rel_error);
+    m.emplace_back(p + "max_rel_error", x.max_rel_error);
+  }
+  m.emplace_back("validate.max_abs_error_ns", static_cast<double>(v.max_abs_error_ns));
+  m.emplace_back("validate.mean_rel_error", v.mean_rel_error);
+  m.emplace_back("validate.total_rel_error", v.total_rel_error);
+  m.emplace_back("validate.exact", v.exact ? 1.0 : 0.0);
+}
+
+// The JSON value of a ratio: null when undefined (NaN).
+nlohmann::json ratio_json(double x) { return std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x); }
+}  // namespace
+
+const ValidateResult::Group& ValidateResult::group(trace::StepGroup g) const {
+  return g == trace::StepGroup::steady ? steady : g == trace::StepGroup::warmup ? warmup : prefill;
+}
+
 ValidateResult Replayer::validate(bool keep_timeline) const {
   ValidateResult v;
   trace::Trace sim = t_;
   const SimTimes times = simulate(graph_from_trace(t_, where_.c_str()), EngineParams{0.0, 1},
                                   t_.ops.front().start_ns);
   apply_times(sim, times);
-  const std::vector<trace::StepSpan> rec = t_.steps.empty() ? step_spans(t_) : t_.steps;
-  double rel_sum = 0, rec_total = 0, sim_total = 0;
-  for (const auto& rs : rec) {
-    auto it = std::find_if(sim.steps.begin(), sim.steps.end(), [&](const trace::StepSpan& x) {
-      return x.phase == rs.phase && x.step == rs.step;
-    });
-    if (it == sim.steps.end()) continue;
-    ValidateResult::Step s{rs.phase, rs.step, rs.end_ns - rs.start_ns, it->end_ns - it->start_ns};
-    const std::int64_t err = std::llabs(s.simulated_ns - s.recorded_ns);
-    v.max_abs_error_ns = std::max(v.max_abs_error_ns, err);
-    if (s.recorded_ns > 0) rel_sum += static_cast<double>(err) / static_cast<double>(s.recorded_ns);
-    rec_total += static_cast<double>(s.recorded_ns);
-    sim_total += static_cast<double>(s.simulated_ns);
-    v.steps.push_back(s);
-  }
-  v.mean_rel_error = v.steps.empty() ? 0 : rel_sum / static_cast<double>(v.steps.size());
-  v.total_rel_error = rec_total > 0 ? std::abs(sim_total - rec_total) / rec_total : 0;
+  v.steps = pair_steps(t_, sim);
+  v.warmup_steps = t_.header.run.warmup_steps;
+  v.steady = group_error(v.steps, trace::StepGroup::steady);
+  v.warmup = group_error(v.steps, trace::StepGroup::warmup);
+  v.prefill = group_error(v.steps, trace::StepGroup::prefill);
+  const ValidateResult::Group all = group_error(v.steps, std::nullopt);
+  for (const auto& s : v.steps)
+    v.max_abs_error_ns = std::max<std::int64_t>(v.max_abs_error_ns, std::llabs(s.simulated_ns - s.recorded_ns));
+  v.mean_rel_error = std::isnan(all.mean_rel_error) ? 0 : all.mean_rel_error;
+  v.total_rel_error = std::isnan(all.mean_step_rel_error) ? 0 : all.mean_step_rel_error;
   v.exact = v.max_abs_error_ns == 0 && !v.steps.empty();
   MemoryPlan mem;
   for (const auto& e : t_.memory) {
@@ -358,21 +422,27 @@ ValidateResult Replayer::validate(bool keep_timeline) const {
                        {"status", "ok"}};
   v.result.events = times.events;
   v.result.metrics = compute_metrics(sim, mem);
-  v.result.metrics.emplace_back("validate.max_abs_error_ns", static_cast<double>(v.max_abs_error_ns));
-  v.result.metrics.emplace_back("validate.mean_rel_error", v.mean_rel_error);
-  v.result.metrics.emplace_back("validate.total_rel_error", v.total_rel_error);
-  v.result.metrics.emplace_back("validate.exact", v.exact ? 1.0 : 0.0);
+  add_validate_metrics(v.result.metrics, v);
   if (keep_timeline) v.result.timeline = std::move(sim);
   return v;
+}
+
+nlohmann::json ValidateResult::Group::to_json() const {
+  return {{"steps", steps}, {"recorded_ns", recorded_ns}, {"simulated_ns", simulated_ns},
+          {"mean_step_rel_error", ratio_json(mean_step_rel_error)},
+          {"mean_rel_error", ratio_json(mean_rel_error)}, {"max_rel_error", ratio_json(max_rel_error)}};
 }
 
 nlohmann::json ValidateResult::to_json() const {
   nlohmann::json steps_j = nlohmann::json::array();
   for (const auto& s : steps)
     steps_j.push_back({{"phase", trace::to_string(s.phase)}, {"step", s.step},
+                       {"group", trace::to_string(s.group)},
                        {"recorded_ns", s.recorded_ns}, {"simulated_ns", s.simulated_ns},
                        {"error_ns", s.simulated_ns - s.recorded_ns}});
-  return {{"max_abs_error_ns", max_abs_error_ns}, {"mean_rel_error", mean_rel_error},
+  return {{"steady", steady.to_json()}, {"warmup", warmup.to_json()}, {"prefill", prefill.to_json()},
+          {"warmup_steps", warmup_steps},
+          {"max_abs_error_ns", max_abs_error_ns}, {"mean_rel_error", mean_rel_error},
           {"total_rel_error", total_rel_error}, {"exact", exact}, {"steps", steps_j}};
 }
 

@@ -39,9 +39,17 @@ TEST_CASE("synth, replay and sweep from the command line", "[sim][cli]") {
   const std::string tr = (d / "syn" / "trace.h5").string();
 
   REQUIRE(sh("replay " + tr + " --validate --out " + (d / "val").string(), log) == 0);
-  CHECK(slurp(log).find("(exact)") != std::string::npos);
+  const std::string out = slurp(log);
+  CHECK(out.find("(exact)") != std::string::npos);
+  // Steady decode first, then warm-up and prefill; no total mixing them.
+  CHECK(out.find("steady decode") < out.find("warm-up decode"));
+  CHECK(out.find("warm-up decode") < out.find("prefill"));
+  CHECK(out.find("total") == std::string::npos);
   const auto v = nlohmann::json::parse(slurp(d / "val" / "validate.json"));
   CHECK(v["exact"] == true);
+  CHECK(v["steady"]["steps"] == 3);  // --steps 3 after the default --warmup 1
+  CHECK(v["warmup"]["steps"] == 1);
+  CHECK(v["steady"]["mean_step_rel_error"] == 0.0);
 
   REQUIRE(sh("replay " + tr + " --prefetch lookahead --pcie-gbps 16 --timeline --out " +
                  (d / "wi").string(), log) == 0);

@@ -11,6 +11,7 @@
 
 #include "foresight/config/run.hpp"
 #include "foresight/trace/export.hpp"
+#include "foresight/trace/steps.hpp"
 
 namespace foresight::trace {
 namespace {
@@ -31,34 +32,44 @@ std::size_t main_stream(const Trace& t) {
   return 0;
 }
 
-json steps_json(const Trace& t) {
-  std::vector<std::int64_t> decode_ns;
-  std::int64_t prefill = 0;
-  for (const auto& s : t.steps) {
-    if (s.phase == Phase::decode)
-      decode_ns.push_back(s.end_ns - s.start_ns);
-    else
-      ++prefill;
-  }
-  std::sort(decode_ns.begin(), decode_ns.end());
+// Sorted durations of the spans of group `g`.
+std::vector<std::int64_t> sorted_ns(const Trace& t, StepGroup g) {
+  std::vector<std::int64_t> ns;
+  for (const auto& s : steps_in_group(t, g)) ns.push_back(s.end_ns - s.start_ns);
+  std::sort(ns.begin(), ns.end());
+  return ns;
+}
+
+// mean / p50 / p99 / max of sorted durations (0 when empty).
+json step_stats(const std::vector<std::int64_t>& ns) {
   double mean = 0;
-  for (auto d : decode_ns) mean += static_cast<double>(d);
-  if (!decode_ns.empty()) mean /= static_cast<double>(decode_ns.size());
-  return {
-      {"prefill", prefill},
-      {"decode", decode_ns.size()},
-      {"decode_step_ns",
-       {{"mean", mean}, {"p50", percentile(decode_ns, 50)}, {"p99", percentile(decode_ns, 99)}}}};
+  for (auto d : ns) mean += static_cast<double>(d);
+  if (!ns.empty()) mean /= static_cast<double>(ns.size());
+  return {{"mean", mean}, {"p50", percentile(ns, 50)}, {"p99", percentile(ns, 99)},
+          {"max", ns.empty() ? 0 : ns.back()}};
+}
+
+// Step counts; decode_step_ns covers steady decode steps only, warmup_step_ns
+// the warm-up ones (steps.hpp).
+json steps_json(const Trace& t) {
+  const auto steady = sorted_ns(t, StepGroup::steady), warmup = sorted_ns(t, StepGroup::warmup);
+  return {{"prefill", steps_in_group(t, StepGroup::prefill).size()},
+          {"decode", steady.size() + warmup.size()},
+          {"warmup_steps", t.header.run.warmup_steps},
+          {"warmup", warmup.size()},
+          {"steady", steady.size()},
+          {"decode_step_ns", step_stats(steady)},
+          {"warmup_step_ns", step_stats(warmup)}};
 }
 
 json stage_share_json(const Trace& t) {
   const std::size_t main = main_stream(t);
-  bool any_decode = false;
-  for (const auto& op : t.ops) any_decode |= op.stream == main && op.phase == Phase::decode;
+  bool any_steady = false;
+  for (const auto& op : t.ops) any_steady |= op.stream == main && is_steady_step(t.header, op.phase, op.step);
   std::map<std::uint16_t, std::int64_t> ns_by_stage;
   std::int64_t total = 0;
   for (const auto& op : t.ops) {
-    if (op.stream != main || (any_decode && op.phase != Phase::decode)) continue;
+    if (op.stream != main || (any_steady && !is_steady_step(t.header, op.phase, op.step))) continue;
     ns_by_stage[op.stage] += op.end_ns - op.start_ns;
     total += op.end_ns - op.start_ns;
   }
@@ -71,7 +82,7 @@ json stage_share_json(const Trace& t) {
          {"ns", ns},
          {"share", total ? static_cast<double>(ns) / static_cast<double>(total) : 0.0}});
   return {{"stream", t.streams.empty() ? "" : t.streams[main].name},
-          {"phase", any_decode ? "decode" : "all"},
+          {"phase", any_steady ? "steady decode" : "all"},
           {"total_ns", total},
           {"stages", std::move(stages)}};
 }
@@ -133,6 +144,23 @@ std::string human_ns(double ns) {
   return fmt::format("{:.0f} ns", ns);
 }
 
+// Step counts, then steady decode steps (the headline) and warm-up steps apart.
+void print_steps(const json& st, std::ostream& os) {
+  fmt::print(os, "steps      {} prefill, {} decode ({} warm-up, {} steady)\n", st["prefill"].get<std::int64_t>(),
+             st["decode"].get<std::int64_t>(), st["warmup"].get<std::int64_t>(), st["steady"].get<std::int64_t>());
+  const json& dn = st["decode_step_ns"];
+  if (st["steady"].get<std::int64_t>() > 0)
+    fmt::print(os, "decode     steady step mean {}, p50 {}, p99 {}\n", human_ns(dn["mean"].get<double>()),
+               human_ns(dn["p50"].get<double>()), human_ns(dn["p99"].get<double>()));
+  else
+    fmt::print(os, "decode     no steady decode steps\n");
+  const json& wn = st["warmup_step_ns"];
+  if (st["warmup"].get<std::int64_t>() > 0)
+    fmt::print(os, "warm-up    {} step(s) (run.warmup_steps {}): mean {}, max {}\n", st["warmup"].get<std::int64_t>(),
+               st["warmup_steps"].get<std::int64_t>(), human_ns(wn["mean"].get<double>()),
+               human_ns(wn["max"].get<double>()));
+}
+
 }  // namespace
 
 json summarize(const Trace& t) {
@@ -192,12 +220,7 @@ void print_summary(const Trace& t, std::ostream& os) {
   fmt::print(os, "run        mode {}, backend {}, batch {}, contexts [{}], top-k {}\n",
              c["mode"].get<std::string>(), t.header.run.backend, t.header.run.batch, ctx,
              t.header.run.topk_blocks);
-  const json& st = s["steps"];
-  const json& dn = st["decode_step_ns"];
-  fmt::print(os, "steps      {} prefill, {} decode; decode step mean {}, p50 {}, p99 {}\n",
-             st["prefill"].get<std::int64_t>(), st["decode"].get<std::int64_t>(),
-             human_ns(dn["mean"].get<double>()), human_ns(dn["p50"].get<double>()),
-             human_ns(dn["p99"].get<double>()));
+  print_steps(s["steps"], os);
   fmt::print(os, "records    {} ops, {} deps, {} selections ({} ids)\n", t.ops.size(),
              t.deps.size(), t.selection_keys.size(),
              s["counts"]["selection_entries"].get<std::uint64_t>());

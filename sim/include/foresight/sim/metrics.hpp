@@ -17,13 +17,11 @@ namespace foresight::sim {
 // Ordered (name, value); NaN means "not applicable" (null in JSON, empty in CSV).
 using Metrics = std::vector<std::pair<std::string, double>>;
 
-// `t` must have op times and step spans (sim/timeline.hpp). `critical_paths`
-// false skips the bound.* shares (they are then NaN).
+// `t` must have op times and step spans (sim/timeline.hpp). decode.*, h2d.*,
+// cache.* and bound.* cover the steady decode steps only: warm-up steps
+// (trace/steps.hpp, run.warmup_steps of t's header) are left out.
+// `critical_paths` false skips the bound.* shares (they are then NaN).
 Metrics compute_metrics(const trace::Trace& t, const MemoryPlan& mem, bool critical_paths = true);
-
-// Decode steps before this index are warm-up: a trace holding more decode
-// steps than run.decode_steps starts with the extra ones, and metrics skip them.
-std::int32_t first_timed_step(const trace::Trace& t);
 
 // Metrics of a scenario that does not fit in memory: memory.* only.
 Metrics out_of_memory_metrics(const MemoryPlan& mem);

@@ -23,6 +23,7 @@
 #include "foresight/sim/schedule.hpp"
 #include "foresight/sim/selection_replay.hpp"
 #include "foresight/trace/schema.hpp"
+#include "foresight/trace/steps.hpp"
 
 namespace foresight::sim {
 
@@ -34,18 +35,37 @@ struct ReplayResult {
   std::optional<trace::Trace> timeline;  // simulated run, when asked for
 };
 
+// Recorded vs simulated step times of `Replayer::validate`, split into the
+// groups of trace/steps.hpp: prefill chunks, warm-up decode steps and steady
+// decode steps. `steady` is the headline: prefill and the warm-up step (CUDA
+// graph capture, cold cache) would otherwise dominate and hide it.
 struct ValidateResult {
   struct Step {
     trace::Phase phase;
     std::int32_t step;
     std::int64_t recorded_ns, simulated_ns;
+    trace::StepGroup group;
+  };
+  // Error over the steps of one group. Ratios are NaN (null in JSON) for a
+  // group without steps or with zero recorded time.
+  struct Group {
+    std::size_t steps = 0;
+    std::int64_t recorded_ns = 0, simulated_ns = 0;  // summed over the group
+    double mean_step_rel_error = 0;  // |mean sim step - mean rec step| / mean rec step
+    double mean_rel_error = 0;       // mean over the group's steps of |sim - rec| / rec
+    double max_rel_error = 0;        // max over the group's steps of |sim - rec| / rec
+    nlohmann::json to_json() const;
   };
   std::vector<Step> steps;
+  Group steady, warmup, prefill;
+  std::int64_t warmup_steps = 0;   // run.warmup_steps of the trace
+  // Over all steps (prefill, warm-up and steady mixed): kept for old readers.
   std::int64_t max_abs_error_ns = 0;
   double mean_rel_error = 0;   // mean over steps of |sim - rec| / rec
   double total_rel_error = 0;  // |sum sim - sum rec| / sum rec
   bool exact = false;
   ReplayResult result;         // metrics of the simulated (as-recorded) run
+  const Group& group(trace::StepGroup g) const;
   nlohmann::json to_json() const;
 };
 

@@ -18,7 +18,9 @@ nlohmann::json to_perfetto(const Trace& t);
 void write_perfetto(const Trace& t, const std::filesystem::path& out);
 
 // Derived summary used by `foresight inspect` (and tests): steps, per-stage
-// time share, H2D bytes, hit rate, memory. Also returned as JSON.
+// time share, H2D bytes, hit rate, memory. Also returned as JSON. Step times
+// and the stage share cover steady decode steps; warm-up decode steps
+// (steps.hpp) are reported apart (steps.warmup_step_ns).
 nlohmann::json summarize(const Trace& t);
 void print_summary(const Trace& t, std::ostream& os);
 
