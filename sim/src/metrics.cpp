@@ -29,22 +29,30 @@ double percentile(std::vector<double> v, double p) {
   return v[rank - 1];
 }
 
-std::int32_t first_timed_step(const trace::Trace& t) {
+std::int32_t first_timed_step(std::span<const trace::StepSpan> steps, std::int64_t decode_steps) {
   std::int32_t n = 0;
-  for (const auto& s : t.steps)
+  for (const auto& s : steps)
     if (s.phase == trace::Phase::decode) n = std::max(n, s.step + 1);
-  const auto timed = static_cast<std::int32_t>(std::min<std::int64_t>(n, t.header.run.decode_steps));
+  const auto timed = static_cast<std::int32_t>(std::min<std::int64_t>(n, decode_steps));
   return timed > 0 ? n - timed : 0;
 }
 
-Metrics compute_metrics(const trace::Trace& t, const MemoryPlan& mem, bool critical_paths) {
-  Metrics m;
+std::int32_t first_timed_step(const trace::Trace& t) {
+  return first_timed_step(t.steps, t.header.run.decode_steps);
+}
+
+namespace {
+
+bool timed(trace::Phase p, std::int32_t step, std::int32_t first) {
+  return p == trace::Phase::decode && step >= first;
+}
+
+// decode.* and prefill.* from the step spans.
+void add_step_metrics(Metrics& m, const TimedRun& r, std::int32_t first) {
   std::vector<double> step_ms;
   double decode_ns = 0, prefill_ns = 0;
   bool has_prefill = false;
-  const std::int32_t first = first_timed_step(t);
-  auto timed = [&](trace::Phase p, std::int32_t step) { return p == trace::Phase::decode && step >= first; };
-  for (const auto& s : t.steps) {
+  for (const auto& s : r.steps) {
     const double d = static_cast<double>(s.end_ns - s.start_ns);
     if (s.phase == trace::Phase::decode && s.step < first) continue;
     if (s.phase == trace::Phase::decode) {
@@ -55,7 +63,7 @@ Metrics compute_metrics(const trace::Trace& t, const MemoryPlan& mem, bool criti
       prefill_ns += d;
     }
   }
-  const double batch = static_cast<double>(t.header.run.batch);
+  const double batch = static_cast<double>(r.batch);
   double mean = 0;
   for (double x : step_ms) mean += x;
   mean = step_ms.empty() ? kNaN : mean / static_cast<double>(step_ms.size());
@@ -67,19 +75,24 @@ Metrics compute_metrics(const trace::Trace& t, const MemoryPlan& mem, bool criti
   m.emplace_back("decode.tokens_per_s",
                  decode_ns > 0 ? batch * static_cast<double>(step_ms.size()) / (decode_ns * 1e-9) : kNaN);
   double ctx = 0;
-  for (auto n : t.header.run.context_tokens) ctx += static_cast<double>(n);
+  for (auto n : r.context_tokens) ctx += static_cast<double>(n);
   m.emplace_back("prefill.ms", has_prefill ? prefill_ns * kMsPerNs : kNaN);
   m.emplace_back("prefill.tokens_per_s", has_prefill && prefill_ns > 0 ? ctx / (prefill_ns * 1e-9) : kNaN);
+}
 
-  // H2D: total = all decode H2D op time; exposed = time a compute stream spent
-  // on them (inline) or waiting for them (wait ops).
+// H2D: total = all decode H2D op time; exposed = time a compute stream spent
+// on them (inline) or waiting for them (wait ops).
+void add_h2d_metrics(Metrics& m, const TimedRun& r, std::int32_t first) {
+  const auto& ops = r.layout->ops;
+  const auto& streams = r.layout->streams;
   double h2d_bytes = 0, h2d_total = 0, h2d_exposed = 0;
-  for (const auto& op : t.ops) {
-    if (!timed(op.phase, op.step)) continue;
-    const double d = static_cast<double>(op.end_ns - op.start_ns);
-    const bool on_compute = t.streams[op.stream].kind == trace::StreamKind::compute;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const trace::Op& op = ops[i];
+    if (!timed(op.phase, op.step, first)) continue;
+    const double d = static_cast<double>(r.end_ns[i] - r.start_ns[i]);
+    const bool on_compute = streams[op.stream].kind == trace::StreamKind::compute;
     if (op.kind == trace::OpKind::h2d) {
-      h2d_bytes += static_cast<double>(op.bytes);
+      h2d_bytes += static_cast<double>(r.bytes[i]);
       h2d_total += d;
       if (on_compute) h2d_exposed += d;
     } else if (op.kind == trace::OpKind::wait && on_compute) {
@@ -91,11 +104,12 @@ Metrics compute_metrics(const trace::Trace& t, const MemoryPlan& mem, bool criti
   m.emplace_back("h2d.exposed_ms", h2d_exposed * kMsPerNs);
   m.emplace_back("h2d.hidden_ms", std::max(0.0, h2d_total - h2d_exposed) * kMsPerNs);
   m.emplace_back("h2d.effective_gbps", h2d_total > 0 ? h2d_bytes / h2d_total : kNaN);
+}
 
-  // Cache.
+void add_cache_metrics(Metrics& m, const TimedRun& r, std::int32_t first) {
   std::map<int, std::pair<double, double>> per_layer;  // layer -> (hits, selected)
   double hits = 0, selected = 0;
-  for (const auto& c : t.cache) {
+  for (const auto& c : r.cache) {
     if (c.step < first) continue;
     hits += static_cast<double>(c.hits);
     selected += static_cast<double>(c.selected);
@@ -108,30 +122,54 @@ Metrics compute_metrics(const trace::Trace& t, const MemoryPlan& mem, bool criti
   for (const auto& [layer, hs] : per_layer)
     m.emplace_back("cache.layer_hit_rate." + std::to_string(layer),
                    hs.second > 0 ? hs.first / hs.second : kNaN);
+}
 
-  // Bounds: share of decode critical-path time per resource.
+// Ops first..last (one step) of `r` as a StepDag weighted by their times.
+void step_dag(const TimedRun& r, std::size_t first, std::size_t last, StepDag& g) {
+  const auto& ops = r.layout->ops;
+  g.clear();
+  g.stream_count = static_cast<std::uint32_t>(r.layout->streams.size());
+  const auto begin = ops.begin() + static_cast<std::ptrdiff_t>(first);
+  for (std::size_t i = first; i <= last; ++i) {
+    const trace::Op& op = ops[i];
+    g.stream.push_back(op.stream);
+    g.weight_ns.push_back(op.kind == trace::OpKind::wait ? 0 : r.end_ns[i] - r.start_ns[i]);
+    g.cls.push_back(op_class(op));
+    for (std::uint32_t k = 0; k < op.dep_count; ++k) {
+      const std::uint64_t id = r.layout->deps[op.dep_offset + k];
+      if (id < ops[first].id || id >= op.id) continue;  // outside this step
+      const auto end = ops.begin() + static_cast<std::ptrdiff_t>(i);
+      auto it = std::lower_bound(begin, end, id,
+                                 [](const trace::Op& o, std::uint64_t v) { return o.id < v; });
+      if (it != end && it->id == id) g.deps.push_back(static_cast<std::uint32_t>(it - begin));
+    }
+    g.dep_begin.push_back(static_cast<std::uint32_t>(g.deps.size()));
+  }
+}
+
+// bound.* and decode.critical_path_ms: share of decode critical-path time per resource.
+void add_bound_metrics(Metrics& m, const TimedRun& r, std::int32_t first, bool critical_paths) {
   double cls[kOpClassCount] = {0, 0, 0, 0};
   double cp_total = 0;
   double steps_bound[3] = {0, 0, 0};
-  if (critical_paths) {
-    std::size_t i = 0;
-    while (i < t.ops.size()) {
-      std::size_t j = i;
-      while (j + 1 < t.ops.size() && t.ops[j + 1].phase == t.ops[i].phase &&
-             t.ops[j + 1].step == t.ops[i].step)
-        ++j;
-      if (timed(t.ops[i].phase, t.ops[i].step)) {
-        const CriticalPath cp = critical_path(t, i, j);
-        int arg = 0;
-        for (int k = 0; k < 3; ++k) {
-          cls[k] += static_cast<double>(cp.ns_by_class[k]);
-          if (cp.ns_by_class[k] > cp.ns_by_class[arg]) arg = k;
-        }
-        cp_total += static_cast<double>(cp.length_ns);
-        steps_bound[arg] += 1;
+  const auto& ops = r.layout->ops;
+  StepDag g;
+  CriticalPathScratch scratch;
+  for (std::size_t i = 0; critical_paths && i < ops.size();) {
+    std::size_t j = i;
+    while (j + 1 < ops.size() && ops[j + 1].phase == ops[i].phase && ops[j + 1].step == ops[i].step) ++j;
+    if (timed(ops[i].phase, ops[i].step, first)) {
+      step_dag(r, i, j, g);
+      const CriticalPath cp = critical_path(g, scratch);
+      int arg = 0;
+      for (int k = 0; k < 3; ++k) {
+        cls[k] += static_cast<double>(cp.ns_by_class[k]);
+        if (cp.ns_by_class[k] > cp.ns_by_class[arg]) arg = k;
       }
-      i = j + 1;
+      cp_total += static_cast<double>(cp.length_ns);
+      steps_bound[arg] += 1;
     }
+    i = j + 1;
   }
   const char* names[3] = {"compute", "pcie", "host"};
   for (int k = 0; k < 3; ++k)
@@ -140,8 +178,40 @@ Metrics compute_metrics(const trace::Trace& t, const MemoryPlan& mem, bool criti
   for (int k = 0; k < 3; ++k)
     m.emplace_back(std::string("bound.steps_") + names[k], critical_paths ? steps_bound[k] : kNaN);
   m.emplace_back("decode.critical_path_ms", critical_paths ? cp_total * kMsPerNs : kNaN);
+}
+
+}  // namespace
+
+Metrics compute_metrics(const TimedRun& r, const MemoryPlan& mem, bool critical_paths) {
+  Metrics m;
+  const std::int32_t first = first_timed_step(r.steps, r.decode_steps);
+  add_step_metrics(m, r, first);
+  add_h2d_metrics(m, r, first);
+  add_cache_metrics(m, r, first);
+  add_bound_metrics(m, r, first, critical_paths);
   add_memory(m, mem);
   return m;
+}
+
+Metrics compute_metrics(const trace::Trace& t, const MemoryPlan& mem, bool critical_paths) {
+  std::vector<std::int64_t> start(t.ops.size()), end(t.ops.size());
+  std::vector<std::uint64_t> bytes(t.ops.size());
+  for (std::size_t i = 0; i < t.ops.size(); ++i) {
+    start[i] = t.ops[i].start_ns;
+    end[i] = t.ops[i].end_ns;
+    bytes[i] = t.ops[i].bytes;
+  }
+  TimedRun r;
+  r.layout = &t;
+  r.start_ns = start;
+  r.end_ns = end;
+  r.bytes = bytes;
+  r.steps = t.steps;
+  r.cache = t.cache;
+  r.batch = t.header.run.batch;
+  r.decode_steps = t.header.run.decode_steps;
+  r.context_tokens = t.header.run.context_tokens;
+  return compute_metrics(r, mem, critical_paths);
 }
 
 Metrics out_of_memory_metrics(const MemoryPlan& mem) {

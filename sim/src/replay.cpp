@@ -24,6 +24,17 @@ struct Replayer::MemoEntry {
   std::shared_ptr<const StreamOutcomes> value;
 };
 
+struct Replayer::Skeleton {
+  ScheduleSkeleton sk;
+  SimGraph graph;                   // sk's ops for the engine, durations 0
+  std::vector<std::uint64_t> bytes;  // per op (gathers 0)
+};
+
+struct Replayer::SkeletonEntry {
+  std::once_flag once;
+  std::shared_ptr<const Skeleton> value;
+};
+
 std::uint16_t canonical_stage_id(std::string_view name) {
   static const std::string_view names[] = {
       st::embed,  st::rmsnorm,   st::qkvf_gemm,  st::rope,      st::compress,
@@ -158,6 +169,52 @@ std::shared_ptr<const StreamOutcomes> Replayer::outcomes(config::Eviction policy
   });
   return e->value;
 }
+
+std::shared_ptr<const Replayer::Skeleton> Replayer::skeleton(const ScheduleConfig& sc) const {
+  auto build = [&] {
+    auto k = std::make_shared<Skeleton>();
+    k->sk = build_skeleton(sc);
+    k->graph = graph_from_trace(k->sk.trace);
+    k->bytes.reserve(k->sk.trace.ops.size());
+    for (const auto& op : k->sk.trace.ops) k->bytes.push_back(op.bytes);
+    return k;
+  };
+  std::shared_ptr<SkeletonEntry> e;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto key = std::make_pair(static_cast<int>(sc.prefetch), sc.context_tokens);
+    auto it = skeletons_.find(key);
+    if (it == skeletons_.end()) {
+      if (skeletons_.size() >= kMaxSkeletons) return build();
+      it = skeletons_.emplace(key, std::make_shared<SkeletonEntry>()).first;
+    }
+    e = it->second;
+  }
+  std::call_once(e->once, [&] { e->value = build(); });
+  return e->value;
+}
+
+namespace {
+
+// Per-thread buffers of Replayer::run, reused across scenarios.
+struct RunScratch {
+  Engine engine;
+  SimGraph graph;
+  ScheduleTiming timing;
+  std::vector<std::uint64_t> bytes;
+};
+
+// `base` (durations 0) with the timing's durations and gather CTAs.
+void retime_graph(const SimGraph& base, const ScheduleSkeleton& sk, const ScheduleTiming& tm,
+                  SimGraph& g) {
+  g = base;
+  for (std::size_t i = 0; i < g.ops.size(); ++i) g.ops[i].duration_ns = tm.duration_ns[i];
+  for (auto i : sk.gather_ops)
+    if (sk.trace.ops[i].engine == trace::Engine::zero_copy_gather)
+      g.ops[i].gather_ctas = sk.trace.ops[i].kind == trace::OpKind::h2d ? tm.gather_ctas : 0;
+}
+
+}  // namespace
 
 ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
   const auto& h = t_.header;
@@ -298,29 +355,51 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
   sc.host_step_ns = host_step_ns_;
   sc.fused_layer_norms = decode_steps_ > 0 && !has_layer_norm_;
   sc.fused_kv_write = decode_steps_ > 0 && !has_kv_write_;
-  trace::Trace out;
-  out.header = h;
-  out.header.hardware = hw;
-  out.header.clock = "synthetic";
-  out.header.run.batch = batch;
-  out.header.run.context_tokens = ctx;
-  out.header.run.gather_ctas = gather_ctas;
-  out.header.run.cache_blocks = cache_blocks;
-  out.header.run.eviction = policy;
-  out.header.run.prefetch = prefetch;
-  build_schedule(sc, dur, [&](std::int32_t st_, std::int32_t l) {
+  const auto skel = skeleton(sc);
+  thread_local RunScratch rs;
+  time_skeleton(skel->sk, sc, dur, [&](std::int32_t st_, std::int32_t l) {
     return loads[static_cast<std::size_t>(st_) * L + l];
-  }, out);
-  out.cache = std::move(cache);
-  out.memory = mem.entries;
-  Engine engine;
-  const SimTimes& times = engine.run(graph_from_trace(out), {hw.gather_compute_slowdown, hw.sm_count});
-  apply_times(out, times);
+  }, rs.timing);
+  retime_graph(skel->graph, skel->sk, rs.timing, rs.graph);
+  const SimTimes& times = rs.engine.run(rs.graph, {hw.gather_compute_slowdown, hw.sm_count});
   r.events = times.events;
-  r.metrics = compute_metrics(out, mem);
+  const auto block_bytes = static_cast<std::uint64_t>(kv_block_bytes(m));
+  if (keep_timeline) {
+    trace::Trace out;
+    out.header = h;
+    out.header.hardware = hw;
+    out.header.clock = "synthetic";
+    out.header.run.batch = batch;
+    out.header.run.context_tokens = ctx;
+    out.header.run.gather_ctas = gather_ctas;
+    out.header.run.cache_blocks = cache_blocks;
+    out.header.run.eviction = policy;
+    out.header.run.prefetch = prefetch;
+    materialize(skel->sk, rs.timing, block_bytes, out);
+    out.cache = std::move(cache);
+    out.memory = mem.entries;
+    apply_times(out, times);
+    r.metrics = compute_metrics(out, mem);
+    r.timeline = std::move(out);
+  } else {
+    rs.bytes = skel->bytes;
+    for (std::size_t k = 0; k < skel->sk.gather_ops.size(); ++k)
+      rs.bytes[skel->sk.gather_ops[k]] = rs.timing.gather_blocks[k] * block_bytes;
+    const auto steps = step_spans(skel->sk.trace.ops, times.start_ns, times.end_ns);
+    TimedRun run;
+    run.layout = &skel->sk.trace;
+    run.start_ns = times.start_ns;
+    run.end_ns = times.end_ns;
+    run.bytes = rs.bytes;
+    run.steps = steps;
+    run.cache = cache;
+    run.batch = batch;
+    run.decode_steps = h.run.decode_steps;
+    run.context_tokens = ctx;
+    r.metrics = compute_metrics(run, mem);
+  }
   r.metrics.emplace_back("sim.events", static_cast<double>(r.events));
   if (!same_shape) r.metrics.emplace_back("cost_fit.mean_rel_error", fit_->mean_rel_error());
-  if (keep_timeline) r.timeline = std::move(out);
   return r;
 }
 

@@ -52,17 +52,20 @@ SimGraph graph_from_trace(const trace::Trace& t, const char* where) {
   return g;
 }
 
-std::vector<trace::StepSpan> step_spans(const trace::Trace& t) {
+std::vector<trace::StepSpan> step_spans(const std::vector<trace::Op>& ops,
+                                        std::span<const std::int64_t> start_ns,
+                                        std::span<const std::int64_t> end_ns) {
   std::vector<trace::StepSpan> spans;
-  for (const trace::Op& op : t.ops) {
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const trace::Op& op = ops[i];
     auto it = std::find_if(spans.rbegin(), spans.rend(), [&](const trace::StepSpan& s) {
       return s.phase == op.phase && s.step == op.step;
     });
     if (it == spans.rend()) {
-      spans.push_back({op.phase, op.step, op.start_ns, op.end_ns});
+      spans.push_back({op.phase, op.step, start_ns[i], end_ns[i]});
     } else {
-      it->start_ns = std::min(it->start_ns, op.start_ns);
-      it->end_ns = std::max(it->end_ns, op.end_ns);
+      it->start_ns = std::min(it->start_ns, start_ns[i]);
+      it->end_ns = std::max(it->end_ns, end_ns[i]);
     }
   }
   std::stable_sort(spans.begin(), spans.end(), [](const auto& a, const auto& b) {
@@ -70,6 +73,15 @@ std::vector<trace::StepSpan> step_spans(const trace::Trace& t) {
     return a.step < b.step;
   });
   return spans;
+}
+
+std::vector<trace::StepSpan> step_spans(const trace::Trace& t) {
+  std::vector<std::int64_t> start(t.ops.size()), end(t.ops.size());
+  for (std::size_t i = 0; i < t.ops.size(); ++i) {
+    start[i] = t.ops[i].start_ns;
+    end[i] = t.ops[i].end_ns;
+  }
+  return step_spans(t.ops, start, end);
 }
 
 void apply_times(trace::Trace& t, const SimTimes& times) {

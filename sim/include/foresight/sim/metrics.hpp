@@ -3,6 +3,7 @@
 // nested into objects in metrics.json and used as column names in results.csv.
 #pragma once
 
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,9 +22,26 @@ using Metrics = std::vector<std::pair<std::string, double>>;
 // false skips the bound.* shares (they are then NaN).
 Metrics compute_metrics(const trace::Trace& t, const MemoryPlan& mem, bool critical_paths = true);
 
+// What compute_metrics reads of a timed run, without a materialized trace:
+// the op layout (phase, step, kind, engine, stream, id, deps) from `layout`,
+// times and bytes from the spans.
+struct TimedRun {
+  const trace::Trace* layout = nullptr;     // streams, ops and deps; its op times/bytes unused
+  std::span<const std::int64_t> start_ns;   // per op, ns
+  std::span<const std::int64_t> end_ns;     // per op, ns
+  std::span<const std::uint64_t> bytes;     // per op
+  std::span<const trace::StepSpan> steps;   // step_spans of these times
+  std::span<const trace::CacheOutcome> cache;
+  std::int64_t batch = 1;                   // sequences
+  std::int64_t decode_steps = 0;            // run.decode_steps (timed steps)
+  std::span<const std::int64_t> context_tokens;  // per sequence
+};
+Metrics compute_metrics(const TimedRun& run, const MemoryPlan& mem, bool critical_paths = true);
+
 // Decode steps before this index are warm-up: a trace holding more decode
 // steps than run.decode_steps starts with the extra ones, and metrics skip them.
 std::int32_t first_timed_step(const trace::Trace& t);
+std::int32_t first_timed_step(std::span<const trace::StepSpan> steps, std::int64_t decode_steps);
 
 // Metrics of a scenario that does not fit in memory: memory.* only.
 Metrics out_of_memory_metrics(const MemoryPlan& mem);

@@ -93,6 +93,13 @@ class Replayer {
   struct MemoEntry;
   mutable std::mutex mu_;
   mutable std::map<std::pair<int, std::int64_t>, std::shared_ptr<MemoEntry>> memo_;
+  // Op graphs per (prefetch, context_tokens): the rest of a ScheduleConfig's
+  // structure is fixed per trace. At most kMaxSkeletons are kept.
+  struct Skeleton;
+  struct SkeletonEntry;
+  static constexpr std::size_t kMaxSkeletons = 8;
+  std::shared_ptr<const Skeleton> skeleton(const ScheduleConfig& sc) const;
+  mutable std::map<std::pair<int, std::vector<std::int64_t>>, std::shared_ptr<SkeletonEntry>> skeletons_;
   mutable std::map<std::string, config::HardwareConfig> hw_cache_;
 };
 

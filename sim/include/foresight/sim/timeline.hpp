@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "foresight/sim/engine.hpp"
@@ -26,6 +27,10 @@ void apply_times(trace::Trace& t, const SimTimes& times);
 
 // Step spans computed from op times, in (phase, step) order.
 std::vector<trace::StepSpan> step_spans(const trace::Trace& t);
+// The same from per-op times (ns) kept outside the ops.
+std::vector<trace::StepSpan> step_spans(const std::vector<trace::Op>& ops,
+                                        std::span<const std::int64_t> start_ns,
+                                        std::span<const std::int64_t> end_ns);
 
 // Critical path of one step: the longest path in the step's DAG of
 // stream-order and dependency edges, weighted by simulated durations (ns; a
