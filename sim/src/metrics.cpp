@@ -124,52 +124,34 @@ void add_cache_metrics(Metrics& m, const TimedRun& r, std::int32_t first) {
                    hs.second > 0 ? hs.first / hs.second : kNaN);
 }
 
-// Ops first..last (one step) of `r` as a StepDag weighted by their times.
-void step_dag(const TimedRun& r, std::size_t first, std::size_t last, StepDag& g) {
-  const auto& ops = r.layout->ops;
-  g.clear();
-  g.stream_count = static_cast<std::uint32_t>(r.layout->streams.size());
-  const auto begin = ops.begin() + static_cast<std::ptrdiff_t>(first);
-  for (std::size_t i = first; i <= last; ++i) {
-    const trace::Op& op = ops[i];
-    g.stream.push_back(op.stream);
-    g.weight_ns.push_back(op.kind == trace::OpKind::wait ? 0 : r.end_ns[i] - r.start_ns[i]);
-    g.cls.push_back(op_class(op));
-    for (std::uint32_t k = 0; k < op.dep_count; ++k) {
-      const std::uint64_t id = r.layout->deps[op.dep_offset + k];
-      if (id < ops[first].id || id >= op.id) continue;  // outside this step
-      const auto end = ops.begin() + static_cast<std::ptrdiff_t>(i);
-      auto it = std::lower_bound(begin, end, id,
-                                 [](const trace::Op& o, std::uint64_t v) { return o.id < v; });
-      if (it != end && it->id == id) g.deps.push_back(static_cast<std::uint32_t>(it - begin));
-    }
-    g.dep_begin.push_back(static_cast<std::uint32_t>(g.deps.size()));
-  }
-}
-
 // bound.* and decode.critical_path_ms: share of decode critical-path time per resource.
 void add_bound_metrics(Metrics& m, const TimedRun& r, std::int32_t first, bool critical_paths) {
   double cls[kOpClassCount] = {0, 0, 0, 0};
   double cp_total = 0;
   double steps_bound[3] = {0, 0, 0};
   const auto& ops = r.layout->ops;
-  StepDag g;
+  std::vector<StepPlan> local;
+  const std::vector<StepPlan>* plans = r.plans;
+  if (critical_paths && !plans) {
+    local = plan_steps(*r.layout, first);
+    plans = &local;
+  }
   CriticalPathScratch scratch;
-  for (std::size_t i = 0; critical_paths && i < ops.size();) {
-    std::size_t j = i;
-    while (j + 1 < ops.size() && ops[j + 1].phase == ops[i].phase && ops[j + 1].step == ops[i].step) ++j;
-    if (timed(ops[i].phase, ops[i].step, first)) {
-      step_dag(r, i, j, g);
-      const CriticalPath cp = critical_path(g, scratch);
-      int arg = 0;
-      for (int k = 0; k < 3; ++k) {
-        cls[k] += static_cast<double>(cp.ns_by_class[k]);
-        if (cp.ns_by_class[k] > cp.ns_by_class[arg]) arg = k;
-      }
-      cp_total += static_cast<double>(cp.length_ns);
-      steps_bound[arg] += 1;
+  std::vector<std::int64_t> w;
+  for (std::size_t p = 0; critical_paths && p < plans->size(); ++p) {
+    const StepPlan& sp = (*plans)[p];
+    if (!timed(ops[sp.first].phase, ops[sp.first].step, first)) continue;
+    w.clear();
+    for (std::size_t i = sp.first; i <= sp.last; ++i)
+      w.push_back(ops[i].kind == trace::OpKind::wait ? 0 : r.end_ns[i] - r.start_ns[i]);
+    const CriticalPath cp = critical_path(sp.dag, w, scratch);
+    int arg = 0;
+    for (int k = 0; k < 3; ++k) {
+      cls[k] += static_cast<double>(cp.ns_by_class[k]);
+      if (cp.ns_by_class[k] > cp.ns_by_class[arg]) arg = k;
     }
-    i = j + 1;
+    cp_total += static_cast<double>(cp.length_ns);
+    steps_bound[arg] += 1;
   }
   const char* names[3] = {"compute", "pcie", "host"};
   for (int k = 0; k < 3; ++k)
@@ -181,6 +163,26 @@ void add_bound_metrics(Metrics& m, const TimedRun& r, std::int32_t first, bool c
 }
 
 }  // namespace
+
+std::vector<StepPlan> plan_steps(const trace::Trace& layout, std::int32_t first_step) {
+  std::vector<StepPlan> plans;
+  const auto& ops = layout.ops;
+  StepDag g;
+  CriticalPathScratch scratch;
+  for (std::size_t i = 0; i < ops.size();) {
+    std::size_t j = i;
+    while (j + 1 < ops.size() && ops[j + 1].phase == ops[i].phase && ops[j + 1].step == ops[i].step) ++j;
+    if (timed(ops[i].phase, ops[i].step, first_step)) {
+      StepPlan& sp = plans.emplace_back();
+      sp.first = i;
+      sp.last = j;
+      step_dag(layout, i, j, g);
+      plan_step_dag(g, sp.dag, scratch);
+    }
+    i = j + 1;
+  }
+  return plans;
+}
 
 Metrics compute_metrics(const TimedRun& r, const MemoryPlan& mem, bool critical_paths) {
   Metrics m;

@@ -2,6 +2,7 @@
 #include "foresight/sim/replay.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <stdexcept>
 
@@ -25,9 +26,11 @@ struct Replayer::MemoEntry {
 };
 
 struct Replayer::Skeleton {
+  std::uint64_t id = 0;             // unique per process (RunScratch::graph_of)
   ScheduleSkeleton sk;
   SimGraph graph;                   // sk's ops for the engine, durations 0
   std::vector<std::uint64_t> bytes;  // per op (gathers 0)
+  std::vector<StepPlan> plans;       // critical-path plans of the decode steps
 };
 
 struct Replayer::SkeletonEntry {
@@ -172,11 +175,14 @@ std::shared_ptr<const StreamOutcomes> Replayer::outcomes(config::Eviction policy
 
 std::shared_ptr<const Replayer::Skeleton> Replayer::skeleton(const ScheduleConfig& sc) const {
   auto build = [&] {
+    static std::atomic<std::uint64_t> next_id{1};
     auto k = std::make_shared<Skeleton>();
+    k->id = next_id++;
     k->sk = build_skeleton(sc);
     k->graph = graph_from_trace(k->sk.trace);
     k->bytes.reserve(k->sk.trace.ops.size());
     for (const auto& op : k->sk.trace.ops) k->bytes.push_back(op.bytes);
+    k->plans = plan_steps(k->sk.trace);
     return k;
   };
   std::shared_ptr<SkeletonEntry> e;
@@ -200,14 +206,17 @@ namespace {
 struct RunScratch {
   Engine engine;
   SimGraph graph;
+  std::uint64_t graph_of = 0;  // Skeleton::id whose structure `graph` holds
+
   ScheduleTiming timing;
   std::vector<std::uint64_t> bytes;
 };
 
-// `base` (durations 0) with the timing's durations and gather CTAs.
+// `g` = `base` (a skeleton's graph) with the timing's durations and gather
+// CTAs; copies `base` only when `g` does not hold its structure yet.
 void retime_graph(const SimGraph& base, const ScheduleSkeleton& sk, const ScheduleTiming& tm,
-                  SimGraph& g) {
-  g = base;
+                  SimGraph& g, bool same_structure) {
+  if (!same_structure) g = base;
   for (std::size_t i = 0; i < g.ops.size(); ++i) g.ops[i].duration_ns = tm.duration_ns[i];
   for (auto i : sk.gather_ops)
     if (sk.trace.ops[i].engine == trace::Engine::zero_copy_gather)
@@ -360,7 +369,8 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
   time_skeleton(skel->sk, sc, dur, [&](std::int32_t st_, std::int32_t l) {
     return loads[static_cast<std::size_t>(st_) * L + l];
   }, rs.timing);
-  retime_graph(skel->graph, skel->sk, rs.timing, rs.graph);
+  retime_graph(skel->graph, skel->sk, rs.timing, rs.graph, rs.graph_of == skel->id);
+  rs.graph_of = skel->id;
   const SimTimes& times = rs.engine.run(rs.graph, {hw.gather_compute_slowdown, hw.sm_count});
   r.events = times.events;
   const auto block_bytes = static_cast<std::uint64_t>(kv_block_bytes(m));
@@ -396,6 +406,7 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
     run.batch = batch;
     run.decode_steps = h.run.decode_steps;
     run.context_tokens = ctx;
+    run.plans = &skel->plans;
     r.metrics = compute_metrics(run, mem);
   }
   r.metrics.emplace_back("sim.events", static_cast<double>(r.events));

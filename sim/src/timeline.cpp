@@ -100,17 +100,13 @@ void StepDag::clear() {
   deps.clear();
 }
 
-CriticalPath critical_path(const trace::Trace& t, std::size_t first, std::size_t last) {
-  CriticalPath cp;
-  if (first > last || last >= t.ops.size()) return cp;
-  StepDag g;
+void step_dag(const trace::Trace& t, std::size_t first, std::size_t last, StepDag& g) {
   g.clear();
   g.stream_count = static_cast<std::uint32_t>(t.streams.size());
   const auto begin = t.ops.begin() + static_cast<std::ptrdiff_t>(first);
   for (std::size_t i = first; i <= last; ++i) {
     const trace::Op& op = t.ops[i];
     g.stream.push_back(op.stream);
-    g.weight_ns.push_back(op.kind == trace::OpKind::wait ? 0 : op.end_ns - op.start_ns);
     g.cls.push_back(op_class(op));
     for (std::uint32_t k = 0; k < op.dep_count; ++k) {
       const std::uint64_t id = t.deps[op.dep_offset + k];
@@ -121,6 +117,17 @@ CriticalPath critical_path(const trace::Trace& t, std::size_t first, std::size_t
       if (it != end && it->id == id) g.deps.push_back(static_cast<std::uint32_t>(it - begin));
     }
     g.dep_begin.push_back(static_cast<std::uint32_t>(g.deps.size()));
+  }
+}
+
+CriticalPath critical_path(const trace::Trace& t, std::size_t first, std::size_t last) {
+  CriticalPath cp;
+  if (first > last || last >= t.ops.size()) return cp;
+  StepDag g;
+  step_dag(t, first, last, g);
+  for (std::size_t i = first; i <= last; ++i) {
+    const trace::Op& op = t.ops[i];
+    g.weight_ns.push_back(op.kind == trace::OpKind::wait ? 0 : op.end_ns - op.start_ns);
   }
   CriticalPathScratch scratch;
   cp = critical_path(g, scratch);
@@ -150,55 +157,57 @@ void for_each_edge(const StepDag& g, std::vector<std::uint32_t>& last, F&& f) {
 }
 
 // Out-edge lists (CSR, insertion order) over vertices 0..n (n = source).
-void build_out_edges(const StepDag& g, CriticalPathScratch& s) {
+void build_out_edges(const StepDag& g, StepDagPlan& p, CriticalPathScratch& s) {
   const auto n = static_cast<std::uint32_t>(g.size());
-  s.out_head.assign(n + 2, 0);
-  for_each_edge(g, s.last_on_stream, [&](std::uint32_t u, std::uint32_t) { ++s.out_head[u + 1]; });
-  for (std::uint32_t u = 0; u <= n; ++u) s.out_head[u + 1] += s.out_head[u];
-  s.out_adj.resize(s.out_head[n + 1]);
-  s.fill.assign(s.out_head.begin(), s.out_head.end() - 1);
+  p.out_head.assign(n + 2, 0);
+  for_each_edge(g, s.last_on_stream, [&](std::uint32_t u, std::uint32_t) { ++p.out_head[u + 1]; });
+  for (std::uint32_t u = 0; u <= n; ++u) p.out_head[u + 1] += p.out_head[u];
+  p.out_adj.resize(p.out_head[n + 1]);
+  s.fill.assign(p.out_head.begin(), p.out_head.end() - 1);
   for_each_edge(g, s.last_on_stream,
-                [&](std::uint32_t u, std::uint32_t v) { s.out_adj[s.fill[u]++] = v; });
+                [&](std::uint32_t u, std::uint32_t v) { p.out_adj[s.fill[u]++] = v; });
 }
 
-// Depth-first finish order from `source`, out-edges in list order (what
-// boost::depth_first_visit yields; its reverse is the topological order).
-void dfs_finish_order(CriticalPathScratch& s, std::uint32_t source) {
+// Topological order: the reverse of the depth-first finish order from the
+// source, out-edges in list order (what boost::depth_first_visit yields).
+void topological_order(StepDagPlan& p, CriticalPathScratch& s) {
+  const std::uint32_t source = p.n;
   s.seen.assign(source + 1, 0);
-  s.finish.clear();
+  p.topo.clear();
   s.stack.clear();
-  s.stack.emplace_back(source, s.out_head[source]);
+  s.stack.emplace_back(source, p.out_head[source]);
   s.seen[source] = 1;
   while (!s.stack.empty()) {
     auto& [u, e] = s.stack.back();
-    if (e == s.out_head[u + 1]) {
-      s.finish.push_back(u);
+    if (e == p.out_head[u + 1]) {
+      p.topo.push_back(u);
       s.stack.pop_back();
       continue;
     }
-    const std::uint32_t v = s.out_adj[e++];
+    const std::uint32_t v = p.out_adj[e++];
     if (!s.seen[v]) {
       s.seen[v] = 1;
-      s.stack.emplace_back(v, s.out_head[v]);
+      s.stack.emplace_back(v, p.out_head[v]);
     }
   }
+  std::reverse(p.topo.begin(), p.topo.end());
 }
 
 // Longest distances (ns) and predecessors, relaxing in topological order with
 // a strict comparison, as boost::dag_shortest_paths does.
-void longest_paths(const StepDag& g, CriticalPathScratch& s, std::uint32_t source) {
+void longest_paths(const StepDagPlan& p, std::span<const std::int64_t> w, CriticalPathScratch& s) {
   constexpr std::int64_t kInf = std::numeric_limits<std::int64_t>::min();
+  const std::uint32_t source = p.n;
   s.dist.assign(source + 1, kInf);
   s.pred.resize(source + 1);
   for (std::uint32_t v = 0; v <= source; ++v) s.pred[v] = v;
   s.dist[source] = 0;
-  for (auto it = s.finish.rbegin(); it != s.finish.rend(); ++it) {
-    const std::uint32_t u = *it;
+  for (const std::uint32_t u : p.topo) {
     const std::int64_t du = s.dist[u];
     if (du == kInf) continue;
-    for (std::uint32_t e = s.out_head[u]; e < s.out_head[u + 1]; ++e) {
-      const std::uint32_t v = s.out_adj[e];
-      const std::int64_t d = du + g.weight_ns[v];
+    for (std::uint32_t e = p.out_head[u]; e < p.out_head[u + 1]; ++e) {
+      const std::uint32_t v = p.out_adj[e];
+      const std::int64_t d = du + w[v];
       if (d > s.dist[v]) {
         s.dist[v] = d;
         s.pred[v] = u;
@@ -209,20 +218,32 @@ void longest_paths(const StepDag& g, CriticalPathScratch& s, std::uint32_t sourc
 
 }  // namespace
 
+void plan_step_dag(const StepDag& g, StepDagPlan& plan, CriticalPathScratch& scratch) {
+  plan.n = static_cast<std::uint32_t>(g.size());
+  plan.cls = g.cls;
+  build_out_edges(g, plan, scratch);
+  topological_order(plan, scratch);
+}
+
 CriticalPath critical_path(const StepDag& g, CriticalPathScratch& s) {
+  StepDagPlan plan;
+  plan_step_dag(g, plan, s);
+  return critical_path(plan, g.weight_ns, s);
+}
+
+CriticalPath critical_path(const StepDagPlan& p, std::span<const std::int64_t> w,
+                           CriticalPathScratch& s) {
   CriticalPath cp;
-  const auto n = static_cast<std::uint32_t>(g.size());
+  const std::uint32_t n = p.n;
   if (n == 0) return cp;
-  build_out_edges(g, s);
-  dfs_finish_order(s, n);
-  longest_paths(g, s, n);
+  longest_paths(p, w, s);
   std::uint32_t end = 0;
   for (std::uint32_t i = 1; i < n; ++i)
     if (s.dist[i] > s.dist[end]) end = i;
   cp.length_ns = s.dist[end];
   for (std::uint32_t v = end; v != n; v = s.pred[v]) {
     cp.ops.push_back(v);
-    cp.ns_by_class[static_cast<std::size_t>(g.cls[v])] += g.weight_ns[v];
+    cp.ns_by_class[static_cast<std::size_t>(p.cls[v])] += w[v];
     if (s.pred[v] == v) break;
   }
   std::reverse(cp.ops.begin(), cp.ops.end());

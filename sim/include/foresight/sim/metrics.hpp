@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "foresight/sim/memory_model.hpp"
+#include "foresight/sim/timeline.hpp"
 #include "foresight/trace/schema.hpp"
 
 namespace foresight::sim {
@@ -21,6 +22,15 @@ using Metrics = std::vector<std::pair<std::string, double>>;
 // `t` must have op times and step spans (sim/timeline.hpp). `critical_paths`
 // false skips the bound.* shares (they are then NaN).
 Metrics compute_metrics(const trace::Trace& t, const MemoryPlan& mem, bool critical_paths = true);
+
+// Critical-path plan of one step: its ops first..last (inclusive, contiguous).
+struct StepPlan {
+  std::size_t first = 0, last = 0;
+  StepDagPlan dag;
+};
+// Plans of the decode steps >= `first_step` of `layout`, in op order; they
+// depend only on the op structure, not on times.
+std::vector<StepPlan> plan_steps(const trace::Trace& layout, std::int32_t first_step = 0);
 
 // What compute_metrics reads of a timed run, without a materialized trace:
 // the op layout (phase, step, kind, engine, stream, id, deps) from `layout`,
@@ -35,6 +45,8 @@ struct TimedRun {
   std::int64_t batch = 1;                   // sequences
   std::int64_t decode_steps = 0;            // run.decode_steps (timed steps)
   std::span<const std::int64_t> context_tokens;  // per sequence
+  // plan_steps(*layout) covering at least the timed steps; null: planned here.
+  const std::vector<StepPlan>* plans = nullptr;
 };
 Metrics compute_metrics(const TimedRun& run, const MemoryPlan& mem, bool critical_paths = true);
 

@@ -60,15 +60,32 @@ struct StepDag {
 
 // Reusable buffers of critical_path(StepDag) (one per thread).
 struct CriticalPathScratch {
-  std::vector<std::uint32_t> out_head, out_adj, fill, last_on_stream, finish, pred;
+  std::vector<std::uint32_t> fill, last_on_stream, finish, pred;
   std::vector<std::pair<std::uint32_t, std::uint32_t>> stack;  // (vertex, next out-edge)
   std::vector<std::int64_t> dist;
   std::vector<std::uint8_t> seen;
 };
 
+// What critical_path needs of a StepDag besides the weights: out-edges (CSR
+// over vertices 0..n, n = source) and a topological order. Depends only on
+// the DAG's structure, so one plan serves every timing of a step.
+struct StepDagPlan {
+  std::uint32_t n = 0;
+  std::vector<std::uint32_t> out_head, out_adj, topo;
+  std::vector<OpClass> cls;  // per op
+};
+void plan_step_dag(const StepDag& g, StepDagPlan& plan, CriticalPathScratch& scratch);
+
 // critical_path of a StepDag; ops are local indices 0..n-1. Ties between
 // equally long paths are broken as boost::dag_shortest_paths breaks them
 // (the simulator used Boost.Graph before; tests/sim check both agree).
 CriticalPath critical_path(const StepDag& dag, CriticalPathScratch& scratch);
+// The same with a prepared plan and per-op weights (ns, 0 for waits).
+CriticalPath critical_path(const StepDagPlan& plan, std::span<const std::int64_t> weight_ns,
+                           CriticalPathScratch& scratch);
+
+// The structure (weights empty) of ops first..last of `t` as a StepDag: deps
+// outside the range are dropped.
+void step_dag(const trace::Trace& t, std::size_t first, std::size_t last, StepDag& g);
 
 }  // namespace foresight::sim
