@@ -166,9 +166,13 @@ std::shared_ptr<const StreamOutcomes> Replayer::outcomes(config::Eviction policy
     if (!slot) slot = std::make_shared<MemoEntry>();
     e = slot;
   }
+  std::call_once(streams_once_, [&] {
+    streams_ = std::make_unique<const SelectionStreams>(SelectionStreams::build(t_, sel_));
+  });
   std::call_once(e->once, [&] {
     const std::vector<bool> layers = cache_layers(t_.header.run.mode, t_.header.model.n_layers);
-    e->value = std::make_shared<StreamOutcomes>(replay_selections(t_, sel_, policy, capacity, layers));
+    e->value = std::make_shared<StreamOutcomes>(
+        replay_selections(sel_, *streams_, t_, policy, capacity, layers));
   });
   return e->value;
 }

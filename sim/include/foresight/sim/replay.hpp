@@ -91,6 +91,8 @@ class Replayer {
   std::unique_ptr<CostFit> fit_;
 
   struct MemoEntry;
+  mutable std::once_flag streams_once_;                  // built on the first cache replay
+  mutable std::unique_ptr<const SelectionStreams> streams_;
   mutable std::mutex mu_;
   mutable std::map<std::pair<int, std::int64_t>, std::shared_ptr<MemoEntry>> memo_;
   // Op graphs per (prefetch, context_tokens): the rest of a ScheduleConfig's
