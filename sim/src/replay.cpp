@@ -211,7 +211,6 @@ struct RunScratch {
   Engine engine;
   SimGraph graph;
   std::uint64_t graph_of = 0;  // Skeleton::id whose structure `graph` holds
-
   ScheduleTiming timing;
   std::vector<std::uint64_t> bytes;
 };
