@@ -90,6 +90,8 @@ const SimTimes& Engine::run(const SimGraph& g, const EngineParams& p, std::int64
   std::int64_t active_gather_ctas = 0;
   const double slow_per_cta =
       p.sm_count > 0 ? p.gather_compute_slowdown / static_cast<double>(p.sm_count) : 0.0;
+  const std::vector<double>* table =
+      p.slowdown_by_ctas && !p.slowdown_by_ctas->empty() ? p.slowdown_by_ctas : nullptr;
   std::size_t done = 0;
   while (!heap_.empty()) {
     std::pop_heap(heap_.begin(), heap_.end(), later);
@@ -101,9 +103,12 @@ const SimTimes& Engine::run(const SimGraph& g, const EngineParams& p, std::int64
       started_[ev.op] = 1;
       times_.start_ns[ev.op] = ev.time;
       std::int64_t dur = op.duration_ns;
-      if (op.slowable && active_gather_ctas > 0 && slow_per_cta > 0)
-        dur = std::llround(static_cast<double>(dur) *
-                           (1.0 + slow_per_cta * static_cast<double>(active_gather_ctas)));
+      if (op.slowable && active_gather_ctas > 0) {
+        const double f = table ? (*table)[std::min<std::size_t>(static_cast<std::size_t>(active_gather_ctas),
+                                                                table->size() - 1)]
+                               : slow_per_cta * static_cast<double>(active_gather_ctas);
+        if (f > 0) dur = std::llround(static_cast<double>(dur) * (1.0 + f));
+      }
       active_gather_ctas += op.gather_ctas;
       push(ev.time + dur, 0, ev.op);
       continue;

@@ -2,6 +2,7 @@
 #include "foresight/sim/replay.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -9,6 +10,7 @@
 #include <fmt/core.h>
 
 #include "foresight/config/load.hpp"
+#include "foresight/sim/calibrated_costs.hpp"
 #include "foresight/sim/engine.hpp"
 #include "foresight/sim/memory_model.hpp"
 #include "foresight/sim/schedule.hpp"
@@ -23,6 +25,19 @@ namespace st = trace::stage;
 struct Replayer::MemoEntry {
   std::once_flag once;
   std::shared_ptr<const StreamOutcomes> value;
+};
+
+struct Replayer::Skeleton {
+  std::uint64_t id = 0;             // unique per process (RunScratch::graph_of)
+  ScheduleSkeleton sk;
+  SimGraph graph;                   // sk's ops for the engine, durations 0
+  std::vector<std::uint64_t> bytes;  // per op (gathers 0)
+  std::vector<StepPlan> plans;       // critical-path plans of the decode steps
+};
+
+struct Replayer::SkeletonEntry {
+  std::once_flag once;
+  std::shared_ptr<const Skeleton> value;
 };
 
 std::uint16_t canonical_stage_id(std::string_view name) {
@@ -133,6 +148,29 @@ Replayer::Replayer(trace::Trace t, std::string where, HardwareLoader load_hw)
     host_step_ns_ = host_ns[host_ns.size() / 2];
   }
   fit_ = std::make_unique<CostFit>(t_, clean_ns_);
+  if (auto p = config::default_calibration_path(t_.header.hardware.name)) cal_ = config::load_calibration(*p);
+}
+
+void Replayer::set_calibration(std::optional<config::Calibration> c) { cal_ = std::move(c); }
+
+const config::Calibration* Replayer::calibration_for(const std::string& hardware) const {
+  if (hardware == t_.header.hardware.name) return cal_ ? &*cal_ : nullptr;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = cal_cache_.find(hardware);
+  if (it == cal_cache_.end()) {
+    std::optional<config::Calibration> c;
+    if (auto p = config::default_calibration_path(hardware)) c = config::load_calibration(*p);
+    it = cal_cache_.emplace(hardware, std::move(c)).first;
+  }
+  return it->second ? &*it->second : nullptr;
+}
+
+const config::ModelConfig& Replayer::calibration_model(const config::Calibration& c) const {
+  if (c.model == t_.header.model.name) return t_.header.model;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = cal_models_.find(c.model);
+  if (it == cal_models_.end()) it = cal_models_.emplace(c.model, config::load_model(c.model)).first;
+  return it->second;
 }
 
 config::HardwareConfig Replayer::hardware(const std::string& spec) const {
@@ -153,12 +191,67 @@ std::shared_ptr<const StreamOutcomes> Replayer::outcomes(config::Eviction policy
     if (!slot) slot = std::make_shared<MemoEntry>();
     e = slot;
   }
+  std::call_once(streams_once_, [&] {
+    streams_ = std::make_unique<const SelectionStreams>(SelectionStreams::build(t_, sel_));
+  });
   std::call_once(e->once, [&] {
     const std::vector<bool> layers = cache_layers(t_.header.run.mode, t_.header.model.n_layers);
-    e->value = std::make_shared<StreamOutcomes>(replay_selections(t_, sel_, policy, capacity, layers));
+    e->value = std::make_shared<StreamOutcomes>(
+        replay_selections(sel_, *streams_, t_, policy, capacity, layers));
   });
   return e->value;
 }
+
+std::shared_ptr<const Replayer::Skeleton> Replayer::skeleton(const ScheduleConfig& sc) const {
+  auto build = [&] {
+    static std::atomic<std::uint64_t> next_id{1};
+    auto k = std::make_shared<Skeleton>();
+    k->id = next_id++;
+    k->sk = build_skeleton(sc);
+    k->graph = graph_from_trace(k->sk.trace);
+    k->bytes.reserve(k->sk.trace.ops.size());
+    for (const auto& op : k->sk.trace.ops) k->bytes.push_back(op.bytes);
+    k->plans = plan_steps(k->sk.trace);
+    return k;
+  };
+  std::shared_ptr<SkeletonEntry> e;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto key = std::make_pair(static_cast<int>(sc.prefetch) + (sc.eager ? 2 : 0), sc.context_tokens);
+    auto it = skeletons_.find(key);
+    if (it == skeletons_.end()) {
+      if (skeletons_.size() >= kMaxSkeletons) return build();
+      it = skeletons_.emplace(key, std::make_shared<SkeletonEntry>()).first;
+    }
+    e = it->second;
+  }
+  std::call_once(e->once, [&] { e->value = build(); });
+  return e->value;
+}
+
+namespace {
+
+// Per-thread buffers of Replayer::run, reused across scenarios.
+struct RunScratch {
+  Engine engine;
+  SimGraph graph;
+  std::uint64_t graph_of = 0;  // Skeleton::id whose structure `graph` holds
+  ScheduleTiming timing;
+  std::vector<std::uint64_t> bytes;
+};
+
+// `g` = `base` (a skeleton's graph) with the timing's durations and gather
+// CTAs; copies `base` only when `g` does not hold its structure yet.
+void retime_graph(const SimGraph& base, const ScheduleSkeleton& sk, const ScheduleTiming& tm,
+                  SimGraph& g, bool same_structure) {
+  if (!same_structure) g = base;
+  for (std::size_t i = 0; i < g.ops.size(); ++i) g.ops[i].duration_ns = tm.duration_ns[i];
+  for (auto i : sk.gather_ops)
+    if (sk.trace.ops[i].engine == trace::Engine::zero_copy_gather)
+      g.ops[i].gather_ctas = sk.trace.ops[i].kind == trace::OpKind::h2d ? tm.gather_ctas : 0;
+}
+
+}  // namespace
 
 ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
   const auto& h = t_.header;
@@ -168,9 +261,11 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
 
   config::HardwareConfig hw = s.hardware ? hardware(*s.hardware) : h.hardware;
   const bool hw_changed = s.hardware.has_value();
+  double pcie_factor = 1.0;
   if (s.pcie_gbps) {
     if (!(hw.h2d_gbps > 0)) fail("hardware '" + hw.name + "' has no h2d_gbps to scale for --pcie-gbps");
-    scale_pcie(hw, *s.pcie_gbps / hw.h2d_gbps);
+    pcie_factor = *s.pcie_gbps / hw.h2d_gbps;
+    scale_pcie(hw, pcie_factor);
   }
   const ModeShape base = mode_shape(mode, recorded_prefetch(mode));
   if (s.prefetch && !base.kv_on_host)
@@ -182,9 +277,12 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
   const config::Prefetch prefetch = s.prefetch.value_or(recorded_prefetch(mode));
   const ModeShape ms = mode_shape(mode, prefetch);
   const std::int64_t topk = h.run.topk_blocks;
-  const std::int64_t gather_ctas = s.gather_ctas.value_or(h.run.gather_ctas);
   const std::int64_t rec_batch = h.run.batch;
   const std::int64_t batch = s.batch.value_or(rec_batch);
+  // A trace that ran the runtime's default CTAs keeps following that default.
+  const bool default_ctas = h.run.gather_ctas == config::default_gather_ctas(rec_batch);
+  const std::int64_t gather_ctas =
+      s.gather_ctas.value_or(default_ctas ? config::default_gather_ctas(batch) : h.run.gather_ctas);
   const std::int64_t cache_blocks =
       s.cache_blocks.value_or(h.run.cache_blocks == 0 ? topk + 1 : h.run.cache_blocks);
   if (cache_blocks < topk + 1)
@@ -254,7 +352,21 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
                 {"compute_times", same_shape ? (hw_changed ? "recorded x roofline ratio of the new hardware"
                                                            : "recorded")
                                              : "cost model fitted on the trace"}};
-  if (!same_shape) r.scenario["cost_fit"] = fit_->describe();
+  const config::Calibration* cal = calibration_for(hw.name);
+  std::optional<CalibratedCosts> cc;
+  if (cal) {
+    double tokens = 0;
+    for (auto n : ctx) tokens += static_cast<double>(n);
+    cc.emplace(*cal, m, calibration_model(*cal), hw,
+               CostScenario{ms, batch, tokens / static_cast<double>(batch), topk, pcie_factor});
+    r.scenario["compute_times"] = "calibrated on the GPU";
+    r.scenario["calibration"] = {{"file", cal->source.string()}, {"hardware", cal->hardware},
+                                 {"gpu", cal->gpu_name}, {"created_utc", cal->created_utc}};
+    if (!cal->fidelity.is_null()) r.scenario["calibration"]["fidelity"] = cal->fidelity;
+  } else {
+    r.scenario["calibration"] = fmt::format("none for hardware '{}': roofline-based costs", hw.name);
+    if (!same_shape) r.scenario["cost_fit"] = fit_->describe();
+  }
   nlohmann::json membreak = nlohmann::json::object();
   for (const auto& e : mem.entries)
     membreak[std::string(trace::to_string(e.location)) + "." + e.category] = e.bytes;
@@ -270,6 +382,8 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
 
   const auto& old_hw = h.hardware;
   DurationFn dur = [&](const OpKey& k, const OpCost& c) -> std::int64_t {
+    if (cc && k.phase == trace::Phase::decode)
+      if (auto v = cc->decode_op_ns(k.canonical_stage)) return std::llround(*v / s.compute_scale);
     double ns;
     if (same_shape) {
       const std::int64_t rec = recorded_ns(k);
@@ -296,32 +410,66 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
   sc.topk_blocks = topk;
   sc.gather_ctas = gather_ctas;
   sc.prefill = has_prefill_;
-  sc.host_step_ns = host_step_ns_;
+  sc.host_step_ns = cc ? cc->host_step_ns() : host_step_ns_;
+  config::RunConfig as_run = h.run;
+  as_run.cache_blocks = cache_blocks;
+  sc.eager = h.run.backend == "cuda" && !config::decode_uses_graph(as_run);
+  sc.eager_launch_ns = cc ? cc->eager_launch_ns() : std::llround(hw.kernel_launch_us * 1e3);
+  if (cc) {
+    sc.gather_model = &cc->gather();
+    sc.d2d_by_duration = cc->decode_op_ns(canonical_stage_id(st::d2d_gather)).has_value();
+  }
   sc.fused_layer_norms = decode_steps_ > 0 && !has_layer_norm_;
   sc.fused_kv_write = decode_steps_ > 0 && !has_kv_write_;
-  trace::Trace out;
-  out.header = h;
-  out.header.hardware = hw;
-  out.header.clock = "synthetic";
-  out.header.run.batch = batch;
-  out.header.run.context_tokens = ctx;
-  out.header.run.gather_ctas = gather_ctas;
-  out.header.run.cache_blocks = cache_blocks;
-  out.header.run.eviction = policy;
-  out.header.run.prefetch = prefetch;
-  build_schedule(sc, dur, [&](std::int32_t st_, std::int32_t l) {
+  const auto skel = skeleton(sc);
+  thread_local RunScratch rs;
+  time_skeleton(skel->sk, sc, dur, [&](std::int32_t st_, std::int32_t l) {
     return loads[static_cast<std::size_t>(st_) * L + l];
-  }, out);
-  out.cache = std::move(cache);
-  out.memory = mem.entries;
-  Engine engine;
-  const SimTimes& times = engine.run(graph_from_trace(out), {hw.gather_compute_slowdown, hw.sm_count});
-  apply_times(out, times);
+  }, rs.timing);
+  retime_graph(skel->graph, skel->sk, rs.timing, rs.graph, rs.graph_of == skel->id);
+  rs.graph_of = skel->id;
+  const SimTimes& times =
+      rs.engine.run(rs.graph, {hw.gather_compute_slowdown, hw.sm_count, cc ? &cc->slowdown_by_ctas() : nullptr});
   r.events = times.events;
-  r.metrics = compute_metrics(out, mem);
+  const auto block_bytes = static_cast<std::uint64_t>(kv_block_bytes(m));
+  if (keep_timeline) {
+    trace::Trace out;
+    out.header = h;
+    out.header.hardware = hw;
+    out.header.clock = "synthetic";
+    out.header.run.batch = batch;
+    out.header.run.context_tokens = ctx;
+    out.header.run.gather_ctas = gather_ctas;
+    out.header.run.cache_blocks = cache_blocks;
+    out.header.run.eviction = policy;
+    out.header.run.prefetch = prefetch;
+    materialize(skel->sk, rs.timing, block_bytes, out);
+    out.cache = std::move(cache);
+    out.memory = mem.entries;
+    apply_times(out, times);
+    r.metrics = compute_metrics(out, mem);
+    r.timeline = std::move(out);
+  } else {
+    rs.bytes = skel->bytes;
+    for (std::size_t k = 0; k < skel->sk.gather_ops.size(); ++k)
+      rs.bytes[skel->sk.gather_ops[k]] = rs.timing.gather_blocks[k] * block_bytes;
+    const auto steps = step_spans(skel->sk.trace.ops, times.start_ns, times.end_ns);
+    TimedRun run;
+    run.layout = &skel->sk.trace;
+    run.start_ns = times.start_ns;
+    run.end_ns = times.end_ns;
+    run.bytes = rs.bytes;
+    run.steps = steps;
+    run.cache = cache;
+    run.batch = batch;
+    run.decode_steps = h.run.decode_steps;
+    run.warmup_steps = h.run.warmup_steps;
+    run.context_tokens = ctx;
+    run.plans = &skel->plans;
+    r.metrics = compute_metrics(run, mem);
+  }
   r.metrics.emplace_back("sim.events", static_cast<double>(r.events));
-  if (!same_shape) r.metrics.emplace_back("cost_fit.mean_rel_error", fit_->mean_rel_error());
-  if (keep_timeline) r.timeline = std::move(out);
+  if (!same_shape && !cc) r.metrics.emplace_back("cost_fit.mean_rel_error", fit_->mean_rel_error());
   return r;
 }
 

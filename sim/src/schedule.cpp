@@ -41,7 +41,7 @@ enum Stream : std::uint8_t { kHost = 0, kMain = 1, kSide = 2, kD2h = 3 };
 
 class Emitter {
  public:
-  Emitter(const ScheduleConfig& c, const DurationFn& d, trace::Trace& t) : c_(c), dur_(d), t_(t) {
+  Emitter(const ScheduleConfig& c, ScheduleSkeleton& sk) : c_(c), sk_(sk), t_(sk.trace) {
     t_.streams = {{"host", trace::StreamKind::host},
                   {"main", trace::StreamKind::compute},
                   {"side", trace::StreamKind::copy},
@@ -99,8 +99,34 @@ class Emitter {
     std::uint8_t occ = 0;
     for (std::size_t i = layer_first_op_; i < t_.ops.size(); ++i)
       if (t_.ops[i].layer == layer && t_.ops[i].stage == sid) ++occ;
-    OpKey key{phase_, step_, layer, stage, occ, canonical_[sid]};
-    return add(OpKind::compute, Engine::none, stage, kMain, layer, dur_(key, cost), cost, deps);
+    const std::uint64_t launch = launch_for(OpKind::compute, kMain, layer);
+    sk_.compute_ops.push_back(static_cast<std::uint32_t>(t_.ops.size()));
+    sk_.keys.push_back(OpKey{phase_, step_, layer, stage, occ, canonical_[sid]});
+    sk_.costs.push_back(cost);
+    const std::uint64_t id = add(OpKind::compute, Engine::none, stage, kMain, layer, 0, cost, deps);
+    if (launch != kNoDep) t_.deps.push_back(launch), ++t_.ops.back().dep_count;
+    return id;
+  }
+
+  // An op whose duration (and, for gathers, bytes) time_skeleton fills in.
+  std::uint64_t timed(std::vector<std::uint32_t>& list, OpKind kind, Engine engine,
+                      std::string_view stage, std::uint8_t stream, std::int16_t layer, OpCost cost,
+                      std::initializer_list<std::uint64_t> deps, std::uint32_t chunks = 0) {
+    const std::uint64_t launch = launch_for(kind, stream, layer);
+    list.push_back(static_cast<std::uint32_t>(t_.ops.size()));
+    const std::uint64_t id = add(kind, engine, stage, stream, layer, 0, cost, deps, chunks);
+    if (launch != kNoDep) t_.deps.push_back(launch), ++t_.ops.back().dep_count;
+    return id;
+  }
+
+  // Without a CUDA graph every GPU op is launched on its own: its stream sits
+  // idle for the launch first (measured on the H200: eager steps lose a few
+  // us per op, more than the host's issue rate explains). An op on the GPU
+  // op's stream before it (kNoDep when not eager).
+  std::uint64_t launch_for(OpKind kind, std::uint8_t stream, std::int16_t layer) {
+    if (!c_.eager || stream == kHost || kind == OpKind::wait || kind == OpKind::host) return kNoDep;
+    sk_.launch_ops.push_back(static_cast<std::uint32_t>(t_.ops.size()));
+    return add(OpKind::host, Engine::none, st::launch, stream, layer, 0, {}, {});
   }
 
   void begin(Phase p, std::int32_t step) {
@@ -113,7 +139,7 @@ class Emitter {
 
  private:
   const ScheduleConfig& c_;
-  const DurationFn& dur_;
+  ScheduleSkeleton& sk_;
   trace::Trace& t_;
   Phase phase_ = Phase::decode;
   std::int32_t step_ = 0;
@@ -126,16 +152,14 @@ constexpr std::uint64_t kNoDep = Emitter::kNoDep;
 
 }  // namespace
 
-void build_schedule(const ScheduleConfig& c, const DurationFn& duration, const LoadFn& loads,
-                    trace::Trace& out) {
-  if (!out.ops.empty()) throw std::invalid_argument("build_schedule: output trace already has ops");
+ScheduleSkeleton build_skeleton(const ScheduleConfig& c) {
+  ScheduleSkeleton sk;
+  trace::Trace& out = sk.trace;
   if (c.batch < 1 || static_cast<std::int64_t>(c.context_tokens.size()) != c.batch)
     throw std::invalid_argument("build_schedule: context_tokens must have `batch` entries");
   const ModeShape ms = mode_shape(c.mode, c.prefetch);
   const auto L = static_cast<std::int32_t>(c.model.n_layers);
-  const std::int64_t block_bytes = kv_block_bytes(c.model);
-  const auto& hw = c.hardware;
-  Emitter e(c, duration, out);
+  Emitter e(c, sk);
   const auto per_step = static_cast<std::size_t>(L) * 18 + 8;
   out.ops.reserve(per_step * static_cast<std::size_t>(c.decode_steps + (c.prefill ? 1 : 0)));
   out.deps.reserve(static_cast<std::size_t>(L + 4) * 2 * static_cast<std::size_t>(c.decode_steps + 1));
@@ -150,7 +174,7 @@ void build_schedule(const ScheduleConfig& c, const DurationFn& duration, const L
   if (c.prefill) {
     e.begin(Phase::prefill, 0);
     StepShape sh{c.batch, ctx_sum, ctx_sum, causal_sum, c.topk_blocks, ms.forecast, true};
-    auto host = e.add(OpKind::host, Engine::none, st::host, kHost, -1, c.host_step_ns, {}, {});
+    auto host = e.timed(sk.host_ops, OpKind::host, Engine::none, st::host, kHost, -1, {}, {});
     std::uint64_t last = e.compute(st::embed, -1, sh, {host});
     for (std::int32_t l = 0; l < L; ++l) {
       e.begin_layer();
@@ -161,9 +185,8 @@ void build_schedule(const ScheduleConfig& c, const DurationFn& duration, const L
       if (ms.select) e.compute(st::compress, ll, sh);
       if (ms.kv_on_host && (l >= 1 || !ms.forecast)) {
         OpCost cost{static_cast<std::uint64_t>(ctx_sum * c.model.kv_bytes_per_token_layer()), 0};
-        auto ns = transfer_ns(hw, OpKind::d2h, Engine::memcpy_bulk, cost.bytes, 1, 0, c.pcie_scale);
-        prev_offload = e.add(OpKind::d2h, Engine::memcpy_bulk, st::prefill_kv_offload, kD2h, ll, ns,
-                             cost, {qkv}, 1);
+        prev_offload = e.timed(sk.transfer_ops, OpKind::d2h, Engine::memcpy_bulk,
+                               st::prefill_kv_offload, kD2h, ll, cost, {qkv}, 1);
       }
       e.compute(st::prefill_attention, ll, sh);
       e.compute(st::o_proj, ll, sh);
@@ -185,8 +208,8 @@ void build_schedule(const ScheduleConfig& c, const DurationFn& duration, const L
                                tokens / c.batch) * c.batch;
     StepShape sh{c.batch, tokens, c.batch, ms.select ? slot_tokens : tokens, c.topk_blocks,
                  ms.forecast, false};
-    auto host = e.add(OpKind::host, Engine::none, st::host, kHost, -1, c.host_step_ns, {},
-                      {prev_tail, prev_offload});
+    auto host = e.timed(sk.host_ops, OpKind::host, Engine::none, st::host, kHost, -1, {},
+                        {prev_tail, prev_offload});
     prev_offload = kNoDep;
     e.compute(st::embed, -1, sh, {host});
     std::uint64_t ready_prev = host;  // "ready" event of the selection for the next layer
@@ -210,24 +233,15 @@ void build_schedule(const ScheduleConfig& c, const DurationFn& duration, const L
         }
       }
       if (layer_gathers(ms, l)) {
-        const std::uint64_t blocks = loads(s, l);
-        OpCost cost{blocks * static_cast<std::uint64_t>(block_bytes), 0};
-        auto chunks = static_cast<std::uint32_t>(blocks);
         if (!ms.kv_on_host) {
-          auto ns = transfer_ns(hw, OpKind::d2d, Engine::none, cost.bytes, chunks, 0, 1.0);
-          e.add(OpKind::d2d, Engine::none, st::d2d_gather, kMain, ll, ns, cost, {}, chunks);
+          e.timed(sk.gather_ops, OpKind::d2d, Engine::none, st::d2d_gather, kMain, ll, {}, {});
+        } else if (ms.side_fetch) {
+          // Issued after the selection one layer earlier; main waits before kv_write.
+          auto g = e.timed(sk.gather_ops, OpKind::h2d, c.h2d_engine, st::h2d_gather, kSide, ll, {},
+                           {ready_prev});
+          e.add(OpKind::wait, Engine::none, st::wait_kv, kMain, ll, 0, {}, {g});
         } else {
-          const bool gather_kernel = c.h2d_engine == Engine::zero_copy_gather;
-          auto ctas = static_cast<std::uint16_t>(gather_kernel ? c.gather_ctas : 0);
-          auto ns = transfer_ns(hw, OpKind::h2d, c.h2d_engine, cost.bytes, chunks, ctas, c.pcie_scale);
-          if (ms.side_fetch) {
-            // Issued after the selection one layer earlier; main waits before kv_write.
-            auto g = e.add(OpKind::h2d, c.h2d_engine, st::h2d_gather, kSide, ll, ns, cost,
-                           {ready_prev}, chunks, ctas);
-            e.add(OpKind::wait, Engine::none, st::wait_kv, kMain, ll, 0, {}, {g});
-          } else {
-            e.add(OpKind::h2d, c.h2d_engine, st::h2d_gather, kMain, ll, ns, cost, {}, chunks, ctas);
-          }
+          e.timed(sk.gather_ops, OpKind::h2d, c.h2d_engine, st::h2d_gather, kMain, ll, {}, {});
         }
       }
       if (!c.fused_kv_write) e.compute(st::kv_write, ll, sh);
@@ -242,6 +256,77 @@ void build_schedule(const ScheduleConfig& c, const DurationFn& duration, const L
     e.compute(st::lm_head, -1, sh);
     prev_tail = e.compute(st::argmax, -1, sh);
   }
+  return sk;
+}
+
+namespace {
+
+// Duration (ns) of transfer `op` moving `bytes` in `chunks` pieces with `ctas`
+// gather CTAs on the config's hardware.
+void time_transfer(const ScheduleConfig& c, const trace::Op& op, std::uint64_t bytes,
+                   std::uint32_t chunks, std::uint16_t ctas, std::int64_t& ns) {
+  const double scale = op.kind == OpKind::d2d ? 1.0 : c.pcie_scale;
+  ns = transfer_ns(c.hardware, op.kind, op.engine, bytes, chunks, ctas, scale);
+}
+
+}  // namespace
+
+void time_skeleton(const ScheduleSkeleton& sk, const ScheduleConfig& c, const DurationFn& duration,
+                   const LoadFn& loads, ScheduleTiming& out) {
+  const auto& ops = sk.trace.ops;
+  out.duration_ns.assign(ops.size(), 0);
+  for (std::size_t k = 0; k < sk.compute_ops.size(); ++k)
+    out.duration_ns[sk.compute_ops[k]] = duration(sk.keys[k], sk.costs[k]);
+  for (auto i : sk.host_ops) out.duration_ns[i] = c.host_step_ns;
+  for (auto i : sk.launch_ops) out.duration_ns[i] = c.eager_launch_ns;
+  for (auto i : sk.transfer_ops)
+    time_transfer(c, ops[i], ops[i].bytes, ops[i].chunks, 0, out.duration_ns[i]);
+  const auto block_bytes = static_cast<std::uint64_t>(kv_block_bytes(c.model));
+  out.gather_ctas = static_cast<std::uint16_t>(c.h2d_engine == Engine::zero_copy_gather ? c.gather_ctas : 0);
+  out.gather_blocks.resize(sk.gather_ops.size());
+  for (std::size_t k = 0; k < sk.gather_ops.size(); ++k) {
+    const trace::Op& op = ops[sk.gather_ops[k]];
+    const std::uint64_t blocks = loads(op.step, op.layer);
+    out.gather_blocks[k] = blocks;
+    const std::uint16_t ctas = op.kind == OpKind::h2d ? out.gather_ctas : 0;
+    const std::uint64_t bytes = blocks * block_bytes;
+    std::int64_t& ns = out.duration_ns[sk.gather_ops[k]];
+    if (op.kind == OpKind::d2d && c.d2d_by_duration) {
+      const OpKey key{op.phase, op.step, op.layer, st::d2d_gather, 0, canonical_stage_id(st::d2d_gather)};
+      ns = duration(key, OpCost{bytes, 0});
+    } else if (op.kind == OpKind::h2d && ctas > 0 && c.gather_model && !c.gather_model->ctas.empty()) {
+      // Calibrated zero-copy gather: latency + bytes / bandwidth(ctas).
+      const double beside = op.stream == kSide ? c.gather_model->beside_at(ctas) : 1.0;
+      ns = std::llround(c.gather_model->time_ns(static_cast<double>(bytes), ctas) * beside);
+    } else {
+      time_transfer(c, op, bytes, static_cast<std::uint32_t>(blocks), ctas, ns);
+    }
+  }
+}
+
+void materialize(const ScheduleSkeleton& sk, const ScheduleTiming& tm,
+                 std::uint64_t block_bytes, trace::Trace& out) {
+  if (!out.ops.empty()) throw std::invalid_argument("build_schedule: output trace already has ops");
+  out.streams = sk.trace.streams;
+  out.stages = sk.trace.stages;
+  out.ops = sk.trace.ops;
+  out.deps = sk.trace.deps;
+  for (std::size_t i = 0; i < out.ops.size(); ++i) out.ops[i].end_ns = tm.duration_ns[i];
+  for (std::size_t k = 0; k < sk.gather_ops.size(); ++k) {
+    trace::Op& op = out.ops[sk.gather_ops[k]];
+    op.bytes = tm.gather_blocks[k] * block_bytes;
+    op.chunks = static_cast<std::uint32_t>(tm.gather_blocks[k]);
+    op.ctas = op.kind == OpKind::h2d ? tm.gather_ctas : 0;
+  }
+}
+
+void build_schedule(const ScheduleConfig& c, const DurationFn& duration, const LoadFn& loads,
+                    trace::Trace& out) {
+  if (!out.ops.empty()) throw std::invalid_argument("build_schedule: output trace already has ops");
+  const ScheduleSkeleton sk = build_skeleton(c);
+  ScheduleTiming tm;
+  time_skeleton(sk, c, duration, loads, tm);
+  materialize(sk, tm, static_cast<std::uint64_t>(kv_block_bytes(c.model)), out);
 }
 
 }  // namespace foresight::sim

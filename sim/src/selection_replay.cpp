@@ -45,15 +45,7 @@ std::int64_t tail_block(std::int64_t context_tokens, std::int32_t step, std::int
   return position < 0 ? -1 : position / block_tokens;
 }
 
-StreamOutcomes replay_selections(const trace::Trace& t, const SelectionIndex& idx,
-                                 config::Eviction policy, std::int64_t capacity,
-                                 const std::vector<bool>& replay_layer) {
-  StreamOutcomes o;
-  o.layers = idx.layers;
-  o.seqs = idx.seqs;
-  o.steps = idx.steps;
-  o.hits.assign(static_cast<std::size_t>(o.layers) * o.seqs * o.steps, 0);
-  o.misses.assign(o.hits.size(), 0);
+SelectionStreams SelectionStreams::build(const trace::Trace& t, const SelectionIndex& idx) {
   const std::size_t width = t.selection_width;
   const std::int64_t block_tokens = t.header.model.sparse.block_tokens;
   if (block_tokens < 1)
@@ -64,43 +56,86 @@ StreamOutcomes replay_selections(const trace::Trace& t, const SelectionIndex& id
     throw std::invalid_argument("header run.context_tokens names " + std::to_string(ctx.size()) +
                                 " sequences but /selections has sequence " +
                                 std::to_string(idx.seqs - 1));
+  SelectionStreams st;
+  st.blocks.reserve(t.selection_blocks.size());
+  st.row_begin.reserve(t.selection_keys.size() + 1);
+  st.tail_hit.reserve(t.selection_keys.size());
+  st.stream_begin.reserve(idx.rows.size() + 1);
+  for (const auto& rows : idx.rows) {
+    st.stream_begin.push_back(st.tail_hit.size());
+    for (const std::uint32_t r : rows) {
+      const auto& key = t.selection_keys[r];
+      const auto* b = t.selection_blocks.data() + static_cast<std::size_t>(r) * width;
+      const std::int64_t tail =
+          tail_block(ctx[static_cast<std::size_t>(key.seq)], key.step, block_tokens);
+      st.row_begin.push_back(st.blocks.size());
+      std::uint8_t hit = 0;
+      for (const auto* e = b; e != b + key.count; ++e) {
+        if (static_cast<std::int64_t>(*e) == tail) {
+          hit = 1;  // served by the tail slot: no lookup, no insert
+        } else {
+          st.blocks.push_back(*e);
+        }
+      }
+      st.tail_hit.push_back(hit);
+    }
+  }
+  st.stream_begin.push_back(st.tail_hit.size());
+  st.row_begin.push_back(st.blocks.size());
+  return st;
+}
+
+StreamOutcomes replay_selections(const trace::Trace& t, const SelectionIndex& idx,
+                                 config::Eviction policy, std::int64_t capacity,
+                                 const std::vector<bool>& replay_layer) {
+  return replay_selections(idx, SelectionStreams::build(t, idx), t, policy, capacity, replay_layer);
+}
+
+namespace {
+
+// A fresh cache for one (layer, seq, head) stream: rows at positions
+// first..first+n of `st`.
+std::unique_ptr<BlockCache> stream_cache(const SelectionStreams& st, std::size_t first, std::size_t n,
+                                         config::Eviction policy, std::int64_t capacity,
+                                         bool exact_working_set) {
+  if (exact_working_set) return detail::make_sparda_cache(capacity, /*victims_by_slot=*/true);
+  if (policy != config::Eviction::opt) return make_block_cache(policy, capacity);
+  std::vector<std::vector<std::uint32_t>> future(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto sel = st.row(first + i);
+    future[i].assign(sel.begin(), sel.end());
+  }
+  return make_block_cache(policy, capacity, future);
+}
+
+}  // namespace
+
+StreamOutcomes replay_selections(const SelectionIndex& idx, const SelectionStreams& st,
+                                 const trace::Trace& t, config::Eviction policy,
+                                 std::int64_t capacity, const std::vector<bool>& replay_layer) {
+  StreamOutcomes o;
+  o.layers = idx.layers;
+  o.seqs = idx.seqs;
+  o.steps = idx.steps;
+  o.hits.assign(static_cast<std::size_t>(o.layers) * o.seqs * o.steps, 0);
+  o.misses.assign(o.hits.size(), 0);
   // The runtime keeps exactly top-k regular slots with its exact variant
   // (victims by slot index), more slots with LRU; sparda at top-k follows it.
   const bool exact_working_set =
       policy == config::Eviction::sparda && capacity == t.header.run.topk_blocks;
-  std::vector<std::vector<std::uint32_t>> stream;
-  std::vector<std::uint8_t> tail_hit;  // [step of the row] the tail slot served one block
   for (std::int32_t l = 0; l < idx.layers; ++l) {
     if (l >= static_cast<std::int32_t>(replay_layer.size()) || !replay_layer[l]) continue;
     for (std::int32_t s = 0; s < idx.seqs; ++s) {
       for (std::int32_t h = 0; h < idx.heads; ++h) {
-        const auto& rows = idx.rows[(static_cast<std::size_t>(l) * idx.seqs + s) * idx.heads + h];
-        stream.resize(rows.size());
-        tail_hit.assign(rows.size(), 0);
+        const std::size_t q = (static_cast<std::size_t>(l) * idx.seqs + s) * idx.heads + h;
+        const auto& rows = idx.rows[q];
+        const std::size_t first = st.stream_begin[q];
+        auto cache = stream_cache(st, first, rows.size(), policy, capacity, exact_working_set);
         for (std::size_t i = 0; i < rows.size(); ++i) {
-          const auto& key = t.selection_keys[rows[i]];
-          const auto* b = t.selection_blocks.data() + static_cast<std::size_t>(rows[i]) * width;
-          const std::int64_t tail = tail_block(ctx[static_cast<std::size_t>(s)], key.step, block_tokens);
-          stream[i].clear();
-          for (const auto* e = b; e != b + key.count; ++e) {
-            if (static_cast<std::int64_t>(*e) == tail) {
-              tail_hit[i] = 1;  // served by the tail slot: no lookup, no insert
-            } else {
-              stream[i].push_back(*e);
-            }
-          }
-        }
-        auto cache = exact_working_set
-                         ? detail::make_sparda_cache(capacity, /*victims_by_slot=*/true)
-                         : make_block_cache(policy, capacity,
-                                            policy == config::Eviction::opt
-                                                ? std::span<const std::vector<std::uint32_t>>(stream)
-                                                : std::span<const std::vector<std::uint32_t>>());
-        for (std::size_t i = 0; i < rows.size(); ++i) {
-          const AccessOutcome a = cache->access(stream[i]);
+          const AccessOutcome a = cache->access(st.row(first + i));
           const std::size_t at =
               (static_cast<std::size_t>(l) * o.seqs + s) * o.steps + t.selection_keys[rows[i]].step;
-          o.hits[at] += a.hits + tail_hit[i];
+          o.hits[at] += a.hits + st.tail_hit[first + i];
           o.misses[at] += a.misses;
         }
       }

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 
 #include <fmt/core.h>
 
@@ -53,6 +54,76 @@ std::string csv_escape(const std::string& s) {
   for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
   return o + "\"";
 }
+
+// Finished scenarios of a sweep folder, for reruns: DIR/scenarios/done.jsonl
+// holds one compact JSON row per line, appended (and flushed) as scenarios
+// finish; a torn last line is ignored. One appending file instead of a file
+// per scenario: creating 1000 small files cost more than simulating them.
+// Folders of earlier versions (DIR/scenarios/<fnv1a of what_if>.json) are
+// still read.
+class DoneLog {
+ public:
+  explicit DoneLog(const std::filesystem::path& dir) : dir_(dir) {
+    std::filesystem::create_directories(dir);
+    const auto path = dir / "done.jsonl";
+    bool torn = false;
+    if (std::ifstream in{path}) {
+      std::string line;
+      while (std::getline(in, line)) {
+        torn = in.eof();  // the last line had no newline
+        try {
+          nlohmann::json row = nlohmann::json::parse(line);
+          std::string key = row.at("what_if").dump();
+          done_[std::move(key)] = std::move(row);
+        } catch (const std::exception&) {
+        }
+      }
+    }
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+      if (e.path().extension() == ".json") legacy_ = true;
+    out_.open(path, std::ios::binary | std::ios::app);
+    if (!out_) throw std::runtime_error("cannot write " + path.string());
+    if (torn) out_ << '\n';
+  }
+
+  // The finished row of `what_if`, if any (thread-safe: read-only after construction).
+  bool find(const nlohmann::json& what_if, nlohmann::json& row) const {
+    const std::string key = what_if.dump();
+    if (auto it = done_.find(key); it != done_.end()) {
+      row = it->second;
+      return true;
+    }
+    return legacy_ && find_legacy(what_if, key, row);
+  }
+
+  // Records a finished row (thread-safe).
+  void append(const nlohmann::json& row) {
+    const std::string line = row.dump() + "\n";
+    std::lock_guard<std::mutex> lock(mu_);
+    out_ << line;
+    out_.flush();
+    if (!out_) throw std::runtime_error("write failed: " + (dir_ / "done.jsonl").string());
+  }
+
+ private:
+  bool find_legacy(const nlohmann::json& what_if, const std::string& key, nlohmann::json& row) const {
+    const auto file = dir_ / fmt::format("{:016x}.json", fnv1a(key));
+    if (!std::filesystem::exists(file)) return false;
+    try {
+      std::ifstream f(file);
+      row = nlohmann::json::parse(f);
+      return row.value("what_if", nlohmann::json()) == what_if;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+
+  std::filesystem::path dir_;
+  std::unordered_map<std::string, nlohmann::json> done_;  // what_if.dump() -> row
+  bool legacy_ = false;
+  std::mutex mu_;
+  std::ofstream out_;
+};
 
 }  // namespace
 
@@ -145,8 +216,7 @@ Study load_study(const std::filesystem::path& path) {
 
 SweepSummary run_sweep(const Replayer& rp, const Study& st, const SweepOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
-  const std::filesystem::path done_dir = o.out_dir / "scenarios";
-  std::filesystem::create_directories(done_dir);
+  DoneLog done(o.out_dir / "scenarios");
   const std::size_t n = st.scenarios.size();
   std::vector<nlohmann::json> rows(n);
   SweepSummary sum;
@@ -169,19 +239,8 @@ SweepSummary run_sweep(const Replayer& rp, const Study& st, const SweepOptions& 
       const Scenario& s = st.scenarios[i];
       const nlohmann::json what_if = to_json(s);
       const std::string label = scenario_label(s);
-      const auto file = done_dir / fmt::format("{:016x}.json", fnv1a(what_if.dump()));
       nlohmann::json row;
-      bool have = false;
-      if (std::filesystem::exists(file)) {
-        try {
-          std::ifstream f(file);
-          row = nlohmann::json::parse(f);
-          have = row.value("what_if", nlohmann::json()) == what_if;
-        } catch (const std::exception&) {
-          have = false;
-        }
-      }
-      if (have) {
+      if (done.find(what_if, row)) {
         ++skipped;
       } else {
         row = {{"label", label}, {"what_if", what_if}};
@@ -201,7 +260,7 @@ SweepSummary run_sweep(const Replayer& rp, const Study& st, const SweepOptions& 
           row["flat"] = nlohmann::json::array();
           ++failed;
         }
-        if (row["status"] != "error") write_json_atomic(file, row);
+        if (row["status"] != "error") done.append(row);
       }
       row["index"] = i;
       rows[i] = std::move(row);
@@ -241,7 +300,8 @@ SweepSummary run_sweep(const Replayer& rp, const Study& st, const SweepOptions& 
         csv += csv_escape(v.is_string() ? v.get<std::string>() : v.dump());
       }
     }
-    csv += "," + row["status"].get<std::string>();
+    csv += ',';  // (not "," + string: g++ 12 -O3 reports a false -Wrestrict there)
+    csv += row["status"].get<std::string>();
     std::map<std::string, nlohmann::json> vals;
     for (const auto& kv : row["flat"]) vals[kv[0].get<std::string>()] = kv[1];
     for (const auto& m : metric_cols) {

@@ -84,6 +84,15 @@ TEST_CASE("sweep output is byte-identical across thread counts and resumes", "[s
   CHECK(again.ran == 0u);
   CHECK(again.skipped == 10u);
   CHECK(slurp(four.out_dir / "results.csv") == csv);
+  // A torn last line of the log (killed mid-write) reruns only that scenario.
+  const auto log = four.out_dir / "scenarios" / "done.jsonl";
+  const std::string text = slurp(log);
+  fs::resize_file(log, text.size() - 10);
+  const auto torn = sim::run_sweep(rp, st, four);
+  CHECK(torn.ran == 1u);
+  CHECK(torn.skipped == 9u);
+  CHECK(slurp(four.out_dir / "results.csv") == csv);
+  CHECK(sim::run_sweep(rp, st, four).skipped == 10u);
   fs::remove_all(one.out_dir);
   fs::remove_all(four.out_dir);
 }

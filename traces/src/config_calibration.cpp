@@ -108,11 +108,16 @@ GatherModel gather_from(detail::Fields& f) {
   g.ctas = ascending_axis(f, "ctas");
   g.latency_ns = f.numbers("latency_ns");
   g.gbps = f.numbers("gbps");
-  if (g.latency_ns.size() != g.ctas.size() || g.gbps.size() != g.ctas.size())
-    f.fail("gbps", "latency_ns and gbps need one entry per ctas value");
+  g.slowdown = f.numbers("slowdown");
+  g.beside = f.numbers("beside");
+  if (g.latency_ns.size() != g.ctas.size() || g.gbps.size() != g.ctas.size() ||
+      g.slowdown.size() != g.ctas.size() || g.beside.size() != g.ctas.size())
+    f.fail("gbps", "latency_ns, gbps, slowdown and beside need one entry per ctas value");
   for (std::size_t i = 0; i < g.ctas.size(); ++i) {
     if (!(g.gbps[i] > 0)) f.fail("gbps", fmt::format("entry {} must be > 0", i));
     if (!(g.latency_ns[i] >= 0)) f.fail("latency_ns", fmt::format("entry {} must be >= 0", i));
+    if (!(g.slowdown[i] >= 0)) f.fail("slowdown", fmt::format("entry {} must be >= 0", i));
+    if (!(g.beside[i] > 0)) f.fail("beside", fmt::format("entry {} must be > 0", i));
   }
   f.finish();
   return g;
@@ -129,16 +134,26 @@ double StageTable::at(double b, double t) const {
   return std::exp(lerp(row_log(*this, i, t), row_log(*this, i + 1, t), u));
 }
 
+namespace {
+// v interpolated in log2(ctas) at c, clamped to the measured range.
+double by_ctas(const std::vector<double>& ctas, const std::vector<double>& v, double c) {
+  if (ctas.size() == 1) return v[0];
+  auto [i, u] = segment(ctas, std::clamp(c, ctas.front(), ctas.back()));
+  return lerp(v[i], v[i + 1], u);
+}
+}  // namespace
+
 double GatherModel::time_ns(double bytes, double c) const {
   if (ctas.empty()) return 0.0;
-  double lat = latency_ns[0], bw = gbps[0];
-  if (ctas.size() > 1) {
-    const double q = std::clamp(c, ctas.front(), ctas.back());
-    auto [i, u] = segment(ctas, q);
-    lat = lerp(latency_ns[i], latency_ns[i + 1], u);
-    bw = lerp(gbps[i], gbps[i + 1], u);
-  }
-  return lat + bytes / bw;
+  return by_ctas(ctas, latency_ns, c) + bytes / by_ctas(ctas, gbps, c);
+}
+
+double GatherModel::slowdown_at(double c) const {
+  return ctas.empty() ? 0.0 : by_ctas(ctas, slowdown, c);
+}
+
+double GatherModel::beside_at(double c) const {
+  return ctas.empty() ? 1.0 : by_ctas(ctas, beside, c);
 }
 
 Calibration calibration_from_json(const json& j, const std::string& where) {
@@ -164,8 +179,6 @@ Calibration calibration_from_json(const json& j, const std::string& where) {
   }
   auto gf = f.table("gather", true);
   c.gather = gather_from(gf);
-  c.gather_compute_slowdown = f.number("gather_compute_slowdown");
-  if (!(c.gather_compute_slowdown >= 0)) f.fail("gather_compute_slowdown", "must be >= 0");
   auto of = f.table("step_overhead", true);
   c.step_overhead = table_from(of);
   c.eager_launch_ns = f.number("eager_launch_ns");
@@ -187,8 +200,8 @@ json to_json(const Calibration& c) {
          {"tool_version", c.tool_version},
          {"model", c.model},
          {"stages", stages},
-         {"gather", {{"ctas", c.gather.ctas}, {"latency_ns", c.gather.latency_ns}, {"gbps", c.gather.gbps}}},
-         {"gather_compute_slowdown", c.gather_compute_slowdown},
+         {"gather", {{"ctas", c.gather.ctas}, {"latency_ns", c.gather.latency_ns}, {"gbps", c.gather.gbps},
+                     {"slowdown", c.gather.slowdown}, {"beside", c.gather.beside}}},
          {"step_overhead", table_json(c.step_overhead)},
          {"eager_launch_ns", c.eager_launch_ns}};
   if (!c.fidelity.is_null()) j["fidelity"] = c.fidelity;

@@ -64,9 +64,7 @@ struct EngineOptions {
   std::function<void(int layer, int rows, const bf16* xn, const bf16* qkvf)> prefill_tap;
 };
 
-// The gather kernel's CTAs when a run does not say: 16 up to batch 16, 32
-// above (the reference's choice on the H100).
-inline int default_gather_ctas(std::int64_t batch) { return batch <= 16 ? 16 : 32; }
+using config::default_gather_ctas;  // the contract's rule (config/run.hpp)
 
 // The options a run config implies: mode, contexts, steps (warm-up + timed),
 // top-k, regular slots (RunConfig::cache_blocks counts the tail slot,

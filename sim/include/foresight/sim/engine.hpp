@@ -47,6 +47,9 @@ struct EngineParams {
   // ends then does not). 0 disables the effect.
   double gather_compute_slowdown = 0.0;
   std::int64_t sm_count = 132;
+  // Calibrated instead (when non-null and non-empty): the fraction by which
+  // compute slows while gathers hold c CTAs is slowdown_by_ctas[min(c, size-1)].
+  const std::vector<double>* slowdown_by_ctas = nullptr;
 };
 
 struct SimTimes {

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "foresight/config/calibration.hpp"
 #include "foresight/config/hardware.hpp"
 #include "foresight/sim/cost_fit.hpp"
 #include "foresight/sim/metrics.hpp"
@@ -88,6 +89,11 @@ class Replayer {
   const std::string& where() const { return where_; }  // the trace's name (usually its path)
   const CostFit& cost_fit() const { return *fit_; }
 
+  // The GPU calibration used for the trace's own hardware: by default
+  // configs/calibration/<hardware>.json when it exists; nullopt: roofline fit.
+  void set_calibration(std::optional<config::Calibration> c);
+  const std::optional<config::Calibration>& calibration() const { return cal_; }
+
  private:
   std::shared_ptr<const StreamOutcomes> outcomes(config::Eviction policy, std::int64_t capacity) const;
   config::HardwareConfig hardware(const std::string& spec) const;
@@ -111,9 +117,25 @@ class Replayer {
   std::unique_ptr<CostFit> fit_;
 
   struct MemoEntry;
+  mutable std::once_flag streams_once_;                  // built on the first cache replay
+  mutable std::unique_ptr<const SelectionStreams> streams_;
   mutable std::mutex mu_;
   mutable std::map<std::pair<int, std::int64_t>, std::shared_ptr<MemoEntry>> memo_;
+  // Op graphs per (prefetch, context_tokens): the rest of a ScheduleConfig's
+  // structure is fixed per trace. At most kMaxSkeletons are kept.
+  struct Skeleton;
+  struct SkeletonEntry;
+  static constexpr std::size_t kMaxSkeletons = 8;
+  std::shared_ptr<const Skeleton> skeleton(const ScheduleConfig& sc) const;
+  mutable std::map<std::pair<int, std::vector<std::int64_t>>, std::shared_ptr<SkeletonEntry>> skeletons_;
   mutable std::map<std::string, config::HardwareConfig> hw_cache_;
+  std::optional<config::Calibration> cal_;
+  // Calibration (or none) of another hardware named by --hardware, and the
+  // models calibrations were measured with, loaded once.
+  const config::Calibration* calibration_for(const std::string& hardware) const;
+  const config::ModelConfig& calibration_model(const config::Calibration& c) const;
+  mutable std::map<std::string, std::optional<config::Calibration>> cal_cache_;
+  mutable std::map<std::string, config::ModelConfig> cal_models_;
 };
 
 // Packs an op identity into a map key (see schedule.hpp OpKey).

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "foresight/config/calibration.hpp"
 #include "foresight/config/hardware.hpp"
 #include "foresight/config/model.hpp"
 #include "foresight/config/run.hpp"
@@ -68,12 +69,51 @@ struct ScheduleConfig {
   // replayer sets them when a trace with decode ops has none of that stage.
   bool fused_layer_norms = false;
   bool fused_kv_write = false;
+  // Calibrated costs (null / false / 0: the hardware curves and no launches).
+  const config::GatherModel* gather_model = nullptr;  // zero-copy H2D gathers (already at the scenario's link speed)
+  bool d2d_by_duration = false;   // GPU-to-GPU gathers timed by the DurationFn (stage d2d_gather)
+  bool eager = false;             // no CUDA graph: every GPU op waits for its host launch
+  std::int64_t eager_launch_ns = 0;  // host time per launch when `eager`
 };
 
 // Appends stages, streams, ops and deps of the whole run to `out` (which must
-// have no ops yet). Op ids are 0..n-1.
+// have no ops yet). Op ids are 0..n-1. Same as build_skeleton + time_skeleton
+// + materialize.
 void build_schedule(const ScheduleConfig& c, const DurationFn& duration, const LoadFn& loads,
                     trace::Trace& out);
+
+// The op graph of a run without times: depends only on the config's model,
+// mode, prefetch, batch, context_tokens, decode_steps, topk_blocks, prefill,
+// h2d_engine, eager and fused_* switches (not on hardware, gather_ctas, pcie_scale,
+// host_step_ns, durations or loads), so one skeleton serves many scenarios.
+struct ScheduleSkeleton {
+  // Streams, stages, ops (ids 0..n-1) and deps; every op's end_ns is 0 and
+  // gathers have 0 bytes, chunks and ctas.
+  trace::Trace trace;
+  std::vector<std::uint32_t> compute_ops;  // ops timed by the DurationFn, with:
+  std::vector<OpKey> keys;                 //   their keys (stage views: trace/stages.hpp constants)
+  std::vector<OpCost> costs;               //   their roofline costs
+  std::vector<std::uint32_t> host_ops;     // host_step_ns each
+  std::vector<std::uint32_t> launch_ops;   // eager_launch_ns each (host launches when eager)
+  std::vector<std::uint32_t> transfer_ops; // fixed-size transfers (prefill KV offload)
+  std::vector<std::uint32_t> gather_ops;   // per-(step, layer) gathers sized by the LoadFn
+};
+ScheduleSkeleton build_skeleton(const ScheduleConfig& c);
+
+// One timing of a skeleton.
+struct ScheduleTiming {
+  std::vector<std::int64_t> duration_ns;     // per op
+  std::vector<std::uint64_t> gather_blocks;  // per skeleton gather_ops entry: KV blocks loaded
+  std::uint16_t gather_ctas = 0;             // CTAs of each h2d gather (0: not a gather kernel)
+};
+// Times `sk` (built from a config with the same structure as `c`) with `c`'s
+// hardware, gather_ctas, pcie_scale and host_step_ns.
+void time_skeleton(const ScheduleSkeleton& sk, const ScheduleConfig& c, const DurationFn& duration,
+                   const LoadFn& loads, ScheduleTiming& out);
+// Writes the timed ops (start_ns 0, end_ns = duration) into `out` (no ops yet);
+// `block_bytes` = kv_block_bytes(model).
+void materialize(const ScheduleSkeleton& sk, const ScheduleTiming& tm, std::uint64_t block_bytes,
+                 trace::Trace& out);
 
 // Roofline durations on the config's hardware, divided by `compute_scale`.
 DurationFn roofline_durations(const config::HardwareConfig& hw, double compute_scale = 1.0);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "foresight/config/run.hpp"
@@ -50,6 +51,26 @@ std::int64_t tail_block(std::int64_t context_tokens, std::int32_t step, std::int
 StreamOutcomes replay_selections(const trace::Trace& t, const SelectionIndex& idx,
                                  config::Eviction policy, std::int64_t capacity,
                                  const std::vector<bool>& replay_layer);
+
+// The policy-independent part of replay_selections: each row's selected
+// blocks minus the one the tail slot serves, stored stream after stream
+// (SelectionIndex::rows order) so a replay reads them sequentially; built
+// once and shared by the replays of every policy and capacity. Throws as
+// replay_selections does for the header.
+struct SelectionStreams {
+  std::vector<std::uint32_t> blocks;       // cache-bound block ids, row after row
+  std::vector<std::size_t> row_begin;      // per row position p (plus one end) into blocks
+  std::vector<std::uint8_t> tail_hit;      // per row position: 1 if the tail slot served one block
+  std::vector<std::size_t> stream_begin;   // per SelectionIndex::rows entry (plus one end): first position
+  static SelectionStreams build(const trace::Trace& t, const SelectionIndex& idx);
+  std::span<const std::uint32_t> row(std::size_t p) const {
+    return {blocks.data() + row_begin[p], row_begin[p + 1] - row_begin[p]};
+  }
+};
+// replay_selections with the streams of `t` already built.
+StreamOutcomes replay_selections(const SelectionIndex& idx, const SelectionStreams& streams,
+                                 const trace::Trace& t, config::Eviction policy,
+                                 std::int64_t capacity, const std::vector<bool>& replay_layer);
 
 // Cache outcomes per (step, layer) for a batch whose sequence i replays the
 // recorded sequence seq_map[i]; only layers with replay_layer[l].

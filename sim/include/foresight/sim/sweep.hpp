@@ -1,7 +1,7 @@
 // Sweeps: a study (TOML) expands to a list of scenarios that run in parallel
 // over one trace; results land in DIR/results.csv and DIR/results.json in
-// study order whatever the thread count, and DIR/scenarios/ keeps one file
-// per finished scenario so a rerun skips them.
+// study order whatever the thread count, and DIR/scenarios/done.jsonl keeps
+// one line per finished scenario so a rerun skips them.
 //
 // Study file:
 //   name = "pcie-vs-policy"            # optional

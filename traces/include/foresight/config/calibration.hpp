@@ -30,13 +30,20 @@ struct StageTable {
   double at(double b, double t) const;    // interpolated ns
 };
 
-// A zero-copy gather of `bytes` with `ctas` CTAs takes latency + bytes / gbps,
-// both interpolated in log2(ctas) between measured CTA counts.
+// A zero-copy gather of `bytes` with `ctas` CTAs takes latency + bytes / gbps
+// inline on the compute stream, and `beside` times that on a side stream next
+// to compute (its CTAs wait for SMs); while it runs, concurrent compute ops
+// last (1 + slowdown) times longer. All four are interpolated in log2(ctas) between measured CTA counts and
+// clamped at the ends.
 struct GatherModel {
   std::vector<double> ctas;        // ascending
   std::vector<double> latency_ns;
   std::vector<double> gbps;        // GB/s = bytes per ns
+  std::vector<double> slowdown;    // fraction, >= 0
+  std::vector<double> beside;      // factor, > 0 (1: as fast as inline)
   double time_ns(double bytes, double ctas) const;
+  double slowdown_at(double ctas) const;
+  double beside_at(double ctas) const;
 };
 
 struct Calibration {
@@ -46,8 +53,6 @@ struct Calibration {
   // Key "stage" or "stage/variant" (variants: sim/op_model.hpp).
   std::map<std::string, StageTable> stages;
   GatherModel gather;
-  // Concurrent compute ops last (1 + slowdown * gather CTAs / SMs) times longer.
-  double gather_compute_slowdown = 0;
   // Host time per decode step that no op covers (launching the step, reading
   // back tokens, selections and counters), ns, by batch.
   StageTable step_overhead;

@@ -55,6 +55,11 @@ struct RunConfig {
 // host launch per op when it is false.
 bool decode_uses_graph(const RunConfig& r);
 
+// The gather kernel's CTAs when a run does not say: 16 up to batch 16, 32
+// above (the reference's choice on the H100). The runtime uses it, and the
+// simulator follows it when a --batch what-if crosses that line.
+inline int default_gather_ctas(std::int64_t batch) { return batch <= 16 ? 16 : 32; }
+
 const char* to_string(Mode m);
 const char* to_string(Eviction e);
 const char* to_string(Prefetch p);

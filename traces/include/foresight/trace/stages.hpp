@@ -28,5 +28,6 @@ inline constexpr std::string_view kv_writeback = "kv_writeback";// tail block GP
 inline constexpr std::string_view prefill_attention = "prefill_attention";
 inline constexpr std::string_view prefill_kv_offload = "prefill_kv_offload";
 inline constexpr std::string_view host = "host";                // host overhead
+inline constexpr std::string_view launch = "launch";            // host launch of one op (no CUDA graph; simulated only)
 
 }  // namespace foresight::trace::stage
