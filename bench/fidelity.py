@@ -2,10 +2,12 @@
 """Fidelity benchmark, CPU half: predicts every held-out GPU run from the
 training traces and compares with what the GPU measured.
 
-Input: the folder bench/fidelity-collect.sh filled on the GPU (train/ and
-heldout/, each with bench_runtime's results.jsonl and traces/). For each
-held-out run the matching training trace (same mode family, batch 16,
-32K) is replayed with the what-ifs that turn its settings into the run's
+Input: RUNS, a JSON-lines file of bench_runtime results (each with "split":
+"train" or "heldout"; `--collect DIR` makes it from the folder
+bench/fidelity-collect.sh filled on the GPU), and TRACES, a folder holding the
+training trace of each mode as h200-MODE-b16-32k.h5 (traces/samples ships
+them). For each held-out run the matching training trace (same mode family,
+batch 16, 32K) is replayed with the what-ifs that turn its settings into the run's
 (batch, context, gather CTAs, GPU cache slots, prefetch); the figure compared
 is the mean steady decode step (warm-up steps excluded on both sides).
 
@@ -13,7 +15,9 @@ Writes points.csv (one row per prediction), summary.json (median and worst
 |error| per knob and overall: what `foresight profile --fidelity` embeds in
 the calibration) and fidelity.png (predicted against measured).
 
-  python3 bench/fidelity.py DATA --foresight build/bin/foresight --out DIR
+  python3 bench/fidelity.py bench/results/2026-12-03-h200-fidelity/runs.jsonl \
+      --traces traces/samples --foresight build/bin/foresight --out DIR
+  python3 bench/fidelity.py --collect GPU_OUT RUNS.jsonl   (GPU_OUT: fidelity-collect.sh output)
 """
 import argparse
 import csv
@@ -35,15 +39,28 @@ BASE = {
 TRAIN_BATCH, TRAIN_CONTEXT = 16, 32768
 
 
-def runs(folder):
-    for root, _, files in os.walk(folder):
-        if "results.jsonl" in files:
-            with open(os.path.join(root, "results.jsonl")) as f:
-                for line in f:
-                    r = json.loads(line)
-                    if r.get("status") == "ok":
-                        r["_dir"] = root
-                        yield r
+def collect(folder, runs_file, traces_dir):
+    """runs.jsonl from fidelity-collect.sh output; training traces copied as h200-MODE-b16-32k.h5."""
+    import shutil
+    rows = []
+    for split in ("train", "heldout"):
+        for root, _, files in os.walk(os.path.join(folder, split)):
+            if "results.jsonl" not in files:
+                continue
+            for line in open(os.path.join(root, "results.jsonl")):
+                r = json.loads(line)
+                if r.get("status") != "ok":
+                    continue
+                r["split"] = split
+                for k in ("stages_ms_all_steps", "step_ms_list"):
+                    r.pop(k, None)
+                if split == "train" and traces_dir:
+                    shutil.copy(os.path.join(root, r["trace_file"]),
+                                os.path.join(traces_dir, f"h200-{r['mode']}-b16-32k.h5"))
+                rows.append(r)
+    with open(runs_file, "w") as f:
+        for r in rows:
+            f.write(json.dumps(r, sort_keys=True) + "\n")
 
 
 def knob(run, base_mode):
@@ -79,31 +96,39 @@ def predict(foresight, trace, args, env):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("data", help="folder with train/ and heldout/ (bench/fidelity-collect.sh output)")
+    ap.add_argument("runs", nargs="?", help="runs.jsonl (measured train and held-out runs)")
+    ap.add_argument("--traces", default="traces/samples", help="folder of h200-MODE-b16-32k.h5 training traces")
     ap.add_argument("--foresight", default="build/bin/foresight")
-    ap.add_argument("--out", required=True, help="folder for points.csv, summary.json, fidelity.png")
+    ap.add_argument("--out", help="folder for points.csv, summary.json, fidelity.png")
     ap.add_argument("--date", default="", help="date of the GPU runs, for the summary")
+    ap.add_argument("--collect", nargs=2, metavar=("GPU_OUT", "RUNS"),
+                    help="make RUNS from fidelity-collect.sh output (and copy training traces to --traces)")
     a = ap.parse_args()
-    env = dict(os.environ)
-    train = {r["mode"]: os.path.join(r["_dir"], r["trace_file"]) for r in runs(os.path.join(a.data, "train"))}
+    if a.collect:
+        collect(a.collect[0], a.collect[1], a.traces)
+        return
+    if not a.runs or not a.out:
+        ap.error("RUNS and --out are needed")
+    rows = [json.loads(line) for line in open(a.runs)]
+    train = {r["mode"]: os.path.join(a.traces, f"h200-{r['mode']}-b16-32k.h5") for r in rows if r["split"] == "train"}
+    train = {m: p for m, p in train.items() if os.path.exists(p)}
     points = []
-    for split in ("train", "heldout"):
-        for r in runs(os.path.join(a.data, split)):
-            base_mode, extra = BASE[r["mode"]]
-            if base_mode not in train:
-                continue
-            k = knob(r, base_mode)
-            if (split == "train") != (k == "recorded"):
-                continue
-            pred = predict(a.foresight, train[base_mode], what_ifs(r) + extra, env)
-            meas = r["step_ms"]["mean"]
-            points.append({"knob": k, "mode": r["mode"], "from": base_mode, "batch": r["batch"],
-                           "context": r["context"], "gather_ctas": r["gather_ctas"],
-                           "cache_blocks": r["cache_blocks"], "measured_ms": meas, "predicted_ms": pred,
-                           "error": pred / meas - 1})
-            print(f"{k:12s} {r['mode']:20s} b{r['batch']:<3d} c{r['context']:<7d} g{r['gather_ctas']:<3d} "
-                  f"k{r['cache_blocks']:<4d} measured {meas:7.3f} ms predicted {pred:7.3f} ms "
-                  f"{100 * (pred / meas - 1):+6.1f}%", flush=True)
+    for r in rows:
+        base_mode, extra = BASE[r["mode"]]
+        if base_mode not in train:
+            continue
+        k = knob(r, base_mode)
+        if (r["split"] == "train") != (k == "recorded"):
+            continue
+        pred = predict(a.foresight, train[base_mode], what_ifs(r) + extra, dict(os.environ))
+        meas = r["step_ms"]["mean"]
+        points.append({"knob": k, "mode": r["mode"], "from": base_mode, "batch": r["batch"],
+                       "context": r["context"], "gather_ctas": r["gather_ctas"],
+                       "cache_blocks": r["cache_blocks"], "measured_ms": meas, "predicted_ms": pred,
+                       "error": pred / meas - 1})
+        print(f"{k:12s} {r['mode']:20s} b{r['batch']:<3d} c{r['context']:<7d} g{r['gather_ctas']:<3d} "
+              f"k{r['cache_blocks']:<4d} measured {meas:7.3f} ms predicted {pred:7.3f} ms "
+              f"{100 * (pred / meas - 1):+6.1f}%", flush=True)
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "points.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(points[0].keys()))
