@@ -1,0 +1,113 @@
+// Calibration files (config/calibration.hpp): the shipped H200 file loads,
+// interpolation by hand-computed cases, filled cells, and clear errors naming
+// the file and the key for broken files.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "catch.hpp"
+#include "foresight/config/calibration.hpp"
+#include "foresight/config/load.hpp"
+
+using namespace foresight::config;
+using nlohmann::json;
+
+namespace {
+
+const std::string kConfigs = FORESIGHT_TEST_CONFIGS;
+
+json table(json ns) {
+  return {{"batch", {1, 4}}, {"tokens", {1024, 4096}}, {"ns", std::move(ns)}};
+}
+
+json minimal() {
+  return {{"schema", kCalibrationSchema},
+          {"hardware", "h200"},
+          {"model", "minicpm4.1-8b"},
+          {"stages", {{"mlp", table({{100, 100}, {400, 400}})}}},
+          {"gather", {{"ctas", {4, 16}}, {"latency_ns", {1000, 2000}}, {"gbps", {20, 40}},
+                      {"slowdown", {0.1, 0.3}}, {"beside", {1.2, 1.1}}}},
+          {"step_overhead", table({{1000, 1000}, {2000, 2000}})},
+          {"eager_launch_ns", 5000}};
+}
+
+std::string error_of(const json& j) {
+  try {
+    calibration_from_json(j, "cal.json");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("the shipped H200 calibration loads and covers every sparse mode's decode stages") {
+  const auto c = load_calibration(std::filesystem::path(kConfigs) / "calibration" / "h200.json");
+  CHECK(c.hardware == "h200");
+  CHECK(c.model == "minicpm4.1-8b");
+  for (const char* k : {"mlp", "attention/sparse", "score/forecast", "score/query", "qkvf_gemm/forecast",
+                        "ws_update", "lm_head", "embed"})
+    CHECK(c.stages.count(k) == 1);
+  CHECK(c.gather.ctas.size() >= 4);
+  CHECK(c.fidelity.contains("held_out"));
+}
+
+TEST_CASE("stage tables interpolate in log-log and extrapolate along the edge segment") {
+  const auto c = calibration_from_json(minimal(), "cal.json");
+  const auto& t = c.stages.at("mlp");
+  CHECK(t.at(1, 1024) == Approx(100));
+  CHECK(t.at(4, 4096) == Approx(400));
+  CHECK(t.at(2, 2048) == Approx(200));   // ns doubles with batch: a power law, exact in log-log
+  CHECK(t.at(16, 1024) == Approx(1600));  // extrapolated along the batch edge segment
+  CHECK(t.at(0.5, 1024) == Approx(100));  // batch below 1 is batch 1
+}
+
+TEST_CASE("gather time, slowdown and beside factor interpolate in log2(ctas) and clamp") {
+  const auto c = calibration_from_json(minimal(), "cal.json");
+  const auto& g = c.gather;
+  CHECK(g.time_ns(20000, 4) == Approx(1000 + 1000));   // 20 kB at 20 GB/s = 1000 ns
+  CHECK(g.time_ns(30000, 8) == Approx(1500 + 1000));   // halfway: 1500 ns, 30 GB/s
+  CHECK(g.slowdown_at(2) == Approx(0.1));
+  CHECK(g.slowdown_at(64) == Approx(0.3));
+  CHECK(g.beside_at(8) == Approx(1.15));
+}
+
+TEST_CASE("unmeasured cells (null) are filled from the measured ones") {
+  json j = minimal();
+  j["stages"]["mlp"] = {{"batch", {1, 2, 4}}, {"tokens", {1024}}, {"ns", {{100}, {200}, nullptr}}};
+  j["stages"]["mlp"]["ns"][2] = json::array({nullptr});
+  const auto c = calibration_from_json(j, "cal.json");
+  CHECK(c.stages.at("mlp").ns[2][0] == Approx(400));
+}
+
+TEST_CASE("broken calibration files name the file and the key") {
+  json j = minimal();
+  j["schema"] = "foresight-calibration/0";
+  CHECK_THAT(error_of(j), Catch::Contains("cal.json") && Catch::Contains("schema"));
+  j = minimal();
+  j["stages"]["mlp"]["ns"][0][1] = -5;
+  CHECK_THAT(error_of(j), Catch::Contains("stages.mlp.ns") && Catch::Contains("positive"));
+  j = minimal();
+  j["stages"]["mlp"]["ns"][1] = {1};
+  CHECK_THAT(error_of(j), Catch::Contains("row 1"));
+  j = minimal();
+  j["stages"]["mlp"]["batch"] = {4, 1};
+  CHECK_THAT(error_of(j), Catch::Contains("ascending"));
+  j = minimal();
+  j["gather"].erase("beside");
+  CHECK_THAT(error_of(j), Catch::Contains("gather.beside"));
+  j = minimal();
+  j["gather"]["gbps"] = {20, 0};
+  CHECK_THAT(error_of(j), Catch::Contains("gbps"));
+  j = minimal();
+  j["stages"]["mlp"]["ns"] = {{nullptr, nullptr}, {nullptr, nullptr}};
+  CHECK_THAT(error_of(j), Catch::Contains("no measured cell"));
+  j = minimal();
+  j["eager_launch_nss"] = 1;
+  CHECK_THAT(error_of(j), Catch::Contains("eager_launch_nss"));
+  CHECK_THROWS_AS(load_calibration("/nonexistent/cal.json"), ConfigError);
+}

@@ -1,0 +1,60 @@
+"""Fidelity against real H200 runs, without a GPU: the shipped training traces
+(traces/samples/h200-*-b16-32k.h5) are replayed with the what-ifs of every
+held-out run of bench/results/2026-12-03-h200-fidelity/runs.jsonl, and the
+mean steady decode step must stay as close to what the GPU measured as it is
+today (bench/RESULTS-fidelity.md). The calibration is re-fitted from the
+shipped profile traces and must equal configs/calibration/h200.json."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+BIN = os.environ.get("FORESIGHT_BIN")
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DATA = ROOT / "bench" / "results" / "2026-12-03-h200-fidelity"
+
+pytestmark = pytest.mark.skipif(not BIN, reason="FORESIGHT_BIN not set")
+
+
+def test_held_out_runs_are_predicted_within_the_bounds(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "bench" / "fidelity.py"), str(DATA / "runs.jsonl"),
+                    "--traces", str(ROOT / "traces" / "samples"), "--foresight", BIN,
+                    "--out", str(tmp_path)], check=True, capture_output=True)
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["held_out"]["points"] >= 30
+    # The issue's goal is 5% median and 10% worst; today: 1.7% and 16.6%
+    # (gather CTAs 32 at batch 16, bench/RESULTS-fidelity.md). A change that
+    # makes either worse fails here.
+    assert s["held_out"]["median_abs_error"] <= 0.025
+    assert s["held_out"]["worst_abs_error"] <= 0.17
+    assert s["recorded"]["worst_abs_error"] <= 0.05
+    for knob in ("batch", "context", "cache slots", "prefetch"):
+        assert s["by_knob"][knob]["worst_abs_error"] <= 0.15, knob
+    shipped = json.loads((DATA / "summary.json").read_text())
+    assert s["held_out"] == pytest.approx(shipped["held_out"]), "predictions are deterministic"
+
+
+def test_calibration_refits_to_the_shipped_file(tmp_path):
+    with tarfile.open(DATA / "cal-traces.tar.xz") as t:
+        t.extractall(tmp_path, filter="data")
+    out = tmp_path / "h200.json"
+    env = dict(os.environ, FORESIGHT_CONFIGS=str(ROOT / "configs"))
+    subprocess.run([BIN, "profile", str(tmp_path / "cal"), "--hardware", "h200", "--quiet", "--out", str(out)],
+                   check=True, capture_output=True, env=env)
+    fitted = json.loads(out.read_text())
+    shipped = json.loads((ROOT / "configs" / "calibration" / "h200.json").read_text())
+    assert fitted["eager_launch_ns"] == pytest.approx(shipped["eager_launch_ns"])
+    assert fitted["gather"] == shipped["gather"]
+    assert fitted["step_overhead"] == shipped["step_overhead"]
+    assert fitted["stages"].keys() == shipped["stages"].keys()
+
+
+def test_profile_rejects_bad_input(tmp_path):
+    r = subprocess.run([BIN, "profile", str(tmp_path / "missing"), "--out", str(tmp_path / "x.json")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "missing" in r.stderr
+    assert not (tmp_path / "x.json").exists()
