@@ -24,7 +24,7 @@ namespace {
 
 struct PlanOptions {
   std::string model = "minicpm4.1-8b";
-  std::vector<std::string> hardware = {"h100-sxm"};
+  std::vector<std::string> hardware = {"h200"};  // the GPU with a shipped calibration
   std::string trace;
   std::vector<std::string> contexts = {"32K", "64K", "96K", "128K"};
   double slo_tpot_ms = 50;
@@ -173,7 +173,7 @@ const CommandRegistrar reg{Command{
                       "(default: minicpm4.1-8b; ignored with --trace, which carries its model)");
       sub->add_option("--hardware", opts->hardware,
                       "Hardware config(s): names in configs/hardware or .toml paths; several "
-                      "compare GPUs in one report (default: h100-sxm)");
+                      "compare GPUs in one report (default: h200, the GPU with a shipped calibration)");
       sub->add_option("--trace", opts->trace,
                       "Recorded trace (.h5) to replay in the simulator; fixes the mode and the "
                       "workload locality (default: none = synthesize a trace per mode and context)");

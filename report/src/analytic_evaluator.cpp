@@ -143,6 +143,7 @@ EvaluatorInfo AnalyticEvaluator::info() const {
   EvaluatorInfo i;
   i.name = "analytic roofline model (report/src/analytic_evaluator.cpp)";
   i.trace = "none: a closed-form model of the decode step; no trace replayed";
+  i.fidelity.push_back("analytic roofline model: its error against real runs is unmeasured");
   for (const auto& [name, hw] : hw_)
     for (const auto& [key, src] : hw.provenance) i.measured.push_back(name + " " + key + ": " + src);
   i.modelled = {

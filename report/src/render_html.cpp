@@ -194,6 +194,9 @@ std::string render_html(const Plan& plan) {
                    "per-token latency &le; {:g} ms. Evaluator: {}. Trace: {}.</p>\n",
                    xml_escape(r.model), xml_escape(fmt::format("{}", fmt::join(r.hardware, ", "))),
                    r.slo_tpot_ms, xml_escape(plan.evaluator.name), xml_escape(plan.evaluator.trace));
+  o += "<p class=\"sub\"><b>How far this simulator was from real runs:</b></p>\n<ul>\n";
+  for (const auto& f : plan.evaluator.fidelity) o += "<li>" + xml_escape(f) + "</li>\n";
+  o += "</ul>\n";
   o += "<h2>Recommendation</h2>\n";
   for (const auto& rec : plan.recommendations)
     o += fmt::format("<div class=\"rec{}\">{}</div>\n", rec.choice ? "" : " none",

@@ -80,7 +80,8 @@ nlohmann::json plan_to_json(const Plan& plan) {
   j["evaluator"] = {{"name", plan.evaluator.name},
                     {"trace", plan.evaluator.trace},
                     {"measured", plan.evaluator.measured},
-                    {"modelled", plan.evaluator.modelled}};
+                    {"modelled", plan.evaluator.modelled},
+                    {"fidelity", plan.evaluator.fidelity}};
   j["topk_blocks"] = plan.topk_blocks;
   j["recommendations"] = nlohmann::json::array();
   for (const auto& rec : plan.recommendations)
@@ -110,6 +111,9 @@ nlohmann::json plan_to_json(const Plan& plan) {
 std::string render_markdown(const Plan& plan) {
   const auto& r = plan.request;
   std::string o = fmt::format("# Capacity plan: {}\n\n", r.model);
+  o += "How far the simulator behind this plan was from real runs:\n\n";
+  for (const auto& f : plan.evaluator.fidelity) o += "- " + f + "\n";
+  o += "\n";
   o += fmt::format("Target: p99 per-token latency <= {:g} ms. Hardware: {}.\n\n", r.slo_tpot_ms,
                    fmt::join(r.hardware, ", "));
   o += "## Recommendations\n\n";

@@ -9,6 +9,7 @@
 
 #include "foresight/config/load.hpp"
 #include "foresight/sim/replay.hpp"
+#include "foresight/config/calibration.hpp"
 #include "foresight/sim/synth.hpp"
 #include "foresight/trace/reader.hpp"
 
@@ -192,6 +193,26 @@ ScenarioMetrics SimEvaluator::evaluate(const Scenario& s) const {
   return fill_metrics(m, r.metrics);
 }
 
+std::string fidelity_statement(const std::string& hardware) {
+  const auto path = config::default_calibration_path(hardware);
+  if (!path)
+    return fmt::format("{}: no GPU calibration (configs/calibration/{}.json): op costs from the "
+                       "roofline; the error against real runs is unmeasured",
+                       hardware, hardware);
+  const auto cal = config::load_calibration(*path);
+  const auto& f = cal.fidelity;
+  if (!f.contains("held_out"))
+    return fmt::format("{}: calibrated on {} ({}), fidelity not measured yet", hardware, cal.gpu_name,
+                       cal.created_utc);
+  const auto& h = f["held_out"];
+  return fmt::format("{}: calibrated on {} ({}); over {} real runs it had not seen ({}), the mean "
+                     "decode step was off by {:.1f}% (median) and {:.1f}% (worst); per knob in "
+                     "bench/RESULTS-fidelity.md",
+                     hardware, cal.gpu_name, path->filename().string(), h.value("points", 0),
+                     f.value("date", std::string("undated")), 100 * h.value("median_abs_error", 0.0),
+                     100 * h.value("worst_abs_error", 0.0));
+}
+
 EvaluatorInfo SimEvaluator::info() const {
   EvaluatorInfo i;
   i.name = "trace-driven discrete-event simulator (sim::Replayer)";
@@ -211,9 +232,11 @@ EvaluatorInfo SimEvaluator::info() const {
     o.run.topk_blocks = topk_blocks();
     for (auto& a : sim::synth_assumptions(o)) i.modelled.push_back("synthesizer: " + a);
   }
+  for (const auto& [name, hw] : hw_) i.fidelity.push_back(fidelity_statement(name));
   i.modelled.push_back(
       "batches other than the trace's: sequences resampled from the trace's selection streams; "
-      "compute op times from the simulator's cost model fitted on the trace's own ops");
+      "op times from the GPU calibration where the hardware has one, else from the cost model "
+      "fitted on the trace's own ops");
   i.modelled.push_back("time breakdown bars: the simulator's critical-path shares (bound.*) "
                        "times the mean step time");
   return i;

@@ -59,6 +59,10 @@ struct EvaluatorInfo {
   std::string trace;                    // trace used, or "synthesized: ..." / "none"
   std::vector<std::string> measured;    // inputs that were measured (with where)
   std::vector<std::string> modelled;    // what was modelled rather than measured
+  // Per hardware: how far the simulator was from real runs on that GPU (the
+  // fidelity benchmark's median and worst error and its date), or that no
+  // calibration exists and its error is unmeasured.
+  std::vector<std::string> fidelity;
 };
 
 // scenario -> metrics. Implementations must be deterministic and safe to call

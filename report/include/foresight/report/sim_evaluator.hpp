@@ -37,6 +37,10 @@ struct SimEvaluatorOptions {
   std::uint64_t seed = 1;
 };
 
+// One line for the report: how far the simulator was from real runs on
+// `hardware` (its calibration's fidelity summary), or that it is unmeasured.
+std::string fidelity_statement(const std::string& hardware);
+
 class SimEvaluator : public Evaluator {
  public:
   // Synthesized traces for every hardware in `hw`.
