@@ -22,7 +22,7 @@ if ! ldconfig -p | grep -q libcudnn.so.9; then  # cuDNN from PyTorch's pip packa
   site=$(python3 -c "import nvidia, os; print(os.path.dirname(list(nvidia.__path__)[0]))" 2>/dev/null)
   [[ -n $site && -d $site/nvidia/cudnn/lib ]] && export LD_LIBRARY_PATH="$site/nvidia/cudnn/lib:${LD_LIBRARY_PATH:-}"
 fi
-common=(--backend cuda --model minicpm4.1-8b --hardware h200 --selections 0.85 --trace on)
+common=(--backend cuda --model minicpm4.1-8b --hardware "${FIDELITY_HARDWARE:-h200}" --selections 0.85 --trace on)
 br() {  # br GROUP NAME ARGS...: one bench_runtime process
   local group=$1 name=$2; shift 2
   echo "== $(date -u +%T) $group/$name: $*"

@@ -7,6 +7,7 @@
 #include <fmt/core.h>
 
 #include "command.hpp"
+#include "foresight/config/calibration.hpp"
 #include "foresight/config/load.hpp"
 #include "foresight/sim/output.hpp"
 #include "foresight/sim/replay.hpp"
@@ -19,7 +20,7 @@ struct ReplayArgs {
   std::string trace, out;
   bool validate = false, timeline = false;
   std::optional<double> pcie_gbps, compute_scale;
-  std::optional<std::string> hardware, policy, prefetch;
+  std::optional<std::string> hardware, policy, prefetch, calibration;
   std::optional<std::int64_t> gather_ctas, cache_blocks, batch, context;
   std::optional<std::uint64_t> seed;
 };
@@ -79,6 +80,9 @@ int run_replay(const ReplayArgs& a) {
   const std::filesystem::path dir = a.out;
   try {
     sim::Replayer rp(std::move(t), a.trace);
+    if (a.calibration)
+      rp.set_calibration(*a.calibration == "none" ? std::nullopt
+                                                  : std::optional(config::load_calibration(*a.calibration)));
     if (a.validate) {
       if (!sim::to_json(s).empty() || s.compute_scale != 1.0)
         throw std::invalid_argument("--validate replays the trace as recorded; drop the what-if options");
@@ -112,6 +116,9 @@ const CommandRegistrar reg{{"replay", 50, [](CLI::App& app) {
   sub->add_option("--out", a->out, "Output folder (required)")->required();
   sub->add_flag("--validate", a->validate, "Replay the recorded op graph with recorded durations and report the error of steady decode steps, warm-up decode steps and prefill separately (validate.json)");
   sub->add_flag("--timeline", a->timeline, "Also write timeline.json (Perfetto) of the simulated run (default off)");
+  sub->add_option("--calibration", a->calibration,
+                  "GPU calibration file for the trace's hardware, or none for roofline-based costs "
+                  "(default: configs/calibration/<hardware>.json when it exists)");
   sub->add_option("--hardware", a->hardware, "Another hardware config (name or path); compute re-timed by the roofline ratio (default: the trace's)");
   sub->add_option("--pcie-gbps", a->pcie_gbps, "PCIe H2D ceiling in GB/s; every PCIe curve is scaled to it (default: the hardware's h2d_gbps)");
   sub->add_option("--gather-ctas", a->gather_ctas, "CTAs of the zero-copy gather kernel, 1-1024 (default: the trace's)");
