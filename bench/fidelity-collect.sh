@@ -5,7 +5,8 @@
 #   train    the traces replayed with what-ifs (selections kept), one per mode
 #            at batch 16, 32K;
 #   cal      calibration runs (no-offload modes over batch x context, gather
-#            probes over CTAs, sparda interference, eager launches);
+#            probes over CTAs, sparda beside gathers at batch 6, 8 and 40,
+#            eager launches);
 #   heldout  the runs the simulator must predict (off the calibration grid
 #            where possible); never used for calibration.
 # Every group is packed as GROUP.tar.xz as soon as it ends, so a run cut at
@@ -51,7 +52,7 @@ for g in "${groups[@]}"; do
         --steps 6 --warmup 2 --keep-traces ops
       br cal gather-big --modes sparda-no-prefetch --contexts 8192 --batches 64 --gather-ctas 8,32 \
         --steps 6 --warmup 2 --keep-traces ops
-      br cal interference --modes sparda --contexts 32768 --batches 8 --gather-ctas 4,16,32 \
+      br cal interference --modes sparda --contexts 32768 --batches 6,8,40 --gather-ctas 4,16,32 \
         --steps 6 --warmup 2 --keep-traces ops
       br cal eager --modes sparda-no-offload,sparse --contexts 8192 --batches 4 --graph off \
         --steps 6 --warmup 2 --keep-traces ops

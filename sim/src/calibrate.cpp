@@ -115,7 +115,8 @@ config::StageTable filled(const config::StageTable& g, const std::string& what) 
   }
   nlohmann::json doc{{"schema", config::kCalibrationSchema}, {"hardware", "x"}, {"model", "x"},
                      {"stages", {{what, j}}},
-                     {"gather", {{"ctas", {1}}, {"latency_ns", {0}}, {"gbps", {1}}, {"slowdown", {0}}, {"beside", {1}}}},
+                     {"gather", {{"ctas", {1}}, {"latency_ns", {0}}, {"gbps", {1}}, {"beside_ns", {0}}}},
+                     {"gather_slowdown", {{"batch", {1}}, {"ctas", {1}}, {"factor", {{1}}}}},
                      {"step_overhead", j}, {"eager_launch_ns", 0}};
   return config::calibration_from_json(doc, "fit of " + what).stages.at(what);
 }
@@ -200,34 +201,33 @@ void fit_gather(const std::vector<Profiled>& runs, config::Calibration& cal) {
     cal.gather.ctas.push_back(c);
     cal.gather.latency_ns.push_back(f.first);
     cal.gather.gbps.push_back(f.second);
-    cal.gather.slowdown.push_back(0.0);
-    cal.gather.beside.push_back(1.0);
+    cal.gather.beside_ns.push_back(0.0);
   }
 }
 
 // Side-stream gathers of sparda traces against the inline fit at the same
-// bytes and CTAs: one op's marks may be late, but a stream's gathers in sum
-// are not.
+// bytes and CTAs, per gather: one op's marks may be late, but a stream's
+// gathers in sum are not.
 void fit_beside(const std::vector<Profiled>& runs, config::Calibration& cal) {
-  std::map<double, std::pair<double, double>> sums;  // ctas -> (measured, inline model)
+  std::map<double, std::pair<double, double>> sums;  // ctas -> (extra ns, gathers)
   for (const auto& p : runs) {
     if (mode_of(*p.t) != config::Mode::sparda || !config::decode_uses_graph(p.t->header.run)) continue;
     const auto c = static_cast<double>(p.t->header.run.gather_ctas);
     for (const auto& op : p.t->ops)
       if (op.kind == trace::OpKind::h2d && trace::is_steady_step(p.t->header, op.phase, op.step)) {
-        sums[c].first += static_cast<double>(op.end_ns - op.start_ns);
-        sums[c].second += cal.gather.time_ns(static_cast<double>(op.bytes), c);
+        sums[c].first += static_cast<double>(op.end_ns - op.start_ns) -
+                         cal.gather.time_ns(static_cast<double>(op.bytes), c);
+        sums[c].second += 1;
       }
   }
   if (sums.empty()) return;
   std::vector<double> xs, ys;
   for (const auto& [c, s] : sums) {
     xs.push_back(c);
-    ys.push_back(std::max(0.5, s.first / s.second));
+    ys.push_back(std::max(0.0, s.first / s.second));
   }
-  config::GatherModel at_fitted{xs, std::vector<double>(xs.size(), 0), std::vector<double>(xs.size(), 1),
-                                std::vector<double>(xs.size(), 0), ys};
-  for (std::size_t i = 0; i < cal.gather.ctas.size(); ++i) cal.gather.beside[i] = at_fitted.beside_at(cal.gather.ctas[i]);
+  const config::GatherModel at_fitted{xs, std::vector<double>(xs.size(), 0), std::vector<double>(xs.size(), 1), ys};
+  for (std::size_t i = 0; i < cal.gather.ctas.size(); ++i) cal.gather.beside_ns[i] = at_fitted.beside_at(cal.gather.ctas[i]);
 }
 
 // Steady step mean (ns) the simulator predicts for `t` at its own settings
@@ -252,29 +252,20 @@ double solve(const std::function<double(double)>& f, double target, double lo, d
   return 0.5 * (lo + hi);
 }
 
+// Per sparda trace (batch b, c CTAs): the slowdown factor beside its gathers
+// that reproduces its step time; the cells form the grid over batch x CTAs.
 void fit_slowdown(const std::vector<Profiled>& runs, config::Calibration& cal) {
-  std::map<double, std::vector<double>> by_ctas;
+  std::map<std::pair<double, double>, double> cells;
   for (const auto& p : runs) {
     if (mode_of(*p.t) != config::Mode::sparda || !config::decode_uses_graph(p.t->header.run)) continue;
-    auto f = [&](double s) {
+    auto f = [&](double factor) {
       config::Calibration c = cal;
-      std::fill(c.gather.slowdown.begin(), c.gather.slowdown.end(), s);
+      c.gather_slowdown = config::StageTable{{1}, {1}, {{factor}}};
       return predicted_ns(*p.t, p.name, c);
     };
-    by_ctas[static_cast<double>(p.t->header.run.gather_ctas)].push_back(solve(f, p.span_ns, 0.0, 4.0));
+    cells[{p.batch, static_cast<double>(p.t->header.run.gather_ctas)}] = solve(f, p.span_ns, 1.0, 5.0);
   }
-  if (by_ctas.empty()) return;  // no sparda trace: no slowdown (stated in the file by zeros)
-  std::vector<double> xs, ys;
-  for (const auto& [c, v] : by_ctas) {
-    double s = 0;
-    for (double x : v) s += x;
-    xs.push_back(c);
-    ys.push_back(s / static_cast<double>(v.size()));
-  }
-  config::GatherModel at_fitted{xs, std::vector<double>(xs.size(), 0), std::vector<double>(xs.size(), 1), ys,
-                                std::vector<double>(xs.size(), 1)};
-  for (std::size_t i = 0; i < cal.gather.ctas.size(); ++i)
-    cal.gather.slowdown[i] = at_fitted.slowdown_at(cal.gather.ctas[i]);
+  cal.gather_slowdown = cells.empty() ? config::StageTable{{1}, {1}, {{1.0}}} : filled(grid(cells), "gather_slowdown");
 }
 
 // Op-by-op steps with an LRU working set (the case a --cache-blocks what-if

@@ -75,13 +75,20 @@ CalibratedCosts::CalibratedCosts(const config::Calibration& cal, const config::M
     op_ns_[id] = ns;
   }
   gather_ = cal.gather;
-  for (auto& g : gather_.gbps) g *= s.pcie_scale;
+  for (auto& g : gather_.gbps) g *= s.pcie_scale;  // the link what-if; the waits beside compute stay
   host_step_ns_ = std::llround(cal.step_overhead.at(b, s.tokens_per_seq));
   eager_launch_ns_ = std::llround(cal.eager_launch_ns);
-  slowdown_.resize(257);
-  slowdown_[0] = 0.0;
-  for (std::size_t c = 1; c < slowdown_.size(); ++c)
-    slowdown_[c] = gather_.slowdown_at(static_cast<double>(c));
+  // Slowdown beside gathers at this batch, per active CTA count, both
+  // clamped to the measured ranges.
+  const auto& sl = cal.gather_slowdown;
+  slowdown_.assign(257, 0.0);
+  if (!sl.batch.empty() && !sl.tokens.empty()) {
+    const double bq = std::clamp(b, sl.batch.front(), sl.batch.back());
+    for (std::size_t c = 1; c < slowdown_.size(); ++c) {
+      const double cq = std::clamp(static_cast<double>(c), sl.tokens.front(), sl.tokens.back());
+      slowdown_[c] = std::max(0.0, sl.at(bq, cq) - 1.0);
+    }
+  }
 }
 
 std::optional<double> CalibratedCosts::decode_op_ns(std::uint16_t stage_id) const {

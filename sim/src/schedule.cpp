@@ -296,8 +296,8 @@ void time_skeleton(const ScheduleSkeleton& sk, const ScheduleConfig& c, const Du
       ns = duration(key, OpCost{bytes, 0});
     } else if (op.kind == OpKind::h2d && ctas > 0 && c.gather_model && !c.gather_model->ctas.empty()) {
       // Calibrated zero-copy gather: latency + bytes / bandwidth(ctas).
-      const double beside = op.stream == kSide ? c.gather_model->beside_at(ctas) : 1.0;
-      ns = std::llround(c.gather_model->time_ns(static_cast<double>(bytes), ctas) * beside);
+      const double beside = op.stream == kSide ? c.gather_model->beside_at(ctas) : 0.0;
+      ns = std::llround(c.gather_model->time_ns(static_cast<double>(bytes), ctas) + beside);
     } else {
       time_transfer(c, op, bytes, static_cast<std::uint32_t>(blocks), ctas, ns);
     }

@@ -29,7 +29,8 @@ json minimal() {
           {"model", "minicpm4.1-8b"},
           {"stages", {{"mlp", table({{100, 100}, {400, 400}})}}},
           {"gather", {{"ctas", {4, 16}}, {"latency_ns", {1000, 2000}}, {"gbps", {20, 40}},
-                      {"slowdown", {0.1, 0.3}}, {"beside", {1.2, 1.1}}}},
+                      {"beside_ns", {3000, 5000}}}},
+          {"gather_slowdown", {{"batch", {1, 16}}, {"ctas", {4, 16}}, {"factor", {{1.1, 1.2}, {1.2, 1.4}}}}},
           {"step_overhead", table({{1000, 1000}, {2000, 2000}})},
           {"eager_launch_ns", 5000}};
 }
@@ -66,14 +67,15 @@ TEST_CASE("stage tables interpolate in log-log and extrapolate along the edge se
   CHECK(t.at(0.5, 1024) == Approx(100));  // batch below 1 is batch 1
 }
 
-TEST_CASE("gather time, slowdown and beside factor interpolate in log2(ctas) and clamp") {
+TEST_CASE("gather time and the wait beside compute interpolate in log2(ctas) and clamp") {
   const auto c = calibration_from_json(minimal(), "cal.json");
   const auto& g = c.gather;
   CHECK(g.time_ns(20000, 4) == Approx(1000 + 1000));   // 20 kB at 20 GB/s = 1000 ns
   CHECK(g.time_ns(30000, 8) == Approx(1500 + 1000));   // halfway: 1500 ns, 30 GB/s
-  CHECK(g.slowdown_at(2) == Approx(0.1));
-  CHECK(g.slowdown_at(64) == Approx(0.3));
-  CHECK(g.beside_at(8) == Approx(1.15));
+  CHECK(g.beside_at(2) == Approx(3000));
+  CHECK(g.beside_at(8) == Approx(4000));
+  CHECK(g.beside_at(64) == Approx(5000));
+  CHECK(c.gather_slowdown.at(4, 8) == Approx(std::pow(1.1 * 1.2 * 1.2 * 1.4, 0.25)));  // log-log centre
 }
 
 TEST_CASE("unmeasured cells (null) are filled from the measured ones") {
@@ -98,8 +100,11 @@ TEST_CASE("broken calibration files name the file and the key") {
   j["stages"]["mlp"]["batch"] = {4, 1};
   CHECK_THAT(error_of(j), Catch::Contains("ascending"));
   j = minimal();
-  j["gather"].erase("beside");
-  CHECK_THAT(error_of(j), Catch::Contains("gather.beside"));
+  j["gather"].erase("beside_ns");
+  CHECK_THAT(error_of(j), Catch::Contains("gather.beside_ns"));
+  j = minimal();
+  j["gather_slowdown"]["factor"][0] = {1.1};
+  CHECK_THAT(error_of(j), Catch::Contains("gather_slowdown.factor") && Catch::Contains("ctas"));
   j = minimal();
   j["gather"]["gbps"] = {20, 0};
   CHECK_THAT(error_of(j), Catch::Contains("gbps"));

@@ -68,16 +68,19 @@ std::vector<double> ascending_axis(detail::Fields& f, const std::string& key) {
   return v;
 }
 
-StageTable table_from(detail::Fields& f) {
+// A grid table; `x_key` and `v_key` name its second axis and its values
+// (tokens and ns for stage tables).
+StageTable table_from(detail::Fields& f, const std::string& x_key = "tokens",
+                      const std::string& v_key = "ns") {
   StageTable s;
   s.batch = ascending_axis(f, "batch");
-  s.tokens = ascending_axis(f, "tokens");
-  const json& rows = f.raw("ns");
+  s.tokens = ascending_axis(f, x_key);
+  const json& rows = f.raw(v_key);
   if (!rows.is_array() || rows.size() != s.batch.size())
-    f.fail("ns", fmt::format("must be an array of {} rows (one per batch)", s.batch.size()));
+    f.fail(v_key, fmt::format("must be an array of {} rows (one per batch)", s.batch.size()));
   for (std::size_t i = 0; i < rows.size(); ++i) {
     if (!rows[i].is_array() || rows[i].size() != s.tokens.size())
-      f.fail("ns", fmt::format("row {} must have {} entries (one per tokens value)", i, s.tokens.size()));
+      f.fail(v_key, fmt::format("row {} must have {} entries (one per {} value)", i, s.tokens.size(), x_key));
     std::vector<double> r;
     for (const auto& v : rows[i]) {
       if (v.is_null()) {
@@ -85,7 +88,7 @@ StageTable table_from(detail::Fields& f) {
       } else if (v.is_number() && std::isfinite(v.get<double>()) && v.get<double>() > 0) {
         r.push_back(v.get<double>());
       } else {
-        f.fail("ns", fmt::format("row {}: entries must be positive numbers or null, got {}", i, v.dump()));
+        f.fail(v_key, fmt::format("row {}: entries must be positive numbers or null, got {}", i, v.dump()));
       }
     }
     s.ns.push_back(std::move(r));
@@ -94,13 +97,13 @@ StageTable table_from(detail::Fields& f) {
   for (std::size_t i = 0; i < s.batch.size(); ++i) fill_line(s, i, true);
   for (const auto& r : s.ns)
     for (double v : r)
-      if (!std::isfinite(v)) f.fail("ns", "has no measured cell to fill a missing one from");
+      if (!std::isfinite(v)) f.fail(v_key, "has no measured cell to fill a missing one from");
   f.finish();
   return s;
 }
 
-json table_json(const StageTable& s) {
-  return json{{"batch", s.batch}, {"tokens", s.tokens}, {"ns", s.ns}};
+json table_json(const StageTable& s, const std::string& x_key = "tokens", const std::string& v_key = "ns") {
+  return json{{"batch", s.batch}, {x_key, s.tokens}, {v_key, s.ns}};
 }
 
 GatherModel gather_from(detail::Fields& f) {
@@ -108,16 +111,14 @@ GatherModel gather_from(detail::Fields& f) {
   g.ctas = ascending_axis(f, "ctas");
   g.latency_ns = f.numbers("latency_ns");
   g.gbps = f.numbers("gbps");
-  g.slowdown = f.numbers("slowdown");
-  g.beside = f.numbers("beside");
+  g.beside_ns = f.numbers("beside_ns");
   if (g.latency_ns.size() != g.ctas.size() || g.gbps.size() != g.ctas.size() ||
-      g.slowdown.size() != g.ctas.size() || g.beside.size() != g.ctas.size())
-    f.fail("gbps", "latency_ns, gbps, slowdown and beside need one entry per ctas value");
+      g.beside_ns.size() != g.ctas.size())
+    f.fail("gbps", "latency_ns, gbps and beside_ns need one entry per ctas value");
   for (std::size_t i = 0; i < g.ctas.size(); ++i) {
     if (!(g.gbps[i] > 0)) f.fail("gbps", fmt::format("entry {} must be > 0", i));
     if (!(g.latency_ns[i] >= 0)) f.fail("latency_ns", fmt::format("entry {} must be >= 0", i));
-    if (!(g.slowdown[i] >= 0)) f.fail("slowdown", fmt::format("entry {} must be >= 0", i));
-    if (!(g.beside[i] > 0)) f.fail("beside", fmt::format("entry {} must be > 0", i));
+    if (!(g.beside_ns[i] >= 0)) f.fail("beside_ns", fmt::format("entry {} must be >= 0", i));
   }
   f.finish();
   return g;
@@ -148,12 +149,8 @@ double GatherModel::time_ns(double bytes, double c) const {
   return by_ctas(ctas, latency_ns, c) + bytes / by_ctas(ctas, gbps, c);
 }
 
-double GatherModel::slowdown_at(double c) const {
-  return ctas.empty() ? 0.0 : by_ctas(ctas, slowdown, c);
-}
-
 double GatherModel::beside_at(double c) const {
-  return ctas.empty() ? 1.0 : by_ctas(ctas, beside, c);
+  return ctas.empty() ? 0.0 : by_ctas(ctas, beside_ns, c);
 }
 
 Calibration calibration_from_json(const json& j, const std::string& where) {
@@ -179,6 +176,8 @@ Calibration calibration_from_json(const json& j, const std::string& where) {
   }
   auto gf = f.table("gather", true);
   c.gather = gather_from(gf);
+  auto sf = f.table("gather_slowdown", true);
+  c.gather_slowdown = table_from(sf, "ctas", "factor");
   auto of = f.table("step_overhead", true);
   c.step_overhead = table_from(of);
   c.eager_launch_ns = f.number("eager_launch_ns");
@@ -201,7 +200,8 @@ json to_json(const Calibration& c) {
          {"model", c.model},
          {"stages", stages},
          {"gather", {{"ctas", c.gather.ctas}, {"latency_ns", c.gather.latency_ns}, {"gbps", c.gather.gbps},
-                     {"slowdown", c.gather.slowdown}, {"beside", c.gather.beside}}},
+                     {"beside_ns", c.gather.beside_ns}}},
+         {"gather_slowdown", table_json(c.gather_slowdown, "ctas", "factor")},
          {"step_overhead", table_json(c.step_overhead)},
          {"eager_launch_ns", c.eager_launch_ns}};
   if (!c.fidelity.is_null()) j["fidelity"] = c.fidelity;

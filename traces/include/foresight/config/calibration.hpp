@@ -31,18 +31,15 @@ struct StageTable {
 };
 
 // A zero-copy gather of `bytes` with `ctas` CTAs takes latency + bytes / gbps
-// inline on the compute stream, and `beside` times that on a side stream next
-// to compute (its CTAs wait for SMs); while it runs, concurrent compute ops
-// last (1 + slowdown) times longer. All four are interpolated in log2(ctas) between measured CTA counts and
-// clamped at the ends.
+// inline on the compute stream, plus `beside_ns` on a side stream next to
+// compute (its CTAs first wait for SMs that running kernels hold). Each is
+// interpolated in log2(ctas) between measured CTA counts, clamped at the ends.
 struct GatherModel {
   std::vector<double> ctas;        // ascending
   std::vector<double> latency_ns;
   std::vector<double> gbps;        // GB/s = bytes per ns
-  std::vector<double> slowdown;    // fraction, >= 0
-  std::vector<double> beside;      // factor, > 0 (1: as fast as inline)
+  std::vector<double> beside_ns;   // >= 0
   double time_ns(double bytes, double ctas) const;
-  double slowdown_at(double ctas) const;
   double beside_at(double ctas) const;
 };
 
@@ -53,6 +50,11 @@ struct Calibration {
   // Key "stage" or "stage/variant" (variants: sim/op_model.hpp).
   std::map<std::string, StageTable> stages;
   GatherModel gather;
+  // Compute ops that start while gathers hold c CTAs last `factor` times
+  // longer (read as at least 1): a grid over batch x CTAs (the table's `tokens` axis holds
+  // CTAs and `ns` the factor; JSON keys batch, ctas, factor), clamped to the
+  // measured ranges.
+  StageTable gather_slowdown;
   // Host time per decode step that no op covers (launching the step, reading
   // back tokens, selections and counters), ns, by batch.
   StageTable step_overhead;
