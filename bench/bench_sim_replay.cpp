@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
 
   sim::SynthOptions o;
   o.model = config::load_model("minicpm4.1-8b");
-  o.hardware = config::load_hardware("h100-sxm");
+  o.hardware = config::load_hardware("h200");  // replays use its shipped GPU calibration
   o.run.mode = config::Mode::sparda;
   o.run.batch = 16;
   o.run.context_tokens.assign(16, 131072);

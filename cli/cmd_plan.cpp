@@ -11,6 +11,7 @@
 #include <fmt/core.h>
 
 #include "command.hpp"
+#include "sizes.hpp"
 #include "foresight/config/load.hpp"
 #include "foresight/report/analytic_evaluator.hpp"
 #include "foresight/report/render.hpp"
@@ -43,23 +44,6 @@ struct PlanOptions {
   std::string out = "foresight-plan";
 };
 
-// "128K" -> 131072, "4096" -> 4096.
-std::int64_t parse_context(const std::string& s) {
-  std::size_t pos = 0;
-  long long v = 0;
-  try {
-    v = std::stoll(s, &pos);
-  } catch (const std::exception&) {
-    throw std::invalid_argument("--context '" + s + "': expected tokens such as 4096 or 128K");
-  }
-  std::int64_t mult = 1;
-  if (pos < s.size() && (s[pos] == 'K' || s[pos] == 'k') && pos + 1 == s.size()) mult = 1024;
-  else if (pos != s.size())
-    throw std::invalid_argument("--context '" + s + "': expected tokens such as 4096 or 128K");
-  if (v <= 0) throw std::invalid_argument("--context '" + s + "': must be positive");
-  return v * mult;
-}
-
 // Redraws only when the bar grows, so a fast plan prints a few lines, not thousands.
 void progress_bar(std::size_t done, std::size_t total) {
   static int last_filled = -1;
@@ -83,7 +67,8 @@ int run_plan_command(const PlanOptions& o) {
   req.contexts.clear();
   req.modes.clear();
   try {
-    for (const auto& c : o.contexts) req.contexts.push_back(parse_context(c));
+    for (const auto& c : o.contexts)  // "128K", "32768,65536": the parsing every command shares
+      for (auto v : parse_token_list(c, "--context")) req.contexts.push_back(v);
     for (const auto& m : o.modes) req.modes.push_back(mode_from_name(m));
     if (!(o.slo_tpot_ms > 0)) throw std::invalid_argument("--slo-tpot-ms must be positive");
     for (auto b : o.batches)
@@ -99,6 +84,9 @@ int run_plan_command(const PlanOptions& o) {
     if (o.synth_batch <= 0 || o.steps <= 0)
       throw std::invalid_argument("--synth-batch and --steps must be positive");
   } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "foresight plan: error: {}\n", e.what());
+    return kExitBadInput;
+  } catch (const config::ConfigError& e) {
     fmt::print(stderr, "foresight plan: error: {}\n", e.what());
     return kExitBadInput;
   }

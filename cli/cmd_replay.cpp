@@ -7,6 +7,7 @@
 #include <fmt/core.h>
 
 #include "command.hpp"
+#include "sizes.hpp"
 #include "foresight/config/calibration.hpp"
 #include "foresight/config/load.hpp"
 #include "foresight/sim/output.hpp"
@@ -127,7 +128,7 @@ const CommandRegistrar reg{{"replay", 50, [](CLI::App& app) {
   sub->add_option("--policy", a->policy, "Eviction: sparda, lru, lfu, fifo, arc or opt (default: the trace's)");
   sub->add_option("--prefetch", a->prefetch, "Offload traces: none (fetch inline) or lookahead (fetch one layer ahead on a side stream) (default: the trace's)");
   sub->add_option("--batch", a->batch, "Batch size; extra sequences resample recorded selection streams (default: the trace's)");
-  sub->add_option("--context", a->context, "Context tokens per sequence (default: the trace's)");
+  sub->add_option("--context", a->context, "Context tokens per sequence (default: the trace's)")->transform(tokens_transform());
   sub->add_option("--seed", a->seed, "Seed for --batch resampling (default 1)");
   return [a] { return run_replay(*a); };
 }}};

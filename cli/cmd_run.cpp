@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include "command.hpp"
+#include "sizes.hpp"
 #include "foresight/config/load.hpp"
 #include "foresight/runtime/engine.hpp"
 #include "foresight/runtime/memory_plan.hpp"
@@ -34,22 +35,7 @@ struct RunOptions {
 };
 
 std::vector<std::int64_t> parse_contexts(const std::string& s, std::int64_t batch) {
-  std::vector<std::int64_t> v;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    std::size_t used = 0;
-    std::int64_t x = 0;
-    try {
-      x = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != item.size() || item.empty()) {
-      throw config::ConfigError(fmt::format("--context: '{}' is not an integer token count", item));
-    }
-    v.push_back(x);
-  }
+  std::vector<std::int64_t> v = parse_token_list(s, "--context");
   if (v.size() == 1) v.assign(static_cast<std::size_t>(std::max<std::int64_t>(batch, 1)), v[0]);
   if (static_cast<std::int64_t>(v.size()) != batch) {
     throw config::ConfigError(fmt::format("--context: {} lengths given for --batch {}", v.size(), batch));

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
+#include "sizes.hpp"
 #include "foresight/config/load.hpp"
 #include "foresight/sim/output.hpp"
 #include "foresight/sim/synth.hpp"
@@ -80,7 +81,7 @@ const CommandRegistrar reg{{"synth", 40, [](CLI::App& app) {
   sub->add_option("--hardware", a->hardware, "Hardware config: name in configs/hardware or a path (default h100-sxm)");
   sub->add_option("--mode", a->mode, "dense, sparse, sparse-offload, sparda-no-prefetch, sparda or sparda-no-offload (default sparda)");
   sub->add_option("--batch", a->batch, "Sequences decoded together (default 1)");
-  sub->add_option("--context", a->context, "Context tokens per sequence at the first decode step (default 32768)");
+  sub->add_option("--context", a->context, "Context tokens per sequence at the first decode step (default 32768)")->transform(tokens_transform());
   sub->add_option("--steps", a->steps, "Decode steps to synthesize (default 8)");
   sub->add_option("--warmup", a->warmup, "Warm-up decode steps before the timed ones; in the trace, left out of metrics (default 1)");
   sub->add_option("--topk", a->topk, "Blocks selected per KV head (default: the model's topk_blocks)");

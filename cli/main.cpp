@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every command-line error exits 2 (bad input).
+    return app.exit(e) == 0 ? kExitOk : kExitBadInput;
   }
   for (auto& [sub, run] : runners) {
     if (sub->parsed()) {
