@@ -8,7 +8,9 @@ bench/fidelity-collect.sh filled on the GPU), and TRACES, a folder holding the
 training trace of each mode as h200-MODE-b16-32k.h5 (traces/samples ships
 them). For each held-out run the matching training trace (same mode family,
 batch 16, 32K) is replayed with the what-ifs that turn its settings into the run's
-(batch, context, gather CTAs, GPU cache slots, prefetch); the figure compared
+(batch, context, gather CTAs, GPU cache slots, prefetch), and each
+training run is also predicted from the other mode family's trace (--mode);
+the figure compared
 is the mean steady decode step (warm-up steps excluded on both sides).
 
 Writes points.csv (one row per prediction), summary.json (median and worst
@@ -36,6 +38,10 @@ BASE = {
     "sparse": ("sparse", []),
     "sparda-no-offload": ("sparda-no-offload", []),
 }
+# Mode what-ifs: a measured run of mode M predicted from the other family's
+# training trace with --mode M (prefetch on from an inline trace and back).
+CROSS = {"sparda": "sparse-offload", "sparse-offload": "sparda", "sparse": "sparda-no-offload",
+         "sparda-no-offload": "sparse"}
 TRAIN_BATCH, TRAIN_CONTEXT = 16, 32768
 
 
@@ -128,6 +134,18 @@ def main():
                        "error": pred / meas - 1})
         print(f"{k:12s} {r['mode']:20s} b{r['batch']:<3d} c{r['context']:<7d} g{r['gather_ctas']:<3d} "
               f"k{r['cache_blocks']:<4d} measured {meas:7.3f} ms predicted {pred:7.3f} ms "
+              f"{100 * (pred / meas - 1):+6.1f}%", flush=True)
+    for r in rows:
+        src = CROSS.get(r["mode"])
+        if r["split"] != "train" or src not in train:
+            continue
+        pred = predict(a.foresight, train[src], what_ifs(r) + ["--mode", r["mode"]], dict(os.environ))
+        meas = r["step_ms"]["mean"]
+        points.append({"knob": "mode", "mode": r["mode"], "from": src, "batch": r["batch"],
+                       "context": r["context"], "gather_ctas": r["gather_ctas"],
+                       "cache_blocks": r["cache_blocks"], "measured_ms": meas, "predicted_ms": pred,
+                       "error": pred / meas - 1})
+        print(f"mode         {r['mode']:20s} from {src:18s} measured {meas:7.3f} ms predicted {pred:7.3f} ms "
               f"{100 * (pred / meas - 1):+6.1f}%", flush=True)
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "points.csv"), "w", newline="") as f:

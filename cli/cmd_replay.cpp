@@ -21,7 +21,7 @@ struct ReplayArgs {
   std::string trace, out;
   bool validate = false, timeline = false;
   std::optional<double> pcie_gbps, compute_scale;
-  std::optional<std::string> hardware, policy, prefetch, calibration;
+  std::optional<std::string> hardware, policy, prefetch, calibration, mode;
   std::optional<std::int64_t> gather_ctas, cache_blocks, batch, context;
   std::optional<std::uint64_t> seed;
 };
@@ -36,6 +36,7 @@ sim::Scenario scenario_from(const ReplayArgs& a) {
   if (a.cache_blocks) sim::set_scenario_key(s, "cache_blocks", *a.cache_blocks, where);
   if (a.policy) sim::set_scenario_key(s, "policy", *a.policy, where);
   if (a.prefetch) sim::set_scenario_key(s, "prefetch", *a.prefetch, where);
+  if (a.mode) sim::set_scenario_key(s, "mode", *a.mode, where);
   if (a.batch) sim::set_scenario_key(s, "batch", *a.batch, where);
   if (a.context) sim::set_scenario_key(s, "context", *a.context, where);
   if (a.seed) sim::set_scenario_key(s, "seed", static_cast<std::int64_t>(*a.seed), where);
@@ -126,6 +127,9 @@ const CommandRegistrar reg{{"replay", 50, [](CLI::App& app) {
   sub->add_option("--compute-scale", a->compute_scale, "Compute ops run this many times faster, > 0 (default 1)");
   sub->add_option("--cache-blocks", a->cache_blocks, "GPU slots per (layer, KV head) incl. the tail slot, >= top-k + 1 (default: the trace's)");
   sub->add_option("--policy", a->policy, "Eviction: sparda, lru, lfu, fifo, arc or opt (default: the trace's)");
+  sub->add_option("--mode", a->mode,
+                  "Another mode that selects blocks (sparse, sparse-offload, sparda-no-prefetch, sparda, "
+                  "sparda-no-offload); the recorded selections stand in for the new mode's (default: the trace's)");
   sub->add_option("--prefetch", a->prefetch, "Offload traces: none (fetch inline) or lookahead (fetch one layer ahead on a side stream) (default: the trace's)");
   sub->add_option("--batch", a->batch, "Batch size; extra sequences resample recorded selection streams (default: the trace's)");
   sub->add_option("--context", a->context, "Context tokens per sequence (default: the trace's)")->transform(tokens_transform());

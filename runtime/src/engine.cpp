@@ -418,6 +418,7 @@ EngineOptions engine_options(const config::RunConfig& run) {
   o.gather_ctas = static_cast<int>(run.gather_ctas);
   o.synthetic_prefill = run.prefill == "synthetic";
   o.seed = run.seed;
+  o.warmup_steps = run.warmup_steps;
   return o;
 }
 

@@ -92,6 +92,7 @@ void DecodeEngine::State::finish_step() {
     c.hits = selected_n - std::min(selected_n, loaded);
     c.loaded_bytes = 2 * loaded * block_bytes;
     outcomes.push_back(c);
+    if (stp < o.warmup_steps) continue;  // warm-up: in the trace, not in the totals
     totals.selected += c.selected;
     totals.hits += c.hits;
     totals.misses += c.misses;

@@ -217,7 +217,8 @@ std::shared_ptr<const Replayer::Skeleton> Replayer::skeleton(const ScheduleConfi
   std::shared_ptr<SkeletonEntry> e;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    const auto key = std::make_pair(static_cast<int>(sc.prefetch) + (sc.eager ? 2 : 0), sc.context_tokens);
+    const auto key = std::make_pair(static_cast<int>(sc.prefetch) + (sc.eager ? 2 : 0) + 4 * static_cast<int>(sc.mode),
+                                    sc.context_tokens);
     auto it = skeletons_.find(key);
     if (it == skeletons_.end()) {
       if (skeletons_.size() >= kMaxSkeletons) return build();
@@ -256,8 +257,12 @@ void retime_graph(const SimGraph& base, const ScheduleSkeleton& sk, const Schedu
 ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
   const auto& h = t_.header;
   const auto& m = h.model;
-  const config::Mode mode = h.run.mode;
+  const config::Mode mode = s.mode.value_or(h.run.mode);
   auto fail = [&](const std::string& msg) { throw std::invalid_argument(where_ + ": " + msg); };
+  if (s.mode && (h.run.mode == config::Mode::dense || mode == config::Mode::dense) && mode != h.run.mode)
+    fail(fmt::format("--mode {} from a {} trace: a mode what-if needs block selections on both sides "
+                     "(sparse, sparse-offload, sparda-no-prefetch, sparda, sparda-no-offload)",
+                     config::to_string(mode), config::to_string(h.run.mode)));
 
   config::HardwareConfig hw = s.hardware ? hardware(*s.hardware) : h.hardware;
   const bool hw_changed = s.hardware.has_value();
@@ -306,7 +311,8 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
 
   const auto L = static_cast<std::int32_t>(m.n_layers);
   std::vector<trace::CacheOutcome> cache;
-  const bool needs_replay = ms.select && (s.cache_blocks || s.policy || batch != rec_batch || t_.cache.empty());
+  const bool needs_replay = ms.select && (s.cache_blocks || s.policy || batch != rec_batch || t_.cache.empty() ||
+                                          mode != h.run.mode);
   if (needs_replay) {
     if (sel_.empty())
       fail("the trace has no recorded selections (/selections): --policy, --cache-blocks and "

@@ -14,8 +14,8 @@ namespace foresight::sim {
 const std::vector<std::string>& scenario_keys() {
   static const std::vector<std::string> keys = {"hardware", "pcie_gbps",    "gather_ctas",
                                                 "compute_scale", "cache_blocks", "policy",
-                                                "prefetch", "batch",        "context",
-                                                "seed"};
+                                                "prefetch", "mode",         "batch",
+                                                "context",  "seed"};
   return keys;
 }
 
@@ -88,6 +88,12 @@ void set_scenario_key(Scenario& s, const std::string& key, const nlohmann::json&
     } catch (const config::ConfigError& e) {
       throw std::invalid_argument(e.what());
     }
+  } else if (key == "mode") {
+    try {
+      s.mode = config::parse_mode(text(v, where, key), where + ": " + key);
+    } catch (const config::ConfigError& e) {
+      throw std::invalid_argument(e.what());
+    }
   } else if (key == "batch") {
     s.batch = integer(v, where, key, 1, 65536);
   } else if (key == "context") {
@@ -99,7 +105,7 @@ void set_scenario_key(Scenario& s, const std::string& key, const nlohmann::json&
     bad(where, key,
         "unknown key" + (hint.empty() ? std::string() : " (did you mean '" + hint + "'?)") +
             "; known keys: hardware, pcie_gbps, gather_ctas, compute_scale, cache_blocks, policy, "
-            "prefetch, batch, context, seed");
+            "prefetch, mode, batch, context, seed");
   }
 }
 
@@ -112,6 +118,7 @@ nlohmann::json to_json(const Scenario& s) {
   if (s.cache_blocks) j["cache_blocks"] = *s.cache_blocks;
   if (s.policy) j["policy"] = config::to_string(*s.policy);
   if (s.prefetch) j["prefetch"] = config::to_string(*s.prefetch);
+  if (s.mode) j["mode"] = config::to_string(*s.mode);
   if (s.batch) j["batch"] = *s.batch;
   if (s.context) j["context"] = *s.context;
   if (s.seed != 1) j["seed"] = s.seed;

@@ -54,6 +54,9 @@ struct EngineOptions {
   bool synthetic_prefill = false;
   std::int64_t prefill_chunk_tokens = 512;
   std::uint64_t seed = 1;                    // synthetic prefill data
+  // Decode steps before this one are warm-up (trace/steps.hpp): left out of
+  // cache_totals(), as every metric leaves them out.
+  std::int64_t warmup_steps = 0;
   ExternalSelections* selections = nullptr;  // null: the model selects
   // sparda-no-offload: also select layer l's blocks with its own query (as
   // sparse does) and count the overlap, for recall_by_layer(). Adds ops.
@@ -79,7 +82,8 @@ struct RecallCounts {
   double recall() const { return query_blocks ? static_cast<double>(matched) / static_cast<double>(query_blocks) : 1.0; }
 };
 
-// Cache outcome totals over the decode steps (sparse modes).
+// Cache outcome totals over the steady decode steps (sparse modes; warm-up
+// steps, EngineOptions::warmup_steps, left out as in docs/metrics.md).
 struct CacheTotals {
   std::uint64_t selected = 0, hits = 0, misses = 0, loaded_bytes = 0;
   std::uint64_t h2d_bytes = 0;  // of loaded_bytes, read from pinned host memory

@@ -21,6 +21,9 @@ struct Scenario {
   std::optional<std::int64_t> cache_blocks; // GPU slots per (layer, KV head) incl. tail
   std::optional<config::Eviction> policy;   // eviction policy of those slots
   std::optional<config::Prefetch> prefetch; // offload modes: none or lookahead
+  // Another selecting mode (sparse-offload <-> sparda, ...): the recorded
+  // selections stand in for the new mode's (a query's for a Forecast's).
+  std::optional<config::Mode> mode;
   std::optional<std::int64_t> batch;        // sequences (selection streams resampled)
   std::optional<std::int64_t> context;      // context tokens per sequence
   std::uint64_t seed = 1;                   // resampling seed for --batch
