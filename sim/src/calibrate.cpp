@@ -34,16 +34,12 @@ struct Profiled {
 
 config::Mode mode_of(const trace::Trace& t) { return t.header.run.mode; }
 
-config::Prefetch prefetch_of(config::Mode m) {
-  return m == config::Mode::sparda ? config::Prefetch::lookahead : config::Prefetch::none;
-}
-
 // Main-stream intervals of the steady steps of `t`.
 Profiled profile(const trace::Trace& t, const std::string& name) {
   Profiled p;
   p.t = &t;
   p.name = name;
-  p.shape = mode_shape(mode_of(t), prefetch_of(mode_of(t)));
+  p.shape = mode_shape(mode_of(t), mode_prefetch(mode_of(t)));
   p.batch = static_cast<double>(t.header.run.batch);
   for (auto n : t.header.run.context_tokens) p.tokens += static_cast<double>(n) / p.batch;
   const auto steps = trace::steady_decode_steps(t);
@@ -105,28 +101,17 @@ config::StageTable grid(const std::map<std::pair<double, double>, double>& cells
   return g;
 }
 
-// Round-trips through the loader, which fills unmeasured cells and checks.
-config::StageTable filled(const config::StageTable& g, const std::string& what) {
-  nlohmann::json j{{"batch", g.batch}, {"tokens", g.tokens}, {"ns", nlohmann::json::array()}};
-  for (const auto& row : g.ns) {
-    nlohmann::json r = nlohmann::json::array();
-    for (double v : row) r.push_back(std::isfinite(v) ? nlohmann::json(v) : nlohmann::json());
-    j["ns"].push_back(r);
-  }
-  nlohmann::json doc{{"schema", config::kCalibrationSchema}, {"hardware", "x"}, {"model", "x"},
-                     {"stages", {{what, j}}},
-                     {"gather", {{"ctas", {1}}, {"latency_ns", {0}}, {"gbps", {1}}, {"beside_ns", {0}}}},
-                     {"gather_slowdown", {{"batch", {1}}, {"ctas", {1}}, {"factor", {{1}}}}},
-                     {"step_overhead", j}, {"eager_launch_ns", 0}};
-  return config::calibration_from_json(doc, "fit of " + what).stages.at(what);
+// `g` with its unmeasured cells filled from the measured ones.
+config::StageTable filled(config::StageTable g, const std::string& what) {
+  if (!config::fill_unmeasured(g)) throw std::invalid_argument("calibration: " + what + " has no measured cell");
+  return g;
 }
 
 void fit_stage_tables(const std::vector<Profiled>& runs, config::Calibration& cal) {
   std::map<std::string, std::map<std::pair<double, double>, double>> cells;
   std::map<std::pair<double, double>, std::vector<double>> overhead;
   for (const auto& p : runs) {
-    if (p.shape.kv_on_host || !p.t->header.run.cuda_graph || !config::decode_uses_graph(p.t->header.run))
-      continue;
+    if (p.shape.kv_on_host || !config::decode_uses_graph(p.t->header.run)) continue;
     for (const auto& [k, v] : p.op_ns) cells[k][{p.batch, p.tokens}] = v;
     overhead[{p.batch, p.tokens}].push_back(p.overhead_ns);
   }
@@ -230,15 +215,14 @@ void fit_beside(const std::vector<Profiled>& runs, config::Calibration& cal) {
   for (std::size_t i = 0; i < cal.gather.ctas.size(); ++i) cal.gather.beside_ns[i] = at_fitted.beside_at(cal.gather.ctas[i]);
 }
 
-// Steady step mean (ns) the simulator predicts for `t` at its own settings
-// with calibration `cal`.
-double predicted_ns(const trace::Trace& t, const std::string& name, const config::Calibration& cal) {
-  Replayer r(t, name);
+// Steady step mean (ns) the simulator predicts for `r`'s trace at its own
+// settings with calibration `cal` (one Replayer per trace, re-calibrated).
+double predicted_ns(Replayer& r, const config::Calibration& cal) {
   r.set_calibration(cal);
   const ReplayResult res = r.run(Scenario{});
   for (const auto& [k, v] : res.metrics)
     if (k == "decode.step_ms.mean") return v * 1e6;
-  throw std::invalid_argument(name + ": replay gave no decode.step_ms.mean");
+  throw std::invalid_argument(r.where() + ": replay gave no decode.step_ms.mean");
 }
 
 // x in [lo, hi] with f(x) = target for increasing f (clamped), by bisection.
@@ -258,10 +242,11 @@ void fit_slowdown(const std::vector<Profiled>& runs, config::Calibration& cal) {
   std::map<std::pair<double, double>, double> cells;
   for (const auto& p : runs) {
     if (mode_of(*p.t) != config::Mode::sparda || !config::decode_uses_graph(p.t->header.run)) continue;
+    Replayer r(*p.t, p.name, {}, false);
+    config::Calibration c = cal;
     auto f = [&](double factor) {
-      config::Calibration c = cal;
       c.gather_slowdown = config::StageTable{{1}, {1}, {{factor}}};
-      return predicted_ns(*p.t, p.name, c);
+      return predicted_ns(r, c);
     };
     cells[{p.batch, static_cast<double>(p.t->header.run.gather_ctas)}] = solve(f, p.span_ns, 1.0, 5.0);
   }
@@ -272,23 +257,18 @@ void fit_slowdown(const std::vector<Profiled>& runs, config::Calibration& cal) {
 // predicts) cost more per op than plain graph-less steps (measured on the
 // H200: attention beside the gathers slows much more), so their traces, when
 // any, are the ones fitted.
-bool lru_working_set(const trace::Trace& t) {
-  config::RunConfig r = t.header.run;
-  r.cuda_graph = true;
-  return !config::decode_uses_graph(r);
-}
-
 void fit_eager_launch(const std::vector<Profiled>& runs, config::Calibration& cal) {
   std::vector<double> fits;
   bool any_lru = false;
-  for (const auto& p : runs) any_lru |= p.t->header.run.backend == "cuda" && lru_working_set(*p.t);
+  for (const auto& p : runs) any_lru |= p.t->header.run.backend == "cuda" && config::lru_working_set(p.t->header.run);
   for (const auto& p : runs) {
     if (p.t->header.run.backend != "cuda" || config::decode_uses_graph(p.t->header.run)) continue;
-    if (any_lru && !lru_working_set(*p.t)) continue;
+    if (any_lru && !config::lru_working_set(p.t->header.run)) continue;
+    Replayer r(*p.t, p.name, {}, false);
+    config::Calibration c = cal;
     auto f = [&](double ns) {
-      config::Calibration c = cal;
       c.eager_launch_ns = ns;
-      return predicted_ns(*p.t, p.name, c);
+      return predicted_ns(r, c);
     };
     fits.push_back(solve(f, p.span_ns, 0.0, 50000.0));
   }

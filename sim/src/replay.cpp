@@ -61,9 +61,6 @@ std::uint64_t pack_op_key(trace::Phase phase, std::int32_t step, std::int16_t la
 }
 
 namespace {
-config::Prefetch recorded_prefetch(config::Mode m) {
-  return m == config::Mode::sparda ? config::Prefetch::lookahead : config::Prefetch::none;
-}
 std::uint64_t mix(std::uint64_t x) {  // stateless splitmix64
   return workload::splitmix64_mix(x + workload::kSplitMix64Golden);
 }
@@ -93,7 +90,7 @@ std::int64_t Replayer::recorded_ns(const OpKey& k) const {
   return recorded_[slot(k.phase, k.step, k.layer, k.canonical_stage, k.occurrence)];
 }
 
-Replayer::Replayer(trace::Trace t, std::string where, HardwareLoader load_hw)
+Replayer::Replayer(trace::Trace t, std::string where, HardwareLoader load_hw, bool default_calibration)
     : t_(std::move(t)), where_(std::move(where)), load_hw_(std::move(load_hw)) {
   if (t_.ops.empty()) throw std::invalid_argument(where_ + ": /ops is empty: nothing to replay");
   sel_ = SelectionIndex::build(t_);
@@ -148,6 +145,7 @@ Replayer::Replayer(trace::Trace t, std::string where, HardwareLoader load_hw)
     host_step_ns_ = host_ns[host_ns.size() / 2];
   }
   fit_ = std::make_unique<CostFit>(t_, clean_ns_);
+  if (!default_calibration) return;
   if (auto p = config::default_calibration_path(t_.header.hardware.name)) cal_ = config::load_calibration(*p);
 }
 
@@ -272,14 +270,14 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
     pcie_factor = *s.pcie_gbps / hw.h2d_gbps;
     scale_pcie(hw, pcie_factor);
   }
-  const ModeShape base = mode_shape(mode, recorded_prefetch(mode));
+  const ModeShape base = mode_shape(mode, mode_prefetch(mode));
   if (s.prefetch && !base.kv_on_host)
     fail(fmt::format("--prefetch needs a trace whose KV is offloaded (sparse-offload, "
                      "sparda-no-prefetch or sparda); this trace's mode is {}",
                      config::to_string(mode)));
   if ((s.policy || s.cache_blocks) && !base.select)
     fail("--policy and --cache-blocks need a sparse trace (block selections); this trace's mode is dense");
-  const config::Prefetch prefetch = s.prefetch.value_or(recorded_prefetch(mode));
+  const config::Prefetch prefetch = s.prefetch.value_or(mode_prefetch(mode));
   const ModeShape ms = mode_shape(mode, prefetch);
   const std::int64_t topk = h.run.topk_blocks;
   const std::int64_t rec_batch = h.run.batch;

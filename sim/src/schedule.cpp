@@ -24,6 +24,10 @@ ModeShape mode_shape(Mode mode, config::Prefetch prefetch) {
   return s;
 }
 
+config::Prefetch mode_prefetch(Mode mode) {
+  return mode == Mode::sparda ? config::Prefetch::lookahead : config::Prefetch::none;
+}
+
 bool layer_gathers(const ModeShape& s, std::int32_t layer) {
   return s.select && (layer >= 1 || !s.forecast);
 }

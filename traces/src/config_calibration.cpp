@@ -93,11 +93,7 @@ StageTable table_from(detail::Fields& f, const std::string& x_key = "tokens",
     }
     s.ns.push_back(std::move(r));
   }
-  for (std::size_t j = 0; j < s.tokens.size(); ++j) fill_line(s, j, false);
-  for (std::size_t i = 0; i < s.batch.size(); ++i) fill_line(s, i, true);
-  for (const auto& r : s.ns)
-    for (double v : r)
-      if (!std::isfinite(v)) f.fail(v_key, "has no measured cell to fill a missing one from");
+  if (!fill_unmeasured(s)) f.fail(v_key, "has no measured cell to fill a missing one from");
   f.finish();
   return s;
 }
@@ -125,6 +121,15 @@ GatherModel gather_from(detail::Fields& f) {
 }
 
 }  // namespace
+
+bool fill_unmeasured(StageTable& t) {
+  for (std::size_t j = 0; j < t.tokens.size(); ++j) fill_line(t, j, false);
+  for (std::size_t i = 0; i < t.batch.size(); ++i) fill_line(t, i, true);
+  for (const auto& r : t.ns)
+    for (double v : r)
+      if (!std::isfinite(v)) return false;
+  return true;
+}
 
 double StageTable::at(double b, double t) const {
   if (batch.empty() || tokens.empty()) return 0.0;

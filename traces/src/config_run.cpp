@@ -71,9 +71,12 @@ void check_one_of(const std::string& v, const std::vector<std::string>& allowed,
 
 const char* to_string(Mode m) { return name_of(kModes, m); }
 
+bool lru_working_set(const RunConfig& r) {
+  return r.mode != Mode::dense && r.cache_blocks > r.topk_blocks + 1;
+}
+
 bool decode_uses_graph(const RunConfig& r) {
-  const bool lru_working_set = r.mode != Mode::dense && r.cache_blocks > r.topk_blocks + 1;
-  return r.cuda_graph && r.backend == "cuda" && !lru_working_set;
+  return r.cuda_graph && r.backend == "cuda" && !lru_working_set(r);
 }
 const char* to_string(Eviction e) { return name_of(kEvictions, e); }
 const char* to_string(Prefetch p) { return name_of(kPrefetches, p); }

@@ -75,8 +75,11 @@ using HardwareLoader = std::function<config::HardwareConfig(const std::string&)>
 class Replayer {
  public:
   // `where` names the trace in errors. `load_hw` resolves Scenario::hardware
-  // (default: config::load_hardware).
-  explicit Replayer(trace::Trace t, std::string where = "trace", HardwareLoader load_hw = {});
+  // (default: config::load_hardware). `default_calibration`: start with
+  // configs/calibration/<hardware>.json when it exists (false: none, e.g.
+  // while fitting a new one).
+  explicit Replayer(trace::Trace t, std::string where = "trace", HardwareLoader load_hw = {},
+                    bool default_calibration = true);
 
   // Throws std::invalid_argument for impossible values or a trace without the
   // data the scenario needs.

@@ -26,6 +26,8 @@ struct ModeShape {
   bool side_fetch = false;  // misses of layer l fetched on a side stream after layer l-1's selection
 };
 ModeShape mode_shape(config::Mode mode, config::Prefetch prefetch);
+// The prefetch a mode runs with: lookahead for sparda, none otherwise.
+config::Prefetch mode_prefetch(config::Mode mode);
 // Whether layer `layer` loads blocks (has a working-set gather) in this shape.
 bool layer_gathers(const ModeShape& s, std::int32_t layer);
 

@@ -65,6 +65,10 @@ struct Calibration {
   std::filesystem::path source;  // file it was read from ("" if built in memory)
 };
 
+// Fills the NaN cells of `t` from its measured ones (log-log along batch,
+// then along the second axis); false when a cell has nothing to fill from.
+bool fill_unmeasured(StageTable& t);
+
 // Reads and validates a calibration file; ConfigError names the file and key.
 Calibration load_calibration(const std::filesystem::path& file);
 Calibration calibration_from_json(const nlohmann::json& j, const std::string& where);

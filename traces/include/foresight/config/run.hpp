@@ -54,6 +54,8 @@ struct RunConfig {
 // launched op by op). The runtime decides with this; the simulator charges a
 // host launch per op when it is false.
 bool decode_uses_graph(const RunConfig& r);
+// An LRU working set: a selecting mode with more GPU slots than top-k + 1.
+bool lru_working_set(const RunConfig& r);
 
 // The gather kernel's CTAs when a run does not say: 16 up to batch 16, 32
 // above (the reference's choice on the H100). The runtime uses it, and the
