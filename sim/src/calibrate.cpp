@@ -236,6 +236,14 @@ double solve(const std::function<double(double)>& f, double target, double lo, d
   return 0.5 * (lo + hi);
 }
 
+// A run measures the slowdown only if its step depends on the compute beside
+// its gathers: compute 50% slower must move the predicted step by at least
+// this share. Gather-bound steps (few CTAs, or large batches whose per-layer
+// gather outlasts the layer's compute) do not, and a factor bisected on them
+// is noise made large (5x at batch 40 on the H200); their cells are filled
+// from the runs that do measure it.
+constexpr double kMinSlowdownSensitivity = 0.05;
+
 // Per sparda trace (batch b, c CTAs): the slowdown factor beside its gathers
 // that reproduces its step time; the cells form the grid over batch x CTAs.
 void fit_slowdown(const std::vector<Profiled>& runs, config::Calibration& cal) {
@@ -248,6 +256,7 @@ void fit_slowdown(const std::vector<Profiled>& runs, config::Calibration& cal) {
       c.gather_slowdown = config::StageTable{{1}, {1}, {{factor}}};
       return predicted_ns(r, c);
     };
+    if (f(1.5) < f(1.0) * (1 + kMinSlowdownSensitivity)) continue;
     cells[{p.batch, static_cast<double>(p.t->header.run.gather_ctas)}] = solve(f, p.span_ns, 1.0, 5.0);
   }
   cal.gather_slowdown = cells.empty() ? config::StageTable{{1}, {1}, {{1.0}}} : filled(grid(cells), "gather_slowdown");

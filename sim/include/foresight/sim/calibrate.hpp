@@ -13,8 +13,10 @@
 //                  count, latency + bytes / GB/s by least squares over batches;
 //   beside         sparda traces: their side-stream gathers' time against
 //                  the inline fit, per CTA count;
-//   slowdown       sparda traces: per CTA count, the compute slowdown beside a
-//                  gather that makes the simulator reproduce the step time;
+//   slowdown       sparda traces: per batch and CTA count, the compute slowdown
+//                  beside a gather that makes the simulator reproduce the step
+//                  time (only traces whose step depends on that compute: not
+//                  gather-bound ones);
 //   eager launch   traces without CUDA graphs: the host time per launch that
 //                  makes the simulator reproduce the step time.
 #pragma once
