@@ -78,10 +78,11 @@ const SimTimes& Engine::run(const SimGraph& g, const EngineParams& p, std::int64
   };
   // A ready op: waits end at once (their stream already reached them), others start.
   auto ready = [&](std::int64_t t, std::uint32_t i) {
+    const std::int64_t lead = g.lead_ns.empty() ? 0 : g.lead_ns[i];
     if (g.ops[i].cls == OpClass::wait) {
-      push(t, 0, i);
+      push(t + lead, 0, i);
     } else {
-      push(t, g.ops[i].gather_ctas > 0 ? 1 : 2, i);  // gathers take SMs first
+      push(t + lead, g.ops[i].gather_ctas > 0 ? 1 : 2, i);  // gathers take SMs first
     }
   };
   for (std::uint32_t i = 0; i < n; ++i)

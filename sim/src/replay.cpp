@@ -550,8 +550,9 @@ const ValidateResult::Group& ValidateResult::group(trace::StepGroup g) const {
 ValidateResult Replayer::validate(bool keep_timeline) const {
   ValidateResult v;
   trace::Trace sim = t_;
-  const SimTimes times = simulate(graph_from_trace(t_, where_.c_str()), EngineParams{0.0, 1},
-                                  t_.ops.front().start_ns);
+  SimGraph g = graph_from_trace(t_, where_.c_str());
+  keep_recorded_gaps(t_, g);
+  const SimTimes times = simulate(g, EngineParams{0.0, 1}, t_.ops.front().start_ns);
   apply_times(sim, times);
   v.steps = pair_steps(t_, sim);
   v.warmup_steps = t_.header.run.warmup_steps;

@@ -52,6 +52,25 @@ SimGraph graph_from_trace(const trace::Trace& t, const char* where) {
   return g;
 }
 
+void keep_recorded_gaps(const trace::Trace& t, SimGraph& g) {
+  std::vector<std::int64_t> stream_end(g.stream_count, std::numeric_limits<std::int64_t>::min());
+  g.lead_ns.assign(g.ops.size(), 0);
+  for (std::size_t i = 0; i < g.ops.size(); ++i) {
+    const trace::Op& op = t.ops[i];
+    SimOp& s = g.ops[i];
+    std::int64_t ready = stream_end[s.stream];
+    for (std::uint32_t k = 0; k < s.dep_count; ++k) ready = std::max(ready, t.ops[g.deps[s.dep_begin + k]].end_ns);
+    if (ready == std::numeric_limits<std::int64_t>::min()) ready = t.ops.front().start_ns;  // simulate()'s t0
+    stream_end[s.stream] = std::max(stream_end[s.stream], op.end_ns);
+    if (s.cls == OpClass::wait) {  // ends when its event fires: the recorded lag after its dependency
+      g.lead_ns[i] = std::max<std::int64_t>(0, op.end_ns - ready);
+      continue;
+    }
+    g.lead_ns[i] = std::max<std::int64_t>(0, op.start_ns - ready);
+    s.duration_ns = std::max<std::int64_t>(0, op.end_ns - std::max(op.start_ns, ready));
+  }
+}
+
 std::vector<trace::StepSpan> step_spans(const std::vector<trace::Op>& ops,
                                         std::span<const std::int64_t> start_ns,
                                         std::span<const std::int64_t> end_ns) {

@@ -120,3 +120,48 @@ TEST_CASE("validate of a trace without prefill or warm-up has empty groups", "[s
   CHECK(v.to_json().at("warmup").at("mean_step_rel_error").is_null());
   CHECK(v.to_json().at("prefill").at("steps") == 0);
 }
+
+TEST_CASE("validate keeps the recorded launch gaps and wait lags", "[sim][validate]") {
+  trace::Trace t = sim::synthesize(tiny_synth(config::Mode::sparda));
+  // As on a GPU: the host launched the 3rd decode op of the main stream
+  // 40 us late, and every cross-stream wait fired 8 us after its event;
+  // everything from each such point on moves later.
+  const std::uint32_t main_stream = t.ops.front().stream;
+  std::size_t late = 0;
+  for (std::size_t i = 0, seen = 0; i < t.ops.size(); ++i)
+    if (t.ops[i].phase == trace::Phase::decode && t.ops[i].stream == main_stream && ++seen == 3) late = i;
+  REQUIRE(late > 0);
+  std::vector<std::pair<std::int64_t, std::int64_t>> delays{{t.ops[late].start_ns, 40'000}};  // (from, ns)
+  for (const auto& op : t.ops)
+    if (op.kind == trace::OpKind::wait) delays.emplace_back(op.end_ns, 8'000);
+  REQUIRE(delays.size() > 1);
+  auto shifted = [&](std::int64_t ns, bool at_or_after) {  // ops starting at `from` move, ops ending there do not
+    std::int64_t d = 0;
+    for (const auto& [from, by] : delays)
+      if (at_or_after ? ns >= from : ns > from) d += by;
+    return ns + d;
+  };
+  for (auto& op : t.ops) {
+    const bool wait = op.kind == trace::OpKind::wait;
+    const std::int64_t own_lag = wait ? 8'000 : 0;  // a wait's own end is its event plus the lag
+    op.start_ns = shifted(op.start_ns, !wait);
+    op.end_ns = shifted(op.end_ns, false) + own_lag;
+  }
+  t.steps = sim::step_spans(t);
+  const sim::SimGraph plain = sim::graph_from_trace(t);
+  sim::SimGraph kept = plain;
+  sim::keep_recorded_gaps(t, kept);
+  REQUIRE(kept.lead_ns.size() == t.ops.size());
+  CHECK(kept.lead_ns[late] >= 40'000);
+  // Without the gaps the replay runs short; with them every op runs where
+  // it was recorded.
+  const auto p = sim::simulate(plain, sim::EngineParams{0.0, 1}, t.ops.front().start_ns);
+  const auto k = sim::simulate(kept, sim::EngineParams{0.0, 1}, t.ops.front().start_ns);
+  CHECK(p.end_ns.back() < t.ops.back().end_ns);
+  for (std::size_t i = 0; i < t.ops.size(); ++i) {
+    INFO("op " << i);
+    CHECK(k.end_ns[i] == t.ops[i].end_ns);
+  }
+  const auto v = sim::Replayer(t).validate();
+  CHECK(v.exact);
+}

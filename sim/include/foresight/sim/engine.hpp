@@ -38,6 +38,9 @@ struct SimGraph {
   std::uint32_t stream_count = 0;
   std::vector<SimOp> ops;
   std::vector<std::uint32_t> deps;  // op indices, each < the depending op's index
+  // Empty, or one per op: ns an op waits after it is ready (its stream and
+  // dependencies done) before it starts; a recorded run's host launch gaps.
+  std::vector<std::int64_t> lead_ns;
 };
 
 struct EngineParams {

@@ -21,6 +21,16 @@ OpClass op_class(const trace::Op& op);
 // no earlier op.
 SimGraph graph_from_trace(const trace::Trace& t, const char* where = "trace");
 
+// The recorded schedule of `t` in `g` (made from it by graph_from_trace):
+// each op waits its recorded idle gap after it became ready (its stream's
+// previous op and its dependencies ended), the host launch delay no op of the
+// trace covers, and lasts from its recorded start, or from when it became
+// ready if its mark lies earlier (inside CUDA graphs a mark can land on a
+// neighbour), to its recorded end; a wait ends its recorded lag after its
+// dependency (the event's latency). Replaying `g` then differs from the
+// recording only where the trace's dependencies miss an ordering.
+void keep_recorded_gaps(const trace::Trace& t, SimGraph& g);
+
 // Writes simulated times into t.ops and rebuilds t.steps: one span per
 // (phase, step) from the first op start to the last op end of that step.
 void apply_times(trace::Trace& t, const SimTimes& times);
