@@ -25,7 +25,8 @@ struct CommandRegistrar {
   explicit CommandRegistrar(Command c) { registry().push_back(std::move(c)); }
 };
 
-// Exit codes shared by all subcommands.
+// Exit codes shared by all subcommands; a command returns kExitOk or throws,
+// and cli/errors.hpp maps the error's type to a code.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitBadInput = 2;   // malformed file, config or option value
 inline constexpr int kExitFailed = 1;     // the work itself failed
