@@ -5,7 +5,6 @@
 
 #include <fmt/core.h>
 
-#include "command.hpp"
 #include "foresight/common/errors.hpp"
 
 namespace foresight::cli {

@@ -10,6 +10,11 @@
 
 namespace foresight::cli {
 
+// Exit codes shared by all commands; a command returns kExitOk or throws.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;    // the work itself failed, or an output could not be written
+inline constexpr int kExitBadInput = 2;  // malformed file, config, trace, study or option value
+
 // Exit code of an error:
 //   kExitBadInput (2): common::InputError (config::ConfigError,
 //     trace::TraceError, runtime::WeightsError, runtime::MemoryError) and

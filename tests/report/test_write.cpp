@@ -1,4 +1,5 @@
-// Reports are written atomically: all files or none, no temporaries left.
+// Reports are written into a folder (created); the all-or-none writing is
+// tested with common::write_files_atomic (tests/traces/test_common.cpp).
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -45,27 +46,4 @@ TEST_CASE("write_reports writes the three files and nothing else") {
   REQUIRE(j["schema"] == "foresight.plan/1");
   REQUIRE(j["cells"].size() == 5);
   fs::remove_all(dir);
-}
-
-TEST_CASE("a failing write leaves the old reports untouched and no temporaries") {
-  const auto dir = fresh_dir("fail");
-  fs::create_directories(dir / "plan.json");  // a directory where a file must go
-  { std::ofstream(dir / "report.html") << "old"; }
-  REQUIRE_THROWS_AS(write_files_atomically(dir, {{"report.html", "new"}, {"plan.json", "{}"}}),
-                    std::runtime_error);
-  REQUIRE(slurp(dir / "report.html") == "old");
-  REQUIRE(entries(dir) == 2);  // report.html and the plan.json directory only
-  fs::remove_all(dir);
-}
-
-TEST_CASE("an output path that is a file is a clear error") {
-  const auto dir = fresh_dir("file");
-  { std::ofstream(dir.string()) << "x"; }
-  try {
-    write_files_atomically(dir, {{"a", "b"}});
-    FAIL("expected an error");
-  } catch (const std::runtime_error& e) {
-    REQUIRE(std::string(e.what()).find(dir.string()) != std::string::npos);
-  }
-  fs::remove(dir);
 }
