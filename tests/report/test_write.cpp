@@ -7,29 +7,18 @@
 #include <unistd.h>
 
 #include "catch.hpp"
+#include "temp_files.hpp"
 #include "fake_evaluator.hpp"
 #include "foresight/report/render.hpp"
 
 namespace fs = std::filesystem;
 using namespace foresight::report;
 
+using foresight::testing::entries;
+using foresight::testing::slurp;
+
 namespace {
-fs::path fresh_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("foresight-report-test-" + std::to_string(::getpid()) + "-" + name);
-  fs::remove_all(d);
-  return d;
-}
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-std::size_t entries(const fs::path& d) {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(d)) ++n;
-  return n;
-}
+fs::path fresh_dir(const std::string& name) { return foresight::testing::fresh_dir("report-test-" + name); }
 }  // namespace
 
 TEST_CASE("write_reports writes the three files and nothing else") {

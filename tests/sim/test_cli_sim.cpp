@@ -90,7 +90,7 @@ TEST_CASE("synth, replay and sweep from the command line", "[sim][cli]") {
   CHECK(slurp(log).find("note:") == std::string::npos);
   // The old spelling still runs, with a note naming the file and the key;
   // out-of-memory scenarios are counted apart from failures.
-  { std::ofstream(d / "old.toml") << "[grid]\ncontext = [1024, 1073741824]\n[base]\npcie_gbps = 8\n"; }
+  { std::ofstream(d / "old.toml") << "[grid]\nbatch = [2, 65536]\n[base]\ncontext = 4096\npcie_gbps = 8\n"; }
   REQUIRE(sh("sweep " + tr + " --study " + (d / "old.toml").string() + " --out " + (d / "sw2").string(), log) == 0);
   const std::string swept = slurp(log);
   CHECK(swept.find("2 scenarios: 1 fit in memory, 1 out of memory, 0 failed") != std::string::npos);

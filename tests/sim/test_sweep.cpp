@@ -129,8 +129,9 @@ TEST_CASE("a scenario that cannot run is reported, others still run", "[sim][swe
 
 TEST_CASE("out-of-memory scenarios are counted apart from failures", "[sim][sweep]") {
   sim::Replayer rp(sim::synthesize(testing::tiny_synth(config::Mode::sparda)));
-  // 2^30 tokens per sequence fits in no memory; 1024 does.
-  const auto st = sim::parse_study("[grid]\ncontext = [1024, 1073741824]\n", "m.toml");
+  // 65536 sequences of 4096 tokens of the tiny model need ~100 GiB of GPU
+  // memory for its working sets (and ~190 GiB of host memory); 2 fit.
+  const auto st = sim::parse_study("[base]\ncontext = 4096\n[grid]\nbatch = [2, 65536]\n", "m.toml");
   sim::SweepOptions o;
   o.out_dir = fresh_dir("oom");
   std::size_t calls = 0, last = 0;
@@ -138,7 +139,7 @@ TEST_CASE("out-of-memory scenarios are counted apart from failures", "[sim][swee
     ++calls;
     last = done;
     CHECK(total == 2u);
-    CHECK(what.rfind("context=", 0) == 0);
+    CHECK(what.rfind("batch=", 0) == 0);
   };
   const auto s = sim::run_sweep(rp, st, o);
   CHECK(calls == 2u);
@@ -146,8 +147,8 @@ TEST_CASE("out-of-memory scenarios are counted apart from failures", "[sim][swee
   CHECK(s.ok == 1u);
   CHECK(s.out_of_memory == 1u);
   CHECK(s.failed == 0u);
-  CHECK(s.fastest.label == "context=1024");
-  CHECK(s.slowest.label == "context=1024");
+  CHECK(s.fastest.label == "batch=2,context=4096");
+  CHECK(s.slowest.label == "batch=2,context=4096");
   CHECK_FALSE(s.same_step_time);  // one scenario that fits: nothing to compare
   fs::remove_all(o.out_dir);
 }

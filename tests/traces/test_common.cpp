@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "catch.hpp"
+#include "temp_files.hpp"
 #include "foresight/common/errors.hpp"
 #include "foresight/common/files.hpp"
 #include "foresight/common/stats.hpp"
@@ -22,23 +23,11 @@
 namespace fs = std::filesystem;
 using namespace foresight;
 
+using foresight::testing::entries;
+using foresight::testing::slurp;
+
 namespace {
-fs::path fresh_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("foresight-common-test-" + std::to_string(::getpid()) + "-" + name);
-  fs::remove_all(d);
-  return d;
-}
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-std::size_t entries(const fs::path& d) {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(d)) ++n;
-  return n;
-}
+fs::path fresh_dir(const std::string& name) { return foresight::testing::fresh_dir("common-test-" + name); }
 }  // namespace
 
 TEST_CASE("percentile is the nearest rank of a sorted copy", "[common]") {
