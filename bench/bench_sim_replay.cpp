@@ -77,17 +77,16 @@ int main(int argc, char** argv) {
   const std::string study = R"(
 name = "bench-1000"
 [grid]
-pcie_gbps = [4, 8, 12, 16, 24, 32, 40, 48, 56, 64]
-gather_ctas = [8, 16, 32, 64]
+pcie-gbps = [4, 8, 12, 16, 24, 32, 40, 48, 56, 64]
+gather-ctas = [8, 16, 32, 64]
 policy = ["sparda", "lru", "fifo", "arc", "opt"]
-cache_blocks = [97, 105, 113, 129, 161]
+cache-blocks = [97, 105, 113, 129, 161]
 )";
   std::filesystem::remove_all(out);
   sim::Replayer fresh(t, "bench");  // empty memo: the sweep pays for every cache replay
   sim::SweepOptions so;
   so.out_dir = out;
-  so.jobs = jobs;
-  so.progress = false;
+  so.jobs = jobs;  // no progress callback: silent
   const auto st = sim::parse_study(study, "bench-1000");
   const auto s = sim::run_sweep(fresh, st, so);
   fmt::print("sweep: {} scenarios ({} failed) on {} threads in {:.2f} s incl. 25 cache replays; {:.1f} M events/s\n",

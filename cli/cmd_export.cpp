@@ -14,22 +14,12 @@ struct ExportOptions {
   std::string perfetto;
 };
 
+// A bad trace exits 2, a failed write 1 (cli/errors.hpp).
 int run_export(const ExportOptions& o) {
-  trace::Trace t;
-  try {
-    trace::ReadOptions ro;
-    ro.load_selections = false;  // the timeline does not need them
-    t = trace::read_trace(o.trace, ro);
-  } catch (const trace::TraceError& e) {
-    fmt::print(stderr, "foresight export: error: {}\n", e.what());
-    return kExitBadInput;
-  }
-  try {
-    trace::write_perfetto(t, o.perfetto);
-  } catch (const trace::TraceError& e) {
-    fmt::print(stderr, "foresight export: error: {}\n", e.what());
-    return kExitFailed;
-  }
+  trace::ReadOptions ro;
+  ro.load_selections = false;  // the timeline does not need them
+  const trace::Trace t = trace::read_trace(o.trace, ro);
+  trace::write_perfetto(t, o.perfetto);
   fmt::print("wrote {} ({} slices on {} tracks)\n", o.perfetto, t.ops.size(), t.streams.size());
   return kExitOk;
 }

@@ -18,19 +18,14 @@ struct InspectOptions {
 };
 
 int run_inspect(const InspectOptions& o) {
-  try {
-    trace::ReadOptions ro;
-    ro.load_selections = !o.skip_selections;
-    const trace::Trace t = trace::read_trace(o.trace, ro);
-    if (o.json)
-      std::cout << trace::summarize(t).dump(2) << '\n';
-    else
-      trace::print_summary(t, std::cout);
-    return kExitOk;
-  } catch (const trace::TraceError& e) {
-    fmt::print(stderr, "foresight inspect: error: {}\n", e.what());
-    return kExitBadInput;
-  }
+  trace::ReadOptions ro;
+  ro.load_selections = !o.skip_selections;
+  const trace::Trace t = trace::read_trace(o.trace, ro);
+  if (o.json)
+    std::cout << trace::summarize(t).dump(2) << '\n';
+  else
+    trace::print_summary(t, std::cout);
+  return kExitOk;
 }
 
 const CommandRegistrar reg{

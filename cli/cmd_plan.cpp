@@ -3,7 +3,6 @@
 // sensitivities) for one model on one or more GPUs, searches it, and writes
 // report.html, report.md and plan.json.
 #include <chrono>
-#include <cstdio>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -11,6 +10,7 @@
 #include <fmt/core.h>
 
 #include "command.hpp"
+#include "progress.hpp"
 #include "sizes.hpp"
 #include "foresight/config/load.hpp"
 #include "foresight/report/analytic_evaluator.hpp"
@@ -40,23 +40,12 @@ struct PlanOptions {
   std::int64_t synth_batch = 4;
   std::int64_t steps = 8;
   int threads = 0;
-  bool quiet = false;
   std::string out = "foresight-plan";
 };
 
-// Redraws only when the bar grows, so a fast plan prints a few lines, not thousands.
-void progress_bar(std::size_t done, std::size_t total) {
-  static int last_filled = -1;
-  const int width = 40;
-  const int filled = total ? static_cast<int>(width * done / total) : width;
-  if (filled == last_filled && done != total) return;
-  last_filled = filled;
-  fmt::print(stderr, "\rplan [{}{}] {}/{} scenarios", std::string(filled, '#'),
-             std::string(width - filled, '.'), done, total);
-  if (done == total) fmt::print(stderr, "\n");
-}
-
-int run_plan_command(const PlanOptions& o) {
+// The request from the options; throws std::invalid_argument or
+// config::ConfigError naming the option.
+report::PlanRequest plan_request(const PlanOptions& o) {
   using namespace foresight::report;
   PlanRequest req;
   req.model = o.model;
@@ -66,82 +55,71 @@ int run_plan_command(const PlanOptions& o) {
   req.threads = o.threads;
   req.contexts.clear();
   req.modes.clear();
-  try {
-    for (const auto& c : o.contexts)  // "128K", "32768,65536": the parsing every command shares
-      for (auto v : parse_token_list(c, "--context")) req.contexts.push_back(v);
-    for (const auto& m : o.modes) req.modes.push_back(mode_from_name(m));
-    if (!(o.slo_tpot_ms > 0)) throw std::invalid_argument("--slo-tpot-ms must be positive");
-    for (auto b : o.batches)
-      if (b <= 0) throw std::invalid_argument("--batches: every batch must be positive");
-    if (o.evaluator != "sim" && o.evaluator != "analytic")
-      throw std::invalid_argument("--evaluator '" + o.evaluator + "': expected sim or analytic");
+  for (const auto& c : o.contexts)  // "128K", "32768,65536": the parsing every command shares
+    for (auto v : parse_token_list(c, "--context")) req.contexts.push_back(v);
+  for (const auto& m : o.modes) req.modes.push_back(mode_from_name(m));
+  if (!(o.slo_tpot_ms > 0)) throw std::invalid_argument("--slo-tpot-ms must be positive");
+  for (auto b : o.batches)
+    if (b <= 0) throw std::invalid_argument("--batches: every batch must be positive");
+  if (o.evaluator != "sim" && o.evaluator != "analytic")
+    throw std::invalid_argument("--evaluator '" + o.evaluator + "': expected sim or analytic");
 #ifndef FORESIGHT_REPORT_HAS_SIM
-    if (o.evaluator == "sim" || !o.trace.empty())
-      throw std::invalid_argument("this build has no simulator: use --evaluator analytic and no --trace");
+  if (o.evaluator == "sim" || !o.trace.empty())
+    throw std::invalid_argument("this build has no simulator: use --evaluator analytic and no --trace");
 #endif
-    if (!o.trace.empty() && o.evaluator != "sim")
-      throw std::invalid_argument("--trace needs --evaluator sim");
-    if (o.synth_batch <= 0 || o.steps <= 0)
-      throw std::invalid_argument("--synth-batch and --steps must be positive");
-  } catch (const std::invalid_argument& e) {
-    fmt::print(stderr, "foresight plan: error: {}\n", e.what());
-    return kExitBadInput;
-  } catch (const config::ConfigError& e) {
-    fmt::print(stderr, "foresight plan: error: {}\n", e.what());
-    return kExitBadInput;
-  }
-  std::map<std::string, config::HardwareConfig> hw;
-  config::ModelConfig model;
-  try {
-    model = config::load_model(o.model);
-    req.hardware.clear();
-    for (const auto& h : o.hardware) {
-      auto cfg = config::load_hardware(h);
-      req.hardware.push_back(cfg.name);
-      hw[cfg.name] = std::move(cfg);
-    }
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "foresight plan: error: {}\n", e.what());
-    return kExitBadInput;
-  }
-  std::unique_ptr<Evaluator> ev;
+  if (!o.trace.empty() && o.evaluator != "sim") throw std::invalid_argument("--trace needs --evaluator sim");
+  if (o.synth_batch <= 0 || o.steps <= 0)
+    throw std::invalid_argument("--synth-batch and --steps must be positive");
+  return req;
+}
+
+// The evaluator the options ask for; with --trace it also fixes the request's
+// mode and the model.
+std::unique_ptr<report::Evaluator> make_evaluator(const PlanOptions& o, report::PlanRequest& req,
+                                                  config::ModelConfig& model,
+                                                  const std::map<std::string, config::HardwareConfig>& hw) {
+  using namespace foresight::report;
 #ifdef FORESIGHT_REPORT_HAS_SIM
   if (!o.trace.empty()) {
-    std::unique_ptr<SimEvaluator> sim;
-    try {
-      sim = std::make_unique<SimEvaluator>(o.trace, hw);
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "foresight plan: error: {}\n", e.what());
-      return kExitBadInput;
-    }
+    auto sim = std::make_unique<SimEvaluator>(o.trace, hw);
     // A recorded trace fixes the mode and the workload's locality.
     req.modes = {*sim->recorded_mode()};
     model = sim->model();
     req.reuse.clear();
-    ev = std::move(sim);
-  } else if (o.evaluator == "sim") {
+    return sim;
+  }
+  if (o.evaluator == "sim") {
     SimEvaluatorOptions so;
     so.synth_batch = o.synth_batch;
     so.decode_steps = o.steps;
-    ev = std::make_unique<SimEvaluator>(model, hw, so);
+    return std::make_unique<SimEvaluator>(model, hw, so);
   }
+#else
+  (void)o;
+  (void)req;
 #endif
-  if (!ev) ev = std::make_unique<AnalyticEvaluator>(model, hw);
+  return std::make_unique<AnalyticEvaluator>(model, hw);
+}
+
+int run_plan_command(const PlanOptions& o) {
+  using namespace foresight::report;
+  PlanRequest req = plan_request(o);
+  config::ModelConfig model = config::load_model(o.model);
+  std::map<std::string, config::HardwareConfig> hw;
+  req.hardware.clear();
+  for (const auto& h : o.hardware) {
+    auto cfg = config::load_hardware(h);
+    req.hardware.push_back(cfg.name);
+    hw[cfg.name] = std::move(cfg);
+  }
+  const auto ev = make_evaluator(o, req, model, hw);
   req.model = model.name;
   for (auto c : req.contexts)
-    if (c > model.max_context) {
-      fmt::print(stderr, "foresight plan: error: --context {} exceeds {}'s max_context {}\n", c,
-                 model.name, model.max_context);
-      return kExitBadInput;
-    }
+    if (c > model.max_context)
+      throw std::invalid_argument(
+          fmt::format("--context {} exceeds {}'s max_context {}", c, model.name, model.max_context));
   const auto t0 = std::chrono::steady_clock::now();
-  Plan plan;
-  try {
-    plan = run_plan(req, *ev, o.quiet ? Progress{} : Progress{progress_bar});
-  } catch (const std::invalid_argument& e) {
-    fmt::print(stderr, "\nforesight plan: error: {}\n", e.what());
-    return kExitBadInput;
-  }
+  const Plan plan = run_plan(req, *ev, progress_bar("plan"));
   write_reports(plan, o.out);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (const auto& r : plan.recommendations) fmt::print("{}\n", r.sentence);
@@ -184,7 +162,6 @@ const CommandRegistrar reg{Command{
                       "Timed decode steps per synthesized trace, after one warm-up step (cold "
                       "block cache) the metrics leave out (default: 8)");
       sub->add_option("--threads", opts->threads, "Worker threads (default: 0 = all cores)");
-      sub->add_flag("--quiet", opts->quiet, "No progress bar on stderr");
       sub->add_option("--out", opts->out, "Output folder (default: foresight-plan)");
       return [opts] { return run_plan_command(*opts); };
     }}};

@@ -4,12 +4,13 @@
 // as configs/calibration/<hardware>.json (format: configs/README.md).
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
+#include "progress.hpp"
+#include "foresight/common/files.hpp"
 #include "foresight/config/calibration.hpp"
 #include "foresight/config/load.hpp"
 #include "foresight/sim/calibrate.hpp"
@@ -25,7 +26,6 @@ namespace fs = std::filesystem;
 struct ProfileArgs {
   std::vector<std::string> inputs;
   std::string hardware, out, gpu_name, driver, command, fidelity;
-  bool quiet = false;
 };
 
 // Every *.h5 under each input (files as given, folders recursively), sorted.
@@ -49,13 +49,12 @@ std::vector<fs::path> trace_files(const std::vector<std::string>& inputs) {
 int run_profile(const ProfileArgs& a) {
   sim::CalibrationInputs in;
   const auto files = trace_files(a.inputs);
-  const bool tty = !a.quiet && isatty(STDERR_FILENO);
+  const auto reading = progress_bar("reading traces");
   for (std::size_t i = 0; i < files.size(); ++i) {
-    if (tty) fmt::print(stderr, "\rreading traces {}/{}", i + 1, files.size());
     in.traces.push_back(trace::read_trace(files[i]));
     in.names.push_back(files[i].string());
+    if (reading) reading(i + 1, files.size(), files[i].filename().string());
   }
-  if (tty) fmt::print(stderr, "\n");
   auto& meta = in.meta;
   meta.hardware = a.hardware.empty() ? in.traces.front().header.hardware.name : a.hardware;
   meta.gpu_name = a.gpu_name.empty() ? in.traces.front().header.hardware.gpu_name : a.gpu_name;
@@ -72,10 +71,10 @@ int run_profile(const ProfileArgs& a) {
       throw config::ConfigError(fmt::format("{}: not valid JSON: {}", a.fidelity, e.what()));
     }
   }
-  const auto cal = sim::fit_calibration(in, [&](std::size_t done, std::size_t total, const std::string& what) {
-    if (!a.quiet) fmt::print(stderr, "[{}/{}] fitting {}\n", done, total, what);
-  });
-  sim::write_json_atomic(a.out, config::to_json(cal));
+  const auto fitting = progress_bar("fitting");
+  const auto cal = sim::fit_calibration(in, fitting);
+  if (fitting) fitting(5, 5, "done");  // it reports each of its 5 stages as the stage starts
+  common::write_json_atomic(a.out, config::to_json(cal));
   fmt::print("wrote {}: {} traces, {} stage tables, gather at {} CTA counts, eager launch {:.1f} us\n", a.out,
              files.size(), cal.stages.size(), cal.gather.ctas.size(), cal.eager_launch_ns * 1e-3);
   return kExitOk;
@@ -97,20 +96,8 @@ const CommandRegistrar reg{{"profile", 55, [](CLI::App& app) {
   sub->add_option("--command", a->command, "The command that recorded the traces (for the record)");
   sub->add_option("--fidelity", a->fidelity,
                   "JSON summary of the fidelity benchmark to embed (bench/fidelity.py writes it)");
-  sub->add_flag("--quiet", a->quiet, "No progress on stderr");
   sub->add_option("--out", a->out, "Calibration file to write, e.g. configs/calibration/h200.json")->required();
-  return [a] {
-    try {
-      return run_profile(*a);
-    } catch (const config::ConfigError& e) {
-      fmt::print(stderr, "foresight profile: error: {}\n", e.what());
-    } catch (const trace::TraceError& e) {
-      fmt::print(stderr, "foresight profile: error: {}\n", e.what());
-    } catch (const std::invalid_argument& e) {
-      fmt::print(stderr, "foresight profile: error: {}\n", e.what());
-    }
-    return kExitBadInput;
-  };
+  return [a] { return run_profile(*a); };
 }}};
 
 }  // namespace

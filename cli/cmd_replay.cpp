@@ -7,6 +7,8 @@
 #include <fmt/core.h>
 
 #include "command.hpp"
+#include "format.hpp"
+#include "foresight/common/files.hpp"
 #include "sizes.hpp"
 #include "foresight/config/calibration.hpp"
 #include "foresight/config/load.hpp"
@@ -26,14 +28,15 @@ struct ReplayArgs {
   std::optional<std::uint64_t> seed;
 };
 
+// The what-ifs of the options; errors name the option ("--gather-ctas: ...").
 sim::Scenario scenario_from(const ReplayArgs& a) {
   sim::Scenario s;
   const std::string where = "replay options";
   if (a.hardware) sim::set_scenario_key(s, "hardware", *a.hardware, where);
-  if (a.pcie_gbps) sim::set_scenario_key(s, "pcie_gbps", *a.pcie_gbps, where);
-  if (a.gather_ctas) sim::set_scenario_key(s, "gather_ctas", *a.gather_ctas, where);
-  if (a.compute_scale) sim::set_scenario_key(s, "compute_scale", *a.compute_scale, where);
-  if (a.cache_blocks) sim::set_scenario_key(s, "cache_blocks", *a.cache_blocks, where);
+  if (a.pcie_gbps) sim::set_scenario_key(s, "pcie-gbps", *a.pcie_gbps, where);
+  if (a.gather_ctas) sim::set_scenario_key(s, "gather-ctas", *a.gather_ctas, where);
+  if (a.compute_scale) sim::set_scenario_key(s, "compute-scale", *a.compute_scale, where);
+  if (a.cache_blocks) sim::set_scenario_key(s, "cache-blocks", *a.cache_blocks, where);
   if (a.policy) sim::set_scenario_key(s, "policy", *a.policy, where);
   if (a.prefetch) sim::set_scenario_key(s, "prefetch", *a.prefetch, where);
   if (a.mode) sim::set_scenario_key(s, "mode", *a.mode, where);
@@ -43,9 +46,11 @@ sim::Scenario scenario_from(const ReplayArgs& a) {
   return s;
 }
 
+// Every metric but the per-layer hit rates, in readable units (full
+// precision is in metrics.json).
 void print_metrics(const sim::Metrics& m) {
   for (const auto& [name, value] : m)
-    if (name.rfind("cache.layer_hit_rate.", 0) != 0) fmt::print("  {:<28} {}\n", name, value);
+    if (name.rfind("cache.layer_hit_rate.", 0) != 0) fmt::print("  {:<28} {}\n", name, format_metric(name, value));
 }
 
 // A ratio as a percentage, "-" when undefined (NaN: a group without steps).
@@ -70,42 +75,26 @@ void print_validate(const sim::ValidateResult& v) {
 }
 
 int run_replay(const ReplayArgs& a) {
-  trace::Trace t;
-  sim::Scenario s;
-  try {
-    s = scenario_from(a);
-    t = trace::read_trace(a.trace);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "foresight replay: error: {}\n", e.what());
-    return kExitBadInput;
-  }
+  const sim::Scenario s = scenario_from(a);
+  sim::Replayer rp(trace::read_trace(a.trace), a.trace);
+  if (a.calibration)
+    rp.set_calibration(*a.calibration == "none" ? std::nullopt
+                                                : std::optional(config::load_calibration(*a.calibration)));
   const std::filesystem::path dir = a.out;
-  try {
-    sim::Replayer rp(std::move(t), a.trace);
-    if (a.calibration)
-      rp.set_calibration(*a.calibration == "none" ? std::nullopt
-                                                  : std::optional(config::load_calibration(*a.calibration)));
-    if (a.validate) {
-      if (!sim::to_json(s).empty() || s.compute_scale != 1.0)
-        throw std::invalid_argument("--validate replays the trace as recorded; drop the what-if options");
-      const auto v = rp.validate(a.timeline);
-      sim::write_replay_folder(dir, v.result, a.timeline);
-      sim::write_json_atomic(dir / "validate.json", v.to_json());
-      print_validate(v);
-      return kExitOk;
-    }
-    const auto r = rp.run(s, a.timeline);
-    sim::write_replay_folder(dir, r, a.timeline);
-    fmt::print("scenario {}: {}\n", sim::scenario_label(s), r.status);
-    if (r.status != "ok") fmt::print("  {}\n", r.scenario.value("status_reason", ""));
-    print_metrics(r.metrics);
-  } catch (const std::invalid_argument& e) {
-    fmt::print(stderr, "foresight replay: error: {}\n", e.what());
-    return kExitBadInput;
-  } catch (const config::ConfigError& e) {
-    fmt::print(stderr, "foresight replay: error: {}\n", e.what());
-    return kExitBadInput;
+  if (a.validate) {
+    if (!sim::to_json(s).empty() || s.compute_scale != 1.0)
+      throw std::invalid_argument("--validate replays the trace as recorded; drop the what-if options");
+    const auto v = rp.validate(a.timeline);
+    sim::write_replay_folder(dir, v.result, a.timeline);
+    common::write_json_atomic(dir / "validate.json", v.to_json());
+    print_validate(v);
+    return kExitOk;
   }
+  const auto r = rp.run(s, a.timeline);
+  sim::write_replay_folder(dir, r, a.timeline);
+  fmt::print("scenario {}: {}\n", sim::scenario_label(s), r.status);
+  if (r.status != "ok") fmt::print("  {}\n", r.scenario.value("status_reason", ""));
+  print_metrics(r.metrics);
   return kExitOk;
 }
 

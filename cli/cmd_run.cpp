@@ -43,63 +43,57 @@ std::vector<std::int64_t> parse_contexts(const std::string& s, std::int64_t batc
   return v;
 }
 
-int run_run(const RunOptions& o) {
+// The request from the options; throws config::ConfigError naming the option.
+runtime::RunRequest run_request(const RunOptions& o) {
   runtime::RunRequest req;
-  try {
-    req.model = config::load_model(o.model);
-    req.hardware = config::load_hardware(o.hardware);
-    auto& r = req.run;
-    r.mode = config::parse_mode(o.mode, "--mode");
-    r.backend = o.backend;
-    r.batch = o.batch;
-    r.context_tokens = parse_contexts(o.context, o.batch);
-    r.decode_steps = o.steps;
-    r.warmup_steps = o.warmup;
-    r.prefill = o.prefill;
-    r.topk_blocks = o.topk > 0 ? o.topk : req.model.sparse.topk_blocks;
-    r.cache_blocks = o.cache_blocks;
-    if (o.gather_ctas < 0) throw config::ConfigError("--gather-ctas: must be >= 0 (0: automatic)");
-    r.gather_ctas = o.gather_ctas > 0 ? o.gather_ctas : runtime::default_gather_ctas(o.batch);
-    r.seed = o.seed;
-    r.workload.reuse = o.reuse;
-    r.workload.cross_layer = o.cross_layer;
-    if (o.selections == "model" || o.selections == "workload") {
-      r.selection_source = o.selections;
-    } else {
-      r.selection_source = "file";
-      req.selections_file = o.selections;
-    }
-    req.checkpoint = o.checkpoint;
-    req.forecast = o.forecast;
-    req.out_dir = o.out;
-    req.dump_logits = o.dump_logits;
-    req.measure_recall = o.recall;
-    req.trace = !o.no_trace;
-    req.cuda_graph = !o.no_graph;
-    req.prefill_chunk_tokens = o.prefill_chunk;
-    req.stop = &g_stop;
-    std::signal(SIGINT, on_sigint);
-    const auto res = runtime::run_to_folder(req);
-    std::signal(SIGINT, SIG_DFL);
-    if (res.truncated) {
-      fmt::print(stderr, "foresight run: stopped early ({}); trace marked truncated in {}\n", res.reason, o.out);
-      return 130;
-    }
-    fmt::print("{}: prefill {:.1f} ms, decode {:.3f} ms/step (mean of {} steps), run folder {}\n",
-               config::to_string(r.mode), res.prefill_ms, res.decode_step_ms_mean, r.decode_steps, o.out);
-    return kExitOk;
-  } catch (const config::ConfigError& e) {
-    fmt::print(stderr, "foresight run: error: {}\n", e.what());
-  } catch (const runtime::WeightsError& e) {
-    fmt::print(stderr, "foresight run: error: {}\n", e.what());
-  } catch (const runtime::MemoryError& e) {
-    fmt::print(stderr, "foresight run: error: {}\n", e.what());
-  } catch (const trace::TraceError& e) {
-    fmt::print(stderr, "foresight run: error: {}\n", e.what());
-  } catch (const std::invalid_argument& e) {
-    fmt::print(stderr, "foresight run: error: {}\n", e.what());
+  req.model = config::load_model(o.model);
+  req.hardware = config::load_hardware(o.hardware);
+  auto& r = req.run;
+  r.mode = config::parse_mode(o.mode, "--mode");
+  r.backend = o.backend;
+  r.batch = o.batch;
+  r.context_tokens = parse_contexts(o.context, o.batch);
+  r.decode_steps = o.steps;
+  r.warmup_steps = o.warmup;
+  r.prefill = o.prefill;
+  r.topk_blocks = o.topk > 0 ? o.topk : req.model.sparse.topk_blocks;
+  r.cache_blocks = o.cache_blocks;
+  if (o.gather_ctas < 0) throw config::ConfigError("--gather-ctas: must be >= 0 (0: automatic)");
+  r.gather_ctas = o.gather_ctas > 0 ? o.gather_ctas : runtime::default_gather_ctas(o.batch);
+  r.seed = o.seed;
+  r.workload.reuse = o.reuse;
+  r.workload.cross_layer = o.cross_layer;
+  if (o.selections == "model" || o.selections == "workload") {
+    r.selection_source = o.selections;
+  } else {
+    r.selection_source = "file";
+    req.selections_file = o.selections;
   }
-  return kExitBadInput;
+  req.checkpoint = o.checkpoint;
+  req.forecast = o.forecast;
+  req.out_dir = o.out;
+  req.dump_logits = o.dump_logits;
+  req.measure_recall = o.recall;
+  req.trace = !o.no_trace;
+  req.cuda_graph = !o.no_graph;
+  req.prefill_chunk_tokens = o.prefill_chunk;
+  return req;
+}
+
+int run_run(const RunOptions& o) {
+  runtime::RunRequest req = run_request(o);
+  req.stop = &g_stop;
+  std::signal(SIGINT, on_sigint);
+  const auto res = runtime::run_to_folder(req);
+  std::signal(SIGINT, SIG_DFL);
+  if (res.truncated) {
+    fmt::print(stderr, "foresight run: stopped early ({}); trace marked truncated in {}\n", res.reason, o.out);
+    return 130;
+  }
+  fmt::print("{}: prefill {:.1f} ms, decode {:.3f} ms/step (mean of {} steps), run folder {}\n",
+             config::to_string(req.run.mode), res.prefill_ms, res.decode_step_ms_mean, req.run.decode_steps,
+             o.out);
+  return kExitOk;
 }
 
 const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {

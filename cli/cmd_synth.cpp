@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
+#include "foresight/common/files.hpp"
 #include "sizes.hpp"
 #include "foresight/config/load.hpp"
 #include "foresight/sim/output.hpp"
@@ -28,31 +29,32 @@ struct SynthArgs {
   bool prefill = false;
 };
 
-int run_synth(const SynthArgs& a) {
+// The synthesizer's options; throws config::ConfigError naming the option.
+sim::SynthOptions synth_options(const SynthArgs& a) {
   sim::SynthOptions o;
-  try {
-    o.model = config::load_model(a.model);
-    o.hardware = config::load_hardware(a.hardware);
-    auto& r = o.run;
-    r.mode = config::parse_mode(a.mode, "--mode");
-    r.eviction = config::parse_eviction(a.policy, "--policy");
-    r.batch = a.batch;
-    r.context_tokens.assign(static_cast<std::size_t>(std::max<std::int64_t>(a.batch, 0)), a.context);
-    r.decode_steps = a.steps;
-    r.warmup_steps = a.warmup;
-    r.prefill = a.prefill ? "synthetic" : "none";
-    r.topk_blocks = a.topk > 0 ? a.topk : o.model.sparse.topk_blocks;
-    r.cache_blocks = a.cache_blocks;
-    r.gather_ctas = a.gather_ctas;
-    r.workload = {a.reuse, a.cross_layer, a.zipf};
-    r.seed = a.seed;
-    r.backend = "synth";
-    r.selection_source = "workload";
-    config::validate_run(r, o.model, "synth options");
-  } catch (const config::ConfigError& e) {
-    fmt::print(stderr, "foresight synth: error: {}\n", e.what());
-    return kExitBadInput;
-  }
+  o.model = config::load_model(a.model);
+  o.hardware = config::load_hardware(a.hardware);
+  auto& r = o.run;
+  r.mode = config::parse_mode(a.mode, "--mode");
+  r.eviction = config::parse_eviction(a.policy, "--policy");
+  r.batch = a.batch;
+  r.context_tokens.assign(static_cast<std::size_t>(std::max<std::int64_t>(a.batch, 0)), a.context);
+  r.decode_steps = a.steps;
+  r.warmup_steps = a.warmup;
+  r.prefill = a.prefill ? "synthetic" : "none";
+  r.topk_blocks = a.topk > 0 ? a.topk : o.model.sparse.topk_blocks;
+  r.cache_blocks = a.cache_blocks;
+  r.gather_ctas = a.gather_ctas;
+  r.workload = {a.reuse, a.cross_layer, a.zipf};
+  r.seed = a.seed;
+  r.backend = "synth";
+  r.selection_source = "workload";
+  config::validate_run(r, o.model, "synth options");
+  return o;
+}
+
+int run_synth(const SynthArgs& a) {
+  sim::SynthOptions o = synth_options(a);
   o.tool_version = FORESIGHT_VERSION;
   o.created_utc = trace::utc_now();
   const trace::Trace t = sim::synthesize(o);
@@ -64,7 +66,7 @@ int run_synth(const SynthArgs& a) {
                         {"hardware", config::to_json(o.hardware)},
                         {"run", config::to_json(t.header.run)},
                         {"assumptions", sim::synth_assumptions(o)}};
-  sim::write_json_atomic(dir / "config.json", cfg);
+  common::write_json_atomic(dir / "config.json", cfg);
   std::int64_t decode_ns = 0;
   for (const auto& s : trace::steady_decode_steps(t)) decode_ns += s.end_ns - s.start_ns;
   fmt::print("wrote {}: {} ops, {} timed steps, mean decode step {:.3f} ms\n", (dir / "trace.h5").string(),

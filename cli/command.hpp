@@ -9,6 +9,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "errors.hpp"  // exit codes
+
 namespace foresight::cli {
 
 struct Command {
@@ -24,10 +26,5 @@ std::vector<Command>& registry();
 struct CommandRegistrar {
   explicit CommandRegistrar(Command c) { registry().push_back(std::move(c)); }
 };
-
-// Exit codes shared by all subcommands.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitBadInput = 2;   // malformed file, config or option value
-inline constexpr int kExitFailed = 1;     // the work itself failed
 
 }  // namespace foresight::cli

@@ -1,12 +1,11 @@
 // The single `foresight` executable: builds one CLI11 app from the subcommand
-// registry (cli/command.hpp) and runs the selected subcommand.
+// registry (cli/command.hpp), gives every command --quiet, and runs the
+// selected one through the shared error handler (cli/errors.hpp).
 #include <algorithm>
-#include <exception>
-#include <iostream>
-
-#include <fmt/core.h>
 
 #include "command.hpp"
+#include "errors.hpp"
+#include "progress.hpp"
 
 namespace foresight::cli {
 std::vector<Command>& registry() {
@@ -28,9 +27,13 @@ int main(int argc, char** argv) {
   std::sort(commands.begin(), commands.end(),
             [](const Command& a, const Command& b) { return a.order < b.order; });
   std::vector<std::pair<CLI::App*, std::function<int()>>> runners;
+  static bool quiet_flag = false;
   for (auto& c : commands) {
     auto run = c.attach(app);
-    runners.emplace_back(app.get_subcommand(c.name), std::move(run));
+    CLI::App* sub = app.get_subcommand(c.name);
+    sub->add_flag("--quiet", quiet_flag,
+                  "No progress on stderr (there is none either when stderr is not a terminal)");
+    runners.emplace_back(sub, std::move(run));
   }
 
   try {
@@ -39,15 +42,8 @@ int main(int argc, char** argv) {
     // --help and --version exit 0; every command-line error exits 2 (bad input).
     return app.exit(e) == 0 ? kExitOk : kExitBadInput;
   }
-  for (auto& [sub, run] : runners) {
-    if (sub->parsed()) {
-      try {
-        return run();
-      } catch (const std::exception& e) {
-        fmt::print(stderr, "foresight {}: error: {}\n", sub->get_name(), e.what());
-        return kExitFailed;
-      }
-    }
-  }
+  set_quiet(quiet_flag);
+  for (auto& [sub, run] : runners)
+    if (sub->parsed()) return run_guarded(sub->get_name(), run);
   return kExitFailed;
 }

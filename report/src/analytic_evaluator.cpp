@@ -17,20 +17,6 @@ std::int64_t model_params(const config::ModelConfig& m) {
   return m.n_layers * per_layer + embed + m.hidden;
 }
 
-double curve_at(const config::BandwidthCurve& c, double x) {
-  if (c.x.empty() || c.x.size() != c.gbps.size()) return 0;
-  if (x <= c.x.front()) return c.gbps.front();
-  if (x >= c.x.back()) return c.gbps.back();
-  for (std::size_t i = 1; i < c.x.size(); ++i) {
-    if (x <= c.x[i]) {
-      const double t = (std::log2(x) - std::log2(c.x[i - 1])) /
-                       (std::log2(c.x[i]) - std::log2(c.x[i - 1]));
-      return c.gbps[i - 1] + t * (c.gbps[i] - c.gbps[i - 1]);
-    }
-  }
-  return c.gbps.back();
-}
-
 AnalyticEvaluator::AnalyticEvaluator(config::ModelConfig model,
                                      std::map<std::string, config::HardwareConfig> hw)
     : model_(std::move(model)), hw_(std::move(hw)) {}
@@ -87,7 +73,7 @@ ScenarioMetrics AnalyticEvaluator::evaluate(const Scenario& s) const {
   double h2d_ms = 0, exposed_ms = 0;
   if (offload) {
     const double pcie = s.pcie_gbps > 0 ? s.pcie_gbps : hw.h2d_gbps;
-    const double gather_gbps = curve_at(hw.gather_by_ctas_16k, static_cast<double>(s.gather_ctas)) *
+    const double gather_gbps = hw.gather_by_ctas_16k.at(static_cast<double>(s.gather_ctas)) *
                                pcie / hw.h2d_gbps;
     const double miss_bytes = B * (L - 1) * m.n_kv_heads * free_picks * (1 - free_hit) *
                               static_cast<double>(block_bytes_head);

@@ -36,7 +36,7 @@ void evaluate_all(std::vector<Point*>& pts, const Evaluator& ev, int threads,
       const std::size_t d = done.fetch_add(1) + 1;
       if (progress) {
         std::lock_guard<std::mutex> lock(mu);
-        progress(done_before + d, total);
+        progress(done_before + d, total, "");
       }
     }
   };
@@ -189,7 +189,7 @@ Plan run_plan(const PlanRequest& req, const Evaluator& ev, const Progress& progr
     for (auto& p : c.by_reuse) pts.push_back(&p);
   }
   evaluate_all(pts, ev, threads, n_grid, total, progress);
-  if (progress && n_grid + pts.size() < total) progress(total, total);  // cells with no anchor
+  if (progress && n_grid + pts.size() < total) progress(total, total, "");  // cells with no anchor
 
   for (const auto& hw : req.hardware)
     for (auto ctx : req.contexts) plan.recommendations.push_back(recommend(plan, hw, ctx));

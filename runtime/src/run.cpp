@@ -12,6 +12,8 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "foresight/common/files.hpp"
+#include "foresight/common/stats.hpp"
 #include "foresight/config/load.hpp"
 #include "foresight/runtime/device_weights.hpp"
 #include "foresight/runtime/engine.hpp"
@@ -25,16 +27,9 @@ namespace {
 
 constexpr double kMsPerNs = 1e-6;
 
-// Writes `text` to dir/name via a temporary name and a rename.
+// dir/name, written atomically (common/files.hpp).
 void write_file(const std::filesystem::path& dir, const std::string& name, const std::string& text) {
-  const auto tmp = dir / (name + ".partial");
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error(fmt::format("{}: cannot create", tmp.string()));
-    out << text;
-    if (!out) throw std::runtime_error(fmt::format("{}: write failed", tmp.string()));
-  }
-  std::filesystem::rename(tmp, dir / name);
+  common::write_file_atomic(dir / name, text);
 }
 
 // NumPy .npy v1.0 of a float32 [rows, cols] array.
@@ -64,13 +59,6 @@ std::vector<std::vector<std::int32_t>> make_prompts(const config::RunConfig& run
 }
 
 }  // namespace
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
-  std::sort(v.begin(), v.end());
-  const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-  return v[std::clamp<std::size_t>(rank, 1, v.size()) - 1];
-}
 
 RunResult run_to_folder(const RunRequest& req) {
   const auto& m = req.model;
@@ -189,8 +177,8 @@ RunResult run_to_folder(const RunRequest& req) {
   mj["memory"] = {{"gpu_bytes", plan.gpu_bytes()}, {"host_bytes", plan.host_bytes()}, {"fits", plan.fits() ? 1 : 0}};
   for (const auto& item : plan.items) mj["memory"]["by_category"][item.category] = item.bytes;
   mj["decode"] = {{"steps", step_ms.size()},
-                  {"step_ms", {{"mean", number_or_null(mean)}, {"p50", number_or_null(percentile(step_ms, 50))},
-                               {"p99", number_or_null(percentile(step_ms, 99))}}},
+                  {"step_ms", {{"mean", number_or_null(mean)}, {"p50", number_or_null(common::percentile(step_ms, 50))},
+                               {"p99", number_or_null(common::percentile(step_ms, 99))}}},
                   {"total_ms", decode_ms},
                   {"tokens_per_s", number_or_null(static_cast<double>(run.batch) * static_cast<double>(step_ms.size()) /
                                                   (decode_ms * 1e-3))}};

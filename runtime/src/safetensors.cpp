@@ -7,6 +7,8 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "foresight/common/files.hpp"
+
 namespace foresight::runtime {
 namespace {
 
@@ -180,10 +182,7 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
   }
   std::string h = header.dump();
   while ((8 + h.size()) % 8 != 0) h.push_back(' ');  // align data to 8 bytes, as HF does
-  const auto partial = std::filesystem::path(path.string() + ".partial");
-  {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    if (!out) throw WeightsError(fmt::format("{}: cannot create", partial.string()));
+  common::write_file_atomic(path, [&](std::ostream& out) {
     unsigned char len[8];
     std::uint64_t n = h.size();
     for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>((n >> (8 * i)) & 0xffu);
@@ -194,9 +193,7 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
       for (auto d : t.shape) numel *= static_cast<std::uint64_t>(d);
       out.write(reinterpret_cast<const char*>(t.data), static_cast<std::streamsize>(2 * numel));
     }
-    if (!out) throw WeightsError(fmt::format("{}: write failed", partial.string()));
-  }
-  std::filesystem::rename(partial, path);
+  });
 }
 
 }  // namespace foresight::runtime

@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 
+#include "foresight/common/stats.hpp"
 #include "foresight/sim/timeline.hpp"
 
 namespace foresight::sim {
@@ -20,14 +21,6 @@ void add_memory(Metrics& m, const MemoryPlan& mem) {
   m.emplace_back("memory.fits", mem.fits ? 1.0 : 0.0);
 }
 }  // namespace
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return kNaN;
-  std::sort(v.begin(), v.end());
-  auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-  rank = std::clamp<std::size_t>(rank, 1, v.size());
-  return v[rank - 1];
-}
 
 namespace {
 
@@ -57,8 +50,8 @@ void add_step_metrics(Metrics& m, const TimedRun& r, std::int32_t first) {
   mean = step_ms.empty() ? kNaN : mean / static_cast<double>(step_ms.size());
   m.emplace_back("decode.steps", static_cast<double>(step_ms.size()));
   m.emplace_back("decode.step_ms.mean", mean);
-  m.emplace_back("decode.step_ms.p50", percentile(step_ms, 50));
-  m.emplace_back("decode.step_ms.p99", percentile(step_ms, 99));
+  m.emplace_back("decode.step_ms.p50", common::percentile(step_ms, 50));
+  m.emplace_back("decode.step_ms.p99", common::percentile(step_ms, 99));
   m.emplace_back("decode.total_ms", decode_ns * kMsPerNs);
   m.emplace_back("decode.tokens_per_s",
                  decode_ns > 0 ? batch * static_cast<double>(step_ms.size()) / (decode_ns * 1e-9) : kNaN);

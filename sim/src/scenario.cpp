@@ -7,6 +7,7 @@
 
 #include <fmt/core.h>
 
+#include "foresight/common/text.hpp"
 #include "foresight/config/load.hpp"
 
 namespace foresight::sim {
@@ -19,24 +20,23 @@ const std::vector<std::string>& scenario_keys() {
   return keys;
 }
 
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
-  std::string best;
-  std::size_t best_d = 3;  // at most 2 edits
-  for (const auto& c : candidates) {
-    std::vector<std::size_t> prev(c.size() + 1), cur(c.size() + 1);
-    for (std::size_t j = 0; j <= c.size(); ++j) prev[j] = j;
-    for (std::size_t i = 1; i <= word.size(); ++i) {
-      cur[0] = i;
-      for (std::size_t j = 1; j <= c.size(); ++j)
-        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (word[i - 1] != c[j - 1])});
-      std::swap(prev, cur);
+const std::vector<std::string>& scenario_option_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (std::string k : scenario_keys()) {
+      std::replace(k.begin(), k.end(), '_', '-');
+      out.push_back(k);
     }
-    if (prev[c.size()] < best_d) {
-      best_d = prev[c.size()];
-      best = c;
-    }
-  }
-  return best;
+    return out;
+  }();
+  return names;
+}
+
+std::string scenario_field(const std::string& name) {
+  std::string field = name;
+  std::replace(field.begin(), field.end(), '-', '_');
+  const auto& keys = scenario_keys();
+  return std::find(keys.begin(), keys.end(), field) != keys.end() ? field : name;
 }
 
 namespace {
@@ -60,51 +60,52 @@ std::string text(const nlohmann::json& v, const std::string& where, const std::s
 }
 }  // namespace
 
-void set_scenario_key(Scenario& s, const std::string& key, const nlohmann::json& v,
+void set_scenario_key(Scenario& s, const std::string& name, const nlohmann::json& v,
                       const std::string& where) {
+  const std::string key = scenario_field(name);  // messages use the spelling given
   if (key == "hardware") {
-    s.hardware = text(v, where, key);
+    s.hardware = text(v, where, name);
   } else if (key == "pcie_gbps") {
-    const double x = number(v, where, key);
-    if (!(x > 0 && x <= 10000)) bad(where, key, fmt::format("must be in (0, 10000] GB/s, got {}", x));
+    const double x = number(v, where, name);
+    if (!(x > 0 && x <= 10000)) bad(where, name, fmt::format("must be in (0, 10000] GB/s, got {}", x));
     s.pcie_gbps = x;
   } else if (key == "gather_ctas") {
-    s.gather_ctas = integer(v, where, key, 1, 1024);
+    s.gather_ctas = integer(v, where, name, 1, 1024);
   } else if (key == "compute_scale") {
-    const double x = number(v, where, key);
-    if (!(x > 0 && x <= 1000)) bad(where, key, fmt::format("must be in (0, 1000], got {}", x));
+    const double x = number(v, where, name);
+    if (!(x > 0 && x <= 1000)) bad(where, name, fmt::format("must be in (0, 1000], got {}", x));
     s.compute_scale = x;
   } else if (key == "cache_blocks") {
-    s.cache_blocks = integer(v, where, key, 1, std::int64_t{1} << 30);
+    s.cache_blocks = integer(v, where, name, 1, std::int64_t{1} << 30);
   } else if (key == "policy") {
     try {
-      s.policy = config::parse_eviction(text(v, where, key), where + ": " + key);
+      s.policy = config::parse_eviction(text(v, where, name), where + ": " + name);
     } catch (const config::ConfigError& e) {
       throw std::invalid_argument(e.what());
     }
   } else if (key == "prefetch") {
     try {
-      s.prefetch = config::parse_prefetch(text(v, where, key), where + ": " + key);
+      s.prefetch = config::parse_prefetch(text(v, where, name), where + ": " + name);
     } catch (const config::ConfigError& e) {
       throw std::invalid_argument(e.what());
     }
   } else if (key == "mode") {
     try {
-      s.mode = config::parse_mode(text(v, where, key), where + ": " + key);
+      s.mode = config::parse_mode(text(v, where, name), where + ": " + name);
     } catch (const config::ConfigError& e) {
       throw std::invalid_argument(e.what());
     }
   } else if (key == "batch") {
-    s.batch = integer(v, where, key, 1, 65536);
+    s.batch = integer(v, where, name, 1, 65536);
   } else if (key == "context") {
-    s.context = integer(v, where, key, 1, std::int64_t{1} << 40);
+    s.context = integer(v, where, name, 1, std::int64_t{1} << 40);
   } else if (key == "seed") {
-    s.seed = static_cast<std::uint64_t>(integer(v, where, key, 0, INT64_MAX));
+    s.seed = static_cast<std::uint64_t>(integer(v, where, name, 0, INT64_MAX));
   } else {
-    const std::string hint = did_you_mean(key, scenario_keys());
-    bad(where, key,
+    const std::string hint = common::did_you_mean(name, scenario_option_names());
+    bad(where, name,
         "unknown key" + (hint.empty() ? std::string() : " (did you mean '" + hint + "'?)") +
-            "; known keys: hardware, pcie_gbps, gather_ctas, compute_scale, cache_blocks, policy, "
+            "; known keys: hardware, pcie-gbps, gather-ctas, compute-scale, cache-blocks, policy, "
             "prefetch, mode, batch, context, seed");
   }
 }

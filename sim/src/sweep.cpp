@@ -14,31 +14,33 @@
 
 #include <fmt/core.h>
 
-#define TOML_HEADER_ONLY 1
-#define TOML_ENABLE_FORMATTERS 0
-#include <toml++/toml.h>
-
+#include "foresight/common/files.hpp"
+#include "foresight/common/text.hpp"
+#include "foresight/config/toml.hpp"
 #include "foresight/sim/output.hpp"
 
 namespace foresight::sim {
 
 namespace {
 
-nlohmann::json to_json_value(const toml::node& n, const std::string& where,
-                             const std::string& key) {
-  if (auto v = n.as_integer()) return v->get();
-  if (auto v = n.as_floating_point()) return v->get();
-  if (auto v = n.as_string()) return v->get();
-  throw std::invalid_argument(fmt::format("{}: {}: values must be numbers or strings", where, key));
-}
+using nlohmann::json;
 
 // Sets every key of `t` on `s`; `ctx` names the table in messages.
-void apply_table(Scenario& s, const toml::table& t, const std::string& where,
-                 const std::string& ctx) {
-  for (const auto& [k, v] : t) {
-    const std::string key(k.str());
-    set_scenario_key(s, key, to_json_value(v, where, ctx + key),
-                     where + ": " + ctx.substr(0, ctx.size() - 1));
+void apply_table(Scenario& s, const json& t, const std::string& where, const std::string& ctx) {
+  for (const auto& [key, v] : t.items()) set_scenario_key(s, key, v, where + ": " + ctx);
+}
+
+// A note for each key of `t` spelled the old way (underscores).
+void note_old_spelling(const json& t, const std::string& where, const std::string& ctx,
+                       std::vector<std::string>& notes) {
+  for (const auto& [key, v] : t.items()) {
+    std::string dashed = key;
+    std::replace(dashed.begin(), dashed.end(), '_', '-');
+    const auto& fields = scenario_keys();
+    if (dashed != key && std::find(fields.begin(), fields.end(), key) != fields.end())
+      notes.push_back(fmt::format("{}: {}{}: write '{}', the option's name on the command line; "
+                                  "the underscore spelling is deprecated",
+                                  where, ctx, key, dashed));
   }
 }
 
@@ -125,82 +127,66 @@ class DoneLog {
   std::ofstream out_;
 };
 
+// The cartesian product of the [grid] axes (last axis fastest), each
+// scenario starting from `base`.
+void expand_grid(const json& grid, const Scenario& base, const std::string& where, Study& st) {
+  // Axes in scenario_keys() order, so the expansion is stable.
+  std::vector<std::pair<std::string, std::vector<json>>> axes;
+  for (const auto& [key, v] : grid.items()) {
+    std::vector<json> values = v.is_array() ? v.get<std::vector<json>>() : std::vector<json>{v};
+    if (values.empty()) throw std::invalid_argument(fmt::format("{}: grid.{}: empty list", where, key));
+    Scenario probe;
+    for (const auto& x : values) set_scenario_key(probe, key, x, where + ": grid");
+    axes.emplace_back(key, std::move(values));
+  }
+  const auto& order = scenario_keys();
+  const auto rank = [&](const std::string& k) { return std::find(order.begin(), order.end(), scenario_field(k)); };
+  std::stable_sort(axes.begin(), axes.end(), [&](const auto& a, const auto& b) { return rank(a.first) < rank(b.first); });
+  std::vector<std::size_t> idx(axes.size(), 0);
+  while (true) {
+    Scenario s = base;
+    for (std::size_t a = 0; a < axes.size(); ++a) set_scenario_key(s, axes[a].first, axes[a].second[idx[a]], where + ": grid");
+    st.scenarios.push_back(s);
+    std::size_t a = axes.size();
+    while (a > 0 && ++idx[a - 1] == axes[a - 1].second.size()) idx[--a] = 0;  // odometer
+    if (a == 0) break;
+  }
+}
+
 }  // namespace
 
 Study parse_study(const std::string& text, const std::string& where) {
-  toml::table root;
-  try {
-    root = toml::parse(text, where);
-  } catch (const toml::parse_error& e) {
-    throw std::invalid_argument(
-        fmt::format("{}: line {}: {}", where, e.source().begin.line, e.description()));
-  }
-  Study st;
-  Scenario base;
+  const json root = config::parse_toml(text, where);
   const std::vector<std::string> top = {"name", "description", "base", "grid", "scenarios"};
-  for (const auto& [k, v] : root) {
-    const std::string key(k.str());
-    if (std::find(top.begin(), top.end(), key) == top.end()) {
-      std::string hint = did_you_mean(key, top);
-      if (hint.empty()) hint = did_you_mean(key, scenario_keys());
-      throw std::invalid_argument(
-          fmt::format("{}: unknown key '{}'{}; a study has name, description, [base], [grid] and "
-                      "[[scenarios]]; scenario keys go inside them",
-                      where, key, hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
-    }
+  for (const auto& [key, v] : root.items()) {
+    if (std::find(top.begin(), top.end(), key) != top.end()) continue;
+    std::string hint = common::did_you_mean(key, top);
+    if (hint.empty()) hint = common::did_you_mean(key, scenario_option_names());
+    throw std::invalid_argument(
+        fmt::format("{}: unknown key '{}'{}; a study has name, description, [base], [grid] and "
+                    "[[scenarios]]; scenario keys go inside them",
+                    where, key, hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
   }
-  if (auto n = root["name"].value<std::string>()) st.name = *n;
-  if (auto* b = root["base"].as_table()) apply_table(base, *b, where, "base.");
-  // Grid: values per key in scenario_keys() order, so the expansion is stable.
-  std::vector<std::pair<std::string, std::vector<nlohmann::json>>> axes;
-  if (auto* g = root["grid"].as_table()) {
-    for (const auto& [k, v] : *g) {
-      const std::string key(k.str());
-      Scenario probe;
-      std::vector<nlohmann::json> values;
-      if (auto* arr = v.as_array()) {
-        if (arr->empty())
-          throw std::invalid_argument(fmt::format("{}: grid.{}: empty list", where, key));
-        for (const auto& x : *arr) values.push_back(to_json_value(x, where, "grid." + key));
-      } else {
-        values.push_back(to_json_value(v, where, "grid." + key));
-      }
-      for (const auto& x : values) set_scenario_key(probe, key, x, where + ": grid");
-      axes.emplace_back(key, std::move(values));
-    }
-    const auto& order = scenario_keys();
-    std::stable_sort(axes.begin(), axes.end(), [&](const auto& a, const auto& b) {
-      return std::find(order.begin(), order.end(), a.first) <
-             std::find(order.begin(), order.end(), b.first);
-    });
-    std::vector<std::size_t> idx(axes.size(), 0);
-    while (true) {
-      Scenario s = base;
-      for (std::size_t a = 0; a < axes.size(); ++a)
-        set_scenario_key(s, axes[a].first, axes[a].second[idx[a]], where + ": grid");
-      st.scenarios.push_back(s);
-      std::size_t a = axes.size();
-      while (a > 0) {  // odometer, last axis fastest
-        --a;
-        if (++idx[a] < axes[a].second.size()) break;
-        idx[a] = 0;
-        if (a == 0) {
-          a = axes.size() + 1;
-          break;
-        }
-      }
-      if (axes.empty() || a == axes.size() + 1) break;
-    }
-  }
-  if (auto* list = root["scenarios"].as_array()) {
-    for (std::size_t i = 0; i < list->size(); ++i) {
-      auto* t = (*list)[i].as_table();
-      if (!t)
-        throw std::invalid_argument(fmt::format("{}: scenarios[{}] must be a table", where, i));
-      Scenario s = base;
-      apply_table(s, *t, where, fmt::format("scenarios[{}].", i));
-      st.scenarios.push_back(s);
-    }
+  const auto table = [&](const char* key) {
+    if (!root.contains(key)) return json::object();
+    if (!root[key].is_object()) throw std::invalid_argument(fmt::format("{}: {} must be a table", where, key));
+    return root[key];
+  };
+  Study st;
+  if (root.contains("name") && root["name"].is_string()) st.name = root["name"].get<std::string>();
+  Scenario base;
+  apply_table(base, table("base"), where, "base");
+  note_old_spelling(table("base"), where, "base.", st.notes);
+  note_old_spelling(table("grid"), where, "grid.", st.notes);
+  if (!table("grid").empty()) expand_grid(table("grid"), base, where, st);
+  const json list = root.value("scenarios", json::array());
+  if (!list.is_array()) throw std::invalid_argument(fmt::format("{}: scenarios must be [[scenarios]] tables", where));
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (!list[i].is_object()) throw std::invalid_argument(fmt::format("{}: scenarios[{}] must be a table", where, i));
+    Scenario s = base;
+    apply_table(s, list[i], where, fmt::format("scenarios[{}]", i));
+    note_old_spelling(list[i], where, fmt::format("scenarios[{}].", i), st.notes);
+    st.scenarios.push_back(s);
   }
   if (st.scenarios.empty()) st.scenarios.push_back(base);
   return st;
@@ -214,6 +200,36 @@ Study load_study(const std::filesystem::path& path) {
   return parse_study(ss.str(), path.string());
 }
 
+namespace {
+
+// decode.step_ms.mean of a row's flat metrics, NaN when absent.
+double step_ms_of(const json& row) {
+  for (const auto& kv : row["flat"])
+    if (kv[0] == "decode.step_ms.mean" && kv[1].is_number()) return kv[1].get<double>();
+  return std::nan("");
+}
+
+// Counts by status, the fastest and slowest ok rows, and whether every ok
+// row has the same step time.
+void summarize_rows(const std::vector<json>& rows, SweepSummary& sum) {
+  for (const auto& row : rows) {
+    const std::string status = row["status"].get<std::string>();
+    if (status == "error") ++sum.failed;
+    if (status == "out_of_memory") ++sum.out_of_memory;
+    if (status != "ok") continue;
+    ++sum.ok;
+    const double ms = step_ms_of(row);
+    if (std::isnan(ms)) continue;
+    const SweepPoint p{row["label"].get<std::string>(), ms};
+    if (sum.fastest.label.empty() || ms < sum.fastest.step_ms) sum.fastest = p;
+    if (sum.slowest.label.empty() || ms > sum.slowest.step_ms) sum.slowest = p;
+  }
+  sum.same_step_time = sum.ok >= 2 && !sum.fastest.label.empty() &&
+                       sum.slowest.step_ms - sum.fastest.step_ms <= 1e-9 * sum.slowest.step_ms;
+}
+
+}  // namespace
+
 SweepSummary run_sweep(const Replayer& rp, const Study& st, const SweepOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   DoneLog done(o.out_dir / "scenarios");
@@ -222,18 +238,7 @@ SweepSummary run_sweep(const Replayer& rp, const Study& st, const SweepOptions& 
   SweepSummary sum;
   std::atomic<std::size_t> next{0}, finished{0};
   std::atomic<std::uint64_t> events{0};
-  std::atomic<std::size_t> ran{0}, skipped{0}, failed{0};
-  std::mutex print_mu;
-  auto progress = [&] {
-    if (!o.progress) return;
-    std::lock_guard<std::mutex> lock(print_mu);
-    const std::size_t f = finished.load();
-    const int width = 40;
-    const int fill = n ? static_cast<int>(width * f / n) : width;
-    fmt::print(stderr, "\r[{}{}] {}/{} scenarios", std::string(static_cast<std::size_t>(fill), '#'),
-               std::string(static_cast<std::size_t>(width - fill), ' '), f, n);
-    if (f == n) fmt::print(stderr, "\n");
-  };
+  std::atomic<std::size_t> ran{0}, skipped{0};
   auto work = [&] {
     for (std::size_t i = next++; i < n; i = next++) {
       const Scenario& s = st.scenarios[i];
@@ -258,14 +263,13 @@ SweepSummary run_sweep(const Replayer& rp, const Study& st, const SweepOptions& 
           row["status"] = "error";
           row["error"] = e.what();
           row["flat"] = nlohmann::json::array();
-          ++failed;
         }
         if (row["status"] != "error") done.append(row);
       }
       row["index"] = i;
       rows[i] = std::move(row);
-      ++finished;
-      progress();
+      const std::size_t f = ++finished;
+      if (o.progress) o.progress(f, n, label);
     }
   };
   unsigned jobs = o.jobs ? o.jobs : std::max(1u, std::thread::hardware_concurrency());
@@ -319,14 +323,14 @@ SweepSummary run_sweep(const Replayer& rp, const Study& st, const SweepOptions& 
     if (row.contains("error")) out["error"] = row["error"];
     all.push_back(out);
   }
-  write_file_atomic(o.out_dir / "results.csv", csv);
-  write_json_atomic(o.out_dir / "results.json", {{"study", st.name},
+  common::write_file_atomic(o.out_dir / "results.csv", csv);
+  common::write_json_atomic(o.out_dir / "results.json", {{"study", st.name},
                                                  {"trace", rp.where()},
                                                  {"model", rp.trace().header.model.name},
                                                  {"scenarios", all}});
+  summarize_rows(rows, sum);
   sum.ran = ran;
   sum.skipped = skipped;
-  sum.failed = failed;
   sum.events = events;
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return sum;

@@ -105,7 +105,7 @@ TEST_CASE("run_plan on the fake evaluator gives the hand-computed answers") {
   req.threads = 3;
   std::size_t last = 0, total_seen = 0;
   bool monotonic = true;
-  const Plan plan = run_plan(req, ev, [&](std::size_t d, std::size_t t) {
+  const Plan plan = run_plan(req, ev, [&](std::size_t d, std::size_t t, const std::string&) {
     monotonic = monotonic && d >= last;
     last = d;
     total_seen = t;

@@ -1,4 +1,5 @@
-// Reports are written atomically: all files or none, no temporaries left.
+// Reports are written into a folder (created); the all-or-none writing is
+// tested with common::write_files_atomic (tests/traces/test_common.cpp).
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -6,29 +7,18 @@
 #include <unistd.h>
 
 #include "catch.hpp"
+#include "temp_files.hpp"
 #include "fake_evaluator.hpp"
 #include "foresight/report/render.hpp"
 
 namespace fs = std::filesystem;
 using namespace foresight::report;
 
+using foresight::testing::entries;
+using foresight::testing::slurp;
+
 namespace {
-fs::path fresh_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("foresight-report-test-" + std::to_string(::getpid()) + "-" + name);
-  fs::remove_all(d);
-  return d;
-}
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-std::size_t entries(const fs::path& d) {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(d)) ++n;
-  return n;
-}
+fs::path fresh_dir(const std::string& name) { return foresight::testing::fresh_dir("report-test-" + name); }
 }  // namespace
 
 TEST_CASE("write_reports writes the three files and nothing else") {
@@ -45,27 +35,4 @@ TEST_CASE("write_reports writes the three files and nothing else") {
   REQUIRE(j["schema"] == "foresight.plan/1");
   REQUIRE(j["cells"].size() == 5);
   fs::remove_all(dir);
-}
-
-TEST_CASE("a failing write leaves the old reports untouched and no temporaries") {
-  const auto dir = fresh_dir("fail");
-  fs::create_directories(dir / "plan.json");  // a directory where a file must go
-  { std::ofstream(dir / "report.html") << "old"; }
-  REQUIRE_THROWS_AS(write_files_atomically(dir, {{"report.html", "new"}, {"plan.json", "{}"}}),
-                    std::runtime_error);
-  REQUIRE(slurp(dir / "report.html") == "old");
-  REQUIRE(entries(dir) == 2);  // report.html and the plan.json directory only
-  fs::remove_all(dir);
-}
-
-TEST_CASE("an output path that is a file is a clear error") {
-  const auto dir = fresh_dir("file");
-  { std::ofstream(dir.string()) << "x"; }
-  try {
-    write_files_atomically(dir, {{"a", "b"}});
-    FAIL("expected an error");
-  } catch (const std::runtime_error& e) {
-    REQUIRE(std::string(e.what()).find(dir.string()) != std::string::npos);
-  }
-  fs::remove(dir);
 }

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -53,6 +54,12 @@ TEST_CASE("synth, replay and sweep from the command line", "[sim][cli]") {
 
   REQUIRE(sh("replay " + tr + " --prefetch lookahead --pcie-gbps 16 --timeline --out " +
                  (d / "wi").string(), log) == 0);
+  // Printed in readable units (full precision stays in metrics.json).
+  const std::string printed = slurp(log);
+  CHECK(std::regex_search(printed, std::regex(R"(decode\.step_ms\.mean +[0-9]+\.[0-9]{3,4} ms)")));
+  CHECK(std::regex_search(printed, std::regex(R"(memory\.gpu_bytes +[0-9.]+ (GiB|MiB))")));
+  CHECK(std::regex_search(printed, std::regex(R"(cache\.hit_rate +[0-9.]+%)")));
+  CHECK_FALSE(std::regex_search(printed, std::regex(R"([0-9]\.[0-9]{6,})")));  // no 4.3835049999999995
   const auto m = nlohmann::json::parse(slurp(d / "wi" / "metrics.json"));
   for (const char* k : {"mean", "p50", "p99"}) CHECK(m["decode"]["step_ms"][k].is_number());
   for (const char* k : {"bytes", "total_ms", "exposed_ms", "hidden_ms"}) CHECK(m["h2d"][k].is_number());
@@ -67,17 +74,28 @@ TEST_CASE("synth, replay and sweep from the command line", "[sim][cli]") {
   // Bad input: unknown option, impossible values, validate with what-ifs, bad study key.
   CHECK(sh("replay " + tr + " --pcie-gpbs 3 --out " + (d / "x").string(), log) != 0);
   CHECK(sh("replay " + tr + " --gather-ctas 0 --out " + (d / "x").string(), log) == 2);
-  CHECK(slurp(log).find("gather_ctas") != std::string::npos);
+  CHECK(slurp(log).find("gather-ctas: must be in [1, 1024]") != std::string::npos);  // named as the option
   CHECK(sh("replay " + tr + " --validate --batch 4 --out " + (d / "x").string(), log) == 2);
   CHECK(sh("replay " + (d / "missing.h5").string() + " --out " + (d / "x").string(), log) == 2);
   CHECK(sh("synth --model tiny --batch 0 --out " + (d / "x").string(), log) == 2);
-  { std::ofstream(d / "bad.toml") << "[grid]\npcie_gpbs = [1]\n"; }
+  { std::ofstream(d / "bad.toml") << "[grid]\npcie-gpbs = [1]\n"; }
   CHECK(sh("sweep " + tr + " --study " + (d / "bad.toml").string() + " --out " + (d / "sw").string(), log) == 2);
   CHECK(slurp(log).find("bad.toml") != std::string::npos);
-  CHECK(slurp(log).find("did you mean 'pcie_gbps'") != std::string::npos);
-  { std::ofstream(d / "ok.toml") << "[grid]\npcie_gbps = [4, 8]\n"; }
+  CHECK(slurp(log).find("did you mean 'pcie-gbps'") != std::string::npos);
+  { std::ofstream(d / "ok.toml") << "[grid]\npcie-gbps = [4, 8]\n"; }
   REQUIRE(sh("sweep " + tr + " --quiet --study " + (d / "ok.toml").string() + " --out " + (d / "sw").string(), log) == 0);
   CHECK(fs::exists(d / "sw" / "results.csv"));
+  CHECK(slurp(log).find("2 scenarios: 2 fit in memory, 0 out of memory, 0 failed") != std::string::npos);
+  CHECK(slurp(log).find("mean decode step: fastest ") != std::string::npos);
+  CHECK(slurp(log).find("note:") == std::string::npos);
+  // The old spelling still runs, with a note naming the file and the key;
+  // out-of-memory scenarios are counted apart from failures.
+  { std::ofstream(d / "old.toml") << "[grid]\nbatch = [2, 65536]\n[base]\ncontext = 4096\npcie_gbps = 8\n"; }
+  REQUIRE(sh("sweep " + tr + " --study " + (d / "old.toml").string() + " --out " + (d / "sw2").string(), log) == 0);
+  const std::string swept = slurp(log);
+  CHECK(swept.find("2 scenarios: 1 fit in memory, 1 out of memory, 0 failed") != std::string::npos);
+  CHECK(swept.find("old.toml: base.pcie_gbps: write 'pcie-gbps'") != std::string::npos);
+  CHECK(swept.find("[#") == std::string::npos);  // no progress bar: stderr is not a terminal
   fs::remove_all(d);
 }
 #endif

@@ -132,7 +132,7 @@ TEST_CASE("bad what-ifs are clear errors", "[sim][replay]") {
 
   sim::Scenario s;
   CHECK_THROWS_WITH(sim::set_scenario_key(s, "pcie_gpbs", 3.0, "study.toml"),
-                    Catch::Contains("study.toml") && Catch::Contains("did you mean 'pcie_gbps'"));
+                    Catch::Contains("study.toml") && Catch::Contains("did you mean 'pcie-gbps'"));
   CHECK_THROWS_WITH(sim::set_scenario_key(s, "pcie_gbps", 0.0, "x"), Catch::Contains("(0, 10000]"));
   CHECK_THROWS_WITH(sim::set_scenario_key(s, "gather_ctas", 0, "x"), Catch::Contains("[1, 1024]"));
   CHECK_THROWS_WITH(sim::set_scenario_key(s, "policy", "mru", "x"), Catch::Contains("mru"));

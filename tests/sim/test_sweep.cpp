@@ -28,9 +28,9 @@ name = "t"
 [base]
 seed = 2
 [grid]
-pcie_gbps = [8, 32]
+pcie-gbps = [8, 32]
 policy = ["lru", "opt"]
-cache_blocks = [10, 12]
+cache-blocks = [10, 12]
 [[scenarios]]
 prefetch = "none"
 [[scenarios]]
@@ -46,6 +46,20 @@ TEST_CASE("a study expands its grid in a stable order plus explicit scenarios", 
   CHECK(sim::scenario_label(st.scenarios[7]) == "pcie_gbps=32.0,cache_blocks=12,policy=opt,seed=2");
   CHECK(sim::scenario_label(st.scenarios[8]) == "prefetch=none,seed=2");
   CHECK(sim::scenario_label(st.scenarios[9]) == "batch=5,seed=2");
+  CHECK(st.notes.empty());
+}
+
+TEST_CASE("study keys spelled with underscores still work, with a note naming file and key", "[sim][sweep]") {
+  const auto st = sim::parse_study("[base]\ngather_ctas = 8\n[grid]\npcie_gbps = [8, 32]\n", "old.toml");
+  REQUIRE(st.scenarios.size() == 2u);
+  CHECK(sim::scenario_label(st.scenarios[1]) == "pcie_gbps=32.0,gather_ctas=8");
+  REQUIRE(st.notes.size() == 2u);
+  CHECK_THAT(st.notes[0], Catch::Contains("old.toml") && Catch::Contains("base.gather_ctas") &&
+                              Catch::Contains("'gather-ctas'") && Catch::Contains("deprecated"));
+  CHECK_THAT(st.notes[1], Catch::Contains("grid.pcie_gbps") && Catch::Contains("'pcie-gbps'"));
+  // The same study in the CLI's spelling expands identically.
+  const auto now = sim::parse_study("[base]\ngather-ctas = 8\n[grid]\npcie-gbps = [8, 32]\n", "new.toml");
+  CHECK(sim::to_json(now.scenarios[1]) == sim::to_json(st.scenarios[1]));
 }
 
 TEST_CASE("unknown or bad study keys name the file and suggest a fix", "[sim][sweep]") {
@@ -55,7 +69,9 @@ TEST_CASE("unknown or bad study keys name the file and suggest a fix", "[sim][sw
                     Catch::Contains("s.toml") && Catch::Contains("did you mean 'grid'"));
   CHECK_THROWS_WITH(sim::parse_study("[grid]\nbatch = []\n", "s.toml"), Catch::Contains("empty list"));
   CHECK_THROWS_WITH(sim::parse_study("[grid]\nbatch = [0]\n", "s.toml"), Catch::Contains("batch"));
-  CHECK_THROWS_WITH(sim::parse_study("[grid\n", "s.toml"), Catch::Contains("s.toml: line 1"));
+  CHECK_THROWS_WITH(sim::parse_study("[grid\n", "s.toml"), Catch::Contains("s.toml:1:"));
+  CHECK_THROWS_WITH(sim::parse_study("[grid]\npcie-gpbs = [1]\n", "s.toml"),
+                    Catch::Contains("did you mean 'pcie-gbps'"));
   CHECK_THROWS_WITH(sim::load_study("/nonexistent/x.toml"), Catch::Contains("cannot open"));
 }
 
@@ -65,14 +81,15 @@ TEST_CASE("sweep output is byte-identical across thread counts and resumes", "[s
   sim::SweepOptions one, four;
   one.out_dir = fresh_dir("j1");
   one.jobs = 1;
-  one.progress = false;
   four.out_dir = fresh_dir("j4");
   four.jobs = 4;
-  four.progress = false;
   const auto s1 = sim::run_sweep(rp, st, one);
   const auto s4 = sim::run_sweep(rp, st, four);
   CHECK(s1.ran == 10u);
   CHECK(s1.failed == 0u);
+  CHECK(s1.ok == 10u);
+  CHECK_FALSE(s1.same_step_time);  // the link and the cache change the step
+  CHECK(s1.fastest.step_ms < s1.slowest.step_ms);
   CHECK(s4.ran == 10u);
   const std::string csv = slurp(one.out_dir / "results.csv");
   CHECK(csv == slurp(four.out_dir / "results.csv"));
@@ -99,14 +116,51 @@ TEST_CASE("sweep output is byte-identical across thread counts and resumes", "[s
 
 TEST_CASE("a scenario that cannot run is reported, others still run", "[sim][sweep]") {
   sim::Replayer rp(sim::synthesize(testing::tiny_synth(config::Mode::sparda)));
-  const auto st = sim::parse_study("[grid]\ncache_blocks = [3, 12]\n", "c.toml");  // 3 < top-k + 1
+  const auto st = sim::parse_study("[grid]\ncache-blocks = [3, 12]\n", "c.toml");  // 3 < top-k + 1
   sim::SweepOptions o;
   o.out_dir = fresh_dir("err");
-  o.progress = false;
   const auto s = sim::run_sweep(rp, st, o);
   CHECK(s.failed == 1u);
   CHECK(s.ran == 1u);
   const std::string json = slurp(o.out_dir / "results.json");
   CHECK(json.find("--cache-blocks must be >=") != std::string::npos);
+  fs::remove_all(o.out_dir);
+}
+
+TEST_CASE("out-of-memory scenarios are counted apart from failures", "[sim][sweep]") {
+  sim::Replayer rp(sim::synthesize(testing::tiny_synth(config::Mode::sparda)));
+  // 65536 sequences of 4096 tokens of the tiny model need ~100 GiB of GPU
+  // memory for its working sets (and ~190 GiB of host memory); 2 fit.
+  const auto st = sim::parse_study("[base]\ncontext = 4096\n[grid]\nbatch = [2, 65536]\n", "m.toml");
+  sim::SweepOptions o;
+  o.out_dir = fresh_dir("oom");
+  std::size_t calls = 0, last = 0;
+  o.progress = [&](std::size_t done, std::size_t total, const std::string& what) {
+    ++calls;
+    last = done;
+    CHECK(total == 2u);
+    CHECK(what.rfind("batch=", 0) == 0);
+  };
+  const auto s = sim::run_sweep(rp, st, o);
+  CHECK(calls == 2u);
+  CHECK(last == 2u);
+  CHECK(s.ok == 1u);
+  CHECK(s.out_of_memory == 1u);
+  CHECK(s.failed == 0u);
+  CHECK(s.fastest.label == "batch=2,context=4096");
+  CHECK(s.slowest.label == "batch=2,context=4096");
+  CHECK_FALSE(s.same_step_time);  // one scenario that fits: nothing to compare
+  fs::remove_all(o.out_dir);
+}
+
+TEST_CASE("a sweep whose what-ifs leave the step time unchanged says so", "[sim][sweep]") {
+  sim::Replayer rp(sim::synthesize(testing::tiny_synth(config::Mode::sparda)));
+  // The seed only matters when --batch resamples selection streams.
+  const auto st = sim::parse_study("[grid]\nseed = [1, 2, 3]\n", "s.toml");
+  sim::SweepOptions o;
+  o.out_dir = fresh_dir("same");
+  const auto s = sim::run_sweep(rp, st, o);
+  CHECK(s.ok == 3u);
+  CHECK(s.same_step_time);
   fs::remove_all(o.out_dir);
 }

@@ -11,14 +11,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "foresight/common/text.hpp"
 #include "foresight/config/load.hpp"
 
 namespace foresight::config::detail {
 
-// Levenshtein distance between a and b.
-std::size_t edit_distance(const std::string& a, const std::string& b);
-// The candidate closest to `key`, or "" when none is close enough.
-std::string did_you_mean(const std::string& key, const std::vector<std::string>& candidates);
+using common::did_you_mean;  // foresight/common/text.hpp
 // "string", "integer", "float", "boolean", "table", "array" or "null".
 std::string kind_name(const nlohmann::json& v);
 
@@ -76,10 +74,6 @@ void validate_run_alone(const RunConfig& r, const std::string& where);
 // document has no `name` (TOML files default to their file stem).
 ModelConfig model_from_fields(Fields& f, const std::string& fallback_name);
 HardwareConfig hardware_from_fields(Fields& f, const std::string& fallback_name);
-
-// Reads a TOML file into JSON (tables -> objects). Errors: missing file,
-// syntax errors with "file:line:column", dates (no key takes one).
-nlohmann::json read_toml_file(const std::filesystem::path& file);
 
 // A Hugging Face config.json (already parsed); unknown HF keys are ignored.
 ModelConfig model_from_hf(const nlohmann::json& j, const std::string& where,

@@ -12,55 +12,6 @@ namespace foresight::config::detail {
 
 using nlohmann::json;
 
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t up = row[j];
-      std::size_t subst = diag + (a[i - 1] == b[j - 1] ? 0 : 1);
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, subst});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-namespace {
-std::string normalized(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '_' || c == '-') continue;
-    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-}  // namespace
-
-std::string did_you_mean(const std::string& key, const std::vector<std::string>& candidates) {
-  // Rank: one name containing the other (after dropping '_' and case) first,
-  // then edit distance; suggest only reasonably close names.
-  const std::string nk = normalized(key);
-  std::string best;
-  std::pair<int, std::size_t> best_rank{2, 0};
-  for (const auto& c : candidates) {
-    const std::string nc = normalized(c);
-    bool contains = !nk.empty() && (nc.find(nk) != std::string::npos ||
-                                    (!nc.empty() && nk.find(nc) != std::string::npos));
-    std::size_t d = edit_distance(nk, nc);
-    std::size_t limit = std::max<std::size_t>(2, std::max(nk.size(), nc.size()) / 3);
-    if (!contains && d > limit) continue;
-    std::pair<int, std::size_t> rank{contains ? 0 : 1, d};
-    if (best.empty() || rank < best_rank) {
-      best = c;
-      best_rank = rank;
-    }
-  }
-  return best;
-}
-
 std::string kind_name(const json& v) {
   switch (v.type()) {
     case json::value_t::string:

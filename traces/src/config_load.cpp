@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "config_internal.hpp"
+#include "foresight/config/toml.hpp"
 
 namespace foresight::config {
 
@@ -108,7 +109,7 @@ ModelConfig load_model(const std::string& spec) {
     detail::Fields f(j, where, "");
     return detail::model_from_fields(f, name_for(file));
   }
-  json j = detail::read_toml_file(file);
+  json j = read_toml_file(file);
   detail::Fields f(j, where, "");
   return detail::model_from_fields(f, file.stem().string());
 }
@@ -116,7 +117,7 @@ ModelConfig load_model(const std::string& spec) {
 HardwareConfig load_hardware(const std::string& spec) {
   const fs::path file = resolve(spec, "hardware");
   const std::string where = file.string();
-  json j = file.extension() == ".json" ? read_json_file(file) : detail::read_toml_file(file);
+  json j = file.extension() == ".json" ? read_json_file(file) : read_toml_file(file);
   detail::Fields f(j, where, "");
   return detail::hardware_from_fields(f, file.stem().string());
 }

@@ -1,5 +1,5 @@
-// The only file that includes toml++ (slow to compile): reads a TOML file and
-// converts it to JSON so that every loader shares the checks in Fields.
+// The only file that includes toml++ (slow to compile): reads TOML and
+// converts it to JSON (see config/toml.hpp).
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -8,9 +8,10 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
-#include "config_internal.hpp"
+#include "foresight/config/load.hpp"
+#include "foresight/config/toml.hpp"
 
-namespace foresight::config::detail {
+namespace foresight::config {
 
 using nlohmann::json;
 
@@ -49,14 +50,9 @@ json to_json_node(const toml::node& n, const std::string& where, const std::stri
 }
 }  // namespace
 
-json read_toml_file(const std::filesystem::path& file) {
-  const std::string where = file.string();
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw ConfigError(fmt::format("{}: cannot open ({})", where, std::strerror(errno)));
-  std::ostringstream text;
-  text << in.rdbuf();
+json parse_toml(const std::string& text, const std::string& where) {
   try {
-    toml::table tbl = toml::parse(text.str(), where);
+    toml::table tbl = toml::parse(text, where);
     return to_json_node(tbl, where, "");
   } catch (const toml::parse_error& e) {
     const auto& b = e.source().begin;
@@ -65,4 +61,13 @@ json read_toml_file(const std::filesystem::path& file) {
   }
 }
 
-}  // namespace foresight::config::detail
+json read_toml_file(const std::filesystem::path& file) {
+  const std::string where = file.string();
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw ConfigError(fmt::format("{}: cannot open ({})", where, std::strerror(errno)));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_toml(text.str(), where);
+}
+
+}  // namespace foresight::config

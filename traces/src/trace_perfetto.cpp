@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "foresight/common/files.hpp"
 #include "foresight/config/run.hpp"
 #include "foresight/trace/export.hpp"
 #include "foresight/trace/reader.hpp"
@@ -83,11 +84,7 @@ nlohmann::json to_perfetto(const Trace& t) {
 }
 
 void write_perfetto(const Trace& t, const std::filesystem::path& out) {
-  std::filesystem::path partial = out;
-  partial += ".partial";
-  {
-    std::ofstream f(partial);
-    if (!f) throw TraceError(fmt::format("{}: cannot open for writing", partial.string()));
+  common::write_file_atomic(out, [&](std::ostream& f) {
     // Streams one event at a time: memory stays bounded on long traces.
     f << "{\"displayTimeUnit\":\"ns\",\"otherData\":" << other_data(t).dump()
       << ",\"traceEvents\":[";
@@ -97,14 +94,7 @@ void write_perfetto(const Trace& t, const std::filesystem::path& out) {
       first = false;
     });
     f << "\n]}\n";
-    f.close();
-    if (!f) throw TraceError(fmt::format("{}: write failed", partial.string()));
-  }
-  std::error_code ec;
-  std::filesystem::rename(partial, out, ec);
-  if (ec)
-    throw TraceError(
-        fmt::format("{}: rename to {} failed: {}", partial.string(), out.string(), ec.message()));
+  });
 }
 
 }  // namespace foresight::trace

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "foresight/common/stats.hpp"
 #include "foresight/config/run.hpp"
 #include "foresight/trace/export.hpp"
 #include "foresight/trace/steps.hpp"
@@ -18,11 +19,9 @@ namespace {
 
 using nlohmann::json;
 
-// Nearest-rank percentile of sorted values (p in (0, 100]).
+// Nearest-rank percentile of sorted values (p in (0, 100]); 0 when empty.
 std::int64_t percentile(const std::vector<std::int64_t>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
-  return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
+  return sorted.empty() ? 0 : sorted[common::nearest_rank(sorted.size(), p) - 1];
 }
 
 // Index of the main compute stream: the first stream of kind compute.

@@ -40,7 +40,5 @@ class AnalyticEvaluator : public Evaluator {
 // Parameters of the model (all projections incl. the Forecast, embeddings and
 // LM head); computed here so the plan does not need the config library.
 std::int64_t model_params(const config::ModelConfig& m);
-// Linear interpolation in log2(x) over a curve, clamped at the ends.
-double curve_at(const config::BandwidthCurve& c, double x);
 
 }  // namespace foresight::report

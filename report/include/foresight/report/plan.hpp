@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "foresight/common/progress.hpp"
 #include "foresight/report/plan_types.hpp"
 #include "foresight/report/search.hpp"
 
@@ -65,8 +66,8 @@ struct Plan {
   std::vector<Recommendation> recommendations;  // hardware-major, then context
 };
 
-// done, total: scenarios evaluated so far.
-using Progress = std::function<void(std::size_t done, std::size_t total)>;
+// (done, total, ""): scenarios evaluated so far.
+using Progress = common::Progress;
 
 Plan run_plan(const PlanRequest& req, const Evaluator& ev, const Progress& progress = {});
 

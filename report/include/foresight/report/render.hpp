@@ -18,14 +18,8 @@ std::string render_html(const Plan& plan);
 std::string render_markdown(const Plan& plan);
 nlohmann::json plan_to_json(const Plan& plan);
 
-// Writes every (file name, content) pair into `dir` (created if missing):
-// each goes to a hidden temporary name first, and only when all are written
-// are they renamed into place, so a failure never leaves a half-written
-// report under a final name. Throws std::runtime_error naming the file.
-void write_files_atomically(const std::filesystem::path& dir,
-                            const std::vector<std::pair<std::string, std::string>>& files);
-
-// report.html, report.md and plan.json into `dir`.
+// report.html, report.md and plan.json into `dir`, all or none
+// (common::write_files_atomic).
 void write_reports(const Plan& plan, const std::filesystem::path& dir);
 
 // Shared helpers for the renderers.

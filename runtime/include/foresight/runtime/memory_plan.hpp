@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "foresight/common/errors.hpp"
 #include "foresight/config/hardware.hpp"
 #include "foresight/config/model.hpp"
 #include "foresight/config/run.hpp"
@@ -17,8 +18,8 @@
 
 namespace foresight::runtime {
 
-struct MemoryError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+struct MemoryError : common::InputError {  // bad input: the CLI exits 2
+  using common::InputError::InputError;
 };
 
 struct MemoryItem {

@@ -58,7 +58,4 @@ struct RunResult {
 // failure during prefill or decode first closes the trace as truncated.
 RunResult run_to_folder(const RunRequest& req);
 
-// Percentile by nearest rank of `v`, p in (0, 100].
-double percentile(std::vector<double> v, double p);
-
 }  // namespace foresight::runtime

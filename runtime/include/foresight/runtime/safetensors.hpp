@@ -12,12 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "foresight/common/errors.hpp"
 #include "foresight/kernels/bf16.hpp"
 
 namespace foresight::runtime {
 
-struct WeightsError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+struct WeightsError : common::InputError {  // bad input: the CLI exits 2
+  using common::InputError::InputError;
 };
 
 enum class DType { bf16, f16, f32 };

@@ -59,7 +59,4 @@ Metrics out_of_memory_metrics(const MemoryPlan& mem);
 // Nested JSON object from dotted names (NaN -> null).
 nlohmann::json metrics_to_json(const Metrics& m);
 
-// Nearest-rank percentile of `v` (sorted copy), p in (0, 100].
-double percentile(std::vector<double> v, double p);
-
 }  // namespace foresight::sim

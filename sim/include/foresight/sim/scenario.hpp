@@ -29,13 +29,19 @@ struct Scenario {
   std::uint64_t seed = 1;                   // resampling seed for --batch
 };
 
-// Keys a study may set, in column order.
+// Field names of a scenario in outputs (scenario.json, results.csv and
+// results.json columns), in column order: "pcie_gbps", "gather_ctas", ...
 const std::vector<std::string>& scenario_keys();
+// The same names spelled as the CLI options (and study keys): "pcie-gbps", ...
+const std::vector<std::string>& scenario_option_names();
+// The field name of `name` in either spelling ("pcie-gbps" -> "pcie_gbps");
+// any other name is returned unchanged.
+std::string scenario_field(const std::string& name);
 
-// Sets `key` from a JSON value (number or string); throws
-// std::invalid_argument naming `where` and the key, with a did-you-mean for
-// unknown keys, or the allowed range for impossible values.
-void set_scenario_key(Scenario& s, const std::string& key, const nlohmann::json& value,
+// Sets key `name` (either spelling) from a JSON value (number or string);
+// throws std::invalid_argument naming `where` and the key as spelled, with a
+// did-you-mean for unknown keys, or the allowed range for impossible values.
+void set_scenario_key(Scenario& s, const std::string& name, const nlohmann::json& value,
                       const std::string& where);
 
 // The keys that are set, as an object (stable order of scenario_keys()).
@@ -43,8 +49,5 @@ nlohmann::json to_json(const Scenario& s);
 
 // "key=value,key=value" of the set keys; "baseline" when none is set.
 std::string scenario_label(const Scenario& s);
-
-// Closest of `candidates` to `word` (edit distance), or "" if none is close.
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 
 }  // namespace foresight::sim

@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "foresight/common/errors.hpp"
+
 #include <nlohmann/json_fwd.hpp>
 
 #include "foresight/config/hardware.hpp"
@@ -15,8 +17,8 @@
 
 namespace foresight::config {
 
-struct ConfigError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+struct ConfigError : common::InputError {
+  using common::InputError::InputError;
 };
 
 // `spec` is a path to a .toml or a Hugging Face config.json, or a bare name

@@ -15,6 +15,7 @@ namespace foresight::trace {
 // bytes, flops, step, seq and engine. Times in microseconds as the format
 // requires.
 nlohmann::json to_perfetto(const Trace& t);
+// Streams the JSON to OUT atomically; a failed write is common::WriteError.
 void write_perfetto(const Trace& t, const std::filesystem::path& out);
 
 // Derived summary used by `foresight inspect` (and tests): steps, per-stage

@@ -7,12 +7,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "foresight/common/errors.hpp"
 #include "foresight/trace/schema.hpp"
 
 namespace foresight::trace {
 
-struct TraceError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+struct TraceError : common::InputError {
+  using common::InputError::InputError;
 };
 
 struct ReadOptions {

@@ -1,0 +1,93 @@
+// The executable's one error handler, command by command: bad input exits 2
+// with "foresight <command>: error:" and the file named; every command takes
+// --quiet.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "catch.hpp"
+
+#ifdef FORESIGHT_BIN
+namespace fs = std::filesystem;
+
+namespace {
+struct Result {
+  int rc;
+  std::string out;  // stdout and stderr
+};
+Result sh(const std::string& args) {
+  const fs::path log = fs::temp_directory_path() / ("foresight-cli-test-" + std::to_string(::getpid()) + ".log");
+  const std::string cmd = std::string(FORESIGHT_BIN) + " " + args + " > " + log.string() + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::ifstream f(log);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  fs::remove(log);
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, ss.str()};
+}
+fs::path scratch() {
+  const fs::path d = fs::temp_directory_path() / ("foresight-cli-test-" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  return d;
+}
+}  // namespace
+
+TEST_CASE("bad input exits 2 naming the file, on every kind of command", "[cli]") {
+  const fs::path d = scratch();
+  { std::ofstream(d / "bad.toml") << "name = \"bad\"\nn_layers = \"four\"\n"; }
+  { std::ofstream(d / "not-a-trace.h5") << "hello"; }
+  const std::string bad_model = (d / "bad.toml").string();
+  const std::string bad_trace = (d / "not-a-trace.h5").string();
+  const struct {
+    std::string args, command, named;
+  } cases[] = {
+      {"run --model " + bad_model + " --out " + (d / "r").string(), "run", bad_model},
+      {"synth --model " + bad_model + " --out " + (d / "s").string(), "synth", bad_model},
+      {"calibrate --model " + bad_model + " --out " + (d / "f.safetensors").string(), "calibrate", bad_model},
+      {"plan --model " + bad_model + " --evaluator analytic --out " + (d / "p").string(), "plan", bad_model},
+      {"inspect " + bad_trace, "inspect", bad_trace},
+      {"export " + bad_trace + " --perfetto " + (d / "x.json").string(), "export", bad_trace},
+      {"replay " + bad_trace + " --out " + (d / "rp").string(), "replay", bad_trace},
+      {"profile " + bad_trace + " --out " + (d / "c.json").string(), "profile", bad_trace},
+      {"sweep " + std::string(FORESIGHT_SAMPLES) + "/sparda-tiny.h5 --study " + bad_model + " --out " +
+           (d / "sw").string(),
+       "sweep", bad_model},
+  };
+  for (const auto& c : cases) {
+    INFO(c.args);
+    const Result r = sh(c.args);
+    INFO(r.out);
+    CHECK(r.rc == 2);
+    CHECK(r.out.find("foresight " + c.command + ": error: ") != std::string::npos);
+    CHECK(r.out.find(c.named) != std::string::npos);
+  }
+  CHECK_FALSE(fs::exists(d / "x.json"));  // nothing half-written under a final name
+  fs::remove_all(d);
+}
+
+TEST_CASE("a failed write exits 1, not 2", "[cli]") {
+  const fs::path d = scratch();
+  // The output's folder is a file: the trace is fine, the write fails.
+  { std::ofstream(d / "file") << "x"; }
+  const Result r = sh("export " + std::string(FORESIGHT_SAMPLES) + "/sparda-tiny.h5 --perfetto " +
+                      (d / "file" / "x.json").string());
+  INFO(r.out);
+  CHECK(r.rc == 1);
+  CHECK(r.out.find("x.json") != std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST_CASE("every command takes --quiet", "[cli]") {
+  for (const char* c : {"run", "calibrate", "inspect", "export", "plan", "synth", "replay", "sweep", "profile"}) {
+    INFO(c);
+    const Result r = sh(std::string(c) + " --quiet --help");
+    CHECK(r.rc == 0);
+    CHECK(r.out.find("--quiet") != std::string::npos);
+  }
+}
+#endif

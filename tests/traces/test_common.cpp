@@ -1,0 +1,118 @@
+// The helpers every module shares (traces/include/foresight/common/ and
+// config/toml.hpp): percentiles, did-you-mean, atomic files, TOML to JSON.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "catch.hpp"
+#include "temp_files.hpp"
+#include "foresight/common/errors.hpp"
+#include "foresight/common/files.hpp"
+#include "foresight/common/stats.hpp"
+#include "foresight/common/text.hpp"
+#include "foresight/config/load.hpp"
+#include "foresight/config/toml.hpp"
+#include "foresight/trace/reader.hpp"
+
+namespace fs = std::filesystem;
+using namespace foresight;
+
+using foresight::testing::entries;
+using foresight::testing::slurp;
+
+namespace {
+fs::path fresh_dir(const std::string& name) { return foresight::testing::fresh_dir("common-test-" + name); }
+}  // namespace
+
+TEST_CASE("percentile is the nearest rank of a sorted copy", "[common]") {
+  // 10 values: p50 is the 5th smallest, p99 the 10th, p10 the 1st.
+  const std::vector<double> v = {9, 1, 8, 2, 7, 3, 6, 4, 5, 10};
+  CHECK(common::percentile(v, 50) == 5);
+  CHECK(common::percentile(v, 99) == 10);
+  CHECK(common::percentile(v, 10) == 1);
+  CHECK(common::percentile(v, 11) == 2);  // ceil(1.1) = 2nd
+  CHECK(common::percentile({42}, 1) == 42);
+  CHECK(std::isnan(common::percentile({}, 50)));
+  CHECK(common::nearest_rank(4, 0) == 1u);   // clamped up
+  CHECK(common::nearest_rank(4, 100) == 4u);
+}
+
+TEST_CASE("did you mean ignores case, underscores and dashes", "[common]") {
+  CHECK(common::edit_distance("kitten", "sitting") == 3u);
+  CHECK(common::edit_distance("", "abc") == 3u);
+  const std::vector<std::string> keys = {"pcie-gbps", "gather-ctas", "policy"};
+  CHECK(common::did_you_mean("pcie_gbps", keys) == "pcie-gbps");
+  CHECK(common::did_you_mean("pcie-gpbs", keys) == "pcie-gbps");
+  CHECK(common::did_you_mean("polcy", keys) == "policy");
+  CHECK(common::did_you_mean("ctas", keys) == "gather-ctas");  // contained
+  CHECK(common::did_you_mean("zzzzzzz", keys).empty());
+}
+
+TEST_CASE("an atomic file replaces the old one and leaves no temporary", "[common][files]") {
+  const auto dir = fresh_dir("one");
+  fs::create_directories(dir);
+  { std::ofstream(dir / "a.json") << "old"; }
+  common::write_json_atomic(dir / "a.json", nlohmann::json{{"x", 1}});
+  CHECK(nlohmann::json::parse(slurp(dir / "a.json"))["x"] == 1);
+  common::write_file_atomic(dir / "b.txt", [](std::ostream& out) { out << "streamed"; });
+  CHECK(slurp(dir / "b.txt") == "streamed");
+  CHECK(entries(dir) == 2u);
+  // A writer that throws leaves neither the file nor a temporary.
+  CHECK_THROWS_AS(common::write_file_atomic(dir / "c.txt", [](std::ostream&) { throw std::runtime_error("x"); }),
+                  std::runtime_error);
+  CHECK(entries(dir) == 2u);
+  // No folder to write into: a WriteError naming the file.
+  CHECK_THROWS_WITH(common::write_file_atomic(dir / "missing" / "d.txt", "x"), Catch::Contains("d.txt.partial"));
+  CHECK_THROWS_AS(common::write_file_atomic(dir / "missing" / "d.txt", "x"), common::WriteError);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a failing set of files leaves the old ones untouched and no temporaries", "[common][files]") {
+  const auto dir = fresh_dir("fail");
+  fs::create_directories(dir / "plan.json");  // a folder where a file must go
+  { std::ofstream(dir / "report.html") << "old"; }
+  REQUIRE_THROWS_AS(common::write_files_atomic(dir, {{"report.html", "new"}, {"plan.json", "{}"}}),
+                    common::WriteError);
+  REQUIRE(slurp(dir / "report.html") == "old");
+  REQUIRE(entries(dir) == 2);  // report.html and the plan.json folder only
+  common::write_files_atomic(dir / "nested", {{"a", "1"}, {"b", "2"}});
+  CHECK(slurp(dir / "nested" / "b") == "2");
+  CHECK(entries(dir / "nested") == 2u);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("an output folder that is a file is a clear error", "[common][files]") {
+  const auto dir = fresh_dir("file");
+  { std::ofstream(dir.string()) << "x"; }
+  try {
+    common::write_files_atomic(dir, {{"a", "b"}});
+    FAIL("expected an error");
+  } catch (const common::WriteError& e) {
+    REQUIRE(std::string(e.what()).find(dir.string()) != std::string::npos);
+  }
+  fs::remove(dir);
+}
+
+TEST_CASE("TOML converts to JSON; errors name the file, line and key", "[common][toml]") {
+  const auto j = config::parse_toml("name = \"s\"\n[grid]\nbatch = [1, 2]\nx = 0.5\nok = true\n", "s.toml");
+  CHECK(j["name"] == "s");
+  CHECK(j["grid"]["batch"] == nlohmann::json::array({1, 2}));
+  CHECK(j["grid"]["x"] == 0.5);
+  CHECK(j["grid"]["ok"] == true);
+  CHECK_THROWS_WITH(config::parse_toml("[grid\n", "s.toml"), Catch::Contains("s.toml:1:"));
+  CHECK_THROWS_WITH(config::parse_toml("[a]\nwhen = 1979-05-27\n", "s.toml"),
+                    Catch::Contains("s.toml") && Catch::Contains("'a.when'"));
+  CHECK_THROWS_AS(config::read_toml_file("/nonexistent/x.toml"), config::ConfigError);
+}
+
+TEST_CASE("bad-input errors share one base type", "[common]") {
+  // cli/errors.hpp maps common::InputError to exit code 2.
+  CHECK_THROWS_AS(config::load_model("/nonexistent/model.toml"), common::InputError);
+  CHECK_THROWS_AS(trace::read_trace("/nonexistent/t.h5"), common::InputError);
+}
