@@ -76,7 +76,7 @@ int run_run(const RunOptions& o) {
     req.measure_recall = o.recall;
     req.trace = !o.no_trace;
     req.cuda_graph = !o.no_graph;
-    req.prefill_chunk_tokens = o.prefill_chunk;
+    r.prefill_chunk_tokens = o.prefill_chunk;
     req.stop = &g_stop;
     std::signal(SIGINT, on_sigint);
     const auto res = runtime::run_to_folder(req);
