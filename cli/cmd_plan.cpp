@@ -57,7 +57,7 @@ report::PlanRequest plan_request(const PlanOptions& o) {
   req.modes.clear();
   for (const auto& c : o.contexts)  // "128K", "32768,65536": the parsing every command shares
     for (auto v : parse_token_list(c, "--context")) req.contexts.push_back(v);
-  for (const auto& m : o.modes) req.modes.push_back(mode_from_name(m));
+  for (const auto& m : o.modes) req.modes.push_back(config::parse_mode(m, "--modes"));
   if (!(o.slo_tpot_ms > 0)) throw std::invalid_argument("--slo-tpot-ms must be positive");
   for (auto b : o.batches)
     if (b <= 0) throw std::invalid_argument("--batches: every batch must be positive");

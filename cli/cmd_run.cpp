@@ -76,7 +76,7 @@ runtime::RunRequest run_request(const RunOptions& o) {
   req.measure_recall = o.recall;
   req.trace = !o.no_trace;
   req.cuda_graph = !o.no_graph;
-  req.prefill_chunk_tokens = o.prefill_chunk;
+  r.prefill_chunk_tokens = o.prefill_chunk;
   return req;
 }
 

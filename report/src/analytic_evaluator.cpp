@@ -9,14 +9,6 @@
 
 namespace foresight::report {
 
-std::int64_t model_params(const config::ModelConfig& m) {
-  const std::int64_t q = m.n_heads * m.head_dim, kv = m.n_kv_heads * m.head_dim;
-  const std::int64_t per_layer = m.hidden * (q + 3 * kv) /* q,k,v,forecast */ + q * m.hidden +
-                                 3 * m.hidden * m.intermediate + 2 * m.hidden;
-  const std::int64_t embed = m.vocab * m.hidden * (m.tie_embeddings ? 1 : 2);
-  return m.n_layers * per_layer + embed + m.hidden;
-}
-
 AnalyticEvaluator::AnalyticEvaluator(config::ModelConfig model,
                                      std::map<std::string, config::HardwareConfig> hw)
     : model_(std::move(model)), hw_(std::move(hw)) {}
@@ -46,7 +38,7 @@ ScenarioMetrics AnalyticEvaluator::evaluate(const Scenario& s) const {
   const double hbm = hw.hbm_gbps * 1e9;  // bytes/s
 
   // Compute per step (ms): linear layers, attention KV reads, selection work.
-  const double params = static_cast<double>(model_params(m));
+  const double params = static_cast<double>(m.stored_params());
   const double linear_s = std::max(params * m.dtype_bytes / hbm,
                                    2.0 * params * B / (hw.bf16_tflops * 1e12 * kLinearEfficiency));
   const double ctx = static_cast<double>(s.context_tokens);
@@ -80,7 +72,8 @@ ScenarioMetrics AnalyticEvaluator::evaluate(const Scenario& s) const {
     h2d_ms = miss_bytes / (gather_gbps * 1e9) * 1e3 + (L - 1) * hw.h2d_latency_us * 1e-3;
     compute_ms *= 1 + hw.gather_compute_slowdown * static_cast<double>(s.gather_ctas) /
                           static_cast<double>(hw.sm_count);
-    if (s.mode == config::Mode::sparda)  // hidden behind the previous layer's compute
+    if (config::mode_traits(s.mode).transfer == config::TransferPath::side_prefetch)  // hidden behind
+                                                                                    // the previous layer's compute
       exposed_ms = L * std::max(0.0, h2d_ms / (L - 1) - compute_ms / L);
     else
       exposed_ms = h2d_ms;
@@ -100,28 +93,8 @@ ScenarioMetrics AnalyticEvaluator::evaluate(const Scenario& s) const {
   r.tpot_p50_ms = r.tpot_p99_ms = step_ms;  // a closed form has no step-to-step spread
   r.tokens_per_s = B / (step_ms * 1e-3);
 
-  // Memory (bytes).
-  const auto Bi = s.batch;
-  const std::int64_t full_kv = Bi * s.context_tokens * kv_token_layer * m.n_layers;
-  r.gpu_parts.emplace_back("weights", model_params(m) * m.dtype_bytes);
-  if (offload) {
-    r.gpu_parts.emplace_back("KV working set",
-                             Bi * (m.n_layers - 1) * m.n_kv_heads * slots * block_bytes_head +
-                                 Bi * s.context_tokens * kv_token_layer /* layer 0 */);
-  } else {
-    r.gpu_parts.emplace_back("KV cache", full_kv);
-  }
-  if (sparse)
-    r.gpu_parts.emplace_back("compressed keys",
-                             static_cast<std::int64_t>(B * L * ckeys_bytes_seq_layer));
-  r.gpu_parts.emplace_back("activations",
-                           Bi * (4 * m.hidden + 2 * m.intermediate + m.vocab) * 4);
-  r.gpu_parts.emplace_back("workspace", kWorkspaceBytes);
-  if (offload) r.host_parts.emplace_back("KV cache (pinned)", full_kv);
-  r.gpu_capacity_bytes = hw.gpu_mem_bytes;
-  r.host_capacity_bytes = static_cast<std::int64_t>(static_cast<double>(hw.host_mem_bytes) *
-                                                    kPinnableShare);
-  r.fits = r.gpu_bytes() <= r.gpu_capacity_bytes && r.host_bytes() <= r.host_capacity_bytes;
+  // Memory: the footprint of the run `foresight run` would make of it.
+  set_memory(r, config::footprint(m, scenario_run(s, sp.topk_blocks), hw));
   return r;
 }
 
@@ -144,9 +117,9 @@ EvaluatorInfo AnalyticEvaluator::info() const {
       "sparda hides each layer's transfer behind the previous layer's compute; sparse-offload "
       "and sparda-no-prefetch wait for it",
       "per-token latency p99 = p50 (a closed form has no step-to-step spread)",
-      fmt::format("pinned host memory usable for KV: {:.0f}% of RAM; CUDA context and "
-                  "workspace {:.1f} GiB",
-                  kPinnableShare * 100, static_cast<double>(kWorkspaceBytes) / (1 << 30))};
+      "memory: config::footprint of the run `foresight run` would make (4 decode steps, real "
+      "prefill in 512-token chunks); pinned host memory is RAM less the hardware's "
+      "host_reserve_bytes"};
   return i;
 }
 

@@ -31,16 +31,6 @@ double metric(const sim::Metrics& m, const std::string& name) {
 }
 double or_zero(double v) { return std::isfinite(v) ? v : 0.0; }
 
-// "gpu.kv_working_set" -> ("KV working set", gpu).
-std::string part_label(const std::string& category) {
-  static const std::map<std::string, std::string> names = {
-      {"weights", "weights"},         {"kv_full", "KV cache"},
-      {"kv_working_set", "KV working set"}, {"kv_layer0", "KV layer 0"},
-      {"compressed_keys", "compressed keys"}, {"activations", "activations"},
-      {"workspace", "workspace"}};
-  auto it = names.find(category);
-  return it == names.end() ? category : it->second;
-}
 // Step times, throughput, bounds, H2D and hit rate from the simulator's metrics.
 ScenarioMetrics fill_metrics(ScenarioMetrics m, const sim::Metrics& metrics) {
   const double steps = std::max(1.0, metric(metrics, "decode.steps"));
@@ -136,8 +126,7 @@ const sim::Replayer& SimEvaluator::replayer(const Scenario& s) const {
       o.run.prefill = "none";
       o.run.topk_blocks = topk_blocks();
       o.run.cache_blocks = 0;
-      o.run.prefetch = s.mode == config::Mode::sparda ? config::Prefetch::lookahead
-                                                      : config::Prefetch::none;
+      o.run.prefetch = config::mode_traits(s.mode).prefetch;
       o.run.gather_ctas = s.gather_ctas;
       o.run.selection_source = "workload";
       o.run.workload.reuse = s.reuse;
@@ -160,6 +149,13 @@ const sim::Replayer& SimEvaluator::replayer(const Scenario& s) const {
 }
 
 ScenarioMetrics SimEvaluator::evaluate(const Scenario& s) const {
+  // Feasibility first, on the run `foresight run` would make (no replay when it does not fit).
+  ScenarioMetrics m;
+  auto hw_it = hw_.find(s.hardware);
+  if (hw_it != hw_.end()) {
+    set_memory(m, config::footprint(model_, scenario_run(s, topk_blocks()), hw_it->second));
+    if (!m.fits) return m;
+  }
   const auto& rep = replayer(s);
   const auto& header = rep.trace().header;
   sim::Scenario w;
@@ -171,23 +167,15 @@ ScenarioMetrics SimEvaluator::evaluate(const Scenario& s) const {
     w.context = s.context_tokens;
   }
   const bool offload = mode_offloads(header.run.mode);
-  if (offload || mode_is_sparse(header.run.mode)) w.cache_blocks = s.cache_blocks;
+  if (s.cache_blocks > 0 && mode_is_sparse(header.run.mode)) w.cache_blocks = s.cache_blocks;  // 0: top-k + 1
   if (offload) w.gather_ctas = s.gather_ctas;
   if (s.pcie_gbps > 0) w.pcie_gbps = s.pcie_gbps;
   w.seed = opts_.seed;
   const sim::ReplayResult r = rep.run(w);
 
-  ScenarioMetrics m;
-  const auto& hw = hw_.count(s.hardware) ? hw_.at(s.hardware) : header.hardware;
-  m.gpu_capacity_bytes = hw.gpu_mem_bytes;
-  m.host_capacity_bytes = hw.host_mem_bytes;
-  for (const auto& [key, bytes] : r.scenario.at("memory").items()) {
-    const auto dot = key.find('.');
-    const std::string loc = key.substr(0, dot), cat = key.substr(dot + 1);
-    (loc == "gpu" ? m.gpu_parts : m.host_parts)
-        .emplace_back(part_label(cat), bytes.get<std::int64_t>());
-  }
-  m.fits = r.status == "ok";
+  if (hw_it == hw_.end())  // a recorded trace on its own hardware
+    set_memory(m, config::footprint(model_, scenario_run(s, topk_blocks()), header.hardware));
+  m.fits = m.fits && r.status == "ok";
   if (!m.fits) return m;
   // The simulator leaves the trace's warm-up steps (cold block cache) out.
   return fill_metrics(m, r.metrics);

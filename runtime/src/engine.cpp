@@ -64,9 +64,10 @@ DecodeEngine::State::State(const config::ModelConfig& model, const DeviceWeights
   n_slots = static_cast<int>(std::max(o.topk_blocks, o.cache_blocks));
   lru = n_slots > k;
   gather_ctas = o.gather_ctas > 0 ? o.gather_ctas : default_gather_ctas(B);
-  sparse = is_sparse_mode(o.mode);
-  forecast_selects = o.mode == Mode::sparda || o.mode == Mode::sparda_no_prefetch || o.mode == Mode::sparda_no_offload;
-  prefetch = o.mode == Mode::sparda;
+  const config::ModeTraits& mt = config::mode_traits(o.mode);
+  sparse = mt.selects();
+  forecast_selects = mt.forecast();
+  prefetch = mt.transfer == config::TransferPath::side_prefetch;
   ctx = o.context_tokens;
   std::int64_t longest = 0;
   for (auto c : ctx) longest = std::max(longest, c + std::max<std::int64_t>(o.max_steps, 1));
@@ -119,11 +120,11 @@ void DecodeEngine::State::allocate_kv() {
   const std::size_t store = static_cast<std::size_t>(B) * nkv * static_cast<std::size_t>(max_tokens) * hd;
   const std::size_t one_seq = static_cast<std::size_t>(nkv) * static_cast<std::size_t>(max_tokens) * hd;
   const auto rz = static_cast<std::size_t>(rows);
-  const bool offload_mode = is_offload_mode(o.mode);
+  const config::ModeTraits& mt = config::mode_traits(o.mode);
   kv.resize(static_cast<std::size_t>(L));
   for (int l = 0; l < L; ++l) {
     auto& lk = kv[static_cast<std::size_t>(l)];
-    lk.on_host = offload_mode && !(forecast_selects && l == 0);  // sparda modes keep layer 0 resident
+    lk.on_host = mt.kv_on_host() && !(l == 0 && mt.layer0_on_gpu());
     if (lk.on_host) {
       const auto t0 = std::chrono::steady_clock::now();
       lk.hk = HostArray<bf16>(be, store);
@@ -417,6 +418,7 @@ EngineOptions engine_options(const config::RunConfig& run) {
   o.cache_blocks = run.cache_blocks == 0 ? 0 : run.cache_blocks - 1;
   o.gather_ctas = static_cast<int>(run.gather_ctas);
   o.synthetic_prefill = run.prefill == "synthetic";
+  o.prefill_chunk_tokens = run.prefill_chunk_tokens;
   o.seed = run.seed;
   o.warmup_steps = run.warmup_steps;
   return o;

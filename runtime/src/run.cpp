@@ -124,7 +124,6 @@ RunResult run_to_folder(const RunRequest& req) {
   for (const auto& item : plan.items) rec.memory({item.location, item.category, item.bytes});
 
   EngineOptions eo = engine_options(run);
-  eo.prefill_chunk_tokens = req.prefill_chunk_tokens;
   eo.selections = selections.get();
   eo.measure_recall = req.measure_recall && run.mode == config::Mode::sparda_no_offload;
   eo.cuda_graph = req.cuda_graph;
@@ -226,7 +225,6 @@ RunResult run_to_folder(const RunRequest& req) {
   cj["weights"] = {{"checkpoint", req.checkpoint.empty() ? nlohmann::json(nullptr) : nlohmann::json(req.checkpoint.string())},
                    {"forecast", req.forecast.empty() ? nlohmann::json(nullptr) : nlohmann::json(req.forecast.string())},
                    {"synthetic_seed", run.seed}};
-  cj["prefill_chunk_tokens"] = req.prefill_chunk_tokens;
   if (!req.selections_file.empty()) cj["selections_file"] = req.selections_file.string();
   write_file(req.out_dir, "config.json", cj.dump(2) + "\n");
 

@@ -257,7 +257,8 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
   const auto& m = h.model;
   const config::Mode mode = s.mode.value_or(h.run.mode);
   auto fail = [&](const std::string& msg) { throw std::invalid_argument(where_ + ": " + msg); };
-  if (s.mode && (h.run.mode == config::Mode::dense || mode == config::Mode::dense) && mode != h.run.mode)
+  if (s.mode && mode != h.run.mode &&
+      !(config::mode_traits(h.run.mode).selects() && config::mode_traits(mode).selects()))
     fail(fmt::format("--mode {} from a {} trace: a mode what-if needs block selections on both sides "
                      "(sparse, sparse-offload, sparda-no-prefetch, sparda, sparda-no-offload)",
                      config::to_string(mode), config::to_string(h.run.mode)));
@@ -334,9 +335,14 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
       loads[static_cast<std::size_t>(c.step) * L + c.layer] = c.misses;
 
   ReplayResult r;
-  std::int64_t max_tokens = 0;
-  for (auto n : ctx) max_tokens += n + decode_steps_;
-  const MemoryPlan mem = plan_memory(m, hw, mode, batch, max_tokens, cache_blocks);
+  config::RunConfig as_run = h.run;  // the recorded run with the what-ifs applied
+  as_run.mode = mode;
+  as_run.batch = batch;
+  as_run.context_tokens = ctx;
+  as_run.cache_blocks = cache_blocks;
+  as_run.gather_ctas = gather_ctas;
+  as_run.prefetch = prefetch;
+  const MemoryPlan mem = plan_memory(m, hw, as_run);
   const bool same_shape = batch == rec_batch && !s.context;
   r.scenario = {{"trace", where_},
                 {"what_if", to_json(s)},
@@ -415,8 +421,6 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
   sc.gather_ctas = gather_ctas;
   sc.prefill = has_prefill_;
   sc.host_step_ns = cc ? cc->host_step_ns() : host_step_ns_;
-  config::RunConfig as_run = h.run;
-  as_run.cache_blocks = cache_blocks;
   sc.eager = h.run.backend == "cuda" && !config::decode_uses_graph(as_run);
   sc.eager_launch_ns = cc ? cc->eager_launch_ns() : std::llround(hw.kernel_launch_us * 1e3);
   if (cc) {

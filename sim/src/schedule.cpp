@@ -16,16 +16,13 @@ using trace::OpKind;
 using trace::Phase;
 
 ModeShape mode_shape(Mode mode, config::Prefetch prefetch) {
+  const config::ModeTraits& t = config::mode_traits(mode);
   ModeShape s;
-  s.select = mode != Mode::dense;
-  s.forecast = mode == Mode::sparda || mode == Mode::sparda_no_prefetch || mode == Mode::sparda_no_offload;
-  s.kv_on_host = mode == Mode::sparse_offload || mode == Mode::sparda || mode == Mode::sparda_no_prefetch;
+  s.select = t.selects();
+  s.forecast = t.forecast();
+  s.kv_on_host = t.kv_on_host();
   s.side_fetch = s.kv_on_host && prefetch == config::Prefetch::lookahead;
   return s;
-}
-
-config::Prefetch mode_prefetch(Mode mode) {
-  return mode == Mode::sparda ? config::Prefetch::lookahead : config::Prefetch::none;
 }
 
 bool layer_gathers(const ModeShape& s, std::int32_t layer) {

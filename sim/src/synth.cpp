@@ -102,9 +102,7 @@ trace::Trace synthesize(const SynthOptions& o) {
   sc.model = m;
   sc.hardware = o.hardware;
   sc.mode = r.mode;
-  sc.prefetch = ms.kv_on_host ? (r.mode == config::Mode::sparda ? config::Prefetch::lookahead
-                                                                  : config::Prefetch::none)
-                              : config::Prefetch::none;
+  sc.prefetch = config::mode_traits(r.mode).prefetch;
   sc.batch = r.batch;
   sc.context_tokens = r.context_tokens;
   sc.decode_steps = steps;
@@ -117,11 +115,7 @@ trace::Trace synthesize(const SynthOptions& o) {
   EngineParams ep{o.hardware.gather_compute_slowdown, o.hardware.sm_count};
   apply_times(t, simulate(graph_from_trace(t), ep));
 
-  std::int64_t max_tokens = 0;
-  for (auto n : r.context_tokens) max_tokens += n + steps;
-  const MemoryPlan mp = plan_memory(m, o.hardware, r.mode, r.batch, max_tokens,
-                                    r.cache_blocks == 0 ? r.topk_blocks + 1 : r.cache_blocks);
-  t.memory = mp.entries;
+  t.memory = plan_memory(m, o.hardware, r).entries;
   t.header.run.prefetch = sc.prefetch;
   return t;
 }

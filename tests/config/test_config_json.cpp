@@ -135,6 +135,14 @@ TEST_CASE("weight_params counts Llama-3.1-8B exactly") {
   CHECK(tied.weight_params() == 8030261248LL - 128256LL * 4096);
 }
 
+TEST_CASE("stored_params adds the Forecast rows of every layer and layer 0's selector") {
+  // Llama-3.1-8B: 8 KV heads x 128 = 1024 rows of 4096 per Forecast/selector.
+  const ModelConfig m = sample_model();
+  CHECK(m.forecast_params() == 32LL * 1024 * 4096);
+  CHECK(m.selector_params() == 1024LL * 4096);
+  CHECK(m.stored_params() == 8030261248LL + 33LL * 1024 * 4096);
+}
+
 TEST_CASE("BandwidthCurve interpolates linearly in log2(x) and clamps") {
   BandwidthCurve c{{4096, 65536, 1048576}, {1.5, 16.8, 46.0}};
   CHECK(c.at(4096) == 1.5);

@@ -28,7 +28,7 @@ RunRequest tiny_request(const std::string& name, config::Mode mode = config::Mod
   r.run.warmup_steps = 1;
   r.run.topk_blocks = r.model.sparse.topk_blocks;
   r.out_dir = testing::fresh_dir(name);
-  r.prefill_chunk_tokens = 50;
+  r.run.prefill_chunk_tokens = 50;
   return r;
 }
 nlohmann::json read_json(const std::filesystem::path& p) {

@@ -32,6 +32,32 @@ BandwidthCurve curve_from(detail::Fields& parent, const std::string& key) {
   f.finish();
   return c;
 }
+// provenance.<key>, which must say measured, datasheet or estimate.
+std::string provenance_text(detail::Fields& p, const std::string& key) {
+  std::string text = p.string(key);
+  const bool ok = text.rfind("measured", 0) == 0 || text.rfind("datasheet", 0) == 0 ||
+                  text.rfind("estimate", 0) == 0;
+  if (!ok)
+    p.fail(key, "must start with \"measured\", \"datasheet\" or \"estimate\", got \"" + text + "\"");
+  return text;
+}
+
+// The optional numbers: a value other than the default needs a provenance
+// like any other number; the default needs none (files before the key).
+void optional_provenance(detail::Fields& p, HardwareConfig& h) {
+  const std::pair<const char*, bool> optional[] = {
+      {"gpu_workspace_bytes", h.gpu_workspace_bytes != kDefaultGpuWorkspaceBytes},
+      {"host_reserve_bytes", h.host_reserve_bytes != kDefaultHostReserveBytes}};
+  for (const auto& [key, changed] : optional) {
+    if (p.has(key)) {
+      h.provenance[key] = provenance_text(p, key);
+    } else if (changed) {
+      throw ConfigError(fmt::format("{}: '{}' has no provenance: add provenance.{} = \"measured: ...\", "
+                                    "\"datasheet: ...\" or \"estimate: <why>\"",
+                                    p.where(), key, key));
+    }
+  }
+}
 }  // namespace
 
 json to_json(const HardwareConfig& h) {
@@ -57,6 +83,8 @@ json to_json(const HardwareConfig& h) {
       {"cpu_name", h.cpu_name},
       {"host_mem_bytes", h.host_mem_bytes},
       {"host_memcpy_gbps", h.host_memcpy_gbps},
+      {"gpu_workspace_bytes", h.gpu_workspace_bytes},
+      {"host_reserve_bytes", h.host_reserve_bytes},
       {"provenance", h.provenance},
   };
 }
@@ -91,6 +119,8 @@ HardwareConfig hardware_from_fields(Fields& f, const std::string& fallback_name)
   h.cpu_name = f.string("cpu_name");
   h.host_mem_bytes = f.integer("host_mem_bytes");
   h.host_memcpy_gbps = f.number("host_memcpy_gbps");
+  h.gpu_workspace_bytes = f.integer("gpu_workspace_bytes", h.gpu_workspace_bytes);
+  h.host_reserve_bytes = f.integer("host_reserve_bytes", h.host_reserve_bytes);
 
   // Provenance: one string per numeric key above, nothing else.
   const std::vector<std::string> numeric = {
@@ -108,14 +138,9 @@ HardwareConfig hardware_from_fields(Fields& f, const std::string& fallback_name)
           fmt::format("{}: '{}' has no provenance: add provenance.{} = \"measured: ...\", "
                       "\"datasheet: ...\" or \"estimate: <why>\"",
                       f.where(), key, key));
-    std::string text = p.string(key);
-    const bool ok = text.rfind("measured", 0) == 0 || text.rfind("datasheet", 0) == 0 ||
-                    text.rfind("estimate", 0) == 0;
-    if (!ok)
-      p.fail(key,
-             "must start with \"measured\", \"datasheet\" or \"estimate\", got \"" + text + "\"");
-    h.provenance[key] = text;
+    h.provenance[key] = provenance_text(p, key);
   }
+  optional_provenance(p, h);
   p.finish();
   f.adopt(p);
   f.finish();

@@ -9,6 +9,9 @@
 #include <utility>
 #include <vector>
 
+#include <array>
+
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "foresight/common/text.hpp"
@@ -21,6 +24,29 @@ using common::did_you_mean;  // foresight/common/text.hpp
 std::string kind_name(const nlohmann::json& v);
 
 [[noreturn]] void fail(const std::string& where, const std::string& path, const std::string& what);
+
+// Name of an enum value in a (value, name) table; "?" when absent.
+template <class E, std::size_t N>
+const char* name_of(const std::array<std::pair<E, const char*>, N>& table, E e) {
+  for (const auto& [v, n] : table)
+    if (v == e) return n;
+  return "?";
+}
+
+// The value named `s`; throws ConfigError naming `field`, with a did-you-mean.
+template <class E, std::size_t N>
+E parse_name(const std::array<std::pair<E, const char*>, N>& table, const std::string& s,
+             const std::string& field) {
+  std::vector<std::string> names;
+  for (const auto& [v, n] : table) {
+    if (s == n) return v;
+    names.emplace_back(n);
+  }
+  std::string hint = did_you_mean(s, names);
+  throw ConfigError(fmt::format("{}: unknown value '{}'{} (one of: {})", field, s,
+                                hint.empty() ? "" : fmt::format(", did you mean '{}'?", hint),
+                                fmt::join(names, ", ")));
+}
 
 // Reads the fields of one table. Every key asked for (present or not) is
 // remembered as known; finish() rejects any other key with a did-you-mean.

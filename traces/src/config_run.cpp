@@ -11,14 +11,6 @@ namespace foresight::config {
 using nlohmann::json;
 
 namespace {
-constexpr std::array<std::pair<Mode, const char*>, 6> kModes{{
-    {Mode::dense, "dense"},
-    {Mode::sparse, "sparse"},
-    {Mode::sparse_offload, "sparse-offload"},
-    {Mode::sparda_no_prefetch, "sparda-no-prefetch"},
-    {Mode::sparda, "sparda"},
-    {Mode::sparda_no_offload, "sparda-no-offload"},
-}};
 constexpr std::array<std::pair<Eviction, const char*>, 6> kEvictions{{
     {Eviction::sparda, "sparda"},
     {Eviction::lru, "lru"},
@@ -27,31 +19,6 @@ constexpr std::array<std::pair<Eviction, const char*>, 6> kEvictions{{
     {Eviction::arc, "arc"},
     {Eviction::opt, "opt"},
 }};
-constexpr std::array<std::pair<Prefetch, const char*>, 2> kPrefetches{{
-    {Prefetch::none, "none"},
-    {Prefetch::lookahead, "lookahead"},
-}};
-
-template <class E, std::size_t N>
-const char* name_of(const std::array<std::pair<E, const char*>, N>& table, E e) {
-  for (const auto& [v, n] : table)
-    if (v == e) return n;
-  return "?";
-}
-
-template <class E, std::size_t N>
-E parse_name(const std::array<std::pair<E, const char*>, N>& table, const std::string& s,
-             const std::string& field) {
-  std::vector<std::string> names;
-  for (const auto& [v, n] : table) {
-    if (s == n) return v;
-    names.emplace_back(n);
-  }
-  std::string hint = detail::did_you_mean(s, names);
-  throw ConfigError(fmt::format("{}: unknown value '{}'{} (one of: {})", field, s,
-                                hint.empty() ? "" : fmt::format(", did you mean '{}'?", hint),
-                                fmt::join(names, ", ")));
-}
 
 const std::vector<std::string> kBackends = {"cuda", "cpu", "synth"};
 const std::vector<std::string> kPrefills = {"real", "synthetic", "none"};
@@ -69,25 +36,16 @@ void check_one_of(const std::string& v, const std::vector<std::string>& allowed,
 }
 }  // namespace
 
-const char* to_string(Mode m) { return name_of(kModes, m); }
-
 bool lru_working_set(const RunConfig& r) {
-  return r.mode != Mode::dense && r.cache_blocks > r.topk_blocks + 1;
+  return mode_traits(r.mode).selects() && r.cache_blocks > r.topk_blocks + 1;
 }
 
 bool decode_uses_graph(const RunConfig& r) {
   return r.cuda_graph && r.backend == "cuda" && !lru_working_set(r);
 }
-const char* to_string(Eviction e) { return name_of(kEvictions, e); }
-const char* to_string(Prefetch p) { return name_of(kPrefetches, p); }
-Mode parse_mode(const std::string& s, const std::string& field) {
-  return parse_name(kModes, s, field);
-}
+const char* to_string(Eviction e) { return detail::name_of(kEvictions, e); }
 Eviction parse_eviction(const std::string& s, const std::string& field) {
-  return parse_name(kEvictions, s, field);
-}
-Prefetch parse_prefetch(const std::string& s, const std::string& field) {
-  return parse_name(kPrefetches, s, field);
+  return detail::parse_name(kEvictions, s, field);
 }
 
 json to_json(const RunConfig& r) {
@@ -100,6 +58,7 @@ json to_json(const RunConfig& r) {
       {"warmup_steps", r.warmup_steps},
       {"cuda_graph", r.cuda_graph},
       {"prefill", r.prefill},
+      {"prefill_chunk_tokens", r.prefill_chunk_tokens},
       {"topk_blocks", r.topk_blocks},
       {"cache_blocks", r.cache_blocks},
       {"eviction", to_string(r.eviction)},
@@ -125,6 +84,7 @@ RunConfig run_from_json(const json& j, const std::string& where) {
   r.warmup_steps = f.integer("warmup_steps");
   r.cuda_graph = f.boolean("cuda_graph", true);  // absent in traces before 2026-12
   r.prefill = f.string("prefill");
+  r.prefill_chunk_tokens = f.integer("prefill_chunk_tokens", r.prefill_chunk_tokens);  // absent before 2026-12
   r.topk_blocks = f.integer("topk_blocks");
   r.cache_blocks = f.integer("cache_blocks");
   r.eviction = parse_eviction(f.string("eviction"), where + ": 'eviction'");
@@ -164,6 +124,8 @@ void validate_run_alone(const RunConfig& r, const std::string& where) {
     fail(where, "warmup_steps", fmt::format("must be >= 0, got {}", r.warmup_steps));
   if (r.topk_blocks < 1)
     fail(where, "topk_blocks", fmt::format("must be >= 1, got {}", r.topk_blocks));
+  if (r.prefill_chunk_tokens < 1)
+    fail(where, "prefill_chunk_tokens", fmt::format("must be >= 1, got {}", r.prefill_chunk_tokens));
   if (r.cache_blocks != 0 && r.cache_blocks < r.topk_blocks + 1)
     fail(where, "cache_blocks",
          fmt::format("must be 0 (= topk_blocks + 1) or >= topk_blocks + 1 = {}, got {}",

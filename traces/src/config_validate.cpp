@@ -152,6 +152,11 @@ void validate_hardware(const HardwareConfig& h, const std::string& where) {
          fmt::format("must be in [0, 1], got {}", h.gather_compute_slowdown));
   positive(where, "host_mem_bytes", h.host_mem_bytes);
   positive(where, "host_memcpy_gbps", h.host_memcpy_gbps);
+  non_negative(where, "gpu_workspace_bytes", h.gpu_workspace_bytes);
+  non_negative(where, "host_reserve_bytes", h.host_reserve_bytes);
+  if (h.host_reserve_bytes >= h.host_mem_bytes)
+    fail(where, "host_reserve_bytes",
+         fmt::format("must be below host_mem_bytes ({}), got {}", h.host_mem_bytes, h.host_reserve_bytes));
 }
 
 }  // namespace foresight::config::detail

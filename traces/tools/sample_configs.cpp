@@ -57,7 +57,8 @@ config::HardwareConfig h100_hardware() {
                         "gather_by_ctas_16k", "hbm_gbps", "host_mem_bytes", "host_memcpy_gbps"})
     h.provenance[k] = measured;
   for (const char* k : {"gpu_mem_bytes", "bf16_tflops", "fp32_tflops"}) h.provenance[k] = datasheet;
-  for (const char* k : {"kernel_launch_us", "gather_compute_slowdown"}) h.provenance[k] = estimate;
+  for (const char* k : {"kernel_launch_us", "gather_compute_slowdown", "gpu_workspace_bytes", "host_reserve_bytes"})
+    h.provenance[k] = estimate;
   return h;
 }
 

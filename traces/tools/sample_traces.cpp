@@ -5,6 +5,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "foresight/config/footprint.hpp"
 #include "foresight/trace/stages.hpp"
 #include "foresight/workload/splitmix64.hpp"
 
@@ -158,8 +159,9 @@ trace::Trace build_sample(const SampleSpec& s) {
   h.run = run_config(s);
   const auto& m = h.model;
   const auto& run = h.run;
-  const bool sparse = s.mode != Mode::dense;  // both sparse modes here offload KV
-  const bool sparda = s.mode == Mode::sparda;
+  const config::ModeTraits& mt = config::mode_traits(s.mode);
+  const bool sparse = mt.selects();  // both selecting modes here offload KV
+  const bool sparda = mt.forecast();
   const std::int64_t topk = run.topk_blocks, bt = m.sparse.block_tokens;
   const int L = static_cast<int>(m.n_layers), B = static_cast<int>(run.batch),
             H = static_cast<int>(m.n_kv_heads);
@@ -357,23 +359,8 @@ trace::Trace build_sample(const SampleSpec& s) {
     t.steps.push_back({Phase::decode, step, step_start, tl.free_at(main)});
   }
 
-  // Memory at the largest footprint.
-  const auto weights = static_cast<std::uint64_t>(m.weight_params()) * dt;
-  t.memory.push_back({trace::MemoryLocation::gpu, "weights", weights});
-  const std::uint64_t kv_all = total_ctx * kv_tok * static_cast<std::uint64_t>(L) +
-                               static_cast<std::uint64_t>(B * s.decode_steps * L) * kv_tok;
-  if (sparse) {
-    t.memory.push_back({trace::MemoryLocation::gpu, "kv_working_set",
-                        static_cast<std::uint64_t>(L * B * H * (topk + 1)) * block_bytes_head});
-    t.memory.push_back({trace::MemoryLocation::gpu, "compressed_keys",
-                        total_ctx / static_cast<std::uint64_t>(m.sparse.compress_stride) *
-                            static_cast<std::uint64_t>(L * H * m.head_dim) * dt});
-    t.memory.push_back({trace::MemoryLocation::host_pinned, "kv_full", kv_all});
-  } else {
-    t.memory.push_back({trace::MemoryLocation::gpu, "kv_full", kv_all});
-  }
-  t.memory.push_back({trace::MemoryLocation::gpu, "activations",
-                      static_cast<std::uint64_t>(B * (m.hidden + m.intermediate + m.vocab)) * 4});
+  // Memory: the run's footprint, as the runtime plans it.
+  t.memory = config::footprint(m, run, h.hardware).items;
   if (s.stop_after_steps >= 0) {
     h.status = trace::RunStatus::truncated;
     h.status_reason = "interrupted after " + std::to_string(n_steps) + " of " +

@@ -28,8 +28,6 @@ class AnalyticEvaluator : public Evaluator {
   static constexpr double kLinearEfficiency = 0.6;     // share of peak bf16 FLOP/s reached
   static constexpr double kKernelUsPerLayer = 40;      // ~10 small kernels x 4 us per layer
   static constexpr double kHostSerialMs = 0.1;         // sampling + graph launch per step
-  static constexpr double kPinnableShare = 0.9;        // of host RAM usable as pinned KV
-  static constexpr std::int64_t kWorkspaceBytes = 1536LL << 20;  // CUDA context + cuBLAS
 
  private:
   const config::HardwareConfig& hardware(const std::string& name) const;
@@ -37,8 +35,5 @@ class AnalyticEvaluator : public Evaluator {
   std::map<std::string, config::HardwareConfig> hw_;
 };
 
-// Parameters of the model (all projections incl. the Forecast, embeddings and
-// LM head); computed here so the plan does not need the config library.
-std::int64_t model_params(const config::ModelConfig& m);
 
 }  // namespace foresight::report

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "foresight/config/footprint.hpp"
 #include "foresight/config/run.hpp"
 
 namespace foresight::report {
@@ -78,9 +79,19 @@ class Evaluator {
   virtual double default_pcie_gbps(const std::string& hardware) const = 0;
 };
 
-const char* mode_name(config::Mode m);
-config::Mode mode_from_name(const std::string& s);   // throws std::invalid_argument
-bool mode_offloads(config::Mode m);                   // KV lives in host memory
-bool mode_is_sparse(config::Mode m);
+// The run `foresight run` makes of a scenario (its mode, batch, context,
+// cache blocks and gather CTAs; `topk_blocks` per KV head; every other field
+// the RunConfig default, as `foresight run` without options: 4 decode steps
+// after 1 warm-up step, real prefill in 512-token chunks). Both evaluators
+// decide `fits` on its config::footprint, so the plan offers what `run` accepts.
+config::RunConfig scenario_run(const Scenario& s, std::int64_t topk_blocks);
+// Fills m's memory parts (labelled), capacities and `fits` from a footprint.
+void set_memory(ScenarioMetrics& m, const config::Footprint& f);
+
+// Shorthands for the renderers; the definitions are config::to_string and
+// config::mode_traits (config/mode.hpp), shared with the runtime and simulator.
+inline const char* mode_name(config::Mode m) { return config::to_string(m); }
+inline bool mode_offloads(config::Mode m) { return config::mode_traits(m).kv_on_host(); }
+inline bool mode_is_sparse(config::Mode m) { return config::mode_traits(m).selects(); }
 
 }  // namespace foresight::report

@@ -11,10 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include "foresight/common/errors.hpp"
+#include "foresight/config/footprint.hpp"
 #include "foresight/config/hardware.hpp"
 #include "foresight/config/model.hpp"
 #include "foresight/config/run.hpp"
-#include "foresight/trace/schema.hpp"
 
 namespace foresight::runtime {
 
@@ -22,49 +22,12 @@ struct MemoryError : common::InputError {  // bad input: the CLI exits 2
   using common::InputError::InputError;
 };
 
-struct MemoryItem {
-  trace::MemoryLocation location = trace::MemoryLocation::gpu;
-  std::string category;  // weights, kv_full, kv_working_set, kv_layer0, compressed_keys, ...
-  std::uint64_t bytes = 0;
-};
+// The run's footprint (config/footprint.hpp: categories, formulas, capacities
+// incl. the hardware's host_reserve_bytes), shared with the simulator and the
+// capacity plan so that all three agree on what fits.
+using MemoryPlan = config::Footprint;
 
-// Host memory a plan never pins: the OS, the process and page cache (12 GiB).
-inline constexpr std::uint64_t kHostReserveBytes = std::uint64_t{12} << 30;
-
-struct MemoryPlan {
-  std::vector<MemoryItem> items;
-  std::uint64_t gpu_capacity_bytes = 0;   // hardware gpu_mem_bytes
-  std::uint64_t host_capacity_bytes = 0;  // hardware host_mem_bytes - kHostReserveBytes
-  std::uint64_t gpu_bytes() const;
-  std::uint64_t host_bytes() const;       // pinned host
-  bool fits() const { return gpu_bytes() <= gpu_capacity_bytes && host_bytes() <= host_capacity_bytes; }
-  std::string breakdown() const;          // one line per item, GiB, plus totals vs capacity
-};
-
-// True for the modes whose full KV lives in pinned host memory.
-bool is_offload_mode(config::Mode m);
-// Does the mode select blocks (and so keep compressed keys)?
-bool is_sparse_mode(config::Mode m);
-
-// Bytes of the run's model weights in bf16 (incl. Forecast rows, selector).
-std::uint64_t weight_bytes(const config::ModelConfig& m);
-
-// Plans `run` (its mode, batch, per-sequence context_tokens, decode_steps,
-// topk_blocks, cache_blocks, prefill) on `hw`. KV of a sequence is sized for
-// context + decode_steps + warmup_steps tokens, rounded up to whole blocks;
-// sequences past the end of context_tokens repeat its last entry.
-// Categories (kv_tok = 2 * n_kv_heads * head_dim * dtype_bytes per token per layer):
-//   gpu  weights             weight_bytes(m)
-//   gpu  kv_full             dense, sparse, sparda-no-offload: L * sum(tokens) * kv_tok
-//   gpu  kv_working_set      sparse modes: Lw * batch * slots * block_tokens * kv_tok, where
-//                            slots = topk + 1 (tail) without offload, max(cache_blocks, topk + 1)
-//                            with it; Lw = L, or L - 1 for sparda and sparda-no-prefetch
-//   gpu  kv_layer0           sparda, sparda-no-prefetch: sum(tokens) * kv_tok (layer 0 resident)
-//   gpu  kv_prefill_staging  offload modes with prefill "real": the longest sequence's
-//                            tokens * L * kv_tok (one sequence's KV before its copy to host)
-//   gpu  compressed_keys     sparse modes: all layers' compressed keys
-//   gpu  selection, activations, workspace, logits
-//   host kv_full             offload modes: Lw * sum(tokens) * kv_tok (pinned)
+// config::footprint(m, run, hw): computed before anything is allocated.
 MemoryPlan plan_memory(const config::ModelConfig& m, const config::RunConfig& run,
                        const config::HardwareConfig& hw);
 

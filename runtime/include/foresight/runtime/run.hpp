@@ -38,7 +38,6 @@ struct RunRequest {
   // sparda-no-offload: also run the query's own selection each layer and
   // report the Forecast's recall in metrics.json (adds scoring ops to the trace).
   bool measure_recall = false;
-  std::int64_t prefill_chunk_tokens = 512;
   // Stop request (e.g. set by a SIGINT handler): checked before every step;
   // the run then ends with a truncated trace.
   const std::atomic<bool>* stop = nullptr;

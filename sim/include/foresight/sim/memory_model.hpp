@@ -1,6 +1,6 @@
-// Memory feasibility of a run: GPU bytes by category and pinned-host bytes,
-// checked against the hardware config like a real run's allocations would be.
-// Category formulas: docs/simulator.md.
+// Memory feasibility of a simulated run: the footprint of the run config
+// (config/footprint.hpp, the same function the runtime refuses runs with),
+// summarised for the simulator's metrics and scenario output.
 #pragma once
 
 #include <cstdint>
@@ -17,16 +17,14 @@ namespace foresight::sim {
 struct MemoryPlan {
   std::vector<trace::MemoryEntry> entries;  // by category, GPU first
   std::uint64_t gpu_bytes = 0;
-  std::uint64_t host_bytes = 0;
+  std::uint64_t host_bytes = 0;             // pinned host
   bool fits = true;
-  std::string reason;                       // why not, when !fits
+  std::string reason;                       // why not, when !fits (config::Footprint::shortfall)
 };
 
-// `max_tokens`: largest total KV length of the run summed over sequences
-// (contexts + decode steps). `cache_blocks`: slots per (layer, KV head) incl.
-// the tail slot.
+// The footprint of `run` (mode, batch, context_tokens, steps, topk, cache
+// blocks, prefill) on `hw`.
 MemoryPlan plan_memory(const config::ModelConfig& m, const config::HardwareConfig& hw,
-                       config::Mode mode, std::int64_t batch, std::int64_t max_tokens,
-                       std::int64_t cache_blocks);
+                       const config::RunConfig& run);
 
 }  // namespace foresight::sim

@@ -18,7 +18,8 @@
 
 namespace foresight::sim {
 
-// The mode as four switches.
+// The mode as four switches: config::mode_traits with the prefetch what-if
+// applied (side_fetch: --prefetch lookahead on any offload mode).
 struct ModeShape {
   bool select = false;      // sparse selection of top-k blocks
   bool forecast = false;    // layer l selects for l+1 (layer 0 resident, self-selects)
@@ -26,8 +27,8 @@ struct ModeShape {
   bool side_fetch = false;  // misses of layer l fetched on a side stream after layer l-1's selection
 };
 ModeShape mode_shape(config::Mode mode, config::Prefetch prefetch);
-// The prefetch a mode runs with: lookahead for sparda, none otherwise.
-config::Prefetch mode_prefetch(config::Mode mode);
+// The prefetch a mode runs with (config::mode_traits(mode).prefetch).
+inline config::Prefetch mode_prefetch(config::Mode mode) { return config::mode_traits(mode).prefetch; }
 // Whether layer `layer` loads blocks (has a working-set gather) in this shape.
 bool layer_gathers(const ModeShape& s, std::int32_t layer);
 

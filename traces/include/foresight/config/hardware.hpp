@@ -18,6 +18,9 @@ struct BandwidthCurve {
   double at(double xq) const;           // interpolated GB/s
 };
 
+inline constexpr std::int64_t kDefaultGpuWorkspaceBytes = std::int64_t{32} << 20;  // 32 MiB
+inline constexpr std::int64_t kDefaultHostReserveBytes = std::int64_t{12} << 30;   // 12 GiB
+
 struct HardwareConfig {
   std::string name;                     // e.g. "h100-sxm"
   std::string gpu_name;
@@ -40,6 +43,10 @@ struct HardwareConfig {
   std::string cpu_name;
   std::int64_t host_mem_bytes = 0;
   double host_memcpy_gbps = 0;          // single-thread host memcpy
+  // Memory the footprint (config/footprint.hpp) sets aside; optional in the
+  // TOML, these defaults are the runtime's (configs/README.md).
+  std::int64_t gpu_workspace_bytes = kDefaultGpuWorkspaceBytes;  // fixed GPU scratch: the cuBLAS workspace
+  std::int64_t host_reserve_bytes = kDefaultHostReserveBytes;    // host RAM never pinned: OS, process, page cache
   std::map<std::string, std::string> provenance;  // key -> "measured: ..." / "datasheet: ..."
 };
 

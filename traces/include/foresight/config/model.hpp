@@ -47,8 +47,18 @@ struct ModelConfig {
 
   // Derived sizes (bytes, in dtype_bytes storage).
   std::int64_t kv_bytes_per_token_layer() const { return 2 * n_kv_heads * head_dim * dtype_bytes; }
-  std::int64_t weight_params() const;   // all parameters incl. embeddings, LM head
+  // Parameter counts, the one definition every module uses:
+  //   weight_params    the Llama-style decoder: per layer q, k, v, o, gate, up,
+  //                    down and two RMSNorm weights; embeddings, final norm and
+  //                    an LM head unless tied
+  //   forecast_params  SparDA's Forecast projection, [n_kv_heads * head_dim, hidden] per layer
+  //   selector_params  layer 0's selector projection, [n_kv_heads * head_dim, hidden]
+  //   stored_params    all three: what the runtime uploads in every mode (the
+  //                    Forecast rows live in each layer's QKVF matrix)
+  std::int64_t weight_params() const;
   std::int64_t forecast_params() const { return n_layers * n_kv_heads * head_dim * hidden; }
+  std::int64_t selector_params() const { return n_kv_heads * head_dim * hidden; }
+  std::int64_t stored_params() const { return weight_params() + forecast_params() + selector_params(); }
 };
 
 }  // namespace foresight::config

@@ -6,21 +6,12 @@
 #include <string>
 #include <vector>
 
-namespace foresight::config {
+#include "foresight/config/mode.hpp"
 
-// Decode modes; names as in the CLI and the trace.
-//   dense               full attention, KV on the GPU
-//   sparse              query-selected blocks, KV on the GPU, GPU-to-GPU gather
-//   sparse-offload      query-selected blocks, KV in pinned host memory, inline fetch
-//   sparda-no-prefetch  Forecast of layer l-1 selects, KV on host, inline fetch
-//   sparda              Forecast of layer l-1 selects, fetched one layer ahead
-//   sparda-no-offload   Forecast of layer l-1 selects, KV on the GPU
-enum class Mode { dense, sparse, sparse_offload, sparda_no_prefetch, sparda, sparda_no_offload };
+namespace foresight::config {
 
 // Eviction policy of the per-(layer, KV head) GPU block cache.
 enum class Eviction { sparda, lru, lfu, fifo, arc, opt };
-
-enum class Prefetch { none, lookahead };
 
 // Workload model for synthetic block selections (see traces/README.md).
 struct WorkloadConfig {
@@ -37,6 +28,7 @@ struct RunConfig {
   std::int64_t decode_steps = 4;
   std::int64_t warmup_steps = 1;
   std::string prefill = "real";                  // "real", "synthetic" or "none"
+  std::int64_t prefill_chunk_tokens = 512;       // tokens per real-prefill chunk (sizes activations)
   std::int64_t topk_blocks = 96;                 // may differ from the model default
   std::int64_t cache_blocks = 0;                 // GPU slots per (layer, KV head); 0 = topk + 1
   Eviction eviction = Eviction::sparda;
@@ -62,12 +54,8 @@ bool lru_working_set(const RunConfig& r);
 // simulator follows it when a --batch what-if crosses that line.
 inline int default_gather_ctas(std::int64_t batch) { return batch <= 16 ? 16 : 32; }
 
-const char* to_string(Mode m);
 const char* to_string(Eviction e);
-const char* to_string(Prefetch p);
-// Parse a name; throw foresight::config::ConfigError naming `field` if unknown.
-Mode parse_mode(const std::string& s, const std::string& field);
+// Parse a name (modes and prefetch: config/mode.hpp); throw foresight::config::ConfigError naming `field` if unknown.
 Eviction parse_eviction(const std::string& s, const std::string& field);
-Prefetch parse_prefetch(const std::string& s, const std::string& field);
 
 }  // namespace foresight::config
