@@ -53,7 +53,7 @@ std::string cell_row(const PlanCell& c, std::int64_t default_cache) {
                             ? std::to_string(c.grid[*c.largest_feasible].scenario.batch)
                             : "none fits";
   if (!c.best)
-    return fmt::format("| {} | {} | none meets target | | | | | | | | | | | |\n", mode_name(c.mode),
+    return fmt::format("| {} | {} | none meets target | | | | | | | | | | | | |\n", mode_name(c.mode),
                        largest);
   const auto& p = c.grid[*c.best];
   const auto& m = p.metrics;

@@ -66,6 +66,13 @@ ScenarioMetrics fill_metrics(ScenarioMetrics m, const sim::Metrics& metrics) {
   return m;
 }
 
+// `p` relative to the working directory when it lies below it (as a user types it).
+std::string shown_path(const std::filesystem::path& p) {
+  std::error_code ec;
+  const auto rel = std::filesystem::relative(p, std::filesystem::current_path(ec), ec);
+  return !ec && !rel.empty() && *rel.begin() != ".." ? rel.string() : p.string();
+}
+
 // Which recorded traces of `model` ship per hardware, and how to use them.
 std::string real_traces_statement(const std::filesystem::path& dir, const std::string& model,
                                   const std::map<std::string, config::HardwareConfig>& hw) {
@@ -77,7 +84,7 @@ std::string real_traces_statement(const std::filesystem::path& dir, const std::s
                         ? fmt::format("No recorded trace of {} on {} ships", model, name)
                         : fmt::format("Recorded traces of {} on {} ship in {}: {} (replay one with "
                                       "`foresight plan --trace FILE`)",
-                                      model, name, dir.string(), fmt::join(files, ", ")));
+                                      model, name, shown_path(dir), fmt::join(files, ", ")));
   }
   return fmt::format("{}", fmt::join(parts, "; "));
 }
