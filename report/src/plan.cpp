@@ -145,7 +145,8 @@ std::string why_chosen(const Point& max, const Point& knee, bool knee_chosen, do
   const auto gpu = [](const Point& p) { return static_cast<double>(p.metrics.gpu_bytes()); };
   const auto host = [](const Point& p) { return static_cast<double>(p.metrics.host_bytes()); };
   std::string cost = fmt::format("{:.2f}x the latency, {:.2f}x the GPU memory",
-                                 ratio(max.metrics.tpot_p99_ms, knee.metrics.tpot_p99_ms), ratio(gpu(max), gpu(knee)));
+                                 ratio(max.metrics.tpot_p99_ms, knee.metrics.tpot_p99_ms),
+                                 ratio(gpu(max), gpu(knee)));
   if (host(max) > 0 && host(knee) > 0)
     cost += fmt::format(" and {:.2f}x the pinned host memory", ratio(host(max), host(knee)));
   if (knee_chosen)
