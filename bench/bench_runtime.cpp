@@ -15,6 +15,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -29,6 +30,7 @@
 #include "foresight/runtime/recorder.hpp"
 #include "foresight/runtime/selection_source.hpp"
 #include "foresight/runtime/weights.hpp"
+#include "foresight/trace/metrics.hpp"
 #include "foresight/trace/reader.hpp"
 #include "foresight/trace/writer.hpp"
 
@@ -196,7 +198,6 @@ int main(int argc, char** argv) {
         sink = make_h5_trace_sink(trace_path, header, static_cast<std::uint32_t>(run.topk_blocks));
       }
       Recorder rec(*be, sink.get(), c.trace);
-      rec.count_transfers_from(static_cast<std::int32_t>(warmup));
       EngineOptions o = engine_options(run);
       o.selections = sel.get();
       o.cuda_graph = c.graph;
@@ -222,13 +223,26 @@ int main(int argc, char** argv) {
       }
       rec.close(trace::RunStatus::complete);
       sink.reset();
+      // H2D and stage times: the shared metric definitions on the recorded trace (NaN untraced).
+      trace::Metrics tm;
+      std::optional<trace::Trace> recorded;
+      if (c.trace) {
+        recorded = trace::read_trace(trace_path);
+        tm = trace::compute_metrics(*recorded, trace::recorded_memory(*recorded), false);
+        for (auto& kv : trace::stage_metrics(*recorded)) tm.push_back(kv);
+      }
+      auto metric = [&tm](const std::string& name) {
+        for (const auto& [k, v] : tm)
+          if (k == name) return v;
+        return static_cast<double>(NAN);
+      };
       if (c.trace && keep_traces != "none") {
         const auto name = fmt::format("{}-b{}-c{}-g{}-k{}{}.h5", config::to_string(c.mode), c.batch, c.context,
                                       run.gather_ctas, run.cache_blocks, c.graph ? "" : "-nograph");
         const auto dir = std::filesystem::path(out) / "traces";
         std::filesystem::create_directories(dir);
         if (keep_traces == "ops") {
-          trace::Trace t = trace::read_trace(trace_path);
+          trace::Trace t = *recorded;
           t.selection_keys.clear();
           t.selection_blocks.clear();
           trace::write_trace(dir / name, t);
@@ -241,11 +255,8 @@ int main(int argc, char** argv) {
       j["step_ms_list"] = step_ms;
       std::sort(step_ms.begin(), step_ms.end());
       const double mean_ms = mean(step_ms);
-      const auto& tr = rec.transfers();
       const auto& cache = e.cache_totals();
-      double busy_ns = 0;
-      nlohmann::json stages;
-      for (const auto& [name, ns] : rec.stage_totals()) stages[name] = static_cast<double>(ns) * 1e-6;
+      const double timed_steps = static_cast<double>(steps);
       j["status"] = "ok";
       j["step_ms"] = {{"mean", mean_ms}, {"p50", step_ms[step_ms.size() / 2]}, {"min", step_ms.front()},
                       {"max", step_ms.back()}};
@@ -255,17 +266,14 @@ int main(int argc, char** argv) {
       j["prefill_ms"] = prefill_ms;
       j["setup_s"] = setup_s;
       j["pin_ms"] = static_cast<double>(e.pin_ns()) * 1e-6;
-      j["h2d"] = {{"bytes_per_step", static_cast<double>(tr.bytes) / static_cast<double>(steps)},
-                  {"total_ms_per_step", static_cast<double>(tr.total_ns) * 1e-6 / static_cast<double>(steps)},
-                  {"exposed_ms_per_step", static_cast<double>(tr.exposed_ns) * 1e-6 / static_cast<double>(steps)},
-                  {"exposed_share", c.trace ? static_cast<double>(tr.exposed_ns) * 1e-6 / static_cast<double>(steps) / mean_ms : NAN},
-                  {"gbps", tr.total_ns > 0 ? static_cast<double>(tr.bytes) / static_cast<double>(tr.total_ns) : NAN}};
+      j["h2d"] = {{"bytes_per_step", metric("h2d.bytes") / timed_steps},
+                  {"total_ms_per_step", metric("h2d.total_ms") / timed_steps},
+                  {"exposed_ms_per_step", metric("h2d.exposed_ms") / timed_steps},
+                  {"exposed_share", metric("h2d.exposed_share")},
+                  {"gbps", metric("h2d.effective_gbps")}};
       j["cache"] = {{"hit_rate", cache.selected ? static_cast<double>(cache.hits) / static_cast<double>(cache.selected) : NAN},
                     {"misses", cache.misses}, {"h2d_bytes", cache.h2d_bytes}};
-      if (c.trace) {
-        for (const auto& [name, ns] : rec.stage_totals()) busy_ns += static_cast<double>(ns);
-        j["stages_ms_all_steps"] = stages;
-      }
+      if (c.trace) j["stages_ms_all_steps"] = trace::metrics_to_json(tm)["stages_ms"];
       fmt::print("[{}/{}] {} ctx {} batch {} g{} k{} {} trace {}{}: {:.3f} ms/step (wall {:.3f}), {:.1f} tok/s, prefill {:.0f} ms, "
                  "h2d exposed {:.3f} ms/step, hit {:.2f}, setup {:.1f} s\n",
                  n, todo.size(), config::to_string(c.mode), c.context, c.batch, run.gather_ctas, run.cache_blocks,

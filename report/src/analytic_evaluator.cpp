@@ -90,7 +90,7 @@ ScenarioMetrics AnalyticEvaluator::evaluate(const Scenario& s) const {
   r.bound_compute = compute_ms / step_ms;
   r.bound_pcie = exposed_ms / step_ms;
   r.bound_host = host_ms / step_ms;
-  r.tpot_p50_ms = r.tpot_p99_ms = step_ms;  // a closed form has no step-to-step spread
+  r.tpot_mean_ms = r.tpot_p50_ms = r.tpot_p99_ms = step_ms;  // a closed form has no step-to-step spread
   r.tokens_per_s = B / (step_ms * 1e-3);
 
   // Memory: the footprint of the run `foresight run` would make of it.

@@ -105,31 +105,98 @@ void search_cell(PlanCell& c, const PlanRequest& req, const Evaluator& ev) {
     }
 }
 
-Recommendation recommend(const Plan& plan, const std::string& hw, std::int64_t ctx) {
-  Recommendation r{hw, ctx, std::nullopt, "", ""};
-  std::vector<Point> best_points;
-  std::vector<const PlanCell*> owners;
-  for (const auto& c : plan.cells)
-    if (c.hardware == hw && c.context_tokens == ctx && c.best) {
-      best_points.push_back(c.grid[*c.best]);
-      owners.push_back(&c);
+// The points of every mode at (hw, ctx) that fit and meet the target, and
+// where each came from (cell, index into its grid).
+struct Candidates {
+  std::vector<Point> points;
+  std::vector<std::pair<const PlanCell*, std::size_t>> from;
+};
+Candidates within_target(const Plan& plan, const std::string& hw, std::int64_t ctx) {
+  Candidates c;
+  for (const auto& cell : plan.cells) {
+    if (cell.hardware != hw || cell.context_tokens != ctx) continue;
+    for (std::size_t i = 0; i < cell.grid.size(); ++i) {
+      const auto& m = cell.grid[i].metrics;
+      if (!m.fits || !(m.tpot_p99_ms <= plan.request.slo_tpot_ms)) continue;
+      c.points.push_back(cell.grid[i]);
+      c.from.emplace_back(&cell, i);
     }
+  }
+  return c;
+}
+
+// "sparda batch 64 (2390 tokens/s at 27.3 ms p99)".
+std::string describe(const Point& p) {
+  return fmt::format("{} batch {} ({:.0f} tokens/s at {:.1f} ms p99)", mode_name(p.scenario.mode),
+                     p.scenario.batch, p.metrics.tokens_per_s, p.metrics.tpot_p99_ms);
+}
+
+double ratio(double a, double b) { return b > 0 ? a / b : 0; }
+
+// Why the knee or the maximum was chosen, with the rule.
+std::string why_chosen(const Point& max, const Point& knee, bool knee_chosen, double min_gain) {
+  const std::string rule = fmt::format("rule: the maximum is recommended only when it gives at "
+                                       "least {:.0f}% more tokens/s than the knee", 100 * min_gain);
+  if (max.scenario.batch == knee.scenario.batch && max.scenario.mode == knee.scenario.mode &&
+      max.scenario.cache_blocks == knee.scenario.cache_blocks &&
+      max.scenario.gather_ctas == knee.scenario.gather_ctas)
+    return "the maximum throughput within the target is also the knee of the frontier";
+  const double gain = 100 * (ratio(max.metrics.tokens_per_s, knee.metrics.tokens_per_s) - 1);
+  const auto gpu = [](const Point& p) { return static_cast<double>(p.metrics.gpu_bytes()); };
+  const auto host = [](const Point& p) { return static_cast<double>(p.metrics.host_bytes()); };
+  std::string cost = fmt::format("{:.2f}x the latency, {:.2f}x the GPU memory",
+                                 ratio(max.metrics.tpot_p99_ms, knee.metrics.tpot_p99_ms),
+                                 ratio(gpu(max), gpu(knee)));
+  if (host(max) > 0 && host(knee) > 0)
+    cost += fmt::format(" and {:.2f}x the pinned host memory", ratio(host(max), host(knee)));
+  if (knee_chosen)
+    return fmt::format("the knee of the throughput/latency frontier: the maximum, {}, gives only "
+                       "{:+.0f}% tokens/s for {} ({})",
+                       describe(max), gain, cost, rule);
+  return fmt::format("the maximum throughput within the target: it gives {:+.0f}% tokens/s over the "
+                     "knee of the frontier, {}, for {} ({})",
+                     gain, describe(knee), cost, rule);
+}
+
+// " That is 1.8x the best other mode (sparse, batch 32)." or "".
+std::string contrast(const Plan& plan, const std::string& hw, std::int64_t ctx, const Point& chosen) {
+  const Point* other = nullptr;
+  for (const auto& c : plan.cells)
+    if (c.hardware == hw && c.context_tokens == ctx && c.best && c.mode != chosen.scenario.mode &&
+        (!other || c.grid[*c.best].metrics.tokens_per_s > other->metrics.tokens_per_s))
+      other = &c.grid[*c.best];
+  if (!other || !(other->metrics.tokens_per_s > 0)) return "";
+  return fmt::format(" That is {:.2f}x the best other mode ({}, batch {}).",
+                     chosen.metrics.tokens_per_s / other->metrics.tokens_per_s,
+                     mode_name(other->scenario.mode), other->scenario.batch);
+}
+
+Recommendation recommend(const Plan& plan, const std::string& hw, std::int64_t ctx) {
+  Recommendation r{hw, ctx, std::nullopt, std::nullopt, std::nullopt, false, "", "", ""};
   const double slo = plan.request.slo_tpot_ms;
-  const auto pick = best_within_slo(best_points, slo);
+  const Candidates cand = within_target(plan, hw, ctx);
+  const auto max_i = best_within_slo(cand.points, slo);
   const std::string where = fmt::format("On {} at {}K context", hw, ctx / 1024);
-  if (!pick) {
+  if (!max_i) {
     r.sentence = fmt::format("{}, no mode meets the {:g} ms per-token target within memory at "
                              "any batch searched. Relax the target or shorten the context.",
                              where, slo);
     r.limit = "nothing meets the latency target in memory";
     return r;
   }
-  const auto& p = best_points[*pick];
-  const auto& cell = *owners[*pick];
-  r.choice = p;
-  r.limit = limit_explanation(cell.grid, *cell.best, slo);
-  const auto& s = p.scenario;
-  const auto& m = p.metrics;
+  const auto knee_i = *frontier_knee(cand.points, pareto_frontier(cand.points));
+  r.maximum = cand.points[*max_i];
+  r.knee = cand.points[knee_i];
+  r.knee_chosen = !prefer_maximum(r.maximum->metrics, r.knee->metrics, plan.request.knee_min_gain);
+  const std::size_t pick = r.knee_chosen ? knee_i : *max_i;
+  r.choice = cand.points[pick];
+  r.why = why_chosen(*r.maximum, *r.knee, r.knee_chosen, plan.request.knee_min_gain);
+  const auto& [cell, index] = cand.from[pick];
+  r.limit = r.knee_chosen ? fmt::format("the knee rule (larger settings within the target gain under "
+                                        "{:.0f}% tokens/s)", 100 * plan.request.knee_min_gain)
+                          : limit_explanation(cell->grid, index, slo);
+  const auto& s = r.choice->scenario;
+  const auto& m = r.choice->metrics;
   std::string cache;
   if (mode_offloads(s.mode))
     cache = fmt::format(", a GPU cache of {} blocks per (layer, KV head){} and {} gather CTAs",
@@ -137,23 +204,11 @@ Recommendation recommend(const Plan& plan, const std::string& hw, std::int64_t c
                         s.cache_blocks == cache_slots(1, plan.topk_blocks) ? " (SparDA's top-k + 1)"
                                                                            : "",
                         s.gather_ctas);
-  // The runner-up mode, for contrast.
-  std::string contrast;
-  std::optional<std::size_t> second;
-  for (std::size_t i = 0; i < best_points.size(); ++i)
-    if (i != *pick && (!second || best_points[i].metrics.tokens_per_s >
-                                      best_points[*second].metrics.tokens_per_s))
-      second = i;
-  if (second && best_points[*second].metrics.tokens_per_s > 0)
-    contrast = fmt::format(" That is {:.2f}x the best other mode ({}, batch {}).",
-                           m.tokens_per_s / best_points[*second].metrics.tokens_per_s,
-                           mode_name(best_points[*second].scenario.mode),
-                           best_points[*second].scenario.batch);
   r.sentence = fmt::format(
-      "{}, run {} with batch {}{}: {:.0f} tokens/s at {:.1f} ms per token (target {:g} ms). "
-      "What limits it: {}. Critical path: {}.{}",
-      where, mode_name(s.mode), s.batch, cache, m.tokens_per_s, m.tpot_p99_ms, slo, r.limit,
-      bound_summary(m), contrast);
+      "{}, run {} with batch {}{}: {:.0f} tokens/s at {:.1f} ms per token (p99; mean {:.1f} ms; "
+      "target {:g} ms). Chosen: {}. What limits it: {}. Step: {}. Critical path: {}.{}",
+      where, mode_name(s.mode), s.batch, cache, m.tokens_per_s, m.tpot_p99_ms, m.tpot_mean_ms, slo,
+      r.why, r.limit, step_summary(m), bound_summary(m), contrast(plan, hw, ctx, *r.choice));
   return r;
 }
 

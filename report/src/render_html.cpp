@@ -82,8 +82,9 @@ std::string batch_charts(const std::vector<const PlanCell*>& cells, double slo, 
 std::string breakdown_charts(const std::vector<const PlanCell*>& cells, const std::string& where) {
   svg::StackedBarChart gpu{"GPU memory at the chosen batch, " + where, "GiB"};
   svg::StackedBarChart host{"Pinned host memory at the chosen batch, " + where, "GiB"};
-  svg::StackedBarChart time{"Where the step time goes (critical path), " + where, "ms per step"};
-  time.segments = {{"compute", {}}, {"PCIe transfers", {}}, {"host", {}}};
+  // The mean step, split so that compute a transfer overlaps still shows.
+  svg::StackedBarChart time{"Where the mean step time goes, " + where, "ms per step (mean)"};
+  time.segments = {{"compute (incl. overlapped)", {}}, {"exposed transfer", {}}, {"other (host, gaps)", {}}};
   // One colour per memory use across both charts, weights at the bottom.
   std::vector<std::string> order = {"weights", "KV cache", "KV layer 0", "KV working set",
                                     "compressed keys", "activations", "workspace"};
@@ -114,7 +115,7 @@ std::string breakdown_charts(const std::vector<const PlanCell*>& cells, const st
     add(gpu, a->metrics.gpu_parts);
     add(host, a->metrics.host_parts);
     time.segments[0].values.push_back(a->metrics.compute_ms);
-    time.segments[1].values.push_back(a->metrics.pcie_ms);
+    time.segments[1].values.push_back(a->metrics.exposed_h2d_ms);
     time.segments[2].values.push_back(a->metrics.host_ms);
     gpu.limit = svg::HLine{to_gib(a->metrics.gpu_capacity_bytes), "GPU capacity"};
     host.limit = svg::HLine{to_gib(a->metrics.host_capacity_bytes), "pinnable host memory"};
@@ -142,10 +143,14 @@ std::string sensitivity_charts(const std::vector<const PlanCell*>& cells, const 
     const std::string at = a ? fmt::format("{} (b{})", name, a->scenario.batch) : name;
     svg::Series h{at, {}, {}, dashed}, p{at, {}, {}, dashed}, r{at, {}, {}, dashed},
         f{name, {}, {}, dashed};
+    std::size_t too_big = 0;  // cache sizes that do not fit: not drawn
     for (auto i : c->by_cache) {
+      const bool fits = c->grid[i].metrics.fits;
+      too_big += !fits;
       h.x.push_back(static_cast<double>(c->grid[i].scenario.cache_blocks));
-      h.y.push_back(c->grid[i].metrics.hit_rate);
+      h.y.push_back(fits ? c->grid[i].metrics.hit_rate : kNaN);
     }
+    if (too_big > 0) h.name += fmt::format(", {} larger size{} out of memory", too_big, too_big > 1 ? "s" : "");
     for (const auto& pt : c->by_pcie) {
       p.x.push_back(pt.scenario.pcie_gbps);
       p.y.push_back(pt.metrics.fits ? pt.metrics.tokens_per_s : kNaN);
@@ -221,31 +226,33 @@ std::string render_html(const Plan& plan) {
       const auto cells = cells_of(plan, hw, ctx);
       const std::string where = fmt::format("{}, {} context", hw, context_label(ctx));
       o += fmt::format("<h2>{}</h2>\n<table><tr><th>mode</th><th>largest batch in memory</th>"
-                       "<th>best batch within target</th><th>tokens/s</th><th>p99 ms/token</th>"
-                       "<th>cache blocks</th><th>gather CTAs</th><th>hit rate</th><th>GPU GiB</th>"
-                       "<th>host GiB</th><th>critical path</th></tr>\n",
+                       "<th>best batch within target</th><th>tokens/s</th><th>mean ms/token</th>"
+                       "<th>p99 ms/token</th><th>cache blocks</th><th>gather CTAs</th><th>hit rate</th>"
+                       "<th>GPU GiB</th><th>host GiB</th><th>compute ms/step</th>"
+                       "<th>exposed H2D ms/step</th><th>hidden H2D ms/step</th>"
+                       "<th>critical path share</th></tr>\n",
                        xml_escape(where));
       for (const auto* c : cells) {
         const auto lf = c->largest_feasible ? std::to_string(c->grid[*c->largest_feasible].scenario.batch)
                                             : std::string("none fits");
         if (!c->best) {
-          o += fmt::format("<tr><td>{}</td><td>{}</td><td colspan=\"9\">none meets the target"
+          o += fmt::format("<tr><td>{}</td><td>{}</td><td colspan=\"13\">none meets the target"
                            "</td></tr>\n", mode_name(c->mode), lf);
           continue;
         }
         const auto& p = c->grid[*c->best];
         const bool off = mode_offloads(c->mode);
-        o += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0f}</td><td>{:.1f}</td>"
+        o += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0f}</td><td>{:.1f}</td><td>{:.1f}</td>"
                          "<td>{}</td><td>{}</td><td>{:.2f}</td><td>{:.1f}</td><td>{:.1f}</td>"
-                         "<td>{}</td></tr>\n",
+                         "<td>{}</td><td>{}</td></tr>\n",
                          mode_name(c->mode), lf, p.scenario.batch, p.metrics.tokens_per_s,
-                         p.metrics.tpot_p99_ms,
+                         p.metrics.tpot_mean_ms, p.metrics.tpot_p99_ms,
                          off ? std::to_string(p.scenario.cache_blocks) +
                                    (p.scenario.cache_blocks == default_cache ? " (top-k+1)" : "")
                              : "all on GPU",
                          off ? std::to_string(p.scenario.gather_ctas) : "-", p.metrics.hit_rate,
                          to_gib(p.metrics.gpu_bytes()), to_gib(p.metrics.host_bytes()),
-                         xml_escape(bound_summary(p.metrics)));
+                         step_columns(p.metrics, "</td><td>"), xml_escape(bound_summary(p.metrics)));
       }
       o += "</table>\n<div class=\"charts\">\n";
       o += batch_charts(cells, r.slo_tpot_ms, where);
@@ -258,9 +265,10 @@ std::string render_html(const Plan& plan) {
                    "non-forced block stays selected at the next step with probability {:g} "
                    "(swept {} in the locality plot)</li>\n<li>Bar charts and sensitivity plots "
                    "are taken at each mode's best batch within the target (or its largest batch "
-                   "in memory when none meets it)</li>\n",
+                   "in memory when none meets it)</li>\n<li>{}</li>\n<li>{}</li>\n",
                    xml_escape(plan.evaluator.name), xml_escape(plan.evaluator.trace),
-                   r.default_reuse, xml_escape(fmt::format("{}", fmt::join(r.reuse, ", "))));
+                   r.default_reuse, xml_escape(fmt::format("{}", fmt::join(r.reuse, ", "))),
+                   xml_escape(latency_note()), xml_escape(choice_rule(r.knee_min_gain)));
   o += "</ul>\n<h3>Measured inputs</h3>\n<ul>\n";
   for (const auto& m : plan.evaluator.measured) o += "<li>" + xml_escape(m) + "</li>\n";
   o += "</ul>\n<h3>Modelled, not measured</h3>\n<ul>\n";

@@ -1,4 +1,6 @@
 // report.md and plan.json (see render.hpp).
+#include <algorithm>
+
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
@@ -23,15 +25,17 @@ nlohmann::json parts_json(const std::vector<BytePart>& parts) {
 
 nlohmann::json metrics_json(const ScenarioMetrics& m) {
   return {{"tokens_per_s", m.tokens_per_s},
-          {"tpot_ms", {{"p50", m.tpot_p50_ms}, {"p99", m.tpot_p99_ms}}},
+          {"tpot_ms", {{"mean", m.tpot_mean_ms}, {"p50", m.tpot_p50_ms}, {"p99", m.tpot_p99_ms}}},
           {"memory",
            {{"gpu_bytes", m.gpu_bytes()}, {"host_bytes", m.host_bytes()},
             {"gpu_capacity_bytes", m.gpu_capacity_bytes},
             {"host_capacity_bytes", m.host_capacity_bytes}, {"fits", m.fits},
             {"gpu_parts", parts_json(m.gpu_parts)}, {"host_parts", parts_json(m.host_parts)}}},
           {"bound", {{"compute", m.bound_compute}, {"pcie", m.bound_pcie}, {"host", m.bound_host}}},
+          {"step_ms", {{"compute", m.compute_ms}, {"exposed_h2d", m.exposed_h2d_ms}, {"other", m.host_ms}}},
           {"critical_path_ms",
-           {{"compute", m.compute_ms}, {"pcie", m.pcie_ms}, {"host", m.host_ms}}},
+           {{"compute", m.bound_compute * m.tpot_mean_ms}, {"pcie", m.pcie_ms},
+            {"host", m.bound_host * m.tpot_mean_ms}}},
           {"h2d", {{"total_ms", m.h2d_total_ms}, {"exposed_ms", m.exposed_h2d_ms}}},
           {"cache", {{"hit_rate", m.hit_rate}}}};
 }
@@ -49,21 +53,47 @@ std::string cell_row(const PlanCell& c, std::int64_t default_cache) {
                             ? std::to_string(c.grid[*c.largest_feasible].scenario.batch)
                             : "none fits";
   if (!c.best)
-    return fmt::format("| {} | {} | none meets target | | | | | | | | |\n", mode_name(c.mode),
+    return fmt::format("| {} | {} | none meets target | | | | | | | | | | | | |\n", mode_name(c.mode),
                        largest);
   const auto& p = c.grid[*c.best];
   const auto& m = p.metrics;
   const bool off = mode_offloads(c.mode);
-  return fmt::format("| {} | {} | {} | {:.0f} | {:.1f} | {} | {} | {:.2f} | {:.1f} | {:.1f} | {} |\n",
-                     mode_name(c.mode), largest, p.scenario.batch, m.tokens_per_s, m.tpot_p99_ms,
+  return fmt::format("| {} | {} | {} | {:.0f} | {:.1f} | {:.1f} | {} | {} | {:.2f} | {:.1f} | {:.1f} | {} | {} |\n",
+                     mode_name(c.mode), largest, p.scenario.batch, m.tokens_per_s, m.tpot_mean_ms,
+                     m.tpot_p99_ms,
                      off ? std::to_string(p.scenario.cache_blocks) +
                                (p.scenario.cache_blocks == default_cache ? " (top-k+1)" : "")
                          : "all on GPU",
                      off ? std::to_string(p.scenario.gather_ctas) : "-", m.hit_rate,
-                     to_gib(m.gpu_bytes()), to_gib(m.host_bytes()), bound_summary(m));
+                     to_gib(m.gpu_bytes()), to_gib(m.host_bytes()), step_columns(m, " | "),
+                     bound_summary(m));
 }
 
 }  // namespace
+
+std::string step_columns(const ScenarioMetrics& m, const std::string& sep) {
+  return fmt::format("{:.1f}{}{:.1f}{}{:.1f}", m.compute_ms, sep, m.exposed_h2d_ms, sep,
+                     std::max(0.0, m.h2d_total_ms - m.exposed_h2d_ms));
+}
+
+std::string latency_note() {
+  return "Latency: the target, the tables' p99 column, the latency plot and the Pareto frontier use "
+         "the p99 of the steady decode steps; the time-breakdown bars and the step columns split the "
+         "mean step (compute = all compute op time, including what PCIe transfers overlap; exposed "
+         "transfer = H2D time the compute stream waits for; hidden H2D = transfer time overlapped "
+         "with compute; other = host work and gaps). The critical-path share counts only what is on "
+         "the longest dependency chain, so compute that a transfer overlaps is not in it";
+}
+
+std::string choice_rule(double knee_min_gain) {
+  return fmt::format("Choice: for each GPU and context the report shows the maximum throughput within "
+                     "the target and the knee of the throughput/latency frontier of all modes' points "
+                     "within the target (the frontier point farthest above the line from its "
+                     "lowest-latency to its highest-throughput point, both axes scaled to 0-1); it "
+                     "recommends the maximum only when it gives at least {:.0f}% more tokens/s than "
+                     "the knee, else the knee",
+                     100 * knee_min_gain);
+}
 
 nlohmann::json plan_to_json(const Plan& plan) {
   const auto& r = plan.request;
@@ -76,7 +106,7 @@ nlohmann::json plan_to_json(const Plan& plan) {
                   {"batches", r.batches},       {"slo_tpot_ms", r.slo_tpot_ms},
                   {"cache_factors", r.cache_factors}, {"gather_ctas", r.gather_ctas},
                   {"pcie_factors", r.pcie_factors},   {"reuse", r.reuse},
-                  {"default_reuse", r.default_reuse}};
+                  {"default_reuse", r.default_reuse}, {"knee_min_gain", r.knee_min_gain}};
   j["evaluator"] = {{"name", plan.evaluator.name},
                     {"trace", plan.evaluator.trace},
                     {"measured", plan.evaluator.measured},
@@ -88,7 +118,10 @@ nlohmann::json plan_to_json(const Plan& plan) {
     j["recommendations"].push_back(
         {{"hardware", rec.hardware}, {"context_tokens", rec.context_tokens},
          {"choice", rec.choice ? point_json(*rec.choice) : nlohmann::json(nullptr)},
-         {"limit", rec.limit}, {"text", rec.sentence}});
+         {"maximum", rec.maximum ? point_json(*rec.maximum) : nlohmann::json(nullptr)},
+         {"knee", rec.knee ? point_json(*rec.knee) : nlohmann::json(nullptr)},
+         {"chosen", rec.choice ? (rec.knee_chosen ? "knee" : "maximum") : nlohmann::json(nullptr)},
+         {"why", rec.why}, {"limit", rec.limit}, {"text", rec.sentence}});
   j["cells"] = nlohmann::json::array();
   for (const auto& c : plan.cells) {
     nlohmann::json cj = {{"hardware", c.hardware}, {"mode", mode_name(c.mode)},
@@ -122,9 +155,10 @@ std::string render_markdown(const Plan& plan) {
   for (const auto& hw : r.hardware)
     for (auto ctx : r.contexts) {
       o += fmt::format("\n## {} at {} context\n\n", hw, context_label(ctx));
-      o += "| mode | largest batch in memory | best batch within target | tokens/s | p99 ms/token "
-           "| cache blocks | gather CTAs | hit rate | GPU GiB | host GiB | critical path |\n";
-      o += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+      o += "| mode | largest batch in memory | best batch within target | tokens/s | mean ms/token "
+           "| p99 ms/token | cache blocks | gather CTAs | hit rate | GPU GiB | host GiB "
+           "| compute ms/step | exposed H2D ms/step | hidden H2D ms/step | critical path share |\n";
+      o += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
       for (const auto& c : plan.cells)
         if (c.hardware == hw && c.context_tokens == ctx) o += cell_row(c, default_cache);
       o += "\nPareto frontier (throughput vs latency, over batch, cache and gather CTAs):\n\n";
@@ -144,8 +178,9 @@ std::string render_markdown(const Plan& plan) {
     }
   o += "\n## Assumptions\n\n";
   o += fmt::format("- Evaluator: {}\n- Trace: {}\n- Workload locality (block reuse between steps): "
-                   "{:g} unless swept\n",
-                   plan.evaluator.name, plan.evaluator.trace, r.default_reuse);
+                   "{:g} unless swept\n- {}\n- {}\n",
+                   plan.evaluator.name, plan.evaluator.trace, r.default_reuse, latency_note(),
+                   choice_rule(r.knee_min_gain));
   o += "\nMeasured inputs:\n\n";
   for (const auto& m : plan.evaluator.measured) o += "- " + m + "\n";
   o += "\nModelled (not measured):\n\n";

@@ -62,6 +62,31 @@ std::vector<std::size_t> pareto_frontier(const std::vector<Point>& points) {
   return out;
 }
 
+std::optional<std::size_t> frontier_knee(const std::vector<Point>& points,
+                                         const std::vector<std::size_t>& frontier) {
+  if (frontier.empty()) return std::nullopt;
+  const auto& lo = points[frontier.front()].metrics;
+  const auto& hi = points[frontier.back()].metrics;
+  const double dl = hi.tpot_p99_ms - lo.tpot_p99_ms, dt = hi.tokens_per_s - lo.tokens_per_s;
+  std::size_t best = frontier.front();
+  double best_gap = 0;  // the endpoints lie on the line: gap 0
+  for (auto i : frontier) {
+    const auto& m = points[i].metrics;
+    const double x = dl > 0 ? (m.tpot_p99_ms - lo.tpot_p99_ms) / dl : 0;
+    const double y = dt > 0 ? (m.tokens_per_s - lo.tokens_per_s) / dt : 0;
+    if (y - x > best_gap) {
+      best_gap = y - x;
+      best = i;
+    }
+  }
+  return best;
+}
+
+bool prefer_maximum(const ScenarioMetrics& maximum, const ScenarioMetrics& knee, double min_gain) {
+  if (!(knee.tokens_per_s > 0)) return true;
+  return maximum.tokens_per_s >= (1 + min_gain) * knee.tokens_per_s;
+}
+
 namespace {
 double gib(std::int64_t b) { return static_cast<double>(b) / (1024.0 * 1024.0 * 1024.0); }
 }  // namespace
@@ -99,6 +124,16 @@ std::string bound_summary(const ScenarioMetrics& m) {
   auto pct = [](double x) { return static_cast<int>(std::lround(100.0 * x)); };
   return fmt::format("compute {}%, PCIe {}%, host {}%", pct(m.bound_compute), pct(m.bound_pcie),
                      pct(m.bound_host));
+}
+
+std::string step_summary(const ScenarioMetrics& m) {
+  std::string s = fmt::format("mean step {:.1f} ms = compute {:.1f} ms + exposed transfer {:.1f} ms + "
+                              "other {:.1f} ms",
+                              m.tpot_mean_ms, m.compute_ms, m.exposed_h2d_ms, m.host_ms);
+  if (m.h2d_total_ms > 0)
+    s += fmt::format("; H2D {:.1f} ms per step, {:.1f} ms of it hidden behind compute", m.h2d_total_ms,
+                     std::max(0.0, m.h2d_total_ms - m.exposed_h2d_ms));
+  return s;
 }
 
 }  // namespace foresight::report

@@ -1,11 +1,13 @@
 // Simulator-backed evaluator (see sim_evaluator.hpp).
 #include "foresight/report/sim_evaluator.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include "foresight/config/load.hpp"
 #include "foresight/sim/replay.hpp"
@@ -31,39 +33,106 @@ double metric(const sim::Metrics& m, const std::string& name) {
 }
 double or_zero(double v) { return std::isfinite(v) ? v : 0.0; }
 
-// Step times, throughput, bounds, H2D and hit rate from the simulator's metrics.
+// "gpu.kv_working_set" -> ("KV working set", gpu).
+std::string part_label(const std::string& category) {
+  static const std::map<std::string, std::string> names = {
+      {"weights", "weights"},         {"kv_full", "KV cache"},
+      {"kv_working_set", "KV working set"}, {"kv_layer0", "KV layer 0"},
+      {"compressed_keys", "compressed keys"}, {"activations", "activations"},
+      {"workspace", "workspace"}};
+  auto it = names.find(category);
+  return it == names.end() ? category : it->second;
+}
+// Step times, throughput, bounds, H2D and hit rate from the simulator's
+// metrics; the step splits into compute (compute.total_ms), exposed H2D and
+// the rest (host work, gaps), all per mean step.
 ScenarioMetrics fill_metrics(ScenarioMetrics m, const sim::Metrics& metrics) {
   const double steps = std::max(1.0, metric(metrics, "decode.steps"));
   const double mean_ms = metric(metrics, "decode.step_ms.mean");
   m.tokens_per_s = metric(metrics, "decode.tokens_per_s");
+  m.tpot_mean_ms = mean_ms;
   m.tpot_p50_ms = metric(metrics, "decode.step_ms.p50");
   m.tpot_p99_ms = metric(metrics, "decode.step_ms.p99");
   m.bound_compute = or_zero(metric(metrics, "bound.compute"));
   m.bound_pcie = or_zero(metric(metrics, "bound.pcie"));
   m.bound_host = or_zero(metric(metrics, "bound.host"));
-  m.compute_ms = m.bound_compute * mean_ms;
-  m.pcie_ms = m.bound_pcie * mean_ms;
+  m.compute_ms = or_zero(metric(metrics, "compute.total_ms")) / steps;
   m.exposed_h2d_ms = or_zero(metric(metrics, "h2d.exposed_ms")) / steps;
-  m.host_ms = m.bound_host * mean_ms;
+  m.host_ms = std::max(0.0, mean_ms - m.compute_ms - m.exposed_h2d_ms);
+  m.pcie_ms = m.bound_pcie * mean_ms;
   m.h2d_total_ms = or_zero(metric(metrics, "h2d.total_ms")) / steps;
   const double hit = metric(metrics, "cache.hit_rate");
   m.hit_rate = std::isfinite(hit) ? hit : 1.0;
   return m;
 }
 
+// `p` relative to the working directory when it lies below it (as a user types it).
+std::string shown_path(const std::filesystem::path& p) {
+  std::error_code ec;
+  const auto rel = std::filesystem::relative(p, std::filesystem::current_path(ec), ec);
+  return !ec && !rel.empty() && *rel.begin() != ".." ? rel.string() : p.string();
+}
+
+// Which recorded traces of `model` ship per hardware, and how to use them.
+std::string real_traces_statement(const std::filesystem::path& dir, const std::string& model,
+                                  const std::map<std::string, config::HardwareConfig>& hw) {
+  std::vector<std::string> parts;
+  for (const auto& [name, cfg] : hw) {
+    std::vector<std::string> files;
+    for (const auto& p : recorded_traces(dir, model, name)) files.push_back(p.filename().string());
+    parts.push_back(files.empty()
+                        ? fmt::format("No recorded trace of {} on {} ships", model, name)
+                        : fmt::format("Recorded traces of {} on {} ship in {}: {} (replay one with "
+                                      "`foresight plan --trace FILE`)",
+                                      model, name, shown_path(dir), fmt::join(files, ", ")));
+  }
+  return fmt::format("{}", fmt::join(parts, "; "));
+}
+
 }  // namespace
+
+std::filesystem::path shipped_traces_dir() {
+#ifdef FORESIGHT_SOURCE_SAMPLES
+  {
+    std::error_code ec;
+    if (std::filesystem::is_directory(FORESIGHT_SOURCE_SAMPLES, ec)) return FORESIGHT_SOURCE_SAMPLES;
+  }
+#endif
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::filesystem::path("traces/samples") : exe.parent_path().parent_path() / "traces" / "samples";
+}
+
+std::vector<std::filesystem::path> recorded_traces(const std::filesystem::path& dir,
+                                                   const std::string& model, const std::string& hardware) {
+  std::vector<std::filesystem::path> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (e.path().extension() != ".h5") continue;
+    try {
+      const auto t = trace::read_trace(e.path(), {.load_selections = false});
+      if (t.header.clock != "synthetic" && t.header.model.name == model && t.header.hardware.name == hardware)
+        out.push_back(e.path());
+    } catch (const std::exception&) {
+      // not a readable trace: not one to name
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 SimEvaluator::SimEvaluator(config::ModelConfig model,
                            std::map<std::string, config::HardwareConfig> hw,
                            SimEvaluatorOptions opts)
     : model_(std::move(model)), hw_(std::move(hw)), opts_(opts) {
   trace_label_ = fmt::format(
-      "synthesized (no shipped trace of this model on this GPU yet): sim::synthesize, {} "
-      "sequences x {} timed decode steps per (hardware, mode, context, locality); op times from the "
-      "hardware's roofline cost model, selections from the workload model",
-      opts_.synth_batch, opts_.decode_steps);
-  trace_label_ += fmt::format(" after {} warm-up step(s) (cold GPU block cache) left out of the "
-                              "metrics", opts_.warmup_steps);
+      "synthesized: sim::synthesize, {} sequences x {} timed decode steps per (hardware, mode, "
+      "context, locality) after {} warm-up step(s) (cold GPU block cache) left out of the metrics; "
+      "op times from the GPU calibration where one exists, else the hardware's roofline cost model; "
+      "selections from the workload model. ",
+      opts_.synth_batch, opts_.decode_steps, opts_.warmup_steps);
+  trace_label_ += real_traces_statement(
+      opts_.samples_dir.empty() ? shipped_traces_dir() : opts_.samples_dir, model_.name, hw_);
 }
 
 SimEvaluator::SimEvaluator(const std::filesystem::path& trace,
@@ -225,8 +294,10 @@ EvaluatorInfo SimEvaluator::info() const {
       "batches other than the trace's: sequences resampled from the trace's selection streams; "
       "op times from the GPU calibration where the hardware has one, else from the cost model "
       "fitted on the trace's own ops");
-  i.modelled.push_back("time breakdown bars: the simulator's critical-path shares (bound.*) "
-                       "times the mean step time");
+  i.modelled.push_back("time breakdown bars (mean step): compute = all compute op time "
+                       "(compute.total_ms, including what transfers overlap), exposed transfer = "
+                       "H2D time the compute stream waits for (h2d.exposed_ms), other = the rest "
+                       "of the mean step (host work, gaps)");
   return i;
 }
 

@@ -6,7 +6,8 @@
 
 namespace foresight::runtime {
 
-MemoryTraceSink::MemoryTraceSink(trace::Header header, std::uint32_t selection_width) {
+MemoryTraceSink::MemoryTraceSink(trace::Header header, std::uint32_t selection_width, bool keep_selections)
+    : keep_selections_(keep_selections) {
   trace_.header = std::move(header);
   trace_.selection_width = selection_width;
 }
@@ -35,6 +36,7 @@ void MemoryTraceSink::add_op(const trace::Op& op, std::span<const std::uint64_t>
 }
 
 void MemoryTraceSink::add_selection(const trace::SelectionKey& key, std::span<const std::uint32_t> blocks) {
+  if (!keep_selections_) return;
   trace_.selection_keys.push_back(key);
   std::vector<std::uint32_t> row(blocks.begin(), blocks.end());
   std::sort(row.begin(), row.end());
@@ -50,7 +52,6 @@ void MemoryTraceSink::close(trace::RunStatus status, const std::string& reason) 
 
 Recorder::Recorder(Backend& backend, TraceSink* sink, bool time_ops)
     : backend_(backend), sink_(sink), time_ops_(time_ops) {
-  if (!time_ops_ && sink_) throw std::invalid_argument("Recorder: a trace needs timed ops");
   if (sink_) {
     main_stream_ = sink_->stream("main", trace::StreamKind::compute);
     // One-stream backends (CPU) run side-stream work in program order on main.
@@ -162,25 +163,8 @@ void Recorder::resolve(Ended& e) {
   MarkReader time_of(backend_);
   std::vector<std::uint64_t> deps;
   for (const auto& p : e.ops) {
+    if (!sink_) break;  // nothing reads op times but the trace
     const std::int64_t a = time_of(p.begin, p.begin_ns), b = time_of(p.end, p.end_ns);
-    auto it = std::find_if(stage_totals_.begin(), stage_totals_.end(),
-                           [&](const auto& s) { return s.first == p.info.stage; });
-    if (it == stage_totals_.end()) {
-      stage_totals_.emplace_back(std::string(p.info.stage), 0);
-      it = stage_totals_.end() - 1;
-    }
-    it->second += b - a;
-    if (e.phase == trace::Phase::decode && e.step >= transfers_from_) {
-      const bool on_main = p.info.stream == 0 || backend_.stream_count() == 1;
-      if (p.info.kind == trace::OpKind::h2d) {
-        transfers_.total_ns += b - a;
-        transfers_.bytes += p.info.bytes;
-        if (on_main) transfers_.exposed_ns += b - a;
-      } else if (p.info.kind == trace::OpKind::wait && on_main) {
-        transfers_.exposed_ns += b - a;
-      }
-    }
-    if (!sink_) continue;
     trace::Op op;
     op.id = next_id_++;
     op.kind = p.info.kind;

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
-#include <limits>
+#include <optional>
 #include <random>
 #include <stdexcept>
 
@@ -19,6 +19,7 @@
 #include "foresight/runtime/engine.hpp"
 #include "foresight/runtime/memory_plan.hpp"
 #include "foresight/trace/export.hpp"
+#include "foresight/trace/metrics.hpp"
 #include "foresight/trace/reader.hpp"
 #include "foresight/trace/writer.hpp"
 
@@ -45,8 +46,6 @@ std::string npy_f32(const std::vector<float>& v, std::size_t rows, std::size_t c
   return out;
 }
 
-nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
-
 std::vector<std::vector<std::int32_t>> make_prompts(const config::RunConfig& run, std::int64_t vocab) {
   std::mt19937_64 rng(run.seed * 0x9E3779B97F4A7C15ull + 17);
   std::vector<std::vector<std::int32_t>> p;
@@ -56,6 +55,35 @@ std::vector<std::vector<std::int32_t>> make_prompts(const config::RunConfig& run
     p.push_back(std::move(v));
   }
   return p;
+}
+
+// A metric's value, 0 when it does not apply (NaN) or is missing.
+double metric_value(const trace::Metrics& m, const std::string& name) {
+  for (const auto& [k, v] : m)
+    if (k == name) return std::isfinite(v) ? v : 0.0;
+  return 0.0;
+}
+
+// The run's own facts beside the metrics (docs/metrics.md, keys only `run` writes).
+void add_run_facts(nlohmann::json& mj, const RunRequest& req, const MemoryPlan& plan, const RunResult& result) {
+  mj["status"] = result.truncated ? "truncated" : "complete";
+  for (const auto& item : plan.items) mj["memory"]["by_category"][item.category] = item.bytes;
+  mj["gather_ctas"] = req.run.gather_ctas;
+  mj["cache_blocks"] = req.run.cache_blocks;
+  mj["tracing"] = req.trace;
+  mj["tokens"] = result.tokens;
+}
+
+// Forecast recall (layer 0: selector) vs the query's own selection, non-forced blocks.
+void add_recall(nlohmann::json& mj, const std::vector<RecallCounts>& recall) {
+  if (recall.empty()) return;
+  RecallCounts all;
+  for (std::size_t l = 0; l < recall.size(); ++l) {
+    mj["recall"]["layer"][std::to_string(l)] = recall[l].recall();
+    all.query_blocks += recall[l].query_blocks;
+    all.matched += recall[l].matched;
+  }
+  mj["recall"]["mean"] = all.recall();
 }
 
 }  // namespace
@@ -117,10 +145,11 @@ RunResult run_to_folder(const RunRequest& req) {
   header.run = run;
   header.run.cuda_graph = req.cuda_graph;
   const auto trace_path = req.out_dir / "trace.h5";
-  std::unique_ptr<TraceSink> sink;
-  if (req.trace) sink = make_h5_trace_sink(trace_path, header, static_cast<std::uint32_t>(run.topk_blocks));
+  // Traced: trace.h5. Untraced: step spans and cache outcomes in memory, for the metrics.
+  const auto width = static_cast<std::uint32_t>(run.topk_blocks);
+  std::unique_ptr<TraceSink> sink = req.trace ? make_h5_trace_sink(trace_path, header, width)
+                                              : std::make_unique<MemoryTraceSink>(header, width, false);
   Recorder rec(*backend, sink.get(), req.trace);
-  rec.count_transfers_from(static_cast<std::int32_t>(run.warmup_steps));
   for (const auto& item : plan.items) rec.memory({item.location, item.category, item.bytes});
 
   EngineOptions eo = engine_options(run);
@@ -130,8 +159,6 @@ RunResult run_to_folder(const RunRequest& req) {
 
   RunResult result;
   result.tokens.assign(static_cast<std::size_t>(run.batch), {});
-  std::vector<double> step_ms;
-  std::int64_t prefill_ns = 0;
   std::vector<float> logits;
   CacheTotals cache;
   std::vector<RecallCounts> recall;
@@ -140,7 +167,7 @@ RunResult run_to_folder(const RunRequest& req) {
   try {
     DecodeEngine engine(m, *dev_weights, rec, eo);
     pin_ns = engine.pin_ns();
-    prefill_ns = engine.prefill(prompts);
+    engine.prefill(prompts);
     for (std::int64_t s = 0; s < eo.max_steps; ++s) {
       if (req.stop && req.stop->load()) {
         result.truncated = true;
@@ -150,7 +177,6 @@ RunResult run_to_folder(const RunRequest& req) {
       if (s == req.fail_at_step) throw std::runtime_error(fmt::format("injected failure at decode step {}", s));
       const auto next = engine.step();
       for (std::size_t b = 0; b < next.size(); ++b) result.tokens[b].push_back(next[b]);
-      if (s >= run.warmup_steps) step_ms.push_back(static_cast<double>(engine.last_step_ns()) * kMsPerNs);
     }
     if (engine.steps_done() > 0) logits = engine.last_logits();
     cache = engine.cache_totals();
@@ -161,61 +187,23 @@ RunResult run_to_folder(const RunRequest& req) {
   }
   rec.close(result.truncated ? trace::RunStatus::truncated : trace::RunStatus::complete, result.reason);
 
-  // metrics.json (names as the simulator's; NaN -> null).
-  double mean = 0;
-  for (double x : step_ms) mean += x;
-  mean = step_ms.empty() ? std::numeric_limits<double>::quiet_NaN() : mean / static_cast<double>(step_ms.size());
-  double decode_ms = 0;
-  for (double x : step_ms) decode_ms += x;
-  double ctx_tokens = 0;
-  for (auto c : run.context_tokens) ctx_tokens += static_cast<double>(c);
-  result.decode_step_ms_mean = mean;
-  result.prefill_ms = static_cast<double>(prefill_ns) * kMsPerNs;
-  nlohmann::json mj;
-  mj["status"] = result.truncated ? "truncated" : "complete";
-  mj["memory"] = {{"gpu_bytes", plan.gpu_bytes()}, {"host_bytes", plan.host_bytes()}, {"fits", plan.fits() ? 1 : 0}};
-  for (const auto& item : plan.items) mj["memory"]["by_category"][item.category] = item.bytes;
-  mj["decode"] = {{"steps", step_ms.size()},
-                  {"step_ms", {{"mean", number_or_null(mean)}, {"p50", number_or_null(common::percentile(step_ms, 50))},
-                               {"p99", number_or_null(common::percentile(step_ms, 99))}}},
-                  {"total_ms", decode_ms},
-                  {"tokens_per_s", number_or_null(static_cast<double>(run.batch) * static_cast<double>(step_ms.size()) /
-                                                  (decode_ms * 1e-3))}};
-  mj["prefill"] = {{"ms", result.prefill_ms},
-                   {"tokens_per_s", number_or_null(ctx_tokens / (result.prefill_ms * 1e-3))}};
-  // Host-to-device KV traffic of the timed steps (same definitions as the simulator's).
-  const auto& tr = rec.transfers();
-  const double h2d_total = static_cast<double>(tr.total_ns) * kMsPerNs, h2d_exposed = static_cast<double>(tr.exposed_ns) * kMsPerNs;
-  mj["h2d"] = {{"bytes", tr.bytes}, {"total_ms", h2d_total}, {"exposed_ms", h2d_exposed},
-               {"hidden_ms", std::max(0.0, h2d_total - h2d_exposed)},
-               {"effective_gbps", tr.total_ns > 0 ? nlohmann::json(static_cast<double>(tr.bytes) / static_cast<double>(tr.total_ns))
-                                                  : nlohmann::json(nullptr)},
-               {"exposed_share", decode_ms > 0 && req.trace ? nlohmann::json(h2d_exposed / decode_ms) : nlohmann::json(nullptr)}};
+  // What was recorded: trace.h5 read back (validating it), or the untraced run's steps.
+  std::optional<trace::Trace> written;
+  if (req.trace) written = trace::read_trace(trace_path);
+  const trace::Trace& recorded =
+      written ? *written : static_cast<const MemoryTraceSink&>(*sink).trace();
+  const trace::Metrics metrics = trace::compute_metrics(
+      recorded, trace::MemoryUse{plan.gpu_bytes(), plan.host_bytes(), plan.fits()});
+  result.decode_step_ms_mean = metric_value(metrics, "decode.step_ms.mean");
+  result.prefill_ms = metric_value(metrics, "prefill.ms");
+  nlohmann::json mj = trace::metrics_to_json(metrics);
+  mj.update(trace::metrics_to_json(trace::stage_metrics(recorded)));
+  add_run_facts(mj, req, plan, result);
   if (!req.trace) mj["h2d"]["note"] = "tracing off: transfer times are not measured";
   mj["pinned"] = {{"host_bytes", plan.host_bytes()}, {"pin_ms", static_cast<double>(pin_ns) * kMsPerNs}};
   mj["feasibility"] = to_json(feasibility);
-  mj["gather_ctas"] = run.gather_ctas;
-  mj["cache_blocks"] = run.cache_blocks;
-  mj["tracing"] = req.trace;
-  mj["cache"] = {{"selected", cache.selected}, {"hits", cache.hits}, {"misses", cache.misses},
-                 {"loaded_bytes", cache.loaded_bytes}, {"h2d_bytes", cache.h2d_bytes},
-                 {"hit_rate", cache.selected ? nlohmann::json(static_cast<double>(cache.hits) /
-                                                              static_cast<double>(cache.selected))
-                                             : nlohmann::json(nullptr)}};
-  mj["tokens"] = result.tokens;
-  if (!recall.empty()) {  // Forecast (layer 0: selector) vs the query's own selection, non-forced blocks
-    RecallCounts all;
-    for (std::size_t l = 0; l < recall.size(); ++l) {
-      mj["recall"]["layer"][std::to_string(l)] = recall[l].recall();
-      all.query_blocks += recall[l].query_blocks;
-      all.matched += recall[l].matched;
-    }
-    mj["recall"]["mean"] = all.recall();
-  }
-  std::int64_t stage_total_ns = 0;
-  for (const auto& [name, ns] : rec.stage_totals()) stage_total_ns += ns;
-  for (const auto& [name, ns] : rec.stage_totals()) mj["stages_ms"][name] = static_cast<double>(ns) * kMsPerNs;
-  mj["stages_total_ms"] = static_cast<double>(stage_total_ns) * kMsPerNs;
+  mj["cache"]["h2d_bytes"] = cache.h2d_bytes;
+  add_recall(mj, recall);
   write_file(req.out_dir, "metrics.json", mj.dump(2) + "\n");
 
   nlohmann::json cj;
@@ -234,10 +222,7 @@ RunResult run_to_folder(const RunRequest& req) {
                npy_f32(logits, static_cast<std::size_t>(run.batch), static_cast<std::size_t>(m.vocab)));
   }
   // The timeline comes from the written trace, which this also validates.
-  if (req.trace) {
-    const trace::Trace written = trace::read_trace(trace_path);
-    write_file(req.out_dir, "timeline.json", trace::to_perfetto(written).dump() + "\n");
-  }
+  if (written) write_file(req.out_dir, "timeline.json", trace::to_perfetto(*written).dump() + "\n");
   return result;
 }
 

@@ -569,16 +569,11 @@ ValidateResult Replayer::validate(bool keep_timeline) const {
   v.mean_rel_error = std::isnan(all.mean_rel_error) ? 0 : all.mean_rel_error;
   v.total_rel_error = std::isnan(all.mean_step_rel_error) ? 0 : all.mean_step_rel_error;
   v.exact = v.max_abs_error_ns == 0 && !v.steps.empty();
-  MemoryPlan mem;
-  for (const auto& e : t_.memory) {
-    mem.entries.push_back(e);
-    (e.location == trace::MemoryLocation::gpu ? mem.gpu_bytes : mem.host_bytes) += e.bytes;
-  }
   v.result.scenario = {{"trace", where_}, {"validate", true}, {"mode", config::to_string(t_.header.run.mode)},
                        {"hardware", t_.header.hardware.name}, {"batch", t_.header.run.batch},
                        {"status", "ok"}};
   v.result.events = times.events;
-  v.result.metrics = compute_metrics(sim, mem);
+  v.result.metrics = trace::compute_metrics(sim, trace::recorded_memory(t_));  // what the run allocated
   add_validate_metrics(v.result.metrics, v);
   if (keep_timeline) v.result.timeline = std::move(sim);
   return v;

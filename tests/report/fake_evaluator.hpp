@@ -24,7 +24,7 @@ class FakeEvaluator : public report::Evaluator {
     if (off) step += 16.0 / static_cast<double>(s.gather_ctas) -
                      static_cast<double>(s.cache_blocks - 97) / 97.0;
     report::ScenarioMetrics m;
-    m.tpot_p50_ms = m.tpot_p99_ms = step;
+    m.tpot_mean_ms = m.tpot_p50_ms = m.tpot_p99_ms = step;
     m.tokens_per_s = static_cast<double>(s.batch) * 1000.0 / step;
     m.gpu_parts = {{"weights", 10 * kGiB}, {"KV", s.batch * 10 * kGiB}};
     if (off) m.gpu_parts.emplace_back("cache", s.cache_blocks << 20);

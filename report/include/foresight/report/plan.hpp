@@ -32,6 +32,9 @@ struct PlanRequest {
   std::vector<double> pcie_factors = {0.25, 0.5, 1, 1.5, 2};  // x the hardware's H2D ceiling
   std::vector<double> reuse = {0.5, 0.7, 0.85, 0.95};          // workload locality sweep
   double default_reuse = 0.85;
+  // The maximum throughput within the target is recommended over the knee of
+  // the frontier only when it gains at least this share of tokens/s (search.hpp).
+  double knee_min_gain = 0.10;
   int threads = 0;                          // 0 = all cores
 };
 
@@ -50,10 +53,17 @@ struct PlanCell {
   std::vector<Point> by_pcie, by_reuse;         // evaluated extra
 };
 
+// Per (hardware, context), over every mode's points that fit and meet the
+// target: the maximum throughput and the knee of their throughput/latency
+// frontier; `choice` is one of them by the knee-or-maximum rule.
 struct Recommendation {
   std::string hardware;
   std::int64_t context_tokens = 0;
   std::optional<Point> choice;              // none: nothing meets the target in memory
+  std::optional<Point> maximum;             // most tokens/s within the target
+  std::optional<Point> knee;                // knee of the frontier within the target
+  bool knee_chosen = false;                 // choice is the knee (else the maximum)
+  std::string why;                          // why that one, with the rule
   std::string limit;                        // what stops a bigger batch, in plain words
   std::string sentence;                     // the whole answer in one paragraph
 };

@@ -33,7 +33,8 @@ using BytePart = std::pair<std::string, std::int64_t>;
 
 struct ScenarioMetrics {
   double tokens_per_s = 0;              // decode throughput, all sequences
-  double tpot_p50_ms = 0;               // per-token latency (one decode step), median
+  double tpot_mean_ms = 0;              // per-token latency (one decode step), mean
+  double tpot_p50_ms = 0;               // per-token latency, median
   double tpot_p99_ms = 0;               // per-token latency, 99th percentile
   std::vector<BytePart> gpu_parts;      // GPU memory by use, bytes
   std::vector<BytePart> host_parts;     // pinned host memory by use, bytes
@@ -43,10 +44,11 @@ struct ScenarioMetrics {
   double bound_compute = 0;             // shares of the critical path, sum 1
   double bound_pcie = 0;
   double bound_host = 0;
-  double compute_ms = 0;                // per step: critical-path time by resource (sums to
-  double pcie_ms = 0;                   //   the mean step time): compute, PCIe transfers,
-  double host_ms = 0;                   //   host work
-  double exposed_h2d_ms = 0;            // per step, H2D time the compute stream waits for
+  // Mean step time = compute_ms + exposed_h2d_ms + host_ms (ms per step), where
+  double compute_ms = 0;                // all compute op time, also what transfers overlap
+  double exposed_h2d_ms = 0;            // H2D time the compute stream waits for (or spends inline)
+  double host_ms = 0;                   // the rest: host work and launch gaps
+  double pcie_ms = 0;                   // per step, PCIe time on the critical path
   double h2d_total_ms = 0;              // per step, all H2D transfer time (hidden + exposed)
   double hit_rate = 1;                  // GPU block-cache hit rate (1 when KV is on the GPU)
 

@@ -25,5 +25,12 @@ void write_reports(const Plan& plan, const std::filesystem::path& dir);
 // Shared helpers for the renderers.
 std::string context_label(std::int64_t tokens);   // 131072 -> "128K"
 double to_gib(std::int64_t bytes);
+// The table's step columns joined by `sep`: compute, exposed H2D and hidden
+// H2D, ms per mean step.
+std::string step_columns(const ScenarioMetrics& m, const std::string& sep);
+// Which latency each number is (mean vs p99), for the assumptions.
+std::string latency_note();
+// The knee-or-maximum rule with its threshold, for the assumptions.
+std::string choice_rule(double knee_min_gain);
 
 }  // namespace foresight::report

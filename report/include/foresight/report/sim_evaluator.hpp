@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "foresight/config/hardware.hpp"
 #include "foresight/config/model.hpp"
@@ -35,7 +36,19 @@ struct SimEvaluatorOptions {
                                     // metrics: the first starts with an empty GPU block cache
   std::int64_t topk_blocks = 0;     // 0 = the model's
   std::uint64_t seed = 1;
+  // Where recorded traces ship (the report names those of this model per
+  // hardware); empty: shipped_traces_dir().
+  std::filesystem::path samples_dir;
 };
+
+// traces/samples of the source tree (or of the install: <exe>/../../traces/samples).
+std::filesystem::path shipped_traces_dir();
+
+// The recorded (not synthesized: clock other than "synthetic") traces in
+// `dir` of model `model` on hardware `hardware`, by file name; unreadable
+// files are skipped.
+std::vector<std::filesystem::path> recorded_traces(const std::filesystem::path& dir,
+                                                   const std::string& model, const std::string& hardware);
 
 // One line for the report: how far the simulator was from real runs on
 // `hardware` (its calibration's fidelity summary), or that it is unmeasured.

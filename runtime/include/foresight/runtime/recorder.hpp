@@ -38,10 +38,12 @@ class TraceSink {
   virtual void close(trace::RunStatus status, const std::string& reason) = 0;
 };
 
-// Keeps everything in a trace::Trace (tests, small runs).
+// Keeps everything in a trace::Trace (tests, small runs, the metrics of an
+// untraced run). keep_selections false: selections are dropped (they are the
+// bulk of a trace and no metric reads them).
 class MemoryTraceSink final : public TraceSink {
  public:
-  explicit MemoryTraceSink(trace::Header header, std::uint32_t selection_width);
+  explicit MemoryTraceSink(trace::Header header, std::uint32_t selection_width, bool keep_selections = true);
   std::uint16_t stage(std::string_view name) override;
   std::uint8_t stream(std::string_view name, trace::StreamKind kind) override;
   void add_op(const trace::Op& op, std::span<const std::uint64_t> deps) override;
@@ -55,6 +57,7 @@ class MemoryTraceSink final : public TraceSink {
 
  private:
   trace::Trace trace_;
+  bool keep_selections_ = true;
   bool closed_ = false;
 };
 
@@ -80,9 +83,10 @@ struct OpInfo {
 
 class Recorder {
  public:
-  // `sink` may be null: times are still measured (for metrics), nothing is
-  // written. time_ops false: only step spans are timed (no per-op marks;
-  // requires a null sink) - the "tracing off" configuration.
+  // `sink` may be null: nothing is written. time_ops false: only step spans
+  // are timed (no per-op marks) - the "tracing off" configuration; a sink
+  // then receives step spans, selections, cache outcomes and memory, no ops
+  // (enough for the metrics of trace/metrics.hpp).
   Recorder(Backend& backend, TraceSink* sink, bool time_ops = true);
 
   void begin_step(trace::Phase phase, std::int32_t step);
@@ -149,19 +153,6 @@ class Recorder {
   // Flushes, then closes the sink (idempotent).
   void close(trace::RunStatus status, const std::string& reason = {});
 
-  // Host-to-device transfer time of the decode steps >= from_step: total time
-  // of h2d ops, the part on the main stream or spent by main waiting for
-  // them (exposed), and their bytes. Same definitions as the simulator's.
-  struct TransferStats {
-    std::int64_t total_ns = 0, exposed_ns = 0;
-    std::uint64_t bytes = 0;
-  };
-  void count_transfers_from(std::int32_t from_step) { transfers_from_ = from_step; }
-  const TransferStats& transfers() const { return transfers_; }
-
-  // Summed op time per stage name over the run (ns), for metrics.
-  const std::vector<std::pair<std::string, std::int64_t>>& stage_totals() const { return stage_totals_; }
-
  private:
   struct Pending {
     OpInfo info;
@@ -181,8 +172,6 @@ class Recorder {
   bool time_ops_ = true;
   std::array<Backend::Mark, 2> last_end_{};
   std::array<bool, 2> shared_{};
-  std::int32_t transfers_from_ = 0;
-  TransferStats transfers_;
   std::uint8_t main_stream_ = 0, side_stream_ = 0;
   trace::Phase phase_ = trace::Phase::decode;
   std::int32_t step_ = 0;
@@ -196,7 +185,6 @@ class Recorder {
   std::array<std::size_t, Backend::kGraphSlots> replay_at_{};        // their first handle when replayed
   int slot_ = 0;                                                      // being captured
   bool capturing_ = false;
-  std::vector<std::pair<std::string, std::int64_t>> stage_totals_;
   bool closed_ = false;
 };
 

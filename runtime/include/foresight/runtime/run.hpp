@@ -1,8 +1,10 @@
 // One `foresight run`: plan memory, build weights, prefill, decode, and write
 // the run folder:
 //   trace.h5       schema v1 (status truncated when stopped early)
-//   metrics.json   decode.step_ms.{mean,p50,p99}, decode.tokens_per_s,
-//                  prefill.ms, h2d.*, cache.*, memory.* (names as the simulator's)
+//   metrics.json   trace::compute_metrics of what was recorded (the trace
+//                  read back; untraced: step spans and cache outcomes), the
+//                  same definitions the simulator uses (docs/metrics.md),
+//                  plus the run's own facts (status, pinning, feasibility)
 //   config.json    the resolved model, hardware and run configs
 //   timeline.json  Perfetto / Chrome trace events
 //   tokens.json    prompts and generated tokens per sequence

@@ -11,16 +11,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "foresight/trace/critical_path.hpp"
+
 namespace foresight::sim {
 
-// What an op occupies; used to say which resource bounds a step.
-enum class OpClass : std::uint8_t {
-  compute = 0,  // GPU kernel doing math (or moving HBM bytes: d2d gather)
-  pcie = 1,     // host<->device transfer (any engine)
-  host = 2,     // host-side work (launch, planning, CPU memcpy)
-  wait = 3,     // a stream blocked on an event: ends when its deps end
-};
-inline constexpr int kOpClassCount = 4;
+// What an op occupies (defined with the critical path in the contract library).
+using trace::OpClass;
+using trace::kOpClassCount;
 
 // One op of a graph. Ops are listed so that every dependency comes first and
 // each stream's ops appear in execution order.

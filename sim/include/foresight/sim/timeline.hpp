@@ -1,21 +1,17 @@
 // Between traces and the engine: a trace's ops as an engine graph (durations
-// = end_ns - start_ns, stream order = op order, deps = recorded deps), the
-// simulated times written back, step spans, and each step's critical path.
+// = end_ns - start_ns, stream order = op order, deps = recorded deps) and the
+// simulated times written back.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
 
 #include "foresight/sim/engine.hpp"
+#include "foresight/trace/critical_path.hpp"
 #include "foresight/trace/schema.hpp"
 
 namespace foresight::sim {
-
-// OpClass of a trace op: compute/d2d -> compute, h2d/d2h -> pcie (cpu_memcpy
-// -> host), host -> host, wait -> wait.
-OpClass op_class(const trace::Op& op);
 
 // Throws std::invalid_argument naming `where` and the op on a dep that names
 // no earlier op.
@@ -35,67 +31,16 @@ void keep_recorded_gaps(const trace::Trace& t, SimGraph& g);
 // (phase, step) from the first op start to the last op end of that step.
 void apply_times(trace::Trace& t, const SimTimes& times);
 
-// Step spans computed from op times, in (phase, step) order.
-std::vector<trace::StepSpan> step_spans(const trace::Trace& t);
-// The same from per-op times (ns) kept outside the ops.
-std::vector<trace::StepSpan> step_spans(const std::vector<trace::Op>& ops,
-                                        std::span<const std::int64_t> start_ns,
-                                        std::span<const std::int64_t> end_ns);
-
-// Critical path of one step: the longest path in the step's DAG of
-// stream-order and dependency edges, weighted by simulated durations (ns; a
-// wait weighs 0 so the path runs through what it waited on).
-struct CriticalPath {
-  std::int64_t length_ns = 0;
-  std::array<std::int64_t, kOpClassCount> ns_by_class{};  // compute, pcie, host, wait
-  std::vector<std::uint32_t> ops;                          // op indices, in time order
-};
-
-// `first`..`last` (inclusive) are the op indices of one step (ops of a step
-// are contiguous in every trace the simulator writes; for other traces the
-// caller passes each step's range). Uses the times in t.ops.
-CriticalPath critical_path(const trace::Trace& t, std::size_t first, std::size_t last);
-
-// One step's DAG in flat arrays, ops numbered 0..n-1 in stream order.
-struct StepDag {
-  std::vector<std::uint32_t> stream;     // per op, < stream_count
-  std::vector<std::int64_t> weight_ns;   // per op: simulated duration, 0 for waits
-  std::vector<OpClass> cls;              // per op
-  std::vector<std::uint32_t> dep_begin;  // n + 1 offsets into deps
-  std::vector<std::uint32_t> deps;       // earlier in-step ops each op waits on, recorded order
-  std::uint32_t stream_count = 0;
-  void clear();
-  std::size_t size() const { return stream.size(); }
-};
-
-// Reusable buffers of critical_path(StepDag) (one per thread).
-struct CriticalPathScratch {
-  std::vector<std::uint32_t> fill, last_on_stream, finish, pred;
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> stack;  // (vertex, next out-edge)
-  std::vector<std::int64_t> dist;
-  std::vector<std::uint8_t> seen;
-};
-
-// What critical_path needs of a StepDag besides the weights: out-edges (CSR
-// over vertices 0..n, n = source) and a topological order. Depends only on
-// the DAG's structure, so one plan serves every timing of a step.
-struct StepDagPlan {
-  std::uint32_t n = 0;
-  std::vector<std::uint32_t> out_head, out_adj, topo;
-  std::vector<OpClass> cls;  // per op
-};
-void plan_step_dag(const StepDag& g, StepDagPlan& plan, CriticalPathScratch& scratch);
-
-// critical_path of a StepDag; ops are local indices 0..n-1. Ties between
-// equally long paths are broken as boost::dag_shortest_paths breaks them
-// (the simulator used Boost.Graph before; tests/sim check both agree).
-CriticalPath critical_path(const StepDag& dag, CriticalPathScratch& scratch);
-// The same with a prepared plan and per-op weights (ns, 0 for waits).
-CriticalPath critical_path(const StepDagPlan& plan, std::span<const std::int64_t> weight_ns,
-                           CriticalPathScratch& scratch);
-
-// The structure (weights empty) of ops first..last of `t` as a StepDag: deps
-// outside the range are dropped.
-void step_dag(const trace::Trace& t, std::size_t first, std::size_t last, StepDag& g);
+// Step spans and critical paths are defined with the metrics, in the
+// contract library (trace/critical_path.hpp); the simulator's names for them:
+using trace::CriticalPath;
+using trace::CriticalPathScratch;
+using trace::critical_path;
+using trace::op_class;
+using trace::plan_step_dag;
+using trace::step_dag;
+using trace::step_spans;
+using trace::StepDag;
+using trace::StepDagPlan;
 
 }  // namespace foresight::sim

@@ -1,0 +1,83 @@
+// Metrics of a timed run, recorded (`foresight run`) or simulated (`replay`,
+// `sweep`, `plan`): the one definition both sides call, on a trace or on op
+// times kept beside a trace's op layout. Every name and formula is in
+// docs/metrics.md; names are dotted paths ("decode.step_ms.p50"), nested into
+// objects in metrics.json and used as column names in results.csv.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "foresight/trace/critical_path.hpp"
+#include "foresight/trace/schema.hpp"
+
+namespace foresight::trace {
+
+// Ordered (name, value); NaN means "not applicable" (null in JSON, empty in CSV).
+using Metrics = std::vector<std::pair<std::string, double>>;
+
+// The memory footprint a run planned (memory.* metrics), bytes.
+struct MemoryUse {
+  std::uint64_t gpu_bytes = 0;
+  std::uint64_t host_bytes = 0;  // pinned host
+  bool fits = true;              // both fit the hardware
+};
+
+// The footprint a trace recorded (sum of t.memory by location; fits = true:
+// the run allocated it).
+MemoryUse recorded_memory(const Trace& t);
+
+// Critical-path plan of one step: its ops first..last (inclusive, contiguous).
+struct StepPlan {
+  std::size_t first = 0, last = 0;
+  StepDagPlan dag;
+};
+// Plans of the decode steps >= `first_step` of `layout`, in op order; they
+// depend only on the op structure, not on times.
+std::vector<StepPlan> plan_steps(const Trace& layout, std::int32_t first_step = 0);
+
+// What compute_metrics reads of a timed run, without a materialized trace:
+// the op layout (phase, step, kind, engine, stream, id, deps) from `layout`,
+// times and bytes from the spans.
+struct TimedRun {
+  const Trace* layout = nullptr;            // streams, ops and deps; its op times/bytes unused
+  std::span<const std::int64_t> start_ns;   // per op, ns
+  std::span<const std::int64_t> end_ns;     // per op, ns
+  std::span<const std::uint64_t> bytes;     // per op
+  std::span<const StepSpan> steps;          // step_spans of these times
+  std::span<const CacheOutcome> cache;
+  std::int64_t batch = 1;                   // sequences
+  std::int64_t decode_steps = 0;            // run.decode_steps (timed steps)
+  std::int64_t warmup_steps = 0;            // run.warmup_steps: decode steps below it are warm-up
+  std::span<const std::int64_t> context_tokens;  // per sequence
+  // plan_steps(*layout) covering at least the timed steps; null: planned here.
+  const std::vector<StepPlan>* plans = nullptr;
+};
+
+// decode.*, prefill.*, h2d.*, compute.*, cache.*, bound.* and memory.*.
+// decode.*, h2d.*, compute.*, cache.* and bound.* cover the steady decode steps only: warm-up
+// steps (trace/steps.hpp, run.warmup_steps) are left out. A run without ops
+// (the runtime with tracing off: step spans and cache outcomes only) has
+// h2d.*, compute.* and bound.* NaN: not measured. `critical_paths` false skips the
+// bound.* shares (they are then NaN).
+Metrics compute_metrics(const TimedRun& run, const MemoryUse& mem, bool critical_paths = true);
+// The same on a trace's own times; batch, steps and contexts from its header.
+Metrics compute_metrics(const Trace& t, const MemoryUse& mem, bool critical_paths = true);
+
+// Metrics of a scenario that does not fit in memory: memory.* only.
+Metrics out_of_memory_metrics(const MemoryUse& mem);
+
+// stages_ms.<stage> (summed op time per stage over the whole run, prefill and
+// warm-up included) and stages_total_ms.
+Metrics stage_metrics(const Trace& t);
+
+// Nested JSON object from dotted names (NaN -> null).
+nlohmann::json metrics_to_json(const Metrics& m);
+
+
+}  // namespace foresight::trace
