@@ -11,7 +11,9 @@ batch 16, 32K) is replayed with the what-ifs that turn its settings into the run
 (batch, context, gather CTAs, GPU cache slots, prefetch), and each
 training run is also predicted from the other mode family's trace (--mode);
 the figure compared
-is the mean steady decode step (warm-up steps excluded on both sides).
+is the mean steady decode step (warm-up steps excluded on both sides). Runs of
+split "repeat" (the same configuration again in a later process) join their
+configuration's row, which is then measured as the mean of its runs.
 
 Writes points.csv (one row per prediction), summary.json (median and worst
 |error| per knob and overall: what `foresight profile --fidelity` embeds in

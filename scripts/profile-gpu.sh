@@ -4,7 +4,7 @@
 # bench/fidelity-collect.sh: no-offload modes over batch 1-64 x context
 # 8K-128K, the gather kernel over 2-64 CTAs, sparda beside gathers, an LRU
 # working set), then fits it with `foresight profile`, printing progress.
-# Programs from scripts/device-bundle.sh (.device/bin); 149 s on the H200 (2026-12-03).
+# Programs from scripts/device-bundle.sh (.device/bin); about 140 s on the H200 (2026-12-03).
 # Usage: bash scripts/profile-gpu.sh HARDWARE [OUT.json]
 #   (default OUT: $OUT/HARDWARE.json, else configs/calibration/HARDWARE.json)
 set -euo pipefail
