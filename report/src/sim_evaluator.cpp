@@ -33,16 +33,6 @@ double metric(const sim::Metrics& m, const std::string& name) {
 }
 double or_zero(double v) { return std::isfinite(v) ? v : 0.0; }
 
-// "gpu.kv_working_set" -> ("KV working set", gpu).
-std::string part_label(const std::string& category) {
-  static const std::map<std::string, std::string> names = {
-      {"weights", "weights"},         {"kv_full", "KV cache"},
-      {"kv_working_set", "KV working set"}, {"kv_layer0", "KV layer 0"},
-      {"compressed_keys", "compressed keys"}, {"activations", "activations"},
-      {"workspace", "workspace"}};
-  auto it = names.find(category);
-  return it == names.end() ? category : it->second;
-}
 // Step times, throughput, bounds, H2D and hit rate from the simulator's
 // metrics; the step splits into compute (compute.total_ms), exposed H2D and
 // the rest (host work, gaps), all per mean step.
