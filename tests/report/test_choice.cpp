@@ -135,7 +135,8 @@ TEST_CASE("a +2% maximum at twice the latency: the knee is recommended, the maxi
   // With a 1% threshold the same +2% is enough: the maximum is chosen, and says why.
   auto req = knee_request();
   req.knee_min_gain = 0.01;
-  const auto& r1 = run_plan(req, ev).recommendations[0];
+  const auto plan1 = run_plan(req, ev);  // kept: r1 refers into it
+  const auto& r1 = plan1.recommendations[0];
   REQUIRE_FALSE(r1.knee_chosen);
   REQUIRE(r1.choice->scenario.batch == 64);
   CHECK(contains(r1.why, "over the knee of the frontier, sparda batch 32"));
