@@ -401,8 +401,13 @@ std::vector<std::int32_t> DecodeEngine::step() {
     s.step_body();
   }
   s.rec.resolve_previous();
-  s.out_ids.download(s.last_tokens.data(), s.last_tokens.size());
-  if (s.sparse) s.finish_step();
+  // Host work after the device work (reading back the tokens, and in the
+  // selecting modes the selections and counters): an op too, so a trace's
+  // ops cover its whole step (replay --validate, docs/simulator.md).
+  s.rec.op({st::host}, [&] {
+    s.out_ids.download(s.last_tokens.data(), s.last_tokens.size());
+    if (s.sparse) s.finish_step();
+  });
   s.last_step_ns = s.rec.end_step();
   ++s.step;
   if (s.use_graph && s.step == 1 && s.o.max_steps > 1) s.capture_graphs();
