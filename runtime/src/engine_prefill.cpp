@@ -140,7 +140,10 @@ std::int64_t DecodeEngine::State::run_prefill_real(int b, std::int32_t& chunk_in
       }
     }
     total_ns += rec.end_step();
+    if (o.progress) o.progress(static_cast<std::size_t>(prefilled + s0 + c), static_cast<std::size_t>(prompt_total),
+                               "prefill");
   }
+  prefilled += T;
   if (any_host) be.wait(prefill_event(1));
   return total_ns;
 }
@@ -208,6 +211,9 @@ std::int64_t DecodeEngine::prefill(const std::vector<std::vector<std::int32_t>>&
     }
   }
   s.prompts = prompts;
+  s.prefilled = 0;
+  s.prompt_total = 0;
+  for (int b = 0; b < s.B; ++b) s.prompt_total += s.ctx[static_cast<std::size_t>(b)] - 1;
   std::int32_t chunk = 0;
   std::int64_t total_ns = 0;
   if (s.o.synthetic_prefill) {

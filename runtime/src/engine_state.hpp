@@ -65,6 +65,7 @@ struct DecodeEngine::State {
   // Host state.
   std::vector<std::int64_t> ctx;
   std::vector<std::vector<std::int32_t>> prompts;
+  std::int64_t prefilled = 0, prompt_total = 0;  // prompt tokens through real prefill so far, of all sequences' (progress)
   std::vector<std::int32_t> last_tokens;
   std::int64_t step = 0, last_step_ns = 0, pin_ns = 0;
   CacheTotals totals;

@@ -174,3 +174,26 @@ TEST_CASE("synthetic prefill runs and decodes") {
   for (const auto& op : r.trace.ops) prefill_attn += r.trace.stages[op.stage] == trace::stage::prefill_attention;
   CHECK(prefill_attn == 0);  // no real prefill ran
 }
+
+TEST_CASE("real prefill reports its progress in prompt tokens after each chunk") {
+  auto m = testing::tiny_model();
+  auto w = make_synthetic_weights(m, 5);
+  auto be = make_cpu_backend();
+  Recorder rec(*be, nullptr, false);
+  EngineOptions o;
+  o.mode = config::Mode::dense;
+  o.context_tokens = {250, 130};
+  o.max_steps = 1;
+  o.prefill_chunk_tokens = 100;
+  std::vector<std::pair<std::size_t, std::size_t>> calls;
+  o.progress = [&](std::size_t done, std::size_t total, const std::string& what) {
+    CHECK(what == "prefill");
+    calls.emplace_back(done, total);
+  };
+  DecodeEngine e(m, w, *be, rec, o);
+  e.prefill(prompts_for(o.context_tokens, 11));
+  // 249 prompt tokens in 3 chunks, then 129 in 2: the last token of each
+  // prompt is decode's first input.
+  using P = std::pair<std::size_t, std::size_t>;
+  CHECK(calls == std::vector<P>{{100, 378}, {200, 378}, {249, 378}, {349, 378}, {378, 378}});
+}

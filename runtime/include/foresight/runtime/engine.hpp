@@ -27,6 +27,7 @@
 #include <memory>
 #include <vector>
 
+#include "foresight/common/progress.hpp"
 #include "foresight/config/model.hpp"
 #include "foresight/config/run.hpp"
 #include "foresight/runtime/backend.hpp"
@@ -58,6 +59,9 @@ struct EngineOptions {
   // cache_totals(), as every metric leaves them out.
   std::int64_t warmup_steps = 0;
   ExternalSelections* selections = nullptr;  // null: the model selects
+  // Real prefill reports prompt tokens done of all sequences' after each
+  // chunk ("prefill"); empty: no reporting.
+  common::Progress progress;
   // sparda-no-offload: also select layer l's blocks with its own query (as
   // sparse does) and count the overlap, for recall_by_layer(). Adds ops.
   bool measure_recall = false;
