@@ -273,6 +273,7 @@ struct ResolvedScenario {
 
 namespace {
 
+// Throws std::invalid_argument "<where>: <msg>" (the trace named first).
 [[noreturn]] void fail_at(const std::string& where, const std::string& msg) {
   throw std::invalid_argument(where + ": " + msg);
 }
@@ -423,6 +424,7 @@ Metrics simulated_metrics(const config::RunConfig& rec_run, const ResolvedScenar
 
 }  // namespace
 
+// Checks every what-if against the trace (in the order errors are reported) and fills a ResolvedScenario.
 ResolvedScenario Replayer::resolve(const Scenario& s) const {
   const auto& h = t_.header;
   const auto& m = h.model;
@@ -466,6 +468,8 @@ ResolvedScenario Replayer::resolve(const Scenario& s) const {
   return v;
 }
 
+// Per (decode step, layer): re-run on the recorded selections when a what-if
+// changes the cache, else the recorded outcomes (none for dense).
 std::vector<trace::CacheOutcome> Replayer::cache_outcomes(const ResolvedScenario& v) const {
   const auto& m = t_.header.model;
   const auto L = static_cast<std::int32_t>(m.n_layers);
@@ -485,6 +489,9 @@ std::vector<trace::CacheOutcome> Replayer::cache_outcomes(const ResolvedScenario
   }
 }
 
+// Op duration (ns): calibrated decode cost, else recorded (same shape) or fitted,
+// re-timed by the roofline ratio of new hardware, divided by compute_scale.
+// Holds `v`, `s` and `cc` by reference.
 DurationFn Replayer::op_duration(const ResolvedScenario& v, const Scenario& s, const CalibratedCosts* cc) const {
   return [this, &v, &s, cc](const OpKey& k, const OpCost& c) -> std::int64_t {
     const auto& old_hw = t_.header.hardware;
@@ -506,6 +513,7 @@ DurationFn Replayer::op_duration(const ResolvedScenario& v, const Scenario& s, c
   };
 }
 
+// The op-graph settings of the resolved scenario (structure, host and launch costs).
 ScheduleConfig Replayer::schedule_config(const ResolvedScenario& v, const config::RunConfig& as_run,
                                          const CalibratedCosts* cc) const {
   const auto& h = t_.header;
