@@ -86,87 +86,100 @@ void add_recall(nlohmann::json& mj, const std::vector<RecallCounts>& recall) {
   mj["recall"]["mean"] = all.recall();
 }
 
-}  // namespace
-
-RunResult run_to_folder(const RunRequest& req) {
-  const auto& m = req.model;
-  const auto& run = req.run;
-  config::validate_run(run, m, "run");
-  if (req.out_dir.empty()) throw std::invalid_argument("--out: a run folder is required");
-  auto backend = make_backend(run.backend);
-
-  const MemoryPlan plan = plan_memory(m, run, req.hardware);
-  // Largest batch per mode at this run's longest context (reported, and part
-  // of the error when the request does not fit).
+// Longest prompt (tokens) of the run: the context of its feasibility table.
+std::int64_t longest_context(const config::RunConfig& run) {
   std::int64_t longest = 0;
   for (auto c : run.context_tokens) longest = std::max(longest, c);
-  const auto feasibility = feasibility_table(m, run, req.hardware, longest);
-  if (!plan.fits()) {
-    throw MemoryError(fmt::format("the run does not fit in memory:\n{}\nlargest batches at context {}:\n{}",
-                                  plan.breakdown(), longest, format_feasibility_table(feasibility)));
-  }
+  return longest;
+}
 
-  std::unique_ptr<DeviceWeights> dev_weights;
-  {  // the host copy is freed once uploaded (pinned KV may need that memory)
-    Weights w = req.checkpoint.empty() ? make_synthetic_weights(m, run.seed)
-                                       : load_checkpoint(req.checkpoint, m, run.seed);
-    if (!req.forecast.empty()) load_forecast(req.forecast, m, w);
-    dev_weights = std::make_unique<DeviceWeights>(m, w, *backend);
-  }
+// Throws MemoryError with the plan's breakdown and the largest batch per mode
+// at context `longest` (tokens) when the plan does not fit.
+void require_fit(const MemoryPlan& plan, std::int64_t longest, const std::vector<FeasibilityRow>& feasibility) {
+  if (plan.fits()) return;
+  throw MemoryError(fmt::format("the run does not fit in memory:\n{}\nlargest batches at context {}:\n{}",
+                                plan.breakdown(), longest, format_feasibility_table(feasibility)));
+}
 
-  std::unique_ptr<ExternalSelections> selections;
-  if (run.selection_source == "workload") {
-    selections = make_workload_selections(m, run);
-  } else if (run.selection_source == "file") {
-    const trace::Trace src = trace::read_trace(req.selections_file);
-    std::int64_t last_step = -1, last_layer = -1, last_seq = -1;
-    for (const auto& k : src.selection_keys) {
-      last_step = std::max<std::int64_t>(last_step, k.step);
-      last_layer = std::max<std::int64_t>(last_layer, k.layer);
-      last_seq = std::max<std::int64_t>(last_seq, k.seq);
-    }
-    const std::int64_t steps = run.warmup_steps + run.decode_steps;
-    if (last_step + 1 < steps || last_layer + 1 < m.n_layers || last_seq + 1 < run.batch) {
-      throw std::invalid_argument(fmt::format(
-          "{}: selections cover {} steps, {} layers and {} sequences; this run needs {} steps "
-          "(warm-up + decode), {} layers and {} sequences",
-          req.selections_file.string(), last_step + 1, last_layer + 1, last_seq + 1, steps, m.n_layers, run.batch));
-    }
-    selections = make_trace_selections(src, req.selections_file.string());
-  }
+// The run's weights on `backend`: checkpoint or synthetic, with the Forecast
+// file if any. The host copy is freed once uploaded (pinned KV may need that memory).
+std::unique_ptr<DeviceWeights> upload_weights(const RunRequest& req, Backend& backend) {
+  const auto& m = req.model;
+  Weights w = req.checkpoint.empty() ? make_synthetic_weights(m, req.run.seed)
+                                     : load_checkpoint(req.checkpoint, m, req.run.seed);
+  if (!req.forecast.empty()) load_forecast(req.forecast, m, w);
+  return std::make_unique<DeviceWeights>(m, w, backend);
+}
 
-  std::filesystem::create_directories(req.out_dir);
+// Throws unless `src`'s selections cover every (step, layer, sequence) the run decodes.
+void require_selection_coverage(const trace::Trace& src, const RunRequest& req) {
+  const auto& run = req.run;
+  std::int64_t last_step = -1, last_layer = -1, last_seq = -1;
+  for (const auto& k : src.selection_keys) {
+    last_step = std::max<std::int64_t>(last_step, k.step);
+    last_layer = std::max<std::int64_t>(last_layer, k.layer);
+    last_seq = std::max<std::int64_t>(last_seq, k.seq);
+  }
+  const std::int64_t steps = run.warmup_steps + run.decode_steps;
+  if (last_step + 1 < steps || last_layer + 1 < req.model.n_layers || last_seq + 1 < run.batch) {
+    throw std::invalid_argument(fmt::format(
+        "{}: selections cover {} steps, {} layers and {} sequences; this run needs {} steps "
+        "(warm-up + decode), {} layers and {} sequences",
+        req.selections_file.string(), last_step + 1, last_layer + 1, last_seq + 1, steps, req.model.n_layers,
+        run.batch));
+  }
+}
+
+// Block selections from outside the model (run.selection_source "workload" or
+// "file"); null: the model selects.
+std::unique_ptr<ExternalSelections> load_selections(const RunRequest& req) {
+  if (req.run.selection_source == "workload") return make_workload_selections(req.model, req.run);
+  if (req.run.selection_source != "file") return nullptr;
+  const trace::Trace src = trace::read_trace(req.selections_file);
+  require_selection_coverage(src, req);
+  return make_trace_selections(src, req.selections_file.string());
+}
+
+// The trace header of this run: tool, clock, resolved configs.
+trace::Header run_header(const RunRequest& req, const Backend& backend) {
   trace::Header header;
   header.tool_version = FORESIGHT_VERSION;
   header.created_utc = trace::utc_now();
-  header.clock = backend->clock_name();
-  header.model = m;
+  header.clock = backend.clock_name();
+  header.model = req.model;
   header.hardware = req.hardware;
-  header.run = run;
+  header.run = req.run;
   header.run.cuda_graph = req.cuda_graph;
-  const auto trace_path = req.out_dir / "trace.h5";
-  // Traced: trace.h5. Untraced: step spans and cache outcomes in memory, for the metrics.
-  const auto width = static_cast<std::uint32_t>(run.topk_blocks);
-  std::unique_ptr<TraceSink> sink = req.trace ? make_h5_trace_sink(trace_path, header, width)
-                                              : std::make_unique<MemoryTraceSink>(header, width, false);
-  Recorder rec(*backend, sink.get(), req.trace);
-  for (const auto& item : plan.items) rec.memory({item.location, item.category, item.bytes});
+  return header;
+}
 
-  EngineOptions eo = engine_options(run);
-  eo.selections = selections.get();
-  eo.measure_recall = req.measure_recall && run.mode == config::Mode::sparda_no_offload;
-  eo.cuda_graph = req.cuda_graph;
+// Traced: trace.h5 at `trace_path`. Untraced: step spans and cache outcomes in
+// memory, for the metrics.
+std::unique_ptr<TraceSink> open_sink(const RunRequest& req, const Backend& backend,
+                                     const std::filesystem::path& trace_path) {
+  const trace::Header header = run_header(req, backend);
+  const auto width = static_cast<std::uint32_t>(req.run.topk_blocks);
+  return req.trace ? make_h5_trace_sink(trace_path, header, width)
+                   : std::make_unique<MemoryTraceSink>(header, width, false);
+}
 
-  RunResult result;
-  result.tokens.assign(static_cast<std::size_t>(run.batch), {});
-  std::vector<float> logits;
+// What the decode loop leaves besides the tokens (RunResult::tokens).
+struct DecodeOutcome {
+  std::vector<float> logits;          // last step's [batch, vocab]; empty when no step ran
   CacheTotals cache;
-  std::vector<RecallCounts> recall;
-  std::int64_t pin_ns = 0;
-  const auto prompts = make_prompts(run, m.vocab);
+  std::vector<RecallCounts> recall;   // per layer (sparda-no-offload with --measure-recall)
+  std::int64_t pin_ns = 0;            // time to pin the host KV
+};
+
+// Prefill `prompts` then decode up to eo.max_steps steps, appending tokens to
+// `result` (truncated on a stop request); closes the trace through `rec`, as
+// truncated when anything throws.
+DecodeOutcome decode(const RunRequest& req, const DeviceWeights& weights, Recorder& rec, const EngineOptions& eo,
+                     const std::vector<std::vector<std::int32_t>>& prompts, RunResult& result) {
+  DecodeOutcome out;
   try {
-    DecodeEngine engine(m, *dev_weights, rec, eo);
-    pin_ns = engine.pin_ns();
+    DecodeEngine engine(req.model, weights, rec, eo);
+    out.pin_ns = engine.pin_ns();
     engine.prefill(prompts);
     for (std::int64_t s = 0; s < eo.max_steps; ++s) {
       if (req.stop && req.stop->load()) {
@@ -178,20 +191,21 @@ RunResult run_to_folder(const RunRequest& req) {
       const auto next = engine.step();
       for (std::size_t b = 0; b < next.size(); ++b) result.tokens[b].push_back(next[b]);
     }
-    if (engine.steps_done() > 0) logits = engine.last_logits();
-    cache = engine.cache_totals();
-    recall = engine.recall_by_layer();
+    if (engine.steps_done() > 0) out.logits = engine.last_logits();
+    out.cache = engine.cache_totals();
+    out.recall = engine.recall_by_layer();
   } catch (const std::exception& e) {
     rec.close(trace::RunStatus::truncated, e.what());
     throw;
   }
   rec.close(result.truncated ? trace::RunStatus::truncated : trace::RunStatus::complete, result.reason);
+  return out;
+}
 
-  // What was recorded: trace.h5 read back (validating it), or the untraced run's steps.
-  std::optional<trace::Trace> written;
-  if (req.trace) written = trace::read_trace(trace_path);
-  const trace::Trace& recorded =
-      written ? *written : static_cast<const MemoryTraceSink&>(*sink).trace();
+// metrics.json: the contract's metrics of `recorded` plus the run's own facts;
+// also fills result's step and prefill times (ms).
+void write_metrics(const RunRequest& req, const MemoryPlan& plan, const std::vector<FeasibilityRow>& feasibility,
+                   const trace::Trace& recorded, const DecodeOutcome& decoded, RunResult& result) {
   const trace::Metrics metrics = trace::compute_metrics(
       recorded, trace::MemoryUse{plan.gpu_bytes(), plan.host_bytes(), plan.fits()});
   result.decode_step_ms_mean = metric_value(metrics, "decode.step_ms.mean");
@@ -200,27 +214,80 @@ RunResult run_to_folder(const RunRequest& req) {
   mj.update(trace::metrics_to_json(trace::stage_metrics(recorded)));
   add_run_facts(mj, req, plan, result);
   if (!req.trace) mj["h2d"]["note"] = "tracing off: transfer times are not measured";
-  mj["pinned"] = {{"host_bytes", plan.host_bytes()}, {"pin_ms", static_cast<double>(pin_ns) * kMsPerNs}};
+  mj["pinned"] = {{"host_bytes", plan.host_bytes()}, {"pin_ms", static_cast<double>(decoded.pin_ns) * kMsPerNs}};
   mj["feasibility"] = to_json(feasibility);
-  mj["cache"]["h2d_bytes"] = cache.h2d_bytes;
-  add_recall(mj, recall);
+  mj["cache"]["h2d_bytes"] = decoded.cache.h2d_bytes;
+  add_recall(mj, decoded.recall);
   write_file(req.out_dir, "metrics.json", mj.dump(2) + "\n");
+}
 
+// config.json: the resolved model, hardware and run configs and the weights' sources.
+void write_config(const RunRequest& req) {
   nlohmann::json cj;
-  cj["model"] = config::to_json(m);
+  cj["model"] = config::to_json(req.model);
   cj["hardware"] = config::to_json(req.hardware);
-  cj["run"] = config::to_json(run);
+  cj["run"] = config::to_json(req.run);
   cj["weights"] = {{"checkpoint", req.checkpoint.empty() ? nlohmann::json(nullptr) : nlohmann::json(req.checkpoint.string())},
                    {"forecast", req.forecast.empty() ? nlohmann::json(nullptr) : nlohmann::json(req.forecast.string())},
-                   {"synthetic_seed", run.seed}};
+                   {"synthetic_seed", req.run.seed}};
   if (!req.selections_file.empty()) cj["selections_file"] = req.selections_file.string();
   write_file(req.out_dir, "config.json", cj.dump(2) + "\n");
+}
 
+// tokens.json, and logits.npy ([batch, vocab] float32) with --dump-logits.
+void write_tokens(const RunRequest& req, const std::vector<std::vector<std::int32_t>>& prompts,
+                  const RunResult& result, const std::vector<float>& logits) {
   write_file(req.out_dir, "tokens.json", nlohmann::json{{"prompts", prompts}, {"generated", result.tokens}}.dump() + "\n");
   if (req.dump_logits && !logits.empty()) {
     write_file(req.out_dir, "logits.npy",
-               npy_f32(logits, static_cast<std::size_t>(run.batch), static_cast<std::size_t>(m.vocab)));
+               npy_f32(logits, static_cast<std::size_t>(req.run.batch), static_cast<std::size_t>(req.model.vocab)));
   }
+}
+
+}  // namespace
+
+// Resolve and check, plan memory, build weights and selections, run the
+// decode, then measure what was recorded and write the run folder.
+RunResult run_to_folder(const RunRequest& req) {
+  const auto& run = req.run;
+  config::validate_run(run, req.model, "run");
+  if (req.out_dir.empty()) throw std::invalid_argument("--out: a run folder is required");
+  auto backend = make_backend(run.backend);
+
+  const MemoryPlan plan = plan_memory(req.model, run, req.hardware);
+  // Largest batch per mode at this run's longest context (reported, and part
+  // of the error when the request does not fit).
+  const std::int64_t longest = longest_context(run);
+  const auto feasibility = feasibility_table(req.model, run, req.hardware, longest);
+  require_fit(plan, longest, feasibility);
+
+  const std::unique_ptr<DeviceWeights> dev_weights = upload_weights(req, *backend);
+  const std::unique_ptr<ExternalSelections> selections = load_selections(req);
+
+  std::filesystem::create_directories(req.out_dir);
+  const auto trace_path = req.out_dir / "trace.h5";
+  const std::unique_ptr<TraceSink> sink = open_sink(req, *backend, trace_path);
+  Recorder rec(*backend, sink.get(), req.trace);
+  for (const auto& item : plan.items) rec.memory({item.location, item.category, item.bytes});
+
+  EngineOptions eo = engine_options(run);
+  eo.selections = selections.get();
+  eo.measure_recall = req.measure_recall && run.mode == config::Mode::sparda_no_offload;
+  eo.cuda_graph = req.cuda_graph;
+
+  RunResult result;
+  result.tokens.assign(static_cast<std::size_t>(run.batch), {});
+  const auto prompts = make_prompts(run, req.model.vocab);
+  const DecodeOutcome decoded = decode(req, *dev_weights, rec, eo, prompts, result);
+
+  // What was recorded: trace.h5 read back (validating it), or the untraced run's steps.
+  std::optional<trace::Trace> written;
+  if (req.trace) written = trace::read_trace(trace_path);
+  const trace::Trace& recorded =
+      written ? *written : static_cast<const MemoryTraceSink&>(*sink).trace();
+  write_metrics(req, plan, feasibility, recorded, decoded, result);
+  write_config(req);
+  write_tokens(req, prompts, result, decoded.logits);
   // The timeline comes from the written trace, which this also validates.
   if (written) write_file(req.out_dir, "timeline.json", trace::to_perfetto(*written).dump() + "\n");
   return result;

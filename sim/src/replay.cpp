@@ -252,135 +252,318 @@ void retime_graph(const SimGraph& base, const ScheduleSkeleton& sk, const Schedu
 
 }  // namespace
 
-ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
-  const auto& h = t_.header;
-  const auto& m = h.model;
-  const config::Mode mode = s.mode.value_or(h.run.mode);
-  auto fail = [&](const std::string& msg) { throw std::invalid_argument(where_ + ": " + msg); };
+// A scenario's what-ifs applied to the recorded run, checked (replay.hpp).
+struct ResolvedScenario {
+  config::Mode mode = config::Mode::dense;
+  config::HardwareConfig hw;          // the scenario's hardware, PCIe scaled
+  bool hw_changed = false;            // --hardware given: compute re-timed by roofline ratio
+  double pcie_factor = 1.0;           // --pcie-gbps over the hardware's h2d_gbps
+  config::Prefetch prefetch{};
+  ModeShape ms;                       // of mode and prefetch
+  std::int64_t topk = 0;              // blocks
+  std::int64_t rec_batch = 0, batch = 0;  // sequences: recorded, simulated
+  std::int64_t gather_ctas = 0;
+  std::int64_t cache_blocks = 0;      // GPU slots incl. the tail slot
+  config::Eviction policy{};
+  std::vector<std::int32_t> seq_map;  // [batch] recorded sequence each simulated one replays
+  std::vector<std::int64_t> ctx;      // [batch] context tokens
+  bool same_shape = false;            // recorded batch and contexts: recorded compute times apply
+  bool needs_replay = false;          // cache outcomes re-run on the recorded selections
+};
+
+namespace {
+
+// Throws std::invalid_argument "<where>: <msg>" (the trace named first).
+[[noreturn]] void fail_at(const std::string& where, const std::string& msg) {
+  throw std::invalid_argument(where + ": " + msg);
+}
+
+// Throws unless a --mode what-if keeps block selections on both sides.
+void check_mode_what_if(const trace::Header& h, const Scenario& s, config::Mode mode, const std::string& where) {
   if (s.mode && mode != h.run.mode &&
       !(config::mode_traits(h.run.mode).selects() && config::mode_traits(mode).selects()))
-    fail(fmt::format("--mode {} from a {} trace: a mode what-if needs block selections on both sides "
-                     "(sparse, sparse-offload, sparda-no-prefetch, sparda, sparda-no-offload)",
-                     config::to_string(mode), config::to_string(h.run.mode)));
+    fail_at(where, fmt::format("--mode {} from a {} trace: a mode what-if needs block selections on both sides "
+                               "(sparse, sparse-offload, sparda-no-prefetch, sparda, sparda-no-offload)",
+                               config::to_string(mode), config::to_string(h.run.mode)));
+}
 
-  config::HardwareConfig hw = s.hardware ? hardware(*s.hardware) : h.hardware;
-  const bool hw_changed = s.hardware.has_value();
-  double pcie_factor = 1.0;
-  if (s.pcie_gbps) {
-    if (!(hw.h2d_gbps > 0)) fail("hardware '" + hw.name + "' has no h2d_gbps to scale for --pcie-gbps");
-    pcie_factor = *s.pcie_gbps / hw.h2d_gbps;
-    scale_pcie(hw, pcie_factor);
-  }
-  const ModeShape base = mode_shape(mode, mode_prefetch(mode));
-  if (s.prefetch && !base.kv_on_host)
-    fail(fmt::format("--prefetch needs a trace whose KV is offloaded (sparse-offload, "
-                     "sparda-no-prefetch or sparda); this trace's mode is {}",
-                     config::to_string(mode)));
-  if ((s.policy || s.cache_blocks) && !base.select)
-    fail("--policy and --cache-blocks need a sparse trace (block selections); this trace's mode is dense");
-  const config::Prefetch prefetch = s.prefetch.value_or(mode_prefetch(mode));
-  const ModeShape ms = mode_shape(mode, prefetch);
-  const std::int64_t topk = h.run.topk_blocks;
-  const std::int64_t rec_batch = h.run.batch;
-  const std::int64_t batch = s.batch.value_or(rec_batch);
-  // A trace that ran the runtime's default CTAs keeps following that default.
-  const bool default_ctas = h.run.gather_ctas == config::default_gather_ctas(rec_batch);
-  const std::int64_t gather_ctas =
-      s.gather_ctas.value_or(default_ctas ? config::default_gather_ctas(batch) : h.run.gather_ctas);
-  const std::int64_t cache_blocks =
-      s.cache_blocks.value_or(h.run.cache_blocks == 0 ? topk + 1 : h.run.cache_blocks);
-  if (cache_blocks < topk + 1)
-    fail(fmt::format("--cache-blocks must be >= topk_blocks + 1 = {} (top-k slots plus the tail "
-                     "slot), got {}", topk + 1, cache_blocks));
-  const config::Eviction policy = s.policy.value_or(h.run.eviction);
-  if (s.context && *s.context > m.max_context)
-    fail(fmt::format("--context {} exceeds the model's max_context {}", *s.context, m.max_context));
-  if (s.context && *s.context < topk * m.sparse.block_tokens && ms.select)
-    fail(fmt::format("--context {} is shorter than top-k ({} blocks of {} tokens)", *s.context, topk,
-                     m.sparse.block_tokens));
+// Scales `hw`'s PCIe bandwidths to --pcie-gbps; returns the factor (1: none asked).
+double apply_pcie_what_if(const Scenario& s, config::HardwareConfig& hw, const std::string& where) {
+  if (!s.pcie_gbps) return 1.0;
+  if (!(hw.h2d_gbps > 0)) fail_at(where, "hardware '" + hw.name + "' has no h2d_gbps to scale for --pcie-gbps");
+  const double f = *s.pcie_gbps / hw.h2d_gbps;
+  scale_pcie(hw, f);
+  return f;
+}
 
+// Simulated sequence i replays recorded sequence seq_map[i]: itself below the
+// recorded batch, else a seeded draw. Returns [batch].
+std::vector<std::int32_t> map_sequences(std::int64_t batch, std::int64_t rec_batch, std::uint64_t seed) {
   std::vector<std::int32_t> seq_map(static_cast<std::size_t>(batch));
   for (std::int64_t i = 0; i < batch; ++i)
     seq_map[i] = i < rec_batch ? static_cast<std::int32_t>(i)
-                               : static_cast<std::int32_t>(mix(s.seed * 0x100000001B3ull + i) %
+                               : static_cast<std::int32_t>(mix(seed * 0x100000001B3ull + i) %
                                                            static_cast<std::uint64_t>(rec_batch));
-  std::vector<std::int64_t> ctx(static_cast<std::size_t>(batch));
-  for (std::int64_t i = 0; i < batch; ++i)
-    ctx[i] = s.context ? *s.context : h.run.context_tokens.at(seq_map[i]);
+  return seq_map;
+}
 
-  const auto L = static_cast<std::int32_t>(m.n_layers);
-  std::vector<trace::CacheOutcome> cache;
-  const bool needs_replay = ms.select && (s.cache_blocks || s.policy || batch != rec_batch || t_.cache.empty() ||
-                                          mode != h.run.mode);
-  if (needs_replay) {
-    if (sel_.empty())
-      fail("the trace has no recorded selections (/selections): --policy, --cache-blocks and "
-           "--batch re-run the block cache on them");
-    if (sel_.layers != L || sel_.seqs < rec_batch || sel_.steps < decode_steps_)
-      fail(fmt::format("/selections cover {} layers, {} sequences, {} steps; the run has {}, {}, {}",
-                       sel_.layers, sel_.seqs, sel_.steps, L, rec_batch, decode_steps_));
-    try {
-      auto so = outcomes(policy, cache_blocks - 1);
-      cache = aggregate_outcomes(*so, seq_map, cache_layers(mode, m.n_layers),
-                                 static_cast<std::uint64_t>(kv_block_bytes(m)));
-    } catch (const std::invalid_argument& e) {
-      fail(std::string("cache replay: ") + e.what());
-    }
-  } else if (ms.select) {
-    cache = t_.cache;
-  }
-  std::vector<std::uint64_t> loads(static_cast<std::size_t>(L) * std::max(1, decode_steps_), 0);
+// Cache misses (blocks) per [decode step][layer], flattened; 0 where no outcome.
+std::vector<std::uint64_t> miss_loads(const std::vector<trace::CacheOutcome>& cache, std::int32_t layers,
+                                      std::int32_t decode_steps) {
+  std::vector<std::uint64_t> loads(static_cast<std::size_t>(layers) * std::max(1, decode_steps), 0);
   for (const auto& c : cache)
-    if (c.step >= 0 && c.step < decode_steps_ && c.layer >= 0 && c.layer < L)
-      loads[static_cast<std::size_t>(c.step) * L + c.layer] = c.misses;
+    if (c.step >= 0 && c.step < decode_steps && c.layer >= 0 && c.layer < layers)
+      loads[static_cast<std::size_t>(c.step) * layers + c.layer] = c.misses;
+  return loads;
+}
 
-  ReplayResult r;
-  config::RunConfig as_run = h.run;  // the recorded run with the what-ifs applied
-  as_run.mode = mode;
-  as_run.batch = batch;
-  as_run.context_tokens = ctx;
-  as_run.cache_blocks = cache_blocks;
-  as_run.gather_ctas = gather_ctas;
-  as_run.prefetch = prefetch;
-  const MemoryPlan mem = plan_memory(m, hw, as_run);
-  const bool same_shape = batch == rec_batch && !s.context;
-  r.scenario = {{"trace", where_},
-                {"what_if", to_json(s)},
-                {"mode", config::to_string(mode)},
-                {"prefetch", config::to_string(prefetch)},
-                {"hardware", hw.name},
-                {"h2d_gbps", hw.h2d_gbps},
-                {"gather_ctas", gather_ctas},
-                {"compute_scale", s.compute_scale},
-                {"cache_blocks", cache_blocks},
-                {"policy", config::to_string(policy)},
-                {"cache_source", needs_replay ? "replayed selections" : "recorded outcomes"},
-                {"batch", batch},
-                {"context_tokens", ctx},
-                {"decode_steps", decode_steps_},
-                {"seed", s.seed},
-                {"compute_times", same_shape ? (hw_changed ? "recorded x roofline ratio of the new hardware"
-                                                           : "recorded")
-                                             : "cost model fitted on the trace"}};
-  const config::Calibration* cal = calibration_for(hw.name);
-  std::optional<CalibratedCosts> cc;
+// The recorded run config with the what-ifs applied (for the memory plan and graph choice).
+config::RunConfig as_run_config(const config::RunConfig& recorded, const ResolvedScenario& v) {
+  config::RunConfig as_run = recorded;
+  as_run.mode = v.mode;
+  as_run.batch = v.batch;
+  as_run.context_tokens = v.ctx;
+  as_run.cache_blocks = v.cache_blocks;
+  as_run.gather_ctas = v.gather_ctas;
+  as_run.prefetch = v.prefetch;
+  return as_run;
+}
+
+// scenario.json's resolved settings (calibration, memory and status added later).
+nlohmann::json describe_scenario(const std::string& where, const Scenario& s, const ResolvedScenario& v,
+                                 std::int32_t decode_steps) {
+  return {{"trace", where},
+          {"what_if", to_json(s)},
+          {"mode", config::to_string(v.mode)},
+          {"prefetch", config::to_string(v.prefetch)},
+          {"hardware", v.hw.name},
+          {"h2d_gbps", v.hw.h2d_gbps},
+          {"gather_ctas", v.gather_ctas},
+          {"compute_scale", s.compute_scale},
+          {"cache_blocks", v.cache_blocks},
+          {"policy", config::to_string(v.policy)},
+          {"cache_source", v.needs_replay ? "replayed selections" : "recorded outcomes"},
+          {"batch", v.batch},
+          {"context_tokens", v.ctx},
+          {"decode_steps", decode_steps},
+          {"seed", s.seed},
+          {"compute_times", v.same_shape ? (v.hw_changed ? "recorded x roofline ratio of the new hardware"
+                                                         : "recorded")
+                                         : "cost model fitted on the trace"}};
+}
+
+// scenario.json's calibration (or roofline cost fit) entries.
+void describe_costs(nlohmann::json& scenario, const config::Calibration* cal, const std::string& hw_name,
+                    bool same_shape, const CostFit& fit) {
   if (cal) {
-    double tokens = 0;
-    for (auto n : ctx) tokens += static_cast<double>(n);
-    cc.emplace(*cal, m, calibration_model(*cal), hw,
-               CostScenario{ms, batch, tokens / static_cast<double>(batch), topk, pcie_factor});
-    r.scenario["compute_times"] = "calibrated on the GPU";
-    r.scenario["calibration"] = {{"file", cal->source.string()}, {"hardware", cal->hardware},
-                                 {"gpu", cal->gpu_name}, {"created_utc", cal->created_utc}};
-    if (!cal->fidelity.is_null()) r.scenario["calibration"]["fidelity"] = cal->fidelity;
+    scenario["compute_times"] = "calibrated on the GPU";
+    scenario["calibration"] = {{"file", cal->source.string()}, {"hardware", cal->hardware},
+                               {"gpu", cal->gpu_name}, {"created_utc", cal->created_utc}};
+    if (!cal->fidelity.is_null()) scenario["calibration"]["fidelity"] = cal->fidelity;
   } else {
-    r.scenario["calibration"] = fmt::format("none for hardware '{}': roofline-based costs", hw.name);
-    if (!same_shape) r.scenario["cost_fit"] = fit_->describe();
+    scenario["calibration"] = fmt::format("none for hardware '{}': roofline-based costs", hw_name);
+    if (!same_shape) scenario["cost_fit"] = fit.describe();
   }
+}
+
+// Memory plan bytes by "<location>.<category>".
+nlohmann::json memory_breakdown(const MemoryPlan& mem) {
   nlohmann::json membreak = nlohmann::json::object();
   for (const auto& e : mem.entries)
     membreak[std::string(trace::to_string(e.location)) + "." + e.category] = e.bytes;
-  r.scenario["memory"] = membreak;
+  return membreak;
+}
+
+// The simulated run as a trace (ops with simulated times; --timeline): header
+// with the what-ifs, cache outcomes and memory plan. Takes `cache`.
+trace::Trace simulated_trace(const trace::Header& h, const ResolvedScenario& v, const ScheduleSkeleton& sk,
+                             const ScheduleTiming& tm, std::uint64_t block_bytes,
+                             std::vector<trace::CacheOutcome>&& cache, const MemoryPlan& mem,
+                             const SimTimes& times) {
+  trace::Trace out;
+  out.header = h;
+  out.header.hardware = v.hw;
+  out.header.clock = "synthetic";
+  out.header.run.batch = v.batch;
+  out.header.run.context_tokens = v.ctx;
+  out.header.run.gather_ctas = v.gather_ctas;
+  out.header.run.cache_blocks = v.cache_blocks;
+  out.header.run.eviction = v.policy;
+  out.header.run.prefetch = v.prefetch;
+  materialize(sk, tm, block_bytes, out);
+  out.cache = std::move(cache);
+  out.memory = mem.entries;
+  apply_times(out, times);
+  return out;
+}
+
+// Metrics straight from the engine's times (no trace built): `bytes` is the
+// skeleton's per-op bytes with gathers filled in (scratch, [ops]).
+Metrics simulated_metrics(const config::RunConfig& rec_run, const ResolvedScenario& v, const ScheduleSkeleton& sk,
+                          const std::vector<std::uint64_t>& skel_bytes, const std::vector<StepPlan>& plans,
+                          const ScheduleTiming& tm, std::uint64_t block_bytes,
+                          const std::vector<trace::CacheOutcome>& cache, const MemoryPlan& mem,
+                          const SimTimes& times, std::vector<std::uint64_t>& bytes) {
+  bytes = skel_bytes;
+  for (std::size_t k = 0; k < sk.gather_ops.size(); ++k) bytes[sk.gather_ops[k]] = tm.gather_blocks[k] * block_bytes;
+  const auto steps = step_spans(sk.trace.ops, times.start_ns, times.end_ns);
+  TimedRun run;
+  run.layout = &sk.trace;
+  run.start_ns = times.start_ns;
+  run.end_ns = times.end_ns;
+  run.bytes = bytes;
+  run.steps = steps;
+  run.cache = cache;
+  run.batch = v.batch;
+  run.decode_steps = rec_run.decode_steps;
+  run.warmup_steps = rec_run.warmup_steps;
+  run.context_tokens = v.ctx;
+  run.plans = &plans;
+  return compute_metrics(run, mem);
+}
+
+}  // namespace
+
+// Checks every what-if against the trace (in the order errors are reported) and fills a ResolvedScenario.
+ResolvedScenario Replayer::resolve(const Scenario& s) const {
+  const auto& h = t_.header;
+  const auto& m = h.model;
+  ResolvedScenario v;
+  v.mode = s.mode.value_or(h.run.mode);
+  check_mode_what_if(h, s, v.mode, where_);
+  v.hw = s.hardware ? hardware(*s.hardware) : h.hardware;
+  v.hw_changed = s.hardware.has_value();
+  v.pcie_factor = apply_pcie_what_if(s, v.hw, where_);
+  const ModeShape base = mode_shape(v.mode, mode_prefetch(v.mode));
+  if (s.prefetch && !base.kv_on_host)
+    fail_at(where_, fmt::format("--prefetch needs a trace whose KV is offloaded (sparse-offload, "
+                                "sparda-no-prefetch or sparda); this trace's mode is {}",
+                                config::to_string(v.mode)));
+  if ((s.policy || s.cache_blocks) && !base.select)
+    fail_at(where_, "--policy and --cache-blocks need a sparse trace (block selections); this trace's mode is dense");
+  v.prefetch = s.prefetch.value_or(mode_prefetch(v.mode));
+  v.ms = mode_shape(v.mode, v.prefetch);
+  v.topk = h.run.topk_blocks;
+  v.rec_batch = h.run.batch;
+  v.batch = s.batch.value_or(v.rec_batch);
+  // A trace that ran the runtime's default CTAs keeps following that default.
+  const bool default_ctas = h.run.gather_ctas == config::default_gather_ctas(v.rec_batch);
+  v.gather_ctas = s.gather_ctas.value_or(default_ctas ? config::default_gather_ctas(v.batch) : h.run.gather_ctas);
+  v.cache_blocks = s.cache_blocks.value_or(h.run.cache_blocks == 0 ? v.topk + 1 : h.run.cache_blocks);
+  if (v.cache_blocks < v.topk + 1)
+    fail_at(where_, fmt::format("--cache-blocks must be >= topk_blocks + 1 = {} (top-k slots plus the tail "
+                                "slot), got {}", v.topk + 1, v.cache_blocks));
+  v.policy = s.policy.value_or(h.run.eviction);
+  if (s.context && *s.context > m.max_context)
+    fail_at(where_, fmt::format("--context {} exceeds the model's max_context {}", *s.context, m.max_context));
+  if (s.context && *s.context < v.topk * m.sparse.block_tokens && v.ms.select)
+    fail_at(where_, fmt::format("--context {} is shorter than top-k ({} blocks of {} tokens)", *s.context, v.topk,
+                                m.sparse.block_tokens));
+  v.seq_map = map_sequences(v.batch, v.rec_batch, s.seed);
+  v.ctx.resize(static_cast<std::size_t>(v.batch));
+  for (std::int64_t i = 0; i < v.batch; ++i) v.ctx[i] = s.context ? *s.context : h.run.context_tokens.at(v.seq_map[i]);
+  v.same_shape = v.batch == v.rec_batch && !s.context;
+  v.needs_replay = v.ms.select && (s.cache_blocks || s.policy || v.batch != v.rec_batch || t_.cache.empty() ||
+                                   v.mode != h.run.mode);
+  return v;
+}
+
+// Per (decode step, layer): re-run on the recorded selections when a what-if
+// changes the cache, else the recorded outcomes (none for dense).
+std::vector<trace::CacheOutcome> Replayer::cache_outcomes(const ResolvedScenario& v) const {
+  const auto& m = t_.header.model;
+  const auto L = static_cast<std::int32_t>(m.n_layers);
+  if (!v.needs_replay) return v.ms.select ? t_.cache : std::vector<trace::CacheOutcome>{};
+  if (sel_.empty())
+    fail_at(where_, "the trace has no recorded selections (/selections): --policy, --cache-blocks and "
+                    "--batch re-run the block cache on them");
+  if (sel_.layers != L || sel_.seqs < v.rec_batch || sel_.steps < decode_steps_)
+    fail_at(where_, fmt::format("/selections cover {} layers, {} sequences, {} steps; the run has {}, {}, {}",
+                                sel_.layers, sel_.seqs, sel_.steps, L, v.rec_batch, decode_steps_));
+  try {
+    auto so = outcomes(v.policy, v.cache_blocks - 1);
+    return aggregate_outcomes(*so, v.seq_map, cache_layers(v.mode, m.n_layers),
+                              static_cast<std::uint64_t>(kv_block_bytes(m)));
+  } catch (const std::invalid_argument& e) {
+    fail_at(where_, std::string("cache replay: ") + e.what());
+  }
+}
+
+// Op duration (ns): calibrated decode cost, else recorded (same shape) or fitted,
+// re-timed by the roofline ratio of new hardware, divided by compute_scale.
+// Holds `v`, `s` and `cc` by reference.
+DurationFn Replayer::op_duration(const ResolvedScenario& v, const Scenario& s, const CalibratedCosts* cc) const {
+  return [this, &v, &s, cc](const OpKey& k, const OpCost& c) -> std::int64_t {
+    const auto& old_hw = t_.header.hardware;
+    if (cc && k.phase == trace::Phase::decode)
+      if (auto d = cc->decode_op_ns(k.canonical_stage)) return std::llround(*d / s.compute_scale);
+    double ns;
+    if (v.same_shape) {
+      const std::int64_t rec = recorded_ns(k);
+      ns = rec >= 0 ? static_cast<double>(rec) : static_cast<double>(fit_->predict_ns(k.stage, c, old_hw));
+    } else {
+      ns = static_cast<double>(fit_->predict_ns(k.stage, c, old_hw));
+    }
+    if (v.hw_changed) {
+      const bool tc = stage_uses_tensor_cores(k.stage);
+      const auto before = roofline_ns(old_hw, c, tc);
+      if (before > 0) ns *= static_cast<double>(roofline_ns(v.hw, c, tc)) / static_cast<double>(before);
+    }
+    return std::llround(ns / s.compute_scale);
+  };
+}
+
+// The op-graph settings of the resolved scenario (structure, host and launch costs).
+ScheduleConfig Replayer::schedule_config(const ResolvedScenario& v, const config::RunConfig& as_run,
+                                         const CalibratedCosts* cc) const {
+  const auto& h = t_.header;
+  ScheduleConfig sc;
+  sc.model = h.model;
+  sc.hardware = v.hw;
+  sc.mode = v.mode;
+  sc.prefetch = v.prefetch;
+  sc.batch = v.batch;
+  sc.context_tokens = v.ctx;
+  sc.decode_steps = decode_steps_;
+  sc.topk_blocks = v.topk;
+  sc.gather_ctas = v.gather_ctas;
+  sc.prefill = has_prefill_;
+  sc.host_step_ns = cc ? cc->host_step_ns() : host_step_ns_;
+  sc.eager = h.run.backend == "cuda" && !config::decode_uses_graph(as_run);
+  sc.eager_launch_ns = cc ? cc->eager_launch_ns() : std::llround(v.hw.kernel_launch_us * 1e3);
+  if (cc) {
+    sc.gather_model = &cc->gather();
+    sc.d2d_by_duration = cc->decode_op_ns(canonical_stage_id(st::d2d_gather)).has_value();
+  }
+  sc.fused_layer_norms = decode_steps_ > 0 && !has_layer_norm_;
+  sc.fused_kv_write = decode_steps_ > 0 && !has_kv_write_;
+  return sc;
+}
+
+// Resolve the what-ifs, replay the block cache, plan memory, cost the ops,
+// build and simulate the op graph, then measure it.
+ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
+  const auto& h = t_.header;
+  const auto& m = h.model;
+  const ResolvedScenario v = resolve(s);
+  std::vector<trace::CacheOutcome> cache = cache_outcomes(v);
+  const auto L = static_cast<std::int32_t>(m.n_layers);
+  const std::vector<std::uint64_t> loads = miss_loads(cache, L, decode_steps_);
+
+  ReplayResult r;
+  const config::RunConfig as_run = as_run_config(h.run, v);
+  const MemoryPlan mem = plan_memory(m, v.hw, as_run);
+  r.scenario = describe_scenario(where_, s, v, decode_steps_);
+  const config::Calibration* cal = calibration_for(v.hw.name);
+  std::optional<CalibratedCosts> cc;
+  if (cal) {
+    double tokens = 0;
+    for (auto n : v.ctx) tokens += static_cast<double>(n);
+    cc.emplace(*cal, m, calibration_model(*cal), v.hw,
+               CostScenario{v.ms, v.batch, tokens / static_cast<double>(v.batch), v.topk, v.pcie_factor});
+  }
+  describe_costs(r.scenario, cal, v.hw.name, v.same_shape, *fit_);
+  r.scenario["memory"] = memory_breakdown(mem);
   if (!mem.fits) {
     r.status = "out_of_memory";
     r.scenario["status"] = r.status;
@@ -390,45 +573,9 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
   }
   r.scenario["status"] = r.status;
 
-  const auto& old_hw = h.hardware;
-  DurationFn dur = [&](const OpKey& k, const OpCost& c) -> std::int64_t {
-    if (cc && k.phase == trace::Phase::decode)
-      if (auto v = cc->decode_op_ns(k.canonical_stage)) return std::llround(*v / s.compute_scale);
-    double ns;
-    if (same_shape) {
-      const std::int64_t rec = recorded_ns(k);
-      ns = rec >= 0 ? static_cast<double>(rec) : static_cast<double>(fit_->predict_ns(k.stage, c, old_hw));
-    } else {
-      ns = static_cast<double>(fit_->predict_ns(k.stage, c, old_hw));
-    }
-    if (hw_changed) {
-      const bool tc = stage_uses_tensor_cores(k.stage);
-      const auto before = roofline_ns(old_hw, c, tc);
-      if (before > 0) ns *= static_cast<double>(roofline_ns(hw, c, tc)) / static_cast<double>(before);
-    }
-    return std::llround(ns / s.compute_scale);
-  };
-
-  ScheduleConfig sc;
-  sc.model = m;
-  sc.hardware = hw;
-  sc.mode = mode;
-  sc.prefetch = prefetch;
-  sc.batch = batch;
-  sc.context_tokens = ctx;
-  sc.decode_steps = decode_steps_;
-  sc.topk_blocks = topk;
-  sc.gather_ctas = gather_ctas;
-  sc.prefill = has_prefill_;
-  sc.host_step_ns = cc ? cc->host_step_ns() : host_step_ns_;
-  sc.eager = h.run.backend == "cuda" && !config::decode_uses_graph(as_run);
-  sc.eager_launch_ns = cc ? cc->eager_launch_ns() : std::llround(hw.kernel_launch_us * 1e3);
-  if (cc) {
-    sc.gather_model = &cc->gather();
-    sc.d2d_by_duration = cc->decode_op_ns(canonical_stage_id(st::d2d_gather)).has_value();
-  }
-  sc.fused_layer_norms = decode_steps_ > 0 && !has_layer_norm_;
-  sc.fused_kv_write = decode_steps_ > 0 && !has_kv_write_;
+  const CalibratedCosts* costs = cc ? &*cc : nullptr;
+  const DurationFn dur = op_duration(v, s, costs);
+  const ScheduleConfig sc = schedule_config(v, as_run, costs);
   const auto skel = skeleton(sc);
   thread_local RunScratch rs;
   time_skeleton(skel->sk, sc, dur, [&](std::int32_t st_, std::int32_t l) {
@@ -437,47 +584,19 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
   retime_graph(skel->graph, skel->sk, rs.timing, rs.graph, rs.graph_of == skel->id);
   rs.graph_of = skel->id;
   const SimTimes& times =
-      rs.engine.run(rs.graph, {hw.gather_compute_slowdown, hw.sm_count, cc ? &cc->slowdown_by_ctas() : nullptr});
+      rs.engine.run(rs.graph, {v.hw.gather_compute_slowdown, v.hw.sm_count, cc ? &cc->slowdown_by_ctas() : nullptr});
   r.events = times.events;
   const auto block_bytes = static_cast<std::uint64_t>(kv_block_bytes(m));
   if (keep_timeline) {
-    trace::Trace out;
-    out.header = h;
-    out.header.hardware = hw;
-    out.header.clock = "synthetic";
-    out.header.run.batch = batch;
-    out.header.run.context_tokens = ctx;
-    out.header.run.gather_ctas = gather_ctas;
-    out.header.run.cache_blocks = cache_blocks;
-    out.header.run.eviction = policy;
-    out.header.run.prefetch = prefetch;
-    materialize(skel->sk, rs.timing, block_bytes, out);
-    out.cache = std::move(cache);
-    out.memory = mem.entries;
-    apply_times(out, times);
+    trace::Trace out = simulated_trace(h, v, skel->sk, rs.timing, block_bytes, std::move(cache), mem, times);
     r.metrics = compute_metrics(out, mem);
     r.timeline = std::move(out);
   } else {
-    rs.bytes = skel->bytes;
-    for (std::size_t k = 0; k < skel->sk.gather_ops.size(); ++k)
-      rs.bytes[skel->sk.gather_ops[k]] = rs.timing.gather_blocks[k] * block_bytes;
-    const auto steps = step_spans(skel->sk.trace.ops, times.start_ns, times.end_ns);
-    TimedRun run;
-    run.layout = &skel->sk.trace;
-    run.start_ns = times.start_ns;
-    run.end_ns = times.end_ns;
-    run.bytes = rs.bytes;
-    run.steps = steps;
-    run.cache = cache;
-    run.batch = batch;
-    run.decode_steps = h.run.decode_steps;
-    run.warmup_steps = h.run.warmup_steps;
-    run.context_tokens = ctx;
-    run.plans = &skel->plans;
-    r.metrics = compute_metrics(run, mem);
+    r.metrics = simulated_metrics(h.run, v, skel->sk, skel->bytes, skel->plans, rs.timing, block_bytes, cache, mem,
+                                  times, rs.bytes);
   }
   r.metrics.emplace_back("sim.events", static_cast<double>(r.events));
-  if (!same_shape && !cc) r.metrics.emplace_back("cost_fit.mean_rel_error", fit_->mean_rel_error());
+  if (!v.same_shape && !cc) r.metrics.emplace_back("cost_fit.mean_rel_error", fit_->mean_rel_error());
   return r;
 }
 

@@ -151,8 +151,124 @@ class Emitter {
 
 constexpr std::uint64_t kNoDep = Emitter::kNoDep;
 
+// Prompt totals over all sequences (tokens): sum of contexts, and sum of
+// causal attention pairs n (n + 1) / 2.
+struct ContextSums {
+  std::int64_t ctx = 0, causal = 0;
+};
+ContextSums context_sums(const ScheduleConfig& c) {
+  ContextSums s;
+  for (auto n : c.context_tokens) {
+    s.ctx += n;
+    s.causal += n * (n + 1) / 2;
+  }
+  return s;
+}
+
+// The prefill step: host, embed, every layer (KV offloaded to host where the
+// mode keeps it there), LM head. Returns the last op (argmax); sets
+// `last_offload` to the last KV offload, if any.
+std::uint64_t emit_prefill(Emitter& e, const ScheduleConfig& c, const ModeShape& ms, ScheduleSkeleton& sk,
+                           const ContextSums& sums, std::uint64_t& last_offload) {
+  const auto L = static_cast<std::int32_t>(c.model.n_layers);
+  e.begin(Phase::prefill, 0);
+  StepShape sh{c.batch, sums.ctx, sums.ctx, sums.causal, c.topk_blocks, ms.forecast, true};
+  auto host = e.timed(sk.host_ops, OpKind::host, Engine::none, st::host, kHost, -1, {}, {});
+  e.compute(st::embed, -1, sh, {host});
+  for (std::int32_t l = 0; l < L; ++l) {
+    e.begin_layer();
+    auto ll = static_cast<std::int16_t>(l);
+    if (!c.fused_layer_norms) e.compute(st::rmsnorm, ll, sh);
+    auto qkv = e.compute(st::qkvf_gemm, ll, sh);
+    e.compute(st::rope, ll, sh);
+    if (ms.select) e.compute(st::compress, ll, sh);
+    if (ms.kv_on_host && (l >= 1 || !ms.forecast)) {
+      OpCost cost{static_cast<std::uint64_t>(sums.ctx * c.model.kv_bytes_per_token_layer()), 0};
+      last_offload = e.timed(sk.transfer_ops, OpKind::d2h, Engine::memcpy_bulk,
+                             st::prefill_kv_offload, kD2h, ll, cost, {qkv}, 1);
+    }
+    e.compute(st::prefill_attention, ll, sh);
+    e.compute(st::o_proj, ll, sh);
+    e.compute(st::mlp, ll, sh);
+  }
+  StepShape tail = sh;
+  tail.new_tokens = c.batch;
+  e.compute(st::rmsnorm, -1, tail);
+  e.compute(st::lm_head, -1, tail);
+  return e.compute(st::argmax, -1, tail);
+}
+
+// One decode layer `l`: projections, selection (sparse modes), the gather of
+// its blocks, attention and MLP. `ready_prev`: the selection event layer l's
+// gather follows. Returns this layer's selection event (kNoDep: none).
+std::uint64_t emit_decode_layer(Emitter& e, const ScheduleConfig& c, const ModeShape& ms, ScheduleSkeleton& sk,
+                                const StepShape& sh, std::int32_t l, std::uint64_t ready_prev) {
+  const auto L = static_cast<std::int32_t>(c.model.n_layers);
+  e.begin_layer();
+  auto ll = static_cast<std::int16_t>(l);
+  if (!c.fused_layer_norms) e.compute(st::rmsnorm, ll, sh);
+  e.compute(st::qkvf_gemm, ll, sh);
+  e.compute(st::rope, ll, sh);
+  std::uint64_t ready = kNoDep;
+  if (ms.select) {
+    e.compute(st::compress, ll, sh);
+    if (ms.forecast && l == 0) {  // layer 0 selects its own (resident) blocks
+      e.compute(st::score, ll, sh);
+      e.compute(st::pool_topk, ll, sh);
+    }
+    if (!ms.forecast || l + 1 < L) {
+      e.compute(st::score, ll, sh);
+      e.compute(st::pool_topk, ll, sh);
+      ready = e.compute(st::ws_update, ll, sh);
+    }
+  }
+  if (layer_gathers(ms, l)) {
+    if (!ms.kv_on_host) {
+      e.timed(sk.gather_ops, OpKind::d2d, Engine::none, st::d2d_gather, kMain, ll, {}, {});
+    } else if (ms.side_fetch) {
+      // Issued after the selection one layer earlier; main waits before kv_write.
+      auto g = e.timed(sk.gather_ops, OpKind::h2d, c.h2d_engine, st::h2d_gather, kSide, ll, {}, {ready_prev});
+      e.add(OpKind::wait, Engine::none, st::wait_kv, kMain, ll, 0, {}, {g});
+    } else {
+      e.timed(sk.gather_ops, OpKind::h2d, c.h2d_engine, st::h2d_gather, kMain, ll, {}, {});
+    }
+  }
+  if (!c.fused_kv_write) e.compute(st::kv_write, ll, sh);
+  e.compute(st::attention, ll, sh);
+  e.compute(st::o_proj, ll, sh);
+  e.compute(st::mlp, ll, sh);
+  return ready;
+}
+
+// Decode step `s`: host work after the previous step's tail and the prefill's
+// last offload, embed, every layer, LM head. Returns the step's last op (argmax).
+std::uint64_t emit_decode_step(Emitter& e, const ScheduleConfig& c, const ModeShape& ms, ScheduleSkeleton& sk,
+                               std::int32_t s, std::int64_t ctx_sum, std::uint64_t prev_tail,
+                               std::uint64_t prev_offload) {
+  const auto L = static_cast<std::int32_t>(c.model.n_layers);
+  e.begin(Phase::decode, s);
+  const std::int64_t tokens = ctx_sum + c.batch * (s + 1);  // incl. this step's token
+  const std::int64_t slot_tokens =
+      std::min<std::int64_t>((c.topk_blocks + 1) * c.model.sparse.block_tokens, tokens / c.batch) * c.batch;
+  StepShape sh{c.batch, tokens, c.batch, ms.select ? slot_tokens : tokens, c.topk_blocks, ms.forecast, false};
+  auto host = e.timed(sk.host_ops, OpKind::host, Engine::none, st::host, kHost, -1, {}, {prev_tail, prev_offload});
+  e.compute(st::embed, -1, sh, {host});
+  std::uint64_t ready_prev = host;  // "ready" event of the selection for the next layer
+  for (std::int32_t l = 0; l < L; ++l) {
+    const std::uint64_t ready = emit_decode_layer(e, c, ms, sk, sh, l, ready_prev);
+    // Forecast modes: layer l's selection is for l+1. Query modes with
+    // lookahead: layer l-1's selection stands in for layer l's (what-if).
+    ready_prev = ready != kNoDep ? ready : ready_prev;
+  }
+  e.compute(st::rmsnorm, -1, sh);
+  e.compute(st::lm_head, -1, sh);
+  return e.compute(st::argmax, -1, sh);
+}
+
 }  // namespace
 
+// The op graph of a run without durations: prefill (optional), then the
+// decode steps, each chained to the previous one's tail.
 ScheduleSkeleton build_skeleton(const ScheduleConfig& c) {
   ScheduleSkeleton sk;
   trace::Trace& out = sk.trace;
@@ -165,97 +281,12 @@ ScheduleSkeleton build_skeleton(const ScheduleConfig& c) {
   out.ops.reserve(per_step * static_cast<std::size_t>(c.decode_steps + (c.prefill ? 1 : 0)));
   out.deps.reserve(static_cast<std::size_t>(L + 4) * 2 * static_cast<std::size_t>(c.decode_steps + 1));
 
-  std::int64_t ctx_sum = 0, causal_sum = 0;
-  for (auto n : c.context_tokens) {
-    ctx_sum += n;
-    causal_sum += n * (n + 1) / 2;
-  }
+  const ContextSums sums = context_sums(c);
   std::uint64_t prev_tail = kNoDep, prev_offload = kNoDep;
-
-  if (c.prefill) {
-    e.begin(Phase::prefill, 0);
-    StepShape sh{c.batch, ctx_sum, ctx_sum, causal_sum, c.topk_blocks, ms.forecast, true};
-    auto host = e.timed(sk.host_ops, OpKind::host, Engine::none, st::host, kHost, -1, {}, {});
-    std::uint64_t last = e.compute(st::embed, -1, sh, {host});
-    for (std::int32_t l = 0; l < L; ++l) {
-      e.begin_layer();
-      auto ll = static_cast<std::int16_t>(l);
-      if (!c.fused_layer_norms) e.compute(st::rmsnorm, ll, sh);
-      auto qkv = e.compute(st::qkvf_gemm, ll, sh);
-      e.compute(st::rope, ll, sh);
-      if (ms.select) e.compute(st::compress, ll, sh);
-      if (ms.kv_on_host && (l >= 1 || !ms.forecast)) {
-        OpCost cost{static_cast<std::uint64_t>(ctx_sum * c.model.kv_bytes_per_token_layer()), 0};
-        prev_offload = e.timed(sk.transfer_ops, OpKind::d2h, Engine::memcpy_bulk,
-                               st::prefill_kv_offload, kD2h, ll, cost, {qkv}, 1);
-      }
-      e.compute(st::prefill_attention, ll, sh);
-      e.compute(st::o_proj, ll, sh);
-      last = e.compute(st::mlp, ll, sh);
-    }
-    (void)last;
-    StepShape tail = sh;
-    tail.new_tokens = c.batch;
-    e.compute(st::rmsnorm, -1, tail);
-    e.compute(st::lm_head, -1, tail);
-    prev_tail = e.compute(st::argmax, -1, tail);
-  }
-
+  if (c.prefill) prev_tail = emit_prefill(e, c, ms, sk, sums, prev_offload);
   for (std::int32_t s = 0; s < static_cast<std::int32_t>(c.decode_steps); ++s) {
-    e.begin(Phase::decode, s);
-    const std::int64_t tokens = ctx_sum + c.batch * (s + 1);  // incl. this step's token
-    const std::int64_t slot_tokens =
-        std::min<std::int64_t>((c.topk_blocks + 1) * c.model.sparse.block_tokens,
-                               tokens / c.batch) * c.batch;
-    StepShape sh{c.batch, tokens, c.batch, ms.select ? slot_tokens : tokens, c.topk_blocks,
-                 ms.forecast, false};
-    auto host = e.timed(sk.host_ops, OpKind::host, Engine::none, st::host, kHost, -1, {},
-                        {prev_tail, prev_offload});
+    prev_tail = emit_decode_step(e, c, ms, sk, s, sums.ctx, prev_tail, prev_offload);
     prev_offload = kNoDep;
-    e.compute(st::embed, -1, sh, {host});
-    std::uint64_t ready_prev = host;  // "ready" event of the selection for the next layer
-    for (std::int32_t l = 0; l < L; ++l) {
-      e.begin_layer();
-      auto ll = static_cast<std::int16_t>(l);
-      if (!c.fused_layer_norms) e.compute(st::rmsnorm, ll, sh);
-      e.compute(st::qkvf_gemm, ll, sh);
-      e.compute(st::rope, ll, sh);
-      std::uint64_t ready = kNoDep;
-      if (ms.select) {
-        e.compute(st::compress, ll, sh);
-        if (ms.forecast && l == 0) {  // layer 0 selects its own (resident) blocks
-          e.compute(st::score, ll, sh);
-          e.compute(st::pool_topk, ll, sh);
-        }
-        if (!ms.forecast || l + 1 < L) {
-          e.compute(st::score, ll, sh);
-          e.compute(st::pool_topk, ll, sh);
-          ready = e.compute(st::ws_update, ll, sh);
-        }
-      }
-      if (layer_gathers(ms, l)) {
-        if (!ms.kv_on_host) {
-          e.timed(sk.gather_ops, OpKind::d2d, Engine::none, st::d2d_gather, kMain, ll, {}, {});
-        } else if (ms.side_fetch) {
-          // Issued after the selection one layer earlier; main waits before kv_write.
-          auto g = e.timed(sk.gather_ops, OpKind::h2d, c.h2d_engine, st::h2d_gather, kSide, ll, {},
-                           {ready_prev});
-          e.add(OpKind::wait, Engine::none, st::wait_kv, kMain, ll, 0, {}, {g});
-        } else {
-          e.timed(sk.gather_ops, OpKind::h2d, c.h2d_engine, st::h2d_gather, kMain, ll, {}, {});
-        }
-      }
-      if (!c.fused_kv_write) e.compute(st::kv_write, ll, sh);
-      e.compute(st::attention, ll, sh);
-      e.compute(st::o_proj, ll, sh);
-      e.compute(st::mlp, ll, sh);
-      // Forecast modes: layer l's selection is for l+1. Query modes with
-      // lookahead: layer l-1's selection stands in for layer l's (what-if).
-      ready_prev = ready != kNoDep ? ready : ready_prev;
-    }
-    e.compute(st::rmsnorm, -1, sh);
-    e.compute(st::lm_head, -1, sh);
-    prev_tail = e.compute(st::argmax, -1, sh);
   }
   return sk;
 }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -228,58 +229,39 @@ void summarize_rows(const std::vector<json>& rows, SweepSummary& sum) {
                        sum.slowest.step_ms - sum.fastest.step_ms <= 1e-9 * sum.slowest.step_ms;
 }
 
-}  // namespace
+// One scenario's row: label, what_if, status, metrics (nested) and flat
+// [name, value] pairs (null for NaN), or the error; adds its engine events.
+json replay_row(const Replayer& rp, const Scenario& s, const json& what_if, const std::string& label,
+                std::atomic<std::uint64_t>& events) {
+  json row = {{"label", label}, {"what_if", what_if}};
+  try {
+    const ReplayResult r = rp.run(s);
+    row["status"] = r.status;
+    row["metrics"] = metrics_to_json(r.metrics);
+    json flat = json::array();
+    for (const auto& [k, v] : r.metrics) flat.push_back({k, std::isnan(v) ? json() : json(v)});
+    row["flat"] = flat;
+    events += r.events;
+  } catch (const std::exception& e) {
+    row["status"] = "error";
+    row["error"] = e.what();
+    row["flat"] = json::array();
+  }
+  return row;
+}
 
-SweepSummary run_sweep(const Replayer& rp, const Study& st, const SweepOptions& o) {
-  const auto t0 = std::chrono::steady_clock::now();
-  DoneLog done(o.out_dir / "scenarios");
-  const std::size_t n = st.scenarios.size();
-  std::vector<nlohmann::json> rows(n);
-  SweepSummary sum;
-  std::atomic<std::size_t> next{0}, finished{0};
-  std::atomic<std::uint64_t> events{0};
-  std::atomic<std::size_t> ran{0}, skipped{0};
-  auto work = [&] {
-    for (std::size_t i = next++; i < n; i = next++) {
-      const Scenario& s = st.scenarios[i];
-      const nlohmann::json what_if = to_json(s);
-      const std::string label = scenario_label(s);
-      nlohmann::json row;
-      if (done.find(what_if, row)) {
-        ++skipped;
-      } else {
-        row = {{"label", label}, {"what_if", what_if}};
-        try {
-          const ReplayResult r = rp.run(s);
-          row["status"] = r.status;
-          row["metrics"] = metrics_to_json(r.metrics);
-          nlohmann::json flat = nlohmann::json::array();
-          for (const auto& [k, v] : r.metrics)
-            flat.push_back({k, std::isnan(v) ? nlohmann::json() : nlohmann::json(v)});
-          row["flat"] = flat;
-          events += r.events;
-          ++ran;
-        } catch (const std::exception& e) {
-          row["status"] = "error";
-          row["error"] = e.what();
-          row["flat"] = nlohmann::json::array();
-        }
-        if (row["status"] != "error") done.append(row);
-      }
-      row["index"] = i;
-      rows[i] = std::move(row);
-      const std::size_t f = ++finished;
-      if (o.progress) o.progress(f, n, label);
-    }
-  };
-  unsigned jobs = o.jobs ? o.jobs : std::max(1u, std::thread::hardware_concurrency());
+// Runs work() on `jobs` threads (0: one per core), at most one per scenario of `n`.
+void run_on_threads(unsigned jobs, std::size_t n, const std::function<void()>& work) {
+  if (jobs == 0) jobs = std::max(1u, std::thread::hardware_concurrency());
   jobs = static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(1, n)));
   std::vector<std::thread> pool;
   for (unsigned j = 1; j < jobs; ++j) pool.emplace_back(work);
   work();
   for (auto& th : pool) th.join();
+}
 
-  // Columns: index, label, scenario keys, status, metrics in first-seen order.
+// Metric names over all rows' flat metrics, in first-seen order.
+std::vector<std::string> metric_columns(const std::vector<json>& rows) {
   std::vector<std::string> metric_cols;
   std::map<std::string, bool> seen;
   for (const auto& row : rows)
@@ -288,46 +270,94 @@ SweepSummary run_sweep(const Replayer& rp, const Study& st, const SweepOptions& 
         seen[kv[0].get<std::string>()] = true;
         metric_cols.push_back(kv[0].get<std::string>());
       }
+  return metric_cols;
+}
+
+// One results.csv line (with "\n"): index, label, scenario keys, status, metrics.
+std::string csv_line(const json& row, const std::vector<std::string>& metric_cols) {
+  std::string csv = fmt::format("{},{}", row["index"].get<std::size_t>(), csv_escape(row["label"].get<std::string>()));
+  for (const auto& k : scenario_keys()) {
+    csv += ",";
+    if (row["what_if"].contains(k)) {
+      const auto& v = row["what_if"][k];
+      csv += csv_escape(v.is_string() ? v.get<std::string>() : v.dump());
+    }
+  }
+  csv += ',';  // (not "," + string: g++ 12 -O3 reports a false -Wrestrict there)
+  csv += row["status"].get<std::string>();
+  std::map<std::string, json> vals;
+  for (const auto& kv : row["flat"]) vals[kv[0].get<std::string>()] = kv[1];
+  for (const auto& m : metric_cols) {
+    csv += ",";
+    auto it = vals.find(m);
+    if (it != vals.end() && it->second.is_number()) csv += fmt::format("{}", it->second.get<double>());
+  }
+  csv += "\n";
+  return csv;
+}
+
+// results.csv (columns: index, label, scenario keys, status, metrics in
+// first-seen order) and results.json in `dir`.
+void write_results(const std::filesystem::path& dir, const std::vector<json>& rows, const Replayer& rp,
+                   const Study& st) {
+  const std::vector<std::string> metric_cols = metric_columns(rows);
   std::string csv = "index,label";
   for (const auto& k : scenario_keys()) csv += "," + k;
   csv += ",status";
   for (const auto& m : metric_cols) csv += "," + m;
   csv += "\n";
-  nlohmann::json all = nlohmann::json::array();
+  json all = json::array();
   for (const auto& row : rows) {
-    csv += fmt::format("{},{}", row["index"].get<std::size_t>(),
-                       csv_escape(row["label"].get<std::string>()));
-    for (const auto& k : scenario_keys()) {
-      csv += ",";
-      if (row["what_if"].contains(k)) {
-        const auto& v = row["what_if"][k];
-        csv += csv_escape(v.is_string() ? v.get<std::string>() : v.dump());
-      }
-    }
-    csv += ',';  // (not "," + string: g++ 12 -O3 reports a false -Wrestrict there)
-    csv += row["status"].get<std::string>();
-    std::map<std::string, nlohmann::json> vals;
-    for (const auto& kv : row["flat"]) vals[kv[0].get<std::string>()] = kv[1];
-    for (const auto& m : metric_cols) {
-      csv += ",";
-      auto it = vals.find(m);
-      if (it != vals.end() && it->second.is_number())
-        csv += fmt::format("{}", it->second.get<double>());
-    }
-    csv += "\n";
-    nlohmann::json out = {{"index", row["index"]},
-                          {"label", row["label"]},
-                          {"what_if", row["what_if"]},
-                          {"status", row["status"]}};
+    csv += csv_line(row, metric_cols);
+    json out = {{"index", row["index"]}, {"label", row["label"]}, {"what_if", row["what_if"]}, {"status", row["status"]}};
     if (row.contains("metrics")) out["metrics"] = row["metrics"];
     if (row.contains("error")) out["error"] = row["error"];
     all.push_back(out);
   }
-  common::write_file_atomic(o.out_dir / "results.csv", csv);
-  common::write_json_atomic(o.out_dir / "results.json", {{"study", st.name},
-                                                 {"trace", rp.where()},
-                                                 {"model", rp.trace().header.model.name},
-                                                 {"scenarios", all}});
+  common::write_file_atomic(dir / "results.csv", csv);
+  common::write_json_atomic(dir / "results.json", {{"study", st.name},
+                                                   {"trace", rp.where()},
+                                                   {"model", rp.trace().header.model.name},
+                                                   {"scenarios", all}});
+}
+
+}  // namespace
+
+// Run every scenario not already done (on o.jobs threads), then write the
+// results and summarize them.
+SweepSummary run_sweep(const Replayer& rp, const Study& st, const SweepOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  DoneLog done(o.out_dir / "scenarios");
+  const std::size_t n = st.scenarios.size();
+  std::vector<json> rows(n);
+  std::atomic<std::size_t> next{0}, finished{0};
+  std::atomic<std::uint64_t> events{0};
+  std::atomic<std::size_t> ran{0}, skipped{0};
+  auto work = [&] {
+    for (std::size_t i = next++; i < n; i = next++) {
+      const Scenario& s = st.scenarios[i];
+      const json what_if = to_json(s);
+      const std::string label = scenario_label(s);
+      json row;
+      if (done.find(what_if, row)) {
+        ++skipped;
+      } else {
+        row = replay_row(rp, s, what_if, label, events);
+        if (row["status"] != "error") {
+          ++ran;
+          done.append(row);
+        }
+      }
+      row["index"] = i;
+      rows[i] = std::move(row);
+      const std::size_t f = ++finished;
+      if (o.progress) o.progress(f, n, label);
+    }
+  };
+  run_on_threads(o.jobs, n, work);
+  write_results(o.out_dir, rows, rp, st);
+
+  SweepSummary sum;
   summarize_rows(rows, sum);
   sum.ran = ran;
   sum.skipped = skipped;

@@ -70,6 +70,9 @@ struct ValidateResult {
   nlohmann::json to_json() const;
 };
 
+class CalibratedCosts;
+struct ResolvedScenario;  // a Scenario applied to a trace: every what-if's value (replay.cpp)
+
 using HardwareLoader = std::function<config::HardwareConfig(const std::string&)>;
 
 class Replayer {
@@ -100,6 +103,13 @@ class Replayer {
  private:
   std::shared_ptr<const StreamOutcomes> outcomes(config::Eviction policy, std::int64_t capacity) const;
   config::HardwareConfig hardware(const std::string& spec) const;
+  // The steps of run(): resolve the what-ifs, replay the block cache, cost
+  // the ops (ns), fix the schedule (replay.cpp).
+  ResolvedScenario resolve(const Scenario& s) const;
+  std::vector<trace::CacheOutcome> cache_outcomes(const ResolvedScenario& v) const;
+  DurationFn op_duration(const ResolvedScenario& v, const Scenario& s, const CalibratedCosts* cc) const;
+  ScheduleConfig schedule_config(const ResolvedScenario& v, const config::RunConfig& as_run,
+                                 const CalibratedCosts* cc) const;
 
   trace::Trace t_;
   std::string where_;
