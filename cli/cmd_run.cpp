@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include "command.hpp"
+#include "progress.hpp"
 #include "sizes.hpp"
 #include "foresight/config/load.hpp"
 #include "foresight/runtime/engine.hpp"
@@ -84,6 +85,7 @@ int run_run(const RunOptions& o) {
   runtime::RunRequest req = run_request(o);
   req.stop = &g_stop;
   std::signal(SIGINT, on_sigint);
+  req.progress = progress_bar("run");  // prefill tokens, then decode steps
   const auto res = runtime::run_to_folder(req);
   std::signal(SIGINT, SIG_DFL);
   if (res.truncated) {

@@ -190,6 +190,7 @@ DecodeOutcome decode(const RunRequest& req, const DeviceWeights& weights, Record
       if (s == req.fail_at_step) throw std::runtime_error(fmt::format("injected failure at decode step {}", s));
       const auto next = engine.step();
       for (std::size_t b = 0; b < next.size(); ++b) result.tokens[b].push_back(next[b]);
+      if (req.progress) req.progress(static_cast<std::size_t>(s + 1), static_cast<std::size_t>(eo.max_steps), "decode");
     }
     if (engine.steps_done() > 0) out.logits = engine.last_logits();
     out.cache = engine.cache_totals();
@@ -274,6 +275,7 @@ RunResult run_to_folder(const RunRequest& req) {
   eo.selections = selections.get();
   eo.measure_recall = req.measure_recall && run.mode == config::Mode::sparda_no_offload;
   eo.cuda_graph = req.cuda_graph;
+  eo.progress = req.progress;
 
   RunResult result;
   result.tokens.assign(static_cast<std::size_t>(run.batch), {});

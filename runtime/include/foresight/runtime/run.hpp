@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "foresight/common/progress.hpp"
 #include "foresight/config/hardware.hpp"
 #include "foresight/config/model.hpp"
 #include "foresight/config/run.hpp"
@@ -43,6 +44,9 @@ struct RunRequest {
   // Stop request (e.g. set by a SIGINT handler): checked before every step;
   // the run then ends with a truncated trace.
   const std::atomic<bool>* stop = nullptr;
+  // Progress of the long parts: real prefill ("prefill", prompt tokens of all
+  // sequences) then decode ("decode", steps incl. warm-up); empty: none.
+  common::Progress progress;
   // Tests: throw an error inside decode step `fail_at_step` (-1: never).
   std::int64_t fail_at_step = -1;
 };
