@@ -3,7 +3,9 @@
 // selection order, hits and misses alike. The recency order therefore does not
 // depend on the capacity, so LRU stays a stack algorithm (the resident set of
 // capacity c is contained in that of capacity c + 1, and hits never fall when
-// the capacity grows).
+// the capacity grows). A replay of recorded selections (selection_replay.cpp)
+// does not use it for `lru`: it runs the runtime's LRU working set instead
+// (sparda's rule, ties by slot index), so that its hits equal the runtime's.
 #include "cache_detail.hpp"
 
 namespace foresight::sim::detail {

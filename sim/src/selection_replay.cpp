@@ -94,11 +94,17 @@ StreamOutcomes replay_selections(const trace::Trace& t, const SelectionIndex& id
 namespace {
 
 // A fresh cache for one (layer, seq, head) stream: rows at positions
-// first..first+n of `st`.
+// first..first+n of `st`. `lru` is the runtime's LRU working set
+// (kernels/working_set.hpp: oldest last-selected step, ties by lowest slot
+// index), i.e. sparda's rule above top-k, not the textbook lru of
+// make_block_cache, which orders the blocks used in one step by selection
+// order: a replay predicts what the runtime does with that many slots, and
+// the two differ whenever blocks last used in the same step tie for a victim.
 std::unique_ptr<BlockCache> stream_cache(const SelectionStreams& st, std::size_t first, std::size_t n,
                                          config::Eviction policy, std::int64_t capacity,
                                          bool exact_working_set) {
   if (exact_working_set) return detail::make_sparda_cache(capacity, /*victims_by_slot=*/true);
+  if (policy == config::Eviction::lru) return detail::make_sparda_cache(capacity);
   if (policy != config::Eviction::opt) return make_block_cache(policy, capacity);
   std::vector<std::vector<std::uint32_t>> future(n);
   for (std::size_t i = 0; i < n; ++i) {

@@ -46,7 +46,11 @@ std::int64_t tail_block(std::int64_t context_tokens, std::int32_t step, std::int
 // slot: it counts as a hit and never enters the cache (no lookup, no insert,
 // no change to the policy's state); every other selected block goes through
 // the cache. Layers for which `replay_layer[l]` is false are skipped (left at
-// zero). Throws std::invalid_argument if capacity < a selection's size, or the
+// zero). `sparda` at capacity == run.topk_blocks is the runtime's exact
+// variant (victims by slot index); `sparda` above it and `lru` at any capacity
+// are the runtime's LRU variant (oldest last-selected step, ties by lowest
+// slot index), so a replay of recorded selections gives the runtime's hits.
+// Throws std::invalid_argument if capacity < a selection's size, or the
 // header lacks a sequence's context or a positive block_tokens.
 StreamOutcomes replay_selections(const trace::Trace& t, const SelectionIndex& idx,
                                  config::Eviction policy, std::int64_t capacity,
