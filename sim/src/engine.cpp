@@ -77,13 +77,11 @@ const SimTimes& Engine::run(const SimGraph& g, const EngineParams& p, std::int64
     std::push_heap(heap_.begin(), heap_.end(), later);
   };
   // A ready op: waits end at once (their stream already reached them), others start.
+  const std::int64_t* lead = g.lead_ns.empty() ? nullptr : g.lead_ns.data();  // validate only
   auto ready = [&](std::int64_t t, std::uint32_t i) {
-    const std::int64_t lead = g.lead_ns.empty() ? 0 : g.lead_ns[i];
-    if (g.ops[i].cls == OpClass::wait) {
-      push(t + lead, 0, i);
-    } else {
-      push(t + lead, g.ops[i].gather_ctas > 0 ? 1 : 2, i);  // gathers take SMs first
-    }
+    if (lead) t += lead[i];
+    const SimOp& op = g.ops[i];
+    push(t, op.cls == OpClass::wait ? 0 : op.gather_ctas > 0 ? 1 : 2, i);  // gathers take SMs first
   };
   for (std::uint32_t i = 0; i < n; ++i)
     if (pending_[i] == 0) ready(t0_ns, i);
