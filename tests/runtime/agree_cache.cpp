@@ -19,20 +19,11 @@ using namespace foresight;
 namespace {
 
 trace::Trace tiny_run(std::int64_t cache_blocks, const std::string& selections) {
-  runtime::RunRequest r;
-  r.model = config::load_model("tiny");
-  r.hardware = config::load_hardware("h100-sxm");
-  r.run.mode = config::Mode::sparda;
-  r.run.backend = "cpu";
-  r.run.batch = 2;
-  r.run.context_tokens = {300, 200};
-  r.run.decode_steps = 19;  // sequence 0 crosses a block boundary (16 tokens)
-  r.run.warmup_steps = 1;
-  r.run.topk_blocks = r.model.sparse.topk_blocks;
+  // 19 steps: sequence 0 crosses a block boundary (16 tokens).
+  runtime::RunRequest r = testing::tiny_cpu_request("agree_cache_" + selections + std::to_string(cache_blocks),
+                                                    config::Mode::sparda, {300, 200}, 19, 128);
   r.run.cache_blocks = cache_blocks;
   r.run.selection_source = selections;
-  r.run.prefill_chunk_tokens = 128;
-  r.out_dir = testing::fresh_dir("agree_cache_" + selections + std::to_string(cache_blocks));
   r.trace = true;
   runtime::run_to_folder(r);
   return trace::read_trace(r.out_dir / "trace.h5");

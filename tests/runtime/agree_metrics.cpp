@@ -23,18 +23,7 @@ using namespace foresight;
 namespace {
 
 runtime::RunRequest tiny_sparda(const std::string& name, bool trace) {
-  runtime::RunRequest r;
-  r.model = config::load_model("tiny");
-  r.hardware = config::load_hardware("h100-sxm");
-  r.run.mode = config::Mode::sparda;
-  r.run.backend = "cpu";
-  r.run.batch = 2;
-  r.run.context_tokens = {300, 200};
-  r.run.decode_steps = 4;
-  r.run.warmup_steps = 1;
-  r.run.topk_blocks = r.model.sparse.topk_blocks;
-  r.out_dir = testing::fresh_dir(name);
-  r.run.prefill_chunk_tokens = 128;
+  runtime::RunRequest r = testing::tiny_cpu_request(name, config::Mode::sparda, {300, 200}, 4, 128);
   r.trace = trace;
   return r;
 }

@@ -17,19 +17,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 RunRequest tiny_request(const std::string& name, config::Mode mode = config::Mode::sparse) {
-  RunRequest r;
-  r.model = config::load_model("tiny");
-  r.hardware = config::load_hardware("h100-sxm");
-  r.run.mode = mode;
-  r.run.backend = "cpu";
-  r.run.batch = 2;
-  r.run.context_tokens = {120, 57};
-  r.run.decode_steps = 3;
-  r.run.warmup_steps = 1;
-  r.run.topk_blocks = r.model.sparse.topk_blocks;
-  r.out_dir = testing::fresh_dir(name);
-  r.run.prefill_chunk_tokens = 50;
-  return r;
+  return testing::tiny_cpu_request(name, mode, {120, 57}, 3, 50);
 }
 nlohmann::json read_json(const std::filesystem::path& p) {
   std::ifstream in(p);

@@ -1,10 +1,14 @@
 // A tiny Llama-shaped model and temp-dir helper for the runtime tests.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
+#include "foresight/config/load.hpp"
 #include "foresight/config/model.hpp"
+#include "foresight/runtime/run.hpp"
 
 namespace foresight::testing {
 
@@ -34,6 +38,27 @@ inline std::filesystem::path fresh_dir(const std::string& name) {
   std::filesystem::remove_all(d);
   std::filesystem::create_directories(d);
   return d;
+}
+
+// A CPU run of the shipped "tiny" model (configs/models) into a fresh
+// FORESIGHT_TEST_TMP/<dir>: one sequence per context, 1 warm-up step,
+// the model's top-k, traced.
+inline runtime::RunRequest tiny_cpu_request(const std::string& dir, config::Mode mode,
+                                            std::vector<std::int64_t> contexts, std::int64_t decode_steps,
+                                            std::int64_t prefill_chunk) {
+  runtime::RunRequest r;
+  r.model = config::load_model("tiny");
+  r.hardware = config::load_hardware("h100-sxm");
+  r.run.mode = mode;
+  r.run.backend = "cpu";
+  r.run.batch = static_cast<std::int64_t>(contexts.size());
+  r.run.context_tokens = std::move(contexts);
+  r.run.decode_steps = decode_steps;
+  r.run.warmup_steps = 1;
+  r.run.topk_blocks = r.model.sparse.topk_blocks;
+  r.run.prefill_chunk_tokens = prefill_chunk;
+  r.out_dir = fresh_dir(dir);
+  return r;
 }
 
 }  // namespace foresight::testing
