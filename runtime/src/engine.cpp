@@ -7,6 +7,7 @@
 #include <fmt/core.h>
 
 #include "engine_state.hpp"
+#include "foresight/config/decode_plan.hpp"
 #include "foresight/runtime/memory_plan.hpp"
 
 namespace foresight::runtime {
@@ -68,6 +69,8 @@ DecodeEngine::State::State(const config::ModelConfig& model, const DeviceWeights
   sparse = mt.selects();
   forecast_selects = mt.forecast();
   prefetch = mt.transfer == config::TransferPath::side_prefetch;
+  for (int l = 0; l < L; ++l)
+    plan.push_back(config::decode_layer_plan(mt, prefetch ? config::Prefetch::lookahead : config::Prefetch::none, l, L));
   ctx = o.context_tokens;
   std::int64_t longest = 0;
   for (auto c : ctx) longest = std::max(longest, c + std::max<std::int64_t>(o.max_steps, 1));
@@ -124,7 +127,7 @@ void DecodeEngine::State::allocate_kv() {
   kv.resize(static_cast<std::size_t>(L));
   for (int l = 0; l < L; ++l) {
     auto& lk = kv[static_cast<std::size_t>(l)];
-    lk.on_host = mt.kv_on_host() && !(l == 0 && mt.layer0_on_gpu());
+    lk.on_host = config::layer_kv_on_host(mt, l);
     if (lk.on_host) {
       const auto t0 = std::chrono::steady_clock::now();
       lk.hk = HostArray<bf16>(be, store);
@@ -181,19 +184,22 @@ void DecodeEngine::State::layer_front(int l, int n) {
   });
 }
 
-// O projection with the residual add fused (x += attn Wo^T); the MLP as two
-// linears: RMSNorm + gate/up + SwiGLU, then down with the residual add.
-void DecodeEngine::State::layer_back(int l, int n) {
+// O projection with the residual add fused (x += attn Wo^T).
+void DecodeEngine::State::o_proj(int l, int n) {
   const auto& lw = w.layers[static_cast<std::size_t>(l)];
-  const auto ls = static_cast<std::int16_t>(l);
-  rec.op({st::o_proj, ls, -1, gemm_bytes(n, nh * hd, H), gemm_flops(n, nh * hd, H)}, [&] {
+  rec.op({st::o_proj, static_cast<std::int16_t>(l), -1, gemm_bytes(n, nh * hd, H), gemm_flops(n, nh * hd, H)}, [&] {
     kernels::LinearParams g;
     g.x = attn.get(); g.w = lw.wo.get(); g.y = x.get(); g.rows = n; g.in = nh * hd; g.out = H;
     g.accumulate = true;
     be.linear(g);
   });
+}
+
+// The MLP as two linears: RMSNorm + gate/up + SwiGLU, then down with the residual add.
+void DecodeEngine::State::mlp(int l, int n) {
+  const auto& lw = w.layers[static_cast<std::size_t>(l)];
   const std::uint64_t norm_bytes = 4ull * static_cast<std::uint64_t>(n) * H;
-  rec.op({st::mlp, ls, -1, norm_bytes + gemm_bytes(n, H, 2 * I) + gemm_bytes(n, I, H),
+  rec.op({st::mlp, static_cast<std::int16_t>(l), -1, norm_bytes + gemm_bytes(n, H, 2 * I) + gemm_bytes(n, I, H),
           gemm_flops(n, H, 2 * I) + gemm_flops(n, I, H)},
          [&] {
            kernels::LinearParams g;
@@ -208,10 +214,14 @@ void DecodeEngine::State::layer_back(int l, int n) {
          });
 }
 
-void DecodeEngine::State::decode_layer(int l) {
+void DecodeEngine::State::layer_back(int l, int n) {
+  o_proj(l, n);
+  mlp(l, n);
+}
+
+void DecodeEngine::State::rope_append(int l) {
   const auto ls = static_cast<std::int16_t>(l);
   auto& lk = kv[static_cast<std::size_t>(l)];
-  layer_front(l, B);
   // RoPE on q, k (and the Forecast), the rotated q to the contiguous q
   // buffer for attention, and the new token's K/V to the store (a
   // write-through to host memory in the offload modes) and the tail slot:
@@ -238,12 +248,11 @@ void DecodeEngine::State::decode_layer(int l) {
     a.kv_heads = nkv; a.head_dim = hd;
     be.rope_append(ra);
   });
-  if (!sparse) {
-    dense_attention(l);
-    layer_back(l, B);
-    return;
-  }
-  rec.op({st::compress, ls, -1, static_cast<std::uint64_t>(2 * B * nkv * hd * 3)}, [&] {
+}
+
+void DecodeEngine::State::compress(int l) {
+  auto& lk = kv[static_cast<std::size_t>(l)];
+  rec.op({st::compress, static_cast<std::int16_t>(l), -1, static_cast<std::uint64_t>(2 * B * nkv * hd * 3)}, [&] {
     kernels::KeyCompressDecodeParams c;
     c.k_new = qkvf.get() + k_off; c.ring = lk.ring.get(); c.kc = lk.kc.get();
     c.token_counts = counts.get(); c.batch = B; c.kv_heads = nkv; c.head_dim = hd;
@@ -251,37 +260,59 @@ void DecodeEngine::State::decode_layer(int l) {
     c.kernel = ck; c.stride = cs;
     be.key_compress_decode(c);
   });
-  if (!forecast_selects) {  // sparse, sparse-offload: layer l's own query selects
-    select_blocks(l, false, qkvf.get() + q_off, R, n_comp);
-    fetch(l, update_working_set(l));
-  } else {
-    if (l == 0) {  // layer 0 selects its own (resident) blocks with its current-query projection
-      rec.op({st::qkvf_gemm, ls, -1, gemm_bytes(B, H, nkv * hd), gemm_flops(B, H, nkv * hd)}, [&] {
-        kernels::GemmParams g;
-        g.x = xn.get(); g.w = w.selector.get(); g.y = sel_q.get(); g.rows = B; g.in = H; g.out = nkv * hd;
-        be.gemm(g);
-        kernels::RopeParams r;
-        r.q = sel_q.get(); r.positions = pos.get(); r.inv_freq = inv_freq.get();
-        r.batch = B; r.n_heads = nkv; r.n_kv_heads = 0; r.head_dim = hd;  // one selector head per KV head
-        be.rope(r);
-      });
-      select_blocks(0, true, sel_q.get(), nkv * hd, n_comp);
-      fetch(0, update_working_set(0));
-    }
-    // PREP for layer l+1 with this layer's Forecast (its keys lack this
-    // step's token yet); sparda starts the fetch on the side stream now.
-    if (l + 1 < L) {
-      select_blocks(l + 1, true, qkvf.get() + f_off, R, n_comp_prev);
-      const auto next = static_cast<std::size_t>(l + 1);
-      ws_op[next] = update_working_set(l + 1);
-      if (prefetch && offloaded(l + 1)) fetch(l + 1, ws_op[next]);
-    }
-    if (o.measure_recall) count_recall(l);  // layer 0: its selector vs its query
-    // Without prefetch, the blocks selected one layer earlier are fetched now, inline.
-    if (l > 0 && !(prefetch && offloaded(l))) fetch(l, ws_op[static_cast<std::size_t>(l)]);
+}
+
+// Layer 0 of a Forecast mode selects its own (resident) blocks with its
+// current-query projection: one selector head per KV head, rotated.
+void DecodeEngine::State::self_project() {
+  rec.op({st::qkvf_gemm, 0, -1, gemm_bytes(B, H, nkv * hd), gemm_flops(B, H, nkv * hd)}, [&] {
+    kernels::GemmParams g;
+    g.x = xn.get(); g.w = w.selector.get(); g.y = sel_q.get(); g.rows = B; g.in = H; g.out = nkv * hd;
+    be.gemm(g);
+    kernels::RopeParams r;
+    r.q = sel_q.get(); r.positions = pos.get(); r.inv_freq = inv_freq.get();
+    r.batch = B; r.n_heads = nkv; r.n_kv_heads = 0; r.head_dim = hd;
+    be.rope(r);
+  });
+}
+
+// The selection for layer `target` made while layer `l` runs: its own query
+// (query modes), layer 0's selector, or layer l's Forecast for l + 1.
+void DecodeEngine::State::select(int l, int target) {
+  if (!forecast_selects) {
+    select_blocks(target, false, qkvf.get() + q_off, R, n_comp);
+  } else if (target == l) {
+    select_blocks(target, true, sel_q.get(), nkv * hd, n_comp);
+  } else {  // the Forecast's keys lack this step's token yet
+    select_blocks(target, true, qkvf.get() + f_off, R, n_comp_prev);
   }
-  sparse_attention(l);
-  layer_back(l, B);
+  ws_op[static_cast<std::size_t>(target)] = update_working_set(target);
+}
+
+// One decode layer: the contract's op graph for this mode
+// (config::decode_layer_plan), each entry executed in order.
+void DecodeEngine::State::decode_layer(int l) {
+  using config::LayerWork;
+  for (const config::LayerStep& s : plan[static_cast<std::size_t>(l)]) {
+    const auto t = static_cast<std::size_t>(s.layer);
+    switch (s.work) {
+      case LayerWork::project: layer_front(l, B); break;
+      case LayerWork::rope_append: rope_append(l); break;
+      case LayerWork::dense_attention: dense_attention(l); break;
+      case LayerWork::compress: compress(l); break;
+      case LayerWork::self_project: self_project(); break;
+      case LayerWork::select: select(l, s.layer); break;
+      case LayerWork::fetch: fetch(s.layer, ws_op[t], false); break;
+      case LayerWork::prefetch: fetch(s.layer, ws_op[t], be.stream_count() > 1); break;
+      case LayerWork::wait_fetch: wait_fetch(s.layer); break;
+      case LayerWork::sparse_attention:
+        if (o.measure_recall && forecast_selects) count_recall(l);  // layer 0: its selector vs its query
+        sparse_attention(l);
+        break;
+      case LayerWork::o_proj: o_proj(l, B); break;
+      case LayerWork::mlp: mlp(l, B); break;
+    }
+  }
 }
 
 void DecodeEngine::State::capture_graphs() {

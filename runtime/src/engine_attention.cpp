@@ -39,15 +39,17 @@ void DecodeEngine::State::dense_attention(int l) {
          });
 }
 
+void DecodeEngine::State::wait_fetch(int l) {
+  if (be.stream_count() < 2) return;  // one stream: the gather ran inline
+  OpInfo wi{st::wait_kv, static_cast<std::int16_t>(l), -1, 0, 0, trace::OpKind::wait};
+  wi.deps = {gather_op[static_cast<std::size_t>(l)], -1};
+  rec.op(wi, [&] { be.wait(done_event(l)); });
+}
+
 void DecodeEngine::State::sparse_attention(int l) {
   const auto ls = static_cast<std::int16_t>(l);
   const auto lz = static_cast<std::size_t>(l);
   auto& lk = kv[lz];
-  if (prefetch && lk.on_host && be.stream_count() > 1) {  // main waits for the side stream's gather
-    OpInfo wi{st::wait_kv, ls, -1, 0, 0, trace::OpKind::wait};
-    wi.deps = {gather_op[lz], -1};
-    rec.op(wi, [&] { be.wait(done_event(l)); });
-  }
   attention_op[lz] = rec.op({st::attention, ls, -1}, [&] {
     kernels::SlotListParams sp;
     sp.selected = sel(l); sp.block_map = lk.block_map.get(); sp.tail_block = tail_block.get();

@@ -86,12 +86,11 @@ int DecodeEngine::State::update_working_set(int l) {
   });
 }
 
-void DecodeEngine::State::fetch(int l, int ws) {
+void DecodeEngine::State::fetch(int l, int ws, bool side) {
   const auto lz = static_cast<std::size_t>(l);
   auto& lk = kv[lz];
   const auto ls = static_cast<std::int16_t>(l);
   const bool host = lk.on_host;
-  const bool side = prefetch && host && be.stream_count() > 1;
   const int ctas = host ? gather_ctas : 128;  // GPU-to-GPU copies want the whole GPU
   OpInfo info{host ? st::h2d_gather : st::d2d_gather, ls, -1, 0, 0,
                      host ? trace::OpKind::h2d : trace::OpKind::d2d,

@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "foresight/config/decode_plan.hpp"
 #include "foresight/runtime/device_weights.hpp"
 #include "foresight/runtime/engine.hpp"
 #include "foresight/trace/stages.hpp"
@@ -72,6 +73,7 @@ struct DecodeEngine::State {
   std::vector<RecallCounts> recall;  // per layer, measure_recall
   // Ops of the current step whose bytes are known after it ran.
   std::vector<int> gather_op, attention_op, ws_op;  // per layer, -1 none
+  std::vector<std::vector<config::LayerStep>> plan;  // per layer: config::decode_layer_plan
 
   // Helpers.
   std::int32_t* sel(int l) const { return selected.get() + static_cast<std::size_t>(l) * rows * k; }
@@ -92,12 +94,19 @@ struct DecodeEngine::State {
   void allocate_kv();
   void layer_front(int l, int rows);  // rmsnorm, QKVF GEMM
   void layer_back(int l, int rows);   // O proj, residual, MLP, residual
+  void o_proj(int l, int rows);       // O proj + residual
+  void mlp(int l, int rows);          // RMSNorm, gate/up, SwiGLU, down + residual
+  void rope_append(int l);            // decode: RoPE + the new token's K/V to store and tail slot
+  void compress(int l);               // decode: the new key into the compressed keys
+  void self_project();                // layer 0 of a Forecast mode: its selector's query
+  void select(int l, int target);     // while layer l runs: select layer `target`, update its working set
+  void wait_fetch(int l);             // main waits for layer l's side-stream gather (one stream: nothing)
   void select_blocks(int l, bool by_forecast, const bf16* sel, std::int64_t sel_stride,
                      const DeviceArray<std::int32_t>& ncomp);  // into sel(l) (+ external override)
   void select_into(int l, bool by_forecast, const bf16* sel, std::int64_t sel_stride,
                    const DeviceArray<std::int32_t>& ncomp, std::int32_t* out);  // score + pool/top-k
   int update_working_set(int l);      // ws_update op; returns its handle
-  void fetch(int l, int ws_op);       // gather the misses: side stream (sparda) or inline
+  void fetch(int l, int ws_op, bool side);  // gather the misses: on the side stream or inline on main
   void count_recall(int l);           // query's own selection vs sel(l)
   void sparse_attention(int l);
   void dense_attention(int l);

@@ -39,7 +39,7 @@ Profiled profile(const trace::Trace& t, const std::string& name) {
   Profiled p;
   p.t = &t;
   p.name = name;
-  p.shape = mode_shape(mode_of(t), mode_prefetch(mode_of(t)));
+  p.shape = mode_shape(mode_of(t));
   p.batch = static_cast<double>(t.header.run.batch);
   for (auto n : t.header.run.context_tokens) p.tokens += static_cast<double>(n) / p.batch;
   const auto steps = trace::steady_decode_steps(t);

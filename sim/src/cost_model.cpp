@@ -69,6 +69,15 @@ OpCost stage_cost(const config::ModelConfig& m, std::string_view stage, const St
   return c;
 }
 
+OpCost selector_cost(const config::ModelConfig& m, const StepShape& s) {
+  const u64 dt = static_cast<u64>(m.dtype_bytes), H = static_cast<u64>(m.hidden);
+  const u64 out = static_cast<u64>(m.n_kv_heads * m.head_dim), n = static_cast<u64>(s.new_tokens);
+  OpCost c;
+  c.bytes = H * out * dt + n * (H + out) * dt;
+  c.flops = 2 * n * H * out;
+  return c;
+}
+
 bool stage_uses_tensor_cores(std::string_view stage) {
   return stage == st::qkvf_gemm || stage == st::o_proj || stage == st::mlp ||
          stage == st::lm_head || stage == st::attention || stage == st::prefill_attention ||

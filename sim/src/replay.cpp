@@ -434,7 +434,7 @@ ResolvedScenario Replayer::resolve(const Scenario& s) const {
   v.hw = s.hardware ? hardware(*s.hardware) : h.hardware;
   v.hw_changed = s.hardware.has_value();
   v.pcie_factor = apply_pcie_what_if(s, v.hw, where_);
-  const ModeShape base = mode_shape(v.mode, mode_prefetch(v.mode));
+  const ModeShape base = mode_shape(v.mode);
   if (s.prefetch && !base.kv_on_host)
     fail_at(where_, fmt::format("--prefetch needs a trace whose KV is offloaded (sparse-offload, "
                                 "sparda-no-prefetch or sparda); this trace's mode is {}",
@@ -442,7 +442,7 @@ ResolvedScenario Replayer::resolve(const Scenario& s) const {
   if ((s.policy || s.cache_blocks) && !base.select)
     fail_at(where_, "--policy and --cache-blocks need a sparse trace (block selections); this trace's mode is dense");
   v.prefetch = s.prefetch.value_or(mode_prefetch(v.mode));
-  v.ms = mode_shape(v.mode, v.prefetch);
+  v.ms = base;
   v.topk = h.run.topk_blocks;
   v.rec_batch = h.run.batch;
   v.batch = s.batch.value_or(v.rec_batch);

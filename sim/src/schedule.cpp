@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "foresight/config/decode_plan.hpp"
 #include "foresight/trace/stages.hpp"
 
 namespace foresight::sim {
@@ -15,18 +16,13 @@ using trace::Engine;
 using trace::OpKind;
 using trace::Phase;
 
-ModeShape mode_shape(Mode mode, config::Prefetch prefetch) {
+ModeShape mode_shape(Mode mode) {
   const config::ModeTraits& t = config::mode_traits(mode);
   ModeShape s;
   s.select = t.selects();
   s.forecast = t.forecast();
   s.kv_on_host = t.kv_on_host();
-  s.side_fetch = s.kv_on_host && prefetch == config::Prefetch::lookahead;
   return s;
-}
-
-bool layer_gathers(const ModeShape& s, std::int32_t layer) {
-  return s.select && (layer >= 1 || !s.forecast);
 }
 
 DurationFn roofline_durations(const config::HardwareConfig& hw, double compute_scale) {
@@ -95,7 +91,12 @@ class Emitter {
   // A compute op on the main stream timed by the duration source.
   std::uint64_t compute(std::string_view stage, std::int16_t layer, const StepShape& shape,
                         std::initializer_list<std::uint64_t> deps = {}) {
-    const OpCost cost = stage_cost(c_.model, stage, shape);
+    return compute_op(stage, layer, stage_cost(c_.model, stage, shape), deps);
+  }
+
+  // A compute op of roofline cost `cost` on the main stream.
+  std::uint64_t compute_op(std::string_view stage, std::int16_t layer, const OpCost& cost,
+                           std::initializer_list<std::uint64_t> deps = {}) {
     const std::uint16_t sid = stage_id(stage);
     std::uint8_t occ = 0;
     for (std::size_t i = layer_first_op_; i < t_.ops.size(); ++i)
@@ -150,6 +151,7 @@ class Emitter {
 };
 
 constexpr std::uint64_t kNoDep = Emitter::kNoDep;
+using LayerPlans = std::vector<std::vector<config::LayerStep>>;  // per layer
 
 // Prompt totals over all sequences (tokens): sum of contexts, and sum of
 // causal attention pairs n (n + 1) / 2.
@@ -182,7 +184,7 @@ std::uint64_t emit_prefill(Emitter& e, const ScheduleConfig& c, const ModeShape&
     auto qkv = e.compute(st::qkvf_gemm, ll, sh);
     e.compute(st::rope, ll, sh);
     if (ms.select) e.compute(st::compress, ll, sh);
-    if (ms.kv_on_host && (l >= 1 || !ms.forecast)) {
+    if (config::layer_kv_on_host(config::mode_traits(c.mode), l)) {
       OpCost cost{static_cast<std::uint64_t>(sums.ctx * c.model.kv_bytes_per_token_layer()), 0};
       last_offload = e.timed(sk.transfer_ops, OpKind::d2h, Engine::memcpy_bulk,
                              st::prefill_kv_offload, kD2h, ll, cost, {qkv}, 1);
@@ -198,52 +200,76 @@ std::uint64_t emit_prefill(Emitter& e, const ScheduleConfig& c, const ModeShape&
   return e.compute(st::argmax, -1, tail);
 }
 
-// One decode layer `l`: projections, selection (sparse modes), the gather of
-// its blocks, attention and MLP. `ready_prev`: the selection event layer l's
-// gather follows. Returns this layer's selection event (kNoDep: none).
-std::uint64_t emit_decode_layer(Emitter& e, const ScheduleConfig& c, const ModeShape& ms, ScheduleSkeleton& sk,
-                                const StepShape& sh, std::int32_t l, std::uint64_t ready_prev) {
-  const auto L = static_cast<std::int32_t>(c.model.n_layers);
-  e.begin_layer();
-  auto ll = static_cast<std::int16_t>(l);
-  if (!c.fused_layer_norms) e.compute(st::rmsnorm, ll, sh);
-  e.compute(st::qkvf_gemm, ll, sh);
-  e.compute(st::rope, ll, sh);
-  std::uint64_t ready = kNoDep;
-  if (ms.select) {
-    e.compute(st::compress, ll, sh);
-    if (ms.forecast && l == 0) {  // layer 0 selects its own (resident) blocks
-      e.compute(st::score, ll, sh);
-      e.compute(st::pool_topk, ll, sh);
-    }
-    if (!ms.forecast || l + 1 < L) {
-      e.compute(st::score, ll, sh);
-      e.compute(st::pool_topk, ll, sh);
-      ready = e.compute(st::ws_update, ll, sh);
+// The simulator's op for each entry of the contract's decode layer plan
+// (config::decode_layer_plan): the same graph the runtime's engine runs.
+// Old traces' unfused RMSNorm and kv_write ops are added where they stood.
+class LayerEmitter {
+ public:
+  LayerEmitter(Emitter& e, const ScheduleConfig& c, ScheduleSkeleton& sk, const StepShape& sh)
+      : e_(e), c_(c), sk_(sk), sh_(sh) {}
+
+  // Emits layer `l`'s entries. `ready`: the latest selection's working-set
+  // update (or the step's start), which a prefetch follows; updated here.
+  void emit(const std::vector<config::LayerStep>& plan, std::int32_t l, std::uint64_t& ready) {
+    const auto ll = static_cast<std::int16_t>(l);
+    for (const config::LayerStep& s : plan) {
+      const auto target = static_cast<std::int16_t>(s.layer);
+      switch (s.work) {
+        case config::LayerWork::project:
+          if (!c_.fused_layer_norms) e_.compute(st::rmsnorm, ll, sh_);
+          e_.compute(st::qkvf_gemm, ll, sh_);
+          break;
+        case config::LayerWork::rope_append: e_.compute(st::rope, ll, sh_); break;
+        case config::LayerWork::compress: e_.compute(st::compress, ll, sh_); break;
+        case config::LayerWork::self_project:  // recorded as a second qkvf_gemm of layer 0
+          e_.compute_op(st::qkvf_gemm, ll, selector_cost(c_.model, sh_));
+          break;
+        case config::LayerWork::select:
+          e_.compute(st::score, ll, sh_);
+          e_.compute(st::pool_topk, ll, sh_);
+          ready = e_.compute(st::ws_update, ll, sh_);
+          break;
+        case config::LayerWork::fetch: fetch(target); break;
+        case config::LayerWork::prefetch:
+          side_[static_cast<std::size_t>(s.layer)] =
+              e_.timed(sk_.gather_ops, OpKind::h2d, c_.h2d_engine, st::h2d_gather, kSide, target, {}, {ready});
+          break;
+        case config::LayerWork::wait_fetch:
+          e_.add(OpKind::wait, Engine::none, st::wait_kv, kMain, ll, 0, {}, {side_[static_cast<std::size_t>(s.layer)]});
+          break;
+        case config::LayerWork::dense_attention:
+        case config::LayerWork::sparse_attention:
+          if (!c_.fused_kv_write) e_.compute(st::kv_write, ll, sh_);
+          e_.compute(st::attention, ll, sh_);
+          break;
+        case config::LayerWork::o_proj: e_.compute(st::o_proj, ll, sh_); break;
+        case config::LayerWork::mlp: e_.compute(st::mlp, ll, sh_); break;
+      }
     }
   }
-  if (layer_gathers(ms, l)) {
-    if (!ms.kv_on_host) {
-      e.timed(sk.gather_ops, OpKind::d2d, Engine::none, st::d2d_gather, kMain, ll, {}, {});
-    } else if (ms.side_fetch) {
-      // Issued after the selection one layer earlier; main waits before kv_write.
-      auto g = e.timed(sk.gather_ops, OpKind::h2d, c.h2d_engine, st::h2d_gather, kSide, ll, {}, {ready_prev});
-      e.add(OpKind::wait, Engine::none, st::wait_kv, kMain, ll, 0, {}, {g});
+
+  std::vector<std::uint64_t> side_;  // per layer: its prefetch op
+
+ private:
+  // A gather on the main stream: over PCIe when the layer's KV is on the host.
+  void fetch(std::int16_t layer) {
+    if (config::layer_kv_on_host(config::mode_traits(c_.mode), layer)) {
+      e_.timed(sk_.gather_ops, OpKind::h2d, c_.h2d_engine, st::h2d_gather, kMain, layer, {}, {});
     } else {
-      e.timed(sk.gather_ops, OpKind::h2d, c.h2d_engine, st::h2d_gather, kMain, ll, {}, {});
+      e_.timed(sk_.gather_ops, OpKind::d2d, Engine::none, st::d2d_gather, kMain, layer, {}, {});
     }
   }
-  if (!c.fused_kv_write) e.compute(st::kv_write, ll, sh);
-  e.compute(st::attention, ll, sh);
-  e.compute(st::o_proj, ll, sh);
-  e.compute(st::mlp, ll, sh);
-  return ready;
-}
+
+  Emitter& e_;
+  const ScheduleConfig& c_;
+  ScheduleSkeleton& sk_;
+  const StepShape& sh_;
+};
 
 // Decode step `s`: host work after the previous step's tail and the prefill's
 // last offload, embed, every layer, LM head. Returns the step's last op (argmax).
-std::uint64_t emit_decode_step(Emitter& e, const ScheduleConfig& c, const ModeShape& ms, ScheduleSkeleton& sk,
-                               std::int32_t s, std::int64_t ctx_sum, std::uint64_t prev_tail,
+std::uint64_t emit_decode_step(Emitter& e, const ScheduleConfig& c, const ModeShape& ms, const LayerPlans& plans,
+                               ScheduleSkeleton& sk, std::int32_t s, std::int64_t ctx_sum, std::uint64_t prev_tail,
                                std::uint64_t prev_offload) {
   const auto L = static_cast<std::int32_t>(c.model.n_layers);
   e.begin(Phase::decode, s);
@@ -253,13 +279,10 @@ std::uint64_t emit_decode_step(Emitter& e, const ScheduleConfig& c, const ModeSh
   StepShape sh{c.batch, tokens, c.batch, ms.select ? slot_tokens : tokens, c.topk_blocks, ms.forecast, false};
   auto host = e.timed(sk.host_ops, OpKind::host, Engine::none, st::host, kHost, -1, {}, {prev_tail, prev_offload});
   e.compute(st::embed, -1, sh, {host});
-  std::uint64_t ready_prev = host;  // "ready" event of the selection for the next layer
-  for (std::int32_t l = 0; l < L; ++l) {
-    const std::uint64_t ready = emit_decode_layer(e, c, ms, sk, sh, l, ready_prev);
-    // Forecast modes: layer l's selection is for l+1. Query modes with
-    // lookahead: layer l-1's selection stands in for layer l's (what-if).
-    ready_prev = ready != kNoDep ? ready : ready_prev;
-  }
+  std::uint64_t ready = host;  // the latest selection, which a prefetch follows
+  LayerEmitter layers(e, c, sk, sh);
+  layers.side_.assign(static_cast<std::size_t>(L), kNoDep);
+  for (std::int32_t l = 0; l < L; ++l) layers.emit(plans[static_cast<std::size_t>(l)], l, ready);
   e.compute(st::rmsnorm, -1, sh);
   e.compute(st::lm_head, -1, sh);
   return e.compute(st::argmax, -1, sh);
@@ -274,8 +297,11 @@ ScheduleSkeleton build_skeleton(const ScheduleConfig& c) {
   trace::Trace& out = sk.trace;
   if (c.batch < 1 || static_cast<std::int64_t>(c.context_tokens.size()) != c.batch)
     throw std::invalid_argument("build_schedule: context_tokens must have `batch` entries");
-  const ModeShape ms = mode_shape(c.mode, c.prefetch);
+  const ModeShape ms = mode_shape(c.mode);
   const auto L = static_cast<std::int32_t>(c.model.n_layers);
+  LayerPlans plans;
+  for (std::int32_t l = 0; l < L; ++l)
+    plans.push_back(config::decode_layer_plan(config::mode_traits(c.mode), c.prefetch, l, L));
   Emitter e(c, sk);
   const auto per_step = static_cast<std::size_t>(L) * 18 + 8;
   out.ops.reserve(per_step * static_cast<std::size_t>(c.decode_steps + (c.prefill ? 1 : 0)));
@@ -285,7 +311,7 @@ ScheduleSkeleton build_skeleton(const ScheduleConfig& c) {
   std::uint64_t prev_tail = kNoDep, prev_offload = kNoDep;
   if (c.prefill) prev_tail = emit_prefill(e, c, ms, sk, sums, prev_offload);
   for (std::int32_t s = 0; s < static_cast<std::int32_t>(c.decode_steps); ++s) {
-    prev_tail = emit_decode_step(e, c, ms, sk, s, sums.ctx, prev_tail, prev_offload);
+    prev_tail = emit_decode_step(e, c, ms, plans, sk, s, sums.ctx, prev_tail, prev_offload);
     prev_offload = kNoDep;
   }
   return sk;

@@ -57,7 +57,7 @@ trace::Trace synthesize(const SynthOptions& o) {
   t.header.run.backend = "synth";
   t.header.run.selection_source = "workload";
 
-  const ModeShape ms = mode_shape(r.mode, r.prefetch);
+  const ModeShape ms = mode_shape(r.mode);
   const auto L = static_cast<std::int32_t>(m.n_layers);
   const auto H = static_cast<std::int32_t>(m.n_kv_heads);
   const auto B = static_cast<std::int32_t>(r.batch);

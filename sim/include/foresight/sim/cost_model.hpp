@@ -30,6 +30,9 @@ struct StepShape {
 
 // Bytes/FLOPs of `stage` (a name from trace/stages.hpp); unknown stages cost 0.
 OpCost stage_cost(const config::ModelConfig& m, std::string_view stage, const StepShape& s);
+// Layer 0's selector projection in the Forecast modes (one rotated head per
+// KV head from the normed hidden state); traced as a second qkvf_gemm.
+OpCost selector_cost(const config::ModelConfig& m, const StepShape& s);
 
 // True for stages whose FLOPs run on tensor cores (GEMMs, attention).
 bool stage_uses_tensor_cores(std::string_view stage);

@@ -18,19 +18,16 @@
 
 namespace foresight::sim {
 
-// The mode as four switches: config::mode_traits with the prefetch what-if
-// applied (side_fetch: --prefetch lookahead on any offload mode).
+// The mode as three switches (config::mode_traits); how a layer's misses
+// travel is config::decode_layer_plan's.
 struct ModeShape {
   bool select = false;      // sparse selection of top-k blocks
   bool forecast = false;    // layer l selects for l+1 (layer 0 resident, self-selects)
   bool kv_on_host = false;  // full KV in pinned host memory: misses cross PCIe
-  bool side_fetch = false;  // misses of layer l fetched on a side stream after layer l-1's selection
 };
-ModeShape mode_shape(config::Mode mode, config::Prefetch prefetch);
+ModeShape mode_shape(config::Mode mode);
 // The prefetch a mode runs with (config::mode_traits(mode).prefetch).
 inline config::Prefetch mode_prefetch(config::Mode mode) { return config::mode_traits(mode).prefetch; }
-// Whether layer `layer` loads blocks (has a working-set gather) in this shape.
-bool layer_gathers(const ModeShape& s, std::int32_t layer);
 
 // Identity of a compute op across traces: the n-th op of `stage` in
 // (phase, step, layer).

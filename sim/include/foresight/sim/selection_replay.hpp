@@ -31,7 +31,7 @@ struct StreamOutcomes {
 // blocks, layer 0 of the Forecast modes included. The runtime runs its working
 // set on that layer too (its KV is resident, so misses are device-to-device
 // copies, not H2D) and records its outcomes, so cache.hit_rate compares like
-// with like; the schedule still gathers only where layer_gathers() says.
+// with like, and the schedule gathers there too (config::decode_layer_plan).
 std::vector<bool> cache_layers(config::Mode mode, std::int64_t n_layers);
 
 // Block in the tail slot of a sequence at decode step `step` (the runtime's

@@ -1,0 +1,80 @@
+// The op graph of one decode layer per mode. See decode_plan.hpp.
+#include "foresight/config/decode_plan.hpp"
+
+namespace foresight::config {
+
+bool layer_kv_on_host(const ModeTraits& t, std::int32_t layer) {
+  return t.kv_on_host() && !(layer == 0 && t.layer0_on_gpu());
+}
+
+namespace {
+
+// The selection and transfer work of a selecting mode's layer `l`, after its
+// compress and before its attention.
+void add_selection_work(std::vector<LayerStep>& out, const ModeTraits& t, bool lookahead, std::int32_t l,
+                        std::int32_t n_layers) {
+  const bool next_exists = l + 1 < n_layers;
+  const bool side_here = lookahead && layer_kv_on_host(t, l);
+  const bool side_next = lookahead && next_exists && layer_kv_on_host(t, l + 1);
+  if (t.forecast()) {
+    if (l == 0) {  // layer 0 selects its own (resident) blocks with no lookahead
+      out.push_back({LayerWork::self_project, 0});
+      out.push_back({LayerWork::select, 0});
+      out.push_back({LayerWork::fetch, 0});
+    }
+    if (next_exists) {  // this layer's Forecast selects layer l + 1's blocks
+      out.push_back({LayerWork::select, l + 1});
+      if (side_next) out.push_back({LayerWork::prefetch, l + 1});
+    }
+    if (l > 0 && !side_here) out.push_back({LayerWork::fetch, l});
+  } else {
+    out.push_back({LayerWork::select, l});
+    if (side_next) out.push_back({LayerWork::prefetch, l + 1});
+    if (!side_here) out.push_back({LayerWork::fetch, l});
+  }
+  if (side_here) out.push_back({LayerWork::wait_fetch, l});
+}
+
+}  // namespace
+
+std::vector<LayerStep> decode_layer_plan(const ModeTraits& t, Prefetch prefetch, std::int32_t layer,
+                                         std::int32_t n_layers) {
+  const bool lookahead = prefetch == Prefetch::lookahead;
+  std::vector<LayerStep> out;
+  out.reserve(12);
+  // A query mode's layer 0 has no earlier selection: its prefetch starts with the step.
+  if (t.selects() && !t.forecast() && layer == 0 && lookahead && layer_kv_on_host(t, 0))
+    out.push_back({LayerWork::prefetch, 0});
+  out.push_back({LayerWork::project, layer});
+  out.push_back({LayerWork::rope_append, layer});
+  if (t.selects()) {
+    out.push_back({LayerWork::compress, layer});
+    add_selection_work(out, t, lookahead, layer, n_layers);
+    out.push_back({LayerWork::sparse_attention, layer});
+  } else {
+    out.push_back({LayerWork::dense_attention, layer});
+  }
+  out.push_back({LayerWork::o_proj, layer});
+  out.push_back({LayerWork::mlp, layer});
+  return out;
+}
+
+const char* to_string(LayerWork w) {
+  switch (w) {
+    case LayerWork::project: return "project";
+    case LayerWork::rope_append: return "rope_append";
+    case LayerWork::dense_attention: return "dense_attention";
+    case LayerWork::compress: return "compress";
+    case LayerWork::self_project: return "self_project";
+    case LayerWork::select: return "select";
+    case LayerWork::fetch: return "fetch";
+    case LayerWork::prefetch: return "prefetch";
+    case LayerWork::wait_fetch: return "wait_fetch";
+    case LayerWork::sparse_attention: return "sparse_attention";
+    case LayerWork::o_proj: return "o_proj";
+    case LayerWork::mlp: return "mlp";
+  }
+  return "?";
+}
+
+}  // namespace foresight::config
