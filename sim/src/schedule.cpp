@@ -224,10 +224,10 @@ class LayerEmitter {
         case config::LayerWork::self_project:  // recorded as a second qkvf_gemm of layer 0
           e_.compute_op(st::qkvf_gemm, ll, selector_cost(c_.model, sh_));
           break;
-        case config::LayerWork::select:
-          e_.compute(st::score, ll, sh_);
-          e_.compute(st::pool_topk, ll, sh_);
-          ready = e_.compute(st::ws_update, ll, sh_);
+        case config::LayerWork::select:  // traced as the target layer's, like the runtime's
+          e_.compute(st::score, target, sh_);
+          e_.compute(st::pool_topk, target, sh_);
+          ready = e_.compute(st::ws_update, target, sh_);
           break;
         case config::LayerWork::fetch: fetch(target); break;
         case config::LayerWork::prefetch:
