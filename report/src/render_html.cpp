@@ -26,12 +26,17 @@ std::string chart_or_note(const Chart& c, const std::string& why) {
          "</div>\n";
 }
 
-
 std::vector<const PlanCell*> cells_of(const Plan& plan, const std::string& hw, std::int64_t ctx) {
   std::vector<const PlanCell*> out;
   for (const auto& c : plan.cells)
     if (c.hardware == hw && c.context_tokens == ctx) out.push_back(&c);
   return out;
+}
+
+const Recommendation* recommendation_for(const Plan& plan, const std::string& hw, std::int64_t ctx) {
+  for (const auto& r : plan.recommendations)
+    if (r.hardware == hw && r.context_tokens == ctx) return &r;
+  return nullptr;
 }
 
 // The point a cell's bar charts show: best within target, else largest in memory.
@@ -126,7 +131,30 @@ std::string breakdown_charts(const std::vector<const PlanCell*>& cells, const st
          chart_or_note(time, "no mode fits in memory");
 }
 
-std::string sensitivity_charts(const std::vector<const PlanCell*>& cells, const std::string& where) {
+// Rings on the Pareto frontier at the recommendation's knee and maximum (one
+// ring when they are the same point), labelled with which one was chosen.
+void mark_choice(svg::LineChart& pareto, const std::vector<const PlanCell*>& cells, const Recommendation* rec) {
+  if (!rec || !rec->knee || !rec->maximum) return;
+  auto series_of = [&](const Point& p) {
+    for (std::size_t k = 0; k < cells.size(); ++k)
+      if (cells[k]->mode == p.scenario.mode) return static_cast<int>(k);
+    return -1;
+  };
+  auto add = [&](const Point& p, const std::string& label) {
+    pareto.points.push_back({p.metrics.tpot_p99_ms, p.metrics.tokens_per_s, label, series_of(p)});
+  };
+  const bool same = rec->knee->metrics.tokens_per_s == rec->maximum->metrics.tokens_per_s &&
+                    rec->knee->metrics.tpot_p99_ms == rec->maximum->metrics.tpot_p99_ms;
+  if (same) {
+    add(*rec->knee, fmt::format("knee = maximum, b{} (chosen)", rec->knee->scenario.batch));
+    return;
+  }
+  add(*rec->knee, fmt::format("knee, b{}{}", rec->knee->scenario.batch, rec->knee_chosen ? " (chosen)" : ""));
+  add(*rec->maximum, fmt::format("maximum, b{}{}", rec->maximum->scenario.batch, rec->knee_chosen ? "" : " (chosen)"));
+}
+
+std::string sensitivity_charts(const std::vector<const PlanCell*>& cells, const Recommendation* rec,
+                               const std::string& where) {
   svg::LineChart hit{"GPU cache hit rate vs cache capacity, " + where,
                      "cache blocks per (layer, KV head)", "hit rate"};
   hit.y_from_zero = false;
@@ -169,6 +197,7 @@ std::string sensitivity_charts(const std::vector<const PlanCell*>& cells, const 
     reuse.series.push_back(r);
     pareto.series.push_back(f);
   }
+  mark_choice(pareto, cells, rec);
   return chart_or_note(pareto, "no mode fits in memory") +
          chart_or_note(hit, "no mode in this plan keeps its KV cache in host memory") +
          chart_or_note(pcie, "no mode in this plan moves KV over PCIe") +
@@ -257,7 +286,7 @@ std::string render_html(const Plan& plan) {
       o += "</table>\n<div class=\"charts\">\n";
       o += batch_charts(cells, r.slo_tpot_ms, where);
       o += breakdown_charts(cells, where);
-      o += sensitivity_charts(cells, where);
+      o += sensitivity_charts(cells, recommendation_for(plan, hw, ctx), where);
       o += "</div>\n";
     }
   o += "<h2>Assumptions</h2>\n<ul>\n";

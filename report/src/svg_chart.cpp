@@ -228,6 +228,14 @@ std::string render(const LineChart& c) {
                          f.fy(s.y[i]), palette(ci));
     o += "\n";
   }
+  for (const auto& p : c.points) {
+    if (!std::isfinite(p.x) || !std::isfinite(p.y) || (c.log_x && p.x <= 0)) continue;
+    const char* colour = p.series >= 0 ? palette(p.series) : "#777";
+    o += fmt::format("<circle class=\"point-marker\" cx=\"{0:.1f}\" cy=\"{1:.1f}\" r=\"7\" fill=\"none\" "
+                     "stroke=\"{2}\" stroke-width=\"2\"/><text x=\"{3:.1f}\" y=\"{4:.1f}\" fill=\"{2}\" "
+                     "font-size=\"10\">{5}</text>\n",
+                     f.fx(p.x), f.fy(p.y), colour, f.fx(p.x) + 9, f.fy(p.y) - 8, xml_escape(p.label));
+  }
   std::vector<std::pair<std::string, int>> items;
   for (std::size_t i = 0; i < names.size(); ++i) items.emplace_back(names[i], static_cast<int>(i));
   legend(o, items, kLeft, c.height - (rows - 1) * kLegendRow - 6, plot_w);

@@ -60,6 +60,40 @@ TEST_CASE("stacked bars: one rect per non-zero segment, limit line") {
   REQUIRE(count(s, "class=\"target\"") == 1);
 }
 
+TEST_CASE("line chart: a point marker is a labelled ring at its point; off-chart values are skipped") {
+  svg::LineChart c{"Pareto", "ms", "tokens/s"};
+  c.series.push_back({"a", {1, 2}, {10, 20}});
+  c.points.push_back({2, 20, "knee <b2> (chosen)", 0});
+  c.points.push_back({std::numeric_limits<double>::quiet_NaN(), 5, "lost", -1});
+  const auto s = svg::render(c);
+  INFO(s);
+  REQUIRE(xml_problem(s).empty());
+  REQUIRE(count(s, "class=\"point-marker\"") == 1);
+  REQUIRE(s.find("knee &lt;b2&gt; (chosen)") != std::string::npos);
+  REQUIRE(s.find("lost") == std::string::npos);
+}
+
+TEST_CASE("the HTML report rings the knee and the maximum on each Pareto chart") {
+  foresight::test::FakeEvaluator ev;
+  PlanRequest req;
+  req.hardware = {"gpu"};
+  req.contexts = {4096, 8192};
+  req.batches = {1, 2, 4, 8, 16};
+  const Plan plan = run_plan(req, ev);
+  const auto html = render_html(plan);
+  std::size_t rings = 0, charts = 0;
+  for (const auto& r : plan.recommendations) {
+    if (!r.knee || !r.maximum) continue;
+    const bool same = r.knee->metrics.tokens_per_s == r.maximum->metrics.tokens_per_s &&
+                      r.knee->metrics.tpot_p99_ms == r.maximum->metrics.tpot_p99_ms;
+    rings += same ? 1 : 2;
+    ++charts;
+  }
+  REQUIRE(charts > 0);
+  REQUIRE(count(html, "class=\"point-marker\"") == rings);
+  REQUIRE(count(html, " (chosen)</text>") == charts);  // one chosen point per chart
+}
+
 TEST_CASE("nice ticks cover the range with 1/2/5 steps") {
   REQUIRE(svg::nice_ticks(0, 10) == std::vector<double>{0, 2, 4, 6, 8, 10});
   REQUIRE(svg::nice_ticks(0, 0.97).front() == 0);

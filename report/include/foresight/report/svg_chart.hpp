@@ -1,5 +1,6 @@
 // A small SVG chart writer for the report: line charts (axes, ticks, labels,
-// legend, optional log2 x axis, horizontal target lines, vertical markers) and
+// legend, optional log2 x axis, horizontal target lines, vertical markers,
+// labelled point markers) and
 // stacked bar charts. Output is one self-contained <svg> element (no scripts,
 // no external fonts), so the HTML report opens offline.
 #pragma once
@@ -27,6 +28,12 @@ struct VMarker {
   int series = -1;               // colour of this series; -1 = grey
 };
 
+struct PointMarker {
+  double x = 0, y = 0;
+  std::string label;             // e.g. "knee (chosen)"
+  int series = -1;               // colour of this series; -1 = grey
+};
+
 struct LineChart {
   std::string title, x_label, y_label;
   bool log_x = false;            // log2 x axis (ticks at powers of two)
@@ -34,6 +41,7 @@ struct LineChart {
   std::vector<Series> series;
   std::vector<HLine> hlines;
   std::vector<VMarker> vmarkers;
+  std::vector<PointMarker> points;  // ringed points with a label (drawn over the series)
   int width = 640, height = 360; // pixels
 };
 
