@@ -69,6 +69,7 @@ DecodeEngine::State::State(const config::ModelConfig& model, const DeviceWeights
   sparse = mt.selects();
   forecast_selects = mt.forecast();
   prefetch = mt.transfer == config::TransferPath::side_prefetch;
+  prefill_offload = config::prefill_offload(mt);
   for (int l = 0; l < L; ++l)
     plan.push_back(config::decode_layer_plan(mt, prefetch ? config::Prefetch::lookahead : config::Prefetch::none, l, L));
   ctx = o.context_tokens;
@@ -212,11 +213,6 @@ void DecodeEngine::State::mlp(int l, int n) {
            d.accumulate = true;
            be.linear(d);
          });
-}
-
-void DecodeEngine::State::layer_back(int l, int n) {
-  o_proj(l, n);
-  mlp(l, n);
 }
 
 void DecodeEngine::State::rope_append(int l) {

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "engine_state.hpp"
+#include "foresight/config/decode_plan.hpp"
 #include "foresight/workload/splitmix64.hpp"
 
 namespace foresight::runtime {
@@ -42,11 +43,70 @@ void DecodeEngine::State::compress_prefill(int l, int b, std::int64_t tokens, co
   });
 }
 
+// Layer l of prompt tokens [s0, s0 + c) of sequence b: config::prefill_layer_plan.
+void DecodeEngine::State::prefill_layer(int l, int b, std::int64_t s0, int c) {
+  auto& lk = kv[static_cast<std::size_t>(l)];
+  const auto ls = static_cast<std::int16_t>(l);
+  // Where this sequence's KV lives during prefill: the store, or the staging copy.
+  bf16* kd = lk.on_host ? lk.stage_k.get() : lk.k;
+  bf16* vd = lk.on_host ? lk.stage_v.get() : lk.v;
+  const int seq = lk.on_host ? 0 : b;
+  for (const config::PrefillWork work : config::prefill_layer_plan()) {
+    switch (work) {
+      case config::PrefillWork::project:
+        layer_front(l, c);
+        if (o.prefill_tap) o.prefill_tap(l, c, xn.get(), qkvf.get());
+        break;
+      case config::PrefillWork::rope:
+        rec.op({st::rope, ls, b, static_cast<std::uint64_t>(4 * c * (nh + nkv) * hd)}, [&] {
+          kernels::RopeParams r;
+          r.q = qkvf.get() + q_off; r.k = qkvf.get() + k_off;
+          r.positions = pos.get(); r.inv_freq = inv_freq.get();
+          r.batch = c; r.n_heads = nh; r.n_kv_heads = nkv; r.head_dim = hd;
+          r.q_batch_stride = R; r.k_batch_stride = R;
+          be.rope(r);
+        });
+        break;
+      case config::PrefillWork::kv_write:
+        rec.op({st::kv_write, ls, b, static_cast<std::uint64_t>(4 * c * nkv * hd)}, [&] {
+          kernels::KvAppendParams a;
+          a.src = qkvf.get(); a.src_row_stride = R; a.k_offset = k_off; a.v_offset = v_off;
+          a.positions = pos.get(); a.rows = c; a.first_seq = seq; a.one_sequence = true;
+          a.store_k = kd; a.store_v = vd; a.max_tokens = max_tokens; a.block_tokens = block;
+          a.kv_heads = nkv; a.head_dim = hd;
+          be.kv_append(a);
+        });
+        break;
+      case config::PrefillWork::attention: prefill_attention(l, b, s0, c, kd, vd, seq); break;
+      case config::PrefillWork::o_proj: o_proj(l, c); break;
+      case config::PrefillWork::mlp: mlp(l, c); break;
+    }
+  }
+}
+
+void DecodeEngine::State::prefill_attention(int l, int b, std::int64_t s0, int c, const bf16* kd, const bf16* vd,
+                                            int seq) {
+  kernels::PrefillAttentionParams a;
+  a.start = s0; a.chunk = c; a.n_heads = group; a.n_kv_heads = 1; a.head_dim = hd;
+  a.q_token_stride = R; a.kv_token_stride = hd; a.o_token_stride = nh * hd;
+  const double flops = kernels::prefill_attention_flops(a) * nkv;
+  rec.op({st::prefill_attention, static_cast<std::int16_t>(l), b, static_cast<std::uint64_t>((s0 + c) * nkv * hd * 4),
+          static_cast<std::uint64_t>(flops)},
+         [&] {
+           for (int g = 0; g < nkv; ++g) {  // the store is head-major: one call per KV head
+             a.q = qkvf.get() + q_off + g * group * hd;
+             a.k = kd + store_offset(seq, g, 0);
+             a.v = vd + store_offset(seq, g, 0);
+             a.o = attn.get() + g * group * hd;
+             be.prefill_attention(a);
+           }
+         });
+}
+
 std::int64_t DecodeEngine::State::run_prefill_real(int b, std::int32_t& chunk_index) {
   const std::int64_t T = ctx[static_cast<std::size_t>(b)] - 1;
   const auto& prompt = prompts[static_cast<std::size_t>(b)];
-  bool any_host = false;
-  for (const auto& lk : kv) any_host = any_host || lk.on_host;
+  const bool any_host = prefill_offload != config::PrefillOffload::none;
   if (any_host) be.wait(prefill_event(1));  // the previous sequence's staging copies are done
   std::int64_t total_ns = 0;
   for (std::int64_t s0 = 0; s0 < T; s0 += o.prefill_chunk_tokens) {
@@ -61,52 +121,11 @@ std::int64_t DecodeEngine::State::run_prefill_real(int b, std::int32_t& chunk_in
     rec.op({st::embed, -1, b, static_cast<std::uint64_t>(4 * c * H)}, [&] {
       be.embedding({ids.get(), w.embed.get(), x.get(), c, V, H});
     });
-    for (int l = 0; l < L; ++l) {
-      auto& lk = kv[static_cast<std::size_t>(l)];
-      const auto ls = static_cast<std::int16_t>(l);
-      // Where this sequence's KV lives during prefill: the store, or the staging copy.
-      bf16* kd = lk.on_host ? lk.stage_k.get() : lk.k;
-      bf16* vd = lk.on_host ? lk.stage_v.get() : lk.v;
-      const int seq = lk.on_host ? 0 : b;
-      layer_front(l, c);
-      if (o.prefill_tap) o.prefill_tap(l, c, xn.get(), qkvf.get());
-      rec.op({st::rope, ls, b, static_cast<std::uint64_t>(4 * c * (nh + nkv) * hd)}, [&] {
-        kernels::RopeParams r;
-        r.q = qkvf.get() + q_off; r.k = qkvf.get() + k_off;
-        r.positions = pos.get(); r.inv_freq = inv_freq.get();
-        r.batch = c; r.n_heads = nh; r.n_kv_heads = nkv; r.head_dim = hd;
-        r.q_batch_stride = R; r.k_batch_stride = R;
-        be.rope(r);
-      });
-      rec.op({st::kv_write, ls, b, static_cast<std::uint64_t>(4 * c * nkv * hd)}, [&] {
-        kernels::KvAppendParams a;
-        a.src = qkvf.get(); a.src_row_stride = R; a.k_offset = k_off; a.v_offset = v_off;
-        a.positions = pos.get(); a.rows = c; a.first_seq = seq; a.one_sequence = true;
-        a.store_k = kd; a.store_v = vd; a.max_tokens = max_tokens; a.block_tokens = block;
-        a.kv_heads = nkv; a.head_dim = hd;
-        be.kv_append(a);
-      });
-      kernels::PrefillAttentionParams a;
-      a.start = s0; a.chunk = c; a.n_heads = group; a.n_kv_heads = 1; a.head_dim = hd;
-      a.q_token_stride = R; a.kv_token_stride = hd; a.o_token_stride = nh * hd;
-      const double flops = kernels::prefill_attention_flops(a) * nkv;
-      rec.op({st::prefill_attention, ls, b, static_cast<std::uint64_t>((s0 + c) * nkv * hd * 4),
-              static_cast<std::uint64_t>(flops)},
-             [&] {
-               for (int g = 0; g < nkv; ++g) {  // the store is head-major: one call per KV head
-                 a.q = qkvf.get() + q_off + g * group * hd;
-                 a.k = kd + store_offset(seq, g, 0);
-                 a.v = vd + store_offset(seq, g, 0);
-                 a.o = attn.get() + g * group * hd;
-                 be.prefill_attention(a);
-               }
-             });
-      layer_back(l, c);
-    }
+    for (int l = 0; l < L; ++l) prefill_layer(l, b, s0, c);
     // This chunk's K/V of the offloaded layers to pinned host memory: on the
     // side stream, overlapped with the next chunk (sparda modes), or inline
     // on the critical path (sparse-offload, the baseline).
-    const bool overlap = forecast_selects && be.stream_count() > 1;
+    const bool overlap = prefill_offload == config::PrefillOffload::side_copy && be.stream_count() > 1;
     if (any_host) {
       if (overlap) {
         be.record(prefill_event(0));
@@ -132,7 +151,7 @@ std::int64_t DecodeEngine::State::run_prefill_real(int b, std::int32_t& chunk_in
         be.set_stream(0);
       }
     }
-    if (sparse && s0 + c >= T) {  // the sequence's last chunk: compress its keys
+    if (config::prefill_compresses(config::mode_traits(o.mode)) && s0 + c >= T) {  // the last chunk: compress the keys
       for (int l = 0; l < L; ++l) {
         auto& lk = kv[static_cast<std::size_t>(l)];
         const bf16* src = lk.on_host ? lk.stage_k.get() + store_offset(0, 0, 0) : lk.k + store_offset(b, 0, 0);

@@ -74,6 +74,7 @@ struct DecodeEngine::State {
   // Ops of the current step whose bytes are known after it ran.
   std::vector<int> gather_op, attention_op, ws_op;  // per layer, -1 none
   std::vector<std::vector<config::LayerStep>> plan;  // per layer: config::decode_layer_plan
+  config::PrefillOffload prefill_offload = config::PrefillOffload::none;  // config::prefill_offload
 
   // Helpers.
   std::int32_t* sel(int l) const { return selected.get() + static_cast<std::size_t>(l) * rows * k; }
@@ -93,7 +94,6 @@ struct DecodeEngine::State {
 
   void allocate_kv();
   void layer_front(int l, int rows);  // rmsnorm, QKVF GEMM
-  void layer_back(int l, int rows);   // O proj, residual, MLP, residual
   void o_proj(int l, int rows);       // O proj + residual
   void mlp(int l, int rows);          // RMSNorm, gate/up, SwiGLU, down + residual
   void rope_append(int l);            // decode: RoPE + the new token's K/V to store and tail slot
@@ -120,6 +120,8 @@ struct DecodeEngine::State {
                         std::int64_t k_head_stride);
   void init_tail_slots();
   std::int64_t run_prefill_real(int b, std::int32_t& chunk_index);
+  void prefill_layer(int l, int b, std::int64_t s0, int c);  // layer l of tokens [s0, s0 + c) of sequence b
+  void prefill_attention(int l, int b, std::int64_t s0, int c, const bf16* kd, const bf16* vd, int seq);
   std::int64_t run_prefill_synthetic(std::int32_t& chunk_index);
 };
 

@@ -167,37 +167,49 @@ ContextSums context_sums(const ScheduleConfig& c) {
   return s;
 }
 
-// The prefill step: host, embed, every layer (KV offloaded to host where the
-// mode keeps it there), LM head. Returns the last op (argmax); sets
-// `last_offload` to the last KV offload, if any.
+// The prefill step: host, embed, every layer's config::prefill_layer_plan
+// over the whole prompt as one chunk, the KV of the host layers offloaded as
+// config::prefill_offload says, then (selecting modes) every layer's keys
+// compressed. The runtime offloads after each chunk; one chunk here, so a
+// side-stream offload is issued per layer (overlapping the later layers, as
+// the runtime's overlaps the next chunk) and an inline one per layer on the
+// main stream. Returns the step's last main-stream op; sets `last_offload`.
 std::uint64_t emit_prefill(Emitter& e, const ScheduleConfig& c, const ModeShape& ms, ScheduleSkeleton& sk,
                            const ContextSums& sums, std::uint64_t& last_offload) {
   const auto L = static_cast<std::int32_t>(c.model.n_layers);
+  const config::ModeTraits& t = config::mode_traits(c.mode);
+  const config::PrefillOffload offload = config::prefill_offload(t);
   e.begin(Phase::prefill, 0);
   StepShape sh{c.batch, sums.ctx, sums.ctx, sums.causal, c.topk_blocks, ms.forecast, true};
   auto host = e.timed(sk.host_ops, OpKind::host, Engine::none, st::host, kHost, -1, {}, {});
-  e.compute(st::embed, -1, sh, {host});
+  std::uint64_t last = e.compute(st::embed, -1, sh, {host});
   for (std::int32_t l = 0; l < L; ++l) {
     e.begin_layer();
-    auto ll = static_cast<std::int16_t>(l);
-    if (!c.fused_layer_norms) e.compute(st::rmsnorm, ll, sh);
-    auto qkv = e.compute(st::qkvf_gemm, ll, sh);
-    e.compute(st::rope, ll, sh);
-    if (ms.select) e.compute(st::compress, ll, sh);
-    if (config::layer_kv_on_host(config::mode_traits(c.mode), l)) {
-      OpCost cost{static_cast<std::uint64_t>(sums.ctx * c.model.kv_bytes_per_token_layer()), 0};
-      last_offload = e.timed(sk.transfer_ops, OpKind::d2h, Engine::memcpy_bulk,
-                             st::prefill_kv_offload, kD2h, ll, cost, {qkv}, 1);
+    const auto ll = static_cast<std::int16_t>(l);
+    std::uint64_t kv = kNoDep;
+    for (const config::PrefillWork w : config::prefill_layer_plan()) {
+      switch (w) {
+        case config::PrefillWork::project:
+          if (!c.fused_layer_norms) e.compute(st::rmsnorm, ll, sh);
+          last = e.compute(st::qkvf_gemm, ll, sh);
+          break;
+        case config::PrefillWork::rope: last = e.compute(st::rope, ll, sh); break;
+        case config::PrefillWork::kv_write: last = kv = e.compute(st::kv_write, ll, sh); break;
+        case config::PrefillWork::attention: last = e.compute(st::prefill_attention, ll, sh); break;
+        case config::PrefillWork::o_proj: last = e.compute(st::o_proj, ll, sh); break;
+        case config::PrefillWork::mlp: last = e.compute(st::mlp, ll, sh); break;
+      }
     }
-    e.compute(st::prefill_attention, ll, sh);
-    e.compute(st::o_proj, ll, sh);
-    e.compute(st::mlp, ll, sh);
+    if (offload == config::PrefillOffload::none || !config::layer_kv_on_host(t, l)) continue;
+    const OpCost cost{static_cast<std::uint64_t>(sums.ctx * c.model.kv_bytes_per_token_layer()), 0};
+    const bool side = offload == config::PrefillOffload::side_copy;
+    last_offload = e.timed(sk.transfer_ops, OpKind::d2h, Engine::memcpy_bulk, st::prefill_kv_offload,
+                           side ? kD2h : kMain, ll, cost, {kv}, 1);
+    if (!side) last = last_offload;
   }
-  StepShape tail = sh;
-  tail.new_tokens = c.batch;
-  e.compute(st::rmsnorm, -1, tail);
-  e.compute(st::lm_head, -1, tail);
-  return e.compute(st::argmax, -1, tail);
+  if (config::prefill_compresses(t))
+    for (std::int32_t l = 0; l < L; ++l) last = e.compute(st::compress, static_cast<std::int16_t>(l), sh);
+  return last;
 }
 
 // The simulator's op for each entry of the contract's decode layer plan

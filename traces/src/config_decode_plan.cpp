@@ -59,6 +59,17 @@ std::vector<LayerStep> decode_layer_plan(const ModeTraits& t, Prefetch prefetch,
   return out;
 }
 
+const std::vector<PrefillWork>& prefill_layer_plan() {
+  static const std::vector<PrefillWork> plan = {PrefillWork::project, PrefillWork::rope, PrefillWork::kv_write,
+                                                PrefillWork::attention, PrefillWork::o_proj, PrefillWork::mlp};
+  return plan;
+}
+
+PrefillOffload prefill_offload(const ModeTraits& t) {
+  if (!t.kv_on_host()) return PrefillOffload::none;
+  return t.forecast() ? PrefillOffload::side_copy : PrefillOffload::inline_copy;
+}
+
 const char* to_string(LayerWork w) {
   switch (w) {
     case LayerWork::project: return "project";

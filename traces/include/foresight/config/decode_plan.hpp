@@ -1,4 +1,4 @@
-// The op graph of one decode layer, written once: the runtime's engine
+// The op graph of one decode layer (and of a prefill chunk), written once: the runtime's engine
 // executes this list (runtime/src/engine.cpp) and the simulator's schedule
 // emits it as trace ops (sim/src/schedule.cpp), so the two cannot drift
 // apart. Each entry is one piece of work in the order the main stream issues
@@ -55,5 +55,31 @@ std::vector<LayerStep> decode_layer_plan(const ModeTraits& t, Prefetch prefetch,
                                          std::int32_t n_layers);
 
 const char* to_string(LayerWork w);
+
+// Prefill, written once the same way. A chunk of prompt tokens runs every
+// layer's work in this order (the runtime: per sequence and chunk of
+// --prefill-chunk tokens; the simulator: one chunk of the whole prompt):
+enum class PrefillWork : std::uint8_t {
+  project,    // RMSNorm + QKV (+ Forecast) projection    stage qkvf_gemm
+  rope,       // RoPE on q and k                          stage rope
+  kv_write,   // the chunk's K/V to the store (or staging) stage kv_write
+  attention,  // causal attention over the prompt so far  stage prefill_attention
+  o_proj,     //                                          stage o_proj
+  mlp,        //                                          stage mlp
+};
+const std::vector<PrefillWork>& prefill_layer_plan();
+
+// How the K/V of the layers that live in host memory get there during
+// prefill (stage prefill_kv_offload, a device-to-host copy):
+enum class PrefillOffload : std::uint8_t {
+  none,    // no layer's KV is on the host
+  inline_copy,  // on the main stream after the chunk's layers: on the critical path (query modes)
+  side_copy,    // on a side stream, overlapped with the next chunk's layers (Forecast modes)
+};
+PrefillOffload prefill_offload(const ModeTraits& t);
+// After a sequence's last chunk, selecting modes compress every layer's keys
+// (stage compress). The prompt's last token is the first decode step's input:
+// prefill runs no LM head.
+inline bool prefill_compresses(const ModeTraits& t) { return t.selects(); }
 
 }  // namespace foresight::config
