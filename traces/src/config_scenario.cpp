@@ -67,7 +67,8 @@ Access integer(std::optional<T> Scenario::*member, std::int64_t lo, std::int64_t
 
 Access text(std::optional<std::string> Scenario::*member) {
   return {[=](Scenario& s, const json& v, const std::string& at) {
-            if (!v.is_string() || v.get<std::string>().empty()) bad(at, "must be a non-empty string, got " + v.dump());
+            if (!v.is_string() || v.get<std::string>().empty())
+              bad(at, "must be a non-empty string, got " + v.dump());
             s.*member = v.get<std::string>();
           },
           getter(member)};
@@ -116,7 +117,8 @@ std::vector<ScenarioKnob> make_knobs() {
           "the trace's", named(&S::prefetch, &parse_prefetch, &to_string)),
       row("mode", K::name,
           "Decode mode: dense, sparse, sparse-offload, sparda-no-prefetch, sparda or sparda-no-offload",
-          "only between modes that select blocks; the recorded selections stand in for the new mode's",
+          "a replay changes it only between modes that select blocks (the recorded selections stand in "
+          "for the new mode's)",
           "the trace's", named(&S::mode, &parse_mode, &to_string)),
       row("batch", K::integer, "Sequences decoded together, 1-65536",
           "extra sequences resample recorded selection streams", "the trace's", integer(&S::batch, 1, 65536)),
@@ -142,7 +144,8 @@ std::string field_of(const std::string& name) {
   std::string known;
   for (const auto& o : options) known += (known.empty() ? "" : ", ") + o;
   bad(where + ": " + name,
-      "unknown key" + (hint.empty() ? std::string() : " (did you mean '" + hint + "'?)") + "; known keys: " + known);
+      "unknown key" + (hint.empty() ? std::string() : " (did you mean '" + hint + "'?)") +
+          "; known keys: " + known);
 }
 
 // Whole-word parse of command-line text, else invalid_argument naming `at`.
@@ -151,7 +154,8 @@ T whole(const std::string& text, const std::string& at, const char* what) {
   T x{};
   const char* end = text.data() + text.size();
   const auto r = std::from_chars(text.data(), end, x);
-  if (text.empty() || r.ec != std::errc() || r.ptr != end) bad(at, fmt::format("must be {}, got '{}'", what, text));
+  if (text.empty() || r.ec != std::errc() || r.ptr != end)
+    bad(at, fmt::format("must be {}, got '{}'", what, text));
   return x;
 }
 
