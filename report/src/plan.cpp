@@ -135,8 +135,9 @@ Candidates within_target(const Plan& plan, const std::string& hw, std::int64_t c
 
 // "sparda batch 64 (2390 tokens/s at 27.3 ms p99)".
 std::string describe(const Point& p) {
-  return fmt::format("{} batch {} ({:.0f} tokens/s at {:.1f} ms p99)", mode_name(p.scenario.mode.value()),
-                     p.scenario.batch.value(), p.metrics.tokens_per_s, p.metrics.tpot_p99_ms);
+  return fmt::format("{} batch {} ({:.0f} tokens/s at {:.1f} ms p99)",
+                     mode_name(p.scenario.mode.value()), p.scenario.batch.value(),
+                     p.metrics.tokens_per_s, p.metrics.tpot_p99_ms);
 }
 
 double ratio(double a, double b) { return b > 0 ? a / b : 0; }
@@ -215,8 +216,8 @@ Recommendation recommend(const Plan& plan, const std::string& hw, std::int64_t c
   r.sentence = fmt::format(
       "{}, run {} with batch {}{}: {:.0f} tokens/s at {:.1f} ms per token (p99; mean {:.1f} ms; "
       "target {:g} ms). Chosen: {}. What limits it: {}. Step: {}. Critical path: {}.{}",
-      where, mode_name(s.mode.value()), s.batch.value(), cache, m.tokens_per_s, m.tpot_p99_ms, m.tpot_mean_ms, slo,
-      r.why, r.limit, step_summary(m), bound_summary(m), contrast(plan, hw, ctx, *r.choice));
+      where, mode_name(s.mode.value()), s.batch.value(), cache, m.tokens_per_s, m.tpot_p99_ms,
+      m.tpot_mean_ms, slo, r.why, r.limit, step_summary(m), bound_summary(m), contrast(plan, hw, ctx, *r.choice));
   return r;
 }
 

@@ -212,8 +212,8 @@ namespace {
 // The replay what-ifs of plan point `s` (resolved: `p`) on a trace with
 // `header`: its batch, seed, PCIe ceiling, and the context, hardware, cache
 // size and gather CTAs where they differ from the trace's or matter to its mode.
-config::Scenario replay_what_if(const config::Scenario& s, const ResolvedPoint& p, const trace::Header& header,
-                                bool recorded, std::uint64_t seed) {
+config::Scenario replay_what_if(const config::Scenario& s, const ResolvedPoint& p,
+                                const trace::Header& header, bool recorded, std::uint64_t seed) {
   config::Scenario w;
   w.batch = p.run.batch;
   if (recorded) {
@@ -222,7 +222,8 @@ config::Scenario replay_what_if(const config::Scenario& s, const ResolvedPoint& 
   } else if (p.context_tokens != header.run.context_tokens.front()) {
     w.context = p.context_tokens;
   }
-  if (s.cache_blocks && mode_is_sparse(header.run.mode)) w.cache_blocks = s.cache_blocks;  // unset: top-k + 1
+  // Unset cache blocks: the trace's top-k + 1.
+  if (s.cache_blocks && mode_is_sparse(header.run.mode)) w.cache_blocks = s.cache_blocks;
   if (mode_offloads(header.run.mode)) w.gather_ctas = p.run.gather_ctas;
   w.pcie_gbps = s.pcie_gbps;
   w.seed = seed;
@@ -244,7 +245,8 @@ ScenarioMetrics SimEvaluator::evaluate(const config::Scenario& s) const {
   set_memory(m, config::footprint(model_, p.run, *hw));
   if (!m.fits) return m;
   const auto& rep = replayer(p, hardware);
-  const sim::ReplayResult r = rep.run(replay_what_if(s, p, rep.trace().header, recorded_ != nullptr, opts_.seed));
+  const sim::ReplayResult r =
+      rep.run(replay_what_if(s, p, rep.trace().header, recorded_ != nullptr, opts_.seed));
   m.fits = r.status == "ok";
   if (!m.fits) return m;
   // The simulator leaves the trace's warm-up steps (cold block cache) out.
