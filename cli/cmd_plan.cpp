@@ -60,8 +60,10 @@ report::PlanRequest plan_request(const PlanOptions& o) {
     for (auto v : parse_token_list(c, "--context")) req.contexts.push_back(v);
   for (const auto& m : o.modes) req.modes.push_back(config::parse_mode(m, "--modes"));
   if (!(o.slo_tpot_ms > 0)) throw std::invalid_argument("--slo-tpot-ms must be positive");
-  for (auto b : o.batches)
-    if (b <= 0) throw std::invalid_argument("--batches: every batch must be positive");
+  for (auto b : o.batches) {  // the batch knob's own check (1-65536), as in replay and sweep
+    config::Scenario probe;
+    config::set_knob(probe, "batch", b, "--batches", config::KnobScope::plan);
+  }
   if (o.evaluator != "sim" && o.evaluator != "analytic")
     throw std::invalid_argument("--evaluator '" + o.evaluator + "': expected sim or analytic");
 #ifndef FORESIGHT_REPORT_HAS_SIM
