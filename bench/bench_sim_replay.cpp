@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
 
   // 2. One full what-if replay (schedule build + engine + metrics incl. critical paths).
   sim::Replayer rp(t, "bench");
-  sim::Scenario base;
+  config::Scenario base;
   base.pcie_gbps = 32;
   (void)rp.run(base);  // warm the cache-replay memo
   t0 = Clock::now();

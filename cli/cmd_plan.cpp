@@ -13,6 +13,7 @@
 #include "progress.hpp"
 #include "sizes.hpp"
 #include "foresight/config/load.hpp"
+#include "foresight/config/scenario.hpp"
 #include "foresight/report/analytic_evaluator.hpp"
 #include "foresight/report/render.hpp"
 #ifdef FORESIGHT_REPORT_HAS_SIM
@@ -59,8 +60,10 @@ report::PlanRequest plan_request(const PlanOptions& o) {
     for (auto v : parse_token_list(c, "--context")) req.contexts.push_back(v);
   for (const auto& m : o.modes) req.modes.push_back(config::parse_mode(m, "--modes"));
   if (!(o.slo_tpot_ms > 0)) throw std::invalid_argument("--slo-tpot-ms must be positive");
-  for (auto b : o.batches)
-    if (b <= 0) throw std::invalid_argument("--batches: every batch must be positive");
+  for (auto b : o.batches) {  // the batch knob's own check (1-65536), as in replay and sweep
+    config::Scenario probe;
+    config::set_knob(probe, "batch", b, "--batches", config::KnobScope::plan);
+  }
   if (o.evaluator != "sim" && o.evaluator != "analytic")
     throw std::invalid_argument("--evaluator '" + o.evaluator + "': expected sim or analytic");
 #ifndef FORESIGHT_REPORT_HAS_SIM
@@ -101,6 +104,10 @@ std::unique_ptr<report::Evaluator> make_evaluator(const PlanOptions& o, report::
   return std::make_unique<AnalyticEvaluator>(model, hw);
 }
 
+// A plan option's help: the knob's own text (config::scenario_knobs()), then
+// what the plan does with several values and its default.
+std::string plan_help(const char* knob, const char* plan) { return config::knob(knob).help + "; " + plan; }
+
 int run_plan_command(const PlanOptions& o) {
   using namespace foresight::report;
   PlanRequest req = plan_request(o);
@@ -138,20 +145,22 @@ const CommandRegistrar reg{Command{
                       "Model config: a name in configs/models, a .toml or a HF config.json "
                       "(default: minicpm4.1-8b; ignored with --trace, which carries its model)");
       sub->add_option("--hardware", opts->hardware,
-                      "Hardware config(s): names in configs/hardware or .toml paths; several "
-                      "compare GPUs in one report (default: h200, the GPU with a shipped calibration)");
+                      plan_help("hardware", "several compare GPUs in one report (default: h200, the GPU "
+                                            "with a shipped calibration)"));
       sub->add_option("--trace", opts->trace,
                       "Recorded trace (.h5) to replay in the simulator; fixes the mode and the "
                       "workload locality (default: none = synthesize a trace per mode and context)");
       sub->add_option("--context", opts->contexts,
-                      "Context length(s) per sequence, tokens; K = 1024 (default: 32K 64K 96K 128K)");
+                      plan_help("context", "several, or a comma list, are compared (default: 32K "
+                                           "64K 96K 128K)"));
       sub->add_option("--slo-tpot-ms", opts->slo_tpot_ms,
                       "Target p99 per-token latency, milliseconds (default: 50)");
       sub->add_option("--modes", opts->modes,
-                      "Decode modes to compare (default: dense sparse sparse-offload "
-                      "sparda-no-prefetch sparda)");
+                      plan_help("mode", "the modes compared (default: dense sparse sparse-offload "
+                                        "sparda-no-prefetch sparda)"));
       sub->add_option("--batches", opts->batches,
-                      "Batch sizes searched, sequences (default: 1 2 4 8 16 24 32 48 64 96 128)");
+                      plan_help("batch", "the batch sizes searched (default: 1 2 4 8 16 24 32 48 "
+                                         "64 96 128)"));
       sub->add_option("--evaluator", opts->evaluator,
                       "What evaluates a scenario: sim (trace-driven simulator; default when built "
                       "in) or analytic (closed-form roofline, instant)");

@@ -2,6 +2,7 @@
 // what-if scenario (or reproduce it with --validate) and write a run folder.
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <optional>
 
 #include <fmt/core.h>
@@ -12,6 +13,7 @@
 #include "sizes.hpp"
 #include "foresight/config/calibration.hpp"
 #include "foresight/config/load.hpp"
+#include "foresight/config/scenario.hpp"
 #include "foresight/sim/output.hpp"
 #include "foresight/sim/replay.hpp"
 #include "foresight/trace/reader.hpp"
@@ -22,28 +24,40 @@ namespace {
 struct ReplayArgs {
   std::string trace, out;
   bool validate = false, timeline = false;
-  std::optional<double> pcie_gbps, compute_scale;
-  std::optional<std::string> hardware, policy, prefetch, calibration, mode;
-  std::optional<std::int64_t> gather_ctas, cache_blocks, batch, context;
-  std::optional<std::uint64_t> seed;
+  std::optional<std::string> calibration;
+  std::map<std::string, std::string> what_if;  // knob option name -> text as given
 };
 
 // The what-ifs of the options; errors name the option ("--gather-ctas: ...").
-sim::Scenario scenario_from(const ReplayArgs& a) {
-  sim::Scenario s;
-  const std::string where = "replay options";
-  if (a.hardware) sim::set_scenario_key(s, "hardware", *a.hardware, where);
-  if (a.pcie_gbps) sim::set_scenario_key(s, "pcie-gbps", *a.pcie_gbps, where);
-  if (a.gather_ctas) sim::set_scenario_key(s, "gather-ctas", *a.gather_ctas, where);
-  if (a.compute_scale) sim::set_scenario_key(s, "compute-scale", *a.compute_scale, where);
-  if (a.cache_blocks) sim::set_scenario_key(s, "cache-blocks", *a.cache_blocks, where);
-  if (a.policy) sim::set_scenario_key(s, "policy", *a.policy, where);
-  if (a.prefetch) sim::set_scenario_key(s, "prefetch", *a.prefetch, where);
-  if (a.mode) sim::set_scenario_key(s, "mode", *a.mode, where);
-  if (a.batch) sim::set_scenario_key(s, "batch", *a.batch, where);
-  if (a.context) sim::set_scenario_key(s, "context", *a.context, where);
-  if (a.seed) sim::set_scenario_key(s, "seed", static_cast<std::int64_t>(*a.seed), where);
+config::Scenario scenario_from(const ReplayArgs& a) {
+  config::Scenario s;
+  for (const auto& [option, text] : a.what_if)
+    config::set_knob_text(s, "--" + option, text, "replay options");
   return s;
+}
+
+// The value's name in the help ("--batch INT").
+const char* type_name(config::KnobKind kind) {
+  switch (kind) {
+    case config::KnobKind::integer: return "INT";
+    case config::KnobKind::tokens: return "TOKENS";
+    case config::KnobKind::number: return "FLOAT";
+    case config::KnobKind::name: return "NAME";
+    case config::KnobKind::text: break;
+  }
+  return "TEXT";
+}
+
+// One option per what-if knob of config::scenario_knobs(), its help from the table.
+void add_what_if_options(CLI::App* sub, ReplayArgs& a) {
+  for (const auto& k : config::scenario_knobs()) {
+    if (!k.replays) continue;
+    CLI::Option* opt = sub->add_option_function<std::string>(
+        "--" + k.option, [&a, name = k.option](const std::string& v) { a.what_if[name] = v; },
+        config::replay_help(k));
+    if (k.kind == config::KnobKind::tokens) opt->transform(tokens_transform());
+    opt->type_name(type_name(k.kind));
+  }
 }
 
 // Every metric but the per-layer hit rates, in readable units (full
@@ -75,14 +89,14 @@ void print_validate(const sim::ValidateResult& v) {
 }
 
 int run_replay(const ReplayArgs& a) {
-  const sim::Scenario s = scenario_from(a);
+  const config::Scenario s = scenario_from(a);
   sim::Replayer rp(trace::read_trace(a.trace), a.trace);
   if (a.calibration)
     rp.set_calibration(*a.calibration == "none" ? std::nullopt
                                                 : std::optional(config::load_calibration(*a.calibration)));
   const std::filesystem::path dir = a.out;
   if (a.validate) {
-    if (!sim::to_json(s).empty() || s.compute_scale != 1.0)
+    if (!config::to_json(s).empty())
       throw std::invalid_argument("--validate replays the trace as recorded; drop the what-if options");
     const auto v = rp.validate(a.timeline);
     sim::write_replay_folder(dir, v.result, a.timeline);
@@ -92,7 +106,7 @@ int run_replay(const ReplayArgs& a) {
   }
   const auto r = rp.run(s, a.timeline);
   sim::write_replay_folder(dir, r, a.timeline);
-  fmt::print("scenario {}: {}\n", sim::scenario_label(s), r.status);
+  fmt::print("scenario {}: {}\n", config::scenario_label(s), r.status);
   if (r.status != "ok") fmt::print("  {}\n", r.scenario.value("status_reason", ""));
   print_metrics(r.metrics);
   return kExitOk;
@@ -110,19 +124,7 @@ const CommandRegistrar reg{{"replay", 50, [](CLI::App& app) {
   sub->add_option("--calibration", a->calibration,
                   "GPU calibration file for the trace's hardware, or none for roofline-based costs "
                   "(default: configs/calibration/<hardware>.json when it exists)");
-  sub->add_option("--hardware", a->hardware, "Another hardware config (name or path); compute re-timed by the roofline ratio (default: the trace's)");
-  sub->add_option("--pcie-gbps", a->pcie_gbps, "PCIe H2D ceiling in GB/s; every PCIe curve is scaled to it (default: the hardware's h2d_gbps)");
-  sub->add_option("--gather-ctas", a->gather_ctas, "CTAs of the zero-copy gather kernel, 1-1024 (default: the trace's)");
-  sub->add_option("--compute-scale", a->compute_scale, "Compute ops run this many times faster, > 0 (default 1)");
-  sub->add_option("--cache-blocks", a->cache_blocks, "GPU slots per (layer, KV head) incl. the tail slot, >= top-k + 1 (default: the trace's)");
-  sub->add_option("--policy", a->policy, "Eviction: sparda, lru, lfu, fifo, arc or opt (default: the trace's)");
-  sub->add_option("--mode", a->mode,
-                  "Another mode that selects blocks (sparse, sparse-offload, sparda-no-prefetch, sparda, "
-                  "sparda-no-offload); the recorded selections stand in for the new mode's (default: the trace's)");
-  sub->add_option("--prefetch", a->prefetch, "Offload traces: none (fetch inline) or lookahead (fetch one layer ahead on a side stream) (default: the trace's)");
-  sub->add_option("--batch", a->batch, "Batch size; extra sequences resample recorded selection streams (default: the trace's)");
-  sub->add_option("--context", a->context, "Context tokens per sequence (default: the trace's)")->transform(tokens_transform());
-  sub->add_option("--seed", a->seed, "Seed for --batch resampling (default 1)");
+  add_what_if_options(sub, *a);
   return [a] { return run_replay(*a); };
 }}};
 

@@ -5,6 +5,7 @@
 #include "command.hpp"
 #include "format.hpp"
 #include "progress.hpp"
+#include "foresight/config/scenario.hpp"
 #include "foresight/sim/sweep.hpp"
 #include "foresight/trace/reader.hpp"
 
@@ -38,6 +39,14 @@ void print_summary(const sim::Study& study, const sim::SweepSummary& s, const st
   fmt::print("wrote {}/results.csv and {}/results.json\n", out, out);
 }
 
+// The study keys, one line each with the replay option's help (the knob table's).
+std::string study_keys_help() {
+  std::string out = "Study keys (in [base], [grid] and [[scenarios]]; unset keys keep the trace's value):\n";
+  for (const auto& k : config::scenario_knobs())
+    if (k.replays) out += fmt::format("  {:<14} {}\n", k.option, config::replay_help(k));
+  return out;
+}
+
 int run_sweep_cmd(const SweepArgs& a) {
   const sim::Study study = sim::load_study(a.study);
   for (const auto& note : study.notes) fmt::print(stderr, "foresight sweep: note: {}\n", note);
@@ -64,6 +73,7 @@ const CommandRegistrar reg{{"sweep", 55, [](CLI::App& app) {
   sub->add_option("--study", a->study, "Study TOML: [base], [grid] and [[scenarios]] of replay what-ifs, keys named as the replay options (pcie-gbps, ...) (required)")->required();
   sub->add_option("--out", a->out, "Output folder (required); scenarios/ inside keeps finished ones")->required();
   sub->add_option("--jobs", a->jobs, "Worker threads (default 0 = all cores)");
+  sub->footer(study_keys_help());
   return [a] { return run_sweep_cmd(*a); };
 }}};
 

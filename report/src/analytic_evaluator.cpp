@@ -23,15 +23,17 @@ double AnalyticEvaluator::default_pcie_gbps(const std::string& name) const {
   return hardware(name).h2d_gbps;
 }
 
-ScenarioMetrics AnalyticEvaluator::evaluate(const Scenario& s) const {
-  const auto& hw = hardware(s.hardware);
+ScenarioMetrics AnalyticEvaluator::evaluate(const config::Scenario& scenario) const {
+  const auto& hw = hardware(scenario.hardware.value_or(""));
   const auto& m = model_;
   const auto& sp = m.sparse;
+  const ResolvedPoint p = resolve_point(scenario, sp.topk_blocks, hw);
+  const config::RunConfig& s = p.run;
   const double L = static_cast<double>(m.n_layers);
   const double B = static_cast<double>(s.batch);
   const std::int64_t kv_token_layer = 2 * m.n_kv_heads * m.head_dim * m.dtype_bytes;
   const std::int64_t block_bytes_head = sp.block_tokens * 2 * m.head_dim * m.dtype_bytes;
-  const std::int64_t n_blocks = (s.context_tokens + sp.block_tokens - 1) / sp.block_tokens;
+  const std::int64_t n_blocks = (p.context_tokens + sp.block_tokens - 1) / sp.block_tokens;
   const std::int64_t topk = std::min(sp.topk_blocks, n_blocks);
   const std::int64_t slots = s.cache_blocks > 0 ? s.cache_blocks : topk + 1;
   const bool offload = mode_offloads(s.mode), sparse = mode_is_sparse(s.mode);
@@ -41,7 +43,7 @@ ScenarioMetrics AnalyticEvaluator::evaluate(const Scenario& s) const {
   const double params = static_cast<double>(m.stored_params());
   const double linear_s = std::max(params * m.dtype_bytes / hbm,
                                    2.0 * params * B / (hw.bf16_tflops * 1e12 * kLinearEfficiency));
-  const double ctx = static_cast<double>(s.context_tokens);
+  const double ctx = static_cast<double>(p.context_tokens);
   const double ckeys_bytes_seq_layer =
       ctx / static_cast<double>(sp.compress_stride) * m.n_kv_heads * m.head_dim * m.dtype_bytes;
   double attn_bytes = B * L * ctx * kv_token_layer;
@@ -57,14 +59,15 @@ ScenarioMetrics AnalyticEvaluator::evaluate(const Scenario& s) const {
   const double free_picks = static_cast<double>(topk - forced);
   const double extra = static_cast<double>(std::max<std::int64_t>(0, slots - (topk + 1)));
   const double unselected = std::max(1.0, static_cast<double>(n_blocks - topk));
-  const double free_hit = s.reuse + (1 - s.reuse) * std::min(1.0, extra / unselected);
+  const double reuse = s.workload.reuse;
+  const double free_hit = reuse + (1 - reuse) * std::min(1.0, extra / unselected);
   ScenarioMetrics r;
   r.hit_rate = offload && topk > 0 ? (forced + free_picks * free_hit) / static_cast<double>(topk) : 1.0;
 
   // PCIe: misses of layers >= 1 (layer 0 stays resident) at the gather rate.
   double h2d_ms = 0, exposed_ms = 0;
   if (offload) {
-    const double pcie = s.pcie_gbps > 0 ? s.pcie_gbps : hw.h2d_gbps;
+    const double pcie = p.pcie_gbps;
     const double gather_gbps = hw.gather_by_ctas_16k.at(static_cast<double>(s.gather_ctas)) *
                                pcie / hw.h2d_gbps;
     const double miss_bytes = B * (L - 1) * m.n_kv_heads * free_picks * (1 - free_hit) *
@@ -94,7 +97,7 @@ ScenarioMetrics AnalyticEvaluator::evaluate(const Scenario& s) const {
   r.tokens_per_s = B / (step_ms * 1e-3);
 
   // Memory: the footprint of the run `foresight run` would make of it.
-  set_memory(r, config::footprint(m, scenario_run(s, sp.topk_blocks), hw));
+  set_memory(r, config::footprint(m, s, hw));
   return r;
 }
 

@@ -63,7 +63,14 @@ PlanCell make_cell(const PlanRequest& req, const Evaluator& ev, const std::strin
   for (auto b : req.batches)
     for (auto cache : caches)
       for (auto g : ctas) {
-        Scenario s{hw, mode, ctx, b, cache, g, 0, req.default_reuse};
+        config::Scenario s;
+        s.hardware = hw;
+        s.mode = mode;
+        s.context = ctx;
+        s.batch = b;
+        s.cache_blocks = cache;
+        s.gather_ctas = g;
+        s.reuse = req.default_reuse;
         c.grid.push_back({s, {}});
       }
   return c;
@@ -76,9 +83,10 @@ void search_cell(PlanCell& c, const PlanRequest& req, const Evaluator& ev) {
   c.pareto = pareto_frontier(c.grid);
   const auto anchor = c.best ? c.best : c.largest_feasible;
   // The batch series at the chosen cache size and CTAs (defaults when nothing fits).
-  const std::int64_t cache = anchor ? c.grid[*anchor].scenario.cache_blocks
-                                    : cache_slots(1, ev.topk_blocks());
-  const std::int64_t ctas = anchor ? c.grid[*anchor].scenario.gather_ctas : req.default_gather_ctas;
+  const std::optional<std::int64_t> cache =
+      anchor ? c.grid[*anchor].scenario.cache_blocks : cache_slots(1, ev.topk_blocks());
+  const std::optional<std::int64_t> ctas =
+      anchor ? c.grid[*anchor].scenario.gather_ctas : req.default_gather_ctas;
   for (std::size_t i = 0; i < c.grid.size(); ++i) {
     const auto& s = c.grid[i].scenario;
     if (s.cache_blocks == cache && s.gather_ctas == ctas) c.by_batch.push_back(i);
@@ -93,13 +101,13 @@ void search_cell(PlanCell& c, const PlanRequest& req, const Evaluator& ev) {
   }
   if (offload)
     for (double f : req.pcie_factors) {
-      Scenario s = a;
+      config::Scenario s = a;
       s.pcie_gbps = f * ev.default_pcie_gbps(c.hardware);
       c.by_pcie.push_back({s, {}});
     }
   if (mode_is_sparse(c.mode))
     for (double r : req.reuse) {
-      Scenario s = a;
+      config::Scenario s = a;
       s.reuse = r;
       c.by_reuse.push_back({s, {}});
     }
@@ -127,8 +135,9 @@ Candidates within_target(const Plan& plan, const std::string& hw, std::int64_t c
 
 // "sparda batch 64 (2390 tokens/s at 27.3 ms p99)".
 std::string describe(const Point& p) {
-  return fmt::format("{} batch {} ({:.0f} tokens/s at {:.1f} ms p99)", mode_name(p.scenario.mode),
-                     p.scenario.batch, p.metrics.tokens_per_s, p.metrics.tpot_p99_ms);
+  return fmt::format("{} batch {} ({:.0f} tokens/s at {:.1f} ms p99)",
+                     mode_name(p.scenario.mode.value()), p.scenario.batch.value(),
+                     p.metrics.tokens_per_s, p.metrics.tpot_p99_ms);
 }
 
 double ratio(double a, double b) { return b > 0 ? a / b : 0; }
@@ -168,7 +177,7 @@ std::string contrast(const Plan& plan, const std::string& hw, std::int64_t ctx, 
   if (!other || !(other->metrics.tokens_per_s > 0)) return "";
   return fmt::format(" That is {:.2f}x the best other mode ({}, batch {}).",
                      chosen.metrics.tokens_per_s / other->metrics.tokens_per_s,
-                     mode_name(other->scenario.mode), other->scenario.batch);
+                     mode_name(other->scenario.mode.value()), other->scenario.batch.value());
 }
 
 Recommendation recommend(const Plan& plan, const std::string& hw, std::int64_t ctx) {
@@ -198,17 +207,17 @@ Recommendation recommend(const Plan& plan, const std::string& hw, std::int64_t c
   const auto& s = r.choice->scenario;
   const auto& m = r.choice->metrics;
   std::string cache;
-  if (mode_offloads(s.mode))
+  if (mode_offloads(s.mode.value()))
     cache = fmt::format(", a GPU cache of {} blocks per (layer, KV head){} and {} gather CTAs",
-                        s.cache_blocks,
+                        s.cache_blocks.value(),
                         s.cache_blocks == cache_slots(1, plan.topk_blocks) ? " (SparDA's top-k + 1)"
                                                                            : "",
-                        s.gather_ctas);
+                        s.gather_ctas.value());
   r.sentence = fmt::format(
       "{}, run {} with batch {}{}: {:.0f} tokens/s at {:.1f} ms per token (p99; mean {:.1f} ms; "
       "target {:g} ms). Chosen: {}. What limits it: {}. Step: {}. Critical path: {}.{}",
-      where, mode_name(s.mode), s.batch, cache, m.tokens_per_s, m.tpot_p99_ms, m.tpot_mean_ms, slo,
-      r.why, r.limit, step_summary(m), bound_summary(m), contrast(plan, hw, ctx, *r.choice));
+      where, mode_name(s.mode.value()), s.batch.value(), cache, m.tokens_per_s, m.tpot_p99_ms,
+      m.tpot_mean_ms, slo, r.why, r.limit, step_summary(m), bound_summary(m), contrast(plan, hw, ctx, *r.choice));
   return r;
 }
 

@@ -1,7 +1,11 @@
-// Memory totals of the plan data model, and a scenario's run and footprint.
+// Memory totals of the plan data model, and a plan point resolved to a run.
 #include "foresight/report/plan_types.hpp"
 
+#include <algorithm>
 #include <map>
+#include <stdexcept>
+
+#include <fmt/core.h>
 
 namespace foresight::report {
 
@@ -32,18 +36,32 @@ std::string memory_label(const std::string& category) {
 std::int64_t ScenarioMetrics::gpu_bytes() const { return sum(gpu_parts); }
 std::int64_t ScenarioMetrics::host_bytes() const { return sum(host_parts); }
 
-config::RunConfig scenario_run(const Scenario& s, std::int64_t topk_blocks) {
-  config::RunConfig r;
-  r.mode = s.mode;
+namespace {
+// The value of a knob a plan point must set; throws naming it when unset.
+template <class T>
+T required(const std::optional<T>& v, const char* knob) {
+  if (!v) throw std::invalid_argument(fmt::format("plan point: '{}' must be set", knob));
+  return *v;
+}
+}  // namespace
+
+ResolvedPoint resolve_point(const config::Scenario& s, std::int64_t topk_blocks, const config::HardwareConfig& hw) {
+  required(s.hardware, "hardware");
+  ResolvedPoint p;
+  config::RunConfig& r = p.run;
+  r.mode = required(s.mode, "mode");
   r.backend = "cuda";
-  r.batch = s.batch;
-  r.context_tokens.assign(static_cast<std::size_t>(std::max<std::int64_t>(s.batch, 1)), s.context_tokens);
+  r.batch = required(s.batch, "batch");
+  p.context_tokens = required(s.context, "context");
+  r.context_tokens.assign(static_cast<std::size_t>(std::max<std::int64_t>(r.batch, 1)), p.context_tokens);
   r.topk_blocks = topk_blocks;
-  r.cache_blocks = s.cache_blocks;
-  r.gather_ctas = s.gather_ctas;
-  r.prefetch = config::mode_traits(s.mode).prefetch;
-  r.workload.reuse = s.reuse;
-  return r;
+  r.cache_blocks = s.cache_blocks.value_or(0);
+  r.gather_ctas = s.gather_ctas.value_or(config::default_gather_ctas(r.batch));
+  r.eviction = s.policy.value_or(r.eviction);
+  r.prefetch = s.prefetch.value_or(config::mode_traits(r.mode).prefetch);
+  r.workload.reuse = s.reuse.value_or(r.workload.reuse);
+  p.pcie_gbps = s.pcie_gbps.value_or(hw.h2d_gbps);
+  return p;
 }
 
 void set_memory(ScenarioMetrics& m, const config::Footprint& f) {

@@ -48,7 +48,7 @@ const Point* anchor(const PlanCell& c) {
 
 std::string bar_label(const PlanCell& c) {
   const Point* a = anchor(c);
-  return fmt::format("{}\nbatch {}", mode_name(c.mode), a ? a->scenario.batch : 0);
+  return fmt::format("{}\nbatch {}", mode_name(c.mode), a ? a->scenario.batch.value() : 0);
 }
 
 std::string batch_charts(const std::vector<const PlanCell*>& cells, double slo, const std::string& where) {
@@ -60,21 +60,21 @@ std::string batch_charts(const std::vector<const PlanCell*>& cells, double slo, 
     // Odd modes dashed: modes that coincide (e.g. both inline-fetch modes) stay visible.
     std::string name = mode_name(c.mode);
     if (mode_offloads(c.mode) && !c.by_batch.empty())
-      name += fmt::format(" (cache {}, {} CTAs)", c.grid[c.by_batch[0]].scenario.cache_blocks,
-                          c.grid[c.by_batch[0]].scenario.gather_ctas);
+      name += fmt::format(" (cache {}, {} CTAs)", c.grid[c.by_batch[0]].scenario.cache_blocks.value(),
+                          c.grid[c.by_batch[0]].scenario.gather_ctas.value());
     svg::Series st{name, {}, {}, k % 2 == 1}, sl{name, {}, {}, k % 2 == 1};
     for (auto i : c.by_batch) {
       const auto& p = c.grid[i];
-      st.x.push_back(static_cast<double>(p.scenario.batch));
-      sl.x.push_back(static_cast<double>(p.scenario.batch));
+      st.x.push_back(static_cast<double>(p.scenario.batch.value()));
+      sl.x.push_back(static_cast<double>(p.scenario.batch.value()));
       st.y.push_back(p.metrics.fits ? p.metrics.tokens_per_s : kNaN);
       sl.y.push_back(p.metrics.fits ? p.metrics.tpot_p99_ms : kNaN);
     }
     tput.series.push_back(st);
     lat.series.push_back(sl);
     if (c.largest_feasible) {
-      const auto b = c.grid[*c.largest_feasible].scenario.batch;
-      if (b < c.grid.back().scenario.batch)
+      const auto b = c.grid[*c.largest_feasible].scenario.batch.value();
+      if (b < c.grid.back().scenario.batch.value())
         tput.vmarkers.push_back({static_cast<double>(b),
                                  fmt::format("{}: memory limit b{}", mode_name(c.mode), b),
                                  static_cast<int>(k)});
@@ -146,11 +146,11 @@ void mark_choice(svg::LineChart& pareto, const std::vector<const PlanCell*>& cel
   const bool same = rec->knee->metrics.tokens_per_s == rec->maximum->metrics.tokens_per_s &&
                     rec->knee->metrics.tpot_p99_ms == rec->maximum->metrics.tpot_p99_ms;
   if (same) {
-    add(*rec->knee, fmt::format("knee = maximum, b{} (chosen)", rec->knee->scenario.batch));
+    add(*rec->knee, fmt::format("knee = maximum, b{} (chosen)", rec->knee->scenario.batch.value()));
     return;
   }
-  add(*rec->knee, fmt::format("knee, b{}{}", rec->knee->scenario.batch, rec->knee_chosen ? " (chosen)" : ""));
-  add(*rec->maximum, fmt::format("maximum, b{}{}", rec->maximum->scenario.batch, rec->knee_chosen ? "" : " (chosen)"));
+  add(*rec->knee, fmt::format("knee, b{}{}", rec->knee->scenario.batch.value(), rec->knee_chosen ? " (chosen)" : ""));
+  add(*rec->maximum, fmt::format("maximum, b{}{}", rec->maximum->scenario.batch.value(), rec->knee_chosen ? "" : " (chosen)"));
 }
 
 std::string sensitivity_charts(const std::vector<const PlanCell*>& cells, const Recommendation* rec,
@@ -168,23 +168,23 @@ std::string sensitivity_charts(const std::vector<const PlanCell*>& cells, const 
     const bool dashed = k % 2 == 1;
     const std::string name = mode_name(c->mode);
     const Point* a = anchor(*c);
-    const std::string at = a ? fmt::format("{} (b{})", name, a->scenario.batch) : name;
+    const std::string at = a ? fmt::format("{} (b{})", name, a->scenario.batch.value()) : name;
     svg::Series h{at, {}, {}, dashed}, p{at, {}, {}, dashed}, r{at, {}, {}, dashed},
         f{name, {}, {}, dashed};
     std::size_t too_big = 0;  // cache sizes that do not fit: not drawn
     for (auto i : c->by_cache) {
       const bool fits = c->grid[i].metrics.fits;
       too_big += !fits;
-      h.x.push_back(static_cast<double>(c->grid[i].scenario.cache_blocks));
+      h.x.push_back(static_cast<double>(c->grid[i].scenario.cache_blocks.value()));
       h.y.push_back(fits ? c->grid[i].metrics.hit_rate : kNaN);
     }
     if (too_big > 0) h.name += fmt::format(", {} larger size{} out of memory", too_big, too_big > 1 ? "s" : "");
     for (const auto& pt : c->by_pcie) {
-      p.x.push_back(pt.scenario.pcie_gbps);
+      p.x.push_back(pt.scenario.pcie_gbps.value());
       p.y.push_back(pt.metrics.fits ? pt.metrics.tokens_per_s : kNaN);
     }
     for (const auto& pt : c->by_reuse) {
-      r.x.push_back(pt.scenario.reuse);
+      r.x.push_back(pt.scenario.reuse.value());
       r.y.push_back(pt.metrics.fits ? pt.metrics.tokens_per_s : kNaN);
     }
     for (auto i : c->pareto) {
@@ -262,7 +262,7 @@ std::string render_html(const Plan& plan) {
                        "<th>critical path share</th></tr>\n",
                        xml_escape(where));
       for (const auto* c : cells) {
-        const auto lf = c->largest_feasible ? std::to_string(c->grid[*c->largest_feasible].scenario.batch)
+        const auto lf = c->largest_feasible ? std::to_string(c->grid[*c->largest_feasible].scenario.batch.value())
                                             : std::string("none fits");
         if (!c->best) {
           o += fmt::format("<tr><td>{}</td><td>{}</td><td colspan=\"13\">none meets the target"
@@ -274,12 +274,12 @@ std::string render_html(const Plan& plan) {
         o += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0f}</td><td>{:.1f}</td><td>{:.1f}</td>"
                          "<td>{}</td><td>{}</td><td>{:.2f}</td><td>{:.1f}</td><td>{:.1f}</td>"
                          "<td>{}</td><td>{}</td></tr>\n",
-                         mode_name(c->mode), lf, p.scenario.batch, p.metrics.tokens_per_s,
+                         mode_name(c->mode), lf, p.scenario.batch.value(), p.metrics.tokens_per_s,
                          p.metrics.tpot_mean_ms, p.metrics.tpot_p99_ms,
-                         off ? std::to_string(p.scenario.cache_blocks) +
+                         off ? std::to_string(p.scenario.cache_blocks.value()) +
                                    (p.scenario.cache_blocks == default_cache ? " (top-k+1)" : "")
                              : "all on GPU",
-                         off ? std::to_string(p.scenario.gather_ctas) : "-", p.metrics.hit_rate,
+                         off ? std::to_string(p.scenario.gather_ctas.value()) : "-", p.metrics.hit_rate,
                          to_gib(p.metrics.gpu_bytes()), to_gib(p.metrics.host_bytes()),
                          step_columns(p.metrics, "</td><td>"), xml_escape(bound_summary(p.metrics)));
       }

@@ -10,11 +10,15 @@ namespace foresight::report {
 
 namespace {
 
-nlohmann::json scenario_json(const Scenario& s) {
-  return {{"hardware", s.hardware},         {"mode", mode_name(s.mode)},
-          {"context_tokens", s.context_tokens}, {"batch", s.batch},
-          {"cache_blocks", s.cache_blocks}, {"gather_ctas", s.gather_ctas},
-          {"pcie_gbps", s.pcie_gbps},       {"reuse", s.reuse}};
+// A plan point in plan.json, in its keys of old: "context_tokens" for the
+// context, and an unset PCIe ceiling written 0 ("the hardware's"); any other
+// unset knob (the plan sets them all) is null.
+nlohmann::json scenario_json(const config::Scenario& s) {
+  const auto value = [&](const char* knob) { return config::knob(knob).get(s); };
+  return {{"hardware", value("hardware")},         {"mode", value("mode")},
+          {"context_tokens", value("context")},    {"batch", value("batch")},
+          {"cache_blocks", value("cache_blocks")}, {"gather_ctas", value("gather_ctas")},
+          {"pcie_gbps", s.pcie_gbps.value_or(0.0)}, {"reuse", value("reuse")}};
 }
 
 nlohmann::json parts_json(const std::vector<BytePart>& parts) {
@@ -50,7 +54,7 @@ nlohmann::json index_or_null(const std::optional<std::size_t>& i) {
 
 std::string cell_row(const PlanCell& c, std::int64_t default_cache) {
   std::string largest = c.largest_feasible
-                            ? std::to_string(c.grid[*c.largest_feasible].scenario.batch)
+                            ? std::to_string(c.grid[*c.largest_feasible].scenario.batch.value())
                             : "none fits";
   if (!c.best)
     return fmt::format("| {} | {} | none meets target | | | | | | | | | | | | |\n", mode_name(c.mode),
@@ -59,12 +63,12 @@ std::string cell_row(const PlanCell& c, std::int64_t default_cache) {
   const auto& m = p.metrics;
   const bool off = mode_offloads(c.mode);
   return fmt::format("| {} | {} | {} | {:.0f} | {:.1f} | {:.1f} | {} | {} | {:.2f} | {:.1f} | {:.1f} | {} | {} |\n",
-                     mode_name(c.mode), largest, p.scenario.batch, m.tokens_per_s, m.tpot_mean_ms,
+                     mode_name(c.mode), largest, p.scenario.batch.value(), m.tokens_per_s, m.tpot_mean_ms,
                      m.tpot_p99_ms,
-                     off ? std::to_string(p.scenario.cache_blocks) +
+                     off ? std::to_string(p.scenario.cache_blocks.value()) +
                                (p.scenario.cache_blocks == default_cache ? " (top-k+1)" : "")
                          : "all on GPU",
-                     off ? std::to_string(p.scenario.gather_ctas) : "-", m.hit_rate,
+                     off ? std::to_string(p.scenario.gather_ctas.value()) : "-", m.hit_rate,
                      to_gib(m.gpu_bytes()), to_gib(m.host_bytes()), step_columns(m, " | "),
                      bound_summary(m));
 }
@@ -167,9 +171,9 @@ std::string render_markdown(const Plan& plan) {
         o += fmt::format("- {}:", mode_name(c.mode));
         for (auto i : c.pareto) {
           const auto& p = c.grid[i];
-          o += fmt::format(" b{}{} {:.0f} tok/s @ {:.1f} ms;", p.scenario.batch,
-                           mode_offloads(c.mode) ? fmt::format("/c{}/g{}", p.scenario.cache_blocks,
-                                                               p.scenario.gather_ctas)
+          o += fmt::format(" b{}{} {:.0f} tok/s @ {:.1f} ms;", p.scenario.batch.value(),
+                           mode_offloads(c.mode) ? fmt::format("/c{}/g{}", p.scenario.cache_blocks.value(),
+                                                               p.scenario.gather_ctas.value())
                                                  : "",
                            p.metrics.tokens_per_s, p.metrics.tpot_p99_ms);
         }

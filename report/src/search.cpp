@@ -102,22 +102,22 @@ std::string limit_explanation(const std::vector<Point>& points, std::size_t chos
       continue;
     if (!next || s.batch < points[*next].scenario.batch) next = i;
   }
-  if (!next) return fmt::format("batch {} is the largest batch searched", c.batch);
+  if (!next) return fmt::format("batch {} is the largest batch searched", c.batch.value());
   const auto& n = points[*next];
   const auto& m = n.metrics;
   if (!m.fits) {
     if (m.gpu_bytes() > m.gpu_capacity_bytes)
       return fmt::format("GPU memory: batch {} needs {:.2f} GiB of the GPU's {:.2f} GiB",
-                         n.scenario.batch, gib(m.gpu_bytes()), gib(m.gpu_capacity_bytes));
+                         n.scenario.batch.value(), gib(m.gpu_bytes()), gib(m.gpu_capacity_bytes));
     return fmt::format("host memory: batch {} needs {:.2f} GiB of pinned host memory, {:.2f} GiB "
                        "available",
-                       n.scenario.batch, gib(m.host_bytes()), gib(m.host_capacity_bytes));
+                       n.scenario.batch.value(), gib(m.host_bytes()), gib(m.host_capacity_bytes));
   }
   if (m.tpot_p99_ms > slo_ms)
     return fmt::format("the latency target: batch {} takes {:.1f} ms per token (target {:g} ms)",
-                       n.scenario.batch, m.tpot_p99_ms, slo_ms);
+                       n.scenario.batch.value(), m.tpot_p99_ms, slo_ms);
   return fmt::format("throughput: batch {} fits and meets the target but is not faster",
-                     n.scenario.batch);
+                     n.scenario.batch.value());
 }
 
 std::string bound_summary(const ScenarioMetrics& m) {

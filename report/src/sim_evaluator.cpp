@@ -159,9 +159,10 @@ double SimEvaluator::default_pcie_gbps(const std::string& hardware) const {
   return it->second.h2d_gbps;
 }
 
-const sim::Replayer& SimEvaluator::replayer(const Scenario& s) const {
+const sim::Replayer& SimEvaluator::replayer(const ResolvedPoint& p, const std::string& hardware) const {
   if (recorded_) return *recorded_;
-  const Key key{s.hardware, static_cast<int>(s.mode), s.context_tokens, s.reuse};
+  const config::RunConfig& run = p.run;
+  const Key key{hardware, static_cast<int>(run.mode), p.context_tokens, run.workload.reuse};
   std::shared_ptr<Entry> e;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -173,28 +174,28 @@ const sim::Replayer& SimEvaluator::replayer(const Scenario& s) const {
     try {
       sim::SynthOptions o;
       o.model = model_;
-      auto hw = hw_.find(s.hardware);
-      if (hw == hw_.end()) throw std::invalid_argument("no hardware config '" + s.hardware + "'");
+      auto hw = hw_.find(hardware);
+      if (hw == hw_.end()) throw std::invalid_argument("no hardware config '" + hardware + "'");
       o.hardware = hw->second;
-      o.run.mode = s.mode;
+      o.run.mode = run.mode;
       o.run.backend = "synth";
       o.run.batch = opts_.synth_batch;
-      o.run.context_tokens.assign(static_cast<std::size_t>(opts_.synth_batch), s.context_tokens);
+      o.run.context_tokens.assign(static_cast<std::size_t>(opts_.synth_batch), p.context_tokens);
       o.run.decode_steps = opts_.decode_steps;
       o.run.warmup_steps = opts_.warmup_steps;
       o.run.prefill = "none";
       o.run.topk_blocks = topk_blocks();
       o.run.cache_blocks = 0;
-      o.run.prefetch = config::mode_traits(s.mode).prefetch;
-      o.run.gather_ctas = s.gather_ctas;
+      o.run.prefetch = config::mode_traits(run.mode).prefetch;
+      o.run.gather_ctas = run.gather_ctas;
       o.run.selection_source = "workload";
-      o.run.workload.reuse = s.reuse;
+      o.run.workload.reuse = run.workload.reuse;
       o.run.seed = opts_.seed;
       o.tool_version = FORESIGHT_VERSION;
       e->replayer = std::make_unique<sim::Replayer>(
           sim::synthesize(o),
-          fmt::format("synthesized {} {} {} reuse {:g}", s.hardware, mode_name(s.mode),
-                      s.context_tokens, s.reuse),
+          fmt::format("synthesized {} {} {} reuse {:g}", hardware, mode_name(run.mode), p.context_tokens,
+                      run.workload.reuse),
           [this](const std::string& name) {
             auto it = hw_.find(name);
             return it != hw_.end() ? it->second : config::load_hardware(name);
@@ -207,34 +208,46 @@ const sim::Replayer& SimEvaluator::replayer(const Scenario& s) const {
   return *e->replayer;
 }
 
-ScenarioMetrics SimEvaluator::evaluate(const Scenario& s) const {
+namespace {
+// The replay what-ifs of plan point `s` (resolved: `p`) on a trace with
+// `header`: its batch, seed, PCIe ceiling, and the context, hardware, cache
+// size and gather CTAs where they differ from the trace's or matter to its mode.
+config::Scenario replay_what_if(const config::Scenario& s, const ResolvedPoint& p,
+                                const trace::Header& header, bool recorded, std::uint64_t seed) {
+  config::Scenario w;
+  w.batch = p.run.batch;
+  if (recorded) {
+    w.context = p.context_tokens;
+    if (*s.hardware != header.hardware.name) w.hardware = s.hardware;
+  } else if (p.context_tokens != header.run.context_tokens.front()) {
+    w.context = p.context_tokens;
+  }
+  // Unset cache blocks: the trace's top-k + 1.
+  if (s.cache_blocks && mode_is_sparse(header.run.mode)) w.cache_blocks = s.cache_blocks;
+  if (mode_offloads(header.run.mode)) w.gather_ctas = p.run.gather_ctas;
+  w.pcie_gbps = s.pcie_gbps;
+  w.seed = seed;
+  return w;
+}
+}  // namespace
+
+ScenarioMetrics SimEvaluator::evaluate(const config::Scenario& s) const {
+  const std::string hardware = s.hardware.value_or("");
+  auto hw_it = hw_.find(hardware);
+  // A recorded trace may be replayed on its own hardware without a config of it.
+  const config::HardwareConfig* hw = hw_it != hw_.end() ? &hw_it->second
+                                     : recorded_       ? &recorded_->trace().header.hardware
+                                                       : nullptr;
+  if (!hw) throw std::invalid_argument("no hardware config '" + hardware + "'");
+  const ResolvedPoint p = resolve_point(s, topk_blocks(), *hw);
   // Feasibility first, on the run `foresight run` would make (no replay when it does not fit).
   ScenarioMetrics m;
-  auto hw_it = hw_.find(s.hardware);
-  if (hw_it != hw_.end()) {
-    set_memory(m, config::footprint(model_, scenario_run(s, topk_blocks()), hw_it->second));
-    if (!m.fits) return m;
-  }
-  const auto& rep = replayer(s);
-  const auto& header = rep.trace().header;
-  sim::Scenario w;
-  w.batch = s.batch;
-  if (recorded_) {
-    w.context = s.context_tokens;
-    if (s.hardware != header.hardware.name) w.hardware = s.hardware;
-  } else if (s.context_tokens != header.run.context_tokens.front()) {
-    w.context = s.context_tokens;
-  }
-  const bool offload = mode_offloads(header.run.mode);
-  if (s.cache_blocks > 0 && mode_is_sparse(header.run.mode)) w.cache_blocks = s.cache_blocks;  // 0: top-k + 1
-  if (offload) w.gather_ctas = s.gather_ctas;
-  if (s.pcie_gbps > 0) w.pcie_gbps = s.pcie_gbps;
-  w.seed = opts_.seed;
-  const sim::ReplayResult r = rep.run(w);
-
-  if (hw_it == hw_.end())  // a recorded trace on its own hardware
-    set_memory(m, config::footprint(model_, scenario_run(s, topk_blocks()), header.hardware));
-  m.fits = m.fits && r.status == "ok";
+  set_memory(m, config::footprint(model_, p.run, *hw));
+  if (!m.fits) return m;
+  const auto& rep = replayer(p, hardware);
+  const sim::ReplayResult r =
+      rep.run(replay_what_if(s, p, rep.trace().header, recorded_ != nullptr, opts_.seed));
+  m.fits = r.status == "ok";
   if (!m.fits) return m;
   // The simulator leaves the trace's warm-up steps (cold block cache) out.
   return fill_metrics(m, r.metrics);

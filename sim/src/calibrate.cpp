@@ -219,7 +219,7 @@ void fit_beside(const std::vector<Profiled>& runs, config::Calibration& cal) {
 // settings with calibration `cal` (one Replayer per trace, re-calibrated).
 double predicted_ns(Replayer& r, const config::Calibration& cal) {
   r.set_calibration(cal);
-  const ReplayResult res = r.run(Scenario{});
+  const ReplayResult res = r.run(config::Scenario{});
   for (const auto& [k, v] : res.metrics)
     if (k == "decode.step_ms.mean") return v * 1e6;
   throw std::invalid_argument(r.where() + ": replay gave no decode.step_ms.mean");

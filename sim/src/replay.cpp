@@ -279,7 +279,7 @@ namespace {
 }
 
 // Throws unless a --mode what-if keeps block selections on both sides.
-void check_mode_what_if(const trace::Header& h, const Scenario& s, config::Mode mode, const std::string& where) {
+void check_mode_what_if(const trace::Header& h, const config::Scenario& s, config::Mode mode, const std::string& where) {
   if (s.mode && mode != h.run.mode &&
       !(config::mode_traits(h.run.mode).selects() && config::mode_traits(mode).selects()))
     fail_at(where, fmt::format("--mode {} from a {} trace: a mode what-if needs block selections on both sides "
@@ -288,7 +288,7 @@ void check_mode_what_if(const trace::Header& h, const Scenario& s, config::Mode 
 }
 
 // Scales `hw`'s PCIe bandwidths to --pcie-gbps; returns the factor (1: none asked).
-double apply_pcie_what_if(const Scenario& s, config::HardwareConfig& hw, const std::string& where) {
+double apply_pcie_what_if(const config::Scenario& s, config::HardwareConfig& hw, const std::string& where) {
   if (!s.pcie_gbps) return 1.0;
   if (!(hw.h2d_gbps > 0)) fail_at(where, "hardware '" + hw.name + "' has no h2d_gbps to scale for --pcie-gbps");
   const double f = *s.pcie_gbps / hw.h2d_gbps;
@@ -330,23 +330,23 @@ config::RunConfig as_run_config(const config::RunConfig& recorded, const Resolve
 }
 
 // scenario.json's resolved settings (calibration, memory and status added later).
-nlohmann::json describe_scenario(const std::string& where, const Scenario& s, const ResolvedScenario& v,
+nlohmann::json describe_scenario(const std::string& where, const config::Scenario& s, const ResolvedScenario& v,
                                  std::int32_t decode_steps) {
   return {{"trace", where},
-          {"what_if", to_json(s)},
+          {"what_if", config::to_json(s)},
           {"mode", config::to_string(v.mode)},
           {"prefetch", config::to_string(v.prefetch)},
           {"hardware", v.hw.name},
           {"h2d_gbps", v.hw.h2d_gbps},
           {"gather_ctas", v.gather_ctas},
-          {"compute_scale", s.compute_scale},
+          {"compute_scale", s.compute_scale.value_or(1.0)},
           {"cache_blocks", v.cache_blocks},
           {"policy", config::to_string(v.policy)},
           {"cache_source", v.needs_replay ? "replayed selections" : "recorded outcomes"},
           {"batch", v.batch},
           {"context_tokens", v.ctx},
           {"decode_steps", decode_steps},
-          {"seed", s.seed},
+          {"seed", s.seed.value_or(1)},
           {"compute_times", v.same_shape ? (v.hw_changed ? "recorded x roofline ratio of the new hardware"
                                                          : "recorded")
                                          : "cost model fitted on the trace"}};
@@ -425,10 +425,13 @@ Metrics simulated_metrics(const config::RunConfig& rec_run, const ResolvedScenar
 }  // namespace
 
 // Checks every what-if against the trace (in the order errors are reported) and fills a ResolvedScenario.
-ResolvedScenario Replayer::resolve(const Scenario& s) const {
+ResolvedScenario Replayer::resolve(const config::Scenario& s) const {
   const auto& h = t_.header;
   const auto& m = h.model;
   ResolvedScenario v;
+  if (s.reuse)
+    fail_at(where_, "reuse is a plan knob (it shapes synthesized selections); a replay keeps the trace's "
+                    "recorded selections");
   v.mode = s.mode.value_or(h.run.mode);
   check_mode_what_if(h, s, v.mode, where_);
   v.hw = s.hardware ? hardware(*s.hardware) : h.hardware;
@@ -459,7 +462,7 @@ ResolvedScenario Replayer::resolve(const Scenario& s) const {
   if (s.context && *s.context < v.topk * m.sparse.block_tokens && v.ms.select)
     fail_at(where_, fmt::format("--context {} is shorter than top-k ({} blocks of {} tokens)", *s.context, v.topk,
                                 m.sparse.block_tokens));
-  v.seq_map = map_sequences(v.batch, v.rec_batch, s.seed);
+  v.seq_map = map_sequences(v.batch, v.rec_batch, s.seed.value_or(1));
   v.ctx.resize(static_cast<std::size_t>(v.batch));
   for (std::int64_t i = 0; i < v.batch; ++i) v.ctx[i] = s.context ? *s.context : h.run.context_tokens.at(v.seq_map[i]);
   v.same_shape = v.batch == v.rec_batch && !s.context;
@@ -491,12 +494,13 @@ std::vector<trace::CacheOutcome> Replayer::cache_outcomes(const ResolvedScenario
 
 // Op duration (ns): calibrated decode cost, else recorded (same shape) or fitted,
 // re-timed by the roofline ratio of new hardware, divided by compute_scale.
-// Holds `v`, `s` and `cc` by reference.
-DurationFn Replayer::op_duration(const ResolvedScenario& v, const Scenario& s, const CalibratedCosts* cc) const {
-  return [this, &v, &s, cc](const OpKey& k, const OpCost& c) -> std::int64_t {
+// Holds `v` and `cc` by reference.
+DurationFn Replayer::op_duration(const ResolvedScenario& v, const config::Scenario& s, const CalibratedCosts* cc) const {
+  const double scale = s.compute_scale.value_or(1.0);
+  return [this, &v, scale, cc](const OpKey& k, const OpCost& c) -> std::int64_t {
     const auto& old_hw = t_.header.hardware;
     if (cc && k.phase == trace::Phase::decode)
-      if (auto d = cc->decode_op_ns(k.canonical_stage)) return std::llround(*d / s.compute_scale);
+      if (auto d = cc->decode_op_ns(k.canonical_stage)) return std::llround(*d / scale);
     double ns;
     if (v.same_shape) {
       const std::int64_t rec = recorded_ns(k);
@@ -509,7 +513,7 @@ DurationFn Replayer::op_duration(const ResolvedScenario& v, const Scenario& s, c
       const auto before = roofline_ns(old_hw, c, tc);
       if (before > 0) ns *= static_cast<double>(roofline_ns(v.hw, c, tc)) / static_cast<double>(before);
     }
-    return std::llround(ns / s.compute_scale);
+    return std::llround(ns / scale);
   };
 }
 
@@ -542,7 +546,7 @@ ScheduleConfig Replayer::schedule_config(const ResolvedScenario& v, const config
 
 // Resolve the what-ifs, replay the block cache, plan memory, cost the ops,
 // build and simulate the op graph, then measure it.
-ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
+ReplayResult Replayer::run(const config::Scenario& s, bool keep_timeline) const {
   const auto& h = t_.header;
   const auto& m = h.model;
   const ResolvedScenario v = resolve(s);

@@ -27,21 +27,19 @@ namespace {
 using nlohmann::json;
 
 // Sets every key of `t` on `s`; `ctx` names the table in messages.
-void apply_table(Scenario& s, const json& t, const std::string& where, const std::string& ctx) {
-  for (const auto& [key, v] : t.items()) set_scenario_key(s, key, v, where + ": " + ctx);
+void apply_table(config::Scenario& s, const json& t, const std::string& where, const std::string& ctx) {
+  for (const auto& [key, v] : t.items()) config::set_knob(s, key, v, where + ": " + ctx);
 }
 
 // A note for each key of `t` spelled the old way (underscores).
 void note_old_spelling(const json& t, const std::string& where, const std::string& ctx,
                        std::vector<std::string>& notes) {
   for (const auto& [key, v] : t.items()) {
-    std::string dashed = key;
-    std::replace(dashed.begin(), dashed.end(), '_', '-');
-    const auto& fields = scenario_keys();
-    if (dashed != key && std::find(fields.begin(), fields.end(), key) != fields.end())
+    const config::ScenarioKnob* k = config::find_knob(key);
+    if (k && key.find('_') != std::string::npos)
       notes.push_back(fmt::format("{}: {}{}: write '{}', the option's name on the command line; "
                                   "the underscore spelling is deprecated",
-                                  where, ctx, key, dashed));
+                                  where, ctx, key, k->option));
   }
 }
 
@@ -130,23 +128,24 @@ class DoneLog {
 
 // The cartesian product of the [grid] axes (last axis fastest), each
 // scenario starting from `base`.
-void expand_grid(const json& grid, const Scenario& base, const std::string& where, Study& st) {
-  // Axes in scenario_keys() order, so the expansion is stable.
+void expand_grid(const json& grid, const config::Scenario& base, const std::string& where, Study& st) {
+  // Axes in knob table order, so the expansion is stable.
   std::vector<std::pair<std::string, std::vector<json>>> axes;
   for (const auto& [key, v] : grid.items()) {
     std::vector<json> values = v.is_array() ? v.get<std::vector<json>>() : std::vector<json>{v};
     if (values.empty()) throw std::invalid_argument(fmt::format("{}: grid.{}: empty list", where, key));
-    Scenario probe;
-    for (const auto& x : values) set_scenario_key(probe, key, x, where + ": grid");
+    config::Scenario probe;
+    for (const auto& x : values) config::set_knob(probe, key, x, where + ": grid");
     axes.emplace_back(key, std::move(values));
   }
-  const auto& order = scenario_keys();
-  const auto rank = [&](const std::string& k) { return std::find(order.begin(), order.end(), scenario_field(k)); };
+  const auto& knobs = config::scenario_knobs();
+  const auto rank = [&](const std::string& k) { return config::find_knob(k) - knobs.data(); };
   std::stable_sort(axes.begin(), axes.end(), [&](const auto& a, const auto& b) { return rank(a.first) < rank(b.first); });
   std::vector<std::size_t> idx(axes.size(), 0);
   while (true) {
-    Scenario s = base;
-    for (std::size_t a = 0; a < axes.size(); ++a) set_scenario_key(s, axes[a].first, axes[a].second[idx[a]], where + ": grid");
+    config::Scenario s = base;
+    for (std::size_t a = 0; a < axes.size(); ++a)
+      config::set_knob(s, axes[a].first, axes[a].second[idx[a]], where + ": grid");
     st.scenarios.push_back(s);
     std::size_t a = axes.size();
     while (a > 0 && ++idx[a - 1] == axes[a - 1].second.size()) idx[--a] = 0;  // odometer
@@ -162,7 +161,7 @@ Study parse_study(const std::string& text, const std::string& where) {
   for (const auto& [key, v] : root.items()) {
     if (std::find(top.begin(), top.end(), key) != top.end()) continue;
     std::string hint = common::did_you_mean(key, top);
-    if (hint.empty()) hint = common::did_you_mean(key, scenario_option_names());
+    if (hint.empty()) hint = common::did_you_mean(key, config::knob_options(config::KnobScope::replay));
     throw std::invalid_argument(
         fmt::format("{}: unknown key '{}'{}; a study has name, description, [base], [grid] and "
                     "[[scenarios]]; scenario keys go inside them",
@@ -175,7 +174,7 @@ Study parse_study(const std::string& text, const std::string& where) {
   };
   Study st;
   if (root.contains("name") && root["name"].is_string()) st.name = root["name"].get<std::string>();
-  Scenario base;
+  config::Scenario base;
   apply_table(base, table("base"), where, "base");
   note_old_spelling(table("base"), where, "base.", st.notes);
   note_old_spelling(table("grid"), where, "grid.", st.notes);
@@ -184,7 +183,7 @@ Study parse_study(const std::string& text, const std::string& where) {
   if (!list.is_array()) throw std::invalid_argument(fmt::format("{}: scenarios must be [[scenarios]] tables", where));
   for (std::size_t i = 0; i < list.size(); ++i) {
     if (!list[i].is_object()) throw std::invalid_argument(fmt::format("{}: scenarios[{}] must be a table", where, i));
-    Scenario s = base;
+    config::Scenario s = base;
     apply_table(s, list[i], where, fmt::format("scenarios[{}]", i));
     note_old_spelling(list[i], where, fmt::format("scenarios[{}].", i), st.notes);
     st.scenarios.push_back(s);
@@ -231,7 +230,7 @@ void summarize_rows(const std::vector<json>& rows, SweepSummary& sum) {
 
 // One scenario's row: label, what_if, status, metrics (nested) and flat
 // [name, value] pairs (null for NaN), or the error; adds its engine events.
-json replay_row(const Replayer& rp, const Scenario& s, const json& what_if, const std::string& label,
+json replay_row(const Replayer& rp, const config::Scenario& s, const json& what_if, const std::string& label,
                 std::atomic<std::uint64_t>& events) {
   json row = {{"label", label}, {"what_if", what_if}};
   try {
@@ -276,7 +275,7 @@ std::vector<std::string> metric_columns(const std::vector<json>& rows) {
 // One results.csv line (with "\n"): index, label, scenario keys, status, metrics.
 std::string csv_line(const json& row, const std::vector<std::string>& metric_cols) {
   std::string csv = fmt::format("{},{}", row["index"].get<std::size_t>(), csv_escape(row["label"].get<std::string>()));
-  for (const auto& k : scenario_keys()) {
+  for (const auto& k : config::what_if_fields()) {
     csv += ",";
     if (row["what_if"].contains(k)) {
       const auto& v = row["what_if"][k];
@@ -302,7 +301,7 @@ void write_results(const std::filesystem::path& dir, const std::vector<json>& ro
                    const Study& st) {
   const std::vector<std::string> metric_cols = metric_columns(rows);
   std::string csv = "index,label";
-  for (const auto& k : scenario_keys()) csv += "," + k;
+  for (const auto& k : config::what_if_fields()) csv += "," + k;
   csv += ",status";
   for (const auto& m : metric_cols) csv += "," + m;
   csv += "\n";
@@ -335,9 +334,9 @@ SweepSummary run_sweep(const Replayer& rp, const Study& st, const SweepOptions& 
   std::atomic<std::size_t> ran{0}, skipped{0};
   auto work = [&] {
     for (std::size_t i = next++; i < n; i = next++) {
-      const Scenario& s = st.scenarios[i];
-      const json what_if = to_json(s);
-      const std::string label = scenario_label(s);
+      const config::Scenario& s = st.scenarios[i];
+      const json what_if = config::to_json(s);
+      const std::string label = config::scenario_label(s);
       json row;
       if (done.find(what_if, row)) {
         ++skipped;

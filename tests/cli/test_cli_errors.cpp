@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "catch.hpp"
+#include "foresight/config/scenario.hpp"
 
 #ifdef FORESIGHT_BIN
 namespace fs = std::filesystem;
@@ -80,6 +81,23 @@ TEST_CASE("a failed write exits 1, not 2", "[cli]") {
   CHECK(r.rc == 1);
   CHECK(r.out.find("x.json") != std::string::npos);
   fs::remove_all(d);
+}
+
+TEST_CASE("what-if options and their help come from the knob table", "[cli]") {
+  using foresight::config::knob;
+  const std::string replay = sh("replay --help").out, sweep = sh("sweep --help").out;
+  const std::string plan = sh("plan --help").out;
+  for (const auto& k : foresight::config::scenario_knobs()) {
+    INFO(k.option);
+    const std::string start = k.help.substr(0, 24);  // before any line wrap
+    CHECK((replay.find("--" + k.option) != std::string::npos) == k.replays);
+    if (!k.replays) continue;
+    CHECK(replay.find(start) != std::string::npos);
+    CHECK(sweep.find(k.option) != std::string::npos);  // the study keys, listed in its help
+    CHECK(sweep.find(start) != std::string::npos);
+  }
+  for (const char* k : {"hardware", "context", "mode", "batch"})
+    CHECK(plan.find(knob(k).help.substr(0, 24)) != std::string::npos);
 }
 
 TEST_CASE("every command takes --quiet", "[cli]") {

@@ -17,24 +17,24 @@ namespace foresight::test {
 class FakeEvaluator : public report::Evaluator {
  public:
   static constexpr std::int64_t kGiB = 1LL << 30;
-  report::ScenarioMetrics evaluate(const report::Scenario& s) const override {
+  report::ScenarioMetrics evaluate(const config::Scenario& s) const override {
     ++calls;
-    const bool off = report::mode_offloads(s.mode);
-    double step = 10.0 + 2.0 * static_cast<double>(s.batch);
-    if (off) step += 16.0 / static_cast<double>(s.gather_ctas) -
-                     static_cast<double>(s.cache_blocks - 97) / 97.0;
+    const bool off = report::mode_offloads(*s.mode);
+    double step = 10.0 + 2.0 * static_cast<double>(*s.batch);
+    if (off) step += 16.0 / static_cast<double>(*s.gather_ctas) -
+                     static_cast<double>(*s.cache_blocks - 97) / 97.0;
     report::ScenarioMetrics m;
     m.tpot_mean_ms = m.tpot_p50_ms = m.tpot_p99_ms = step;
-    m.tokens_per_s = static_cast<double>(s.batch) * 1000.0 / step;
-    m.gpu_parts = {{"weights", 10 * kGiB}, {"KV", s.batch * 10 * kGiB}};
-    if (off) m.gpu_parts.emplace_back("cache", s.cache_blocks << 20);
-    if (off) m.host_parts.emplace_back("KV", s.batch * 10 * kGiB);
+    m.tokens_per_s = static_cast<double>(*s.batch) * 1000.0 / step;
+    m.gpu_parts = {{"weights", 10 * kGiB}, {"KV", *s.batch * 10 * kGiB}};
+    if (off) m.gpu_parts.emplace_back("cache", *s.cache_blocks << 20);
+    if (off) m.host_parts.emplace_back("KV", *s.batch * 10 * kGiB);
     m.gpu_capacity_bytes = 80 * kGiB;
     m.host_capacity_bytes = 100 * kGiB;
     m.fits = m.gpu_bytes() <= m.gpu_capacity_bytes && m.host_bytes() <= m.host_capacity_bytes;
     m.compute_ms = step;
     m.bound_compute = 1;
-    m.hit_rate = off ? 0.5 + 0.1 * static_cast<double>(s.cache_blocks) / 97.0 : 1.0;
+    m.hit_rate = off ? 0.5 + 0.1 * static_cast<double>(*s.cache_blocks) / 97.0 : 1.0;
     return m;
   }
   report::EvaluatorInfo info() const override { return {"fake", "none", {}, {}}; }

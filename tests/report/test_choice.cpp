@@ -38,10 +38,10 @@ Point pt(std::int64_t batch, double tps, double p99) {
 // other; 0.7 * step of H2D in all, so 0.6 * step hidden.
 class KneeEvaluator : public Evaluator {
  public:
-  ScenarioMetrics evaluate(const Scenario& s) const override {
-    const double b = static_cast<double>(s.batch);
+  ScenarioMetrics evaluate(const foresight::config::Scenario& s) const override {
+    const double b = static_cast<double>(*s.batch);
     ScenarioMetrics m;
-    m.tokens_per_s = s.batch <= 32 ? 2300 * b / 32 : 2346;
+    m.tokens_per_s = *s.batch <= 32 ? 2300 * b / 32 : 2346;
     m.tpot_mean_ms = b * 1000 / m.tokens_per_s;
     m.tpot_p50_ms = m.tpot_mean_ms;
     m.tpot_p99_ms = 1.1 * m.tpot_mean_ms;  // p99 above the mean: the two must not be mixed up
@@ -52,13 +52,13 @@ class KneeEvaluator : public Evaluator {
     m.bound_compute = 0.02;  // the critical path runs through the transfers
     m.bound_pcie = 0.97;
     m.bound_host = 0.01;
-    m.gpu_parts = {{"weights", 16 * kGiB}, {"KV working set", s.batch * kGiB / 8}};
-    m.host_parts = {{"KV cache", s.batch * kGiB}};
+    m.gpu_parts = {{"weights", 16 * kGiB}, {"KV working set", *s.batch * kGiB / 8}};
+    m.host_parts = {{"KV cache", *s.batch * kGiB}};
     m.gpu_capacity_bytes = 141 * kGiB;
     m.host_capacity_bytes = 2000 * kGiB;
     // The largest cache size does not fit; its hit rate would be the highest.
-    m.fits = s.cache_blocks < 4 * 97;
-    m.hit_rate = 0.5 + 0.1 * static_cast<double>(s.cache_blocks) / 97.0;
+    m.fits = *s.cache_blocks < 4 * 97;
+    m.hit_rate = 0.5 + 0.1 * static_cast<double>(*s.cache_blocks) / 97.0;
     return m;
   }
   EvaluatorInfo info() const override { return {"knee", "none", {}, {}}; }

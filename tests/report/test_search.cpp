@@ -129,7 +129,7 @@ TEST_CASE("run_plan on the fake evaluator gives the hand-computed answers") {
   REQUIRE(b.gather_ctas == 16);
   REQUIRE(sparda.by_cache.size() == 2);
   REQUIRE(sparda.by_pcie.size() == 2);
-  REQUIRE(std::abs(sparda.by_pcie[0].scenario.pcie_gbps - 25) < 1e-9);
+  REQUIRE(std::abs(sparda.by_pcie[0].scenario.pcie_gbps.value() - 25) < 1e-9);
   // Recommendation: sparda (142.9 tok/s) beats dense (142.9 at 14 ms too: tie on
   // tok/s, sparda uses more GPU memory), so dense wins the tie.
   REQUIRE(plan.recommendations.size() == 1);

@@ -18,8 +18,16 @@ SimEvaluator tiny_evaluator() {
   auto hw = config::load_hardware("h100-sxm");
   return SimEvaluator(config::load_model("tiny"), {{hw.name, hw}}, SimEvaluatorOptions{2, 4, 1, 0, 1});
 }
-Scenario scenario(config::Mode mode, std::int64_t batch) {
-  return Scenario{"h100-sxm", mode, 2048, batch, 9, 16, 0, 0.85};
+config::Scenario scenario(config::Mode mode, std::int64_t batch) {
+  config::Scenario s;
+  s.hardware = "h100-sxm";
+  s.mode = mode;
+  s.context = 2048;
+  s.batch = batch;
+  s.cache_blocks = 9;
+  s.gather_ctas = 16;
+  s.reuse = 0.85;
+  return s;
 }
 }  // namespace
 
@@ -54,7 +62,7 @@ TEST_CASE("sim evaluator: what-ifs move metrics the right way") {
   s.pcie_gbps = 5;  // a tenth of the link: transfers, inline, get slower
   const auto slow = ev.evaluate(s);
   REQUIRE(slow.tpot_p50_ms > base.tpot_p50_ms);
-  s.pcie_gbps = 0;
+  s.pcie_gbps.reset();  // the hardware's again
   s.batch = 8;
   const auto big = ev.evaluate(s);
   REQUIRE(big.tokens_per_s > base.tokens_per_s);

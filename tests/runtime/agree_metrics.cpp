@@ -72,7 +72,7 @@ TEST_CASE("run and replay at the recorded settings write the same metrics") {
   const sim::Replayer rp(t, "agree");
   const sim::ValidateResult v = rp.validate();
   const nlohmann::json sim_m = sim::metrics_to_json(v.result.metrics);
-  const nlohmann::json replay_m = sim::metrics_to_json(rp.run(sim::Scenario{}).metrics);
+  const nlohmann::json replay_m = sim::metrics_to_json(rp.run(config::Scenario{}).metrics);
 
   const std::set<std::string> run_keys = leaves(run_m);
   std::set<std::string> shared;

@@ -43,7 +43,7 @@ TEST_CASE("lower PCIe bandwidth never makes a step faster", "[sim][replay]") {
     sim::Replayer rp(sim::synthesize(tiny_synth(mode, 4, 2048)));
     double prev = 0;
     for (double gbps : {200.0, 64.0, 32.0, 16.0, 8.0, 4.0, 1.0}) {
-      sim::Scenario s;
+      config::Scenario s;
       s.pcie_gbps = gbps;
       const auto r = rp.run(s);
       const double ms = metric(r.metrics, "decode.step_ms.mean");
@@ -51,7 +51,7 @@ TEST_CASE("lower PCIe bandwidth never makes a step faster", "[sim][replay]") {
       CHECK(ms >= prev);
       prev = ms;
     }
-    sim::Scenario slow;
+    config::Scenario slow;
     slow.pcie_gbps = 1.0;
     CHECK(metric(rp.run(slow).metrics, "decode.step_ms.mean") > metric(rp.run({}).metrics, "decode.step_ms.mean"));
   }
@@ -62,7 +62,7 @@ TEST_CASE("lookahead prefetch is never slower than fetching inline", "[sim][repl
     sim::Replayer rp(sim::synthesize(tiny_synth(mode, 4, 2048)));
     for (double gbps : {64.0, 16.0, 4.0}) {
       for (auto ctas : {4, 16, 64}) {
-        sim::Scenario none, ahead;
+        config::Scenario none, ahead;
         none.pcie_gbps = ahead.pcie_gbps = gbps;
         none.gather_ctas = ahead.gather_ctas = ctas;
         none.prefetch = config::Prefetch::none;
@@ -88,7 +88,7 @@ TEST_CASE("opt is never beaten and LRU never loses hits with more capacity", "[s
     double best_other = 0, opt = 0;
     for (auto pol : {config::Eviction::sparda, config::Eviction::lru, config::Eviction::lfu,
                      config::Eviction::fifo, config::Eviction::arc, config::Eviction::opt}) {
-      sim::Scenario s;
+      config::Scenario s;
       s.cache_blocks = topk + extra;
       s.policy = pol;
       const double hr = metric(rp.run(s).metrics, "cache.hit_rate");
@@ -106,42 +106,39 @@ TEST_CASE("opt is never beaten and LRU never loses hits with more capacity", "[s
 
 TEST_CASE("bad what-ifs are clear errors", "[sim][replay]") {
   sim::Replayer dense(sim::synthesize(tiny_synth(config::Mode::dense)), "dense.h5");
-  sim::Scenario pf;
+  config::Scenario pf;
   pf.prefetch = config::Prefetch::lookahead;
   CHECK_THROWS_WITH(dense.run(pf), Catch::Contains("dense.h5") && Catch::Contains("--prefetch needs"));
-  sim::Scenario dpol;
+  config::Scenario dpol;
   dpol.policy = config::Eviction::opt;
   CHECK_THROWS_WITH(dense.run(dpol), Catch::Contains("need a sparse trace"));
 
   trace::Trace t = sim::synthesize(tiny_synth(config::Mode::sparda));
   sim::Replayer rp(t, "sparda.h5");
-  sim::Scenario small;
+  config::Scenario small;
   small.cache_blocks = t.header.run.topk_blocks;  // no tail slot
   CHECK_THROWS_WITH(rp.run(small), Catch::Contains("--cache-blocks must be >="));
-  sim::Scenario huge_ctx;
+  config::Scenario huge_ctx;
   huge_ctx.context = 1 << 30;
   CHECK_THROWS_WITH(rp.run(huge_ctx), Catch::Contains("max_context"));
 
   t.selection_keys.clear();
   t.selection_blocks.clear();
   sim::Replayer nosel(t, "nosel.h5");
-  sim::Scenario pol;
+  config::Scenario pol;
   pol.policy = config::Eviction::lru;
   CHECK_THROWS_WITH(nosel.run(pol), Catch::Contains("nosel.h5") && Catch::Contains("no recorded selections"));
   CHECK_NOTHROW(nosel.run({}));  // recorded cache outcomes suffice
 
-  sim::Scenario s;
-  CHECK_THROWS_WITH(sim::set_scenario_key(s, "pcie_gpbs", 3.0, "study.toml"),
-                    Catch::Contains("study.toml") && Catch::Contains("did you mean 'pcie-gbps'"));
-  CHECK_THROWS_WITH(sim::set_scenario_key(s, "pcie_gbps", 0.0, "x"), Catch::Contains("(0, 10000]"));
-  CHECK_THROWS_WITH(sim::set_scenario_key(s, "gather_ctas", 0, "x"), Catch::Contains("[1, 1024]"));
-  CHECK_THROWS_WITH(sim::set_scenario_key(s, "policy", "mru", "x"), Catch::Contains("mru"));
+  config::Scenario plan_only;
+  plan_only.reuse = 0.5;  // a plan knob: the trace's selections are recorded
+  CHECK_THROWS_WITH(rp.run(plan_only), Catch::Contains("sparda.h5") && Catch::Contains("reuse is a plan knob"));
 }
 
 TEST_CASE("batch and context what-ifs re-predict compute and check memory", "[sim][replay]") {
   sim::Replayer rp(sim::synthesize(tiny_synth(config::Mode::sparda, 2, 2048)));
   const auto base = rp.run({});
-  sim::Scenario b8;
+  config::Scenario b8;
   b8.batch = 8;
   const auto r8 = rp.run(b8);
   CHECK(r8.status == "ok");
@@ -149,10 +146,10 @@ TEST_CASE("batch and context what-ifs re-predict compute and check memory", "[si
   CHECK(metric(r8.metrics, "h2d.bytes") > metric(base.metrics, "h2d.bytes"));
   CHECK(metric(r8.metrics, "cost_fit.mean_rel_error") < 0.05);  // roofline trace: near-exact fit
   CHECK(r8.scenario.contains("cost_fit"));
-  sim::Scenario longer;
+  config::Scenario longer;
   longer.context = 4096;
   CHECK(metric(rp.run(longer).metrics, "memory.host_bytes") > metric(base.metrics, "memory.host_bytes"));
-  sim::Scenario oom;
+  config::Scenario oom;
   oom.batch = 60000;
   oom.hardware = "a5000-pcie4";
   sim::Replayer big(sim::synthesize(tiny_synth(config::Mode::dense, 2, 4000)));

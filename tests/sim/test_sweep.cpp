@@ -41,25 +41,25 @@ batch = 5
 TEST_CASE("a study expands its grid in a stable order plus explicit scenarios", "[sim][sweep]") {
   const auto st = sim::parse_study(kStudy, "t.toml");
   REQUIRE(st.scenarios.size() == 10u);
-  CHECK(sim::scenario_label(st.scenarios[0]) == "pcie_gbps=8.0,cache_blocks=10,policy=lru,seed=2");
-  CHECK(sim::scenario_label(st.scenarios[1]) == "pcie_gbps=8.0,cache_blocks=10,policy=opt,seed=2");
-  CHECK(sim::scenario_label(st.scenarios[7]) == "pcie_gbps=32.0,cache_blocks=12,policy=opt,seed=2");
-  CHECK(sim::scenario_label(st.scenarios[8]) == "prefetch=none,seed=2");
-  CHECK(sim::scenario_label(st.scenarios[9]) == "batch=5,seed=2");
+  CHECK(config::scenario_label(st.scenarios[0]) == "pcie_gbps=8.0,cache_blocks=10,policy=lru,seed=2");
+  CHECK(config::scenario_label(st.scenarios[1]) == "pcie_gbps=8.0,cache_blocks=10,policy=opt,seed=2");
+  CHECK(config::scenario_label(st.scenarios[7]) == "pcie_gbps=32.0,cache_blocks=12,policy=opt,seed=2");
+  CHECK(config::scenario_label(st.scenarios[8]) == "prefetch=none,seed=2");
+  CHECK(config::scenario_label(st.scenarios[9]) == "batch=5,seed=2");
   CHECK(st.notes.empty());
 }
 
 TEST_CASE("study keys spelled with underscores still work, with a note naming file and key", "[sim][sweep]") {
   const auto st = sim::parse_study("[base]\ngather_ctas = 8\n[grid]\npcie_gbps = [8, 32]\n", "old.toml");
   REQUIRE(st.scenarios.size() == 2u);
-  CHECK(sim::scenario_label(st.scenarios[1]) == "pcie_gbps=32.0,gather_ctas=8");
+  CHECK(config::scenario_label(st.scenarios[1]) == "pcie_gbps=32.0,gather_ctas=8");
   REQUIRE(st.notes.size() == 2u);
   CHECK_THAT(st.notes[0], Catch::Contains("old.toml") && Catch::Contains("base.gather_ctas") &&
                               Catch::Contains("'gather-ctas'") && Catch::Contains("deprecated"));
   CHECK_THAT(st.notes[1], Catch::Contains("grid.pcie_gbps") && Catch::Contains("'pcie-gbps'"));
   // The same study in the CLI's spelling expands identically.
   const auto now = sim::parse_study("[base]\ngather-ctas = 8\n[grid]\npcie-gbps = [8, 32]\n", "new.toml");
-  CHECK(sim::to_json(now.scenarios[1]) == sim::to_json(st.scenarios[1]));
+  CHECK(config::to_json(now.scenarios[1]) == config::to_json(st.scenarios[1]));
 }
 
 TEST_CASE("unknown or bad study keys name the file and suggest a fix", "[sim][sweep]") {
@@ -73,6 +73,9 @@ TEST_CASE("unknown or bad study keys name the file and suggest a fix", "[sim][sw
   CHECK_THROWS_WITH(sim::parse_study("[grid]\npcie-gpbs = [1]\n", "s.toml"),
                     Catch::Contains("did you mean 'pcie-gbps'"));
   CHECK_THROWS_WITH(sim::load_study("/nonexistent/x.toml"), Catch::Contains("cannot open"));
+  // The plan's workload knob is not a replay what-if: refused with the reason.
+  CHECK_THROWS_WITH(sim::parse_study("[grid]\nreuse = [0.5]\n", "s.toml"),
+                    Catch::Contains("s.toml: grid: reuse") && Catch::Contains("plan knob"));
 }
 
 TEST_CASE("sweep output is byte-identical across thread counts and resumes", "[sim][sweep]") {
@@ -95,6 +98,9 @@ TEST_CASE("sweep output is byte-identical across thread counts and resumes", "[s
   CHECK(csv == slurp(four.out_dir / "results.csv"));
   CHECK(slurp(one.out_dir / "results.json") == slurp(four.out_dir / "results.json"));
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 11);
+  // Readers (tests, notebooks) rely on the columns' names and order.
+  CHECK(csv.rfind("index,label,hardware,pcie_gbps,gather_ctas,compute_scale,cache_blocks,policy,prefetch,"
+                  "mode,batch,context,seed,status,", 0) == 0);
   CHECK(csv.find("decode.step_ms.p99") != std::string::npos);
   // Rerun in the same folder: everything is skipped, output unchanged.
   const auto again = sim::run_sweep(rp, st, four);

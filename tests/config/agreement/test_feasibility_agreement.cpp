@@ -47,13 +47,14 @@ config::RunConfig cli_run(const config::ModelConfig& m, config::Mode mode, std::
   return r;
 }
 
-report::Scenario plan_scenario(const std::string& hw, config::Mode mode, std::int64_t batch, std::int64_t ctx) {
-  report::Scenario s;
+// A plan point as `foresight run` without --gather-ctas or --cache-blocks
+// would run it: those knobs unset (report::resolve_point's defaults).
+config::Scenario plan_scenario(const std::string& hw, config::Mode mode, std::int64_t batch, std::int64_t ctx) {
+  config::Scenario s;
   s.hardware = hw;
   s.mode = mode;
   s.batch = batch;
-  s.context_tokens = ctx;
-  s.gather_ctas = config::default_gather_ctas(batch);
+  s.context = ctx;
   return s;
 }
 
@@ -116,7 +117,7 @@ TEST_CASE("at the runtime's largest batch, replay and the simulator-backed plan 
           if (batch < 1) continue;
           INFO(hw.name << " " << config::to_string(mode) << " context " << ctx << " batch " << batch);
           const bool run_fits = batch == best;
-          sim::Scenario w;
+          config::Scenario w;
           w.hardware = hw.name;
           w.batch = batch;
           w.context = ctx;

@@ -19,7 +19,7 @@ namespace foresight::report {
 class AnalyticEvaluator : public Evaluator {
  public:
   AnalyticEvaluator(config::ModelConfig model, std::map<std::string, config::HardwareConfig> hw);
-  ScenarioMetrics evaluate(const Scenario& s) const override;
+  ScenarioMetrics evaluate(const config::Scenario& s) const override;
   EvaluatorInfo info() const override;
   std::int64_t topk_blocks() const override { return model_.sparse.topk_blocks; }
   double default_pcie_gbps(const std::string& hardware) const override;

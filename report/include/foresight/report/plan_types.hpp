@@ -1,6 +1,7 @@
-// The capacity plan's data model: a scenario (one point of the what-if grid),
-// the metrics an evaluator returns for it, and the evaluator interface that
-// turns one into the other. The search (search.hpp) and the renderers only see
+// The capacity plan's data model: a scenario (one point of the what-if grid,
+// a config::Scenario with hardware, mode, context and batch set), the metrics
+// an evaluator returns for it, and the evaluator interface that turns one into
+// the other. The search (search.hpp) and the renderers only see
 // this interface, so they are tested with a fake evaluator and run on either
 // the built-in analytic model or the trace-driven simulator.
 #pragma once
@@ -12,21 +13,9 @@
 
 #include "foresight/config/footprint.hpp"
 #include "foresight/config/run.hpp"
+#include "foresight/config/scenario.hpp"
 
 namespace foresight::report {
-
-// One point of the grid. Zero in an optional field means "the default of the
-// hardware / model" (so a scenario prints the same as the resolved run).
-struct Scenario {
-  std::string hardware;                 // hardware config name, e.g. "h100-sxm"
-  config::Mode mode = config::Mode::sparda;
-  std::int64_t context_tokens = 0;      // per sequence
-  std::int64_t batch = 1;               // sequences decoded together
-  std::int64_t cache_blocks = 0;        // GPU slots per (layer, KV head); 0 = top-k + 1
-  std::int64_t gather_ctas = 16;        // CTAs of the zero-copy gather kernel
-  double pcie_gbps = 0;                 // H2D link ceiling, GB/s; 0 = the hardware's
-  double reuse = 0.85;                  // workload locality: P(block stays selected next step)
-};
 
 // A named byte count (a slice of a memory breakdown).
 using BytePart = std::pair<std::string, std::int64_t>;
@@ -73,7 +62,8 @@ struct EvaluatorInfo {
 class Evaluator {
  public:
   virtual ~Evaluator() = default;
-  virtual ScenarioMetrics evaluate(const Scenario& s) const = 0;
+  // `s` has hardware (a name the evaluator knows), mode, context and batch set.
+  virtual ScenarioMetrics evaluate(const config::Scenario& s) const = 0;
   virtual EvaluatorInfo info() const = 0;
   // Top-k blocks per KV head of the model (the default cache size is top-k + 1).
   virtual std::int64_t topk_blocks() const = 0;
@@ -81,12 +71,24 @@ class Evaluator {
   virtual double default_pcie_gbps(const std::string& hardware) const = 0;
 };
 
-// The run `foresight run` makes of a scenario (its mode, batch, context,
-// cache blocks and gather CTAs; `topk_blocks` per KV head; every other field
-// the RunConfig default, as `foresight run` without options: 4 decode steps
-// after 1 warm-up step, real prefill in 512-token chunks). Both evaluators
-// decide `fits` on its config::footprint, so the plan offers what `run` accepts.
-config::RunConfig scenario_run(const Scenario& s, std::int64_t topk_blocks);
+// A plan point with every knob resolved: what the evaluators compute with.
+struct ResolvedPoint {
+  // The run `foresight run` makes of the point: its mode, batch, context
+  // (every sequence), cache blocks (unset: 0 = top-k + 1), gather CTAs
+  // (unset: config::default_gather_ctas of the batch), prefetch (unset: the
+  // mode's) and workload reuse (unset: WorkloadConfig's); `topk_blocks` per KV
+  // head; every other field the RunConfig default, as `foresight run` without
+  // options (4 decode steps after 1 warm-up step, real prefill in 512-token
+  // chunks). Both evaluators decide `fits` on its config::footprint, so the
+  // plan offers what `run` accepts.
+  config::RunConfig run;
+  std::int64_t context_tokens = 0;  // per sequence
+  double pcie_gbps = 0;             // H2D ceiling, GB/s (unset: the hardware's h2d_gbps)
+};
+// The one place a plan point's unset knobs take the hardware's and model's
+// defaults. Throws std::invalid_argument naming the knob when hardware, mode,
+// context or batch is unset.
+ResolvedPoint resolve_point(const config::Scenario& s, std::int64_t topk_blocks, const config::HardwareConfig& hw);
 // Fills m's memory parts (labelled), capacities and `fits` from a footprint.
 void set_memory(ScenarioMetrics& m, const config::Footprint& f);
 

@@ -14,7 +14,7 @@
 namespace foresight::report {
 
 struct Point {
-  Scenario scenario;
+  config::Scenario scenario;  // hardware, mode, context and batch set (plan.cpp sets the rest it searches)
   ScenarioMetrics metrics;
 };
 

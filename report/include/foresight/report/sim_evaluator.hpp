@@ -65,7 +65,7 @@ class SimEvaluator : public Evaluator {
                std::map<std::string, config::HardwareConfig> hw);
   ~SimEvaluator() override;
 
-  ScenarioMetrics evaluate(const Scenario& s) const override;
+  ScenarioMetrics evaluate(const config::Scenario& s) const override;
   EvaluatorInfo info() const override;
   std::int64_t topk_blocks() const override;
   double default_pcie_gbps(const std::string& hardware) const override;
@@ -80,7 +80,7 @@ class SimEvaluator : public Evaluator {
  private:
   struct Entry;
   using Key = std::tuple<std::string, int, std::int64_t, double>;  // hw, mode, context, reuse
-  const sim::Replayer& replayer(const Scenario& s) const;
+  const sim::Replayer& replayer(const ResolvedPoint& p, const std::string& hardware) const;
 
   config::ModelConfig model_;
   std::map<std::string, config::HardwareConfig> hw_;

@@ -1,5 +1,5 @@
 // Trace-driven replay: re-times a recorded (or synthesized) trace under a
-// what-if Scenario, or reproduces it as recorded (validate). A Replayer is
+// what-if config::Scenario, or reproduces it as recorded (validate). A Replayer is
 // built once per trace and is safe to call from many threads (sweeps); cache
 // replays are memoized per (policy, capacity).
 #pragma once
@@ -18,9 +18,9 @@
 
 #include "foresight/config/calibration.hpp"
 #include "foresight/config/hardware.hpp"
+#include "foresight/config/scenario.hpp"
 #include "foresight/sim/cost_fit.hpp"
 #include "foresight/sim/metrics.hpp"
-#include "foresight/sim/scenario.hpp"
 #include "foresight/sim/schedule.hpp"
 #include "foresight/sim/selection_replay.hpp"
 #include "foresight/trace/schema.hpp"
@@ -71,22 +71,22 @@ struct ValidateResult {
 };
 
 class CalibratedCosts;
-struct ResolvedScenario;  // a Scenario applied to a trace: every what-if's value (replay.cpp)
+struct ResolvedScenario;  // a config::Scenario applied to a trace: every what-if's value (replay.cpp)
 
 using HardwareLoader = std::function<config::HardwareConfig(const std::string&)>;
 
 class Replayer {
  public:
-  // `where` names the trace in errors. `load_hw` resolves Scenario::hardware
+  // `where` names the trace in errors. `load_hw` resolves config::Scenario::hardware
   // (default: config::load_hardware). `default_calibration`: start with
   // configs/calibration/<hardware>.json when it exists (false: none, e.g.
   // while fitting a new one).
   explicit Replayer(trace::Trace t, std::string where = "trace", HardwareLoader load_hw = {},
                     bool default_calibration = true);
 
-  // Throws std::invalid_argument for impossible values or a trace without the
-  // data the scenario needs.
-  ReplayResult run(const Scenario& s, bool keep_timeline = false) const;
+  // Throws std::invalid_argument for impossible values, a plan-only knob
+  // (reuse), or a trace without the data the scenario needs.
+  ReplayResult run(const config::Scenario& s, bool keep_timeline = false) const;
 
   // Replays the recorded op graph with recorded durations.
   ValidateResult validate(bool keep_timeline = false) const;
@@ -105,9 +105,9 @@ class Replayer {
   config::HardwareConfig hardware(const std::string& spec) const;
   // The steps of run(): resolve the what-ifs, replay the block cache, cost
   // the ops (ns), fix the schedule (replay.cpp).
-  ResolvedScenario resolve(const Scenario& s) const;
+  ResolvedScenario resolve(const config::Scenario& s) const;
   std::vector<trace::CacheOutcome> cache_outcomes(const ResolvedScenario& v) const;
-  DurationFn op_duration(const ResolvedScenario& v, const Scenario& s, const CalibratedCosts* cc) const;
+  DurationFn op_duration(const ResolvedScenario& v, const config::Scenario& s, const CalibratedCosts* cc) const;
   ScheduleConfig schedule_config(const ResolvedScenario& v, const config::RunConfig& as_run,
                                  const CalibratedCosts* cc) const;
 

@@ -13,8 +13,9 @@
 //   policy = ["sparda", "lru", "opt"]
 //   [[scenarios]]                      # optional explicit scenarios (after the grid)
 //   batch = 32
-// Keys: the replay options' names, scenario_option_names() (sim/scenario.hpp);
-// the old underscore spelling (pcie_gbps) still works, with a note.
+// Keys: the replay options' names, the what-if knobs of config::scenario_knobs()
+// (config/scenario.hpp); the old underscore spelling (pcie_gbps) still works,
+// with a note. results.csv has one column per what-if knob, in table order.
 #pragma once
 
 #include <cstdint>
@@ -23,14 +24,14 @@
 #include <vector>
 
 #include "foresight/common/progress.hpp"
+#include "foresight/config/scenario.hpp"
 #include "foresight/sim/replay.hpp"
-#include "foresight/sim/scenario.hpp"
 
 namespace foresight::sim {
 
 struct Study {
   std::string name;
-  std::vector<Scenario> scenarios;
+  std::vector<config::Scenario> scenarios;
   std::vector<std::string> notes;  // deprecations, each naming the file and key
 };
 
