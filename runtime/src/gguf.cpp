@@ -267,14 +267,16 @@ GgufFile::GgufFile(std::filesystem::path path) : path_(std::move(path)) {
   const auto n_tensors = c.scalar<std::uint64_t>("tensor_count");
   const auto n_kv = c.scalar<std::uint64_t>("metadata_kv_count");
   // Each entry needs at least 12 (kv) / 24 (tensor) bytes: cap the loops.
-  if (n_kv > c.left() / 12) c.fail("metadata_kv_count", fmt::format("{} entries cannot fit in the file", n_kv));
+  if (n_kv > c.left() / 12) c.fail("metadata_kv_count",
+           fmt::format("truncated: {} entries cannot fit in the {} bytes left in the file", n_kv, c.left()));
   for (std::uint64_t k = 0; k < n_kv; ++k) {
     const std::string key = c.str(fmt::format("metadata entry {} key", k));
     const auto t = c.scalar<std::uint32_t>(fmt::format("metadata '{}' type", key));
     GgufValue v = read_value(c, t, fmt::format("metadata '{}'", key));
     if (!metadata_.emplace(key, std::move(v)).second) c.fail(fmt::format("metadata '{}'", key), "appears twice");
   }
-  if (n_tensors > c.left() / 24) c.fail("tensor_count", fmt::format("{} tensors cannot fit in the file", n_tensors));
+  if (n_tensors > c.left() / 24) c.fail("tensor_count",
+           fmt::format("truncated: {} tensor infos cannot fit in the {} bytes left in the file", n_tensors, c.left()));
   std::vector<std::pair<std::string, std::uint64_t>> offsets;
   for (std::uint64_t k = 0; k < n_tensors; ++k) {
     const std::string name = c.str(fmt::format("tensor info {} name", k));
