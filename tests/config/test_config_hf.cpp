@@ -156,6 +156,9 @@ TEST_CASE("HF config keys that change the math and are not implemented are refus
   }
   CHECK(rope({{"rope_type", "default"}, {"rope_theta", 10000.0}, {"partial_rotary_factor", 0.5}}) ==
         "'rope_parameters.partial_rotary_factor' is 0.5: partial rotary embedding is not implemented by foresight");
+  CHECK(rope({{"full_attention", {{"rope_type", "default"}, {"rope_theta", 10000.0}}}}) ==
+        "'rope_parameters.full_attention' is a table: RoPE parameters that differ per layer type are not "
+        "implemented by foresight");
   json both = tf5_llama3();
   both["rope_scaling"] = both["rope_parameters"];
   CHECK(error_of(both).rfind("'rope_scaling' and 'rope_parameters' are both set", 0) == 0);

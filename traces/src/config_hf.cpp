@@ -81,6 +81,11 @@ void read_rope(Fields& f, ModelConfig& m) {
     f.fail("rope_scaling", "and 'rope_parameters' are both set; write one (transformers 5 reads rope_scaling "
                            "only when rope_parameters is absent)");
   const std::string key = has_params ? "rope_parameters" : "rope_scaling";
+  // transformers 5 nests parameters per layer type ({"full_attention": {...},
+  // "sliding_attention": {...}}) for models whose layers differ.
+  for (const auto& [k, v] : f.raw(key).items())
+    if (v.is_object())
+      f.fail(key + "." + k, "is a table: RoPE parameters that differ per layer type are not implemented by foresight");
   Fields r = f.table(key, true);
   if (present(r, "rope_theta")) {
     m.rope_theta = r.number("rope_theta");
