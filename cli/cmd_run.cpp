@@ -12,6 +12,7 @@
 #include "sizes.hpp"
 #include "foresight/config/load.hpp"
 #include "foresight/runtime/engine.hpp"
+#include "foresight/runtime/gguf.hpp"
 #include "foresight/runtime/memory_plan.hpp"
 #include "foresight/runtime/run.hpp"
 #include "foresight/runtime/safetensors.hpp"
@@ -44,10 +45,23 @@ std::vector<std::int64_t> parse_contexts(const std::string& s, std::int64_t batc
   return v;
 }
 
+// --model, or else the checkpoint's own config: a GGUF file's metadata or
+// the checkpoint folder's config.json.
+config::ModelConfig model_of(const RunOptions& o) {
+  if (!o.model.empty()) return config::load_model(o.model);
+  if (o.checkpoint.empty())
+    throw config::ConfigError("--model: required unless --checkpoint gives the model (a .gguf file, or a "
+                              "folder with config.json)");
+  const std::filesystem::path c = o.checkpoint;
+  if (c.extension() == ".gguf" && !std::filesystem::is_directory(c))
+    return runtime::model_from_gguf(runtime::GgufFile(c));
+  return config::load_model((c / "config.json").string());
+}
+
 // The request from the options; throws config::ConfigError naming the option.
 runtime::RunRequest run_request(const RunOptions& o) {
   runtime::RunRequest req;
-  req.model = config::load_model(o.model);
+  req.model = model_of(o);
   req.hardware = config::load_hardware(o.hardware);
   auto& r = req.run;
   r.mode = config::parse_mode(o.mode, "--mode");
@@ -106,8 +120,8 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
       "every stage. Writes OUT/trace.h5, metrics.json, config.json, timeline.json (Perfetto)\n"
       "and tokens.json. Ctrl-C stops at the next step and leaves a trace marked truncated.");
   sub->add_option("--model", o->model,
-                  "Model: a name in configs/models (tiny, minicpm4.1-8b, llama3.1-8b), a .toml or a HF config.json")
-      ->required();
+                  "Model: a name in configs/models (tiny, minicpm4.1-8b, llama3.1-8b), a .toml or a HF config.json "
+                  "(default with --checkpoint: the checkpoint's config.json or GGUF metadata)");
   sub->add_option("--hardware", o->hardware,
                   "Hardware config (name in configs/hardware or .toml) used for the memory plan (default h100-sxm)");
   sub->add_option("--mode", o->mode,
@@ -144,7 +158,8 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
                 "On the cuda backend: launch every kernel (and, with tracing, every op event) from the host "
                 "instead of replaying the decode step as a CUDA graph (to measure host overhead; default off)");
   sub->add_option("--checkpoint", o->checkpoint,
-                  "HF Llama-format checkpoint directory (*.safetensors); default: synthetic weights");
+                  "HF Llama-format checkpoint directory (*.safetensors, transformers 4 or 5), or a llama.cpp "
+                  "Llama GGUF file (F32/F16/BF16/Q8_0/Q4_0/Q4_1, dequantized to bf16); default: synthetic weights");
   sub->add_option("--forecast", o->forecast,
                   "safetensors file with model.layers.{l}.self_attn.forecast_proj.weight (default: synthetic)");
   sub->add_option("--seed", o->seed, "Seed of synthetic weights, prompts and workload (default 1)");

@@ -252,6 +252,13 @@ void write_tokens(const RunRequest& req, const std::vector<std::vector<std::int3
 RunResult run_to_folder(const RunRequest& req) {
   const auto& run = req.run;
   config::validate_run(run, req.model, "run");
+  if (req.model.dtype_bytes != 2) {
+    // The memory plan counts dtype_bytes, but weights and KV are held in bf16.
+    throw config::ConfigError(fmt::format(
+        "model '{}': dtype_bytes is {} (e.g. a config.json with dtype float32); the runtime holds weights "
+        "and KV in bf16: use a model config with dtype_bytes = 2 (a float32 checkpoint is then rounded to bf16)",
+        req.model.name, req.model.dtype_bytes));
+  }
   if (req.out_dir.empty()) throw std::invalid_argument("--out: a run folder is required");
   auto backend = make_backend(run.backend);
 

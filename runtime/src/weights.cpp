@@ -1,5 +1,6 @@
 // Synthetic weights, HF checkpoint loading (single file or sharded) and saving.
 #include "foresight/runtime/weights.hpp"
+#include "foresight/runtime/gguf.hpp"
 #include "synthetic_fill.hpp"
 
 #include <fstream>
@@ -133,12 +134,16 @@ Weights make_synthetic_weights(const config::ModelConfig& m, std::uint64_t seed,
 
 Weights load_checkpoint(const std::filesystem::path& dir, const config::ModelConfig& m,
                         std::uint64_t seed) {
+  if (dir.extension() == ".gguf" && !std::filesystem::is_directory(dir)) {
+    check_model(m);
+    return load_gguf(GgufFile(dir), m, seed);
+  }
+  if (!std::filesystem::is_directory(dir)) {
+    throw WeightsError(fmt::format("{}: not a checkpoint directory (nor a .gguf file)", dir.string()));
+  }
   // Start from synthetic weights: the Forecast rows and the selector stay
   // synthetic; every checkpoint tensor below overwrites its part.
   Weights w = make_synthetic_weights(m, seed);
-  if (!std::filesystem::is_directory(dir)) {
-    throw WeightsError(fmt::format("{}: not a checkpoint directory", dir.string()));
-  }
   // Which file holds which tensor.
   std::map<std::string, std::filesystem::path> where;
   const auto index = dir / "model.safetensors.index.json";

@@ -52,7 +52,8 @@ Weights make_synthetic_weights(const config::ModelConfig& m, std::uint64_t seed)
 Weights make_synthetic_weights(const config::ModelConfig& m, std::uint64_t seed, unsigned threads);
 
 // Loads a Hugging Face Llama-format checkpoint directory: *.safetensors (one
-// file, or shards listed in model.safetensors.index.json). Checks every
+// file, or shards listed in model.safetensors.index.json); or a llama.cpp
+// GGUF file (a path ending in .gguf: load_gguf, runtime/gguf.hpp). Checks every
 // tensor's name, shape and dtype and throws WeightsError at the first
 // mismatch, naming the file and the tensor. The Forecast rows and layer 0's
 // selector stay synthetic (seeded by `seed`) unless load_forecast is called.
