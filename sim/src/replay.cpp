@@ -581,10 +581,13 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
   time_skeleton(skel->sk, sc, dur, [&](std::int32_t st_, std::int32_t l) {
     return loads[static_cast<std::size_t>(st_) * L + l];
   }, rs.timing);
-  retime_graph(skel->graph, skel->sk, rs.timing, rs.graph, rs.graph_of == skel->id);
+  const bool same_graph = rs.graph_of == skel->id;
+  retime_graph(skel->graph, skel->sk, rs.timing, rs.graph, same_graph);
+  rs.graph_of = 0;
+  if (!same_graph) rs.engine.plan(rs.graph);  // once per op graph structure
   rs.graph_of = skel->id;
-  const SimTimes& times =
-      rs.engine.run(rs.graph, {v.hw.gather_compute_slowdown, v.hw.sm_count, cc ? &cc->slowdown_by_ctas() : nullptr});
+  const SimTimes& times = rs.engine.run_planned(
+      rs.graph, {v.hw.gather_compute_slowdown, v.hw.sm_count, cc ? &cc->slowdown_by_ctas() : nullptr});
   r.events = times.events;
   const auto block_bytes = static_cast<std::uint64_t>(kv_block_bytes(m));
   if (keep_timeline) {
