@@ -32,7 +32,7 @@ struct Replayer::Skeleton {
   ScheduleSkeleton sk;
   SimGraph graph;                   // sk's ops for the engine, durations 0
   std::vector<std::uint64_t> bytes;  // per op (gathers 0)
-  std::vector<StepPlan> plans;       // critical-path plans of the decode steps
+  LayoutPlan plan;                   // what the metrics read of sk's layout
 };
 
 struct Replayer::SkeletonEntry {
@@ -209,7 +209,7 @@ std::shared_ptr<const Replayer::Skeleton> Replayer::skeleton(const ScheduleConfi
     k->graph = graph_from_trace(k->sk.trace);
     k->bytes.reserve(k->sk.trace.ops.size());
     for (const auto& op : k->sk.trace.ops) k->bytes.push_back(op.bytes);
-    k->plans = plan_steps(k->sk.trace);
+    k->plan = plan_layout(k->sk.trace);
     return k;
   };
   std::shared_ptr<SkeletonEntry> e;
@@ -400,13 +400,14 @@ trace::Trace simulated_trace(const trace::Header& h, const ResolvedScenario& v, 
 // Metrics straight from the engine's times (no trace built): `bytes` is the
 // skeleton's per-op bytes with gathers filled in (scratch, [ops]).
 Metrics simulated_metrics(const config::RunConfig& rec_run, const ResolvedScenario& v, const ScheduleSkeleton& sk,
-                          const std::vector<std::uint64_t>& skel_bytes, const std::vector<StepPlan>& plans,
+                          const std::vector<std::uint64_t>& skel_bytes, const LayoutPlan& plan,
                           const ScheduleTiming& tm, std::uint64_t block_bytes,
                           const std::vector<trace::CacheOutcome>& cache, const MemoryPlan& mem,
                           const SimTimes& times, std::vector<std::uint64_t>& bytes) {
   bytes = skel_bytes;
   for (std::size_t k = 0; k < sk.gather_ops.size(); ++k) bytes[sk.gather_ops[k]] = tm.gather_blocks[k] * block_bytes;
-  const auto steps = step_spans(sk.trace.ops, times.start_ns, times.end_ns);
+  thread_local std::vector<trace::StepSpan> steps;
+  step_spans(plan.spans, times.start_ns, times.end_ns, steps);
   TimedRun run;
   run.layout = &sk.trace;
   run.start_ns = times.start_ns;
@@ -418,7 +419,7 @@ Metrics simulated_metrics(const config::RunConfig& rec_run, const ResolvedScenar
   run.decode_steps = rec_run.decode_steps;
   run.warmup_steps = rec_run.warmup_steps;
   run.context_tokens = v.ctx;
-  run.plans = &plans;
+  run.plan = &plan;
   return compute_metrics(run, mem);
 }
 
@@ -595,7 +596,7 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
     r.metrics = compute_metrics(out, mem);
     r.timeline = std::move(out);
   } else {
-    r.metrics = simulated_metrics(h.run, v, skel->sk, skel->bytes, skel->plans, rs.timing, block_bytes, cache, mem,
+    r.metrics = simulated_metrics(h.run, v, skel->sk, skel->bytes, skel->plan, rs.timing, block_bytes, cache, mem,
                                   times, rs.bytes);
   }
   r.metrics.emplace_back("sim.events", static_cast<double>(r.events));
