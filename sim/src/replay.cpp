@@ -493,6 +493,17 @@ std::vector<trace::CacheOutcome> Replayer::cache_outcomes(const ResolvedScenario
 // Op duration (ns): calibrated decode cost, else recorded (same shape) or fitted,
 // re-timed by the roofline ratio of new hardware, divided by compute_scale.
 // Holds `v`, `s` and `cc` by reference.
+namespace {
+// The duration op_duration gives a decode op of each canonical stage when it
+// depends on the stage alone (calibrated), else -1 (ScheduleConfig::decode_stage_ns).
+std::vector<std::int64_t> calibrated_stage_ns(const CalibratedCosts* cc, double compute_scale) {
+  std::vector<std::int64_t> ns(cc ? kStageSlots : 0, -1);
+  for (std::uint16_t id = 0; id < ns.size(); ++id)
+    if (auto d = cc->decode_op_ns(id)) ns[id] = std::llround(*d / compute_scale);
+  return ns;
+}
+}  // namespace
+
 DurationFn Replayer::op_duration(const ResolvedScenario& v, const Scenario& s, const CalibratedCosts* cc) const {
   return [this, &v, &s, cc](const OpKey& k, const OpCost& c) -> std::int64_t {
     const auto& old_hw = t_.header.hardware;
@@ -576,7 +587,8 @@ ReplayResult Replayer::run(const Scenario& s, bool keep_timeline) const {
 
   const CalibratedCosts* costs = cc ? &*cc : nullptr;
   const DurationFn dur = op_duration(v, s, costs);
-  const ScheduleConfig sc = schedule_config(v, as_run, costs);
+  ScheduleConfig sc = schedule_config(v, as_run, costs);
+  sc.decode_stage_ns = calibrated_stage_ns(costs, s.compute_scale);  // looked up, not called, per op
   const auto skel = skeleton(sc);
   thread_local RunScratch rs;
   time_skeleton(skel->sk, sc, dur, [&](std::int32_t st_, std::int32_t l) {
