@@ -180,8 +180,9 @@ config::HardwareConfig Replayer::hardware(const std::string& spec) const {
   return hw;
 }
 
-std::shared_ptr<const StreamOutcomes> Replayer::outcomes(config::Eviction policy,
+std::shared_ptr<const StreamOutcomes> Replayer::outcomes(config::Eviction asked,
                                                          std::int64_t capacity) const {
+  const config::Eviction policy = replay_equivalent(asked, capacity, t_.header.run.topk_blocks);
   std::shared_ptr<MemoEntry> e;
   {
     std::lock_guard<std::mutex> lock(mu_);
