@@ -10,6 +10,7 @@
 #include <boost/graph/dag_shortest_paths.hpp>
 
 #include "catch.hpp"
+#include "foresight/sim/metrics.hpp"
 #include "foresight/sim/timeline.hpp"
 #include "foresight/trace/metrics.hpp"
 #include "sim_fixtures.hpp"
