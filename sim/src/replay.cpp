@@ -32,7 +32,7 @@ struct Replayer::Skeleton {
   ScheduleSkeleton sk;
   SimGraph graph;                   // sk's ops for the engine, durations 0
   std::vector<std::uint64_t> bytes;  // per op (gathers 0)
-  std::vector<StepPlan> plans;       // critical-path plans of the decode steps
+  LayoutPlan plan;                   // what the metrics read of sk's layout
 };
 
 struct Replayer::SkeletonEntry {
@@ -180,8 +180,9 @@ config::HardwareConfig Replayer::hardware(const std::string& spec) const {
   return hw;
 }
 
-std::shared_ptr<const StreamOutcomes> Replayer::outcomes(config::Eviction policy,
+std::shared_ptr<const StreamOutcomes> Replayer::outcomes(config::Eviction asked,
                                                          std::int64_t capacity) const {
+  const config::Eviction policy = replay_equivalent(asked, capacity, t_.header.run.topk_blocks);
   std::shared_ptr<MemoEntry> e;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -209,7 +210,7 @@ std::shared_ptr<const Replayer::Skeleton> Replayer::skeleton(const ScheduleConfi
     k->graph = graph_from_trace(k->sk.trace);
     k->bytes.reserve(k->sk.trace.ops.size());
     for (const auto& op : k->sk.trace.ops) k->bytes.push_back(op.bytes);
-    k->plans = plan_steps(k->sk.trace);
+    k->plan = plan_layout(k->sk.trace);
     return k;
   };
   std::shared_ptr<SkeletonEntry> e;
@@ -400,13 +401,14 @@ trace::Trace simulated_trace(const trace::Header& h, const ResolvedScenario& v, 
 // Metrics straight from the engine's times (no trace built): `bytes` is the
 // skeleton's per-op bytes with gathers filled in (scratch, [ops]).
 Metrics simulated_metrics(const config::RunConfig& rec_run, const ResolvedScenario& v, const ScheduleSkeleton& sk,
-                          const std::vector<std::uint64_t>& skel_bytes, const std::vector<StepPlan>& plans,
+                          const std::vector<std::uint64_t>& skel_bytes, const LayoutPlan& plan,
                           const ScheduleTiming& tm, std::uint64_t block_bytes,
                           const std::vector<trace::CacheOutcome>& cache, const MemoryPlan& mem,
                           const SimTimes& times, std::vector<std::uint64_t>& bytes) {
   bytes = skel_bytes;
   for (std::size_t k = 0; k < sk.gather_ops.size(); ++k) bytes[sk.gather_ops[k]] = tm.gather_blocks[k] * block_bytes;
-  const auto steps = step_spans(sk.trace.ops, times.start_ns, times.end_ns);
+  thread_local std::vector<trace::StepSpan> steps;
+  step_spans(plan.spans, times.start_ns, times.end_ns, steps);
   TimedRun run;
   run.layout = &sk.trace;
   run.start_ns = times.start_ns;
@@ -418,7 +420,7 @@ Metrics simulated_metrics(const config::RunConfig& rec_run, const ResolvedScenar
   run.decode_steps = rec_run.decode_steps;
   run.warmup_steps = rec_run.warmup_steps;
   run.context_tokens = v.ctx;
-  run.plans = &plans;
+  run.plan = &plan;
   return compute_metrics(run, mem);
 }
 
@@ -495,6 +497,17 @@ std::vector<trace::CacheOutcome> Replayer::cache_outcomes(const ResolvedScenario
 // Op duration (ns): calibrated decode cost, else recorded (same shape) or fitted,
 // re-timed by the roofline ratio of new hardware, divided by compute_scale.
 // Holds `v` and `cc` by reference.
+namespace {
+// The duration op_duration gives a decode op of each canonical stage when it
+// depends on the stage alone (calibrated), else -1 (ScheduleConfig::decode_stage_ns).
+std::vector<std::int64_t> calibrated_stage_ns(const CalibratedCosts* cc, double compute_scale) {
+  std::vector<std::int64_t> ns(cc ? kStageSlots : 0, -1);
+  for (std::uint16_t id = 0; id < ns.size(); ++id)
+    if (auto d = cc->decode_op_ns(id)) ns[id] = std::llround(*d / compute_scale);
+  return ns;
+}
+}  // namespace
+
 DurationFn Replayer::op_duration(const ResolvedScenario& v, const config::Scenario& s, const CalibratedCosts* cc) const {
   const double scale = s.compute_scale.value_or(1.0);
   return [this, &v, scale, cc](const OpKey& k, const OpCost& c) -> std::int64_t {
@@ -579,16 +592,20 @@ ReplayResult Replayer::run(const config::Scenario& s, bool keep_timeline) const 
 
   const CalibratedCosts* costs = cc ? &*cc : nullptr;
   const DurationFn dur = op_duration(v, s, costs);
-  const ScheduleConfig sc = schedule_config(v, as_run, costs);
+  ScheduleConfig sc = schedule_config(v, as_run, costs);
+  sc.decode_stage_ns = calibrated_stage_ns(costs, s.compute_scale.value_or(1.0));  // looked up, not called, per op
   const auto skel = skeleton(sc);
   thread_local RunScratch rs;
   time_skeleton(skel->sk, sc, dur, [&](std::int32_t st_, std::int32_t l) {
     return loads[static_cast<std::size_t>(st_) * L + l];
   }, rs.timing);
-  retime_graph(skel->graph, skel->sk, rs.timing, rs.graph, rs.graph_of == skel->id);
+  const bool same_graph = rs.graph_of == skel->id;
+  retime_graph(skel->graph, skel->sk, rs.timing, rs.graph, same_graph);
+  rs.graph_of = 0;
+  if (!same_graph) rs.engine.plan(rs.graph);  // once per op graph structure
   rs.graph_of = skel->id;
-  const SimTimes& times =
-      rs.engine.run(rs.graph, {v.hw.gather_compute_slowdown, v.hw.sm_count, cc ? &cc->slowdown_by_ctas() : nullptr});
+  const SimTimes& times = rs.engine.run_planned(
+      rs.graph, {v.hw.gather_compute_slowdown, v.hw.sm_count, cc ? &cc->slowdown_by_ctas() : nullptr});
   r.events = times.events;
   const auto block_bytes = static_cast<std::uint64_t>(kv_block_bytes(m));
   if (keep_timeline) {
@@ -596,7 +613,7 @@ ReplayResult Replayer::run(const config::Scenario& s, bool keep_timeline) const 
     r.metrics = compute_metrics(out, mem);
     r.timeline = std::move(out);
   } else {
-    r.metrics = simulated_metrics(h.run, v, skel->sk, skel->bytes, skel->plans, rs.timing, block_bytes, cache, mem,
+    r.metrics = simulated_metrics(h.run, v, skel->sk, skel->bytes, skel->plan, rs.timing, block_bytes, cache, mem,
                                   times, rs.bytes);
   }
   r.metrics.emplace_back("sim.events", static_cast<double>(r.events));

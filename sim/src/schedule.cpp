@@ -7,6 +7,7 @@
 
 #include "foresight/config/decode_plan.hpp"
 #include "foresight/trace/stages.hpp"
+#include "foresight/sim/rounding.hpp"
 
 namespace foresight::sim {
 
@@ -345,8 +346,13 @@ void time_skeleton(const ScheduleSkeleton& sk, const ScheduleConfig& c, const Du
                    const LoadFn& loads, ScheduleTiming& out) {
   const auto& ops = sk.trace.ops;
   out.duration_ns.assign(ops.size(), 0);
-  for (std::size_t k = 0; k < sk.compute_ops.size(); ++k)
-    out.duration_ns[sk.compute_ops[k]] = duration(sk.keys[k], sk.costs[k]);
+  const auto& fixed = c.decode_stage_ns;
+  for (std::size_t k = 0; k < sk.compute_ops.size(); ++k) {
+    const OpKey& key = sk.keys[k];
+    const bool by_stage = key.phase == Phase::decode && key.canonical_stage < fixed.size() &&
+                          fixed[key.canonical_stage] >= 0;
+    out.duration_ns[sk.compute_ops[k]] = by_stage ? fixed[key.canonical_stage] : duration(key, sk.costs[k]);
+  }
   for (auto i : sk.host_ops) out.duration_ns[i] = c.host_step_ns;
   for (auto i : sk.launch_ops) out.duration_ns[i] = c.eager_launch_ns;
   for (auto i : sk.transfer_ops)
@@ -354,6 +360,13 @@ void time_skeleton(const ScheduleSkeleton& sk, const ScheduleConfig& c, const Du
   const auto block_bytes = static_cast<std::uint64_t>(kv_block_bytes(c.model));
   out.gather_ctas = static_cast<std::uint16_t>(c.h2d_engine == Engine::zero_copy_gather ? c.gather_ctas : 0);
   out.gather_blocks.resize(sk.gather_ops.size());
+  // The calibrated gather at this scenario's CTAs (the same for every gather):
+  // time_ns(bytes) = latency + bytes / gbps, plus the wait beside compute on `side`.
+  const bool calibrated = out.gather_ctas > 0 && c.gather_model && !c.gather_model->ctas.empty();
+  const double ctas_d = out.gather_ctas;
+  const double latency = calibrated ? c.gather_model->latency_at(ctas_d) : 0.0;
+  const double gbps = calibrated ? c.gather_model->gbps_at(ctas_d) : 0.0;
+  const double beside_side = calibrated ? c.gather_model->beside_at(ctas_d) : 0.0;
   for (std::size_t k = 0; k < sk.gather_ops.size(); ++k) {
     const trace::Op& op = ops[sk.gather_ops[k]];
     const std::uint64_t blocks = loads(op.step, op.layer);
@@ -364,10 +377,10 @@ void time_skeleton(const ScheduleSkeleton& sk, const ScheduleConfig& c, const Du
     if (op.kind == OpKind::d2d && c.d2d_by_duration) {
       const OpKey key{op.phase, op.step, op.layer, st::d2d_gather, 0, canonical_stage_id(st::d2d_gather)};
       ns = duration(key, OpCost{bytes, 0});
-    } else if (op.kind == OpKind::h2d && ctas > 0 && c.gather_model && !c.gather_model->ctas.empty()) {
+    } else if (op.kind == OpKind::h2d && calibrated) {
       // Calibrated zero-copy gather: latency + bytes / bandwidth(ctas).
-      const double beside = op.stream == kSide ? c.gather_model->beside_at(ctas) : 0.0;
-      ns = std::llround(c.gather_model->time_ns(static_cast<double>(bytes), ctas) + beside);
+      const double beside = op.stream == kSide ? beside_side : 0.0;
+      ns = round_half_away((latency + static_cast<double>(bytes) / gbps) + beside);
     } else {
       time_transfer(c, op, bytes, static_cast<std::uint32_t>(blocks), ctas, ns);
     }

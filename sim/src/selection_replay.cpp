@@ -116,6 +116,11 @@ std::unique_ptr<BlockCache> stream_cache(const SelectionStreams& st, std::size_t
 
 }  // namespace
 
+config::Eviction replay_equivalent(config::Eviction policy, std::int64_t capacity, std::int64_t topk) {
+  // stream_cache: lru is make_sparda_cache(capacity), and so is sparda unless exact_working_set.
+  return policy == config::Eviction::lru && capacity != topk ? config::Eviction::sparda : policy;
+}
+
 StreamOutcomes replay_selections(const SelectionIndex& idx, const SelectionStreams& st,
                                  const trace::Trace& t, config::Eviction policy,
                                  std::int64_t capacity, const std::vector<bool>& replay_layer) {
@@ -154,21 +159,31 @@ std::vector<trace::CacheOutcome> aggregate_outcomes(const StreamOutcomes& o,
                                                     const std::vector<std::int32_t>& seq_map,
                                                     const std::vector<bool>& replay_layer,
                                                     std::uint64_t block_bytes) {
-  std::vector<trace::CacheOutcome> out;
-  for (std::int32_t step = 0; step < o.steps; ++step) {
-    for (std::int32_t l = 0; l < o.layers; ++l) {
-      if (l >= static_cast<std::int32_t>(replay_layer.size()) || !replay_layer[l]) continue;
-      trace::CacheOutcome c;
-      c.step = step;
-      c.layer = static_cast<std::int16_t>(l);
-      for (std::int32_t s : seq_map) {
-        const std::size_t at = (static_cast<std::size_t>(l) * o.seqs + s) * o.steps + step;
-        c.hits += o.hits[at];
-        c.misses += o.misses[at];
+  std::vector<std::int32_t> layers;  // replayed layers, ascending
+  for (std::int32_t l = 0; l < o.layers; ++l)
+    if (l < static_cast<std::int32_t>(replay_layer.size()) && replay_layer[l]) layers.push_back(l);
+  const std::size_t nl = layers.size(), steps = static_cast<std::size_t>(std::max(o.steps, 0));
+  std::vector<trace::CacheOutcome> out(steps * nl);  // (step, layer), step after step
+  // Summed per layer over the batch's streams, each read in step order (contiguous).
+  std::vector<std::uint64_t> hits(steps), misses(steps);
+  for (std::size_t li = 0; li < nl; ++li) {
+    std::fill(hits.begin(), hits.end(), 0);
+    std::fill(misses.begin(), misses.end(), 0);
+    for (std::int32_t s : seq_map) {
+      const std::size_t base = (static_cast<std::size_t>(layers[li]) * o.seqs + s) * steps;
+      for (std::size_t step = 0; step < steps; ++step) {
+        hits[step] += o.hits[base + step];
+        misses[step] += o.misses[base + step];
       }
+    }
+    for (std::size_t step = 0; step < steps; ++step) {
+      trace::CacheOutcome& c = out[step * nl + li];
+      c.step = static_cast<std::int32_t>(step);
+      c.layer = static_cast<std::int16_t>(layers[li]);
+      c.hits = hits[step];
+      c.misses = misses[step];
       c.selected = c.hits + c.misses;
       c.loaded_bytes = c.misses * block_bytes;
-      out.push_back(c);
     }
   }
   return out;

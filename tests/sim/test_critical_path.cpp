@@ -1,6 +1,7 @@
 // The flat-array critical path agrees with a Boost.Graph reference (the
 // simulator's former implementation), ties included, on random step graphs.
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <limits>
 #include <random>
@@ -9,7 +10,10 @@
 #include <boost/graph/dag_shortest_paths.hpp>
 
 #include "catch.hpp"
+#include "foresight/sim/metrics.hpp"
 #include "foresight/sim/timeline.hpp"
+#include "foresight/trace/metrics.hpp"
+#include "sim_fixtures.hpp"
 
 using namespace foresight;
 
@@ -101,5 +105,67 @@ TEST_CASE("flat critical path equals the Boost.Graph reference", "[sim][engine]"
     CHECK(got.length_ns == want.length_ns);
     CHECK(got.ops == want.ops);
     CHECK(got.ns_by_class == want.ns_by_class);
+  }
+}
+
+TEST_CASE("path totals equal the critical path's", "[sim][engine]") {
+  std::mt19937 rng(13);
+  sim::CriticalPathScratch scratch;
+  for (int rep = 0; rep < 200; ++rep) {
+    const trace::Trace t = random_trace(rng, 1 + rng() % 40);
+    trace::StepDag g;
+    trace::step_dag(t, 0, t.ops.size() - 1, g);
+    trace::StepDagPlan plan;
+    trace::plan_step_dag(g, plan, scratch);
+    std::vector<std::int64_t> w;
+    for (const auto& op : t.ops) w.push_back(op.kind == trace::OpKind::wait ? 0 : op.end_ns - op.start_ns);
+    const auto want = sim::critical_path(t, 0, t.ops.size() - 1);
+    const auto got = trace::critical_path_totals(plan, w, scratch);
+    CHECK(got.length_ns == want.length_ns);
+    CHECK(got.ns_by_class == want.ns_by_class);
+  }
+}
+
+TEST_CASE("metrics through a layout plan equal metrics read op by op", "[sim][metrics]") {
+  for (const auto mode : config::kAllModes) {
+    const trace::Trace t = sim::synthesize(testing::tiny_synth(mode));
+    const trace::LayoutPlan plan = trace::plan_layout(t);
+    std::vector<std::int64_t> start, end;
+    std::vector<std::uint64_t> bytes;
+    for (const auto& op : t.ops) {
+      start.push_back(op.start_ns);
+      end.push_back(op.end_ns);
+      bytes.push_back(op.bytes);
+    }
+    std::vector<trace::StepSpan> spans;
+    trace::step_spans(plan.spans, start, end, spans);
+    const auto want_spans = trace::step_spans(t);
+    REQUIRE(spans.size() == want_spans.size());
+    for (std::size_t i = 0; i < spans.size(); ++i) {
+      CHECK(spans[i].phase == want_spans[i].phase);
+      CHECK(spans[i].step == want_spans[i].step);
+      CHECK(spans[i].start_ns == want_spans[i].start_ns);
+      CHECK(spans[i].end_ns == want_spans[i].end_ns);
+    }
+    trace::TimedRun r;
+    r.layout = &t;
+    r.start_ns = start;
+    r.end_ns = end;
+    r.bytes = bytes;
+    r.steps = spans;
+    r.cache = t.cache;
+    r.batch = t.header.run.batch;
+    r.decode_steps = t.header.run.decode_steps;
+    r.warmup_steps = t.header.run.warmup_steps;
+    r.context_tokens = t.header.run.context_tokens;
+    r.plan = &plan;
+    const trace::MemoryUse mem{1, 2, true};
+    const trace::Metrics got = trace::compute_metrics(r, mem), want = trace::compute_metrics(t, mem);
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      INFO(got[i].first);
+      CHECK(got[i].first == want[i].first);
+      CHECK((got[i].second == want[i].second || (std::isnan(got[i].second) && std::isnan(want[i].second))));
+    }
   }
 }

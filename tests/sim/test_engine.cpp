@@ -1,7 +1,12 @@
 // Hand-computed cases for the discrete-event engine and the transfer model.
+#include <algorithm>
+#include <cmath>
+#include <random>
+
 #include "catch.hpp"
 #include "foresight/sim/cost_model.hpp"
 #include "foresight/sim/engine.hpp"
+#include "foresight/sim/rounding.hpp"
 #include "foresight/sim/timeline.hpp"
 
 using namespace foresight;
@@ -23,6 +28,73 @@ std::uint32_t add(SimGraph& g, std::uint32_t stream, std::int64_t ns,
   g.deps.insert(g.deps.end(), deps.begin(), deps.end());
   g.ops.push_back(op);
   return static_cast<std::uint32_t>(g.ops.size() - 1);
+}
+
+// The engine as first written (one binary heap of (time, priority, sequence)
+// events, no slot beside it): the order the engine must keep.
+sim::SimTimes reference_simulate(const SimGraph& g, const sim::EngineParams& p, std::int64_t t0) {
+  struct Ev {
+    std::int64_t time;
+    std::uint32_t prio;
+    std::uint64_t seq;
+    std::uint32_t op;
+  };
+  const std::size_t n = g.ops.size();
+  std::vector<std::uint32_t> pending(n, 0), next(n, UINT32_MAX), last(g.stream_count, UINT32_MAX);
+  std::vector<std::vector<std::uint32_t>> dependents(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const SimOp& op = g.ops[i];
+    for (std::uint32_t k = 0; k < op.dep_count; ++k) dependents[g.deps[op.dep_begin + k]].push_back(i);
+    if (last[op.stream] != UINT32_MAX) next[last[op.stream]] = i, ++pending[i];
+    last[op.stream] = i;
+    pending[i] += op.dep_count;
+  }
+  sim::SimTimes t{std::vector<std::int64_t>(n, t0), std::vector<std::int64_t>(n, t0), 0};
+  std::vector<Ev> heap;
+  std::uint64_t seq = 0;
+  auto later = [](const Ev& a, const Ev& b) {
+    return a.time != b.time ? a.time > b.time : a.prio != b.prio ? a.prio > b.prio : a.seq > b.seq;
+  };
+  auto ready = [&](std::int64_t at, std::uint32_t i) {
+    if (!g.lead_ns.empty()) at += g.lead_ns[i];
+    const SimOp& op = g.ops[i];
+    heap.push_back({at, op.cls == OpClass::wait ? 0u : op.gather_ctas > 0 ? 1u : 2u, seq++, i});
+    std::push_heap(heap.begin(), heap.end(), later);
+  };
+  for (std::uint32_t i = 0; i < n; ++i)
+    if (pending[i] == 0) ready(t0, i);
+  std::int64_t active = 0;
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), later);
+    const Ev ev = heap.back();
+    heap.pop_back();
+    ++t.events;
+    const SimOp& op = g.ops[ev.op];
+    if (ev.prio != 0) {
+      t.start_ns[ev.op] = ev.time;
+      std::int64_t dur = op.duration_ns;
+      if (op.slowable && active > 0) {
+        const double f = p.slowdown_by_ctas && !p.slowdown_by_ctas->empty()
+                             ? (*p.slowdown_by_ctas)[std::min<std::size_t>(static_cast<std::size_t>(active),
+                                                                           p.slowdown_by_ctas->size() - 1)]
+                             : p.gather_compute_slowdown / static_cast<double>(p.sm_count) * static_cast<double>(active);
+        if (f > 0) dur = std::llround(static_cast<double>(dur) * (1.0 + f));
+      }
+      active += op.gather_ctas;
+      heap.push_back({ev.time + dur, 0, seq++, ev.op});
+      std::push_heap(heap.begin(), heap.end(), later);
+      continue;
+    }
+    t.end_ns[ev.op] = ev.time;
+    active -= op.gather_ctas;
+    if (next[ev.op] != UINT32_MAX) {
+      if (g.ops[next[ev.op]].cls == OpClass::wait) t.start_ns[next[ev.op]] = ev.time;
+      if (--pending[next[ev.op]] == 0) ready(ev.time, next[ev.op]);
+    }
+    for (auto d : dependents[ev.op])
+      if (--pending[d] == 0) ready(ev.time, d);
+  }
+  return t;
 }
 }  // namespace
 
@@ -103,6 +175,52 @@ TEST_CASE("malformed graphs are rejected", "[sim][engine]") {
   k.stream_count = 1;
   add(k, 0, -5);
   CHECK_THROWS_WITH(sim::simulate(k, {}), Catch::Contains("negative duration"));
+}
+
+TEST_CASE("round_half_away is llround", "[sim][engine]") {
+  std::vector<double> xs = {0.0, 0.5, -0.5, 1.5, 2.5, -2.5, 0.49999999999999994, -0.49999999999999994,
+                            4503599627370495.5, 4503599627370497.0, 9007199254740993.0, 1e18, -1e18,
+                            123456.49999999999, 123456.5000000001};
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> u(-1e7, 1e7);
+  for (int i = 0; i < 100000; ++i) xs.push_back(u(rng));
+  for (int i = 0; i < 1000; ++i) xs.push_back(std::floor(u(rng)) + 0.5);
+  for (const double x : xs) CHECK(sim::round_half_away(x) == std::llround(x));
+}
+
+TEST_CASE("a planned engine re-times a graph as a fresh one and the plain heap do", "[sim][engine]") {
+  // Random graphs: 3 streams, random deps, gathers holding SMs, waits, zero
+  // durations (ties at one instant); each re-timed run equals simulate().
+  std::mt19937_64 rng(11);
+  for (int trial = 0; trial < 50; ++trial) {
+    SimGraph g;
+    g.stream_count = 3;
+    const int n = 5 + static_cast<int>(rng() % 60);
+    for (int i = 0; i < n; ++i) {
+      std::vector<std::uint32_t> deps;
+      for (int k = 0; i > 0 && k < static_cast<int>(rng() % 3); ++k) deps.push_back(static_cast<std::uint32_t>(rng() % i));
+      const auto stream = static_cast<std::uint32_t>(rng() % 3);
+      const bool wait = stream == 0 && !deps.empty() && rng() % 4 == 0;
+      add(g, stream, static_cast<std::int64_t>(rng() % 5) * 10, deps, wait ? OpClass::wait : OpClass::compute);
+      if (stream == 2) g.ops.back().gather_ctas = static_cast<std::uint16_t>(8 + rng() % 60);
+    }
+    sim::Engine e;
+    e.plan(g);
+    for (int rep = 0; rep < 4; ++rep) {
+      for (auto& op : g.ops) op.duration_ns = static_cast<std::int64_t>(rng() % 5) * 10;
+      const std::vector<double> table = {0.0, 0.1, 0.3};
+      const sim::EngineParams p{0.5, 132, rep % 2 ? &table : nullptr};
+      const auto fresh = sim::simulate(g, p, 7);
+      const auto& planned = e.run_planned(g, p, 7);
+      const auto ref = reference_simulate(g, p, 7);
+      CHECK(planned.start_ns == fresh.start_ns);
+      CHECK(planned.end_ns == fresh.end_ns);
+      CHECK(planned.events == fresh.events);
+      CHECK(fresh.start_ns == ref.start_ns);
+      CHECK(fresh.end_ns == ref.end_ns);
+      CHECK(fresh.events == ref.events);
+    }
+  }
 }
 
 TEST_CASE("critical path follows the transfer a wait blocked on", "[sim][engine]") {

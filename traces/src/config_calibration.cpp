@@ -154,6 +154,14 @@ double GatherModel::time_ns(double bytes, double c) const {
   return by_ctas(ctas, latency_ns, c) + bytes / by_ctas(ctas, gbps, c);
 }
 
+double GatherModel::latency_at(double c) const {
+  return ctas.empty() ? 0.0 : by_ctas(ctas, latency_ns, c);
+}
+
+double GatherModel::gbps_at(double c) const {
+  return ctas.empty() ? 0.0 : by_ctas(ctas, gbps, c);
+}
+
 double GatherModel::beside_at(double c) const {
   return ctas.empty() ? 0.0 : by_ctas(ctas, beside_ns, c);
 }

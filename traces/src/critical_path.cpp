@@ -42,6 +42,41 @@ std::vector<StepSpan> step_spans(const std::vector<Op>& ops,
   return spans;
 }
 
+SpanPlan plan_spans(const std::vector<Op>& ops) {
+  // Spans in (phase, step) order, as step_spans sorts them; ops in index order within each.
+  std::vector<std::uint32_t> order(ops.size());
+  for (std::size_t i = 0; i < ops.size(); ++i) order[i] = static_cast<std::uint32_t>(i);
+  std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+    if (ops[a].phase != ops[b].phase) return ops[a].phase < ops[b].phase;
+    return ops[a].step < ops[b].step;
+  });
+  SpanPlan p;
+  p.ops = std::move(order);
+  for (std::size_t k = 0; k < p.ops.size(); ++k) {
+    const Op& op = ops[p.ops[k]];
+    if (p.spans.empty() || p.spans.back().phase != op.phase || p.spans.back().step != op.step) {
+      p.spans.push_back({op.phase, op.step, 0, 0});
+      p.begin.push_back(static_cast<std::uint32_t>(k));
+    }
+  }
+  p.begin.push_back(static_cast<std::uint32_t>(p.ops.size()));
+  return p;
+}
+
+void step_spans(const SpanPlan& plan, std::span<const std::int64_t> start_ns,
+                std::span<const std::int64_t> end_ns, std::vector<StepSpan>& out) {
+  out = plan.spans;
+  for (std::size_t s = 0; s < out.size(); ++s) {
+    std::int64_t lo = start_ns[plan.ops[plan.begin[s]]], hi = end_ns[plan.ops[plan.begin[s]]];
+    for (std::uint32_t k = plan.begin[s] + 1; k < plan.begin[s + 1]; ++k) {
+      lo = std::min(lo, start_ns[plan.ops[k]]);
+      hi = std::max(hi, end_ns[plan.ops[k]]);
+    }
+    out[s].start_ns = lo;
+    out[s].end_ns = hi;
+  }
+}
+
 std::vector<StepSpan> step_spans(const Trace& t) {
   std::vector<std::int64_t> start(t.ops.size()), end(t.ops.size());
   for (std::size_t i = 0; i < t.ops.size(); ++i) {
@@ -188,6 +223,23 @@ CriticalPath critical_path(const StepDag& g, CriticalPathScratch& s) {
   StepDagPlan plan;
   plan_step_dag(g, plan, s);
   return critical_path(plan, g.weight_ns, s);
+}
+
+PathTotals critical_path_totals(const StepDagPlan& p, std::span<const std::int64_t> w,
+                                CriticalPathScratch& s) {
+  PathTotals t;
+  const std::uint32_t n = p.n;
+  if (n == 0) return t;
+  longest_paths(p, w, s);
+  std::uint32_t end = 0;
+  for (std::uint32_t i = 1; i < n; ++i)
+    if (s.dist[i] > s.dist[end]) end = i;
+  t.length_ns = s.dist[end];
+  for (std::uint32_t v = end; v != n; v = s.pred[v]) {
+    t.ns_by_class[static_cast<std::size_t>(p.cls[v])] += w[v];
+    if (s.pred[v] == v) break;
+  }
+  return t;
 }
 
 CriticalPath critical_path(const StepDagPlan& p, std::span<const std::int64_t> w,

@@ -62,7 +62,22 @@ void add_step_metrics(Metrics& m, const TimedRun& r, std::int32_t first) {
 struct H2d {
   double bytes = 0, total_ns = 0, exposed_ns = 0;
 };
+// The same over a LayoutPlan's list (the same ops in the same order).
+H2d sum_h2d(const std::vector<LayoutPlan::Entry>& list, const TimedRun& r, std::int32_t first) {
+  H2d h;
+  for (const auto& e : list) {
+    if (e.step < first) continue;
+    const double d = static_cast<double>(r.end_ns[e.op] - r.start_ns[e.op]);
+    if (e.kind != LayoutPlan::kWaitExposed) {
+      h.bytes += static_cast<double>(r.bytes[e.op]);
+      h.total_ns += d;
+    }
+    if (e.kind != LayoutPlan::kH2d) h.exposed_ns += d;
+  }
+  return h;
+}
 H2d sum_h2d(const TimedRun& r, std::int32_t first) {
+  if (r.plan) return sum_h2d(r.plan->h2d, r, first);
   const auto& ops = r.layout->ops;
   const auto& streams = r.layout->streams;
   H2d h;
@@ -100,9 +115,14 @@ void add_h2d_metrics(Metrics& m, const TimedRun& r, std::int32_t first, bool mea
 void add_compute_metrics(Metrics& m, const TimedRun& r, std::int32_t first, bool measured) {
   double ns = 0;
   const auto& ops = r.layout->ops;
-  for (std::size_t i = 0; measured && i < ops.size(); ++i)
-    if (timed(ops[i].phase, ops[i].step, first) && op_class(ops[i]) == OpClass::compute)
-      ns += static_cast<double>(r.end_ns[i] - r.start_ns[i]);
+  if (r.plan) {
+    for (const auto& e : r.plan->compute)
+      if (measured && e.step >= first) ns += static_cast<double>(r.end_ns[e.op] - r.start_ns[e.op]);
+  } else {
+    for (std::size_t i = 0; measured && i < ops.size(); ++i)
+      if (timed(ops[i].phase, ops[i].step, first) && op_class(ops[i]) == OpClass::compute)
+        ns += static_cast<double>(r.end_ns[i] - r.start_ns[i]);
+  }
   m.emplace_back("compute.total_ms", measured ? ns * kMsPerNs : kNaN);
 }
 
@@ -138,19 +158,19 @@ Bounds sum_critical_paths(const TimedRun& r, std::int32_t first) {
   Bounds b;
   const auto& ops = r.layout->ops;
   std::vector<StepPlan> local;
-  const std::vector<StepPlan>* plans = r.plans;
+  const std::vector<StepPlan>* plans = r.plan ? &r.plan->steps : nullptr;
   if (!plans) {
     local = plan_steps(*r.layout, first);
     plans = &local;
   }
-  CriticalPathScratch scratch;
-  std::vector<std::int64_t> w;
+  thread_local CriticalPathScratch scratch;
+  thread_local std::vector<std::int64_t> w;
   for (const StepPlan& sp : *plans) {
     if (!timed(ops[sp.first].phase, ops[sp.first].step, first)) continue;
-    w.clear();
-    for (std::size_t i = sp.first; i <= sp.last; ++i)
-      w.push_back(ops[i].kind == OpKind::wait ? 0 : r.end_ns[i] - r.start_ns[i]);
-    const CriticalPath cp = critical_path(sp.dag, w, scratch);
+    w.resize(sp.last + 1 - sp.first);
+    for (std::size_t i = sp.first; i <= sp.last; ++i)  // a wait weighs 0 (OpClass::wait: OpKind::wait)
+      w[i - sp.first] = sp.dag.cls[i - sp.first] == OpClass::wait ? 0 : r.end_ns[i] - r.start_ns[i];
+    const PathTotals cp = critical_path_totals(sp.dag, w, scratch);
     int arg = 0;
     for (int k = 0; k < 3; ++k) {
       b.by_class[k] += static_cast<double>(cp.ns_by_class[k]);
@@ -206,6 +226,28 @@ std::vector<StepPlan> plan_steps(const Trace& layout, std::int32_t first_step) {
     i = j + 1;
   }
   return plans;
+}
+
+LayoutPlan plan_layout(const Trace& layout) {
+  LayoutPlan p;
+  p.spans = plan_spans(layout.ops);
+  const auto& streams = layout.streams;
+  for (std::size_t i = 0; i < layout.ops.size(); ++i) {
+    const Op& op = layout.ops[i];
+    if (op.phase != Phase::decode) continue;
+    const bool on_compute = streams[op.stream].kind == StreamKind::compute;
+    const LayoutPlan::Entry e{static_cast<std::uint32_t>(i), op.step, 0};
+    if (op.kind == OpKind::h2d) {
+      p.h2d.push_back(e);
+      p.h2d.back().kind = on_compute ? LayoutPlan::kH2dExposed : LayoutPlan::kH2d;
+    } else if (op.kind == OpKind::wait && on_compute) {
+      p.h2d.push_back(e);
+      p.h2d.back().kind = LayoutPlan::kWaitExposed;
+    }
+    if (op_class(op) == OpClass::compute) p.compute.push_back(e);
+  }
+  p.steps = plan_steps(layout);
+  return p;
 }
 
 Metrics compute_metrics(const TimedRun& r, const MemoryUse& mem, bool critical_paths) {

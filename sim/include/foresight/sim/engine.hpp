@@ -63,24 +63,37 @@ struct SimTimes {
 // duration).
 SimTimes simulate(const SimGraph& g, const EngineParams& p, std::int64_t t0_ns = 0);
 
-// Reusable variant that keeps its buffers between calls (sweeps).
+// Reusable variant that keeps its buffers between calls (sweeps). A sweep
+// runs one op graph structure under many timings: plan() it once, then
+// run_planned() each timing, which skips re-checking and re-indexing the
+// structure.
 class Engine {
  public:
+  // plan(g) then run_planned(g, p, t0_ns).
   const SimTimes& run(const SimGraph& g, const EngineParams& p, std::int64_t t0_ns = 0);
 
+  // Checks and indexes the structure of `g` (streams, dependencies; not its
+  // durations or gather CTAs). Throws std::invalid_argument as simulate does.
+  void plan(const SimGraph& g);
+  // Runs `g`, whose ops, streams and deps must be those of the graph last
+  // planned (durations, gather_ctas, slowable and lead_ns may differ). Throws
+  // std::invalid_argument on a negative duration.
+  const SimTimes& run_planned(const SimGraph& g, const EngineParams& p, std::int64_t t0_ns = 0);
+
  private:
+  // An event ordered by (time, key); key = priority (0 = end, frees first;
+  // 1 = gather start; 2 = other start) << 62 | insertion sequence << 32 | op.
   struct Event {
     std::int64_t time;
-    std::uint32_t priority;  // 0 = end (frees first), 1 = gather start, 2 = other start
-    std::uint64_t seq;
-    std::uint32_t op;
+    std::uint64_t key;
   };
   std::vector<Event> heap_;
-  std::vector<std::uint32_t> pending_;     // unmet prerequisites per op
+  std::vector<std::uint32_t> pending0_;    // prerequisites per op (planned)
+  std::vector<std::uint32_t> pending_;     // unmet prerequisites per op (this run)
   std::vector<std::uint32_t> dependents_;  // CSR of op -> dependents
   std::vector<std::uint32_t> dep_head_;
   std::vector<std::uint32_t> next_in_stream_;
-  std::vector<std::uint8_t> started_;
+  std::vector<std::uint32_t> roots_;       // ops without prerequisites, in index order
   SimTimes times_;
 };
 

@@ -8,8 +8,10 @@
 
 namespace foresight::sim {
 
+using trace::LayoutPlan;
 using trace::Metrics;
 using trace::metrics_to_json;
+using trace::plan_layout;
 using trace::plan_steps;
 using trace::StepPlan;
 using trace::TimedRun;

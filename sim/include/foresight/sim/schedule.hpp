@@ -74,6 +74,11 @@ struct ScheduleConfig {
   bool d2d_by_duration = false;   // GPU-to-GPU gathers timed by the DurationFn (stage d2d_gather)
   bool eager = false;             // no CUDA graph: every GPU op waits for its host launch
   std::int64_t eager_launch_ns = 0;  // host time per launch when `eager`
+  // Indexed by canonical stage id: the duration (ns) the DurationFn gives
+  // every decode compute op of that stage, or < 0 where it depends on more
+  // than the stage. time_skeleton takes these without calling the DurationFn
+  // (calibrated costs; empty: call it for every op).
+  std::vector<std::int64_t> decode_stage_ns;
 };
 
 // Appends stages, streams, ops and deps of the whole run to `out` (which must

@@ -56,6 +56,12 @@ StreamOutcomes replay_selections(const trace::Trace& t, const SelectionIndex& id
                                  config::Eviction policy, std::int64_t capacity,
                                  const std::vector<bool>& replay_layer);
 
+// The policy whose replay_selections gives the same outcomes as `policy` at
+// `capacity` with run.topk_blocks `topk`, so replays can be shared: lru is
+// sparda's rule except at capacity == topk (where sparda is the exact
+// variant); every other policy is itself.
+config::Eviction replay_equivalent(config::Eviction policy, std::int64_t capacity, std::int64_t topk);
+
 // The policy-independent part of replay_selections: each row's selected
 // blocks minus the one the tail slot serves, stored stream after stream
 // (SelectionIndex::rows order) so a replay reads them sequentially; built

@@ -39,8 +39,10 @@ struct GatherModel {
   std::vector<double> latency_ns;
   std::vector<double> gbps;        // GB/s = bytes per ns
   std::vector<double> beside_ns;   // >= 0
-  double time_ns(double bytes, double ctas) const;
+  double time_ns(double bytes, double ctas) const;  // latency_at + bytes / gbps_at
   double beside_at(double ctas) const;
+  double latency_at(double ctas) const;  // 0 without a model (ctas empty)
+  double gbps_at(double ctas) const;     // 0 without a model
 };
 
 struct Calibration {

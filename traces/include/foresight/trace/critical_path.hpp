@@ -34,6 +34,19 @@ std::vector<StepSpan> step_spans(const Trace& t);
 std::vector<StepSpan> step_spans(const std::vector<Op>& ops, std::span<const std::int64_t> start_ns,
                                  std::span<const std::int64_t> end_ns);
 
+// How step_spans groups the ops of one layout, prepared once for timing it
+// many times: the spans' (phase, step) in (phase, step) order, and the ops of
+// each span.
+struct SpanPlan {
+  std::vector<StepSpan> spans;       // phase and step; times unused
+  std::vector<std::uint32_t> begin;  // per span, plus one end: first entry in ops
+  std::vector<std::uint32_t> ops;    // op indices, span after span
+};
+SpanPlan plan_spans(const std::vector<Op>& ops);
+// step_spans(ops, start_ns, end_ns) of the ops `plan` was made from, into `out`.
+void step_spans(const SpanPlan& plan, std::span<const std::int64_t> start_ns,
+                std::span<const std::int64_t> end_ns, std::vector<StepSpan>& out);
+
 // Critical path of one step: the longest path in the step's DAG of
 // stream-order and dependency edges, weighted by op durations (ns; a wait
 // weighs 0 so the path runs through what it waited on).
@@ -77,6 +90,16 @@ struct StepDagPlan {
   std::vector<OpClass> cls;  // per op
 };
 void plan_step_dag(const StepDag& g, StepDagPlan& plan, CriticalPathScratch& scratch);
+
+// Length and time per class of the critical path of a planned step, without
+// its ops (what the bound.* metrics need): critical_path's length_ns and
+// ns_by_class.
+struct PathTotals {
+  std::int64_t length_ns = 0;
+  std::array<std::int64_t, kOpClassCount> ns_by_class{};
+};
+PathTotals critical_path_totals(const StepDagPlan& plan, std::span<const std::int64_t> weight_ns,
+                                CriticalPathScratch& scratch);
 
 // critical_path of a StepDag; ops are local indices 0..n-1. Ties between
 // equally long paths are broken as boost::dag_shortest_paths breaks them

@@ -41,6 +41,26 @@ struct StepPlan {
 // depend only on the op structure, not on times.
 std::vector<StepPlan> plan_steps(const Trace& layout, std::int32_t first_step = 0);
 
+// What compute_metrics reads of an op layout besides times, prepared once for
+// timing the layout many times (a sweep): how ops group into step spans, the
+// decode ops each sum runs over (in op order, so sums add up alike), and the
+// critical-path plans of the decode steps. Depends only on the op structure.
+struct LayoutPlan {
+  // A decode op that a sum counts, with its step (warm-up steps are skipped
+  // when the metrics are computed).
+  struct Entry {
+    std::uint32_t op = 0;
+    std::int32_t step = 0;
+    std::uint8_t kind = 0;  // h2d list: kH2d, kH2dExposed or kWaitExposed
+  };
+  static constexpr std::uint8_t kH2d = 0, kH2dExposed = 1, kWaitExposed = 2;
+  SpanPlan spans;
+  std::vector<Entry> h2d;      // H2D ops, and waits on compute streams
+  std::vector<Entry> compute;  // compute-class ops
+  std::vector<StepPlan> steps;  // plan_steps(layout)
+};
+LayoutPlan plan_layout(const Trace& layout);
+
 // What compute_metrics reads of a timed run, without a materialized trace:
 // the op layout (phase, step, kind, engine, stream, id, deps) from `layout`,
 // times and bytes from the spans.
@@ -55,8 +75,8 @@ struct TimedRun {
   std::int64_t decode_steps = 0;            // run.decode_steps (timed steps)
   std::int64_t warmup_steps = 0;            // run.warmup_steps: decode steps below it are warm-up
   std::span<const std::int64_t> context_tokens;  // per sequence
-  // plan_steps(*layout) covering at least the timed steps; null: planned here.
-  const std::vector<StepPlan>* plans = nullptr;
+  // plan_layout(*layout); null: the layout is read op by op.
+  const LayoutPlan* plan = nullptr;
 };
 
 // decode.*, prefill.*, h2d.*, compute.*, cache.*, bound.* and memory.*.
