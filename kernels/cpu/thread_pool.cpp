@@ -4,7 +4,7 @@
 // counter by the caller and by whichever workers wake in time, so a worker
 // that the OS has not scheduled yet never holds the caller up: the caller
 // takes the work itself. (libgomp's barrier waited for every thread, and its
-// spin-waiting workers made decode steps 30x slower on a loaded 2-core host.)
+// spin-waiting workers made decode steps 28x slower on a loaded 2-core host.)
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
