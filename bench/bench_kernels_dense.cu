@@ -6,7 +6,9 @@
 // max(bytes / HBM, FLOPs / tensor rate) over the measured time, and "bound"
 // says which ceiling applies. Prefill attention is timed through cuDNN's fused
 // attention (where built in and supported), the dispatcher and every mma.sync
-// tile variant. Usage: bench_kernels_dense [--csv PATH] [--quick] [--attention-only]
+// tile variant. GEMM and prefill attention shapes are the GPU check's
+// (tests/support/kernel_cases.hpp). Usage: bench_kernels_dense [--csv PATH]
+// [--quick] [--attention-only]
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -26,6 +28,7 @@
 #include "foresight/kernels/rope.hpp"
 #include "foresight/kernels/swiglu.hpp"
 #include "gpu_present.hpp"
+#include "kernel_cases.hpp"
 
 using namespace foresight;
 using namespace foresight::kernels;
@@ -175,7 +178,8 @@ int main(int argc, char** argv) {
       std::printf(
           "Usage: bench_kernels_dense [--csv PATH] [--quick] [--attention-only]\n"
           "  --csv PATH        also write the table as CSV to PATH (default: none)\n"
-          "  --quick           fewer samples and no 32K prefill attention (default: off)\n"
+          "  --quick           fewer samples, only the quick shapes of tests/support/kernel_cases.hpp\n"
+          "                    (no 32K prefill attention, no big GEMMs) (default: off)\n"
           "  --attention-only  time only prefill attention (default: off, all ops)\n");
       return std::strcmp(argv[i], "--help") == 0 ? 0 : 2;
     }
@@ -265,21 +269,23 @@ void bench_all(Bench& bench, bool quick, bool attention_only) {
   }
 
   GemmHandle gemm;
-  struct G { const char* name; int in, out; };
-  const G gemms[] = {{"gemm qkv+forecast", H, (NH + 3 * NKV) * D}, {"gemm o_proj", H, H},
-                     {"gemm gate+up", H, 2 * INTER}, {"gemm down", INTER, H}, {"gemm lm_head", H, VOCAB}};
-  for (int rows : {16, 128, 4096}) {
-    for (const G& g : gemms) {
-      const double io = (double(rows) * g.in + double(g.out) * g.in + double(rows) * g.out) * 2;
-      const int cp = copies_for(io);
-      auto* x = random_slab(keep, std::size_t(rows) * g.in, cp);
-      auto* w = random_slab(keep, std::size_t(g.out) * g.in, cp, -0.05f, 0.05f);
-      auto* y = random_slab(keep, std::size_t(rows) * g.out, cp);
-      bench.run(g.name, dims({rows, g.in, g.out}), io, 2.0 * rows * g.in * g.out, cp, [&](int c) {
-        gemm_cuda(gemm, {x->at(c), w->at(c), y->at(c), rows, g.in, g.out}, nullptr);
-      });
-      keep.clear();  // weights of 5 GEMMs x copies would not fit together
-    }
+  for (const testing::cases::GemmCase& g : testing::cases::gemm_cases(quick)) {
+    // Bytes of the operands (y read too with accumulate); padding not counted.
+    const double io = (double(g.rows) * g.in + double(g.out) * g.in + double(g.rows) * g.out * (g.accumulate ? 2 : 1)) * 2;
+    const std::int64_t ldx = g.in + g.pad, ldw = g.in + g.pad, ldy = g.out + g.pad;
+    const int cp = copies_for(io);
+    auto* x = random_slab(keep, g.offset + std::size_t(g.rows) * ldx, cp);
+    auto* w = random_slab(keep, g.offset + std::size_t(g.out) * ldw, cp, -0.05f, 0.05f);
+    auto* y = random_slab(keep, g.offset + std::size_t(g.rows) * ldy, cp);
+    std::string shape = dims({g.rows, g.in, g.out});
+    if (g.pad) shape += " pad " + std::to_string(g.pad);
+    if (g.offset) shape += " off " + std::to_string(g.offset);
+    bench.run(g.name, shape, io, 2.0 * g.rows * g.in * g.out, cp, [&](int c) {
+      GemmParams p{x->at(c) + g.offset, w->at(c) + g.offset, y->at(c) + g.offset, g.rows, g.in, g.out, ldx, ldw, ldy};
+      p.accumulate = g.accumulate;
+      gemm_cuda(gemm, p, nullptr);
+    });
+    keep.clear();  // weights of several GEMMs x copies would not fit together
   }
 
   {  // key compression: a 32K prefill, and one decode step of batch 16 at a window boundary
@@ -310,28 +316,24 @@ void bench_all(Bench& bench, bool quick, bool attention_only) {
 }
 
 void bench_prefill_attention(Bench& bench, bool quick) {
-  const int NH = 32, NKV = 2, D = 128;
   std::vector<std::unique_ptr<Slab<bf16>>> keep;
   std::printf("cuDNN runtime version: %d (0: not built in)\n", prefill_attention_cudnn_version());
-  struct A { std::int64_t start, chunk; };
-  std::vector<A> attn = {{0, 4096}, {0, 8192}};
-  if (!quick) {
-    attn.push_back({28672, 4096});  // last chunk of a chunked 32K prefill
-    attn.push_back({0, 32768});     // the whole 32K prefill in one call
-  }
-  for (A a : attn) {
+  for (const testing::cases::PrefillAttentionCase& a : testing::cases::prefill_attention_cases(quick)) {
     const std::int64_t kv = a.start + a.chunk;
-    PrefillAttentionParams p{nullptr, nullptr, nullptr, nullptr, a.start, a.chunk, NH, NKV, D};
-    const double io = (2.0 * a.chunk * NH * D + 2.0 * kv * NKV * D) * 2;
-    auto* q = random_slab(keep, std::size_t(a.chunk) * NH * D, 1, -2, 2);
-    auto* k = random_slab(keep, std::size_t(kv) * NKV * D, 1, -2, 2);
-    auto* v = random_slab(keep, std::size_t(kv) * NKV * D, 1);
-    auto* o = random_slab(keep, std::size_t(a.chunk) * NH * D, 1);
+    const std::int64_t q_row = std::int64_t(a.nh) * a.d + a.pad, kv_row = std::int64_t(a.nkv) * a.d + a.pad;
+    PrefillAttentionParams p{nullptr, nullptr, nullptr, nullptr, a.start, a.chunk, a.nh, a.nkv, a.d, 0.f,
+                             q_row, kv_row, q_row};
+    const double io = (2.0 * a.chunk * a.nh * a.d + 2.0 * kv * a.nkv * a.d) * 2;  // padding not counted
+    auto* q = random_slab(keep, std::size_t(a.chunk) * q_row, 1, -2, 2);
+    auto* k = random_slab(keep, std::size_t(kv) * kv_row, 1, -2, 2);
+    auto* v = random_slab(keep, std::size_t(kv) * kv_row, 1);
+    auto* o = random_slab(keep, std::size_t(a.chunk) * q_row, 1);
     p.q = q->at(0);
     p.k = k->at(0);
     p.v = v->at(0);
     p.o = o->at(0);
-    const std::string shape = "start " + std::to_string(a.start) + " " + dims({a.chunk, NH, NKV, D});
+    const std::string shape = "start " + std::to_string(a.start) + " " + dims({a.chunk, a.nh, a.nkv, a.d}) +
+                              (a.pad ? " pad " + std::to_string(a.pad) : "");
     const int kCudnn = -2, kDispatch = -1;
     for (int variant = kCudnn; variant < kPrefillAttentionVariants; ++variant) {
       std::string op = variant == kCudnn ? "prefill_attn cudnn" : "prefill_attn v" + std::to_string(variant);

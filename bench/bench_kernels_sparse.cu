@@ -4,7 +4,8 @@
 // working data exceeds the 50 MiB L2 where it matters. Prints
 // op / shape / us / GB/s / % of ceiling; --csv PATH writes the same rows.
 // Ceilings (H100, ../shared/reference/measured-h100.md): HBM 3000 GB/s,
-// pinned H2D 52 GB/s. Usage: bench_kernels_sparse [--csv PATH] [--reps N] [--calls N] [--attention-only]
+// pinned H2D 52 GB/s. Decode attention runs the GPU check's shapes
+// (tests/support/kernel_cases.hpp). Usage: bench_kernels_sparse [--csv PATH] [--reps N] [--calls N] [--attention-only]
 // [--decode-cases LIST]
 #include <algorithm>
 #include <cstdio>
@@ -23,6 +24,7 @@
 #include "foresight/kernels/kv_gather.hpp"
 #include "foresight/kernels/working_set.hpp"
 #include "gpu_present.hpp"
+#include "kernel_cases.hpp"
 #include "numeric.hpp"
 
 using namespace foresight;
@@ -171,26 +173,37 @@ void bench_gather_d2d() {
   }
 }
 
-void bench_attention() {
-  const int batch = 16, n_heads = 32, kv_heads = 2, d = 128, slots = 97, rows = batch * kv_heads;
-  const std::size_t elems = std::size_t(rows) * slots * 64 * d;
-  constexpr int kCopies = 3;  // 3 x 204 MB of K+V: never L2-resident
+// Decode attention over one shared case (tests/support/kernel_cases.hpp):
+// sparse over every slot of every row (full tail), then dense over the
+// contiguous cache, for each --decode-cases kernel. A case's splits apply
+// unless the --decode-cases entry names its own (non-zero).
+std::string attention_shape(const testing::cases::DecodeAttentionCase& a, const std::string& what, int splits) {
+  return "b" + std::to_string(a.batch) + " h" + std::to_string(a.n_heads) + "/" + std::to_string(a.kv_heads) + " d" +
+         std::to_string(a.d) + " " + what + ", splits " + std::to_string(splits);
+}
+
+int case_splits(const testing::cases::DecodeAttentionCase& a, const DecodeCase& c, int tiles) {
+  if (c.splits) return c.splits;
+  return a.splits ? a.splits : default_decode_splits(a.batch, a.kv_heads, tiles, 132);
+}
+
+void bench_sparse_attention(const testing::cases::DecodeAttentionCase& a, DeviceBuffer<bf16>& q,
+                            DeviceBuffer<bf16>& out) {
+  const int slots = a.k_blocks + 1, rows = a.batch * a.kv_heads;
+  const std::size_t elems = std::size_t(rows) * slots * 64 * a.d;
+  constexpr int kCopies = 3;  // rotated, so the MiniCPM cases are never L2-resident
   std::vector<DeviceBuffer<bf16>> ks, vs;
   for (int c = 0; c < kCopies; ++c) {
     ks.emplace_back(testing::random_bf16(elems, 10 + c)), vs.emplace_back(testing::random_bf16(elems, 20 + c));
   }
-  DeviceBuffer<bf16> q(testing::random_bf16(std::size_t(batch) * n_heads * d, 3)), out(std::size_t(batch) * n_heads * d);
   std::vector<std::int32_t> list(std::size_t(rows) * slots);
   for (int r = 0; r < rows; ++r) std::iota(list.begin() + std::ptrdiff_t(r) * slots, list.begin() + std::ptrdiff_t(r + 1) * slots, 0);
-  DeviceBuffer<std::int32_t> d_list(list), d_len(std::vector<std::int32_t>(rows, slots)), tail(std::vector<std::int32_t>(batch, 64));
-  const double kv_bytes = 2.0 * elems * sizeof(bf16);
+  DeviceBuffer<std::int32_t> d_list(list), d_len(std::vector<std::int32_t>(rows, slots)), tail(std::vector<std::int32_t>(a.batch, 64));
   for (const DecodeCase& c : g_decode_cases) {
     select_decode_kernel(c.kernel);
-    const int splits = c.splits;
-    const std::string name = c.kernel;
     SparseDecodeAttentionParams p;
-    p.shape.batch = batch, p.shape.n_heads = n_heads, p.shape.kv_heads = kv_heads, p.shape.head_dim = d;
-    p.shape.n_splits = splits ? splits : default_decode_splits(batch, kv_heads, slots, 132);
+    p.shape.batch = a.batch, p.shape.n_heads = a.n_heads, p.shape.kv_heads = a.kv_heads, p.shape.head_dim = a.d;
+    p.shape.n_splits = case_splits(a, c, slots);
     DeviceBuffer<unsigned char> ws(decode_attention_workspace_bytes(p.shape));
     p.shape.workspace = ws.get();
     p.q = q.get(), p.slot_list = d_list.get(), p.list_len = d_len.get(), p.tail_tokens = tail.get(), p.out = out.get();
@@ -199,26 +212,37 @@ void bench_attention() {
       p.slots_k = ks[i % kCopies].get(), p.slots_v = vs[i % kCopies].get();
       sparse_decode_attention_cuda(p, nullptr);
     });
-    row("sparse_decode_attention " + name, "b16 h32/2 d128 97x64 tok, splits " + std::to_string(p.shape.n_splits), us,
-        kv_bytes, kHbmGbps);
+    row("sparse_decode_attention " + c.kernel,
+        attention_shape(a, std::to_string(slots) + "x64 tok", p.shape.n_splits), us, 2.0 * elems * sizeof(bf16), kHbmGbps);
   }
-  // Dense over a contiguous cache: 32K tokens per sequence (536 MB of K+V).
-  const std::int64_t max_tokens = 32768;
-  DeviceBuffer<bf16> k(std::size_t(rows) * max_tokens * d), v(k.size());
+}
+
+void bench_dense_attention(const testing::cases::DecodeAttentionCase& a, DeviceBuffer<bf16>& q,
+                           DeviceBuffer<bf16>& out) {
+  const std::int64_t max_tokens = std::int64_t{a.k_blocks} * 64 + 37;
+  DeviceBuffer<bf16> k(std::size_t(a.batch) * a.kv_heads * max_tokens * a.d), v(k.size());
   k.poison(0x3c), v.poison(0x3c);  // finite bf16 values
-  DeviceBuffer<std::int32_t> seq(std::vector<std::int32_t>(batch, static_cast<int>(max_tokens)));
+  DeviceBuffer<std::int32_t> seq(std::vector<std::int32_t>(a.batch, static_cast<int>(max_tokens)));
   DenseDecodeAttentionParams p;
-  p.shape.batch = batch, p.shape.n_heads = n_heads, p.shape.kv_heads = kv_heads, p.shape.head_dim = d;
+  p.shape.batch = a.batch, p.shape.n_heads = a.n_heads, p.shape.kv_heads = a.kv_heads, p.shape.head_dim = a.d;
   p.q = q.get(), p.k = k.get(), p.v = v.get(), p.seq_len = seq.get(), p.out = out.get(), p.max_tokens = max_tokens;
   for (const DecodeCase& c : g_decode_cases) {
     select_decode_kernel(c.kernel);
-    p.shape.n_splits =
-        c.splits ? c.splits : default_decode_splits(batch, kv_heads, static_cast<int>(max_tokens / 64), 132);
+    p.shape.n_splits = case_splits(a, c, static_cast<int>((max_tokens + 63) / 64));
     DeviceBuffer<unsigned char> ws(decode_attention_workspace_bytes(p.shape));
     p.shape.workspace = ws.get();
     const double us = time_us([&](int) { dense_decode_attention_cuda(p, nullptr); });
-    row("dense_decode_attention " + c.kernel, "b16 h32/2 d128 32768 tok, splits " + std::to_string(p.shape.n_splits),
+    row("dense_decode_attention " + c.kernel, attention_shape(a, std::to_string(max_tokens) + " tok", p.shape.n_splits),
         us, 2.0 * k.size() * sizeof(bf16), kHbmGbps);
+  }
+}
+
+void bench_attention() {
+  for (const testing::cases::DecodeAttentionCase& a : testing::cases::decode_attention_cases(false)) {
+    DeviceBuffer<bf16> q(testing::random_bf16(std::size_t(a.batch) * a.n_heads * a.d, 3));
+    DeviceBuffer<bf16> out(std::size_t(a.batch) * a.n_heads * a.d);
+    bench_sparse_attention(a, q, out);
+    bench_dense_attention(a, q, out);
   }
   unsetenv("FORESIGHT_DECODE_KERNEL");
 }

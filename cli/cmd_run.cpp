@@ -11,6 +11,7 @@
 #include "progress.hpp"
 #include "sizes.hpp"
 #include "foresight/config/load.hpp"
+#include "foresight/runtime/backend.hpp"
 #include "foresight/runtime/engine.hpp"
 #include "foresight/runtime/gguf.hpp"
 #include "foresight/runtime/memory_plan.hpp"
@@ -25,7 +26,7 @@ std::atomic<bool> g_stop{false};
 extern "C" void on_sigint(int) { g_stop.store(true); }
 
 struct RunOptions {
-  std::string model, hardware = "h100-sxm", mode = "dense", backend = "cpu", context = "4096";
+  std::string model, hardware, mode = "dense", backend = "cpu", context = "4096";
   std::string prefill = "real", selections = "model", checkpoint, forecast, out;
   std::int64_t batch = 1, steps = 4, warmup = 1, topk = 0, cache_blocks = 0, prefill_chunk = 512, gather_ctas = 0;
   double reuse = 0.85, cross_layer = 0.7;
@@ -62,7 +63,10 @@ config::ModelConfig model_of(const RunOptions& o) {
 runtime::RunRequest run_request(const RunOptions& o) {
   runtime::RunRequest req;
   req.model = model_of(o);
-  req.hardware = config::load_hardware(o.hardware);
+  // No --hardware (or "cpu"): the CPU backend plans for and records this host;
+  // the CUDA backend plans for h100-sxm.
+  const std::string hw = o.hardware.empty() ? (o.backend == "cpu" ? "cpu" : "h100-sxm") : o.hardware;
+  req.hardware = hw == "cpu" ? runtime::host_cpu_hardware() : config::load_hardware(hw);
   auto& r = req.run;
   r.mode = config::parse_mode(o.mode, "--mode");
   r.backend = o.backend;
@@ -123,7 +127,9 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
                   "Model: a name in configs/models (tiny, minicpm4.1-8b, llama3.1-8b), a .toml or a HF config.json "
                   "(default with --checkpoint: the checkpoint's config.json or GGUF metadata)");
   sub->add_option("--hardware", o->hardware,
-                  "Hardware config (name in configs/hardware or .toml) used for the memory plan (default h100-sxm)");
+                  "Hardware config (name in configs/hardware or .toml) the memory plan is made for; 'cpu' is this "
+                  "host (default: cpu on the cpu backend, h100-sxm on cuda). A cpu-backend run records the host "
+                  "CPU as its hardware in the trace whatever this is");
   sub->add_option("--mode", o->mode,
                   "Decode mode (default dense): dense; sparse (query selects, KV on the GPU); sparse-offload "
                   "(KV in pinned host memory, query selects, misses fetched inline); sparda-no-prefetch "

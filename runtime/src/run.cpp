@@ -140,6 +140,14 @@ std::unique_ptr<ExternalSelections> load_selections(const RunRequest& req) {
   return make_trace_selections(src, req.selections_file.string());
 }
 
+// The hardware the run records: a CPU-backend run ran on this host, on one
+// stream, whatever req.hardware the memory plan was made for (a GPU config
+// plans a CPU run as if on that GPU); other backends record req.hardware.
+config::HardwareConfig recorded_hardware(const RunRequest& req, const Backend& backend) {
+  if (backend.name() != "cpu" || req.hardware.name == "cpu") return req.hardware;
+  return host_cpu_hardware();
+}
+
 // The trace header of this run: tool, clock, resolved configs.
 trace::Header run_header(const RunRequest& req, const Backend& backend) {
   trace::Header header;
@@ -147,7 +155,7 @@ trace::Header run_header(const RunRequest& req, const Backend& backend) {
   header.created_utc = trace::utc_now();
   header.clock = backend.clock_name();
   header.model = req.model;
-  header.hardware = req.hardware;
+  header.hardware = recorded_hardware(req, backend);
   header.run = req.run;
   header.run.cuda_graph = req.cuda_graph;
   return header;
@@ -222,11 +230,14 @@ void write_metrics(const RunRequest& req, const MemoryPlan& plan, const std::vec
   write_file(req.out_dir, "metrics.json", mj.dump(2) + "\n");
 }
 
-// config.json: the resolved model, hardware and run configs and the weights' sources.
-void write_config(const RunRequest& req) {
+// config.json: the resolved model, hardware (as recorded in the trace; plus
+// the memory plan's when that differs) and run configs and the weights' sources.
+void write_config(const RunRequest& req, const Backend& backend) {
   nlohmann::json cj;
   cj["model"] = config::to_json(req.model);
-  cj["hardware"] = config::to_json(req.hardware);
+  const config::HardwareConfig hw = recorded_hardware(req, backend);
+  cj["hardware"] = config::to_json(hw);
+  if (hw.name != req.hardware.name) cj["memory_plan_hardware"] = config::to_json(req.hardware);
   cj["run"] = config::to_json(req.run);
   cj["weights"] = {{"checkpoint", req.checkpoint.empty() ? nlohmann::json(nullptr) : nlohmann::json(req.checkpoint.string())},
                    {"forecast", req.forecast.empty() ? nlohmann::json(nullptr) : nlohmann::json(req.forecast.string())},
@@ -295,7 +306,7 @@ RunResult run_to_folder(const RunRequest& req) {
   const trace::Trace& recorded =
       written ? *written : static_cast<const MemoryTraceSink&>(*sink).trace();
   write_metrics(req, plan, feasibility, recorded, decoded, result);
-  write_config(req);
+  write_config(req, *backend);
   write_tokens(req, prompts, result, decoded.logits);
   // The timeline comes from the written trace, which this also validates.
   if (written) write_file(req.out_dir, "timeline.json", trace::to_perfetto(*written).dump() + "\n");

@@ -297,6 +297,22 @@ double apply_pcie_what_if(const config::Scenario& s, config::HardwareConfig& hw,
   return f;
 }
 
+// A CPU-backend trace timed the host CPU on one stream (its header's hardware
+// is the host, runtime::host_cpu_hardware): what-ifs that re-time it onto a
+// GPU or its PCIe link have nothing GPU-shaped to start from.
+void refuse_gpu_what_ifs_on_cpu_trace(const trace::Header& h, const Scenario& s, const std::string& where) {
+  if (h.run.backend != "cpu") return;
+  const std::string ran = fmt::format("this trace ran on the CPU backend (hardware '{}', one stream), so its op "
+                                      "times are the host CPU's", h.hardware.name);
+  if (s.hardware)
+    fail_at(where, fmt::format("--hardware {}: {} and do not re-time to a GPU; replay a trace of the cuda "
+                               "backend, or model the GPU with `foresight synth --hardware {}`",
+                               *s.hardware, ran, *s.hardware));
+  if (s.pcie_gbps || s.gather_ctas)
+    fail_at(where, fmt::format("--pcie-gbps and --gather-ctas: {}; its copies were memcpy with no PCIe link "
+                               "or gather kernel", ran));
+}
+
 // Simulated sequence i replays recorded sequence seq_map[i]: itself below the
 // recorded batch, else a seeded draw. Returns [batch].
 std::vector<std::int32_t> map_sequences(std::int64_t batch, std::int64_t rec_batch, std::uint64_t seed) {
@@ -436,6 +452,7 @@ ResolvedScenario Replayer::resolve(const config::Scenario& s) const {
                     "recorded selections");
   v.mode = s.mode.value_or(h.run.mode);
   check_mode_what_if(h, s, v.mode, where_);
+  refuse_gpu_what_ifs_on_cpu_trace(h, s, where_);
   v.hw = s.hardware ? hardware(*s.hardware) : h.hardware;
   v.hw_changed = s.hardware.has_value();
   v.pcie_factor = apply_pcie_what_if(s, v.hw, where_);

@@ -1,8 +1,10 @@
 // GPU check of the dense-path CUDA kernels against their CPU references over
 // a grid of shapes (MiniCPM4.1-8B: hidden 4096, 32 q heads, 2 KV heads,
-// head_dim 128, intermediate 16384, vocab 73448). Outputs are poisoned with
-// NaN before each kernel. Prints one line per case and "N passed, M failed";
-// exits 77 without a GPU. --quick runs a small grid (for compute-sanitizer).
+// head_dim 128, intermediate 16384, vocab 73448). GEMM and prefill attention
+// shapes come from tests/support/kernel_cases.hpp, shared with
+// bench_kernels_dense. Outputs are poisoned with NaN before each kernel.
+// Prints one line per case and "N passed, M failed"; exits 77 without a GPU.
+// --quick runs a small grid (for compute-sanitizer).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -24,6 +26,7 @@
 #include "foresight/kernels/swiglu.hpp"
 #include "gpu_check_util.cuh"
 #include "gpu_present.hpp"
+#include "kernel_cases.hpp"
 #include "numeric.hpp"
 
 using namespace foresight;
@@ -163,14 +166,11 @@ double check_argmax(int rows, int vocab, bool plant_nan) {
   return testing::mismatches(dout.download(), ref);
 }
 
-// One GEMM case: operands with `pad` extra elements per row (ldx, ldw, ldy)
-// and base pointers `offset` elements past an allocation (offset 1 leaves
-// them only 2-byte aligned). With accumulate y starts random, else NaN.
-struct GemmCase {
-  int rows, in, out;
-  bool accumulate = false;
-  int pad = 0, offset = 0;
-};
+// GEMM cases (testing::cases::GemmCase): operands with `pad` extra elements
+// per row (ldx, ldw, ldy) and base pointers `offset` elements past an
+// allocation (offset 1 leaves them only 2-byte aligned). With accumulate y
+// starts random, else NaN.
+using testing::cases::GemmCase;
 
 // rel L2 error of the [rows, cols] part (ld apart, from `offset`) of out vs
 // ref; +inf on NaN there or when any element outside it (padding, the
@@ -196,7 +196,7 @@ double strided_error(const std::vector<bf16>& out, const std::vector<bf16>& ref,
 // gemm_cuda vs gemm_cpu. Runs twice (the second call takes the cached choice)
 // and requires the same bits both times; a tuning handle must have recorded a
 // tuned choice for the shape, which is printed.
-double check_gemm(GemmHandle& h, GemmCase c) {
+double check_gemm(GemmHandle& h, const GemmCase& c) {
   const std::int64_t ldx = c.in + c.pad, ldw = c.in + c.pad, ldy = c.out + c.pad;
   auto x = testing::random_bf16(c.offset + std::size_t(c.rows) * ldx, next_seed());
   auto w = testing::random_bf16(c.offset + std::size_t(c.out) * ldw, next_seed(), -0.05f, 0.05f);
@@ -371,21 +371,25 @@ bool cudnn_required(std::int64_t start, std::int64_t chunk, int nh, int nkv, int
 
 // One CPU reference, then the dispatcher, cuDNN and every mma.sync variant
 // (tile shape) against it. pad: extra elements per token row of q, k/v and o
-// (strided layouts, e.g. q inside the fused projection output).
+// (strided layouts, e.g. q inside the fused projection output). Chunks longer
+// than kAttentionCheckRows are compared on their last kAttentionCheckRows
+// queries (the reference of those alone: the same causal rows).
 void check_prefill_attention(testing::Tally& t, std::int64_t start, std::int64_t chunk, int nh, int nkv, int d,
                              int pad = 0) {
-  const std::string shape = "start " + std::to_string(start) + " " + dims({chunk, nh, nkv, d}) +
-                            (pad ? " pad " + std::to_string(pad) : "");
   const std::int64_t kv_len = start + chunk, q_row = std::int64_t(nh) * d + pad, kv_row = std::int64_t(nkv) * d + pad;
   auto q = testing::random_bf16(chunk * q_row, next_seed(), -2, 2);
   auto k = testing::random_bf16(kv_len * kv_row, next_seed(), -2, 2);
   auto v = testing::random_bf16(kv_len * kv_row, next_seed());
-  std::vector<bf16> ref(chunk * q_row, bf16{0xFFFF});  // padding stays NaN, like the poisoned output
-  PrefillAttentionParams cpu{q.data(), k.data(), v.data(), ref.data(), start, chunk, nh, nkv, d, 0.f,
-                             q_row, kv_row, q_row};
+  const std::int64_t rows = std::min(chunk, testing::cases::kAttentionCheckRows), skip = chunk - rows;
+  const std::string shape = "start " + std::to_string(start) + " " + dims({chunk, nh, nkv, d}) +
+                            (pad ? " pad " + std::to_string(pad) : "") +
+                            (skip ? " last " + std::to_string(rows) + " checked" : "");
+  std::vector<bf16> ref(rows * q_row, bf16{0xFFFF});  // padding stays NaN, like the poisoned output
+  PrefillAttentionParams cpu{q.data() + skip * q_row, k.data(), v.data(), ref.data(), start + skip, rows, nh, nkv,
+                             d, 0.f, q_row, kv_row, q_row};
   prefill_attention_cpu(cpu);
-  DeviceBuffer<bf16> dq(q), dk(k), dv(v), dout(ref.size());
-  PrefillAttentionParams p = cpu;
+  DeviceBuffer<bf16> dq(q), dk(k), dv(v), dout(chunk * q_row);
+  PrefillAttentionParams p{nullptr, nullptr, nullptr, nullptr, start, chunk, nh, nkv, d, 0.f, q_row, kv_row, q_row};
   p.q = dq.get();
   p.k = dk.get();
   p.v = dv.get();
@@ -410,7 +414,9 @@ void check_prefill_attention(testing::Tally& t, std::int64_t start, std::int64_t
       } else {
         prefill_attention_cuda_variant(p, variant, nullptr);
       }
-      t.report(op, shape, attention_error(dout.download(), ref, chunk, std::int64_t(nh) * d, q_row), kBf16Tol);
+      const std::vector<bf16> out = dout.download();
+      const std::vector<bf16> checked(out.begin() + skip * q_row, out.end());
+      t.report(op, shape, attention_error(checked, ref, rows, std::int64_t(nh) * d, q_row), kBf16Tol);
     } catch (const std::exception& e) {
       t.error(op, shape, e.what());
     }
@@ -482,33 +488,13 @@ int main(int argc, char** argv) {
 
   {
     GemmHandle tuned(std::size_t{32} << 20, GemmTuning::kOn), plain(std::size_t{32} << 20, GemmTuning::kOff);
-    const int QKVF = (NH + 3 * NKV) * D;
-    struct Named {
-      const char* name;
-      GemmCase c;
-      bool big;  // skipped by --quick
-    };
-    std::vector<Named> cases;
-    for (int b : quick ? std::vector<int>{1, 3} : std::vector<int>{1, 3, 16, 64, 128}) {
-      cases.push_back({"gemm qkv+forecast", {b, H, QKVF}, false});
-      cases.push_back({"gemm o_proj +res", {b, H, H, true}, true});
-      cases.push_back({"gemm gate+up", {b, H, 2 * INTER}, true});
-      cases.push_back({"gemm down +res", {b, INTER, H, true}, true});
-      cases.push_back({"gemm odd", {b, 77, 131}, false});
-      cases.push_back({"gemm odd +acc", {b, 77, 131, true}, false});
-    }
-    cases.push_back({"gemm lm_head", {16, H, VOCAB}, true});
-    cases.push_back({"gemm pad3 off1", {3, 77, 131, false, 3, 1}, false});
-    cases.push_back({"gemm pad3 off1 +acc", {3, 77, 131, true, 3, 1}, false});
-    cases.push_back({"gemm qkv pad8 +acc", {64, H, QKVF, true, 8, 0}, true});
-    for (const Named& n : cases) {
-      if (quick && n.big) continue;
-      const GemmCase c = n.c;
+    const int QKVF = testing::cases::kQkvf;
+    for (const GemmCase& c : testing::cases::gemm_cases(quick)) {
       const std::string shape = dims({c.rows, c.in, c.out}) + (c.pad ? " pad " + std::to_string(c.pad) : "") +
                                 (c.offset ? " off " + std::to_string(c.offset) : "");
-      run_case(t, std::string(n.name) + " tuned", shape, [&] { return check_gemm(tuned, c); }, kBf16Tol);
+      run_case(t, std::string(c.name) + " tuned", shape, [&] { return check_gemm(tuned, c); }, kBf16Tol);
       if (c.rows == 1 || c.rows == 64 || c.pad) {
-        run_case(t, std::string(n.name) + " plain", shape, [&] { return check_gemm(plain, c); }, kBf16Tol);
+        run_case(t, std::string(c.name) + " plain", shape, [&] { return check_gemm(plain, c); }, kBf16Tol);
       }
     }
     run_case(t, "gemm graph capture", dims({3, 77, 131}), [&] { return check_gemm_capture(3, 77, 131); }, kBf16Tol);
@@ -527,20 +513,7 @@ int main(int argc, char** argv) {
     run_case(t, "compress decode", dims({b, NKV, D}), [&] { return check_compress_decode(b, NKV, D); }, 0);
   }
 
-  struct Attn { std::int64_t start, chunk; int nh, nkv, d, pad = 0; };
-  std::vector<Attn> attn = {{0, 1, NH, NKV, D}, {0, 64, 4, 2, D}, {0, 100, 4, 1, D}, {37, 1, 4, 2, D},
-                            {0, 77, 4, 2, 64}, {20, 150, 4, 2, D, 3 * 128},
-                            // MiniCPM heads for cuDNN: whole prefill, and later chunks (offset causal mask)
-                            {0, 128, NH, NKV, D}, {128, 64, NH, NKV, D}, {192, 100, NH, NKV, D}};
-  if (!quick) {
-    for (Attn a : std::vector<Attn>{{0, 1000, 4, 2, D}, {768, 256, NH, NKV, D}, {0, 2048, 2, 1, D},
-                                    {1500, 129, 8, 2, D}, {0, 333, 8, 8, 64}, {0, 1000, NH, NKV, D},
-                                    {3968, 128, NH, NKV, D}, {1000, 300, NH, NKV, D}, {0, 512, NH, NKV, D, 3 * 128},
-                                    {2048, 512, NH, NKV, D, 3 * 128}}) {
-      attn.push_back(a);
-    }
-  }
-  for (Attn a : attn) {
+  for (const testing::cases::PrefillAttentionCase& a : testing::cases::prefill_attention_cases(quick)) {
     try {
       check_prefill_attention(t, a.start, a.chunk, a.nh, a.nkv, a.d, a.pad);
     } catch (const std::exception& e) {

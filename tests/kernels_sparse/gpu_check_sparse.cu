@@ -1,6 +1,8 @@
 // GPU check: every sparse-path CUDA kernel against its CPU reference on fresh
 // random inputs over a grid of shapes (MiniCPM4.1-8B included), outputs
-// poisoned first. One line per case, then "N passed, M failed".
+// poisoned first. Decode attention shapes come from
+// tests/support/kernel_cases.hpp (shared with bench_kernels_sparse). One line
+// per case, then "N passed, M failed".
 // Usage: gpu_check_sparse [--quick] [--csv] [--seed N]   (--quick: small
 // shapes, for compute-sanitizer; --csv: CSV lines). Exit 0 all passed,
 // 1 a failure, 77 no GPU.
@@ -25,6 +27,7 @@
 #include "foresight/kernels/slot_list.hpp"
 #include "foresight/kernels/working_set.hpp"
 #include "gpu_present.hpp"
+#include "kernel_cases.hpp"
 #include "numeric.hpp"
 
 using namespace foresight;
@@ -515,14 +518,8 @@ int main(int argc, char** argv) {
     check_working_set(4, 128, 96, true);
     check_gather(4, 2, 20, 6, 64, 128, 3, true);
     check_gather(4, 2, 20, 6, 16, 64, 2, false);
-    check_attention(2, 8, 2, 64, 9, 3);
-    check_attention(2, 32, 2, 128, 5, 0);
-    check_attention(16, 32, 2, 128, 12, 12);  // 384 CTAs: the 3-CTAs-per-SM kernel
-    check_attention(1, 16, 1, 64, 200, 1);    // 50 tiles per warp: slots beyond the 32 prefetched
-    check_attention(2, 32, 2, 128, 2, 8);     // more splits than tiles: empty splits
-    check_attention(3, 32, 4, 64, 7, 5);      // group of 8 (rows 8..15 of the mma tile zero); flat falls back
-    check_attention(3, 32, 4, 64, 7, 0);      // flat grid, 96 CTAs of one tile
-    check_attention(64, 32, 2, 64, 2, 0);     // flat grid: 132 CTAs spanning 2-3 short rows each
+    for (const testing::cases::DecodeAttentionCase& c : testing::cases::decode_attention_cases(quick))
+      check_attention(c.batch, c.n_heads, c.kv_heads, c.d, c.k_blocks, c.splits);  // shapes shared with bench_kernels_sparse
     check_kv_append(5, 2, 64, 16, false, false, false);
     check_kv_append(100, 2, 64, 16, true, false, true);  // chunk over 7 blocks, host store
     check_kv_append(60, 3, 8, 4, true, true, false);     // repeated positions and token indices
@@ -541,11 +538,6 @@ int main(int argc, char** argv) {
       check_working_set(8, 4096, 1024, true);
       check_gather(32, 2, 200, 97, 64, 128, 16, true);
       check_gather(32, 2, 200, 97, 64, 128, 32, false);
-      check_attention(16, 32, 2, 128, 96, 0);
-      check_attention(16, 32, 2, 128, 96, 1);
-      check_attention(16, 32, 2, 128, 96, 12);
-      check_attention(4, 32, 8, 128, 40, 7);  // Llama-style group of 4
-      check_attention(3, 16, 1, 64, 30, 0);
       check_kv_append(16, 2, 128, 64, false, false, true);  // decode step, batch 16, host store
       check_kv_append(2048, 2, 128, 64, true, false, false);  // prefill chunk
       check_kv_append(2048, 2, 128, 64, true, true, true);

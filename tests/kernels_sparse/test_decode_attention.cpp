@@ -1,5 +1,6 @@
 // Decode attention references: a hand-computed case, constant values (the
-// softmax weights sum to 1), and sparse == dense when every block is selected.
+// softmax weights sum to 1), sparse == dense when every block is selected,
+// and the same bits on any CPU thread count.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -7,6 +8,7 @@
 #include "catch.hpp"
 #include "foresight/kernels/decode_attention.hpp"
 #include "numeric.hpp"
+#include "threads.hpp"
 
 using namespace foresight;
 using namespace foresight::kernels;
@@ -91,6 +93,21 @@ TEST_CASE("sparse attention over every block (shuffled slots, partial tail) equa
   sp.slots_per_row = slots, sp.list_stride = stride, sp.tail_slot = tail_slot, sp.block_tokens = bt;
   sparse_decode_attention_cpu(sp);
   CHECK(testing::rel_l2_error(sparse_out, dense_out) < 1e-2);
+  // One task per (sequence, KV head) row: the same bits on any thread count.
+  CHECK(testing::same_bits_on_threads([&] {
+    std::vector<bf16> o(q.size());
+    DenseDecodeAttentionParams p = dp;
+    p.out = o.data();
+    dense_decode_attention_cpu(p);
+    return o;
+  }));
+  CHECK(testing::same_bits_on_threads([&] {
+    std::vector<bf16> o(q.size());
+    SparseDecodeAttentionParams p = sp;
+    p.out = o.data();
+    sparse_decode_attention_cpu(p);
+    return o;
+  }));
   int exact = 0;
   for (std::size_t i = 0; i < q.size(); ++i) exact += sparse_out[i].bits == dense_out[i].bits;
   CHECK(exact > static_cast<int>(q.size() * 9 / 10));  // same sums in another order: nearly bit-equal

@@ -219,6 +219,9 @@ void print_summary(const Trace& t, std::ostream& os) {
   fmt::print(os, "run        mode {}, backend {}, batch {}, contexts [{}], top-k {}\n",
              c["mode"].get<std::string>(), t.header.run.backend, t.header.run.batch, ctx,
              t.header.run.topk_blocks);
+  std::string streams;
+  for (const auto& st : t.streams) streams += fmt::format("{}{} ({})", streams.empty() ? "" : ", ", st.name, to_string(st.kind));
+  fmt::print(os, "streams    {}: {}\n", t.streams.size(), streams.empty() ? "none" : streams);
   print_steps(s["steps"], os);
   fmt::print(os, "records    {} ops, {} deps, {} selections ({} ids)\n", t.ops.size(),
              t.deps.size(), t.selection_keys.size(),

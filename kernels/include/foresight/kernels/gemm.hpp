@@ -33,7 +33,8 @@ struct GemmParams {
   bool accumulate = false;  // y += x * W^T (cuBLAS beta = 1)
 };
 
-// Eigen; converts W to fp32 in chunks of output rows to bound memory.
+// Eigen; converts W to fp32 in fixed chunks of output rows, one chunk per
+// task on the kernels::cpu_threads() pool (same bits on any thread count).
 void gemm_cpu(const GemmParams& p);
 
 #ifdef FORESIGHT_HAVE_CUDA

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "foresight/config/hardware.hpp"
 #include "foresight/kernels/argmax.hpp"
 #include "foresight/kernels/block_score.hpp"
 #include "foresight/kernels/block_select.hpp"
@@ -124,6 +125,15 @@ class Backend {
 };
 
 std::unique_ptr<Backend> make_cpu_backend();
+
+// The hardware a CPU-backend run records (trace header, config.json): this
+// host as the device. name "cpu"; gpu_name says there is no GPU and the run
+// used one stream; sm_count = the cores the kernels use
+// (kernels::cpu_threads()); gpu_mem_bytes = host_mem_bytes = physical RAM;
+// cpu_name = /proc/cpuinfo's model name. Rates the contract requires but a
+// CPU run does not measure (HBM, tensor FLOP/s, PCIe) are marked "estimate"
+// in provenance; host_reserve_bytes = min(12 GiB, RAM / 4).
+config::HardwareConfig host_cpu_hardware();
 // "cpu" or "cuda"; "cuda" throws std::runtime_error when built without CUDA
 // or when no device is present.
 std::unique_ptr<Backend> make_backend(const std::string& name);
