@@ -300,7 +300,7 @@ double apply_pcie_what_if(const config::Scenario& s, config::HardwareConfig& hw,
 // A CPU-backend trace timed the host CPU on one stream (its header's hardware
 // is the host, runtime::host_cpu_hardware): what-ifs that re-time it onto a
 // GPU or its PCIe link have nothing GPU-shaped to start from.
-void refuse_gpu_what_ifs_on_cpu_trace(const trace::Header& h, const Scenario& s, const std::string& where) {
+void refuse_gpu_what_ifs_on_cpu_trace(const trace::Header& h, const config::Scenario& s, const std::string& where) {
   if (h.run.backend != "cpu") return;
   const std::string ran = fmt::format("this trace ran on the CPU backend (hardware '{}', one stream), so its op "
                                       "times are the host CPU's", h.hardware.name);

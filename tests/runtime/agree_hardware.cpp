@@ -53,15 +53,15 @@ TEST_CASE("a CPU run planned for a GPU records the host CPU and one stream") {
   CHECK_THAT(summary.str(), Contains("hardware   cpu (no GPU") && Contains("streams    1: main (compute)"));
 
   sim::Replayer replayer(t, "cpu-trace");
-  CHECK_NOTHROW(replayer.run(sim::Scenario{}));
-  sim::Scenario cache;
+  CHECK_NOTHROW(replayer.run(config::Scenario{}));
+  config::Scenario cache;
   cache.cache_blocks = t.header.run.topk_blocks + 4;
   CHECK_NOTHROW(replayer.run(cache));
-  sim::Scenario gpu;
+  config::Scenario gpu;
   gpu.hardware = "h100-sxm";
   CHECK_THROWS_WITH(replayer.run(gpu), Contains("--hardware h100-sxm") && Contains("ran on the CPU backend") &&
                                            Contains("one stream"));
-  sim::Scenario pcie;
+  config::Scenario pcie;
   pcie.pcie_gbps = 25.0;
   CHECK_THROWS_WITH(replayer.run(pcie), Contains("--pcie-gbps") && Contains("CPU backend"));
 }
