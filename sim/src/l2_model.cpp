@@ -127,6 +127,9 @@ std::vector<trace::L2Outcome> l2_block_outcomes(const trace::Trace& t, const Sel
                                                 config::L2Policy policy) {
   if (t.header.model.sparse.block_tokens < 1)
     throw std::invalid_argument("L2 model: header model.sparse.block_tokens must be >= 1");
+  for (const std::int32_t seq : seq_map)
+    if (seq < 0 || seq >= idx.seqs)
+      throw std::invalid_argument("L2 model: /selections have no sequence " + std::to_string(seq));
   std::vector<std::uint64_t> keys;
   std::vector<std::size_t> group_end;      // per (step, layer) group: end in keys
   std::vector<trace::L2Outcome> groups;

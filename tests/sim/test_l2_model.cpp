@@ -105,6 +105,8 @@ TEST_CASE("l2: block outcomes of a hand-built trace, tail block included", "[sim
   CHECK((one[1].hits == 1 && one[2].hits == 3));
   // A layer left out has no outcomes.
   CHECK(sim::l2_block_outcomes(t, idx, {0}, {false}, 2, L2Policy::lru).empty());
+  // A sequence the selections do not have is an error, not a read past them.
+  CHECK_THROWS_AS(sim::l2_block_outcomes(t, idx, {1}, {true}, 2, L2Policy::lru), std::invalid_argument);
 }
 
 TEST_CASE("l2: the time model's arithmetic", "[sim][l2]") {

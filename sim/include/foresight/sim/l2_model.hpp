@@ -42,7 +42,8 @@ std::vector<std::uint8_t> replay_l2(std::span<const std::uint64_t> keys, std::in
 // = reserve bytes / block bytes. The tail block is that of the recorded
 // sequence (selection_replay.hpp's tail_block). Outcomes are listed in
 // (step, layer) order; steps with no recorded selection row are absent.
-// Throws std::invalid_argument if a key field does not fit its bits.
+// Throws std::invalid_argument if a key field does not fit its bits or
+// seq_map names a sequence /selections lack.
 std::vector<trace::L2Outcome> l2_block_outcomes(const trace::Trace& t, const SelectionIndex& idx,
                                                 const std::vector<std::int32_t>& seq_map,
                                                 const std::vector<bool>& layers, std::int64_t capacity_blocks,
