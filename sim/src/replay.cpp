@@ -17,6 +17,7 @@
 #include "foresight/sim/timeline.hpp"
 #include "foresight/trace/stages.hpp"
 #include "foresight/workload/splitmix64.hpp"
+#include "replay_l2.hpp"
 
 namespace foresight::sim {
 
@@ -270,6 +271,8 @@ struct ResolvedScenario {
   std::vector<std::int64_t> ctx;      // [batch] context tokens
   bool same_shape = false;            // recorded batch and contexts: recorded compute times apply
   bool needs_replay = false;          // cache outcomes re-run on the recorded selections
+  std::int64_t l2_reserve_bytes = 0;  // L2 set aside for KV (0: none; replay_l2.hpp)
+  config::L2Policy l2_policy = config::L2Policy::lru;
 };
 
 namespace {
@@ -485,6 +488,8 @@ ResolvedScenario Replayer::resolve(const config::Scenario& s) const {
   v.ctx.resize(static_cast<std::size_t>(v.batch));
   for (std::int64_t i = 0; i < v.batch; ++i) v.ctx[i] = s.context ? *s.context : h.run.context_tokens.at(v.seq_map[i]);
   v.same_shape = v.batch == v.rec_batch && !s.context;
+  v.l2_reserve_bytes = l2_reserve_bytes(s, v.hw, v.mode, !sel_.empty(), where_);
+  v.l2_policy = s.l2_policy.value_or(config::L2Policy::lru);
   v.needs_replay = v.ms.select && (s.cache_blocks || s.policy || v.batch != v.rec_batch || t_.cache.empty() ||
                                    v.mode != h.run.mode);
   return v;
@@ -608,9 +613,14 @@ ReplayResult Replayer::run(const config::Scenario& s, bool keep_timeline) const 
   r.scenario["status"] = r.status;
 
   const CalibratedCosts* costs = cc ? &*cc : nullptr;
-  const DurationFn dur = op_duration(v, s, costs);
+  std::optional<L2Effect> l2;
+  if (v.l2_reserve_bytes > 0)
+    l2 = l2_effect(t_, sel_, v.seq_map, cache_layers(v.mode, m.n_layers), v.l2_reserve_bytes, v.l2_policy, v.hw);
+  const DurationFn dur = l2 ? with_l2(op_duration(v, s, costs), *l2) : op_duration(v, s, costs);
   ScheduleConfig sc = schedule_config(v, as_run, costs);
-  sc.decode_stage_ns = calibrated_stage_ns(costs, s.compute_scale.value_or(1.0));  // looked up, not called, per op
+  // Calibrated stage times looked up, not called, per op; not with an L2
+  // reservation, whose effect re-times ops through the DurationFn.
+  if (!l2) sc.decode_stage_ns = calibrated_stage_ns(costs, s.compute_scale.value_or(1.0));
   const auto skel = skeleton(sc);
   thread_local RunScratch rs;
   time_skeleton(skel->sk, sc, dur, [&](std::int32_t st_, std::int32_t l) {
@@ -632,6 +642,11 @@ ReplayResult Replayer::run(const config::Scenario& s, bool keep_timeline) const 
   } else {
     r.metrics = simulated_metrics(h.run, v, skel->sk, skel->bytes, skel->plan, rs.timing, block_bytes, cache, mem,
                                   times, rs.bytes);
+  }
+  if (l2) {
+    const auto lm = trace::l2_metrics(l2->outcomes, l2->reserve_bytes, l2->block_bytes, h.run.warmup_steps);
+    r.metrics.insert(r.metrics.end(), lm.begin(), lm.end());
+    r.scenario["l2"] = describe_l2(*l2);
   }
   r.metrics.emplace_back("sim.events", static_cast<double>(r.events));
   if (!v.same_shape && !cc) r.metrics.emplace_back("cost_fit.mean_rel_error", fit_->mean_rel_error());

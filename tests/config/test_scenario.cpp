@@ -13,7 +13,8 @@ TEST_CASE("scenario knobs: one row per field, output columns in their fixed orde
   // results.csv and scenario.json readers (tests, notebooks) rely on these names and this order.
   CHECK(config::what_if_fields() ==
         std::vector<std::string>{"hardware", "pcie_gbps", "gather_ctas", "compute_scale", "cache_blocks", "policy",
-                                 "prefetch", "mode", "batch", "context", "seed"});
+                                 "prefetch", "mode", "batch", "context", "seed", "l2_reserve",
+                                 "l2_policy"});
   std::set<std::string> options;
   for (const auto& k : config::scenario_knobs()) {
     INFO(k.field);
@@ -80,6 +81,8 @@ TEST_CASE("a scenario round-trips through JSON; unset knobs are left out", "[con
   s.batch = 4;
   s.context = 65536;
   s.seed = 3;
+  s.l2_reserve = 16;
+  s.l2_policy = config::L2Policy::opt;
   s.reuse = 0.5;
   const json j = config::to_json(s);
   CHECK(j.size() == config::scenario_knobs().size());
@@ -119,6 +122,10 @@ TEST_CASE("bad scenario values name the key as spelled and what is allowed", "[c
   CHECK_THROWS_WITH(config::set_knob(s, "hardware", "", "x"), Catch::Contains("x: hardware"));
   CHECK_THROWS_WITH(config::set_knob(s, "reuse", 1.5, "x", config::KnobScope::plan),
                     Catch::Contains("x: reuse") && Catch::Contains("[0, 1]"));
+  CHECK_THROWS_WITH(config::set_knob(s, "l2-reserve", -1, "x"), Catch::Contains("x: l2-reserve") &&
+                                                                   Catch::Contains("[0, "));
+  CHECK_THROWS_WITH(config::set_knob(s, "l2-policy", "fifo", "x"),
+                    Catch::Contains("x: l2-policy") && Catch::Contains("fifo") && Catch::Contains("lru"));
   CHECK(s == config::Scenario{});  // nothing half-set by a refused value
 }
 

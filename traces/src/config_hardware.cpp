@@ -47,7 +47,8 @@ std::string provenance_text(detail::Fields& p, const std::string& key) {
 void optional_provenance(detail::Fields& p, HardwareConfig& h) {
   const std::pair<const char*, bool> optional[] = {
       {"gpu_workspace_bytes", h.gpu_workspace_bytes != kDefaultGpuWorkspaceBytes},
-      {"host_reserve_bytes", h.host_reserve_bytes != kDefaultHostReserveBytes}};
+      {"host_reserve_bytes", h.host_reserve_bytes != kDefaultHostReserveBytes},
+      {"l2_gbps", h.l2_gbps != kDefaultL2Gbps}};
   for (const auto& [key, changed] : optional) {
     if (p.has(key)) {
       h.provenance[key] = provenance_text(p, key);
@@ -61,7 +62,7 @@ void optional_provenance(detail::Fields& p, HardwareConfig& h) {
 }  // namespace
 
 json to_json(const HardwareConfig& h) {
-  return json{
+  json j{
       {"name", h.name},
       {"gpu_name", h.gpu_name},
       {"sm_count", h.sm_count},
@@ -87,6 +88,8 @@ json to_json(const HardwareConfig& h) {
       {"host_reserve_bytes", h.host_reserve_bytes},
       {"provenance", h.provenance},
   };
+  if (h.l2_gbps != kDefaultL2Gbps) j["l2_gbps"] = h.l2_gbps;  // optional: configs and traces before it stay as they were
+  return j;
 }
 
 HardwareConfig hardware_from_json(const json& j, const std::string& where) {
@@ -121,6 +124,7 @@ HardwareConfig hardware_from_fields(Fields& f, const std::string& fallback_name)
   h.host_memcpy_gbps = f.number("host_memcpy_gbps");
   h.gpu_workspace_bytes = f.integer("gpu_workspace_bytes", h.gpu_workspace_bytes);
   h.host_reserve_bytes = f.integer("host_reserve_bytes", h.host_reserve_bytes);
+  h.l2_gbps = f.number("l2_gbps", h.l2_gbps);
 
   // Provenance: one string per numeric key above, nothing else.
   const std::vector<std::string> numeric = {

@@ -2,6 +2,7 @@
 #include "foresight/config/scenario.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <stdexcept>
 
@@ -9,8 +10,21 @@
 
 #include "foresight/common/text.hpp"
 #include "foresight/config/load.hpp"
+#include "config_internal.hpp"
 
 namespace foresight::config {
+
+namespace {
+constexpr std::array<std::pair<L2Policy, const char*>, 2> kL2Policies{{
+    {L2Policy::lru, "lru"},
+    {L2Policy::opt, "opt"},
+}};
+}  // namespace
+
+const char* to_string(L2Policy p) { return detail::name_of(kL2Policies, p); }
+L2Policy parse_l2_policy(const std::string& s, const std::string& field) {
+  return detail::parse_name(kL2Policies, s, field);
+}
 
 namespace {
 
@@ -126,6 +140,13 @@ std::vector<ScenarioKnob> make_knobs() {
           integer(&S::context, 1, std::int64_t{1} << 40)),
       row("seed", K::integer, "Seed for resampling the selection streams of extra sequences (batch)", "", "1",
           integer(&S::seed, 0, INT64_MAX)),
+      row("l2_reserve", K::number,
+          "MiB of L2 reserved for KV between decode steps (persisting L2), 0 = none, at most the hardware's "
+          "persisting_l2_max_bytes",
+          "block-sparse modes: attention reads KV hits at l2_gbps, other compute runs slower (docs/simulator.md)",
+          "0, none", real_within(&S::l2_reserve, 0, 1 << 20)),
+      row("l2_policy", K::name, "Eviction in the L2 reservation: lru (blocks) or opt (Belady, the bound)", "",
+          "lru", named(&S::l2_policy, &parse_l2_policy, &to_string)),
       row("reuse", K::number, "Workload locality: P(a block stays selected next step), [0, 1]", "",
           "the trace's recorded selections", real_within(&S::reuse, 0, 1), /*replays=*/false),
   };

@@ -132,6 +132,7 @@ void validate_hardware(const HardwareConfig& h, const std::string& where) {
     fail(where, "persisting_l2_max_bytes",
          fmt::format("must be <= l2_bytes ({}), got {}", h.l2_bytes, h.persisting_l2_max_bytes));
   positive(where, "hbm_gbps", h.hbm_gbps);
+  positive(where, "l2_gbps", h.l2_gbps);
   positive(where, "bf16_tflops", h.bf16_tflops);
   positive(where, "fp32_tflops", h.fp32_tflops);
   if (!(h.kernel_launch_us >= 0.0))

@@ -286,6 +286,27 @@ Metrics compute_metrics(const Trace& t, const MemoryUse& mem, bool critical_path
   return compute_metrics(r, mem, critical_paths);
 }
 
+Metrics l2_metrics(std::span<const L2Outcome> l2, std::int64_t reserve_bytes, std::uint64_t entry_bytes,
+                   std::int64_t warmup_steps) {
+  std::map<int, std::pair<double, double>> per_layer;  // layer -> (hits, accesses)
+  double hits = 0, accesses = 0;
+  for (const auto& o : l2) {
+    if (o.step < warmup_steps) continue;
+    hits += static_cast<double>(o.hits);
+    accesses += static_cast<double>(o.accesses);
+    auto& pl = per_layer[o.layer];
+    pl.first += static_cast<double>(o.hits);
+    pl.second += static_cast<double>(o.accesses);
+  }
+  Metrics m;
+  m.emplace_back("l2.reserve_bytes", static_cast<double>(reserve_bytes));
+  m.emplace_back("l2.hit_rate", ratio_or_nan(hits, accesses));
+  for (const auto& [layer, ha] : per_layer)
+    m.emplace_back("l2.layer_hit_rate." + std::to_string(layer), ratio_or_nan(ha.first, ha.second));
+  m.emplace_back("l2.hbm_bytes_saved", hits * static_cast<double>(entry_bytes));
+  return m;
+}
+
 Metrics out_of_memory_metrics(const MemoryUse& mem) {
   Metrics m;
   add_memory(m, mem);

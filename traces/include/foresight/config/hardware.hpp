@@ -20,6 +20,9 @@ struct BandwidthCurve {
 
 inline constexpr std::int64_t kDefaultGpuWorkspaceBytes = std::int64_t{32} << 20;  // 32 MiB
 inline constexpr std::int64_t kDefaultHostReserveBytes = std::int64_t{12} << 30;   // 12 GiB
+// About 5.5 TB/s: the L2 read bandwidth Chips and Cheese measured on an H100
+// PCIe (2023-07-02); an estimate for every GPU until measured on it.
+inline constexpr double kDefaultL2Gbps = 5500.0;
 
 struct HardwareConfig {
   std::string name;                     // e.g. "h100-sxm"
@@ -29,6 +32,10 @@ struct HardwareConfig {
   std::int64_t l2_bytes = 0;
   std::int64_t persisting_l2_max_bytes = 0;
   double hbm_gbps = 0;                  // achievable HBM bandwidth (read+write counted)
+  // L2 read bandwidth, GB/s, of KV hits in the simulator's L2 reservation
+  // model (sim/l2_model.hpp). Optional in the TOML; the default is a public
+  // Hopper figure (configs/README.md).
+  double l2_gbps = kDefaultL2Gbps;
   double bf16_tflops = 0;               // dense bf16 tensor-core rate
   double fp32_tflops = 0;
   double kernel_launch_us = 0;          // per kernel launch, host side

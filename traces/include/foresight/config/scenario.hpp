@@ -24,6 +24,13 @@
 
 namespace foresight::config {
 
+// Eviction in the simulator's L2 reservation (sim/l2_model.hpp): block LRU,
+// or Belady's optimum over the recorded future (the bound).
+enum class L2Policy { lru, opt };
+const char* to_string(L2Policy p);
+// Throws ConfigError naming `field` for another name.
+L2Policy parse_l2_policy(const std::string& s, const std::string& field);
+
 struct Scenario {
   std::optional<std::string> hardware;      // another hardware config (name or path)
   std::optional<double> pcie_gbps;          // PCIe H2D ceiling, GB/s; curves scaled to it
@@ -38,6 +45,10 @@ struct Scenario {
   std::optional<std::int64_t> batch;        // sequences decoded together
   std::optional<std::int64_t> context;      // context tokens per sequence
   std::optional<std::uint64_t> seed;        // resampling seed for extra sequences (unset: 1)
+  // MiB of L2 set aside for KV between decode steps (persisting L2), 0 = none,
+  // at most the hardware's persisting_l2_max_bytes (checked by the replay).
+  std::optional<double> l2_reserve;
+  std::optional<L2Policy> l2_policy;        // eviction in that reservation (unset: lru)
   // Workload locality, P(a block stays selected next step). A plan knob: it
   // shapes the selections a trace is synthesized with; a replay keeps the
   // recorded selections and refuses it.
@@ -76,7 +87,7 @@ struct ScenarioKnob {
 
 // Every knob, in output column order: hardware, pcie_gbps, gather_ctas,
 // compute_scale, cache_blocks, policy, prefetch, mode, batch, context, seed,
-// then the plan-only reuse.
+// l2_reserve, l2_policy, then the plan-only reuse.
 const std::vector<ScenarioKnob>& scenario_knobs();
 
 // The knob named `name` in either spelling ("pcie-gbps", also as the option

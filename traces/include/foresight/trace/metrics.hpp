@@ -89,6 +89,22 @@ Metrics compute_metrics(const TimedRun& run, const MemoryUse& mem, bool critical
 // The same on a trace's own times; batch, steps and contexts from its header.
 Metrics compute_metrics(const Trace& t, const MemoryUse& mem, bool critical_paths = true);
 
+// KV accesses through a simulated L2 reservation in one (decode step, layer),
+// summed over sequences and KV heads (sim/l2_model.hpp). One access = one
+// entry (a KV block: one KV head's K and V of block_tokens tokens).
+struct L2Outcome {
+  std::int32_t step = 0;
+  std::int16_t layer = 0;
+  std::uint64_t accesses = 0;  // entries attention read
+  std::uint64_t hits = 0;      // of them, found in the reservation
+};
+
+// l2.reserve_bytes, l2.hit_rate, l2.layer_hit_rate.<l>, l2.hbm_bytes_saved
+// over the steady decode steps (step >= warmup_steps); `entry_bytes` per
+// access. Only a replay with an L2 reservation adds them.
+Metrics l2_metrics(std::span<const L2Outcome> l2, std::int64_t reserve_bytes, std::uint64_t entry_bytes,
+                   std::int64_t warmup_steps);
+
 // Metrics of a scenario that does not fit in memory: memory.* only.
 Metrics out_of_memory_metrics(const MemoryUse& mem);
 

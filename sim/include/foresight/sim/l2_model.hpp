@@ -1,0 +1,74 @@
+// The L2 reservation model: a region of `reserve` bytes of L2 (CUDA's
+// persisting set-aside) that holds KV between decode steps. The KV entries
+// attention reads are replayed in the order the GPU reads them (step by step,
+// layer by layer, sequence by sequence, KV head by KV head) through that
+// region under an eviction policy; everything else (weights, activations,
+// KV outside the region) passes through the rest of L2 and is not modelled
+// here beyond the time effect the replay applies (docs/simulator.md).
+//
+// Two layers: replay_l2 is granularity-free (entry keys in access order, a
+// capacity in entries), so a token-granular workload can add its own key
+// builder; l2_block_outcomes builds the block-granular keys of a trace's
+// recorded selections (the selected blocks plus the tail block of every
+// (step, layer, sequence, KV head)).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "foresight/config/hardware.hpp"
+#include "foresight/config/scenario.hpp"
+#include "foresight/sim/selection_replay.hpp"
+#include "foresight/trace/metrics.hpp"
+#include "foresight/trace/schema.hpp"
+
+namespace foresight::sim {
+
+// Replays `keys` (one entry each, in access order) through a fully
+// associative region of `capacity` entries under `policy`; returns 1 per
+// access that hit, 0 per miss. lru: evicts the least recently accessed entry.
+// opt: Belady's MIN, evicts the resident entry whose next access is furthest
+// (never = furthest; ties by smallest key), every miss is inserted; no policy
+// that inserts every miss gets more hits. capacity 0: every access misses.
+// Throws std::invalid_argument for a negative capacity.
+std::vector<std::uint8_t> replay_l2(std::span<const std::uint64_t> keys, std::int64_t capacity,
+                                    config::L2Policy policy);
+
+// Block-granular L2 outcomes per (decode step, layer) of a batch whose
+// sequence i replays the recorded sequence seq_map[i] (its own KV: entries
+// of different i never alias), over the layers with `layers[l]`. Entries are
+// KV blocks (one KV head's K and V of block_tokens tokens); capacity_blocks
+// = reserve bytes / block bytes. The tail block is that of the recorded
+// sequence (selection_replay.hpp's tail_block). Outcomes are listed in
+// (step, layer) order; steps with no recorded selection row are absent.
+// Throws std::invalid_argument if a key field does not fit its bits or
+// seq_map names a sequence /selections lack.
+std::vector<trace::L2Outcome> l2_block_outcomes(const trace::Trace& t, const SelectionIndex& idx,
+                                                const std::vector<std::int32_t>& seq_map,
+                                                const std::vector<bool>& layers, std::int64_t capacity_blocks,
+                                                config::L2Policy policy);
+
+// The one calibration point of the cost to other ops (shared/reference/
+// measured-h200.md, H200, 2026-12-03): a 1 GiB stream through L2 took
+// 0.273 ms with the persisting set-aside at its maximum (a 32 MiB window)
+// against 0.247 ms without, 10.5% slower. One measured point, one GPU.
+inline constexpr double kMeasuredStreamSlowdown = 0.273 / 0.247 - 1.0;
+
+// The time effect of a reservation (a first model):
+// - attention reads its KV hits at l2_gbps instead of hbm_gbps: it lasts
+//   ns - hit_bytes * (1/hbm_gbps - 1/l2_gbps), never less than reading all
+//   its KV from L2 (read_bytes / l2_gbps) nor more than ns;
+// - every other decode compute op runs `other_factor` times longer, with
+//   other_factor = 1 + kMeasuredStreamSlowdown * reserve / persisting max
+//   (linear in the set-aside: the measurement is at the maximum).
+struct L2TimeModel {
+  double l2_gbps = 0;       // GB/s = bytes per ns
+  double hbm_gbps = 0;      // GB/s
+  double other_factor = 1;  // duration multiplier of other compute
+  static L2TimeModel of(const config::HardwareConfig& hw, std::int64_t reserve_bytes);
+  std::int64_t attention_ns(std::int64_t ns, double hit_bytes, double read_bytes) const;
+  std::int64_t other_ns(std::int64_t ns) const;
+};
+
+}  // namespace foresight::sim

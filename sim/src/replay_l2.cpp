@@ -1,0 +1,100 @@
+// The L2 reservation what-if of a replay (see replay_l2.hpp).
+#include "replay_l2.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+#include <fmt/core.h>
+
+#include "foresight/config/mode.hpp"
+#include "foresight/trace/stages.hpp"
+
+namespace foresight::sim {
+
+namespace st = trace::stage;
+
+namespace {
+constexpr double kMiB = 1024.0 * 1024.0;
+
+[[noreturn]] void bad_reserve(const std::string& where, const std::string& why) {
+  throw std::invalid_argument(where + ": l2-reserve: " + why);
+}
+
+// Decode ops other than attention that the smaller remaining L2 slows:
+// compute kernels, not transfers, gathers (their time is PCIe's or the
+// working set's copy), waits or host work.
+bool slowed_by_l2(std::string_view stage) {
+  return stage != st::attention && stage != st::h2d_gather && stage != st::d2d_gather && stage != st::wait_kv &&
+         stage != st::host && stage != st::launch && stage != st::kv_writeback &&
+         stage != st::prefill_kv_offload;
+}
+}  // namespace
+
+std::int64_t l2_reserve_bytes(const config::Scenario& s, const config::HardwareConfig& hw, config::Mode mode,
+                              bool has_selections, const std::string& where) {
+  if (!s.l2_reserve || *s.l2_reserve <= 0) return 0;
+  const auto bytes = static_cast<std::int64_t>(std::llround(*s.l2_reserve * kMiB));
+  if (bytes > hw.persisting_l2_max_bytes)
+    bad_reserve(where, fmt::format("{} MiB exceeds the largest persisting L2 set-aside of hardware '{}' "
+                                   "(persisting_l2_max_bytes {} B = {:.4g} MiB)",
+                                   *s.l2_reserve, hw.name, hw.persisting_l2_max_bytes,
+                                   static_cast<double>(hw.persisting_l2_max_bytes) / kMiB));
+  if (!config::mode_traits(mode).selects())
+    bad_reserve(where, fmt::format("the L2 model replays block selections; mode {} selects none (block-sparse "
+                                   "modes: sparse, sparse-offload, sparda-no-prefetch, sparda, sparda-no-offload)",
+                                   config::to_string(mode)));
+  if (!has_selections) bad_reserve(where, "the trace has no recorded selections (/selections) to replay through L2");
+  return bytes;
+}
+
+L2Effect l2_effect(const trace::Trace& t, const SelectionIndex& idx, const std::vector<std::int32_t>& seq_map,
+                   const std::vector<bool>& layers, std::int64_t reserve_bytes, config::L2Policy policy,
+                   const config::HardwareConfig& hw) {
+  const auto& m = t.header.model;
+  L2Effect e;
+  e.reserve_bytes = reserve_bytes;
+  e.policy = policy;
+  e.block_bytes = static_cast<std::uint64_t>(kv_block_bytes(m));
+  e.time = L2TimeModel::of(hw, reserve_bytes);
+  e.outcomes = l2_block_outcomes(t, idx, seq_map, layers,
+                                 reserve_bytes / static_cast<std::int64_t>(e.block_bytes), policy);
+  e.layers = static_cast<std::int32_t>(m.n_layers);
+  const std::size_t n = static_cast<std::size_t>(idx.steps) * static_cast<std::size_t>(e.layers);
+  e.hit_bytes.assign(n, 0.0);
+  e.read_bytes.assign(n, 0.0);
+  for (const auto& o : e.outcomes) {
+    const std::size_t at = static_cast<std::size_t>(o.step) * e.layers + o.layer;
+    e.hit_bytes[at] = static_cast<double>(o.hits * e.block_bytes);
+    e.read_bytes[at] = static_cast<double>(o.accesses * e.block_bytes);
+  }
+  return e;
+}
+
+DurationFn with_l2(DurationFn base, const L2Effect& e) {
+  return [base = std::move(base), &e](const OpKey& k, const OpCost& c) -> std::int64_t {
+    const std::int64_t ns = base(k, c);
+    if (k.phase != trace::Phase::decode) return ns;
+    if (k.stage == st::attention) {
+      const std::size_t at = static_cast<std::size_t>(k.step) * e.layers + static_cast<std::size_t>(k.layer);
+      if (k.layer < 0 || k.layer >= e.layers || at >= e.hit_bytes.size()) return ns;
+      return e.time.attention_ns(ns, e.hit_bytes[at], e.read_bytes[at]);
+    }
+    return slowed_by_l2(k.stage) ? e.time.other_ns(ns) : ns;
+  };
+}
+
+nlohmann::json describe_l2(const L2Effect& e) {
+  return {{"reserve_bytes", e.reserve_bytes},
+          {"policy", config::to_string(e.policy)},
+          {"granularity", "block"},
+          {"entry_bytes", e.block_bytes},
+          {"entries", e.reserve_bytes / static_cast<std::int64_t>(e.block_bytes)},
+          {"l2_gbps", e.time.l2_gbps},
+          {"hbm_gbps", e.time.hbm_gbps},
+          {"other_compute_factor", e.time.other_factor},
+          {"model", "first model, one measured point: attention reads KV hits at l2_gbps instead of hbm_gbps; "
+                    "other decode compute lasts other_compute_factor times longer (H200 stream slowdown at the "
+                    "largest set-aside, scaled by reserve / persisting max)"}};
+}
+
+}  // namespace foresight::sim

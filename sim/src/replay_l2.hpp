@@ -1,0 +1,51 @@
+// The L2 reservation what-if of a replay (--l2-reserve, --l2-policy): its
+// checks, its outcomes and its effect on op durations, kept beside replay.cpp
+// (sim/l2_model.hpp has the model; docs/simulator.md "L2 reservation").
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "foresight/config/hardware.hpp"
+#include "foresight/config/scenario.hpp"
+#include "foresight/sim/l2_model.hpp"
+#include "foresight/sim/schedule.hpp"
+#include "foresight/sim/selection_replay.hpp"
+#include "foresight/trace/metrics.hpp"
+
+namespace foresight::sim {
+
+// Bytes reserved (0: none) for the scenario on hardware `hw`. Throws
+// std::invalid_argument "<where>: l2-reserve: ..." when the reserve exceeds
+// hw.persisting_l2_max_bytes, the mode selects no blocks, or the trace has no
+// recorded selections.
+std::int64_t l2_reserve_bytes(const config::Scenario& s, const config::HardwareConfig& hw, config::Mode mode,
+                              bool has_selections, const std::string& where);
+
+// A reservation replayed on a trace: outcomes per (step, layer) and what
+// each attention op of (step, layer) reads, bytes.
+struct L2Effect {
+  std::int64_t reserve_bytes = 0;
+  config::L2Policy policy = config::L2Policy::lru;
+  std::uint64_t block_bytes = 0;           // one entry: one KV head's K and V of a block
+  L2TimeModel time;
+  std::vector<trace::L2Outcome> outcomes;  // (step, layer) order
+  std::int32_t layers = 0;
+  std::vector<double> hit_bytes, read_bytes;  // [step * layers + layer]
+};
+L2Effect l2_effect(const trace::Trace& t, const SelectionIndex& idx, const std::vector<std::int32_t>& seq_map,
+                   const std::vector<bool>& layers, std::int64_t reserve_bytes, config::L2Policy policy,
+                   const config::HardwareConfig& hw);
+
+// `base` with the reservation's time effect on decode ops (L2TimeModel):
+// attention re-timed by its (step, layer) hits, other compute slowed;
+// transfers, gathers, waits and host work unchanged. Holds `e` by reference.
+DurationFn with_l2(DurationFn base, const L2Effect& e);
+
+// scenario.json's "l2": the reservation, the policy and the model's parameters.
+nlohmann::json describe_l2(const L2Effect& e);
+
+}  // namespace foresight::sim
