@@ -10,22 +10,15 @@
 #include <nlohmann/json.hpp>
 
 #include "catch.hpp"
+#include "cli_run.hpp"
+#include "temp_files.hpp"
 
 #ifdef FORESIGHT_BIN
 namespace fs = std::filesystem;
 
 namespace {
-int sh(const std::string& args, const fs::path& log) {
-  const std::string cmd = std::string(FORESIGHT_BIN) + " " + args + " > " + log.string() + " 2>&1";
-  const int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+int sh(const std::string& args, const fs::path& log) { return foresight::testing::run_cli(FORESIGHT_BIN, args, log); }
+using foresight::testing::slurp;
 nlohmann::json metrics(const fs::path& dir) { return nlohmann::json::parse(slurp(dir / "metrics.json")); }
 const fs::path kSample =
     fs::path(__FILE__).parent_path().parent_path().parent_path() / "traces" / "samples" / "h200-sparda-b16-32k.h5";

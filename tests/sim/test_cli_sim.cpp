@@ -9,22 +9,15 @@
 #include <nlohmann/json.hpp>
 
 #include "catch.hpp"
+#include "cli_run.hpp"
+#include "temp_files.hpp"
 
 #ifdef FORESIGHT_BIN
 namespace fs = std::filesystem;
 
 namespace {
-int sh(const std::string& args, const fs::path& log) {
-  const std::string cmd = std::string(FORESIGHT_BIN) + " " + args + " > " + log.string() + " 2>&1";
-  const int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+int sh(const std::string& args, const fs::path& log) { return foresight::testing::run_cli(FORESIGHT_BIN, args, log); }
+using foresight::testing::slurp;
 }  // namespace
 
 TEST_CASE("synth, replay and sweep from the command line", "[sim][cli]") {

@@ -225,15 +225,23 @@ CriticalPath critical_path(const StepDag& g, CriticalPathScratch& s) {
   return critical_path(plan, g.weight_ns, s);
 }
 
+namespace {
+// The op where the longest path ends (the first of the longest), after longest_paths.
+std::uint32_t path_end(std::uint32_t n, const CriticalPathScratch& s) {
+  std::uint32_t end = 0;
+  for (std::uint32_t i = 1; i < n; ++i)
+    if (s.dist[i] > s.dist[end]) end = i;
+  return end;
+}
+}  // namespace
+
 PathTotals critical_path_totals(const StepDagPlan& p, std::span<const std::int64_t> w,
                                 CriticalPathScratch& s) {
   PathTotals t;
   const std::uint32_t n = p.n;
   if (n == 0) return t;
   longest_paths(p, w, s);
-  std::uint32_t end = 0;
-  for (std::uint32_t i = 1; i < n; ++i)
-    if (s.dist[i] > s.dist[end]) end = i;
+  const std::uint32_t end = path_end(n, s);
   t.length_ns = s.dist[end];
   for (std::uint32_t v = end; v != n; v = s.pred[v]) {
     t.ns_by_class[static_cast<std::size_t>(p.cls[v])] += w[v];
@@ -248,9 +256,7 @@ CriticalPath critical_path(const StepDagPlan& p, std::span<const std::int64_t> w
   const std::uint32_t n = p.n;
   if (n == 0) return cp;
   longest_paths(p, w, s);
-  std::uint32_t end = 0;
-  for (std::uint32_t i = 1; i < n; ++i)
-    if (s.dist[i] > s.dist[end]) end = i;
+  const std::uint32_t end = path_end(n, s);
   cp.length_ns = s.dist[end];
   for (std::uint32_t v = end; v != n; v = s.pred[v]) {
     cp.ops.push_back(v);
