@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "../tests/kernels_sparse/device_buffer.cuh"
+#include "../tests/kernels/sparse/device_buffer.cuh"
 #include "foresight/kernels/block_score.hpp"
 #include "foresight/kernels/block_select.hpp"
 #include "foresight/kernels/decode_attention.hpp"

@@ -33,7 +33,7 @@ config::RunConfig run(config::Mode mode, std::int64_t batch, std::int64_t ctx) {
 }  // namespace
 
 TEST_CASE("the plan is config::footprint, weights as DeviceWeights uploads them") {
-  // Category formulas: tests/config/test_footprint.cpp. Here: the runtime's
+  // Category formulas: tests/traces/config/test_footprint.cpp. Here: the runtime's
   // plan is that footprint, and its weight bytes are what the engine uploads.
   auto m = minicpm();
   const auto r = run(config::Mode::sparda, 4, 131072);
