@@ -581,6 +581,26 @@ ScheduleConfig Replayer::schedule_config(const ResolvedScenario& v, const config
 
 // Resolve the what-ifs, replay the block cache, plan memory, cost the ops,
 // build and simulate the op graph, then measure it.
+namespace {
+// The L2 reservation's metrics and its model's parameters (scenario.json "l2").
+void add_l2_results(ReplayResult& r, const L2Effect& l2, std::int64_t warmup_steps) {
+  const auto lm = trace::l2_metrics(l2.outcomes, l2.reserve_bytes, l2.block_bytes, warmup_steps);
+  r.metrics.insert(r.metrics.end(), lm.begin(), lm.end());
+  r.scenario["l2"] = describe_l2(l2);
+}
+}  // namespace
+
+// The calibrated op costs of scenario `v`, or none without a calibration.
+std::optional<CalibratedCosts> Replayer::scenario_costs(const ResolvedScenario& v,
+                                                        const config::Calibration* cal) const {
+  if (!cal) return std::nullopt;
+  double tokens = 0;
+  for (auto n : v.ctx) tokens += static_cast<double>(n);
+  return std::optional<CalibratedCosts>(
+      std::in_place, *cal, t_.header.model, calibration_model(*cal), v.hw,
+      CostScenario{v.ms, v.batch, tokens / static_cast<double>(v.batch), v.topk, v.pcie_factor});
+}
+
 ReplayResult Replayer::run(const config::Scenario& s, bool keep_timeline) const {
   const auto& h = t_.header;
   const auto& m = h.model;
@@ -594,13 +614,7 @@ ReplayResult Replayer::run(const config::Scenario& s, bool keep_timeline) const 
   const MemoryPlan mem = plan_memory(m, v.hw, as_run);
   r.scenario = describe_scenario(where_, s, v, decode_steps_);
   const config::Calibration* cal = calibration_for(v.hw.name);
-  std::optional<CalibratedCosts> cc;
-  if (cal) {
-    double tokens = 0;
-    for (auto n : v.ctx) tokens += static_cast<double>(n);
-    cc.emplace(*cal, m, calibration_model(*cal), v.hw,
-               CostScenario{v.ms, v.batch, tokens / static_cast<double>(v.batch), v.topk, v.pcie_factor});
-  }
+  const std::optional<CalibratedCosts> cc = scenario_costs(v, cal);
   describe_costs(r.scenario, cal, v.hw.name, v.same_shape, *fit_);
   r.scenario["memory"] = memory_breakdown(mem);
   if (!mem.fits) {
@@ -643,11 +657,7 @@ ReplayResult Replayer::run(const config::Scenario& s, bool keep_timeline) const 
     r.metrics = simulated_metrics(h.run, v, skel->sk, skel->bytes, skel->plan, rs.timing, block_bytes, cache, mem,
                                   times, rs.bytes);
   }
-  if (l2) {
-    const auto lm = trace::l2_metrics(l2->outcomes, l2->reserve_bytes, l2->block_bytes, h.run.warmup_steps);
-    r.metrics.insert(r.metrics.end(), lm.begin(), lm.end());
-    r.scenario["l2"] = describe_l2(*l2);
-  }
+  if (l2) add_l2_results(r, *l2, h.run.warmup_steps);
   r.metrics.emplace_back("sim.events", static_cast<double>(r.events));
   if (!v.same_shape && !cc) r.metrics.emplace_back("cost_fit.mean_rel_error", fit_->mean_rel_error());
   return r;

@@ -147,6 +147,7 @@ class Replayer {
   // models calibrations were measured with, loaded once.
   const config::Calibration* calibration_for(const std::string& hardware) const;
   const config::ModelConfig& calibration_model(const config::Calibration& c) const;
+  std::optional<CalibratedCosts> scenario_costs(const ResolvedScenario& v, const config::Calibration* cal) const;
   mutable std::map<std::string, std::optional<config::Calibration>> cal_cache_;
   mutable std::map<std::string, config::ModelConfig> cal_models_;
 };
