@@ -15,6 +15,7 @@
 #include "foresight/runtime/engine.hpp"
 #include "foresight/runtime/gguf.hpp"
 #include "foresight/runtime/memory_plan.hpp"
+#include "foresight/runtime/prompts.hpp"
 #include "foresight/runtime/run.hpp"
 #include "foresight/runtime/safetensors.hpp"
 #include "foresight/trace/reader.hpp"
@@ -26,8 +27,8 @@ std::atomic<bool> g_stop{false};
 extern "C" void on_sigint(int) { g_stop.store(true); }
 
 struct RunOptions {
-  std::string model, hardware, mode = "dense", backend = "cpu", context = "4096";
-  std::string prefill = "real", selections = "model", checkpoint, forecast, out;
+  std::string model, hardware, mode = "dense", backend = "cpu", context;  // context "": 4096 or the whole prompt
+  std::string prefill = "real", selections = "model", checkpoint, forecast, out, prompt_file, prompt_ids;
   std::int64_t batch = 1, steps = 4, warmup = 1, topk = 0, cache_blocks = 0, prefill_chunk = 512, gather_ctas = 0;
   double reuse = 0.85, cross_layer = 0.7;
   std::uint64_t seed = 1;
@@ -35,6 +36,7 @@ struct RunOptions {
   bool recall = false;
   bool no_trace = false;
   bool no_graph = false;
+  bool teacher_force = false;
 };
 
 std::vector<std::int64_t> parse_contexts(const std::string& s, std::int64_t batch) {
@@ -53,10 +55,39 @@ config::ModelConfig model_of(const RunOptions& o) {
   if (o.checkpoint.empty())
     throw config::ConfigError("--model: required unless --checkpoint gives the model (a .gguf file, or a "
                               "folder with config.json)");
-  const std::filesystem::path c = o.checkpoint;
-  if (c.extension() == ".gguf" && !std::filesystem::is_directory(c))
-    return runtime::model_from_gguf(runtime::GgufFile(c));
-  return config::load_model((c / "config.json").string());
+  return runtime::checkpoint_model(o.checkpoint);
+}
+
+// --prompt-file (through the checkpoint's tokenizer) or --prompt-ids into
+// req.texts, and the contexts: --context, or else each whole prompt less the
+// teacher-forced steps. Without a prompt: --context or 4096 tokens.
+void set_prompts(const RunOptions& o, runtime::RunRequest& req) {
+  if (!o.prompt_file.empty() && !o.prompt_ids.empty())
+    throw config::ConfigError("--prompt-file and --prompt-ids: give one of them");
+  if (!o.checkpoint.empty()) req.tokenizer = runtime::checkpoint_tokenizer(o.checkpoint);
+  if (!o.prompt_file.empty()) {
+    if (!req.tokenizer)
+      throw config::ConfigError("--prompt-file: needs a checkpoint that carries its tokenizer (a .gguf file); "
+                                "give token ids with --prompt-ids instead");
+    req.texts = {runtime::read_prompt_text(o.prompt_file, *req.tokenizer)};
+    req.texts_source = o.prompt_file;
+  } else if (!o.prompt_ids.empty()) {
+    req.texts = runtime::read_prompt_ids(o.prompt_ids, req.model.vocab);
+    req.texts_source = o.prompt_ids;
+  }
+  req.teacher_force = o.teacher_force;
+  if (req.texts.size() > 1 && static_cast<std::int64_t>(req.texts.size()) != o.batch)
+    throw config::ConfigError(fmt::format("{}: {} prompts for --batch {} (give one, or one per sequence)",
+                                          req.texts_source, req.texts.size(), o.batch));
+  if (!o.context.empty() || req.texts.empty()) {
+    req.run.context_tokens = parse_contexts(o.context.empty() ? "4096" : o.context, o.batch);
+    return;
+  }
+  const std::int64_t forced = o.teacher_force ? o.warmup + o.steps : 0;
+  for (std::int64_t b = 0; b < o.batch; ++b) {
+    const auto& t = req.texts[req.texts.size() == 1 ? 0 : static_cast<std::size_t>(b)];
+    req.run.context_tokens.push_back(std::max<std::int64_t>(static_cast<std::int64_t>(t.size()) - forced, 1));
+  }
 }
 
 // The request from the options; throws config::ConfigError naming the option.
@@ -71,7 +102,7 @@ runtime::RunRequest run_request(const RunOptions& o) {
   r.mode = config::parse_mode(o.mode, "--mode");
   r.backend = o.backend;
   r.batch = o.batch;
-  r.context_tokens = parse_contexts(o.context, o.batch);
+  set_prompts(o, req);
   r.decode_steps = o.steps;
   r.warmup_steps = o.warmup;
   r.prefill = o.prefill;
@@ -113,6 +144,7 @@ int run_run(const RunOptions& o) {
   fmt::print("{}: prefill {:.1f} ms, decode {:.3f} ms/step (mean of {} steps), run folder {}\n",
              config::to_string(req.run.mode), res.prefill_ms, res.decode_step_ms_mean, req.run.decode_steps,
              o.out);
+  if (!res.text.empty() && !req.teacher_force) fmt::print("generated (sequence 0): {}\n", res.text[0]);
   return kExitOk;
 }
 
@@ -140,7 +172,18 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
                   "64-token blocks) (default cpu)");
   sub->add_option("--batch", o->batch, "Sequences decoded together (default 1)");
   sub->add_option("--context", o->context,
-                  "Prompt tokens per sequence: one value for all, or a comma list of --batch values (default 4096)");
+                  "Prompt tokens per sequence: one value for all, or a comma list of --batch values; with "
+                  "--prompt-file/--prompt-ids the first that many tokens of the prompt (default: the whole "
+                  "prompt, less --teacher-force's steps; 4096 random ids without one)");
+  sub->add_option("--prompt-file", o->prompt_file,
+                  "UTF-8 text file: the prompt of every sequence, tokenized with the checkpoint's own "
+                  "tokenizer (a .gguf checkpoint); tokens.json then also holds the generated text");
+  sub->add_option("--prompt-ids", o->prompt_ids,
+                  "JSON file of token ids: one list (every sequence's prompt) or a list of --batch lists");
+  sub->add_flag("--teacher-force", o->teacher_force,
+                "Decode steps feed the prompt text's next tokens instead of the model's own, and metrics.json "
+                "'score' gives the perplexity and top-1 accuracy of those positions (needs a prompt with "
+                "--context + --warmup + --steps tokens; default off)");
   sub->add_option("--steps", o->steps, "Timed decode steps (default 4)");
   sub->add_option("--warmup", o->warmup, "Untimed decode steps before the timed ones (default 1)");
   sub->add_option("--prefill", o->prefill,

@@ -7,6 +7,15 @@ find_package(Boost REQUIRED)               # Boost.Graph is header-only
 find_package(HDF5 REQUIRED COMPONENTS C)
 find_package(Threads REQUIRED)
 
+# ICU (libicu-dev): the tokenizer's Unicode general categories. Linked
+# statically and only libicuuc (its categories are built in; the 30 MB data
+# library is not needed), so the GPU machine, which has no ICU, runs the binary.
+find_path(FORESIGHT_ICU_INCLUDE_DIR unicode/uchar.h REQUIRED)
+find_library(FORESIGHT_ICUUC_STATIC NAMES libicuuc.a REQUIRED)
+add_library(foresight_icu INTERFACE)
+target_include_directories(foresight_icu SYSTEM INTERFACE ${FORESIGHT_ICU_INCLUDE_DIR})
+target_link_libraries(foresight_icu INTERFACE ${FORESIGHT_ICUUC_STATIC} ${CMAKE_DL_LIBS} Threads::Threads)
+
 # toml++ is used header-only: Debian also ships a shared library, but the GPU
 # machine has none, so nothing may link against it.
 find_path(TOMLPP_INCLUDE_DIR toml++/toml.h REQUIRED)

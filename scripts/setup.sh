@@ -7,7 +7,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 debs=(cmake ninja-build g++ pkg-config python3 python3-pip
       libeigen3-dev libboost-graph-dev libfmt-dev libcli11-dev catch2
-      libhdf5-dev libtomlplusplus-dev nlohmann-json3-dev)
+      libhdf5-dev libtomlplusplus-dev nlohmann-json3-dev libicu-dev)
 # Extra packages an area needs (e.g. a headless browser for report tests).
 if [[ -f "$root/scripts/extra-debs.txt" ]]; then
   mapfile -t extra < <(grep -v '^\s*#' "$root/scripts/extra-debs.txt" | grep -v '^\s*$')

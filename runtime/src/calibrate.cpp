@@ -13,8 +13,8 @@ namespace {
 
 using Mat = Eigen::MatrixXd;
 
-std::vector<std::vector<std::int32_t>> prompts(const std::vector<std::int64_t>& ctx, std::int64_t vocab,
-                                               std::uint64_t seed) {
+std::vector<std::vector<std::int32_t>> random_prompts(const std::vector<std::int64_t>& ctx, std::int64_t vocab,
+                                                      std::uint64_t seed) {
   std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + 23);
   std::vector<std::vector<std::int32_t>> p;
   for (auto c : ctx) {
@@ -25,18 +25,32 @@ std::vector<std::vector<std::int32_t>> prompts(const std::vector<std::int64_t>& 
   return p;
 }
 
+// `given`, or seeded random prompts of the option's contexts.
+std::vector<std::vector<std::int32_t>> prompts_or_random(const std::vector<std::vector<std::int32_t>>& given,
+                                                         const CalibrateOptions& o, std::int64_t vocab,
+                                                         std::uint64_t seed) {
+  return given.empty() ? random_prompts(o.context_tokens, vocab, seed) : given;
+}
+
+std::vector<std::int64_t> lengths(const std::vector<std::vector<std::int32_t>>& prompts) {
+  std::vector<std::int64_t> n;
+  for (const auto& p : prompts) n.push_back(static_cast<std::int64_t>(p.size()));
+  return n;
+}
+
 // Recall per layer of a sparda-no-offload decode with the current weights.
 std::vector<double> measure_recall(const config::ModelConfig& m, const Weights& w, Backend& be,
                                    const CalibrateOptions& o, std::int64_t topk) {
   Recorder rec(be, nullptr);
+  const auto check = prompts_or_random(o.check_prompts, o, m.vocab, o.seed);
   EngineOptions eo;
   eo.mode = config::Mode::sparda_no_offload;
-  eo.context_tokens = o.context_tokens;
+  eo.context_tokens = lengths(check);
   eo.max_steps = o.recall_steps;
   eo.topk_blocks = topk;
   eo.measure_recall = true;
   DecodeEngine e(m, w, be, rec, eo);
-  e.prefill(prompts(o.context_tokens, m.vocab, o.seed));
+  e.prefill(check);
   for (std::int64_t s = 0; s < o.recall_steps; ++s) e.step();
   std::vector<double> r;
   for (const auto& c : e.recall_by_layer()) r.push_back(c.recall());
@@ -58,9 +72,11 @@ CalibrateResult calibrate_forecast(const config::ModelConfig& m, Weights& w, Bac
   std::vector<std::vector<double>> X(static_cast<std::size_t>(L)), Y(static_cast<std::size_t>(L));
   {
     Recorder rec(be, nullptr);
+    // Other random prompts than the recall check's.
+    const auto fit_prompts = prompts_or_random(o.fit_prompts, o, m.vocab, o.seed + 1);
     EngineOptions eo;
     eo.mode = config::Mode::dense;
-    eo.context_tokens = o.context_tokens;
+    eo.context_tokens = lengths(fit_prompts);
     eo.max_steps = 1;
     eo.prefill_tap = [&](int l, int rows, const bf16* xn, const bf16* qkvf) {
       std::vector<bf16> hx(static_cast<std::size_t>(rows) * H), hq(static_cast<std::size_t>(rows) * R);
@@ -80,7 +96,7 @@ CalibrateResult calibrate_forecast(const config::ModelConfig& m, Weights& w, Bac
       }
     };
     DecodeEngine e(m, w, be, rec, eo);
-    e.prefill(prompts(o.context_tokens, m.vocab, o.seed + 1));  // other prompts than the recall check
+    e.prefill(fit_prompts);
   }
 
   // Ridge fit: W^T = (X^T X + lambda I)^-1 X^T Y, W [nkv*hd, H].

@@ -376,9 +376,17 @@ void DecodeEngine::State::step_body() {
   });
 }
 
-std::vector<std::int32_t> DecodeEngine::step() {
+std::vector<std::int32_t> DecodeEngine::step() { return step(std::span<const std::int32_t>{}); }
+
+std::vector<std::int32_t> DecodeEngine::step(std::span<const std::int32_t> inputs) {
   auto& s = *s_;
   if (s.prompts.empty()) throw std::logic_error("DecodeEngine::step before prefill");
+  if (!inputs.empty() && (s.step == 0 || inputs.size() != static_cast<std::size_t>(s.B))) {
+    throw std::logic_error("DecodeEngine::step: forced inputs need step >= 1 and one id per sequence");
+  }
+  for (std::int32_t id : inputs) {
+    if (id < 0 || id >= s.V) throw std::invalid_argument(fmt::format("DecodeEngine::step: token id {} outside the vocabulary", id));
+  }
   if (s.step >= std::max<std::int64_t>(s.o.max_steps, 1)) {
     throw std::logic_error("DecodeEngine::step beyond max_steps (caches are sized for it)");
   }
@@ -389,7 +397,8 @@ std::vector<std::int32_t> DecodeEngine::step() {
   for (int b = 0; b < s.B; ++b) {
     const auto bz = static_cast<std::size_t>(b);
     const std::int64_t L = s.ctx[bz];
-    in[bz] = s.step == 0 ? s.prompts[bz][static_cast<std::size_t>(L - 1)] : s.last_tokens[bz];
+    in[bz] = s.step == 0 ? s.prompts[bz][static_cast<std::size_t>(L - 1)]
+                         : (inputs.empty() ? s.last_tokens[bz] : inputs[bz]);
     p[bz] = static_cast<std::int32_t>(L - 1 + s.step);
     c[bz] = p[bz] + 1;
     nc[bz] = static_cast<std::int32_t>(s.comp_count(c[bz]));

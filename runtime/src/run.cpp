@@ -46,16 +46,80 @@ std::string npy_f32(const std::vector<float>& v, std::size_t rows, std::size_t c
   return out;
 }
 
-std::vector<std::vector<std::int32_t>> make_prompts(const config::RunConfig& run, std::int64_t vocab) {
+// Sequence b's prompt and, after it, the rest of its text (teacher forcing).
+struct Prompts {
+  std::vector<std::vector<std::int32_t>> ids, rest;  // [seq][token]
+};
+
+Prompts random_prompts(const config::RunConfig& run, std::int64_t vocab) {
   std::mt19937_64 rng(run.seed * 0x9E3779B97F4A7C15ull + 17);
-  std::vector<std::vector<std::int32_t>> p;
+  Prompts p;
   for (auto c : run.context_tokens) {
     std::vector<std::int32_t> v(static_cast<std::size_t>(c));
     for (auto& t : v) t = static_cast<std::int32_t>(rng() % static_cast<std::uint64_t>(vocab));
-    p.push_back(std::move(v));
+    p.ids.push_back(std::move(v));
+    p.rest.emplace_back();
   }
   return p;
 }
+
+// The prompts of req.texts; throws ConfigError naming the source when a text
+// is too short for its context (and, teacher-forced, the steps) or holds an
+// id outside the vocabulary.
+Prompts text_prompts(const RunRequest& req) {
+  const auto& run = req.run;
+  const std::size_t B = run.context_tokens.size();
+  if (req.texts.size() != 1 && req.texts.size() != B) {
+    throw config::ConfigError(fmt::format("{}: {} prompts for --batch {} (give one, or one per sequence)",
+                                          req.texts_source, req.texts.size(), B));
+  }
+  const std::int64_t steps = req.teacher_force ? run.warmup_steps + run.decode_steps : 0;
+  Prompts p;
+  for (std::size_t b = 0; b < B; ++b) {
+    const auto& text = req.texts[req.texts.size() == 1 ? 0 : b];
+    for (std::int32_t id : text) {
+      if (id < 0 || id >= req.model.vocab) {
+        throw config::ConfigError(fmt::format("{}: token id {} is outside the model's vocabulary of {}",
+                                              req.texts_source, id, req.model.vocab));
+      }
+    }
+    const std::int64_t ctx = run.context_tokens[b], need = ctx + steps;
+    if (static_cast<std::int64_t>(text.size()) < need) {
+      throw config::ConfigError(fmt::format(
+          "{}: prompt {} has {} tokens; context {}{} needs {}", req.texts_source, b, text.size(), ctx,
+          steps ? fmt::format(" + {} teacher-forced steps", steps) : "", need));
+    }
+    p.ids.emplace_back(text.begin(), text.begin() + ctx);
+    p.rest.emplace_back(text.begin() + ctx, text.end());
+  }
+  return p;
+}
+
+Prompts make_prompts(const RunRequest& req) {
+  if (req.teacher_force && req.texts.empty())
+    throw config::ConfigError("--teacher-force: needs a real prompt (--prompt-file or --prompt-ids)");
+  return req.texts.empty() ? random_prompts(req.run, req.model.vocab) : text_prompts(req);
+}
+
+// Teacher-forced score over the decoded positions (natural log).
+struct Score {
+  std::int64_t tokens = 0, top1 = 0;
+  double nll = 0;
+
+  // Adds one step: logits [batch, vocab], predicted ids, the true next ids.
+  void add(const std::vector<float>& logits, std::int64_t vocab, const std::vector<std::int32_t>& predicted,
+           const std::vector<std::int32_t>& truth) {
+    for (std::size_t b = 0; b < truth.size(); ++b) {
+      const float* row = logits.data() + b * static_cast<std::size_t>(vocab);
+      const float mx = *std::max_element(row, row + vocab);
+      double sum = 0;
+      for (std::int64_t v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(row[v] - mx));
+      nll += std::log(sum) + mx - row[truth[b]];
+      top1 += predicted[b] == truth[b];
+      ++tokens;
+    }
+  }
+};
 
 // A metric's value, 0 when it does not apply (NaN) or is missing.
 double metric_value(const trace::Metrics& m, const std::string& name) {
@@ -177,18 +241,20 @@ struct DecodeOutcome {
   CacheTotals cache;
   std::vector<RecallCounts> recall;   // per layer (sparda-no-offload with --measure-recall)
   std::int64_t pin_ns = 0;            // time to pin the host KV
+  Score score;                        // teacher-forced runs
 };
 
 // Prefill `prompts` then decode up to eo.max_steps steps, appending tokens to
 // `result` (truncated on a stop request); closes the trace through `rec`, as
 // truncated when anything throws.
 DecodeOutcome decode(const RunRequest& req, const DeviceWeights& weights, Recorder& rec, const EngineOptions& eo,
-                     const std::vector<std::vector<std::int32_t>>& prompts, RunResult& result) {
+                     const Prompts& prompts, RunResult& result) {
   DecodeOutcome out;
   try {
     DecodeEngine engine(req.model, weights, rec, eo);
     out.pin_ns = engine.pin_ns();
-    engine.prefill(prompts);
+    engine.prefill(prompts.ids);
+    std::vector<std::int32_t> forced, truth(prompts.ids.size());
     for (std::int64_t s = 0; s < eo.max_steps; ++s) {
       if (req.stop && req.stop->load()) {
         result.truncated = true;
@@ -196,8 +262,14 @@ DecodeOutcome decode(const RunRequest& req, const DeviceWeights& weights, Record
         break;
       }
       if (s == req.fail_at_step) throw std::runtime_error(fmt::format("injected failure at decode step {}", s));
-      const auto next = engine.step();
+      const auto next = engine.step(forced);
       for (std::size_t b = 0; b < next.size(); ++b) result.tokens[b].push_back(next[b]);
+      if (req.teacher_force) {
+        // This step predicted the text's token s after the prompt; the next step feeds it.
+        for (std::size_t b = 0; b < truth.size(); ++b) truth[b] = prompts.rest[b][static_cast<std::size_t>(s)];
+        out.score.add(engine.last_logits(), req.model.vocab, next, truth);
+        forced = truth;
+      }
       if (req.progress) req.progress(static_cast<std::size_t>(s + 1), static_cast<std::size_t>(eo.max_steps), "decode");
     }
     if (engine.steps_done() > 0) out.logits = engine.last_logits();
@@ -209,6 +281,14 @@ DecodeOutcome decode(const RunRequest& req, const DeviceWeights& weights, Record
   }
   rec.close(result.truncated ? trace::RunStatus::truncated : trace::RunStatus::complete, result.reason);
   return out;
+}
+
+// metrics.json "score" of a teacher-forced run (docs/metrics.md).
+void add_score(nlohmann::json& mj, const Score& score) {
+  if (score.tokens == 0) return;
+  const double n = static_cast<double>(score.tokens), nll = score.nll / n;
+  mj["score"] = {{"tokens", score.tokens}, {"nll_mean", nll}, {"perplexity", std::exp(nll)},
+                 {"top1_accuracy", static_cast<double>(score.top1) / n}};
 }
 
 // metrics.json: the contract's metrics of `recorded` plus the run's own facts;
@@ -227,6 +307,7 @@ void write_metrics(const RunRequest& req, const MemoryPlan& plan, const std::vec
   mj["feasibility"] = to_json(feasibility);
   mj["cache"]["h2d_bytes"] = decoded.cache.h2d_bytes;
   add_recall(mj, decoded.recall);
+  add_score(mj, decoded.score);
   write_file(req.out_dir, "metrics.json", mj.dump(2) + "\n");
 }
 
@@ -246,10 +327,14 @@ void write_config(const RunRequest& req, const Backend& backend) {
   write_file(req.out_dir, "config.json", cj.dump(2) + "\n");
 }
 
-// tokens.json, and logits.npy ([batch, vocab] float32) with --dump-logits.
-void write_tokens(const RunRequest& req, const std::vector<std::vector<std::int32_t>>& prompts,
-                  const RunResult& result, const std::vector<float>& logits) {
-  write_file(req.out_dir, "tokens.json", nlohmann::json{{"prompts", prompts}, {"generated", result.tokens}}.dump() + "\n");
+// tokens.json (with the generated text when there is a tokenizer), and
+// logits.npy ([batch, vocab] float32) with --dump-logits.
+void write_tokens(const RunRequest& req, const Prompts& prompts, const RunResult& result,
+                  const std::vector<float>& logits) {
+  nlohmann::json tj{{"prompts", prompts.ids}, {"generated", result.tokens}};
+  if (!result.text.empty()) tj["generated_text"] = result.text;
+  if (req.teacher_force) tj["teacher_forced"] = true;
+  write_file(req.out_dir, "tokens.json", tj.dump() + "\n");
   if (req.dump_logits && !logits.empty()) {
     write_file(req.out_dir, "logits.npy",
                npy_f32(logits, static_cast<std::size_t>(req.run.batch), static_cast<std::size_t>(req.model.vocab)));
@@ -271,6 +356,7 @@ RunResult run_to_folder(const RunRequest& req) {
         req.model.name, req.model.dtype_bytes));
   }
   if (req.out_dir.empty()) throw std::invalid_argument("--out: a run folder is required");
+  const Prompts prompts = make_prompts(req);
   auto backend = make_backend(run.backend);
 
   const MemoryPlan plan = plan_memory(req.model, run, req.hardware);
@@ -297,8 +383,10 @@ RunResult run_to_folder(const RunRequest& req) {
 
   RunResult result;
   result.tokens.assign(static_cast<std::size_t>(run.batch), {});
-  const auto prompts = make_prompts(run, req.model.vocab);
   const DecodeOutcome decoded = decode(req, *dev_weights, rec, eo, prompts, result);
+  if (req.tokenizer) {
+    for (const auto& ids : result.tokens) result.text.push_back(req.tokenizer->decode(ids));
+  }
 
   // What was recorded: trace.h5 read back (validating it), or the untraced run's steps.
   std::optional<trace::Trace> written;

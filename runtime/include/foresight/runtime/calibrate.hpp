@@ -3,7 +3,7 @@
 // to layer l+1's group-mean query (pre-RoPE; RoPE is linear and applied to
 // both at the same position). Layer 0's selector maps layer 0's normalised
 // hidden state to layer 0's own group-mean query. Activations come from a real
-// prefill of seeded random prompts. Not in the SparDA paper (which trains the
+// prefill of real prompts (CalibrateOptions::fit_prompts) or seeded random ones. Not in the SparDA paper (which trains the
 // Forecast with a KL loss for 2000 steps); this gives a usable one in seconds.
 #pragma once
 
@@ -22,6 +22,9 @@ struct CalibrateOptions {
   std::int64_t recall_steps = 4;  // decode steps over which recall is measured
   std::int64_t topk_blocks = 0;   // 0: the model's sparse.topk_blocks
   std::uint64_t seed = 1;
+  // Real prompts (token ids) to fit on and to measure recall on; empty:
+  // seeded random prompts of context_tokens (other ones for the check).
+  std::vector<std::vector<std::int32_t>> fit_prompts, check_prompts;
 };
 
 struct CalibrateResult {

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "foresight/common/progress.hpp"
@@ -110,6 +111,10 @@ class DecodeEngine {
 
   // One greedy decode step; returns the next token of every sequence.
   std::vector<std::int32_t> step();
+  // A decode step that feeds `inputs` ([batch] token ids) instead of the
+  // previous step's outputs (teacher forcing); step 0 still feeds each
+  // prompt's last token, so `inputs` must be empty there.
+  std::vector<std::int32_t> step(std::span<const std::int32_t> inputs);
   std::int64_t steps_done() const;
   std::int64_t last_step_ns() const;
 

@@ -7,7 +7,8 @@
 //                  plus the run's own facts (status, pinning, feasibility)
 //   config.json    the resolved model, hardware and run configs
 //   timeline.json  Perfetto / Chrome trace events
-//   tokens.json    prompts and generated tokens per sequence
+//   tokens.json    prompts and generated tokens per sequence (and the
+//                  generated text when the checkpoint has a tokenizer)
 //   logits.npy     last step's logits [batch, vocab] float32 (--dump-logits)
 // Every file is written under a temporary name and renamed when complete.
 #pragma once
@@ -15,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,7 @@
 #include "foresight/config/hardware.hpp"
 #include "foresight/config/model.hpp"
 #include "foresight/config/run.hpp"
+#include "foresight/runtime/tokenizer.hpp"
 
 namespace foresight::runtime {
 
@@ -33,6 +36,18 @@ struct RunRequest {
   std::filesystem::path forecast;         // empty: synthetic (or checkpoint seed) Forecast
   std::filesystem::path selections_file;  // run.selection_source == "file"
   std::filesystem::path out_dir;
+  // Real prompts: token ids of one text for every sequence (size 1) or one
+  // per sequence (size batch); sequence b's prompt is the first
+  // run.context_tokens[b] ids of its text. Empty: seeded random ids.
+  std::vector<std::vector<std::int32_t>> texts;
+  std::string texts_source;  // where the texts came from (a file), for messages
+  // Decode step s >= 1 feeds the text's token after the previous position
+  // instead of the model's own output, and metrics.json "score" reports the
+  // texts' perplexity and top-1 accuracy over the decoded positions. Needs
+  // texts with run.context_tokens[b] + warm-up + decode steps ids.
+  bool teacher_force = false;
+  // Turns generated ids into text for tokens.json; null: ids only.
+  std::shared_ptr<const Tokenizer> tokenizer;
   bool dump_logits = false;
   // false: no trace.h5 / timeline.json and no per-op timing (step times
   // only): the configuration to measure tracing overhead against.
@@ -55,6 +70,7 @@ struct RunResult {
   bool truncated = false;
   std::string reason;
   std::vector<std::vector<std::int32_t>> tokens;  // [seq][generated]
+  std::vector<std::string> text;                  // [seq] generated text (with a tokenizer)
   double decode_step_ms_mean = 0;
   double prefill_ms = 0;
 };
