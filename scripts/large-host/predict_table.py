@@ -6,7 +6,7 @@ what bounds the step; then sparda's throughput against sparse without offload
 (the paper's 5.3x), sparse-offload and dense, with the PCIe ceiling on
 sparda's throughput.
 
-Usage: python3 scripts/large-host/predict_table.py OUT   (OUT of predict.sh)
+Usage: python3 scripts/large-host/predict_table.py [--json FILE] OUT   (OUT of predict.sh)
 """
 import csv
 import json
@@ -42,8 +42,8 @@ def load(out):
                 "bound_share": max(m["bound"][k] for k in ("compute", "pcie", "host")),
                 "compute_step": m["compute"]["total_ms"] / steps,
                 "gpu": m["memory"]["gpu_bytes"] / GIB, "host": m["memory"]["host_bytes"] / GIB,
-                # PCIe ceiling on throughput: the link's measured ceiling over the bytes fetched per token
-                "pcie_cap": (b * s["h2d_gbps"] * 1e9 / (h2d_bytes / steps)) if h2d_bytes else None,
+                # PCIe ceiling on throughput: the gather's rate in this replay over the bytes fetched per token
+                "pcie_cap": (b * gbps * 1e9 / (h2d_bytes / steps)) if h2d_bytes else None,
                 "status": s["status"], "cal": s.get("compute_times", ""),
             })
     return rows
@@ -54,8 +54,23 @@ def fmt(x, f="{:.1f}"):
 
 
 def main():
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/large-host-predict")
+    args = sys.argv[1:]
+    js = None
+    if "--json" in args:  # also write the predicted points as JSON (the later measurement's error is taken against it)
+        i = args.index("--json")
+        js = args[i + 1]
+        del args[i:i + 2]
+    out = Path(args[0] if args else "runs/large-host-predict")
     rows = load(out)
+    if js:
+        keep = ("hw", "mode", "ctx", "batch", "step", "p99", "tps", "exp_ms", "exp_share", "h2d_gb_step", "gbps",
+                "hit", "bound", "bound_share", "gpu", "host", "pcie_cap")
+        with open(js, "w") as f:
+            json.dump({"what": "simulator predictions at the largest feasible batch (scripts/large-host/predict.sh); "
+                               "step/p99 ms per decode step = per-token latency, tps tokens/s, exp_ms exposed H2D ms "
+                               "per step, gpu/host GiB",
+                       "points": [{k: r[k] for k in keep} for r in rows]}, f, indent=1)
+            f.write("\n")
     hosts = list(dict.fromkeys(r["hw"] for r in rows))
     print("### Predicted at the largest feasible batch (steady decode steps)\n")
     print("| host | mode | context | batch | tokens/s | per-token latency ms (mean / p99) | exposed H2D ms/step (share) "
@@ -69,9 +84,9 @@ def main():
               f"| {r['step']:.1f} / {r['p99']:.1f} | {exp} | {h2d} | {fmt(r['hit'], '{:.3f}')} "
               f"| {r['bound']} ({100 * r['bound_share']:.0f}%) | {r['gpu']:.1f} / {r['host']:.1f} |")
     print("\n### sparda's throughput against the other modes, each at its own largest batch\n")
-    print("| host | context | sparda batch | sparda tok/s | PCIe ceiling tok/s | compute-only tok/s "
-          "| / sparse (paper: 5.3x) | batch ratio | / sparse-offload | / dense |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| host | context | sparda batch | sparda tok/s | PCIe ceiling tok/s | tok/s, link unlimited "
+          "| / sparse (paper: 5.3x) | batch ratio | / sparse, link unlimited | / sparse-offload | / dense |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     by = {(r["hw"], r["mode"], r["ctx"]): r for r in rows}
     for hw in hosts:
         for ctx in sorted({r["ctx"] for r in rows if r["hw"] == hw}):
@@ -83,9 +98,12 @@ def main():
                 return fmt(s["tps"] / o["tps"], "{:.2f}x") if o else "-"
             sp = by.get((hw, "sparse", ctx))
             br = fmt(s["batch"] / sp["batch"], "{:.2f}x") if sp else "-"
-            comp = s["batch"] / s["compute_step"] * 1e3
+            unl = out / "sens" / f"{hw}-{ctx}-10000" / "metrics.json"
+            u = json.load(open(unl))["decode"]["tokens_per_s"] if unl.exists() else None
+            ur = fmt(u / sp["tps"] if u and sp else None, "{:.2f}x")
             print(f"| {hw} | {ctx // 1024}K | {s['batch']} | {s['tps']:.0f} | {fmt(s['pcie_cap'], '{:.0f}')} "
-                  f"| {comp:.0f} | {ratio('sparse')} | {br} | {ratio('sparse-offload')} | {ratio('dense')} |")
+                  f"| {fmt(u, '{:.0f}')} | {ratio('sparse')} | {br} | {ur} | {ratio('sparse-offload')} "
+                  f"| {ratio('dense')} |")
     plans = {}
     for f in sorted(out.glob("plan-*/plan.json")):
         for r in json.load(open(f))["recommendations"]:
