@@ -210,7 +210,7 @@ column -t -s $'\t' "$out/summary.tsv" 2>/dev/null || cat "$out/summary.tsv"
 (cd "$work" && tar czf "$out/results.tar.gz" --exclude=trace.h5 --exclude=timeline.json.gz --exclude=probe-run -- *) \
   || { echo "measure.sh: could not write results.tar.gz" >&2; status=1; }
 if compgen -G "$work/*/trace.h5" >/dev/null; then
-  (cd "$work" && tar cf "$out/traces.tar" -- */trace.h5 $(cd "$work" && ls -d -- */timeline.json.gz 2>/dev/null))
+  (cd "$work" && shopt -s nullglob && tar cf "$out/traces.tar" -- */trace.h5 */timeline.json.gz)
   if (( $(stat -c %s "$out/traces.tar") > 15 * 1024 * 1024 )); then
     split -b 15m -d "$out/traces.tar" "$out/traces.tar.part-" && rm "$out/traces.tar"
     parts=$(ls "$out"/traces.tar.part-* | wc -l)

@@ -82,10 +82,12 @@ done
 # ladder plus every largest batch above), GPU cache size and gather CTAs
 # searched within memory; a 1000 ms target leaves throughput unconstrained by
 # latency. OUT/plan-<mode>/plan.json.
-batches=$(printf '%s\n' 1 2 4 8 16 32 48 64 96 128 192 256 $(cut -f4 "$out/points.tsv" | tail -n +2) | sort -un | tr '\n' ' ')
+mapfile -t batches < <({ printf '%s\n' 1 2 4 8 16 32 48 64 96 128 192 256; cut -f4 "$out/points.tsv" | tail -n +2; } | sort -un)
+read -r -a host_list <<<"$hosts"
+read -r -a ctx_list <<<"$contexts"
 for mode in $modes; do
-  cmd=("$fs" plan --trace "traces/samples/h200-$mode-b16-32k.h5" --hardware $hosts --context $contexts
-       --batches $batches --slo-tpot-ms 1000 --threads 1 --out "$out/plan-$mode" --quiet)
+  cmd=("$fs" plan --trace "traces/samples/h200-$mode-b16-32k.h5" --hardware "${host_list[@]}" --context "${ctx_list[@]}"
+       --batches "${batches[@]}" --slo-tpot-ms 1000 --threads 1 --out "$out/plan-$mode" --quiet)
   log "${cmd[*]}"
   "${cmd[@]}" >/dev/null
 done
