@@ -152,7 +152,8 @@ int main(int argc, char** argv) {
     run.gather_ctas = c.gather_ctas > 0 ? c.gather_ctas : default_gather_ctas(c.batch);
     run.selection_source = c.reuse < 0 ? "model" : "workload";
     run.cuda_graph = c.graph;
-    run.workload.reuse = c.reuse < 0 ? 0.85 : c.reuse;
+    run.workload = config::workload_preset("assumed");  // the setting its recorded results used
+    if (c.reuse >= 0) run.workload.reuse = c.reuse;
     return run;
   };
   for (auto& c : todo) c.host_bytes = plan_memory(m, run_config(c), hw).host_bytes();

@@ -10,6 +10,7 @@
 #include "command.hpp"
 #include "progress.hpp"
 #include "sizes.hpp"
+#include "workload_options.hpp"
 #include "foresight/config/load.hpp"
 #include "foresight/runtime/backend.hpp"
 #include "foresight/runtime/engine.hpp"
@@ -29,8 +30,9 @@ extern "C" void on_sigint(int) { g_stop.store(true); }
 struct RunOptions {
   std::string model, hardware, mode = "dense", backend = "cpu", context;  // context "": 4096 or the whole prompt
   std::string prefill = "real", selections = "model", checkpoint, forecast, out, prompt_file, prompt_ids;
+  double l2_reserve_mib = 0;
   std::int64_t batch = 1, steps = 4, warmup = 1, topk = 0, cache_blocks = 0, prefill_chunk = 512, gather_ctas = 0;
-  double reuse = 0.85, cross_layer = 0.7;
+  WorkloadOptions workload;
   std::uint64_t seed = 1;
   bool dump_logits = false;
   bool recall = false;
@@ -108,11 +110,13 @@ runtime::RunRequest run_request(const RunOptions& o) {
   r.prefill = o.prefill;
   r.topk_blocks = o.topk > 0 ? o.topk : req.model.sparse.topk_blocks;
   r.cache_blocks = o.cache_blocks;
+  if (!(o.l2_reserve_mib >= 0) || o.l2_reserve_mib > 1 << 20)
+    throw config::ConfigError(fmt::format("--l2-reserve: {} MiB is not a size in [0, 1048576]", o.l2_reserve_mib));
+  r.l2_reserve_bytes = static_cast<std::int64_t>(o.l2_reserve_mib * (1 << 20));
   if (o.gather_ctas < 0) throw config::ConfigError("--gather-ctas: must be >= 0 (0: automatic)");
   r.gather_ctas = o.gather_ctas > 0 ? o.gather_ctas : runtime::default_gather_ctas(o.batch);
   r.seed = o.seed;
-  r.workload.reuse = o.reuse;
-  r.workload.cross_layer = o.cross_layer;
+  r.workload = o.workload.resolve();
   if (o.selections == "model" || o.selections == "workload") {
     r.selection_source = o.selections;
   } else {
@@ -191,8 +195,7 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
   sub->add_option("--prefill-chunk", o->prefill_chunk, "Tokens per prefill chunk (default 512)");
   sub->add_option("--selections", o->selections,
                   "Block selections: model (computed, default), workload (workload model) or a trace FILE (.h5)");
-  sub->add_option("--reuse", o->reuse, "Workload model: share of a step's free picks kept at the next step (default 0.85)");
-  sub->add_option("--cross-layer", o->cross_layer, "Workload model: share of fresh picks copied from layer l-1 (default 0.7)");
+  o->workload.add_to(sub);
   sub->add_option("--topk", o->topk, "Blocks selected per KV head (default: the model's sparse.topk_blocks)");
   sub->add_option("--cache-blocks", o->cache_blocks,
                   "GPU slots per (layer, sequence, KV head) including the tail slot; 0 = top-k + 1, SparDA's exact "
@@ -200,6 +203,11 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
   sub->add_option("--gather-ctas", o->gather_ctas,
                   "CTAs of the zero-copy gather kernel that fetches KV blocks from pinned host memory; fewer CTAs "
                   "emulate a slower link (default 0 = 16 up to batch 16, 32 above)");
+  sub->add_option("--l2-reserve", o->l2_reserve_mib,
+                  "GPU L2 persisting set-aside in MiB (0 = none, default): the slot buffers of the first layers "
+                  "that fit are marked persisting while their attention runs, inside the CUDA graphs too; "
+                  "clamped to what the GPU grants and recorded in the trace (run.l2_reserve_bytes) and "
+                  "metrics.json 'l2' (block-sparse modes, cuda backend; docs/runtime.md)");
   sub->add_flag("--no-trace", o->no_trace,
                 "Time whole steps only: no per-op events, no trace.h5 or timeline.json (to measure tracing "
                 "overhead; default off)");

@@ -10,6 +10,7 @@
 #include "command.hpp"
 #include "foresight/common/files.hpp"
 #include "sizes.hpp"
+#include "workload_options.hpp"
 #include "foresight/config/load.hpp"
 #include "foresight/sim/output.hpp"
 #include "foresight/sim/synth.hpp"
@@ -24,7 +25,7 @@ struct SynthArgs {
   std::string model = "minicpm4.1-8b", hardware = "h100-sxm", mode = "sparda", out;
   std::string policy = "sparda";
   std::int64_t batch = 1, context = 32768, steps = 8, warmup = 1, topk = 0, cache_blocks = 0, gather_ctas = 16;
-  double reuse = 0.85, cross_layer = 0.7, zipf = 1.0;
+  WorkloadOptions workload;
   std::uint64_t seed = 1;
   bool prefill = false;
 };
@@ -45,7 +46,7 @@ sim::SynthOptions synth_options(const SynthArgs& a) {
   r.topk_blocks = a.topk > 0 ? a.topk : o.model.sparse.topk_blocks;
   r.cache_blocks = a.cache_blocks;
   r.gather_ctas = a.gather_ctas;
-  r.workload = {a.reuse, a.cross_layer, a.zipf};
+  r.workload = a.workload.resolve();
   r.seed = a.seed;
   r.backend = "synth";
   r.selection_source = "workload";
@@ -90,9 +91,7 @@ const CommandRegistrar reg{{"synth", 40, [](CLI::App& app) {
   sub->add_option("--cache-blocks", a->cache_blocks, "GPU slots per (layer, KV head) incl. the tail slot; 0 = top-k + 1 (default 0)");
   sub->add_option("--policy", a->policy, "Eviction policy: sparda, lru, lfu, fifo, arc or opt (default sparda)");
   sub->add_option("--gather-ctas", a->gather_ctas, "CTAs of the zero-copy H2D gather kernel (default 16)");
-  sub->add_option("--reuse", a->reuse, "Workload: P(a non-forced block stays selected next step), in [0,1] (default 0.85)");
-  sub->add_option("--cross-layer", a->cross_layer, "Workload: share of fresh picks copied from the previous layer, in [0,1] (default 0.7)");
-  sub->add_option("--zipf", a->zipf, "Workload: Zipf exponent of block popularity for fresh picks, >= 0 (default 1.0)");
+  a->workload.add_to(sub);
   sub->add_option("--seed", a->seed, "Workload random seed (default 1)");
   sub->add_flag("--prefill", a->prefill, "Also synthesize one prefill chunk before decoding (default off)");
   sub->add_option("--out", a->out, "Output folder: trace.h5 and config.json (required)")->required();

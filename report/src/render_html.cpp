@@ -291,12 +291,13 @@ std::string render_html(const Plan& plan) {
     }
   o += "<h2>Assumptions</h2>\n<ul>\n";
   o += fmt::format("<li>Evaluator: {}</li>\n<li>Trace: {}</li>\n<li>Workload locality: a "
-                   "non-forced block stays selected at the next step with probability {:g} "
+                   "non-forced block stays selected at the next step with probability {:g}{} "
                    "(swept {} in the locality plot)</li>\n<li>Bar charts and sensitivity plots "
                    "are taken at each mode's best batch within the target (or its largest batch "
                    "in memory when none meets it)</li>\n<li>{}</li>\n<li>{}</li>\n",
                    xml_escape(plan.evaluator.name), xml_escape(plan.evaluator.trace),
-                   r.default_reuse, xml_escape(fmt::format("{}", fmt::join(r.reuse, ", "))),
+                   r.default_reuse, xml_escape(reuse_source(r.default_reuse)),
+                   xml_escape(fmt::format("{}", fmt::join(r.reuse, ", "))),
                    xml_escape(latency_note()), xml_escape(choice_rule(r.knee_min_gain)));
   o += "</ul>\n<h3>Measured inputs</h3>\n<ul>\n";
   for (const auto& m : plan.evaluator.measured) o += "<li>" + xml_escape(m) + "</li>\n";

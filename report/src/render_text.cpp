@@ -80,6 +80,12 @@ std::string step_columns(const ScenarioMetrics& m, const std::string& sep) {
                      std::max(0.0, m.h2d_total_ms - m.exposed_h2d_ms));
 }
 
+std::string reuse_source(double reuse) {
+  if (reuse != config::WorkloadConfig{}.reuse) return "";
+  return " (measured: SmolLM2-135M's own block selections on real text at 8K, top-16; "
+         "docs/workload-model.md, bench/RESULTS-real-model.md)";
+}
+
 std::string latency_note() {
   return "Latency: the target, the tables' p99 column, the latency plot and the Pareto frontier use "
          "the p99 of the steady decode steps; the time-breakdown bars and the step columns split the "
@@ -182,9 +188,9 @@ std::string render_markdown(const Plan& plan) {
     }
   o += "\n## Assumptions\n\n";
   o += fmt::format("- Evaluator: {}\n- Trace: {}\n- Workload locality (block reuse between steps): "
-                   "{:g} unless swept\n- {}\n- {}\n",
-                   plan.evaluator.name, plan.evaluator.trace, r.default_reuse, latency_note(),
-                   choice_rule(r.knee_min_gain));
+                   "{:g} unless swept{}\n- {}\n- {}\n",
+                   plan.evaluator.name, plan.evaluator.trace, r.default_reuse, reuse_source(r.default_reuse),
+                   latency_note(), choice_rule(r.knee_min_gain));
   o += "\nMeasured inputs:\n\n";
   for (const auto& m : plan.evaluator.measured) o += "- " + m + "\n";
   o += "\nModelled (not measured):\n\n";

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <utility>
@@ -68,6 +69,10 @@ class CudaBackend final : public Backend {
   }
   ~CudaBackend() override {
     cudaDeviceSynchronize();
+    if (l2_set_aside_) {  // leave the device as found: no set-aside, no persisting lines
+      cudaCtxResetPersistingL2Cache();
+      cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, 0);
+    }
     for (auto e : events_) cudaEventDestroy(e);
     for (auto& pool : graph_events_)
       for (auto e : pool) cudaEventDestroy(e);
@@ -252,6 +257,27 @@ class CudaBackend final : public Backend {
     FORESIGHT_CUDA_CHECK(cudaEventElapsedTime(&ms, base_, e));
     return static_cast<std::int64_t>(static_cast<double>(ms) * 1e6);
   }
+  std::size_t l2_persisting_max() const override {
+    int v = 0;
+    FORESIGHT_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMaxPersistingL2CacheSize, 0));
+    return static_cast<std::size_t>(std::max(v, 0));
+  }
+  void set_l2_persisting(std::size_t bytes) override {
+    FORESIGHT_CUDA_CHECK(cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, bytes));
+    if (bytes == 0) FORESIGHT_CUDA_CHECK(cudaCtxResetPersistingL2Cache());
+    l2_set_aside_ = bytes;
+  }
+  void set_l2_window(const void* base, std::size_t bytes, float hit_ratio) override {
+    int max_window = 0;
+    FORESIGHT_CUDA_CHECK(cudaDeviceGetAttribute(&max_window, cudaDevAttrMaxAccessPolicyWindowSize, 0));
+    cudaStreamAttrValue v{};
+    v.accessPolicyWindow.base_ptr = const_cast<void*>(base);
+    v.accessPolicyWindow.num_bytes = std::min<std::size_t>(bytes, static_cast<std::size_t>(std::max(max_window, 0)));
+    v.accessPolicyWindow.hitRatio = std::clamp(hit_ratio, 0.0f, 1.0f);
+    v.accessPolicyWindow.hitProp = cudaAccessPropertyPersisting;
+    v.accessPolicyWindow.missProp = cudaAccessPropertyStreaming;
+    FORESIGHT_CUDA_CHECK(cudaStreamSetAttribute(stream_, cudaStreamAttributeAccessPolicyWindow, &v));
+  }
   void reserve_sms(int n) override {
     if (!std::getenv("FORESIGHT_ATTN_SM_RESERVE")) sm_reserve_ = std::clamp(n, 0, sm_count_ - 1);
   }
@@ -275,6 +301,7 @@ class CudaBackend final : public Backend {
       FORESIGHT_CUDA_CHECK(cudaStreamWaitEvent(streams_[0], fork_event_, 0));
     }
     FORESIGHT_CUDA_CHECK(cudaStreamEndCapture(streams_[0], &g));
+    if (l2_set_aside_) report_l2_windows(g);
     cudaGraphExec_t& exec = exec_[static_cast<std::size_t>(slot)];
     if (exec) FORESIGHT_CUDA_CHECK(cudaGraphExecDestroy(exec));
     exec = nullptr;
@@ -292,6 +319,26 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  // With an L2 set-aside: how many kernel nodes of the captured graph carry
+  // an access-policy window (the check that capture kept the stream's window).
+  static void report_l2_windows(cudaGraph_t g) {
+    std::size_t n = 0;
+    FORESIGHT_CUDA_CHECK(cudaGraphGetNodes(g, nullptr, &n));
+    std::vector<cudaGraphNode_t> nodes(n);
+    FORESIGHT_CUDA_CHECK(cudaGraphGetNodes(g, nodes.data(), &n));
+    std::size_t kernels = 0, windows = 0;
+    for (auto node : nodes) {
+      cudaGraphNodeType type;
+      FORESIGHT_CUDA_CHECK(cudaGraphNodeGetType(node, &type));
+      if (type != cudaGraphNodeTypeKernel) continue;
+      ++kernels;
+      cudaKernelNodeAttrValue v{};
+      FORESIGHT_CUDA_CHECK(cudaGraphKernelNodeGetAttribute(node, cudaKernelNodeAttributeAccessPolicyWindow, &v));
+      windows += v.accessPolicyWindow.num_bytes > 0;
+    }
+    std::fprintf(stderr, "l2: %zu of the captured graph's %zu kernel nodes carry an access-policy window\n",
+                 windows, kernels);
+  }
   static int check_slot(int slot) {
     if (slot < 0 || slot >= kGraphSlots) throw std::invalid_argument("backend 'cuda': graph slot must be 0 or 1");
     return slot;
@@ -332,6 +379,7 @@ class CudaBackend final : public Backend {
 
   std::array<cudaStream_t, 2> streams_{};
   cudaStream_t stream_ = nullptr;  // current
+  std::size_t l2_set_aside_ = 0;  // bytes set aside by set_l2_persisting
   int sm_count_ = 0, sm_reserve_ = 0, min_tiles_per_split_ = 1;
   std::size_t next_mark_ = 0;
   std::vector<cudaEvent_t> sync_events_;

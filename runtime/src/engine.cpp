@@ -107,6 +107,7 @@ DecodeEngine::State::State(const config::ModelConfig& model, const DeviceWeights
     *a = DeviceArray<std::int32_t>(be, static_cast<std::size_t>(B));
   }
   allocate_kv();
+  setup_l2();
   gather_op.assign(static_cast<std::size_t>(L), -1);
   ws_op.assign(static_cast<std::size_t>(L), -1);
   // A graph needs fixed kernel arguments: not with the LRU clock (a per-step
@@ -118,6 +119,19 @@ DecodeEngine::State::State(const config::ModelConfig& model, const DeviceWeights
   // split-KV grid sized for all SMs would leave a second, nearly empty wave.
   be.reserve_sms(prefetch ? gather_ctas : 0);
   attention_op.assign(static_cast<std::size_t>(L), -1);
+}
+
+void DecodeEngine::State::setup_l2() {
+  l2_hit_ratio.assign(static_cast<std::size_t>(L), 0.0f);
+  if (o.l2_reserve_bytes <= 0) return;
+  if (!sparse) {
+    throw std::invalid_argument(
+        "--l2-reserve: only the block-sparse modes have a slot buffer to reserve L2 for (not dense)");
+  }
+  const auto slot_bytes = static_cast<std::int64_t>(kv[0].slots.bytes());
+  l2_windows = config::l2_windows(o.l2_reserve_bytes, slot_bytes, L);
+  be.set_l2_persisting(static_cast<std::size_t>(o.l2_reserve_bytes));
+  for (const auto& w : l2_windows) l2_hit_ratio[static_cast<std::size_t>(w.layer)] = static_cast<float>(w.hit_ratio);
 }
 
 void DecodeEngine::State::allocate_kv() {
@@ -156,8 +170,9 @@ void DecodeEngine::State::allocate_kv() {
     lk.load_count = DeviceArray<std::int32_t>(be, rz);
     if (lru) lk.last_used = DeviceArray<std::int64_t>(be, rz * n_slots);
     const std::size_t slots = rz * (n_slots + 1) * block * hd;
-    lk.slots_k = DeviceArray<bf16>(be, slots);
-    lk.slots_v = DeviceArray<bf16>(be, slots);
+    lk.slots = DeviceArray<bf16>(be, 2 * slots);
+    lk.slots_k = {lk.slots.get()};
+    lk.slots_v = {lk.slots.get() + slots};
   }
   if (!sparse) return;
   scores = DeviceArray<float>(be, rz * max_comp);
@@ -462,6 +477,7 @@ EngineOptions engine_options(const config::RunConfig& run) {
   o.prefill_chunk_tokens = run.prefill_chunk_tokens;
   o.seed = run.seed;
   o.warmup_steps = run.warmup_steps;
+  o.l2_reserve_bytes = run.l2_reserve_bytes;
   return o;
 }
 
@@ -482,6 +498,7 @@ std::int64_t DecodeEngine::last_step_ns() const { return s_->last_step_ns; }
 std::int64_t DecodeEngine::pin_ns() const { return s_->pin_ns; }
 const CacheTotals& DecodeEngine::cache_totals() const { return s_->totals; }
 const std::vector<RecallCounts>& DecodeEngine::recall_by_layer() const { return s_->recall; }
+const std::vector<config::L2Window>& DecodeEngine::l2_windows() const { return s_->l2_windows; }
 
 std::vector<float> DecodeEngine::last_logits() const {
   std::vector<bf16> raw(s_->logits.size());

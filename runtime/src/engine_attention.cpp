@@ -50,7 +50,9 @@ void DecodeEngine::State::sparse_attention(int l) {
   const auto ls = static_cast<std::int16_t>(l);
   const auto lz = static_cast<std::size_t>(l);
   auto& lk = kv[lz];
+  const float l2_ratio = l2_hit_ratio[lz];
   attention_op[lz] = rec.op({st::attention, ls, -1}, [&] {
+    if (l2_ratio > 0) be.set_l2_window(lk.slots.get(), lk.slots.bytes(), l2_ratio);
     kernels::SlotListParams sp;
     sp.selected = sel(l); sp.block_map = lk.block_map.get(); sp.tail_block = tail_block.get();
     sp.load_count = lk.load_count.get(); sp.slot_list = slot_list.get(); sp.list_len = list_len.get();
@@ -64,6 +66,7 @@ void DecodeEngine::State::sparse_attention(int l) {
     p.out = attn.get(); p.slots_per_row = n_slots + 1; p.list_stride = k + 1; p.tail_slot = n_slots;
     p.block_tokens = block;
     be.sparse_decode_attention(p);
+    if (l2_ratio > 0) be.set_l2_window(nullptr, 0, 0.0f);
   });
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "foresight/config/decode_plan.hpp"
+#include "foresight/config/l2_windows.hpp"
 #include "foresight/runtime/device_weights.hpp"
 #include "foresight/runtime/engine.hpp"
 #include "foresight/trace/stages.hpp"
@@ -24,7 +25,8 @@ struct LayerKv {
   DeviceArray<bf16> kc, ring;    // [B, max_comp, nkv, hd], [B, ck, nkv, hd]
   DeviceArray<std::int32_t> block_map, load_block, load_slot, load_count;  // [rows, n_slots], ..., [rows]
   DeviceArray<std::int64_t> last_used;  // [rows, n_slots] (LRU variant only)
-  DeviceArray<bf16> slots_k, slots_v;   // [B, nkv, n_slots + 1, block, hd]; slot n_slots = tail
+  DeviceArray<bf16> slots;              // K slots then V slots (one range: one L2 window)
+  DeviceSpan<bf16> slots_k, slots_v;    // [B, nkv, n_slots + 1, block, hd]; slot n_slots = tail
 };
 
 struct DecodeEngine::State {
@@ -55,6 +57,8 @@ struct DecodeEngine::State {
   DeviceArray<std::int32_t> ids, pos, counts, n_comp, n_comp_prev, n_blocks, out_ids, tail_tokens, tail_block;
 
   std::vector<LayerKv> kv;
+  std::vector<config::L2Window> l2_windows;  // the L2 reservation's windows (run --l2-reserve)
+  std::vector<float> l2_hit_ratio;           // per layer; 0: no window
   DeviceArray<float> scores;                      // [rows, max_comp]
   DeviceArray<std::int32_t> selected;             // [L, rows, k]
   DeviceArray<std::int32_t> ext_selected;         // [L, rows, k] external selections of the step
@@ -93,6 +97,7 @@ struct DecodeEngine::State {
   int prefill_event(int which) const { return 2 * L + which; }
 
   void allocate_kv();
+  void setup_l2();  // the L2 reservation's set-aside and windows (after allocate_kv)
   void layer_front(int l, int rows);  // rmsnorm, QKVF GEMM
   void o_proj(int l, int rows);       // O proj + residual
   void mlp(int l, int rows);          // RMSNorm, gate/up, SwiGLU, down + residual

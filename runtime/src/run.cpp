@@ -242,6 +242,7 @@ struct DecodeOutcome {
   std::vector<RecallCounts> recall;   // per layer (sparda-no-offload with --measure-recall)
   std::int64_t pin_ns = 0;            // time to pin the host KV
   Score score;                        // teacher-forced runs
+  std::vector<config::L2Window> l2;   // the L2 reservation's windows
 };
 
 // Prefill `prompts` then decode up to eo.max_steps steps, appending tokens to
@@ -275,12 +276,39 @@ DecodeOutcome decode(const RunRequest& req, const DeviceWeights& weights, Record
     if (engine.steps_done() > 0) out.logits = engine.last_logits();
     out.cache = engine.cache_totals();
     out.recall = engine.recall_by_layer();
+    out.l2 = engine.l2_windows();
   } catch (const std::exception& e) {
     rec.close(trace::RunStatus::truncated, e.what());
     throw;
   }
   rec.close(result.truncated ? trace::RunStatus::truncated : trace::RunStatus::complete, result.reason);
   return out;
+}
+
+// metrics.json "l2": the reservation the run held and its windows (docs/metrics.md).
+void add_l2(nlohmann::json& mj, std::int64_t reserve_bytes, const std::vector<config::L2Window>& windows) {
+  if (reserve_bytes <= 0) return;
+  mj["l2"]["reserve_bytes"] = reserve_bytes;
+  mj["l2"]["windows"] = nlohmann::json::array();
+  for (const auto& w : windows)
+    mj["l2"]["windows"].push_back({{"layer", w.layer}, {"bytes", w.bytes}, {"hit_ratio", w.hit_ratio}});
+}
+
+// The L2 set-aside asked for (run.l2_reserve_bytes), clamped to what the
+// device grants; throws ConfigError where the backend has no such control.
+void resolve_l2(RunRequest& req, const Backend& backend) {
+  auto& asked = req.run.l2_reserve_bytes;
+  if (asked <= 0) return;
+  const auto most = static_cast<std::int64_t>(backend.l2_persisting_max());
+  if (most == 0) {
+    throw config::ConfigError(fmt::format("--l2-reserve: backend '{}' has no L2 persistence control (use the cuda "
+                                          "backend)", backend.name()));
+  }
+  if (asked > most) {
+    fmt::print(stderr, "note: --l2-reserve {:.1f} MiB is more than this GPU sets aside; using its maximum, {:.1f} MiB\n",
+               static_cast<double>(asked) / (1 << 20), static_cast<double>(most) / (1 << 20));
+    asked = most;
+  }
 }
 
 // metrics.json "score" of a teacher-forced run (docs/metrics.md).
@@ -308,6 +336,7 @@ void write_metrics(const RunRequest& req, const MemoryPlan& plan, const std::vec
   mj["cache"]["h2d_bytes"] = decoded.cache.h2d_bytes;
   add_recall(mj, decoded.recall);
   add_score(mj, decoded.score);
+  add_l2(mj, req.run.l2_reserve_bytes, decoded.l2);
   write_file(req.out_dir, "metrics.json", mj.dump(2) + "\n");
 }
 
@@ -345,7 +374,8 @@ void write_tokens(const RunRequest& req, const Prompts& prompts, const RunResult
 
 // Resolve and check, plan memory, build weights and selections, run the
 // decode, then measure what was recorded and write the run folder.
-RunResult run_to_folder(const RunRequest& req) {
+RunResult run_to_folder(const RunRequest& request) {
+  RunRequest req = request;  // resolved below (the L2 set-aside the GPU grants)
   const auto& run = req.run;
   config::validate_run(run, req.model, "run");
   if (req.model.dtype_bytes != 2) {
@@ -358,6 +388,7 @@ RunResult run_to_folder(const RunRequest& req) {
   if (req.out_dir.empty()) throw std::invalid_argument("--out: a run folder is required");
   const Prompts prompts = make_prompts(req);
   auto backend = make_backend(run.backend);
+  resolve_l2(req, *backend);
 
   const MemoryPlan plan = plan_memory(req.model, run, req.hardware);
   // Largest batch per mode at this run's longest context (reported, and part

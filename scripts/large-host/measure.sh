@@ -8,7 +8,7 @@
 # For each context and mode: ask `foresight run` for the largest batch the
 # memory plan allows (an oversized request is refused, exit 2, with the plan's
 # feasibility table, before anything is allocated), then decode at that batch
-# with per-op tracing (synthetic prefill, workload selections with reuse 0.85:
+# with per-op tracing (synthetic prefill, workload selections of the preset `assumed`, reuse 0.85:
 # the settings of the shipped traces/samples/h200-*-b16-32k.h5 the predictions
 # replay). Pinned host memory is sized by the hardware config (the kind's
 # documented memory, configs/hardware/h200-x{4,8}-host.toml), never by MemTotal,
@@ -118,7 +118,7 @@ if [[ $gpus -ge 1 ]]; then nvidia-smi --query-gpu=index,name,driver_version,memo
 echo "== nproc $(nproc); $(grep -E '^(MemTotal|MemAvailable)' /proc/meminfo | tr -s ' ' | tr '\n' ';') (MemTotal grows with use on the large kinds)"
 echo "== modes $modes; contexts $contexts; batch ${batch_override:-largest}; steps $steps after $warmup warm-up; budget ${budget}s"
 
-common=(--model "$model" --backend "$backend" --hardware "$hw" --prefill synthetic --selections workload)
+common=(--model "$model" --backend "$backend" --hardware "$hw" --prefill synthetic --selections workload --workload assumed)
 printf 'mode\tcontext\tlargest_batch\tbatch\tstatus\trc\twall_s\tstep_ms_mean\tstep_ms_p99\ttokens_per_s\th2d_exposed_ms_per_step\th2d_exposed_share\th2d_gbps\thit_rate\tpinned_gib\tpin_ms\tgpu_gib\n' >"$out/summary.tsv"
 
 # largest_batch MODE CONTEXT -> the plan's largest batch (0: none fits); the table goes to probe-*.txt.

@@ -1,5 +1,6 @@
 // run_to_folder end to end on the tiny model: outputs, truncated traces on an
 // injected error and on a stop request, bad input.
+#include <cmath>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -94,6 +95,34 @@ TEST_CASE("bad requests fail before anything is written") {
   req.run.cache_blocks = req.run.topk_blocks;  // no room for the tail slot
   REQUIRE_THROWS_WITH(run_to_folder(req), Contains("cache_blocks"));
   CHECK_FALSE(std::filesystem::exists(req.out_dir / "trace.h5"));
+  req = tiny_request("run_l2", config::Mode::sparda);
+  req.run.l2_reserve_bytes = 8 << 20;  // the CPU has no L2 persistence control
+  REQUIRE_THROWS_WITH(run_to_folder(req), Contains("--l2-reserve") && Contains("cuda"));
+  CHECK_FALSE(std::filesystem::exists(req.out_dir / "trace.h5"));
+}
+
+TEST_CASE("real prompts: teacher forcing scores the text, a short text is refused") {
+  auto req = tiny_request("run_teacher", config::Mode::sparse);
+  std::vector<std::int32_t> text(200);
+  for (std::size_t i = 0; i < text.size(); ++i) text[i] = static_cast<std::int32_t>((i * 37) % 97);
+  req.texts = {text};
+  req.texts_source = "text.json";
+  req.teacher_force = true;
+  run_to_folder(req);
+  const auto m = read_json(req.out_dir / "metrics.json");
+  const auto tokens = read_json(req.out_dir / "tokens.json");
+  const std::int64_t steps = req.run.warmup_steps + req.run.decode_steps;
+  CHECK(m["score"]["tokens"] == 2 * steps);  // every step of both sequences
+  CHECK(m["score"]["perplexity"].get<double>() > 1.0);
+  CHECK(std::exp(m["score"]["nll_mean"].get<double>()) == Approx(m["score"]["perplexity"].get<double>()));
+  CHECK(tokens["teacher_forced"] == true);
+  // Each prompt is the text's first context[b] ids.
+  CHECK(tokens["prompts"][1] == std::vector<std::int32_t>(text.begin(), text.begin() + req.run.context_tokens[1]));
+  req = tiny_request("run_short", config::Mode::sparse);
+  req.texts = {std::vector<std::int32_t>(text.begin(), text.begin() + 121)};
+  req.texts_source = "short.json";
+  req.teacher_force = true;
+  REQUIRE_THROWS_WITH(run_to_folder(req), Contains("short.json") && Contains("teacher-forced"));
 }
 
 TEST_CASE("workload selections drive the decode loop") {

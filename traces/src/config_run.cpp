@@ -57,6 +57,7 @@ json to_json(const RunConfig& r) {
       {"decode_steps", r.decode_steps},
       {"warmup_steps", r.warmup_steps},
       {"cuda_graph", r.cuda_graph},
+      {"l2_reserve_bytes", r.l2_reserve_bytes},
       {"prefill", r.prefill},
       {"prefill_chunk_tokens", r.prefill_chunk_tokens},
       {"topk_blocks", r.topk_blocks},
@@ -83,6 +84,7 @@ RunConfig run_from_json(const json& j, const std::string& where) {
   r.decode_steps = f.integer("decode_steps");
   r.warmup_steps = f.integer("warmup_steps");
   r.cuda_graph = f.boolean("cuda_graph", true);  // absent in traces before 2026-12
+  r.l2_reserve_bytes = f.integer("l2_reserve_bytes", 0);  // absent before the L2 reservation
   r.prefill = f.string("prefill");
   r.prefill_chunk_tokens = f.integer("prefill_chunk_tokens", r.prefill_chunk_tokens);  // absent before 2026-12
   r.topk_blocks = f.integer("topk_blocks");
@@ -130,6 +132,8 @@ void validate_run_alone(const RunConfig& r, const std::string& where) {
     fail(where, "cache_blocks",
          fmt::format("must be 0 (= topk_blocks + 1) or >= topk_blocks + 1 = {}, got {}",
                      r.topk_blocks + 1, r.cache_blocks));
+  if (r.l2_reserve_bytes < 0)
+    fail(where, "l2_reserve_bytes", fmt::format("must be >= 0, got {}", r.l2_reserve_bytes));
   if (r.gather_ctas < 1 || r.gather_ctas > 1024)
     fail(where, "gather_ctas", fmt::format("must be in [1, 1024], got {}", r.gather_ctas));
   const std::pair<const char*, double> probs[] = {{"workload.reuse", r.workload.reuse},
@@ -160,6 +164,31 @@ void validate_run(const RunConfig& r, const ModelConfig& m, const std::string& w
     detail::fail(where, "topk_blocks",
                  fmt::format("must be at most max_context / block_tokens = {}, got {}", max_blocks,
                              r.topk_blocks));
+}
+
+namespace {
+struct WorkloadPreset {
+  const char* name;
+  WorkloadConfig workload;
+};
+const WorkloadPreset kWorkloadPresets[] = {
+    {"smollm2-8k", WorkloadConfig{}},
+    {"assumed", WorkloadConfig{0.85, 0.7, 1.0}},
+};
+}  // namespace
+
+WorkloadConfig workload_preset(const std::string& name, const std::string& option) {
+  for (const auto& p : kWorkloadPresets)
+    if (name == p.name) return p.workload;
+  std::string names;
+  for (const auto& n : workload_preset_names()) names += (names.empty() ? "" : ", ") + n;
+  throw ConfigError(option + ": unknown workload preset '" + name + "' (known: " + names + ")");
+}
+
+std::vector<std::string> workload_preset_names() {
+  std::vector<std::string> out;
+  for (const auto& p : kWorkloadPresets) out.emplace_back(p.name);
+  return out;
 }
 
 }  // namespace foresight::config

@@ -147,7 +147,7 @@ TEST_CASE("a bare name that is not shipped lists what is") {
   std::string msg = error_of([] { load_model("minicpm"); });
   CHECK(contains(msg, "unknown model config 'minicpm'"));
   CHECK(contains(msg, "did you mean 'minicpm4.1-8b'?"));
-  CHECK(contains(msg, "llama3.1-8b, minicpm4.1-8b, tiny"));
+  CHECK(contains(msg, "llama3.1-8b, minicpm4.1-8b, smollm2-135m, tiny"));
   msg = error_of([] { load_hardware("h100"); });
   CHECK(contains(msg, "a100-pcie4, a5000-pcie4, h100-sxm, h200"));
 }

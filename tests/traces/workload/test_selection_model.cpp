@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "catch.hpp"
@@ -11,6 +12,7 @@
 using foresight::workload::SelectionModel;
 using foresight::workload::SelectionModelParams;
 using Sel = std::vector<std::uint32_t>;
+namespace config = foresight::config;
 
 namespace {
 
@@ -127,8 +129,9 @@ TEST_CASE("measured cross-layer share of fresh picks matches the parameter") {
   }
 }
 
-TEST_CASE("default locality: adjacent layers overlap 70-100% (field.md)") {
-  const SelectionModelParams p;  // run.hpp defaults: reuse 0.85, cross_layer 0.7, zipf 1
+// Adjacent-layer and step overlap (all selected blocks) of `p` over 6 layers,
+// 2 sequences of 128K and 64K, 2 KV heads, 32 steps.
+std::pair<double, double> overlaps(const SelectionModelParams& p) {
   const std::vector<std::int64_t> ctx{131072, 65536};
   const All a = generate(p, 6, 2, ctx, 32);
   double shared = 0, total = 0, step_shared = 0, step_total = 0;
@@ -140,11 +143,28 @@ TEST_CASE("default locality: adjacent layers overlap 70-100% (field.md)") {
             if (l > 0) shared += contains(a[t][l - 1][s][h], b), total += 1;
             if (t > 0) step_shared += contains(a[t - 1][l][s][h], b), step_total += 1;
           }
-  INFO("adjacent-layer overlap " << shared / total << ", step overlap "
-                                 << step_shared / step_total);
-  CHECK(shared / total >= 0.7);
+  return {shared / total, step_shared / step_total};
+}
+
+TEST_CASE("the 'assumed' preset: adjacent layers overlap 70-100% (field.md)") {
+  SelectionModelParams p;
+  p.locality = config::workload_preset("assumed");
+  const auto [adjacent, step] = overlaps(p);
+  INFO("adjacent-layer overlap " << adjacent << ", step overlap " << step);
+  CHECK(adjacent >= 0.7);
   // Step overlap = 33 forced + 0.85 of the 63 free picks, out of 96.
-  CHECK(step_shared / step_total == Approx((33 + 0.85 * 63) / 96).margin(0.01));
+  CHECK(step == Approx((33 + 0.85 * 63) / 96).margin(0.01));
+}
+
+TEST_CASE("the default workload is the measured smollm2-8k preset") {
+  const config::WorkloadConfig d, m = config::workload_preset("smollm2-8k");
+  CHECK(d.reuse == m.reuse);
+  CHECK(d.cross_layer == m.cross_layer);
+  CHECK(d.zipf_s == m.zipf_s);
+  const auto [adjacent, step] = overlaps(SelectionModelParams{});
+  INFO("adjacent-layer overlap " << adjacent << ", step overlap " << step);
+  CHECK(step == Approx((33 + d.reuse * 63) / 96).margin(0.01));
+  CHECK_THROWS_WITH(config::workload_preset("nope"), Catch::Matchers::Contains("smollm2-8k"));
 }
 
 TEST_CASE("zipf_s skews fresh picks towards popular blocks") {

@@ -31,7 +31,7 @@ struct PlanRequest {
   std::int64_t default_gather_ctas = 16;
   std::vector<double> pcie_factors = {0.25, 0.5, 1, 1.5, 2};  // x the hardware's H2D ceiling
   std::vector<double> reuse = {0.5, 0.7, 0.85, 0.95};          // workload locality sweep
-  double default_reuse = 0.85;
+  double default_reuse = config::WorkloadConfig{}.reuse;  // the measured preset (docs/workload-model.md)
   // The maximum throughput within the target is recommended over the knee of
   // the frontier only when it gains at least this share of tokens/s (search.hpp).
   double knee_min_gain = 0.10;

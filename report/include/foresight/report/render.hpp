@@ -30,6 +30,9 @@ double to_gib(std::int64_t bytes);
 std::string step_columns(const ScenarioMetrics& m, const std::string& sep);
 // Which latency each number is (mean vs p99), for the assumptions.
 std::string latency_note();
+// Where the plan's default block reuse comes from (" (measured ...)" when it
+// is the workload model's measured default; empty otherwise).
+std::string reuse_source(double reuse);
 // The knee-or-maximum rule with its threshold, for the assumptions.
 std::string choice_rule(double knee_min_gain);
 

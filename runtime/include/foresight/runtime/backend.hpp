@@ -95,6 +95,18 @@ class Backend {
   // SMs that a concurrent side-stream kernel keeps busy (sparda's prefetch):
   // decode attention sizes its split-KV grid for the rest (CUDA; 0 = all).
   virtual void reserve_sms(int n) { (void)n; }
+  // GPU L2 persistence (config/l2_windows.hpp). The largest persisting
+  // set-aside the device grants (bytes; 0: no such control, e.g. the CPU).
+  virtual std::size_t l2_persisting_max() const { return 0; }
+  // Sets aside `bytes` (<= l2_persisting_max()) of L2 for persisting
+  // accesses; 0 releases it and resets persisting lines to normal.
+  virtual void set_l2_persisting(std::size_t bytes) { (void)bytes; }
+  // Kernels launched on the current stream from now on (also when captured
+  // into a graph) access [base, base + bytes) as persisting with probability
+  // `hit_ratio`, the rest streaming; bytes 0 removes the window.
+  virtual void set_l2_window(const void* base, std::size_t bytes, float hit_ratio) {
+    (void)base; (void)bytes; (void)hit_ratio;
+  }
 
   // Graphs: the work enqueued between capture_begin(slot) and
   // capture_end(slot) (on the main stream, and on the side stream joined
@@ -164,6 +176,13 @@ class DeviceArray {
   Backend* b_ = nullptr;
   std::size_t n_ = 0;
   T* p_ = nullptr;
+};
+
+// A view of part of a DeviceArray (not owned).
+template <class T>
+struct DeviceSpan {
+  T* p = nullptr;
+  T* get() const { return p; }
 };
 
 // An owned pinned host allocation (Backend::alloc_host) of `count` T.

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "foresight/common/progress.hpp"
+#include "foresight/config/l2_windows.hpp"
 #include "foresight/config/model.hpp"
 #include "foresight/config/run.hpp"
 #include "foresight/runtime/backend.hpp"
@@ -66,6 +67,10 @@ struct EngineOptions {
   // sparda-no-offload: also select layer l's blocks with its own query (as
   // sparse does) and count the overlap, for recall_by_layer(). Adds ops.
   bool measure_recall = false;
+  // GPU L2 persisting set-aside (bytes, as granted; 0: none): the slot
+  // buffers of the first layers are marked persisting while their attention
+  // runs (config/l2_windows.hpp). Block-sparse modes only.
+  std::int64_t l2_reserve_bytes = 0;
   // Called during real prefill after each layer's QKVF GEMM (before RoPE) with
   // device pointers: normalised input xn [rows, hidden] and the QKVF output
   // [rows, qkvf_rows]. Used by Forecast calibration.
@@ -125,6 +130,8 @@ class DecodeEngine {
   std::int64_t pin_ns() const;
   // Per layer (measure_recall only; empty otherwise).
   const std::vector<RecallCounts>& recall_by_layer() const;
+  // The L2 reservation's windows (empty without one).
+  const std::vector<config::L2Window>& l2_windows() const;
 
   struct State;  // device buffers and host mirrors (engine_state.hpp)
 

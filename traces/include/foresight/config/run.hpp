@@ -14,11 +14,22 @@ namespace foresight::config {
 enum class Eviction { sparda, lru, lfu, fifo, arc, opt };
 
 // Workload model for synthetic block selections (see traces/README.md).
+// Defaults: the preset "smollm2-8k", measured on a real model (below).
 struct WorkloadConfig {
-  double reuse = 0.85;          // P(a non-forced block selected at step t stays at t+1)
-  double cross_layer = 0.7;     // overlap of layer l+1's fresh picks with layer l's
-  double zipf_s = 1.0;          // popularity skew of fresh picks over blocks
+  double reuse = 0.826;         // P(a non-forced block selected at step t stays at t+1)
+  double cross_layer = 0.402;   // overlap of layer l+1's fresh picks with layer l's
+  double zipf_s = 1.0;          // popularity skew of fresh picks over blocks (assumed)
 };
+
+// Named workload settings (docs/workload-model.md gives their provenance):
+//   "smollm2-8k"  the default: SmolLM2-135M-Instruct's own query selections
+//                 on licence text, context 8000, top-16 of 64-token blocks,
+//                 recorded on the H200 (bench/RESULTS-real-model.md)
+//   "assumed"     reuse 0.85, cross_layer 0.7: the assumption before any
+//                 real model was measured
+// Throws ConfigError naming `option` and listing the names for any other.
+WorkloadConfig workload_preset(const std::string& name, const std::string& option = "--workload");
+std::vector<std::string> workload_preset_names();
 
 struct RunConfig {
   Mode mode = Mode::sparda;
@@ -35,6 +46,10 @@ struct RunConfig {
   Prefetch prefetch = Prefetch::lookahead;
   std::int64_t gather_ctas = 16;
   bool cuda_graph = true;                        // asked for: replay decode steps as a CUDA graph
+  // GPU L2 persisting set-aside the run held (run --l2-reserve, clamped to
+  // what the device grants; 0 = none); its access-policy windows follow
+  // l2_windows() (config/l2_windows.hpp).
+  std::int64_t l2_reserve_bytes = 0;
   std::string selection_source = "model";        // "model", "file" or "workload"
   WorkloadConfig workload;
   std::uint64_t seed = 1;
