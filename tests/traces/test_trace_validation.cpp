@@ -46,6 +46,17 @@ void require_error(const fs::path& p, const std::string& expected) {
   CHECK(msg.find(expected) != std::string::npos);
 }
 
+// The TraceError message validate(t, "mem") throws; fails the test if it does not.
+std::string validate_error(const trace::Trace& t) {
+  try {
+    trace::validate(t, "mem");
+  } catch (const trace::TraceError& e) {
+    return e.what();
+  }
+  FAIL("validate accepted the trace");
+  return {};
+}
+
 // The file type of `dataset` in `p` (the caller closes it).
 hid_t sample_file_type(const fs::path& p, const char* dataset) {
   const hid_t f = H5Fopen(p.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -331,4 +342,76 @@ TEST_CASE("a dataset or field of the wrong element type is refused, not converte
   CHECK(t.ops[5].seq == sample().ops[5].seq);
   CHECK(t.ops[5].start_ns == sample().ops[5].start_ns);
   CHECK(t.cache[1].selected == sample().cache[1].selected);
+}
+
+// Issue #16: INT64_MAX and negative times were accepted (inspect printed a
+// total of -9.2e18 ns, replay a negative step time).
+TEST_CASE("times outside [0, 2^56] ns name the dataset, record and field", "[trace][validate][range]") {
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  auto p = broken_copy("end-max");
+  testing::patch_field(p, "/ops", 3, "end_ns", kMax);
+  require_error(p, "/ops[3].end_ns (9223372036854775807) outside [0, 2^56] ns");
+  p = broken_copy("start-negative");
+  testing::patch_field(p, "/ops", 0, "start_ns", -5);
+  require_error(p, "/ops[0].start_ns (-5) outside [0, 2^56] ns");
+  p = broken_copy("start-min");
+  testing::patch_field(p, "/ops", 0, "start_ns", std::numeric_limits<std::int64_t>::min());
+  require_error(p, "/ops[0].start_ns (-9223372036854775808) outside [0, 2^56] ns");
+  p = broken_copy("step-end-max");
+  testing::patch_field(p, "/steps", 4, "end_ns", kMax);
+  require_error(p, "/steps[4].end_ns (9223372036854775807) outside [0, 2^56] ns");
+  p = broken_copy("step-both-max");  // a zero duration, still not a time of one run
+  testing::patch_field(p, "/steps", 4, "start_ns", kMax);
+  testing::patch_field(p, "/steps", 4, "end_ns", kMax);
+  require_error(p, "/steps[4].start_ns (9223372036854775807) outside [0, 2^56] ns");
+  p = broken_copy("end-limit");  // 2^56 itself is allowed
+  testing::patch_field(p, "/ops", 235, "end_ns", trace::kMaxTimeNs);
+  CHECK_NOTHROW(trace::read_trace(p));
+
+  // Durations each in range whose sum would pass 2^62 (and wrap int64 later).
+  trace::Trace t = sample();
+  for (auto& op : t.ops) op.start_ns = 0, op.end_ns = trace::kMaxTimeNs;
+  CHECK(validate_error(t) ==
+        "mem: /ops[64]: durations up to this record add up to 4683743612465315840 ns, more "
+        "than 2^62");
+  t = sample();
+  t.steps.resize(70, t.steps.back());
+  for (std::size_t i = 0; i < t.steps.size(); ++i)
+    t.steps[i] = {trace::Phase::decode, static_cast<std::int32_t>(i), 0, trace::kMaxTimeNs};
+  CHECK(validate_error(t).rfind("mem: /steps[64]: durations up to this record add up to", 0) == 0);
+}
+
+// Issue #16: cache and memory sums wrapped ("host pinned 8388608.00 TiB").
+TEST_CASE("byte and block counts past 2^56, or sums past their bound, are refused",
+          "[trace][validate][range]") {
+  auto p = broken_copy("memory-huge");
+  testing::patch_field_u64(p, "/memory", 7, "bytes", std::uint64_t{1} << 63);
+  require_error(p, "/memory[7].bytes (9223372036854775808) more than 2^56");
+  p = broken_copy("memory-total");
+  testing::patch_field_u64(p, "/memory", 0, "bytes", trace::kMaxBytes);
+  require_error(p, "/memory[1].bytes (229376) takes the gpu total to 72057594038157312 bytes, more "
+                   "than 2^56");
+  p = broken_copy("loaded-huge");
+  testing::patch_field_u64(p, "/cache", 2, "loaded_bytes", ~std::uint64_t{0});
+  require_error(p, "/cache[2].loaded_bytes (18446744073709551615) more than 2^56");
+  // hits + misses == selected held only because the sum wrapped.
+  const auto& c = sample().cache[1];
+  p = broken_copy("hits-wrap");
+  const std::uint64_t half = std::uint64_t{1} << 63;
+  testing::patch_field_u64(p, "/cache", 1, "hits", c.hits + half);
+  testing::patch_field_u64(p, "/cache", 1, "misses", c.misses + half);
+  require_error(p, fmt::format("/cache[1].hits ({}) more than 2^56", c.hits + half));
+  p = broken_copy("op-bytes");
+  testing::patch_field_u64(p, "/ops", 9, "bytes", std::uint64_t{1} << 60);
+  require_error(p, "/ops[9].bytes (1152921504606846976) more than 2^56");
+
+  trace::Trace t = sample();
+  t.cache.resize(70, t.cache.back());
+  for (auto& r : t.cache) r.selected = r.hits = trace::kMaxBytes, r.misses = 0;
+  CHECK(validate_error(t) ==
+        "mem: /cache[64].selected: the sum up to this record is 4683743612465315840, more than "
+        "2^62");
+  t = sample();
+  for (auto& op : t.ops) op.bytes = trace::kMaxBytes;
+  CHECK(validate_error(t).rfind("mem: /ops[64].bytes: the sum up to this record is", 0) == 0);
 }
