@@ -415,3 +415,35 @@ TEST_CASE("byte and block counts past 2^56, or sums past their bound, are refuse
   for (auto& op : t.ops) op.bytes = trace::kMaxBytes;
   CHECK(validate_error(t).rfind("mem: /ops[64].bytes: the sum up to this record is", 0) == 0);
 }
+
+// A chunked dataset whose extent claims far more than the file stores (chunks
+// never written read as the fill value): refused before the reader allocates
+// for it, naming the dataset.
+TEST_CASE("an extent the stored bytes cannot hold is refused", "[trace][validate][shape]") {
+  const struct {
+    const char* name;
+    const char* dataset;
+    hid_t type;
+    std::vector<hsize_t> dims;
+    const char* expected;
+  } cases[] = {
+      {"deps-huge", "/op_deps", H5T_STD_U64LE, {hsize_t{1} << 40},
+       "/op_deps claims 1099511627776 elements (8796093022208 bytes) but the file stores 0 bytes"},
+      {"stages-huge", "/stages", h5_string48(), {hsize_t{1} << 24}, "/stages claims 16777216 elements"},
+      {"blocks-huge", "/selections/blocks", H5T_STD_U16LE, {hsize_t{1} << 20, 8},
+       "/selections/blocks claims 8388608 elements"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name);
+    const auto p = broken_copy(c.name);
+    testing::replace_dataset_unwritten(p, c.dataset, c.type, c.dims);
+    require_error(p, c.expected);
+  }
+  auto p = broken_copy("ops-huge");
+  {
+    const auto types = sample_file_type(p, "/ops");
+    testing::replace_dataset_unwritten(p, "/ops", types, {hsize_t{1} << 30});
+    H5Tclose(types);
+  }
+  require_error(p, "/ops claims 1073741824 elements");
+}

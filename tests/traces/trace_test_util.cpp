@@ -247,6 +247,19 @@ void replace_dataset(const std::filesystem::path& file, const char* dataset, hid
   ok(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros.data()), "write");
 }
 
+void replace_dataset_unwritten(const std::filesystem::path& file, const char* dataset, hid_t type,
+                               const std::vector<hsize_t>& dims) {
+  Id f = open_rw(file);
+  ok(H5Ldelete(f, dataset, H5P_DEFAULT), "delete");
+  const int rank = static_cast<int>(dims.size());
+  std::vector<hsize_t> maxdims(dims.size(), H5S_UNLIMITED), chunk(dims.size(), 1);
+  chunk[0] = 1024;
+  Id space(H5Screate_simple(rank, dims.data(), maxdims.data()), H5Sclose, "space");
+  Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "dcpl");
+  ok(H5Pset_chunk(dcpl, rank, chunk.data()), "chunk");
+  Id ds(H5Dcreate2(f, dataset, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose, "create");
+}
+
 void retype_field(const std::filesystem::path& file, const char* dataset, const char* field,
                   hid_t type) {
   Id f = open_rw(file);

@@ -44,6 +44,11 @@ std::size_t file_type_size(const std::filesystem::path& file, const char* datase
 // `dims` (rank dims.size(); none: a scalar), every byte zero.
 void replace_dataset(const std::filesystem::path& file, const char* dataset, hid_t type,
                      const std::vector<hsize_t>& dims);
+// Replaces `dataset` by a chunked, extendable one of file type `type` and
+// extent `dims` (rank >= 1) whose chunks are never written: a tiny file that
+// claims a huge dataset.
+void replace_dataset_unwritten(const std::filesystem::path& file, const char* dataset, hid_t type,
+                               const std::vector<hsize_t>& dims);
 // Rewrites compound `dataset` with member `field` stored as `type` (the
 // values converted by HDF5), the other members and the rows kept.
 void retype_field(const std::filesystem::path& file, const char* dataset, const char* field,

@@ -225,6 +225,20 @@ Shape shape_with_rank(hid_t dset, int rank, const std::string& where, const std:
   if (s.width != 0 && s.rows > std::numeric_limits<std::size_t>::max() / 4 / s.width)
     throw TraceError(fmt::format("{}: {} of {} x {} elements is too large to load", where, name,
                                  s.rows, s.width));
+  // A chunked dataset can claim far more rows than it stores (chunks never
+  // written read as the fill value, after the reader allocated for all of
+  // them). Refuse an extent the stored bytes cannot hold even compressed:
+  // deflate packs at most 1032:1.
+  Handle ftype = owned(H5Dget_type(dset), where, name);
+  const long double elements =
+      static_cast<long double>(s.rows) * static_cast<long double>(r == 2 ? s.width : 1);
+  const long double claimed = elements * static_cast<long double>(H5Tget_size(ftype));
+  const hsize_t stored = H5Dget_storage_size(dset);
+  if (claimed > 1100.0L * static_cast<long double>(stored) + static_cast<long double>(1 << 20))
+    throw TraceError(fmt::format("{}: {} claims {} elements ({:.0f} bytes) but the file stores {} "
+                                 "bytes for it (damaged extent?)",
+                                 where, name, static_cast<double>(elements),
+                                 static_cast<double>(claimed), stored));
   return s;
 }
 

@@ -106,7 +106,10 @@ Shape shape_of(hid_t dset, const std::string& where);
 // The shape of dataset `name` of a file being read, which must be a simple
 // dataspace of rank `rank`: TraceError "<where>: <name> has rank R, expected
 // <rank>" otherwise (a scalar or null dataspace has rank 0). For rank 2, rows
-// * width must fit in memory sizes (else "too large to load").
+// * width must fit in memory sizes (else "too large to load"), and the extent
+// must be one the bytes the file stores for the dataset can hold (else
+// "claims N elements ... (damaged extent?)"), checked before anything is
+// allocated for it.
 Shape shape_with_rank(hid_t dset, int rank, const std::string& where, const std::string& name);
 
 // Reads every element into `out`, which the caller sized to `count` elements
