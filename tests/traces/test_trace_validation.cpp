@@ -240,7 +240,8 @@ TEST_CASE("validate() checks in-memory traces", "[trace][validate]") {
 // Issue #16: valid HDF5 of the wrong rank, shape or element type used to
 // overrun the reader's buffers (segfault, bus error) or be converted without
 // a word; every dataset's rank, extent and type are now checked.
-TEST_CASE("a dataset of the wrong rank names the dataset and both ranks", "[trace][validate][shape]") {
+TEST_CASE("a dataset of the wrong rank names the dataset and both ranks",
+          "[trace][validate][shape]") {
   const struct {
     const char* name;
     const char* dataset;
@@ -253,7 +254,8 @@ TEST_CASE("a dataset of the wrong rank names the dataset and both ranks", "[trac
       {"deps-scalar", "/op_deps", H5T_STD_U64LE, {}, "/op_deps has rank 0, expected 1"},
       {"stages-2d", "/stages", h5_string48(), {20, 2}, "/stages has rank 2, expected 1"},
       {"stages-3d", "/stages", h5_string48(), {20, 2, 2}, "/stages has rank 3, expected 1"},
-      {"blocks-1d", "/selections/blocks", H5T_STD_U16LE, {64}, "/selections/blocks has rank 1, expected 2"},
+      {"blocks-1d", "/selections/blocks", H5T_STD_U16LE, {64},
+       "/selections/blocks has rank 1, expected 2"},
       {"blocks-3d", "/selections/blocks", H5T_STD_U16LE, {64, 8, 2},
        "/selections/blocks has rank 3, expected 2"},
   };
@@ -346,7 +348,8 @@ TEST_CASE("a dataset or field of the wrong element type is refused, not converte
 
 // Issue #16: INT64_MAX and negative times were accepted (inspect printed a
 // total of -9.2e18 ns, replay a negative step time).
-TEST_CASE("times outside [0, 2^56] ns name the dataset, record and field", "[trace][validate][range]") {
+TEST_CASE("times outside [0, 2^56] ns name the dataset, record and field",
+          "[trace][validate][range]") {
   constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
   auto p = broken_copy("end-max");
   testing::patch_field(p, "/ops", 3, "end_ns", kMax);
@@ -389,8 +392,9 @@ TEST_CASE("byte and block counts past 2^56, or sums past their bound, are refuse
   require_error(p, "/memory[7].bytes (9223372036854775808) more than 2^56");
   p = broken_copy("memory-total");
   testing::patch_field_u64(p, "/memory", 0, "bytes", trace::kMaxBytes);
-  require_error(p, "/memory[1].bytes (229376) takes the gpu total to 72057594038157312 bytes, more "
-                   "than 2^56");
+  require_error(p,
+                "/memory[1].bytes (229376) takes the gpu total to 72057594038157312 bytes, more "
+                "than 2^56");
   p = broken_copy("loaded-huge");
   testing::patch_field_u64(p, "/cache", 2, "loaded_bytes", ~std::uint64_t{0});
   require_error(p, "/cache[2].loaded_bytes (18446744073709551615) more than 2^56");
@@ -429,7 +433,8 @@ TEST_CASE("an extent the stored bytes cannot hold is refused", "[trace][validate
   } cases[] = {
       {"deps-huge", "/op_deps", H5T_STD_U64LE, {hsize_t{1} << 40},
        "/op_deps claims 1099511627776 elements (8796093022208 bytes) but the file stores 0 bytes"},
-      {"stages-huge", "/stages", h5_string48(), {hsize_t{1} << 24}, "/stages claims 16777216 elements"},
+      {"stages-huge", "/stages", h5_string48(), {hsize_t{1} << 24},
+       "/stages claims 16777216 elements"},
       {"blocks-huge", "/selections/blocks", H5T_STD_U16LE, {hsize_t{1} << 20, 8},
        "/selections/blocks claims 8388608 elements"},
   };

@@ -215,7 +215,8 @@ Shape shape_with_rank(hid_t dset, int rank, const std::string& where, const std:
   const H5S_class_t cls = H5Sget_simple_extent_type(space);
   const int r = cls == H5S_SIMPLE ? H5Sget_simple_extent_ndims(space) : 0;
   if (r < 0) fail(where, name + ": dataspace");
-  if (r != rank) throw TraceError(fmt::format("{}: {} has rank {}, expected {}", where, name, r, rank));
+  if (r != rank)
+    throw TraceError(fmt::format("{}: {} has rank {}, expected {}", where, name, r, rank));
   hsize_t dims[H5S_MAX_RANK] = {};
   check_status(H5Sget_simple_extent_dims(space, dims, nullptr), where, name + ": dataspace");
   Shape s;
@@ -235,10 +236,10 @@ Shape shape_with_rank(hid_t dset, int rank, const std::string& where, const std:
   const long double claimed = elements * static_cast<long double>(H5Tget_size(ftype));
   const hsize_t stored = H5Dget_storage_size(dset);
   if (claimed > 1100.0L * static_cast<long double>(stored) + static_cast<long double>(1 << 20))
-    throw TraceError(fmt::format("{}: {} claims {} elements ({:.0f} bytes) but the file stores {} "
-                                 "bytes for it (damaged extent?)",
-                                 where, name, static_cast<double>(elements),
-                                 static_cast<double>(claimed), stored));
+    throw TraceError(fmt::format(
+        "{}: {} claims {} elements ({:.0f} bytes) but the file stores {} "
+        "bytes for it (damaged extent?)",
+        where, name, static_cast<double>(elements), static_cast<double>(claimed), stored));
   return s;
 }
 
@@ -258,19 +259,28 @@ std::string type_name(hid_t type) {
   switch (H5Tget_class(type)) {
     case H5T_INTEGER:
       return fmt::format("{}int{}", H5Tget_sign(type) == H5T_SGN_NONE ? "u" : "", bits);
-    case H5T_FLOAT: return fmt::format("float{}", bits);
+    case H5T_FLOAT:
+      return fmt::format("float{}", bits);
     case H5T_STRING:
-      return H5Tis_variable_str(type) > 0 ? "variable-length string"
-                                          : fmt::format("S{}", bits / 8);
-    case H5T_COMPOUND: return "compound";
-    case H5T_ENUM: return "enum";
-    case H5T_ARRAY: return "array";
-    case H5T_VLEN: return "variable-length sequence";
-    case H5T_BITFIELD: return "bitfield";
-    case H5T_OPAQUE: return "opaque";
-    case H5T_REFERENCE: return "reference";
-    case H5T_TIME: return "time";
-    default: return "an unknown type";
+      return H5Tis_variable_str(type) > 0 ? "variable-length string" : fmt::format("S{}", bits / 8);
+    case H5T_COMPOUND:
+      return "compound";
+    case H5T_ENUM:
+      return "enum";
+    case H5T_ARRAY:
+      return "array";
+    case H5T_VLEN:
+      return "variable-length sequence";
+    case H5T_BITFIELD:
+      return "bitfield";
+    case H5T_OPAQUE:
+      return "opaque";
+    case H5T_REFERENCE:
+      return "reference";
+    case H5T_TIME:
+      return "time";
+    default:
+      return "an unknown type";
   }
 }
 

@@ -115,8 +115,7 @@ Shape shape_with_rank(hid_t dset, int rank, const std::string& where, const std:
 // Reads every element into `out`, which the caller sized to `count` elements
 // of `mem_type`; TraceError unless the dataset holds exactly `count` elements
 // (a buffer is never overrun, whatever the file's shape).
-void read_all(hid_t dset, hid_t mem_type, void* out, std::uint64_t count,
-              const std::string& where);
+void read_all(hid_t dset, hid_t mem_type, void* out, std::uint64_t count, const std::string& where);
 
 // A file type as numpy would name it, for messages: "int64", "uint16",
 // "float64", "S48", "variable-length string", "compound", ...

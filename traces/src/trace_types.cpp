@@ -121,8 +121,7 @@ bool reads_exactly(hid_t file_type, hid_t mem_type) {
     if (H5Tget_sign(mem_type) == H5T_SGN_NONE) return !fsigned && fs <= ms;
     return fsigned ? fs <= ms : fs < ms;
   }
-  if (mc == H5T_STRING)
-    return fc == H5T_STRING && H5Tis_variable_str(file_type) <= 0 && fs <= ms;
+  if (mc == H5T_STRING) return fc == H5T_STRING && H5Tis_variable_str(file_type) <= 0 && fs <= ms;
   return false;
 }
 

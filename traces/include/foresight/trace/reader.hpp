@@ -25,9 +25,9 @@ Trace read_trace(const std::filesystem::path& path, ReadOptions opts = {});
 
 // Bounds validate() puts on values, so that no sum a reader forms can wrap:
 // a value beyond them is damage, not a measurement of one run.
-inline constexpr std::int64_t kMaxTimeNs = std::int64_t{1} << 56;    // ns, about 2.3 years
-inline constexpr std::uint64_t kMaxBytes = std::uint64_t{1} << 56;   // 64 PiB (or blocks)
-inline constexpr std::uint64_t kMaxTotal = std::uint64_t{1} << 62;   // a field summed over a table
+inline constexpr std::int64_t kMaxTimeNs = std::int64_t{1} << 56;   // ns, about 2.3 years
+inline constexpr std::uint64_t kMaxBytes = std::uint64_t{1} << 56;  // 64 PiB (or blocks)
+inline constexpr std::uint64_t kMaxTotal = std::uint64_t{1} << 62;  // a field summed over a table
 
 // The checks read_trace applies, usable on a trace built in memory.
 // `where` prefixes messages (usually the file name). Checks: schema version;
