@@ -12,12 +12,15 @@ namespace {
 struct ExportOptions {
   std::string trace;
   std::string perfetto;
+  bool skip_selections = false;
 };
 
-// A bad trace exits 2, a failed write 1 (cli/errors.hpp).
+// A bad trace exits 2, a failed write 1 (cli/errors.hpp). The timeline does
+// not need /selections, but the trace is validated as `inspect` does: an
+// invalid one is not exported.
 int run_export(const ExportOptions& o) {
   trace::ReadOptions ro;
-  ro.load_selections = false;  // the timeline does not need them
+  ro.load_selections = !o.skip_selections;
   const trace::Trace t = trace::read_trace(o.trace, ro);
   trace::write_perfetto(t, o.perfetto);
   fmt::print("wrote {} ({} slices on {} tracks)\n", o.perfetto, t.ops.size(), t.streams.size());
@@ -35,6 +38,9 @@ const CommandRegistrar reg{
               "Output path for Chrome trace-event JSON (open in ui.perfetto.dev): one track\n"
               "per stream, one slice per op, times in microseconds. Required; no default.")
            ->required();
+       sub->add_flag(
+           "--skip-selections", opts->skip_selections,
+           "Do not load or validate /selections (faster on long runs; default: load them)");
        return [opts] { return run_export(*opts); };
      }}};
 

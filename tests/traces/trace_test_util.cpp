@@ -227,6 +227,94 @@ void drop_field(const std::filesystem::path& file, const char* dataset, const ch
   ok(H5Dwrite(ds, reduced, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), "write");
 }
 
+void replace_dataset(const std::filesystem::path& file, const char* dataset, hid_t type,
+                     const std::vector<hsize_t>& dims) {
+  Id f = open_rw(file);
+  ok(H5Ldelete(f, dataset, H5P_DEFAULT), "delete");
+  Id space(dims.empty() ? H5Screate(H5S_SCALAR)
+                        : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+           H5Sclose, "space");
+  Id ds(H5Dcreate2(f, dataset, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose,
+        "create");
+  hsize_t n = 1;
+  for (hsize_t d : dims) n *= d;
+  if (H5Tis_variable_str(type) > 0) {
+    std::vector<const char*> strings(n, "");
+    ok(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, strings.data()), "write");
+    return;
+  }
+  std::vector<char> zeros(n * H5Tget_size(type) + 1, 0);
+  ok(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros.data()), "write");
+}
+
+void replace_dataset_unwritten(const std::filesystem::path& file, const char* dataset, hid_t type,
+                               const std::vector<hsize_t>& dims) {
+  Id f = open_rw(file);
+  ok(H5Ldelete(f, dataset, H5P_DEFAULT), "delete");
+  const int rank = static_cast<int>(dims.size());
+  std::vector<hsize_t> maxdims(dims.size(), H5S_UNLIMITED), chunk(dims.size(), 1);
+  chunk[0] = 1024;
+  Id space(H5Screate_simple(rank, dims.data(), maxdims.data()), H5Sclose, "space");
+  Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "dcpl");
+  ok(H5Pset_chunk(dcpl, rank, chunk.data()), "chunk");
+  Id ds(H5Dcreate2(f, dataset, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose, "create");
+}
+
+void retype_field(const std::filesystem::path& file, const char* dataset, const char* field,
+                  hid_t type) {
+  Id f = open_rw(file);
+  std::vector<char> data;
+  hsize_t rows = 0;
+  Id changed(H5Tcreate(H5T_COMPOUND, 1), H5Tclose, "type");  // resized below
+  {
+    Id ds(H5Dopen2(f, dataset, H5P_DEFAULT), H5Dclose, "open dataset");
+    Id ft(H5Dget_type(ds), H5Tclose, "type");
+    std::size_t size = 0;
+    const int n = H5Tget_nmembers(ft);
+    for (int i = 0; i < n; ++i) {
+      char* name = H5Tget_member_name(ft, static_cast<unsigned>(i));
+      Id mt(H5Tget_member_type(ft, static_cast<unsigned>(i)), H5Tclose, "member");
+      const hid_t t = std::string(name) == field ? type : mt.id;
+      ok(H5Tset_size(changed, size + H5Tget_size(t)), "size");
+      ok(H5Tinsert(changed, name, size, t), "insert");
+      size += H5Tget_size(t);
+      H5free_memory(name);
+    }
+    Id space(H5Dget_space(ds), H5Sclose, "space");
+    rows = static_cast<hsize_t>(H5Sget_simple_extent_npoints(space));
+    data.resize(rows * size + 1);
+    ok(H5Dread(ds, changed, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), "read");
+  }
+  ok(H5Ldelete(f, dataset, H5P_DEFAULT), "delete");
+  Id space(H5Screate_simple(1, &rows, nullptr), H5Sclose, "space");
+  Id ds(H5Dcreate2(f, dataset, changed, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose,
+        "create");
+  ok(H5Dwrite(ds, changed, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), "write");
+}
+
+namespace {
+template <class T>
+void patch_member(const std::filesystem::path& file, const char* dataset, std::uint64_t row,
+                  const char* field, hid_t mem_type, T value) {
+  Id f = open_rw(file);
+  Id ds(H5Dopen2(f, dataset, H5P_DEFAULT), H5Dclose, "open dataset");
+  Id t(H5Tcreate(H5T_COMPOUND, sizeof(T)), H5Tclose, "type");
+  ok(H5Tinsert(t, field, 0, mem_type), "insert");
+  hsize_t start[1] = {row};
+  write_element(ds, 1, start, t, &value);
+}
+}  // namespace
+
+void patch_field_f64(const std::filesystem::path& file, const char* dataset, std::uint64_t row,
+                     const char* field, double value) {
+  patch_member(file, dataset, row, field, H5T_NATIVE_DOUBLE, value);
+}
+
+void patch_field_u64(const std::filesystem::path& file, const char* dataset, std::uint64_t row,
+                     const char* field, std::uint64_t value) {
+  patch_member(file, dataset, row, field, H5T_NATIVE_UINT64, value);
+}
+
 std::size_t file_type_size(const std::filesystem::path& file, const char* dataset) {
   Id f(H5Fopen(file.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, "open");
   Id ds(H5Dopen2(f, dataset, H5P_DEFAULT), H5Dclose, "open dataset");

@@ -2,9 +2,12 @@
 // HDF5 patches that break a valid file in one precise place.
 #pragma once
 
+#include <hdf5.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "foresight/trace/schema.hpp"
 
@@ -35,5 +38,26 @@ void delete_link(const std::filesystem::path& file, const char* path);
 void drop_field(const std::filesystem::path& file, const char* dataset, const char* field);
 // Size in bytes of one element of `dataset`'s file type.
 std::size_t file_type_size(const std::filesystem::path& file, const char* dataset);
+
+// Valid HDF5, wrong schema: what a careless tool (or h5py) could write.
+// Replaces `dataset` by a contiguous one of file type `type` and extent
+// `dims` (rank dims.size(); none: a scalar), every byte zero.
+void replace_dataset(const std::filesystem::path& file, const char* dataset, hid_t type,
+                     const std::vector<hsize_t>& dims);
+// Replaces `dataset` by a chunked, extendable one of file type `type` and
+// extent `dims` (rank >= 1) whose chunks are never written: a tiny file that
+// claims a huge dataset.
+void replace_dataset_unwritten(const std::filesystem::path& file, const char* dataset, hid_t type,
+                               const std::vector<hsize_t>& dims);
+// Rewrites compound `dataset` with member `field` stored as `type` (the
+// values converted by HDF5), the other members and the rows kept.
+void retype_field(const std::filesystem::path& file, const char* dataset, const char* field,
+                  hid_t type);
+// Like patch_field, for a floating-point member (NaN, infinities) or an
+// unsigned one beyond INT64_MAX.
+void patch_field_f64(const std::filesystem::path& file, const char* dataset, std::uint64_t row,
+                     const char* field, double value);
+void patch_field_u64(const std::filesystem::path& file, const char* dataset, std::uint64_t row,
+                     const char* field, std::uint64_t value);
 
 }  // namespace foresight::testing

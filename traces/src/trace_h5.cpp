@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 namespace foresight::trace::h5 {
@@ -209,10 +210,78 @@ void append_rows(hid_t dset, hid_t mem_type, const void* data, hsize_t rows,
   check_status(H5Dwrite(dset, mem_type, mspace, fspace, H5P_DEFAULT, data), where, "write");
 }
 
-void read_all(hid_t dset, hid_t mem_type, void* out, const std::string& where) {
-  const Shape s = shape_of(dset, where);
-  if (s.rows == 0) return;
+Shape shape_with_rank(hid_t dset, int rank, const std::string& where, const std::string& name) {
+  Handle space = owned(H5Dget_space(dset), where, name + ": dataspace");
+  const H5S_class_t cls = H5Sget_simple_extent_type(space);
+  const int r = cls == H5S_SIMPLE ? H5Sget_simple_extent_ndims(space) : 0;
+  if (r < 0) fail(where, name + ": dataspace");
+  if (r != rank)
+    throw TraceError(fmt::format("{}: {} has rank {}, expected {}", where, name, r, rank));
+  hsize_t dims[H5S_MAX_RANK] = {};
+  check_status(H5Sget_simple_extent_dims(space, dims, nullptr), where, name + ": dataspace");
+  Shape s;
+  s.rank = r;
+  s.rows = dims[0];
+  s.width = r == 2 ? dims[1] : 0;
+  if (s.width != 0 && s.rows > std::numeric_limits<std::size_t>::max() / 4 / s.width)
+    throw TraceError(fmt::format("{}: {} of {} x {} elements is too large to load", where, name,
+                                 s.rows, s.width));
+  // A chunked dataset can claim far more rows than it stores (chunks never
+  // written read as the fill value, after the reader allocated for all of
+  // them). Refuse an extent the stored bytes cannot hold even compressed:
+  // deflate packs at most 1032:1.
+  Handle ftype = owned(H5Dget_type(dset), where, name);
+  const long double elements =
+      static_cast<long double>(s.rows) * static_cast<long double>(r == 2 ? s.width : 1);
+  const long double claimed = elements * static_cast<long double>(H5Tget_size(ftype));
+  const hsize_t stored = H5Dget_storage_size(dset);
+  if (claimed > 1100.0L * static_cast<long double>(stored) + static_cast<long double>(1 << 20))
+    throw TraceError(fmt::format(
+        "{}: {} claims {} elements ({:.0f} bytes) but the file stores {} "
+        "bytes for it (damaged extent?)",
+        where, name, static_cast<double>(elements), static_cast<double>(claimed), stored));
+  return s;
+}
+
+void read_all(hid_t dset, hid_t mem_type, void* out, std::uint64_t count,
+              const std::string& where) {
+  Handle space = owned(H5Dget_space(dset), where, "dataspace");
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  if (n < 0) fail(where, "dataspace");
+  if (static_cast<std::uint64_t>(n) != count)
+    throw TraceError(fmt::format("{}: holds {} elements, expected {}", where, n, count));
+  if (count == 0) return;
   check_status(H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out), where, "read");
+}
+
+std::string type_name(hid_t type) {
+  const std::size_t bits = 8 * H5Tget_size(type);
+  switch (H5Tget_class(type)) {
+    case H5T_INTEGER:
+      return fmt::format("{}int{}", H5Tget_sign(type) == H5T_SGN_NONE ? "u" : "", bits);
+    case H5T_FLOAT:
+      return fmt::format("float{}", bits);
+    case H5T_STRING:
+      return H5Tis_variable_str(type) > 0 ? "variable-length string" : fmt::format("S{}", bits / 8);
+    case H5T_COMPOUND:
+      return "compound";
+    case H5T_ENUM:
+      return "enum";
+    case H5T_ARRAY:
+      return "array";
+    case H5T_VLEN:
+      return "variable-length sequence";
+    case H5T_BITFIELD:
+      return "bitfield";
+    case H5T_OPAQUE:
+      return "opaque";
+    case H5T_REFERENCE:
+      return "reference";
+    case H5T_TIME:
+      return "time";
+    default:
+      return "an unknown type";
+  }
 }
 
 bool link_exists(hid_t parent, const char* path) {

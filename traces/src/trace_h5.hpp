@@ -103,9 +103,23 @@ struct Shape {
 };
 Shape shape_of(hid_t dset, const std::string& where);
 
-// Reads every row into `out` (sized by the caller to rows * width elements of
-// `mem_type`).
-void read_all(hid_t dset, hid_t mem_type, void* out, const std::string& where);
+// The shape of dataset `name` of a file being read, which must be a simple
+// dataspace of rank `rank`: TraceError "<where>: <name> has rank R, expected
+// <rank>" otherwise (a scalar or null dataspace has rank 0). For rank 2, rows
+// * width must fit in memory sizes (else "too large to load"), and the extent
+// must be one the bytes the file stores for the dataset can hold (else
+// "claims N elements ... (damaged extent?)"), checked before anything is
+// allocated for it.
+Shape shape_with_rank(hid_t dset, int rank, const std::string& where, const std::string& name);
+
+// Reads every element into `out`, which the caller sized to `count` elements
+// of `mem_type`; TraceError unless the dataset holds exactly `count` elements
+// (a buffer is never overrun, whatever the file's shape).
+void read_all(hid_t dset, hid_t mem_type, void* out, std::uint64_t count, const std::string& where);
+
+// A file type as numpy would name it, for messages: "int64", "uint16",
+// "float64", "S48", "variable-length string", "compound", ...
+std::string type_name(hid_t type);
 
 bool link_exists(hid_t parent, const char* path);
 

@@ -39,11 +39,9 @@ struct Reader {
   std::vector<T> table(const char* name, const h5::CompoundTypes& t) const {
     h5::Handle ds = open_dataset(name);
     h5::require_fields(ds, t, where, name);
-    const h5::Shape s = h5::shape_of(ds, where + ": " + name);
-    if (s.rank != 1)
-      throw TraceError(fmt::format("{}: {} has rank {}, expected 1", where, name, s.rank));
+    const h5::Shape s = h5::shape_with_rank(ds, 1, where, name);
     std::vector<T> rows(s.rows);
-    h5::read_all(ds, t.mem, rows.data(), where + ": " + name);
+    h5::read_all(ds, t.mem, rows.data(), rows.size(), where + ": " + name);
     return rows;
   }
 
@@ -99,10 +97,13 @@ struct Reader {
     h5::Handle ftype = h5::owned(H5Dget_type(ds), where, h5::kStages);
     if (H5Tget_class(ftype) != H5T_STRING)
       throw TraceError(fmt::format("{}: {} is not a string dataset", where, h5::kStages));
-    const h5::Shape s = h5::shape_of(ds, where + ": " + h5::kStages);
-    std::vector<h5::NameRow> rows(s.rows);
     h5::Handle mtype = h5::fixed_string_type(h5::kNameLen, where);
-    h5::read_all(ds, mtype, rows.data(), where + ": " + h5::kStages);
+    if (!h5::reads_exactly(ftype, mtype))
+      throw TraceError(fmt::format("{}: {} holds {}, expected {}", where, h5::kStages,
+                                   h5::type_name(ftype), h5::type_name(mtype)));
+    const h5::Shape s = h5::shape_with_rank(ds, 1, where, h5::kStages);
+    std::vector<h5::NameRow> rows(s.rows);
+    h5::read_all(ds, mtype, rows.data(), rows.size(), where + ": " + h5::kStages);
     for (const auto& r : rows) t.stages.push_back(h5::get_name(r.name));
     for (const auto& r : table<h5::StreamRow>(h5::kStreams, h5::stream_types()))
       t.streams.push_back({h5::get_name(r.name), static_cast<StreamKind>(r.kind)});
@@ -111,13 +112,15 @@ struct Reader {
   void selections(Trace& t, bool load) const {
     const std::string name = h5::kSelBlocks;
     h5::Handle ds = open_dataset(h5::kSelBlocks);
-    const h5::Shape s = h5::shape_of(ds, where + ": " + name);
-    if (s.rank != 2)
-      throw TraceError(fmt::format("{}: {} has rank {}, expected 2", where, name, s.rank));
+    const h5::Shape s = h5::shape_with_rank(ds, 2, where, name);
     h5::Handle ftype = h5::owned(H5Dget_type(ds), where, name);
     const std::size_t size = H5Tget_size(ftype);
-    if (H5Tget_class(ftype) != H5T_INTEGER || (size != 2 && size != 4))
-      throw TraceError(fmt::format("{}: {} must hold uint16 or uint32 ids", where, name));
+    if (H5Tget_class(ftype) != H5T_INTEGER || H5Tget_sign(ftype) != H5T_SGN_NONE ||
+        (size != 2 && size != 4))
+      throw TraceError(fmt::format("{}: {} must hold uint16 or uint32 ids (it holds {})", where,
+                                   name, h5::type_name(ftype)));
+    if (s.width > 65535)  // as the writer: keys' count is a uint16
+      throw TraceError(fmt::format("{}: {} is {} ids wide, more than 65535", where, name, s.width));
     t.selection_width = static_cast<std::uint32_t>(s.width);
     if (!load) return;
     t.selection_keys = table<SelectionKey>(h5::kSelKeys, h5::key_types());
@@ -125,10 +128,23 @@ struct Reader {
       throw TraceError(fmt::format("{}: {} has {} rows but {} has {}", where, name, s.rows,
                                    h5::kSelKeys, t.selection_keys.size()));
     t.selection_blocks.resize(s.rows * s.width);
-    h5::read_all(ds, H5T_NATIVE_UINT32, t.selection_blocks.data(), where + ": " + name);
+    h5::read_all(ds, H5T_NATIVE_UINT32, t.selection_blocks.data(), t.selection_blocks.size(),
+                 where + ": " + name);
     if (size == 2)
       for (auto& b : t.selection_blocks)
         if (b == 0xFFFF) b = Trace::kNoBlock;
+  }
+
+  // /op_deps: 1-D unsigned integers (uint64 in files this project writes).
+  void deps(Trace& t) const {
+    h5::Handle ds = open_dataset(h5::kOpDeps);
+    h5::Handle ftype = h5::owned(H5Dget_type(ds), where, h5::kOpDeps);
+    if (!h5::reads_exactly(ftype, H5T_NATIVE_UINT64))
+      throw TraceError(fmt::format("{}: {} holds {}, expected uint64", where, h5::kOpDeps,
+                                   h5::type_name(ftype)));
+    const h5::Shape s = h5::shape_with_rank(ds, 1, where, h5::kOpDeps);
+    t.deps.resize(s.rows);
+    h5::read_all(ds, H5T_NATIVE_UINT64, t.deps.data(), t.deps.size(), where + ": " + h5::kOpDeps);
   }
 
   void memory(Trace& t) const {
@@ -181,12 +197,7 @@ Trace read_unchecked(const std::filesystem::path& path, ReadOptions opts) {
     r.header(t.header);
     r.names(t);
     t.ops = r.table<Op>(h5::kOps, h5::op_types());
-    {
-      h5::Handle ds = r.open_dataset(h5::kOpDeps);
-      const h5::Shape s = h5::shape_of(ds, r.where + ": " + h5::kOpDeps);
-      t.deps.resize(s.rows);
-      h5::read_all(ds, H5T_NATIVE_UINT64, t.deps.data(), r.where + ": " + h5::kOpDeps);
-    }
+    r.deps(t);
     t.steps = r.table<StepSpan>(h5::kSteps, h5::step_types());
     r.selections(t, opts.load_selections);
     t.cache = r.table<CacheOutcome>(h5::kCache, h5::cache_types());

@@ -112,6 +112,19 @@ CompoundTypes memory_types() {
               });
 }
 
+bool reads_exactly(hid_t file_type, hid_t mem_type) {
+  const H5T_class_t fc = H5Tget_class(file_type), mc = H5Tget_class(mem_type);
+  const std::size_t fs = H5Tget_size(file_type), ms = H5Tget_size(mem_type);
+  if (mc == H5T_INTEGER) {
+    if (fc != H5T_INTEGER) return false;
+    const bool fsigned = H5Tget_sign(file_type) != H5T_SGN_NONE;
+    if (H5Tget_sign(mem_type) == H5T_SGN_NONE) return !fsigned && fs <= ms;
+    return fsigned ? fs <= ms : fs < ms;
+  }
+  if (mc == H5T_STRING) return fc == H5T_STRING && H5Tis_variable_str(file_type) <= 0 && fs <= ms;
+  return false;
+}
+
 void require_fields(hid_t dset, const CompoundTypes& t, const std::string& where,
                     const std::string& dataset) {
   Handle ftype = owned(H5Dget_type(dset), where, dataset);
@@ -131,8 +144,15 @@ void require_fields(hid_t dset, const CompoundTypes& t, const std::string& where
                                    where, dataset, i));
   }
   for (const std::string& f : t.fields) {
-    if (H5Tget_member_index(ftype, f.c_str()) < 0)
-      throw TraceError(fmt::format("{}: {}: missing field '{}'", where, dataset, f));
+    const int fi = H5Tget_member_index(ftype, f.c_str());
+    if (fi < 0) throw TraceError(fmt::format("{}: {}: missing field '{}'", where, dataset, f));
+    Handle ft = owned(H5Tget_member_type(ftype, static_cast<unsigned>(fi)), where, dataset);
+    Handle mt = owned(
+        H5Tget_member_type(t.mem, static_cast<unsigned>(H5Tget_member_index(t.mem, f.c_str()))),
+        where, dataset);
+    if (!reads_exactly(ft, mt))
+      throw TraceError(fmt::format("{}: {}: field '{}' is {}, expected {}", where, dataset, f,
+                                   type_name(ft), type_name(mt)));
   }
 }
 

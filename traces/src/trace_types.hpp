@@ -54,8 +54,17 @@ CompoundTypes cache_types();   // CacheOutcome
 CompoundTypes stream_types();  // StreamRow
 CompoundTypes memory_types();  // MemoryRow
 
+// Whether every value of file type `file_type` converts to `mem_type`
+// unchanged: an integer type no wider than the memory integer, signed only
+// where the memory type is (HDF5 would clip -1 to 0, or 2^63 to INT64_MAX, or
+// round a float, without a word); a fixed-length string no longer than the
+// memory string (a longer one would be cut).
+bool reads_exactly(hid_t file_type, hid_t mem_type);
+
 // Throws TraceError "<where>: <dataset>: missing field '<f>'" (or "is not a
-// table") unless `dset`'s type is a compound holding every field of `t`.
+// table", or "field '<f>' is float64, expected int64") unless `dset`'s type is
+// a compound holding every field of `t`, each of a type that reads_exactly()
+// into the C++ field.
 void require_fields(hid_t dset, const CompoundTypes& t, const std::string& where,
                     const std::string& dataset);
 

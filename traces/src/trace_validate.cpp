@@ -16,6 +16,31 @@ template <class... A>
   throw TraceError(where + ": " + fmt::format(f, std::forward<A>(a)...));
 }
 
+// Times of one record of `table` ("/ops", "/steps"): start <= end, both in
+// [0, kMaxTimeNs]; adds the duration to `total_ns`, which must stay within
+// kMaxTotal (so no sum over the table wraps).
+void check_times(const std::string& w, const char* table, std::size_t i, std::int64_t start,
+                 std::int64_t end, std::int64_t& total_ns) {
+  if (end < start) bad(w, "{}[{}].end_ns ({}) < start_ns ({})", table, i, end, start);
+  if (start < 0 || start > kMaxTimeNs)
+    bad(w, "{}[{}].start_ns ({}) outside [0, 2^56] ns", table, i, start);
+  if (end > kMaxTimeNs) bad(w, "{}[{}].end_ns ({}) outside [0, 2^56] ns", table, i, end);
+  total_ns += end - start;  // at most 2^62 + 2^56: cannot wrap
+  if (static_cast<std::uint64_t>(total_ns) > kMaxTotal)
+    bad(w, "{}[{}]: durations up to this record add up to {} ns, more than 2^62", table, i,
+        total_ns);
+}
+
+// A count or byte field of record i: at most kMaxBytes, and its running sum
+// `total` over the table at most kMaxTotal.
+void check_amount(const std::string& w, const char* table, std::size_t i, const char* field,
+                  std::uint64_t value, std::uint64_t& total) {
+  if (value > kMaxBytes) bad(w, "{}[{}].{} ({}) more than 2^56", table, i, field, value);
+  total += value;  // <= 2^62 + 2^56: cannot wrap
+  if (total > kMaxTotal)
+    bad(w, "{}[{}].{}: the sum up to this record is {}, more than 2^62", table, i, field, total);
+}
+
 void check_configs(const Trace& t, const std::string& w) {
   const auto& run = t.header.run;
   const auto& model = t.header.model;
@@ -39,13 +64,15 @@ void check_ops(const Trace& t, const std::string& w) {
   const auto& run = t.header.run;
   // Last step seen per (stream, phase): steps never go back on one stream.
   std::map<std::pair<int, int>, std::int32_t> last_step;
+  std::int64_t total_ns = 0;
+  std::uint64_t total_bytes = 0;
   for (std::size_t i = 0; i < t.ops.size(); ++i) {
     const Op& op = t.ops[i];
     if (i > 0 && op.id <= t.ops[i - 1].id)
       bad(w, "/ops[{}].id ({}) not greater than /ops[{}].id ({})", i, op.id, i - 1,
           t.ops[i - 1].id);
-    if (op.end_ns < op.start_ns)
-      bad(w, "/ops[{}].end_ns ({}) < start_ns ({})", i, op.end_ns, op.start_ns);
+    check_times(w, "/ops", i, op.start_ns, op.end_ns, total_ns);
+    check_amount(w, "/ops", i, "bytes", op.bytes, total_bytes);
     if (static_cast<int>(op.kind) >= kOpKindCount)
       bad(w, "/ops[{}].kind ({}) is not a known kind", i, static_cast<int>(op.kind));
     if (static_cast<int>(op.engine) >= kEngineCount)
@@ -85,12 +112,12 @@ void check_ops(const Trace& t, const std::string& w) {
 
 void check_steps(const Trace& t, const std::string& w) {
   const StepSpan* prev[2] = {nullptr, nullptr};
+  std::int64_t total_ns = 0;
   for (std::size_t i = 0; i < t.steps.size(); ++i) {
     const StepSpan& s = t.steps[i];
     const int ph = static_cast<int>(s.phase);
     if (ph > 1) bad(w, "/steps[{}].phase ({}) is not prefill (0) or decode (1)", i, ph);
-    if (s.end_ns < s.start_ns)
-      bad(w, "/steps[{}].end_ns ({}) < start_ns ({})", i, s.end_ns, s.start_ns);
+    check_times(w, "/steps", i, s.start_ns, s.end_ns, total_ns);
     if (s.step < 0) bad(w, "/steps[{}].step ({}) is negative", i, s.step);
     if (prev[ph]) {
       if (s.step <= prev[ph]->step)
@@ -144,8 +171,13 @@ void check_selections(const Trace& t, const std::string& w) {
 }
 
 void check_cache_memory(const Trace& t, const std::string& w) {
+  std::uint64_t sums[4] = {};  // selected, hits, misses, loaded_bytes
   for (std::size_t i = 0; i < t.cache.size(); ++i) {
     const CacheOutcome& c = t.cache[i];
+    check_amount(w, "/cache", i, "selected", c.selected, sums[0]);
+    check_amount(w, "/cache", i, "hits", c.hits, sums[1]);
+    check_amount(w, "/cache", i, "misses", c.misses, sums[2]);
+    check_amount(w, "/cache", i, "loaded_bytes", c.loaded_bytes, sums[3]);
     if (c.hits + c.misses != c.selected)
       bad(w, "/cache[{}].hits ({}) + misses ({}) != selected ({})", i, c.hits, c.misses,
           c.selected);
@@ -153,11 +185,17 @@ void check_cache_memory(const Trace& t, const std::string& w) {
       bad(w, "/cache[{}].layer ({}) outside [0, {})", i, c.layer, t.header.model.n_layers);
     if (c.step < 0) bad(w, "/cache[{}].step ({}) is negative", i, c.step);
   }
+  std::uint64_t by_location[2] = {};  // a footprint: at most kMaxBytes per location
   for (std::size_t i = 0; i < t.memory.size(); ++i) {
-    if (static_cast<int>(t.memory[i].location) > 1)
-      bad(w, "/memory[{}].location ({}) is not gpu (0) or host_pinned (1)", i,
-          static_cast<int>(t.memory[i].location));
-    if (t.memory[i].category.empty()) bad(w, "/memory[{}].category is empty", i);
+    const MemoryEntry& m = t.memory[i];
+    const int loc = static_cast<int>(m.location);
+    if (loc > 1) bad(w, "/memory[{}].location ({}) is not gpu (0) or host_pinned (1)", i, loc);
+    if (m.category.empty()) bad(w, "/memory[{}].category is empty", i);
+    if (m.bytes > kMaxBytes) bad(w, "/memory[{}].bytes ({}) more than 2^56", i, m.bytes);
+    by_location[loc] += m.bytes;  // <= 2^57: cannot wrap
+    if (by_location[loc] > kMaxBytes)
+      bad(w, "/memory[{}].bytes ({}) takes the {} total to {} bytes, more than 2^56", i, m.bytes,
+          to_string(m.location), by_location[loc]);
   }
   for (std::size_t i = 0; i < t.streams.size(); ++i)
     if (static_cast<int>(t.streams[i].kind) > 2)
