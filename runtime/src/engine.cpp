@@ -131,7 +131,8 @@ void DecodeEngine::State::setup_l2() {
   const auto slot_bytes = static_cast<std::int64_t>(kv[0].slots.bytes());
   l2_windows = config::l2_windows(o.l2_reserve_bytes, slot_bytes, L);
   be.set_l2_persisting(static_cast<std::size_t>(o.l2_reserve_bytes));
-  for (const auto& w : l2_windows) l2_hit_ratio[static_cast<std::size_t>(w.layer)] = static_cast<float>(w.hit_ratio);
+  for (const auto& win : l2_windows)
+    l2_hit_ratio[static_cast<std::size_t>(win.layer)] = static_cast<float>(win.hit_ratio);
 }
 
 void DecodeEngine::State::allocate_kv() {
