@@ -88,7 +88,12 @@ void set_prompts(const RunOptions& o, runtime::RunRequest& req) {
   const std::int64_t forced = o.teacher_force ? o.warmup + o.steps : 0;
   for (std::int64_t b = 0; b < o.batch; ++b) {
     const auto& t = req.texts[req.texts.size() == 1 ? 0 : static_cast<std::size_t>(b)];
-    req.run.context_tokens.push_back(std::max<std::int64_t>(static_cast<std::int64_t>(t.size()) - forced, 1));
+    const std::int64_t whole = std::max<std::int64_t>(static_cast<std::int64_t>(t.size()) - forced, 1);
+    if (whole + forced > req.model.max_context)
+      throw config::ConfigError(fmt::format("{}: the prompt has {} tokens, beyond the model's max_context {}; give "
+                                            "--context N to use its first N tokens",
+                                            req.texts_source, t.size(), req.model.max_context));
+    req.run.context_tokens.push_back(whole);
   }
 }
 
