@@ -167,9 +167,10 @@ L2TimeModel L2TimeModel::of(const config::HardwareConfig& hw, std::int64_t reser
   m.l2_gbps = hw.l2_gbps;
   m.hbm_gbps = hw.hbm_gbps;
   const double share = hw.persisting_l2_max_bytes > 0
-                           ? static_cast<double>(reserve_bytes) / static_cast<double>(hw.persisting_l2_max_bytes)
+                           ? std::min(1.0, static_cast<double>(reserve_bytes) /
+                                               static_cast<double>(hw.persisting_l2_max_bytes))
                            : 0.0;
-  m.other_factor = 1.0 + kMeasuredStreamSlowdown * share;
+  m.other_factor = 1.0 + kL2SlowdownAtMax * std::max(0.0, share - kL2FreeShare) / (1.0 - kL2FreeShare);
   return m;
 }
 

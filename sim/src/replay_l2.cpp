@@ -92,9 +92,10 @@ nlohmann::json describe_l2(const L2Effect& e) {
           {"l2_gbps", e.time.l2_gbps},
           {"hbm_gbps", e.time.hbm_gbps},
           {"other_compute_factor", e.time.other_factor},
-          {"model", "first model, one measured point: attention reads KV hits at l2_gbps instead of hbm_gbps; "
-                    "other decode compute lasts other_compute_factor times longer (H200 stream slowdown at the "
-                    "largest set-aside, scaled by reserve / persisting max)"}};
+          {"model", "attention reads KV hits at l2_gbps instead of hbm_gbps; other decode compute lasts "
+                    "other_compute_factor times longer: no cost up to 64% of the persisting maximum, then a "
+                    "linear rise to +7.8% at the maximum (H200 decode steps with a real set-aside, "
+                    "bench/RESULTS-llc.md)"}};
 }
 
 }  // namespace foresight::sim

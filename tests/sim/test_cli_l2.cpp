@@ -54,6 +54,7 @@ TEST_CASE("l2 what-if: the shipped H200 sparda trace with 16 MiB reserved", "[si
   REQUIRE(sh("replay " + tr + " --l2-reserve 0 --out " + (d / "zero").string(), log) == 0);
   REQUIRE(sh("replay " + tr + " --l2-reserve 16 --out " + (d / "lru").string(), log) == 0);
   REQUIRE(sh("replay " + tr + " --l2-reserve 16 --l2-policy opt --out " + (d / "opt").string(), log) == 0);
+  REQUIRE(sh("replay " + tr + " --l2-reserve 37.5 --out " + (d / "max").string(), log) == 0);
   const auto base = metrics(d / "base"), zero = metrics(d / "zero");
   const auto lru = metrics(d / "lru"), opt = metrics(d / "opt");
   CHECK(base == zero);  // no reservation: every metric as it was, and no l2.* keys
@@ -65,16 +66,20 @@ TEST_CASE("l2 what-if: the shipped H200 sparda trace with 16 MiB reserved", "[si
   CHECK((h_opt >= h_lru && h_opt <= 1.0));
   CHECK(lru["l2"]["layer_hit_rate"].size() >= 31u);  // every layer that selects
   CHECK(lru["l2"]["hbm_bytes_saved"].get<double>() >= 0.0);
-  // The stated direction: with 16 of 37.5 MiB set aside every other decode
-  // kernel runs 4.5% longer, and block LRU over all 32 layers keeps too few
-  // of a step's blocks until the next step to pay that back: steps get longer.
+  // The measured shape (bench/RESULTS-llc.md): 16 of 37.5 MiB costs the
+  // other kernels nothing, so hits can only shorten steps; the maximum slows
+  // every other decode kernel, and block LRU over all 32 layers keeps too few
+  // of a step's blocks until the next step to pay that back.
   const double t0 = base["decode"]["step_ms"]["mean"], t_lru = lru["decode"]["step_ms"]["mean"];
-  const double t_opt = opt["decode"]["step_ms"]["mean"];
-  CHECK(t_lru > t0);
-  CHECK(t_opt <= t_lru);  // more hits, same slowdown of the rest
+  const double t_opt = opt["decode"]["step_ms"]["mean"], t_max = metrics(d / "max")["decode"]["step_ms"]["mean"];
+  CHECK(t_lru <= t0);
+  CHECK(t_opt <= t_lru);  // more hits, same cost to the rest
+  CHECK(t_max > t0);
   const auto sc = nlohmann::json::parse(slurp(d / "lru" / "scenario.json"));
   CHECK(sc["l2"]["policy"] == "lru");
-  CHECK(sc["l2"]["other_compute_factor"].get<double>() > 1.0);
+  CHECK(sc["l2"]["other_compute_factor"].get<double>() == 1.0);
+  const auto sc_max = nlohmann::json::parse(slurp(d / "max" / "scenario.json"));
+  CHECK(sc_max["l2"]["other_compute_factor"].get<double>() == Approx(1.078));
   fs::remove_all(d);
 }
 #endif

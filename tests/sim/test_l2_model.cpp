@@ -117,10 +117,15 @@ TEST_CASE("l2: the time model's arithmetic", "[sim][l2]") {
   const auto none = sim::L2TimeModel::of(hw, 0);
   CHECK(none.other_factor == 1.0);
   const auto full = sim::L2TimeModel::of(hw, 32 << 20);
-  CHECK(full.other_factor == Approx(0.273 / 0.247));  // the one measured point
+  CHECK(full.other_factor == Approx(1.078));  // the measured steps at the maximum
+  CHECK(sim::L2TimeModel::of(hw, 64 << 20).other_factor == Approx(1.078));  // never past it
+  // Up to 24/37.5 of the maximum the measured steps did not slow down.
+  CHECK(sim::L2TimeModel::of(hw, 20 << 20).other_factor == 1.0);
+  // Halfway from 24/37.5 to the maximum: half the rise.
+  const auto between = sim::L2TimeModel::of(hw, static_cast<std::int64_t>((32 << 20) * (24.0 / 37.5 + 1.0) / 2));
+  CHECK(between.other_factor == Approx(1.039));
+  CHECK(between.other_ns(1000) == 1039);
   const auto half = sim::L2TimeModel::of(hw, 16 << 20);
-  CHECK(half.other_factor == Approx(1.0 + 0.5 * (0.273 / 0.247 - 1.0)));
-  CHECK(half.other_ns(1000) == 1053);
   // 1 MB of hits: 250 ns from HBM, 125 ns from L2: 125 ns saved.
   CHECK(half.attention_ns(1000, 1e6, 2e6) == 875);
   // Never below reading all 2 MB from L2 (250 ns), never above the op's time.

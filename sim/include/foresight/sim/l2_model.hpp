@@ -49,19 +49,25 @@ std::vector<trace::L2Outcome> l2_block_outcomes(const trace::Trace& t, const Sel
                                                 const std::vector<bool>& layers, std::int64_t capacity_blocks,
                                                 config::L2Policy policy);
 
-// The one calibration point of the cost to other ops (shared/reference/
-// measured-h200.md, H200, 2026-12-03): a 1 GiB stream through L2 took
-// 0.273 ms with the persisting set-aside at its maximum (a 32 MiB window)
-// against 0.247 ms without, 10.5% slower. One measured point, one GPU.
-inline constexpr double kMeasuredStreamSlowdown = 0.273 / 0.247 - 1.0;
+// The cost to other ops, measured on the H200 (bench/RESULTS-llc.md,
+// 2026-12-03): decode steps of sparse and sparda at batch 1/4/16 and 32K/128K
+// with a real persisting set-aside (run --l2-reserve) against none. The step
+// moved by the median +0.5 / +0.2 / +0.4% with 8 / 16 / 24 MiB (noise; 12
+// points each) and by the median +7.8% (+6.8 to +15.4%, 11 points) at the
+// maximum, 37.5 MiB; a 1 GiB stream read was 10.5% slower at the maximum
+// (measured-h200.md). As shares of the persisting maximum: no cost up to
+// kL2FreeShare of it, then a linear rise to kL2SlowdownAtMax at the maximum.
+inline constexpr double kL2FreeShare = 24.0 / 37.5;
+inline constexpr double kL2SlowdownAtMax = 0.078;
 
-// The time effect of a reservation (a first model):
+// The time effect of a reservation:
 // - attention reads its KV hits at l2_gbps instead of hbm_gbps: it lasts
 //   ns - hit_bytes * (1/hbm_gbps - 1/l2_gbps), never less than reading all
 //   its KV from L2 (read_bytes / l2_gbps) nor more than ns;
 // - every other decode compute op runs `other_factor` times longer, with
-//   other_factor = 1 + kMeasuredStreamSlowdown * reserve / persisting max
-//   (linear in the set-aside: the measurement is at the maximum).
+//   other_factor = 1 + kL2SlowdownAtMax * max(0, share - kL2FreeShare) /
+//   (1 - kL2FreeShare), share = reserve / persisting max (capped at 1): the
+//   measured steps' slowdown (their attention is a small part of them).
 struct L2TimeModel {
   double l2_gbps = 0;       // GB/s = bytes per ns
   double hbm_gbps = 0;      // GB/s
