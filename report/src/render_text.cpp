@@ -18,7 +18,8 @@ nlohmann::json scenario_json(const config::Scenario& s) {
   return {{"hardware", value("hardware")},         {"mode", value("mode")},
           {"context_tokens", value("context")},    {"batch", value("batch")},
           {"cache_blocks", value("cache_blocks")}, {"gather_ctas", value("gather_ctas")},
-          {"pcie_gbps", s.pcie_gbps.value_or(0.0)}, {"reuse", value("reuse")}};
+          {"pcie_gbps", s.pcie_gbps.value_or(0.0)}, {"reuse", value("reuse")},
+          {"l2_reserve_mib", s.l2_reserve.value_or(0.0)}};
 }
 
 nlohmann::json parts_json(const std::vector<BytePart>& parts) {
@@ -124,14 +125,17 @@ nlohmann::json plan_to_json(const Plan& plan) {
                     {"fidelity", plan.evaluator.fidelity}};
   j["topk_blocks"] = plan.topk_blocks;
   j["recommendations"] = nlohmann::json::array();
-  for (const auto& rec : plan.recommendations)
+  for (const auto& rec : plan.recommendations) {
+    nlohmann::json by_l2 = nlohmann::json::array();
+    for (const auto& p : rec.by_l2) by_l2.push_back(point_json(p));
     j["recommendations"].push_back(
         {{"hardware", rec.hardware}, {"context_tokens", rec.context_tokens},
          {"choice", rec.choice ? point_json(*rec.choice) : nlohmann::json(nullptr)},
          {"maximum", rec.maximum ? point_json(*rec.maximum) : nlohmann::json(nullptr)},
          {"knee", rec.knee ? point_json(*rec.knee) : nlohmann::json(nullptr)},
          {"chosen", rec.choice ? (rec.knee_chosen ? "knee" : "maximum") : nlohmann::json(nullptr)},
-         {"why", rec.why}, {"limit", rec.limit}, {"text", rec.sentence}});
+         {"why", rec.why}, {"limit", rec.limit}, {"l2", rec.l2}, {"by_l2", by_l2}, {"text", rec.sentence}});
+  }
   j["cells"] = nlohmann::json::array();
   for (const auto& c : plan.cells) {
     nlohmann::json cj = {{"hardware", c.hardware}, {"mode", mode_name(c.mode)},

@@ -226,6 +226,8 @@ config::Scenario replay_what_if(const config::Scenario& s, const ResolvedPoint& 
   if (s.cache_blocks && mode_is_sparse(header.run.mode)) w.cache_blocks = s.cache_blocks;
   if (mode_offloads(header.run.mode)) w.gather_ctas = p.run.gather_ctas;
   w.pcie_gbps = s.pcie_gbps;
+  w.l2_reserve = s.l2_reserve;
+  w.l2_policy = s.l2_policy;
   w.seed = seed;
   return w;
 }
@@ -251,6 +253,12 @@ ScenarioMetrics SimEvaluator::evaluate(const config::Scenario& s) const {
   if (!m.fits) return m;
   // The simulator leaves the trace's warm-up steps (cold block cache) out.
   return fill_metrics(m, r.metrics);
+}
+
+std::int64_t SimEvaluator::l2_reserve_max_bytes(const std::string& hardware) const {
+  const auto it = hw_.find(hardware);
+  if (it != hw_.end()) return it->second.persisting_l2_max_bytes;
+  return recorded_ ? recorded_->trace().header.hardware.persisting_l2_max_bytes : 0;
 }
 
 std::string fidelity_statement(const std::string& hardware) {

@@ -178,3 +178,41 @@ TEST_CASE("mean and p99 are labelled, and the step split shows compute that PCIe
   CHECK(contains(s, "8.3 ms of it hidden behind compute"));
   CHECK(contains(s, "Critical path: compute 2%"));
 }
+
+// The knee evaluator with an L2 model computable by hand: the step changes by
+// `ms_per_mib` per MiB reserved, and the largest set-aside is 16 MiB.
+class L2KneeEvaluator : public KneeEvaluator {
+ public:
+  explicit L2KneeEvaluator(double ms_per_mib) : ms_per_mib_(ms_per_mib) {}
+  ScenarioMetrics evaluate(const foresight::config::Scenario& s) const override {
+    ScenarioMetrics m = KneeEvaluator::evaluate(s);
+    if (!s.l2_reserve) return m;
+    const double step = m.tpot_p99_ms + ms_per_mib_ * *s.l2_reserve;
+    m.tokens_per_s *= m.tpot_p99_ms / step;
+    m.tpot_mean_ms = m.tpot_p50_ms = m.tpot_p99_ms = step;
+    return m;
+  }
+  std::int64_t l2_reserve_max_bytes(const std::string&) const override { return 16 << 20; }
+
+ private:
+  double ms_per_mib_;
+};
+
+TEST_CASE("plan: an L2 reservation is recommended only when it pays, with every size tried") {
+  L2KneeEvaluator helps(-0.1), hurts(0.1);
+  const Plan good = run_plan(knee_request(), helps);
+  const auto& g = good.recommendations.at(0);
+  // 8 MiB (the request's sizes below the maximum) and the 16 MiB maximum.
+  REQUIRE(g.by_l2.size() == 2);
+  CHECK(g.by_l2[0].scenario.l2_reserve == 8.0);
+  CHECK(g.by_l2[1].scenario.l2_reserve == 16.0);
+  CHECK(contains(g.l2, "reserve 16 MiB"));
+  CHECK(contains(g.sentence, g.l2));
+  const Plan bad = run_plan(knee_request(), hurts);
+  CHECK(contains(bad.recommendations.at(0).l2, "no reservation pays"));
+  // An evaluator without an L2 model tries nothing and says nothing.
+  KneeEvaluator plain;
+  const Plan none = run_plan(knee_request(), plain);
+  CHECK(none.recommendations.at(0).by_l2.empty());
+  CHECK(none.recommendations.at(0).l2.empty());
+}

@@ -32,6 +32,10 @@ struct PlanRequest {
   std::vector<double> pcie_factors = {0.25, 0.5, 1, 1.5, 2};  // x the hardware's H2D ceiling
   std::vector<double> reuse = {0.5, 0.7, 0.85, 0.95};          // workload locality sweep
   double default_reuse = config::WorkloadConfig{}.reuse;  // the measured preset (docs/workload-model.md)
+  // L2 reservations tried at each recommendation (MiB; the hardware's
+  // largest set-aside is always tried too), where the evaluator models L2.
+  std::vector<double> l2_reserve_mib = {8, 16, 24};
+  double l2_min_gain = 0.01;  // a reservation is recommended only above this tokens/s gain
   // The maximum throughput within the target is recommended over the knee of
   // the frontier only when it gains at least this share of tokens/s (search.hpp).
   double knee_min_gain = 0.10;
@@ -66,6 +70,10 @@ struct Recommendation {
   std::string why;                          // why that one, with the rule
   std::string limit;                        // what stops a bigger batch, in plain words
   std::string sentence;                     // the whole answer in one paragraph
+  // The choice with each L2 reservation tried (sparse modes, an evaluator
+  // that models L2), and the advice: a size, or why none pays.
+  std::vector<Point> by_l2;
+  std::string l2;
 };
 
 struct Plan {

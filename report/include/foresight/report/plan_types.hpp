@@ -69,6 +69,12 @@ class Evaluator {
   virtual std::int64_t topk_blocks() const = 0;
   // The hardware's default H2D ceiling in GB/s (for sweeps around it).
   virtual double default_pcie_gbps(const std::string& hardware) const = 0;
+  // The largest GPU L2 persisting set-aside of `hardware` (bytes) when the
+  // evaluator models an L2 reservation (Scenario::l2_reserve); 0: it does not.
+  virtual std::int64_t l2_reserve_max_bytes(const std::string& hardware) const {
+    (void)hardware;
+    return 0;
+  }
 };
 
 // A plan point with every knob resolved: what the evaluators compute with.
