@@ -1,6 +1,7 @@
 // GGUF reader and ggml dequantization (format in gguf.hpp).
 #include "foresight/runtime/gguf.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -250,6 +251,7 @@ std::int64_t GgufTensorInfo::elements() const {
 
 GgufFile::GgufFile(std::filesystem::path path) : path_(std::move(path)) {
   const std::string file = path_.string();
+  require_regular_file(path_);  // a FIFO or device: refused by name, never opened
   std::error_code ec;
   file_bytes_ = std::filesystem::file_size(path_, ec);
   if (ec) throw WeightsError(fmt::format("{}: cannot open: {}", file, ec.message()));
@@ -400,6 +402,18 @@ std::vector<float> GgufFile::read_f32(const std::string& name, const std::vector
   if (!in) throw WeightsError(fmt::format("{}: tensor '{}': read failed (file changed?)", file, name));
   std::vector<float> out(static_cast<std::size_t>(t.elements()));
   dequantize(static_cast<GgmlType>(t.type), raw.data(), t.elements(), out.data());
+  // NaN/Inf weights (or a block scale that makes them, or an F32 beyond bf16's
+  // range, where the weights end up) are refused naming the first element.
+  unsigned bad = 0;
+  for (float x : out) bad |= (float_to_bf16(x).bits & 0x7f80u) == 0x7f80u;
+  if (bad) {
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      if ((float_to_bf16(out[i]).bits & 0x7f80u) == 0x7f80u) {
+        throw WeightsError(fmt::format("{}: tensor '{}': element {} ({}) is not finite{}", file,
+                                       name, i, out[i], std::isfinite(out[i]) ? " in bf16" : ""));
+      }
+    }
+  }
   return out;
 }
 

@@ -1,8 +1,12 @@
 // safetensors parser and writer (format in safetensors.hpp).
 #include "foresight/runtime/safetensors.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
+#include <set>
+#include <tuple>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -20,7 +24,57 @@ DType parse_dtype(const std::string& s, const std::string& where) {
   throw WeightsError(fmt::format("{}: dtype '{}' is not supported (BF16, F16 or F32)", where, s));
 }
 
+// "[2, 5]": the row-major coordinates of flat element i of `shape`.
+std::string coordinates(const std::vector<std::int64_t>& shape, std::uint64_t i) {
+  std::vector<std::int64_t> c(shape.size());
+  for (std::size_t k = shape.size(); k-- > 0;) {
+    const auto d = static_cast<std::uint64_t>(shape[k]);
+    c[k] = static_cast<std::int64_t>(d ? i % d : 0);
+    if (d) i /= d;
+  }
+  return shape_string(c);
+}
+
+// A bf16 is NaN or Inf when its 8 exponent bits are all ones.
+bool bf16_finite(bf16 b) { return (b.bits & 0x7f80u) != 0x7f80u; }
+
+// Index of the first non-finite element of out[0, n), or n. The first pass
+// only ORs a flag (vectorizes); the index is searched for when it is set.
+std::size_t first_non_finite(const bf16* out, std::size_t n) {
+  constexpr std::size_t kChunk = 1 << 16;
+  for (std::size_t start = 0; start < n; start += kChunk) {
+    const std::size_t end = std::min(n, start + kChunk);
+    unsigned bad = 0;
+    for (std::size_t i = start; i < end; ++i) bad |= (out[i].bits & 0x7f80u) == 0x7f80u;
+    if (bad) {
+      for (std::size_t i = start; i < end; ++i)
+        if (!bf16_finite(out[i])) return i;
+    }
+  }
+  return n;
+}
+
 }  // namespace
+
+void require_regular_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);  // follows symlinks
+  if (ec || !std::filesystem::exists(st)) {
+    throw WeightsError(fmt::format("{}: cannot open: {}", path.string(),
+                                   ec ? ec.message() : std::string("no such file")));
+  }
+  if (!std::filesystem::is_regular_file(st)) {
+    const char* kind =
+        std::filesystem::is_directory(st) ? "a directory"
+        : std::filesystem::is_fifo(st)    ? "a FIFO (named pipe)"
+        : std::filesystem::is_socket(st)  ? "a socket"
+        : std::filesystem::is_character_file(st) || std::filesystem::is_block_file(st)
+            ? "a device"
+            : "not a plain file";
+    throw WeightsError(
+        fmt::format("{}: is {}, not a regular file; refusing to read it", path.string(), kind));
+  }
+}
 
 const char* to_string(DType d) {
   switch (d) {
@@ -41,6 +95,7 @@ std::string shape_string(const std::vector<std::int64_t>& shape) {
 
 SafetensorsFile::SafetensorsFile(std::filesystem::path path) : path_(std::move(path)) {
   const std::string file = path_.string();
+  require_regular_file(path_);  // a FIFO would block the open below forever
   std::ifstream in(path_, std::ios::binary);
   if (!in) throw WeightsError(fmt::format("{}: cannot open", file));
   std::error_code ec;
@@ -62,13 +117,36 @@ SafetensorsFile::SafetensorsFile(std::filesystem::path path) : path_(std::move(p
   in.read(header.data(), static_cast<std::streamsize>(header_len));
   if (!in) throw WeightsError(fmt::format("{}: cannot read the header", file));
 
+  // nlohmann keeps the last of duplicate keys silently: record every object's
+  // keys while parsing and refuse a repeated tensor name (or a repeated field
+  // of one tensor's entry).
   nlohmann::json j;
+  std::vector<std::set<std::string>> keys;  // one set per open object
+  std::string top_key, duplicate;
+  auto on_event = [&](int, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (ev == E::object_start) {
+      keys.emplace_back();
+    } else if (ev == E::object_end) {
+      if (!keys.empty()) keys.pop_back();
+    } else if (ev == E::key && !keys.empty() && duplicate.empty()) {
+      const auto k = parsed.get<std::string>();
+      if (!keys.back().insert(k).second) {
+        duplicate = keys.size() == 1
+                        ? fmt::format("tensor '{}' appears twice in the header", k)
+                        : fmt::format("tensor '{}': key '{}' appears twice", top_key, k);
+      }
+      if (keys.size() == 1) top_key = k;
+    }
+    return true;
+  };
   try {
-    j = nlohmann::json::parse(header);
+    j = nlohmann::json::parse(header, on_event);
   } catch (const nlohmann::json::parse_error& e) {
     throw WeightsError(fmt::format("{}: header is not valid JSON: {}", file, e.what()));
   }
   if (!j.is_object()) throw WeightsError(fmt::format("{}: header is not a JSON object", file));
+  if (!duplicate.empty()) throw WeightsError(fmt::format("{}: {}", file, duplicate));
 
   const std::uint64_t data_start = 8 + header_len;
   const std::uint64_t data_bytes = file_bytes_ - data_start;
@@ -87,8 +165,12 @@ SafetensorsFile::SafetensorsFile(std::filesystem::path path) : path_(std::move(p
     std::uint64_t numel = 1;
     for (const auto& d : entry["shape"]) {
       if (!d.is_number_unsigned()) throw WeightsError(where + ": shape entries must be non-negative integers");
-      t.shape.push_back(d.get<std::int64_t>());
-      numel *= d.get<std::uint64_t>();
+      const auto dim = d.get<std::uint64_t>();
+      // Bounded so numel x 4 cannot wrap (a wrapped size could match a small range).
+      if (dim > (std::uint64_t{1} << 48) || (dim != 0 && numel > (std::uint64_t{1} << 48) / dim))
+        throw WeightsError(fmt::format("{}: shape {} is too large", where, entry["shape"].dump()));
+      t.shape.push_back(static_cast<std::int64_t>(dim));
+      numel *= dim;
     }
     const auto& off = entry["data_offsets"];
     if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned()) {
@@ -109,6 +191,23 @@ SafetensorsFile::SafetensorsFile(std::filesystem::path path) : path_(std::move(p
     t.bytes = want;
     tensors_.emplace(name, std::move(t));
   }
+  // Data ranges may not overlap: sorted by begin, each non-empty range starts
+  // at or after the end of the one before (a shared byte would make two
+  // tensors alias each other's weights).
+  std::vector<std::tuple<std::uint64_t, std::uint64_t, std::string>> ranges;
+  for (const auto& [name, t] : tensors_)
+    if (t.bytes > 0)
+      ranges.emplace_back(t.begin - data_start, t.begin - data_start + t.bytes, name);
+  std::sort(ranges.begin(), ranges.end());
+  for (std::size_t k = 1; k < ranges.size(); ++k) {
+    const auto& [pb, pe, pn] = ranges[k - 1];
+    const auto& [b, e, n] = ranges[k];
+    if (b < pe) {
+      throw WeightsError(fmt::format(
+          "{}: tensor '{}': data_offsets [{}, {}] overlap those of tensor '{}' [{}, {}]", file, n,
+          b, e, pn, pb, pe));
+    }
+  }
 }
 
 void SafetensorsFile::read_bf16(const std::string& name, const std::vector<std::int64_t>& expected_shape,
@@ -121,6 +220,7 @@ void SafetensorsFile::read_bf16(const std::string& name, const std::vector<std::
     throw WeightsError(fmt::format("{}: tensor '{}' has shape {}, expected {}", file, name,
                                    shape_string(t.shape), shape_string(expected_shape)));
   }
+  require_regular_file(path_);  // replaced since construction?
   std::ifstream in(path_, std::ios::binary);
   if (!in) throw WeightsError(fmt::format("{}: cannot open", file));
   in.seekg(static_cast<std::streamoff>(t.begin));
@@ -143,6 +243,21 @@ void SafetensorsFile::read_bf16(const std::string& name, const std::vector<std::
     }
   }
   if (!in) throw WeightsError(fmt::format("{}: tensor '{}': read failed (file changed?)", file, name));
+  // NaN/Inf weights (in the file, or F32 values past bf16's range) would
+  // poison every activation downstream without an error: refuse them.
+  if (const std::size_t i = first_non_finite(out, n); i < n) {
+    std::string value;
+    if (t.dtype == DType::f32) {  // a finite F32 that rounded to Inf?
+      float f;
+      std::ifstream again(path_, std::ios::binary);
+      again.seekg(static_cast<std::streamoff>(t.begin + 4 * i));
+      again.read(reinterpret_cast<char*>(&f), 4);
+      if (again && std::isfinite(f)) value = fmt::format(" ({} overflows bf16)", f);
+    }
+    if (value.empty()) value = fmt::format(" ({})", bf16_to_float(out[i]));
+    throw WeightsError(fmt::format("{}: tensor '{}': element {} {} is not finite{}", file, name, i,
+                                   coordinates(t.shape, i), value));
+  }
 }
 
 void write_safetensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors) {

@@ -68,6 +68,54 @@ std::vector<SlotT<Ptr>> forecast_slots(const config::ModelConfig& m, W& w) {
   return s;
 }
 
+// True when `p` is `root` or lies below it (both canonical).
+bool inside(const std::filesystem::path& root, const std::filesystem::path& p) {
+  auto r = root.begin(), q = p.begin();
+  for (; r != root.end(); ++r, ++q) {
+    if (r->empty()) continue;  // a trailing separator's empty element
+    if (q == p.end() || *r != *q) return false;
+  }
+  return true;
+}
+
+// The file that weight_map entry `entry` (for tensor `name`) of `index` names.
+// It must stay inside the checkpoint directory `dir` once resolved (".."
+// and symlinks included), so a hostile index cannot make us open any file
+// on the machine. One exception: in a Hugging Face hub cache
+// (<repo>/snapshots/<rev>/), files are symlinks into <repo>/blobs/, which
+// are allowed when the entry itself is a plain relative name.
+std::filesystem::path shard_path(const std::filesystem::path& dir,
+                                 const std::filesystem::path& index, const std::string& name,
+                                 const std::string& entry) {
+  namespace fs = std::filesystem;
+  auto fail = [&](const std::string& why) {
+    throw WeightsError(
+        fmt::format("{}: weight_map['{}'] = '{}': {}", index.string(), name, entry, why));
+  };
+  if (entry.empty()) fail("is empty");
+  if (entry.find('\0') != std::string::npos) fail("contains a NUL byte");
+  const fs::path e(entry);
+  if (e.is_absolute() || e.has_root_name() || e.has_root_directory())
+    fail(fmt::format("is an absolute path; shard files must be inside the checkpoint directory {}",
+                     dir.string()));
+  std::error_code ec;
+  const fs::path root = fs::weakly_canonical(dir, ec);
+  if (ec)
+    fail(fmt::format("cannot resolve the checkpoint directory {}: {}", dir.string(), ec.message()));
+  const fs::path target = fs::weakly_canonical(dir / e, ec);
+  if (ec) fail(fmt::format("cannot resolve the path: {}", ec.message()));
+  const fs::path lexical = e.lexically_normal();
+  const bool plain = !lexical.empty() && *lexical.begin() != "..";
+  if (inside(root, target) && target != root && plain) return target;
+  if (plain && root.parent_path().filename() == "snapshots") {
+    const fs::path blobs = root.parent_path().parent_path() / "blobs";
+    if (inside(blobs, target) && target.parent_path() == blobs) return target;
+  }
+  fail(fmt::format("resolves to {}, outside the checkpoint directory {}; refusing to open it",
+                   target.string(), root.string()));
+  return {};
+}
+
 void check_model(const config::ModelConfig& m) {
   if (m.n_layers <= 0 || m.hidden <= 0 || m.n_heads <= 0 || m.n_kv_heads <= 0 || m.head_dim <= 0 ||
       m.intermediate <= 0 || m.vocab <= 0 || m.n_heads % m.n_kv_heads != 0) {
@@ -149,6 +197,7 @@ Weights load_checkpoint(const std::filesystem::path& dir, const config::ModelCon
   const auto index = dir / "model.safetensors.index.json";
   std::vector<std::filesystem::path> files;
   if (std::filesystem::exists(index)) {
+    require_regular_file(index);  // a FIFO would block the read forever
     nlohmann::json j;
     try {
       std::ifstream in(index);
@@ -161,7 +210,7 @@ Weights load_checkpoint(const std::filesystem::path& dir, const config::ModelCon
     }
     for (const auto& [name, file] : j["weight_map"].items()) {
       if (!file.is_string()) throw WeightsError(fmt::format("{}: weight_map['{}'] is not a file name", index.string(), name));
-      where[name] = dir / file.get<std::string>();
+      where[name] = shard_path(dir, index, name, file.get<std::string>());
     }
   } else if (std::filesystem::exists(dir / "model.safetensors")) {
     files.push_back(dir / "model.safetensors");

@@ -7,7 +7,10 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <sstream>
+
+#include <sys/stat.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -406,4 +409,23 @@ TEST_CASE("GGUF keys foresight does not implement are refused naming the key") {
     auto [p, e] = refused(g, "bias.gguf");
     CHECK(e == p + ": tensor 'blk.0.attn_q.bias': biases are not implemented");
   }
+}
+
+// Issue #16: NaN/Inf weights and non-regular files, as for safetensors.
+TEST_CASE("GGUF: non-finite weights and non-regular files are refused") {
+  const auto p =
+      TinyGguf{}.write("nonfinite.gguf");  // tensor 't': F32 [32], the file's last 128 bytes
+  {
+    std::fstream f(p, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(p) - 128 + 4 * 9));
+    const float inf = std::numeric_limits<float>::infinity();
+    f.write(reinterpret_cast<const char*>(&inf), 4);
+  }
+  CHECK(error_of([&] { GgufFile(p).read_f32("t", {32}); }) ==
+        p.string() + ": tensor 't': element 9 (inf) is not finite");
+  const auto fifo = std::filesystem::path(FORESIGHT_TEST_TMP) / "fifo.gguf";
+  std::filesystem::remove(fifo);
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK(error_of([&] { GgufFile f(fifo); }) ==
+        fifo.string() + ": is a FIFO (named pipe), not a regular file; refusing to read it");
 }

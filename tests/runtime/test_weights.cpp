@@ -2,7 +2,16 @@
 // checkpoint loading, single-file and sharded.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <functional>
+#include <limits>
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include "catch.hpp"
 #include "foresight/runtime/weights.hpp"
@@ -24,6 +33,33 @@ void write_raw(const std::filesystem::path& p, const std::string& header, std::s
   for (int i = 0; i < 8; ++i) out.put(static_cast<char>((n >> (8 * i)) & 0xff));
   out << header;
   out << std::string(data_bytes, '\0');
+}
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const WeightsError& e) {
+    return e.what();
+  }
+  return "(no WeightsError)";
+}
+// A safetensors file with one tensor "w" of `dtype` and shape [n] whose data
+// is `data` (n x element size bytes).
+void write_one(const std::filesystem::path& p, const char* dtype, std::size_t n, const void* data,
+               std::size_t elem) {
+  write_raw(p,
+            fmt::format(R"({{"w": {{"dtype": "{}", "shape": [{}], "data_offsets": [0, {}]}}}})",
+                        dtype, n, n * elem),
+            0);
+  std::ofstream(p, std::ios::binary | std::ios::app)
+      .write(static_cast<const char*>(data), static_cast<std::streamsize>(n * elem));
+}
+// Rewrites entry `tensor` of dir's weight_map to `file`.
+void set_weight_map(const std::filesystem::path& dir, const std::string& tensor,
+                    const std::string& file) {
+  const auto index = dir / "model.safetensors.index.json";
+  nlohmann::json j = nlohmann::json::parse(std::ifstream(index));
+  j["weight_map"][tensor] = file;
+  std::ofstream(index) << j.dump(2);
 }
 }  // namespace
 
@@ -231,4 +267,211 @@ TEST_CASE("F32 and F16 tensors convert to bf16") {
   CHECK(bf16_to_float(out[0]) == 1.0f);
   CHECK(bf16_to_float(out[1]) == -5.0f);
   REQUIRE_THROWS_WITH(f.read_bf16("b", {3}, out), Contains("tensor 'b' has shape [2], expected [3]"));
+}
+
+// Issue #16: a checkpoint index must not make us open files outside the
+// checkpoint directory.
+TEST_CASE("shard index entries that leave the checkpoint directory are refused") {
+  auto m = testing::tiny_model();
+  const auto w = make_synthetic_weights(m, 4);
+  const auto base = testing::fresh_dir("index_escape");
+  const std::string t = "model.layers.1.mlp.down_proj.weight";
+  auto fresh = [&](const std::string& name) {
+    const auto dir = base / name;
+    save_checkpoint(dir, m, w, 3);
+    return dir;
+  };
+  {
+    const auto dir = fresh("dotdot");
+    set_weight_map(dir, t, "../../../../../../../../../etc/passwd");
+    const auto e = error_of([&] { load_checkpoint(dir, m, 1); });
+    CHECK_THAT(
+        e, Contains(
+               (dir / "model.safetensors.index.json").string() + ": weight_map['" + t +
+               "'] = '../../../../../../../../../etc/passwd': resolves to /etc/passwd, outside the "
+               "checkpoint directory"));
+  }
+  {
+    // A sibling folder's real shard: valid safetensors, still refused.
+    const auto dir = fresh("sibling");
+    fresh("other");
+    set_weight_map(dir, t, "../other/model-00002-of-00003.safetensors");
+    CHECK_THAT(error_of([&] { load_checkpoint(dir, m, 1); }),
+               Contains("outside the checkpoint directory"));
+  }
+  {
+    const auto dir = fresh("absolute");
+    set_weight_map(dir, t, "/etc/passwd");
+    CHECK_THAT(error_of([&] { load_checkpoint(dir, m, 1); }),
+               Contains("weight_map['" + t + "'] = '/etc/passwd': is an absolute path"));
+  }
+  {
+    // A symlink inside the folder that points out of it.
+    const auto dir = fresh("symlink");
+    const auto other = fresh("target");
+    std::filesystem::create_symlink(other / "model-00002-of-00003.safetensors",
+                                    dir / "evil.safetensors");
+    set_weight_map(dir, t, "evil.safetensors");
+    CHECK_THAT(
+        error_of([&] { load_checkpoint(dir, m, 1); }),
+        Contains(
+            "weight_map['" + t + "'] = 'evil.safetensors': resolves to " +
+            std::filesystem::weakly_canonical(other / "model-00002-of-00003.safetensors").string() +
+            ", outside the checkpoint directory"));
+  }
+  {
+    // "sub/../x" that stays inside, and a symlink inside pointing inside, load.
+    const auto dir = fresh("inside");
+    std::filesystem::create_directories(dir / "sub");
+    std::filesystem::rename(dir / "model-00002-of-00003.safetensors",
+                            dir / "sub" / "shard2.safetensors");
+    std::filesystem::create_symlink("sub/shard2.safetensors", dir / "link.safetensors");
+    const auto index = dir / "model.safetensors.index.json";
+    nlohmann::json j = nlohmann::json::parse(std::ifstream(index));
+    for (auto& [k, v] : j["weight_map"].items())
+      if (v == "model-00002-of-00003.safetensors")
+        v = k == t ? "link.safetensors" : "sub/../sub/shard2.safetensors";
+    std::ofstream(index) << j.dump(2);
+    const auto r = load_checkpoint(dir, m, 1);
+    CHECK(same_bits(r.layers[1].w_down, w.layers[1].w_down));
+  }
+  {
+    // The Hugging Face hub cache: snapshots/<rev>/ holds symlinks into ../../blobs/.
+    const auto repo = base / "models--org--tiny";
+    const auto snap = repo / "snapshots" / "abc123";
+    const auto src = fresh("hub_src");
+    std::filesystem::create_directories(snap);
+    std::filesystem::create_directories(repo / "blobs");
+    int k = 0;
+    for (const auto& e : std::filesystem::directory_iterator(src)) {
+      const auto blob = repo / "blobs" / ("sha" + std::to_string(k++));
+      std::filesystem::copy_file(e.path(), blob);
+      std::filesystem::create_symlink(std::filesystem::path("../../blobs") / blob.filename(),
+                                      snap / e.path().filename());
+    }
+    const auto r = load_checkpoint(snap, m, 1);
+    CHECK(same_bits(r.layers[1].w_down, w.layers[1].w_down));
+    // ... but an entry naming ../../blobs/ itself is still refused.
+    set_weight_map(snap, t, "../../blobs/sha0");
+    CHECK_THAT(error_of([&] { load_checkpoint(snap, m, 1); }),
+               Contains("outside the checkpoint directory"));
+  }
+}
+
+// Issue #16: a FIFO named model.safetensors made `run` block forever in open().
+TEST_CASE("a FIFO or other non-regular file is refused, never opened") {
+  auto m = testing::tiny_model();
+  const auto dir = testing::fresh_dir("fifo");
+  REQUIRE(mkfifo((dir / "model.safetensors").c_str(), 0600) == 0);
+  CHECK(error_of([&] { load_checkpoint(dir, m, 1); }) ==
+        (dir / "model.safetensors").string() +
+            ": is a FIFO (named pipe), not a regular file; refusing to read it");
+  std::filesystem::remove(dir / "model.safetensors");
+  REQUIRE(mkfifo((dir / "model.safetensors.index.json").c_str(), 0600) == 0);
+  CHECK_THAT(error_of([&] { load_checkpoint(dir, m, 1); }),
+             Contains("model.safetensors.index.json: is a FIFO (named pipe), not a regular file"));
+  REQUIRE(mkfifo((dir / "forecast.safetensors").c_str(), 0600) == 0);
+  auto w = make_synthetic_weights(m, 1);
+  CHECK_THAT(error_of([&] { load_forecast(dir / "forecast.safetensors", m, w); }),
+             Contains("is a FIFO"));
+  CHECK_THAT(error_of([&] { SafetensorsFile f(dir); }),
+             Contains("is a directory, not a regular file"));
+  CHECK_THAT(error_of([&] { SafetensorsFile f("/dev/null"); }), Contains("/dev/null: is a device"));
+}
+
+// Issue #16: duplicate names (last won), overlapping data and NaN/Inf
+// weights loaded without a word.
+TEST_CASE("duplicate tensors, overlapping data and non-finite weights are refused") {
+  const auto dir = testing::fresh_dir("st_damage");
+  {
+    const auto p = dir / "dup.safetensors";
+    write_raw(p,
+              R"({"w": {"dtype": "BF16", "shape": [4], "data_offsets": [0, 8]},)"
+              R"( "w": {"dtype": "BF16", "shape": [4], "data_offsets": [8, 16]}})",
+              16);
+    CHECK(error_of([&] { SafetensorsFile f(p); }) ==
+          p.string() + ": tensor 'w' appears twice in the header");
+  }
+  {
+    const auto p = dir / "dupkey.safetensors";
+    write_raw(
+        p,
+        R"({"w": {"dtype": "BF16", "shape": [4], "data_offsets": [0, 8], "data_offsets": [8, 16]}})",
+        16);
+    CHECK(error_of([&] { SafetensorsFile f(p); }) ==
+          p.string() + ": tensor 'w': key 'data_offsets' appears twice");
+  }
+  {
+    const auto p = dir / "overlap.safetensors";
+    write_raw(p,
+              R"({"a": {"dtype": "BF16", "shape": [8], "data_offsets": [0, 16]},)"
+              R"( "b": {"dtype": "BF16", "shape": [8], "data_offsets": [8, 24]}})",
+              24);
+    CHECK(error_of([&] { SafetensorsFile f(p); }) ==
+          p.string() + ": tensor 'b': data_offsets [8, 24] overlap those of tensor 'a' [0, 16]");
+  }
+  {
+    // Same range twice, listed in reverse order; empty tensors share offsets freely.
+    const auto p = dir / "alias.safetensors";
+    write_raw(p,
+              R"({"z": {"dtype": "BF16", "shape": [8], "data_offsets": [0, 16]},)"
+              R"( "e": {"dtype": "BF16", "shape": [0], "data_offsets": [0, 0]},)"
+              R"( "y": {"dtype": "BF16", "shape": [8], "data_offsets": [0, 16]}})",
+              16);
+    CHECK_THAT(error_of([&] { SafetensorsFile f(p); }), Contains("overlap those of tensor"));
+    const auto q = dir / "empty.safetensors";
+    write_raw(q,
+              R"({"z": {"dtype": "BF16", "shape": [8], "data_offsets": [0, 16]},)"
+              R"( "e": {"dtype": "BF16", "shape": [0], "data_offsets": [8, 8]}})",
+              16);
+    CHECK(error_of([&] { SafetensorsFile f(q); }) == "(no WeightsError)");
+  }
+  {
+    std::uint16_t b[6] = {0x3f80, 0, 0, 0, 0, 0x7fc0};  // 1.0, 0 ... NaN at element 5
+    write_one(dir / "nan.safetensors", "BF16", 6, b, 2);
+    SafetensorsFile f(dir / "nan.safetensors");
+    std::vector<bf16> out(6);
+    CHECK(error_of([&] { f.read_bf16("w", {6}, out.data()); }) ==
+          (dir / "nan.safetensors").string() + ": tensor 'w': element 5 [5] is not finite (nan)");
+  }
+  {
+    float a[2][3] = {{0.5f, 1.f, 2.f}, {3.f, -std::numeric_limits<float>::infinity(), 0.f}};
+    write_raw(dir / "inf.safetensors",
+              R"({"w": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}})", 0);
+    std::ofstream(dir / "inf.safetensors", std::ios::binary | std::ios::app)
+        .write(reinterpret_cast<const char*>(a), 24);
+    SafetensorsFile f(dir / "inf.safetensors");
+    std::vector<bf16> out(6);
+    CHECK(error_of([&] {
+            f.read_bf16("w", {2, 3}, out.data());
+          }) == (dir / "inf.safetensors").string() +
+                    ": tensor 'w': element 4 [1, 1] is not finite (-inf)");
+  }
+  {
+    float a[3] = {0.f, 1.f, std::numeric_limits<float>::max()};  // finite F32, Inf in bf16
+    write_one(dir / "big.safetensors", "F32", 3, a, 4);
+    SafetensorsFile f(dir / "big.safetensors");
+    std::vector<bf16> out(3);
+    CHECK_THAT(error_of([&] { f.read_bf16("w", {3}, out.data()); }),
+               Contains("tensor 'w': element 2 [2] is not finite (3.4028235e+38 overflows bf16)"));
+  }
+  {
+    std::uint16_t h[2] = {0x3c00, 0x7c00};  // F16 1.0, +Inf
+    write_one(dir / "f16.safetensors", "F16", 2, h, 2);
+    SafetensorsFile f(dir / "f16.safetensors");
+    std::vector<bf16> out(2);
+    CHECK_THAT(error_of([&] { f.read_bf16("w", {2}, out.data()); }),
+               Contains("element 1 [1] is not finite (inf)"));
+  }
+  {
+    // Through load_checkpoint: a NaN in a real checkpoint names the tensor.
+    auto m = testing::tiny_model();
+    auto w = make_synthetic_weights(m, 2);
+    w.layers[2].wo[77].bits = 0x7f80;  // +Inf
+    save_checkpoint(dir / "ckpt", m, w);
+    CHECK_THAT(error_of([&] { load_checkpoint(dir / "ckpt", m, 1); }),
+               Contains("model.safetensors: tensor 'model.layers.2.self_attn.o_proj.weight': "
+                        "element 77 [1, 13] "
+                        "is not finite (inf)"));
+  }
 }

@@ -8,7 +8,8 @@
 //   data section at the first multiple of general.alignment (default 32)
 //             after the tensor infos.
 // Every check failure throws WeightsError naming the file and the field or
-// tensor (bad magic, truncation, offsets out of range, unknown types).
+// tensor (bad magic, truncation, offsets out of range, unknown types, NaN or
+// Inf weights); a path that is not a regular file (a FIFO) is never opened.
 // The metadata is kept whole (tokenizer.ggml.tokens, merges, ... are arrays
 // of strings), so a tokenizer can read it from the same GgufFile.
 #pragma once
@@ -98,6 +99,7 @@ class GgufFile {
 
   // Tensor `name` dequantized to float, checked against `hf_shape` (HF order,
   // slowest first: [out, in] for a matrix, i.e. the GGUF dims reversed).
+  // A NaN or Inf element (or one beyond bf16's range) is refused naming its index.
   std::vector<float> read_f32(const std::string& name, const std::vector<std::int64_t>& hf_shape) const;
 
  private:

@@ -2,7 +2,9 @@
 // little-endian header length N, N bytes of JSON
 //   {"name": {"dtype": "BF16", "shape": [rows, cols], "data_offsets": [begin, end]}, ...}
 // (optional "__metadata__"), then the data; offsets are relative to byte 8 + N.
-// Every check failure throws WeightsError naming the file and the tensor.
+// Every check failure throws WeightsError naming the file and the tensor:
+// besides sizes and offsets, a tensor name given twice, data ranges that
+// overlap, and NaN or Inf elements (named by index) are refused.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +34,10 @@ struct TensorInfo {
   std::uint64_t bytes = 0;
 };
 
+// Throws WeightsError naming `path` unless it exists and is a regular file
+// (after symlinks): a FIFO, device or socket would block or never end.
+void require_regular_file(const std::filesystem::path& path);
+
 // An opened, validated safetensors file. The header is parsed and checked at
 // construction (offsets inside the file, sizes matching shape x dtype); the
 // data is read on demand.
@@ -45,7 +51,8 @@ class SafetensorsFile {
 
   // Reads tensor `name`, checks its shape equals `expected_shape`, converts
   // to bf16 (F16 and F32 are rounded to nearest even) into `out`
-  // (size = product of the shape).
+  // (size = product of the shape). A NaN or Inf element (after conversion:
+  // F32 beyond bf16's range counts) is refused naming its index.
   void read_bf16(const std::string& name, const std::vector<std::int64_t>& expected_shape,
                  bf16* out) const;
 
