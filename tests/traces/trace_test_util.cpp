@@ -5,7 +5,9 @@
 
 #include <unistd.h>
 
+#include <functional>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -195,11 +197,16 @@ void delete_link(const std::filesystem::path& file, const char* path) {
   ok(H5Ldelete(f, path, H5P_DEFAULT), "delete");
 }
 
-void drop_field(const std::filesystem::path& file, const char* dataset, const char* field) {
+namespace {
+// Rewrites compound `dataset` with each member's type as `member_type` gives
+// it (name, stored type) -> type to keep, or -1 to drop the member; the data
+// is converted by HDF5 on the way.
+void rewrite_compound(const std::filesystem::path& file, const char* dataset,
+                      const std::function<hid_t(const std::string&, hid_t)>& member_type) {
   Id f = open_rw(file);
   std::vector<char> data;
   hsize_t rows = 0;
-  Id reduced(H5Tcreate(H5T_COMPOUND, 1), H5Tclose, "type");  // resized below
+  Id changed(H5Tcreate(H5T_COMPOUND, 1), H5Tclose, "type");  // resized below
   {
     Id ds(H5Dopen2(f, dataset, H5P_DEFAULT), H5Dclose, "open dataset");
     Id ft(H5Dget_type(ds), H5Tclose, "type");
@@ -208,23 +215,30 @@ void drop_field(const std::filesystem::path& file, const char* dataset, const ch
     for (int i = 0; i < n; ++i) {
       char* name = H5Tget_member_name(ft, static_cast<unsigned>(i));
       Id mt(H5Tget_member_type(ft, static_cast<unsigned>(i)), H5Tclose, "member");
-      if (std::string(name) != field) {
-        ok(H5Tset_size(reduced, size + H5Tget_size(mt)), "size");
-        ok(H5Tinsert(reduced, name, size, mt), "insert");
-        size += H5Tget_size(mt);
+      const hid_t t = member_type(name, mt.id);
+      if (t >= 0) {
+        ok(H5Tset_size(changed, size + H5Tget_size(t)), "size");
+        ok(H5Tinsert(changed, name, size, t), "insert");
+        size += H5Tget_size(t);
       }
       H5free_memory(name);
     }
     Id space(H5Dget_space(ds), H5Sclose, "space");
     rows = static_cast<hsize_t>(H5Sget_simple_extent_npoints(space));
     data.resize(rows * size + 1);
-    ok(H5Dread(ds, reduced, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), "read");
+    ok(H5Dread(ds, changed, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), "read");
   }
   ok(H5Ldelete(f, dataset, H5P_DEFAULT), "delete");
   Id space(H5Screate_simple(1, &rows, nullptr), H5Sclose, "space");
-  Id ds(H5Dcreate2(f, dataset, reduced, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose,
+  Id ds(H5Dcreate2(f, dataset, changed, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose,
         "create");
-  ok(H5Dwrite(ds, reduced, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), "write");
+  ok(H5Dwrite(ds, changed, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), "write");
+}
+}  // namespace
+
+void drop_field(const std::filesystem::path& file, const char* dataset, const char* field) {
+  rewrite_compound(file, dataset,
+                   [&](const std::string& name, hid_t t) { return name == field ? hid_t{-1} : t; });
 }
 
 void replace_dataset(const std::filesystem::path& file, const char* dataset, hid_t type,
@@ -262,34 +276,8 @@ void replace_dataset_unwritten(const std::filesystem::path& file, const char* da
 
 void retype_field(const std::filesystem::path& file, const char* dataset, const char* field,
                   hid_t type) {
-  Id f = open_rw(file);
-  std::vector<char> data;
-  hsize_t rows = 0;
-  Id changed(H5Tcreate(H5T_COMPOUND, 1), H5Tclose, "type");  // resized below
-  {
-    Id ds(H5Dopen2(f, dataset, H5P_DEFAULT), H5Dclose, "open dataset");
-    Id ft(H5Dget_type(ds), H5Tclose, "type");
-    std::size_t size = 0;
-    const int n = H5Tget_nmembers(ft);
-    for (int i = 0; i < n; ++i) {
-      char* name = H5Tget_member_name(ft, static_cast<unsigned>(i));
-      Id mt(H5Tget_member_type(ft, static_cast<unsigned>(i)), H5Tclose, "member");
-      const hid_t t = std::string(name) == field ? type : mt.id;
-      ok(H5Tset_size(changed, size + H5Tget_size(t)), "size");
-      ok(H5Tinsert(changed, name, size, t), "insert");
-      size += H5Tget_size(t);
-      H5free_memory(name);
-    }
-    Id space(H5Dget_space(ds), H5Sclose, "space");
-    rows = static_cast<hsize_t>(H5Sget_simple_extent_npoints(space));
-    data.resize(rows * size + 1);
-    ok(H5Dread(ds, changed, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), "read");
-  }
-  ok(H5Ldelete(f, dataset, H5P_DEFAULT), "delete");
-  Id space(H5Screate_simple(1, &rows, nullptr), H5Sclose, "space");
-  Id ds(H5Dcreate2(f, dataset, changed, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose,
-        "create");
-  ok(H5Dwrite(ds, changed, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), "write");
+  rewrite_compound(file, dataset,
+                   [&](const std::string& name, hid_t t) { return name == field ? type : t; });
 }
 
 namespace {
