@@ -62,6 +62,9 @@ class CudaBackend final : public Backend {
     }
     stream_ = streams_[0];
     FORESIGHT_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, 0));
+    int max_window = 0;  // asked once: set_l2_window runs per layer and step without graphs
+    FORESIGHT_CUDA_CHECK(cudaDeviceGetAttribute(&max_window, cudaDevAttrMaxAccessPolicyWindowSize, 0));
+    max_l2_window_ = static_cast<std::size_t>(std::max(max_window, 0));
     gemm_ = std::make_unique<kernels::GemmHandle>();
     base_ = new_event();
     next_mark_ = 1;
@@ -268,11 +271,9 @@ class CudaBackend final : public Backend {
     l2_set_aside_ = bytes;
   }
   void set_l2_window(const void* base, std::size_t bytes, float hit_ratio) override {
-    int max_window = 0;
-    FORESIGHT_CUDA_CHECK(cudaDeviceGetAttribute(&max_window, cudaDevAttrMaxAccessPolicyWindowSize, 0));
     cudaStreamAttrValue v{};
     v.accessPolicyWindow.base_ptr = const_cast<void*>(base);
-    v.accessPolicyWindow.num_bytes = std::min<std::size_t>(bytes, static_cast<std::size_t>(std::max(max_window, 0)));
+    v.accessPolicyWindow.num_bytes = std::min(bytes, max_l2_window_);
     v.accessPolicyWindow.hitRatio = std::clamp(hit_ratio, 0.0f, 1.0f);
     v.accessPolicyWindow.hitProp = cudaAccessPropertyPersisting;
     v.accessPolicyWindow.missProp = cudaAccessPropertyStreaming;
@@ -380,6 +381,7 @@ class CudaBackend final : public Backend {
   std::array<cudaStream_t, 2> streams_{};
   cudaStream_t stream_ = nullptr;  // current
   std::size_t l2_set_aside_ = 0;  // bytes set aside by set_l2_persisting
+  std::size_t max_l2_window_ = 0;  // cudaDevAttrMaxAccessPolicyWindowSize
   int sm_count_ = 0, sm_reserve_ = 0, min_tiles_per_split_ = 1;
   std::size_t next_mark_ = 0;
   std::vector<cudaEvent_t> sync_events_;
