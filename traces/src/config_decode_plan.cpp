@@ -43,14 +43,18 @@ std::vector<LayerStep> decode_layer_plan(const ModeTraits& t, Prefetch prefetch,
   std::vector<LayerStep> out;
   out.reserve(12);
   // A query mode's layer 0 has no earlier selection: its prefetch starts with the step.
-  if (t.selects() && !t.forecast() && layer == 0 && lookahead && layer_kv_on_host(t, 0))
+  if (t.selects_blocks() && !t.forecast() && layer == 0 && lookahead && layer_kv_on_host(t, 0))
     out.push_back({LayerWork::prefetch, 0});
   out.push_back({LayerWork::project, layer});
   out.push_back({LayerWork::rope_append, layer});
-  if (t.selects()) {
+  if (t.selects_blocks()) {
     out.push_back({LayerWork::compress, layer});
     add_selection_work(out, t, lookahead, layer, n_layers);
     out.push_back({LayerWork::sparse_attention, layer});
+  } else if (t.selects_tokens()) {
+    out.push_back({LayerWork::index_select, layer});
+    out.push_back({LayerWork::token_gather, layer});
+    out.push_back({LayerWork::token_attention, layer});
   } else {
     out.push_back({LayerWork::dense_attention, layer});
   }
@@ -82,6 +86,9 @@ const char* to_string(LayerWork w) {
     case LayerWork::prefetch: return "prefetch";
     case LayerWork::wait_fetch: return "wait_fetch";
     case LayerWork::sparse_attention: return "sparse_attention";
+    case LayerWork::index_select: return "index_select";
+    case LayerWork::token_gather: return "token_gather";
+    case LayerWork::token_attention: return "token_attention";
     case LayerWork::o_proj: return "o_proj";
     case LayerWork::mlp: return "mlp";
   }

@@ -56,9 +56,22 @@ std::uint64_t selection_bytes(const Shape& s, const RunConfig& run) {
   return s.L * per_layer + selected + lists;
 }
 
+// DSA: token scores over the store, every layer's selected tokens and
+// their counts (read back once per step).
+std::uint64_t token_selection_bytes(const ModelConfig& m, const Shape& s) {
+  const std::uint64_t k = u(m.dsa.topk_tokens);
+  return s.B * s.T * 4 + s.L * s.B * (k + 1) * 4;
+}
+
+// Indexer rows of one token: queries, key, head weights.
+std::int64_t indexer_row(const ModelConfig& m) {
+  return m.dsa.indexer_heads * m.dsa.indexer_dim + m.dsa.indexer_dim + m.dsa.indexer_heads;
+}
+
 std::uint64_t activation_bytes(const ModelConfig& m, const RunConfig& run, const Shape& s) {
   const std::int64_t q = m.n_heads * m.head_dim, kv = m.n_kv_heads * m.head_dim;
-  const std::int64_t qkvf = q + 3 * kv;
+  const std::int64_t indexer = mode_traits(run.mode).selects_tokens() ? indexer_row(m) : 0;
+  const std::int64_t qkvf = q + 3 * kv + indexer;
   const std::uint64_t rows = std::max(s.B, u(run.prefill_chunk_tokens));
   const std::uint64_t per_row = u(2 * m.hidden + qkvf + q + 3 * m.intermediate);
   const std::uint64_t per_seq = u(q + kv + m.vocab);
@@ -132,15 +145,21 @@ Footprint footprint(const ModelConfig& m, const RunConfig& run, const HardwareCo
   const std::uint64_t store_layer = s.B * s.T * s.kv_tok;  // all sequences, one layer
   const std::uint64_t host_layers = u(mt.host_layers(m.n_layers));
 
-  add(gpu, "weights", u(m.stored_params()) * u(m.dtype_bytes));
+  const std::int64_t indexer = mt.selects_tokens() ? m.indexer_params() : 0;
+  add(gpu, "weights", u(m.stored_params() + indexer) * u(m.dtype_bytes));
   add(gpu, mt.kv_on_host() ? "kv_layer0" : "kv_full", (s.L - host_layers) * store_layer);
   if (mt.kv_on_host() && run.prefill != "synthetic")
     add(gpu, "kv_prefill_staging", host_layers * s.T * s.kv_tok);
-  if (mt.selects()) {
+  if (mt.selects_blocks()) {
     add(gpu, "kv_working_set", s.L * s.B * s.slots * u(m.sparse.block_tokens) * s.kv_tok);
     add(gpu, "compressed_keys",
         s.L * s.B * (s.W + u(m.sparse.compress_kernel)) * s.key_row + s.T * s.key_row);
     add(gpu, "selection", selection_bytes(s, run));
+  }
+  if (mt.selects_tokens()) {
+    add(gpu, "kv_gathered", s.B * u(m.dsa.topk_tokens) * s.kv_tok);
+    add(gpu, "indexer_keys", s.L * s.B * s.T * u(m.dsa.indexer_dim * m.dtype_bytes));
+    add(gpu, "selection", token_selection_bytes(m, s));
   }
   add(gpu, "activations", activation_bytes(m, run, s));
   add(gpu, "workspace", workspace_bytes(m, hw, mt, s));

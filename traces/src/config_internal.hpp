@@ -93,6 +93,7 @@ class Fields {
 
 // Range and consistency checks (types are checked while reading).
 void validate_model(const ModelConfig& m, const std::string& where);
+void validate_dsa(const ModelConfig& m, const std::string& where);
 void validate_hardware(const HardwareConfig& h, const std::string& where);
 void validate_run_alone(const RunConfig& r, const std::string& where);
 

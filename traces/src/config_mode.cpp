@@ -13,7 +13,7 @@ using K = KvLocation;
 using T = TransferPath;
 
 // One row per mode, in Mode order.
-constexpr std::array<ModeTraits, 6> kTraits{{
+constexpr std::array<ModeTraits, 8> kTraits{{
     {Mode::dense, "dense", S::none, K::gpu, T::none, Prefetch::none},
     {Mode::sparse, "sparse", S::query, K::gpu, T::device_gather, Prefetch::none},
     {Mode::sparse_offload, "sparse-offload", S::query, K::host_pinned, T::inline_gather, Prefetch::none},
@@ -21,10 +21,12 @@ constexpr std::array<ModeTraits, 6> kTraits{{
      Prefetch::none},
     {Mode::sparda, "sparda", S::forecast, K::host_pinned, T::side_prefetch, Prefetch::lookahead},
     {Mode::sparda_no_offload, "sparda-no-offload", S::forecast, K::gpu, T::device_gather, Prefetch::none},
+    {Mode::dsa, "dsa", S::indexer, K::gpu, T::device_gather, Prefetch::none},
+    {Mode::dsa_offload, "dsa-offload", S::indexer, K::host_pinned, T::inline_gather, Prefetch::none},
 }};
 
-constexpr std::array<std::pair<Mode, const char*>, 6> mode_names() {
-  std::array<std::pair<Mode, const char*>, 6> n{};
+constexpr std::array<std::pair<Mode, const char*>, kTraits.size()> mode_names() {
+  std::array<std::pair<Mode, const char*>, kTraits.size()> n{};
   for (std::size_t i = 0; i < kTraits.size(); ++i) n[i] = {kTraits[i].mode, kTraits[i].name};
   return n;
 }

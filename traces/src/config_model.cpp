@@ -53,6 +53,12 @@ json to_json(const ModelConfig& m) {
         {"pool_kernel", s.pool_kernel},
         {"pool_stride", s.pool_stride},
         {"pool_padding", s.pool_padding}}},
+      {"dsa",
+       {{"topk_tokens", m.dsa.topk_tokens},
+        {"sink_tokens", m.dsa.sink_tokens},
+        {"local_tokens", m.dsa.local_tokens},
+        {"indexer_heads", m.dsa.indexer_heads},
+        {"indexer_dim", m.dsa.indexer_dim}}},
   };
 }
 
@@ -110,6 +116,16 @@ ModelConfig model_from_fields(Fields& f, const std::string& fallback_name) {
   sp.pool_padding = s.integer("pool_padding", sp.pool_padding);
   s.finish();
   f.adopt(s);
+
+  Fields d = f.table("dsa", false);
+  auto& ds = m.dsa;
+  ds.topk_tokens = d.integer("topk_tokens", ds.topk_tokens);
+  ds.sink_tokens = d.integer("sink_tokens", ds.sink_tokens);
+  ds.local_tokens = d.integer("local_tokens", ds.local_tokens);
+  ds.indexer_heads = d.integer("indexer_heads", ds.indexer_heads);
+  ds.indexer_dim = d.integer("indexer_dim", ds.indexer_dim);
+  d.finish();
+  f.adopt(d);
 
   f.finish();
   validate_model(m, f.where());

@@ -37,7 +37,7 @@ void check_one_of(const std::string& v, const std::vector<std::string>& allowed,
 }  // namespace
 
 bool lru_working_set(const RunConfig& r) {
-  return mode_traits(r.mode).selects() && r.cache_blocks > r.topk_blocks + 1;
+  return mode_traits(r.mode).selects_blocks() && r.cache_blocks > r.topk_blocks + 1;
 }
 
 bool decode_uses_graph(const RunConfig& r) {
@@ -174,6 +174,7 @@ struct WorkloadPreset {
 const WorkloadPreset kWorkloadPresets[] = {
     {"smollm2-8k", WorkloadConfig{}},
     {"assumed", WorkloadConfig{0.85, 0.7, 1.0}},
+    {"dsa-public", WorkloadConfig{0.89, 0.85, 1.0}},
 };
 }  // namespace
 
@@ -183,6 +184,10 @@ WorkloadConfig workload_preset(const std::string& name, const std::string& optio
   std::string names;
   for (const auto& n : workload_preset_names()) names += (names.empty() ? "" : ", ") + n;
   throw ConfigError(option + ": unknown workload preset '" + name + "' (known: " + names + ")");
+}
+
+const char* default_workload_preset(Mode mode) {
+  return mode_traits(mode).selects_tokens() ? "dsa-public" : "smollm2-8k";
 }
 
 std::vector<std::string> workload_preset_names() {

@@ -15,8 +15,10 @@
 namespace foresight::config {
 
 namespace {
-constexpr std::array<std::pair<L2Policy, const char*>, 2> kL2Policies{{
+constexpr std::array<std::pair<L2Policy, const char*>, 4> kL2Policies{{
     {L2Policy::lru, "lru"},
+    {L2Policy::token_lru, "token-lru"},
+    {L2Policy::block_lru, "block-lru"},
     {L2Policy::opt, "opt"},
 }};
 }  // namespace
@@ -143,9 +145,12 @@ std::vector<ScenarioKnob> make_knobs() {
       row("l2_reserve", K::number,
           "MiB of L2 reserved for KV between decode steps (persisting L2), 0 = none, at most the hardware's "
           "persisting_l2_max_bytes",
-          "block-sparse modes: attention reads KV hits at l2_gbps, other compute runs slower (docs/simulator.md)",
+          "block-sparse modes and dsa: the op reading the selected KV (attention; dsa: the token gather) reads "
+          "hits at l2_gbps, other compute runs slower (docs/simulator.md)",
           "0, none", real_within(&S::l2_reserve, 0, 1 << 20)),
-      row("l2_policy", K::name, "Eviction in the L2 reservation: lru (blocks) or opt (Belady, the bound)", "",
+      row("l2_policy", K::name,
+          "Eviction in the L2 reservation: lru (the trace's granularity: blocks, or DSA tokens), token-lru "
+          "(DSA traces), block-lru, or opt (Belady at the trace's granularity, the bound)", "",
           "lru", named(&S::l2_policy, &parse_l2_policy, &to_string)),
       row("reuse", K::number, "Workload locality: P(a block stays selected next step), [0, 1]", "",
           "the trace's recorded selections", real_within(&S::reuse, 0, 1), /*replays=*/false),

@@ -104,6 +104,23 @@ void validate_model(const ModelConfig& m, const std::string& where) {
     fail(where, "sparse.topk_blocks",
          fmt::format("selects {} tokens, more than max_context {}", s.topk_blocks * s.block_tokens,
                      m.max_context));
+  validate_dsa(m, where);
+}
+
+void validate_dsa(const ModelConfig& m, const std::string& where) {
+  const auto& d = m.dsa;
+  non_negative(where, "dsa.sink_tokens", d.sink_tokens);
+  positive(where, "dsa.local_tokens", d.local_tokens);
+  if (d.topk_tokens <= d.sink_tokens + d.local_tokens)
+    fail(where, "dsa.topk_tokens",
+         fmt::format("must exceed sink_tokens + local_tokens = {}, got {}", d.sink_tokens + d.local_tokens,
+                     d.topk_tokens));
+  if (d.topk_tokens > 65535)
+    fail(where, "dsa.topk_tokens", fmt::format("must be <= 65535 (a trace row's count), got {}", d.topk_tokens));
+  if (d.indexer_heads < 1 || d.indexer_heads > 64)
+    fail(where, "dsa.indexer_heads", fmt::format("must be in [1, 64], got {}", d.indexer_heads));
+  if (d.indexer_dim != 64 && d.indexer_dim != 128)
+    fail(where, "dsa.indexer_dim", fmt::format("must be 64 or 128, got {}", d.indexer_dim));
 }
 
 namespace {

@@ -77,9 +77,21 @@ TEST_CASE("every selecting mode selects and moves each layer's blocks once, befo
       const auto all = step_plan(m, p, n);
       for (std::int32_t l = 0; l < n; ++l) {
         CAPTURE(l);
-        const auto attention = position(all, {mode_traits(m).selects() ? W::sparse_attention : W::dense_attention, l});
+        const auto& t = mode_traits(m);
+        const W attends = t.selects_blocks()   ? W::sparse_attention
+                          : t.selects_tokens() ? W::token_attention
+                                               : W::dense_attention;
+        const auto attention = position(all, {attends, l});
         REQUIRE(attention >= 0);
-        if (!mode_traits(m).selects()) {
+        if (t.selects_tokens()) {  // DSA: this layer's indexer, then its gather, no prefetch
+          CHECK(count(all, {W::select, l}) == 0);
+          CHECK(count(all, {W::prefetch, l}) == 0);
+          CHECK(position(all, {W::index_select, l}) < position(all, {W::token_gather, l}));
+          CHECK(position(all, {W::token_gather, l}) < attention);
+          CHECK(position(all, {W::project, l}) < position(all, {W::index_select, l}));
+          continue;
+        }
+        if (!t.selects_blocks()) {
           CHECK(count(all, {W::select, l}) == 0);
           continue;
         }

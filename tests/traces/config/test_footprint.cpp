@@ -51,7 +51,7 @@ struct Expected {
 TEST_CASE("mode traits: selection source, KV location and transfer path of every mode") {
   using S = SelectionSource;
   using T = TransferPath;
-  REQUIRE(kAllModes.size() == 6);
+  REQUIRE(kAllModes.size() == 8);
   CHECK(mode_traits(Mode::dense).selection == S::none);
   CHECK(mode_traits(Mode::sparse).selection == S::query);
   CHECK(mode_traits(Mode::sparse_offload).selection == S::query);
@@ -68,11 +68,21 @@ TEST_CASE("mode traits: selection source, KV location and transfer path of every
   CHECK(mode_traits(Mode::sparda).host_layers(32) == 31);
   CHECK(mode_traits(Mode::sparda_no_prefetch).host_layers(32) == 31);
   CHECK(mode_traits(Mode::sparda_no_offload).host_layers(32) == 0);
+  // DSA: the indexer selects tokens; dsa-offload keeps every layer on the host.
+  for (Mode m : {Mode::dsa, Mode::dsa_offload}) {
+    CHECK(mode_traits(m).selection == S::indexer);
+    CHECK(mode_traits(m).selects_tokens());
+    CHECK(!mode_traits(m).selects_blocks());
+  }
+  CHECK(mode_traits(Mode::dsa).transfer == T::device_gather);
+  CHECK(mode_traits(Mode::dsa_offload).transfer == T::inline_gather);
+  CHECK(mode_traits(Mode::dsa_offload).host_layers(32) == 32);
+  CHECK(mode_traits(Mode::dsa).host_layers(32) == 0);
   for (Mode m : kAllModes) {
     INFO(to_string(m));
     CHECK(mode_traits(m).mode == m);
     CHECK(parse_mode(to_string(m), "mode") == m);  // the names round-trip
-    CHECK((mode_traits(m).transfer == T::none) == !mode_traits(m).selects());
+    CHECK((mode_traits(m).transfer == T::none) == !(mode_traits(m).selects_blocks() || mode_traits(m).selects_tokens()));
     CHECK((mode_traits(m).transfer == T::inline_gather || mode_traits(m).transfer == T::side_prefetch) ==
           mode_traits(m).kv_on_host());
   }
@@ -120,6 +130,34 @@ TEST_CASE("footprint: every mode's categories, MiniCPM4.1-8B, 4 x 128K") {
       CHECK(f.gpu_bytes() == weights + (e.kv_gpu_layers + e.layer0) * layer + staging +
                                  (e.selects ? ws + compressed + selection : 0) + act + workspace);
     }
+  }
+}
+
+TEST_CASE("footprint: the DSA modes' categories, MiniCPM4.1-8B, 4 x 128K, top-2048 tokens") {
+  const auto m = minicpm();  // dsa: top-2048, 4 indexer heads of 64
+  using L = trace::MemoryLocation;
+  const std::uint64_t layer = 4ull * 131072 * 1024;  // one layer's KV store: 512 MiB
+  const std::uint64_t indexer_rows = 4 * 64 + 64 + 4;  // queries, key, head weights per token
+  const std::uint64_t weights = 2 * (static_cast<std::uint64_t>(m.stored_params()) + 32ull * 4096 * indexer_rows);
+  const std::uint64_t gathered = 4ull * 2048 * 1024;            // 4 seqs x 2048 tokens x K+V of 8 heads
+  const std::uint64_t keys = 32ull * 4 * 131072 * 64 * 2;        // indexer keys, bf16
+  const std::uint64_t selection = 4ull * 131072 * 4 + 32ull * 4 * 2049 * 4;
+  const std::uint64_t act = (512ull * (2 * 4096 + 4864 + indexer_rows + 4096 + 3 * 16384) +
+                             4 * (4096 + 256 + 73448)) * 2;
+  for (Mode mode : {Mode::dsa, Mode::dsa_offload}) {
+    INFO(to_string(mode));
+    const Footprint f = footprint(m, run4(mode, "real"), h100());
+    const bool host = mode == Mode::dsa_offload;
+    CHECK(at(f, L::gpu, "weights") == weights);
+    CHECK(at(f, L::gpu, "kv_full") == (host ? 0 : 32 * layer));
+    CHECK(at(f, L::host_pinned, "kv_full") == (host ? 32 * layer : 0));
+    CHECK(at(f, L::gpu, "kv_prefill_staging") == (host ? 32ull * 131072 * 1024 : 0));
+    CHECK(at(f, L::gpu, "kv_gathered") == gathered);
+    CHECK(at(f, L::gpu, "indexer_keys") == keys);
+    CHECK(at(f, L::gpu, "selection") == selection);
+    CHECK(at(f, L::gpu, "kv_working_set") == 0);
+    CHECK(at(f, L::gpu, "compressed_keys") == 0);
+    CHECK(at(f, L::gpu, "activations") == act);
   }
 }
 

@@ -23,6 +23,9 @@ enum class LayerWork : std::uint8_t {
   prefetch,          // the same gather on the side stream, after the latest select
   wait_fetch,        // main waits for `layer`'s prefetch                 stage wait_kv
   sparse_attention,  // attention over the selected blocks' slots         stage attention
+  index_select,      // DSA: indexer key append + score, top-k tokens     index_score, token_topk
+  token_gather,      // DSA: the selected tokens' K/V packed, on main     h2d_gather or d2d_gather
+  token_attention,   // DSA: attention over the packed tokens             stage attention
   o_proj,            // output projection + residual                      stage o_proj
   mlp,               // RMSNorm + gate/up + SwiGLU + down + residual      stage mlp
 };
@@ -48,6 +51,9 @@ bool layer_kv_on_host(const ModeTraits& t, std::int32_t layer);
 //                with self_project); a fetch of this layer's misses, or with
 //                lookahead a prefetch of the next layer's right after its
 //                selection and a wait before this layer's attention.
+//   dsa modes    index_select, token_gather, token_attention of this layer
+//                (the indexer needs this layer's query: nothing to prefetch,
+//                so `prefetch` is ignored)
 // Query modes with lookahead (a simulator what-if; the runtime's query modes
 // fetch inline) prefetch layer l + 1 after layer l's own selection, and layer
 // 0 at the start of the step.
@@ -80,6 +86,6 @@ PrefillOffload prefill_offload(const ModeTraits& t);
 // After a sequence's last chunk, selecting modes compress every layer's keys
 // (stage compress). The prompt's last token is the first decode step's input:
 // prefill runs no LM head.
-inline bool prefill_compresses(const ModeTraits& t) { return t.selects(); }
+inline bool prefill_compresses(const ModeTraits& t) { return t.selects_blocks(); }
 
 }  // namespace foresight::config

@@ -51,7 +51,8 @@ struct Footprint {
 // SparDA offload modes, which keep layer 0 on the GPU, 0 otherwise);
 // slots = max(topk_blocks + 1, cache_blocks) (top-k plus the tail slot);
 // W = compressed keys of T tokens, at least 1; dt = dtype_bytes.
-//   gpu  weights             m.stored_params() * dt (Forecast rows and selector in every mode)
+//   gpu  weights             m.stored_params() * dt (Forecast rows and selector in every mode),
+//                            DSA modes: + m.indexer_params() * dt
 //   gpu  kv_full             KV on the GPU: L * B * T * kv_tok
 //   gpu  kv_layer0           SparDA offload modes: B * T * kv_tok
 //   gpu  kv_prefill_staging  offload modes unless prefill = "synthetic": Lh * T * kv_tok
@@ -69,6 +70,13 @@ struct Footprint {
 //                            attention partials (fp32 [B, n_heads, splits, head_dim + 2],
 //                            splits = max(1, sm_count / (B * n_kv_heads))) and, when the
 //                            query selects, its scores (fp32 [B, n_heads, W + 2 chunks])
+//   gpu  kv_gathered         DSA modes: B * topk_tokens * kv_tok (the packed selected
+//                            tokens, one buffer every layer reuses)
+//   gpu  indexer_keys        DSA modes: L * B * T * indexer_dim * dt
+//   gpu  selection           DSA modes: fp32 token scores [B, T] + int32 selected tokens and
+//                            counts [L, B, topk_tokens + 1]
+//   (activations: DSA modes add the indexer rows, indexer_heads * (indexer_dim + 1) +
+//    indexer_dim, to every row)
 //   host kv_full             offload modes: Lh * B * T * kv_tok (pinned)
 Footprint footprint(const ModelConfig& m, const RunConfig& run, const HardwareConfig& hw);
 

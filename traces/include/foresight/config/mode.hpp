@@ -18,7 +18,9 @@ namespace foresight::config {
 //   sparda-no-prefetch  Forecast of layer l-1 selects, KV on host, inline fetch
 //   sparda              Forecast of layer l-1 selects, fetched one layer ahead
 //   sparda-no-offload   Forecast of layer l-1 selects, KV on the GPU
-enum class Mode { dense, sparse, sparse_offload, sparda_no_prefetch, sparda, sparda_no_offload };
+//   dsa                 layer l's indexer selects top-k tokens, KV on the GPU, GPU-to-GPU gather
+//   dsa-offload         the same with the KV in pinned host memory, inline gather over PCIe
+enum class Mode { dense, sparse, sparse_offload, sparda_no_prefetch, sparda, sparda_no_offload, dsa, dsa_offload };
 
 // When an offloaded layer's misses are fetched: inline before its attention
 // (none), or on the side stream right after the previous layer selected them.
@@ -29,6 +31,7 @@ enum class SelectionSource {
   none,      // dense: every block is attended
   query,     // layer l's own query scores the compressed keys
   forecast,  // layer l-1's Forecast projection (layer 0: its selector) picks for layer l
+  indexer,   // layer l's indexer scores every token; top-k tokens (model.dsa), not blocks
 };
 
 // Where a layer's full K and V live.
@@ -50,7 +53,10 @@ struct ModeTraits {
   TransferPath transfer = TransferPath::none;
   Prefetch prefetch = Prefetch::none;   // the runtime's choice for this mode
 
-  bool selects() const { return selection != SelectionSource::none; }
+  // Block-granular selection (compressed keys, working-set slots, /selections).
+  bool selects_blocks() const { return selection == SelectionSource::query || selection == SelectionSource::forecast; }
+  // Token-granular selection (DSA: an indexer, a packed gather, /token_selections).
+  bool selects_tokens() const { return selection == SelectionSource::indexer; }
   bool forecast() const { return selection == SelectionSource::forecast; }
   bool kv_on_host() const { return kv == KvLocation::host_pinned; }
   // Forecast modes keep layer 0's KV on the GPU even when they offload: layer
@@ -62,9 +68,9 @@ struct ModeTraits {
   }
 };
 
-inline constexpr std::array<Mode, 6> kAllModes = {Mode::dense, Mode::sparse, Mode::sparse_offload,
+inline constexpr std::array<Mode, 8> kAllModes = {Mode::dense, Mode::sparse, Mode::sparse_offload,
                                                   Mode::sparda_no_prefetch, Mode::sparda,
-                                                  Mode::sparda_no_offload};
+                                                  Mode::sparda_no_offload, Mode::dsa, Mode::dsa_offload};
 
 const ModeTraits& mode_traits(Mode m);
 const char* to_string(Mode m);

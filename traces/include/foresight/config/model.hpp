@@ -28,6 +28,23 @@ struct SparseConfig {
   std::int64_t pool_padding = 1;
 };
 
+// DeepSeek-style dynamic sparse attention (DSA, modes dsa and dsa-offload):
+// per layer a lightning indexer of `indexer_heads` heads of `indexer_dim`
+// scores every cached token, score[t] = sum_h w_h * relu(q_h . k_t) /
+// sqrt(indexer_dim) (k_t: one indexer key per token, shared by the heads;
+// q_h and w_h: projections of the current token), and attention reads the
+// top `topk_tokens` tokens of each sequence, the first `sink_tokens` and
+// the last `local_tokens` (the new token included) always among them. The
+// selection is shared by a sequence's KV heads. Defaults: DeepSeek-V3.2's
+// top-2048 with a small indexer (the "a few small heads").
+struct TokenSparseConfig {
+  std::int64_t topk_tokens = 2048;
+  std::int64_t sink_tokens = 0;
+  std::int64_t local_tokens = 1;
+  std::int64_t indexer_heads = 4;
+  std::int64_t indexer_dim = 64;
+};
+
 struct ModelConfig {
   std::string name;
   std::int64_t n_layers = 0;
@@ -44,6 +61,7 @@ struct ModelConfig {
   std::int64_t dtype_bytes = 2;         // bf16 storage
   RopeScaling rope_scaling;
   SparseConfig sparse;
+  TokenSparseConfig dsa;
 
   // Derived sizes (bytes, in dtype_bytes storage).
   std::int64_t kv_bytes_per_token_layer() const { return 2 * n_kv_heads * head_dim * dtype_bytes; }
@@ -59,6 +77,13 @@ struct ModelConfig {
   std::int64_t forecast_params() const { return n_layers * n_kv_heads * head_dim * hidden; }
   std::int64_t selector_params() const { return n_kv_heads * head_dim * hidden; }
   std::int64_t stored_params() const { return weight_params() + forecast_params() + selector_params(); }
+  //   indexer_params   DSA's indexer per layer: queries [indexer_heads *
+  //                    indexer_dim, hidden], key [indexer_dim, hidden], head
+  //                    weights [indexer_heads, hidden]; uploaded by the DSA
+  //                    modes only (on top of stored_params)
+  std::int64_t indexer_params() const {
+    return n_layers * hidden * (dsa.indexer_heads * dsa.indexer_dim + dsa.indexer_dim + dsa.indexer_heads);
+  }
 };
 
 }  // namespace foresight::config

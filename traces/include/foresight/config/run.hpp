@@ -27,9 +27,18 @@ struct WorkloadConfig {
 //                 recorded on the H200 (bench/RESULTS-real-model.md)
 //   "assumed"     reuse 0.85, cross_layer 0.7: the assumption before any
 //                 real model was measured
+//   "dsa-public"  token streams of the DSA modes from public figures
+//                 (issue #15, ../shared/reference/field.md): adjacent decode
+//                 tokens' top-k sets have Jaccard similarity above 0.8, so a
+//                 share 2J / (1 + J) = 0.89 of the picks stays; adjacent
+//                 layers share 70-100% of their top-k tokens: cross_layer
+//                 0.85, the middle (not measured here)
 // Throws ConfigError naming `option` and listing the names for any other.
 WorkloadConfig workload_preset(const std::string& name, const std::string& option = "--workload");
 std::vector<std::string> workload_preset_names();
+// The preset a mode's workload defaults to: "dsa-public" for the token
+// modes, "smollm2-8k" for the block modes.
+const char* default_workload_preset(Mode mode);
 
 struct RunConfig {
   Mode mode = Mode::sparda;

@@ -24,9 +24,13 @@
 
 namespace foresight::config {
 
-// Eviction in the simulator's L2 reservation (sim/l2_model.hpp): block LRU,
-// or Belady's optimum over the recorded future (the bound).
-enum class L2Policy { lru, opt };
+// Eviction in the simulator's L2 reservation (sim/l2_model.hpp):
+//   lru        LRU at the trace's granularity (blocks, or DSA's tokens)
+//   token-lru  LRU over tokens (the paper's; DSA traces only)
+//   block-lru  LRU over KV blocks (on a DSA trace: blocks of all KV heads
+//              holding selected tokens, each costing a whole block of space)
+//   opt        Belady's optimum at the trace's granularity (the bound)
+enum class L2Policy { lru, token_lru, block_lru, opt };
 const char* to_string(L2Policy p);
 // Throws ConfigError naming `field` for another name.
 L2Policy parse_l2_policy(const std::string& s, const std::string& field);
