@@ -67,8 +67,8 @@ class Selections:
     def __init__(self, path):
         self.path = str(path)
         with h5py.File(path, "r") as f:
-            if int(f.attrs["schema_version"]) != 1:
-                raise ValueError(f"{path}: schema_version {f.attrs['schema_version']} (expected 1)")
+            if int(f.attrs["schema_version"]) not in (1, 2):
+                raise ValueError(f"{path}: schema_version {f.attrs['schema_version']} (expected 1 or 2)")
             model = json.loads(f["config/model"].attrs["json"])
             run = json.loads(f["config/run"].attrs["json"])
             keys = f["selections/keys"][:]

@@ -35,6 +35,39 @@ def check_fields(ds, expected):
         assert ds.dtype[name] == np.dtype(code), (ds.name, name)
 
 
+def decode_token_rows(data, counts):
+    """/token_selections/ids: per row, LEB128 varints of the first id and then
+    of each gap minus one (traces/README.md). Returns one int array per row."""
+    values, value, shift = [], 0, 0
+    for byte in data.tolist():
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            values.append(value)
+            value, shift = 0, 0
+    assert shift == 0, "ids end inside a varint"
+    assert len(values) == int(counts.sum())
+    rows, at = [], 0
+    for n in counts.tolist():
+        v = np.array(values[at:at + n], dtype=np.int64)
+        v[1:] += 1
+        rows.append(np.cumsum(v))
+        at += n
+    return rows
+
+
+def check_token_selections(f, run):
+    keys = f["token_selections/keys"][:]
+    check_fields(f["token_selections/keys"], KEYS)
+    ids = f["token_selections/ids"]
+    assert ids.dtype == np.uint8 and ids.ndim == 1
+    assert "LEB128" in text(ids.attrs["encoding"])
+    assert np.all(keys["kv_head"] == 0)
+    for k, row in zip(keys, decode_token_rows(ids[:], keys["count"].astype(np.int64))):
+        tokens = run["context_tokens"][k["seq"]] + k["step"] + 1
+        assert np.all(np.diff(row) > 0) and row.max(initial=0) < tokens
+
+
 def test_there_are_samples():
     names = {p.name for p in FILES}
     assert "sparda-tiny.h5" in names and len(FILES) >= 4
@@ -43,7 +76,8 @@ def test_there_are_samples():
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_schema(path):
     with h5py.File(path, "r") as f:
-        assert f.attrs["schema_version"] == 1
+        version = int(f.attrs["schema_version"])
+        assert version in (1, 2)
         attrs = {a: text(f.attrs[a]) for a in
                  ("tool_version", "created_utc", "clock", "status", "status_reason")}
         assert attrs["status"] in ("complete", "truncated")
@@ -98,6 +132,11 @@ def test_schema(path):
             assert np.all(np.diff(ids) > 0)
             n_blocks = -(-(run["context_tokens"][k["seq"]] + k["step"] + 1) // bt)
             assert ids.max(initial=0) < n_blocks
+
+        if version >= 2:
+            check_token_selections(f, run)
+        else:
+            assert "token_selections" not in f
 
         cache = f["cache"][:]
         check_fields(f["cache"], CACHE)

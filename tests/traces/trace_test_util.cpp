@@ -27,6 +27,23 @@ std::filesystem::path scratch_dir(const std::string& test_name) {
   return dir;
 }
 
+namespace {
+
+void require_same_keys(const std::vector<trace::SelectionKey>& a, const std::vector<trace::SelectionKey>& b,
+                       const char* what) {
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    INFO(what << " " << i);
+    CHECK(a[i].step == b[i].step);
+    CHECK(a[i].layer == b[i].layer);
+    CHECK(a[i].seq == b[i].seq);
+    CHECK(a[i].kv_head == b[i].kv_head);
+    CHECK(a[i].count == b[i].count);
+  }
+}
+
+}  // namespace
+
 void require_same_trace(const trace::Trace& a, const trace::Trace& b, bool compare_tool_version) {
   using config::to_json;
   const auto& ha = a.header;
@@ -79,18 +96,10 @@ void require_same_trace(const trace::Trace& a, const trace::Trace& b, bool compa
     CHECK(a.steps[i].end_ns == b.steps[i].end_ns);
   }
   CHECK(a.selection_width == b.selection_width);
-  REQUIRE(a.selection_keys.size() == b.selection_keys.size());
-  for (std::size_t i = 0; i < a.selection_keys.size(); ++i) {
-    INFO("selection key " << i);
-    const auto& x = a.selection_keys[i];
-    const auto& y = b.selection_keys[i];
-    CHECK(x.step == y.step);
-    CHECK(x.layer == y.layer);
-    CHECK(x.seq == y.seq);
-    CHECK(x.kv_head == y.kv_head);
-    CHECK(x.count == y.count);
-  }
+  require_same_keys(a.selection_keys, b.selection_keys, "selection key");
   CHECK(a.selection_blocks == b.selection_blocks);
+  require_same_keys(a.token_keys, b.token_keys, "token selection key");
+  CHECK(a.token_ids == b.token_ids);
   REQUIRE(a.cache.size() == b.cache.size());
   for (std::size_t i = 0; i < a.cache.size(); ++i) {
     INFO("cache index " << i);

@@ -286,24 +286,23 @@ Metrics compute_metrics(const Trace& t, const MemoryUse& mem, bool critical_path
   return compute_metrics(r, mem, critical_paths);
 }
 
-Metrics l2_metrics(std::span<const L2Outcome> l2, std::int64_t reserve_bytes, std::uint64_t entry_bytes,
-                   std::int64_t warmup_steps) {
-  std::map<int, std::pair<double, double>> per_layer;  // layer -> (hits, accesses)
-  double hits = 0, accesses = 0;
+Metrics l2_metrics(std::span<const L2Outcome> l2, std::int64_t reserve_bytes, std::int64_t warmup_steps) {
+  std::map<int, std::pair<double, double>> per_layer;  // layer -> (hit bytes, bytes)
+  double hits = 0, bytes = 0;
   for (const auto& o : l2) {
     if (o.step < warmup_steps) continue;
-    hits += static_cast<double>(o.hits);
-    accesses += static_cast<double>(o.accesses);
+    hits += static_cast<double>(o.hit_bytes);
+    bytes += static_cast<double>(o.bytes);
     auto& pl = per_layer[o.layer];
-    pl.first += static_cast<double>(o.hits);
-    pl.second += static_cast<double>(o.accesses);
+    pl.first += static_cast<double>(o.hit_bytes);
+    pl.second += static_cast<double>(o.bytes);
   }
   Metrics m;
   m.emplace_back("l2.reserve_bytes", static_cast<double>(reserve_bytes));
-  m.emplace_back("l2.hit_rate", ratio_or_nan(hits, accesses));
-  for (const auto& [layer, ha] : per_layer)
-    m.emplace_back("l2.layer_hit_rate." + std::to_string(layer), ratio_or_nan(ha.first, ha.second));
-  m.emplace_back("l2.hbm_bytes_saved", hits * static_cast<double>(entry_bytes));
+  m.emplace_back("l2.hit_rate", ratio_or_nan(hits, bytes));
+  for (const auto& [layer, hb] : per_layer)
+    m.emplace_back("l2.layer_hit_rate." + std::to_string(layer), ratio_or_nan(hb.first, hb.second));
+  m.emplace_back("l2.hbm_bytes_saved", hits);
   return m;
 }
 

@@ -1,4 +1,4 @@
-// Trace reader: loads every dataset of a schema v1 file, converting HDF5
+// Trace reader: loads every dataset of a schema v1 or v2 file, converting HDF5
 // failures into TraceError, then validates the whole trace (trace_validate.cpp).
 #include <fmt/core.h>
 
@@ -8,6 +8,7 @@
 
 #include "foresight/config/load.hpp"
 #include "foresight/trace/reader.hpp"
+#include "foresight/trace/token_codec.hpp"
 #include "trace_types.hpp"
 
 namespace foresight::trace {
@@ -63,9 +64,9 @@ struct Reader {
 
   void header(Header& h) {
     h.schema_version = static_cast<int>(h5::read_attr_int(file, "schema_version", where));
-    if (h.schema_version != kSchemaVersion)
-      throw TraceError(fmt::format("{}: schema_version {} is not supported (this build reads {})",
-                                   where, h.schema_version, kSchemaVersion));
+    if (h.schema_version < kOldestSchemaVersion || h.schema_version > kSchemaVersion)
+      throw TraceError(fmt::format("{}: schema_version {} is not supported (this build reads {} to {})", where,
+                                   h.schema_version, kOldestSchemaVersion, kSchemaVersion));
     h.tool_version = status_string("tool_version");
     h.created_utc = status_string("created_utc");
     h.clock = status_string("clock");
@@ -135,6 +136,31 @@ struct Reader {
         if (b == 0xFFFF) b = Trace::kNoBlock;
   }
 
+  // /token_selections (schema v2; absent in v1 files: no token selections).
+  void token_selections(Trace& t, int schema_version) const {
+    if (schema_version < 2) return;
+    t.token_keys = table<SelectionKey>(h5::kTokKeys, h5::key_types());
+    h5::Handle ds = open_dataset(h5::kTokIds);
+    h5::Handle ftype = h5::owned(H5Dget_type(ds), where, h5::kTokIds);
+    if (!h5::reads_exactly(ftype, H5T_NATIVE_UINT8))
+      throw TraceError(fmt::format("{}: {} holds {}, expected uint8", where, h5::kTokIds, h5::type_name(ftype)));
+    const h5::Shape s = h5::shape_with_rank(ds, 1, where, h5::kTokIds);
+    std::vector<std::uint8_t> bytes(s.rows);
+    h5::read_all(ds, H5T_NATIVE_UINT8, bytes.data(), bytes.size(), where + ": " + h5::kTokIds);
+    std::size_t total = 0;
+    for (const auto& k : t.token_keys) total += k.count;
+    if (total > bytes.size())
+      throw TraceError(fmt::format("{}: {} count {} ids in all, more than the {} bytes of {} can hold", where,
+                                   h5::kTokKeys, total, bytes.size(), h5::kTokIds));
+    t.token_ids.reserve(total);
+    std::size_t pos = 0;
+    const std::string w = where + ": " + h5::kTokIds;
+    for (std::size_t r = 0; r < t.token_keys.size(); ++r)
+      pos = decode_token_row(bytes, pos, t.token_keys[r].count, t.token_ids, w, r);
+    if (pos != bytes.size())
+      throw TraceError(fmt::format("{}: {} bytes left over after the last row", w, bytes.size() - pos));
+  }
+
   // /op_deps: 1-D unsigned integers (uint64 in files this project writes).
   void deps(Trace& t) const {
     h5::Handle ds = open_dataset(h5::kOpDeps);
@@ -200,6 +226,7 @@ Trace read_unchecked(const std::filesystem::path& path, ReadOptions opts) {
     r.deps(t);
     t.steps = r.table<StepSpan>(h5::kSteps, h5::step_types());
     r.selections(t, opts.load_selections);
+    if (opts.load_selections) r.token_selections(t, t.header.schema_version);
     t.cache = r.table<CacheOutcome>(h5::kCache, h5::cache_types());
     r.memory(t);
   } catch (const std::bad_alloc&) {

@@ -185,6 +185,7 @@ json summarize(const Trace& t) {
         {"batch", h.run.batch},
         {"context_tokens", h.run.context_tokens},
         {"topk_blocks", h.run.topk_blocks},
+        {"topk_tokens", h.model.dsa.topk_tokens},
         {"cache_blocks", h.run.cache_blocks},
         {"eviction", config::to_string(h.run.eviction)}}},
       {"counts",
@@ -193,7 +194,9 @@ json summarize(const Trace& t) {
         {"streams", t.streams.size()},
         {"stages", t.stages.size()},
         {"selections", t.selection_keys.size()},
-        {"selection_entries", entries}}},
+        {"selection_entries", entries},
+        {"token_selections", t.token_keys.size()},
+        {"token_selection_entries", t.token_ids.size()}}},
       {"steps", steps_json(t)},
       {"stage_share", stage_share_json(t)},
       {"h2d", transfers_json(t, OpKind::h2d)},
@@ -216,16 +219,18 @@ void print_summary(const Trace& t, std::ostream& os) {
              c["model"].get<std::string>(), t.header.model.n_layers, t.header.model.n_kv_heads,
              t.header.model.sparse.block_tokens);
   fmt::print(os, "hardware   {} ({})\n", t.header.hardware.name, t.header.hardware.gpu_name);
+  const bool tokens = config::mode_traits(t.header.run.mode).selects_tokens();
   fmt::print(os, "run        mode {}, backend {}, batch {}, contexts [{}], top-k {}\n",
              c["mode"].get<std::string>(), t.header.run.backend, t.header.run.batch, ctx,
-             t.header.run.topk_blocks);
+             tokens ? fmt::format("{} tokens", t.header.model.dsa.topk_tokens)
+                    : fmt::format("{} blocks", t.header.run.topk_blocks));
   std::string streams;
   for (const auto& st : t.streams) streams += fmt::format("{}{} ({})", streams.empty() ? "" : ", ", st.name, to_string(st.kind));
   fmt::print(os, "streams    {}: {}\n", t.streams.size(), streams.empty() ? "none" : streams);
   print_steps(s["steps"], os);
-  fmt::print(os, "records    {} ops, {} deps, {} selections ({} ids)\n", t.ops.size(),
-             t.deps.size(), t.selection_keys.size(),
-             s["counts"]["selection_entries"].get<std::uint64_t>());
+  fmt::print(os, "records    {} ops, {} deps, {} selections ({} ids), {} token selections ({} ids)\n",
+             t.ops.size(), t.deps.size(), t.selection_keys.size(),
+             s["counts"]["selection_entries"].get<std::uint64_t>(), t.token_keys.size(), t.token_ids.size());
   const json& sh = s["stage_share"];
   fmt::print(os, "stage time on stream '{}' ({} ops, total {}):\n", sh["stream"].get<std::string>(),
              sh["phase"].get<std::string>(), human_ns(sh["total_ns"].get<double>()));
@@ -241,6 +246,9 @@ void print_summary(const Trace& t, std::ostream& os) {
   const json& ca = s["cache"];
   if (ca["hit_rate"].is_null())
     fmt::print(os, "cache      no cache records\n");
+  else if (tokens)
+    fmt::print(os, "gather     {} tokens packed (no GPU token cache), {}\n", ca["selected"].get<std::uint64_t>(),
+               human_bytes(ca["loaded_bytes"].get<double>()));
   else
     fmt::print(os, "cache      hit rate {:.1f}% ({} hits / {} selected), loaded {}\n",
                100.0 * ca["hit_rate"].get<double>(), ca["hits"].get<std::uint64_t>(),

@@ -24,6 +24,9 @@ inline constexpr const char* kStreams = "/streams";
 inline constexpr const char* kSteps = "/steps";
 inline constexpr const char* kSelKeys = "/selections/keys";
 inline constexpr const char* kSelBlocks = "/selections/blocks";
+inline constexpr const char* kTokGroup = "/token_selections";
+inline constexpr const char* kTokKeys = "/token_selections/keys";
+inline constexpr const char* kTokIds = "/token_selections/ids";
 inline constexpr const char* kCache = "/cache";
 inline constexpr const char* kMemory = "/memory";
 

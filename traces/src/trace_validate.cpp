@@ -44,9 +44,9 @@ void check_amount(const std::string& w, const char* table, std::size_t i, const 
 void check_configs(const Trace& t, const std::string& w) {
   const auto& run = t.header.run;
   const auto& model = t.header.model;
-  if (t.header.schema_version != kSchemaVersion)
-    bad(w, "schema_version {} is not supported (this build reads {})", t.header.schema_version,
-        kSchemaVersion);
+  if (t.header.schema_version < kOldestSchemaVersion || t.header.schema_version > kSchemaVersion)
+    bad(w, "schema_version {} is not supported (this build reads {} to {})", t.header.schema_version,
+        kOldestSchemaVersion, kSchemaVersion);
   try {
     config::validate_run(run, model, w + ": /config/run");
   } catch (const config::ConfigError& e) {
@@ -170,6 +170,42 @@ void check_selections(const Trace& t, const std::string& w) {
   }
 }
 
+// Token rows: keys in range, each row's ids (ascending by the codec) inside
+// its sequence at that step, and as many ids as the keys count.
+void check_token_selections(const Trace& t, const std::string& w) {
+  const auto& model = t.header.model;
+  const auto& run = t.header.run;
+  const config::ModeTraits& mt = config::mode_traits(run.mode);
+  if (!t.token_keys.empty() && !mt.selects_tokens())
+    bad(w, "/token_selections holds {} rows but mode {} does not select tokens", t.token_keys.size(),
+        config::to_string(run.mode));
+  if (!t.selection_keys.empty() && mt.selects_tokens())
+    bad(w, "/selections holds {} block rows but mode {} selects tokens", t.selection_keys.size(),
+        config::to_string(run.mode));
+  std::size_t at = 0;
+  for (std::size_t r = 0; r < t.token_keys.size(); ++r) {
+    const SelectionKey& k = t.token_keys[r];
+    if (k.step < 0) bad(w, "/token_selections/keys[{}].step ({}) is negative", r, k.step);
+    if (k.layer < 0 || k.layer >= model.n_layers)
+      bad(w, "/token_selections/keys[{}].layer ({}) outside [0, {})", r, k.layer, model.n_layers);
+    if (k.seq < 0 || k.seq >= run.batch)
+      bad(w, "/token_selections/keys[{}].seq ({}) outside [0, {})", r, k.seq, run.batch);
+    if (k.kv_head != 0) bad(w, "/token_selections/keys[{}].kv_head ({}) must be 0", r, k.kv_head);
+    if (at + k.count > t.token_ids.size())
+      bad(w, "/token_selections/keys[{}].count ({}) runs past the {} ids", r, k.count, t.token_ids.size());
+    const std::int64_t tokens = run.context_tokens[static_cast<std::size_t>(k.seq)] + k.step + 1;
+    for (std::uint32_t j = 0; j < k.count; ++j, ++at) {
+      if (t.token_ids[at] >= tokens)
+        bad(w, "/token_selections/ids: row {} id {} ({}) outside the {} tokens of seq {} at step {}", r, j,
+            t.token_ids[at], tokens, k.seq, k.step);
+      if (j > 0 && t.token_ids[at] <= t.token_ids[at - 1])
+        bad(w, "/token_selections/ids: row {} id {} ({}) not greater than the previous id", r, j, t.token_ids[at]);
+    }
+  }
+  if (at != t.token_ids.size())
+    bad(w, "/token_selections holds {} ids but its keys count {}", t.token_ids.size(), at);
+}
+
 void check_cache_memory(const Trace& t, const std::string& w) {
   std::uint64_t sums[4] = {};  // selected, hits, misses, loaded_bytes
   for (std::size_t i = 0; i < t.cache.size(); ++i) {
@@ -210,6 +246,7 @@ void validate(const Trace& t, const std::string& where) {
   check_ops(t, where);
   check_steps(t, where);
   check_selections(t, where);
+  check_token_selections(t, where);
   check_cache_memory(t, where);
 }
 

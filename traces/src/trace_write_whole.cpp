@@ -34,6 +34,15 @@ void write_trace(const std::filesystem::path& path, const Trace& t, WriterOption
                                    k.count, t.selection_width));
     w.add_selection(k, std::span(t.selection_blocks).subspan(r * t.selection_width, k.count));
   }
+  std::size_t at = 0;
+  for (std::size_t r = 0; r < t.token_keys.size(); ++r) {
+    const auto& k = t.token_keys[r];
+    if (at + k.count > t.token_ids.size())
+      throw TraceError(fmt::format("{}: /token_selections/keys[{}].count ({}) runs past the {} ids", where, r,
+                                   k.count, t.token_ids.size()));
+    w.add_token_selection(k, std::span(t.token_ids).subspan(at, k.count));
+    at += k.count;
+  }
   for (const auto& c : t.cache) w.add_cache(c);
   for (const auto& e : t.memory) w.add_memory(e);
   w.close(t.header.status, t.header.status_reason);

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "foresight/config/load.hpp"
+#include "foresight/trace/token_codec.hpp"
 #include "foresight/trace/writer.hpp"
 #include "trace_types.hpp"
 
@@ -41,7 +42,7 @@ struct TraceWriter::Impl {
   h5::CompoundTypes op_t = h5::op_types(), step_t = h5::step_types(), key_t = h5::key_types(),
                     cache_t = h5::cache_types(), stream_t = h5::stream_types(),
                     memory_t = h5::memory_types();
-  h5::Handle file, ops_ds, deps_ds, steps_ds, keys_ds, blocks_ds, cache_ds, memory_ds;
+  h5::Handle file, ops_ds, deps_ds, steps_ds, keys_ds, blocks_ds, cache_ds, memory_ds, tok_keys_ds, tok_ids_ds;
   bool blocks_u16 = true;  // file type of /selections/blocks (upgraded to u32 on demand)
 
   std::vector<std::string> stages;
@@ -53,6 +54,8 @@ struct TraceWriter::Impl {
   std::vector<StepSpan> steps;
   std::vector<SelectionKey> keys;
   std::vector<std::uint32_t> blocks;  // keys.size() * width
+  std::vector<SelectionKey> tok_keys;
+  std::vector<std::uint8_t> tok_bytes;  // encoded ids of tok_keys (token_codec.hpp)
   std::vector<CacheOutcome> cache;
   std::vector<h5::MemoryRow> memory;
 
@@ -80,7 +83,7 @@ struct TraceWriter::Impl {
   }
 
   void write_header(const Header& h) {
-    h5::write_attr_int(file, "schema_version", h.schema_version, where);
+    h5::write_attr_int(file, "schema_version", kSchemaVersion, where);  // what this writer writes
     h5::write_attr_string(file, "tool_version",
                           h.tool_version.empty() ? FORESIGHT_VERSION : h.tool_version, where);
     h5::write_attr_string(file, "created_utc", h.created_utc.empty() ? utc_now() : h.created_utc,
@@ -115,6 +118,12 @@ struct TraceWriter::Impl {
     blocks_ds = blocks_dataset(h5::kSelBlocks, true);
     cache_ds = table(h5::kCache, cache_t, 1024);
     memory_ds = table(h5::kMemory, memory_t, 64);
+    h5::create_group(file, h5::kTokGroup, where);
+    tok_keys_ds = table(h5::kTokKeys, key_t, 8192);
+    tok_ids_ds = h5::create_extendable(file, h5::kTokIds, {H5T_STD_U8LE, 1, 0, 65536, opts.deflate_level}, where);
+    h5::write_attr_string(tok_ids_ds, "encoding",
+                          "per row (keys order, count ids): unsigned LEB128 varints of the first id, then of "
+                          "each gap minus one (ids strictly ascending)", where);
     h5::write_attr_string(memory_ds, "location_names", "gpu,host_pinned", where);
   }
 
@@ -175,8 +184,16 @@ struct TraceWriter::Impl {
     blocks.clear();
   }
 
+  void flush_token_selections() {
+    h5::append_rows(tok_keys_ds, key_t.mem, tok_keys.data(), tok_keys.size(), where + ": " + h5::kTokKeys);
+    h5::append_rows(tok_ids_ds, H5T_NATIVE_UINT8, tok_bytes.data(), tok_bytes.size(), where + ": " + h5::kTokIds);
+    tok_keys.clear();
+    tok_bytes.clear();
+  }
+
   void flush_all() {
     flush_ops();
+    flush_token_selections();
     h5::append_rows(steps_ds, step_t.mem, steps.data(), steps.size(), where + ": " + h5::kSteps);
     steps.clear();
     flush_selections();
@@ -323,6 +340,18 @@ void TraceWriter::add_selection(SelectionKey key, std::span<const std::uint32_t>
   if (m.keys.size() >= m.opts.buffer_records) m.flush_selections();
 }
 
+void TraceWriter::add_token_selection(SelectionKey key, std::span<const std::uint32_t> tokens) {
+  Impl& m = *impl_;
+  m.require_open("add_token_selection");
+  if (tokens.size() > 0xFFFF)
+    throw TraceError(fmt::format("{}: add_token_selection: {} ids exceed 65535", m.where, tokens.size()));
+  encode_token_row(tokens, m.tok_bytes, m.where + ": add_token_selection");
+  key.kv_head = 0;
+  key.count = static_cast<std::uint16_t>(tokens.size());
+  m.tok_keys.push_back(key);
+  if (m.tok_keys.size() >= m.opts.buffer_records) m.flush_token_selections();
+}
+
 void TraceWriter::add_cache(const CacheOutcome& c) {
   Impl& m = *impl_;
   m.require_open("add_cache");
@@ -364,6 +393,8 @@ void TraceWriter::close(RunStatus status, const std::string& reason) {
   m.blocks_ds.reset();
   m.cache_ds.reset();
   m.memory_ds.reset();
+  m.tok_keys_ds.reset();
+  m.tok_ids_ds.reset();
   m.file.reset();
   std::error_code ec;
   std::filesystem::rename(m.partial_path, m.final_path, ec);

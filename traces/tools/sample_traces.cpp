@@ -200,7 +200,7 @@ SampleBuilder::SampleBuilder(const SampleSpec& s) : s_(s), rng_{s.seed} {
   t_.header = sample_header(s);
   const auto& m = m_;
   const config::ModeTraits& mt = config::mode_traits(s.mode);
-  sparse_ = mt.selects();
+  sparse_ = mt.selects_blocks();
   sparda_ = mt.forecast();
   topk_ = run_.topk_blocks;
   bt_ = m.sparse.block_tokens;

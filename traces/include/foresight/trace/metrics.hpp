@@ -91,19 +91,23 @@ Metrics compute_metrics(const Trace& t, const MemoryUse& mem, bool critical_path
 
 // KV accesses through a simulated L2 reservation in one (decode step, layer),
 // summed over sequences and KV heads (sim/l2_model.hpp). One access = one
-// entry (a KV block: one KV head's K and V of block_tokens tokens).
+// entry of the policy's granularity: a KV block of one KV head (block
+// traces), a token of all KV heads (token-lru on DSA traces) or a block of
+// all KV heads (block-lru on DSA traces). Bytes count what attention needs:
+// a block-lru hit on a DSA trace serves only the selected tokens in it.
 struct L2Outcome {
   std::int32_t step = 0;
   std::int16_t layer = 0;
-  std::uint64_t accesses = 0;  // entries attention read
-  std::uint64_t hits = 0;      // of them, found in the reservation
+  std::uint64_t accesses = 0;   // entries read
+  std::uint64_t hits = 0;       // of them, found in the reservation
+  std::uint64_t bytes = 0;      // KV bytes read
+  std::uint64_t hit_bytes = 0;  // of them, from the reservation
 };
 
-// l2.reserve_bytes, l2.hit_rate, l2.layer_hit_rate.<l>, l2.hbm_bytes_saved
-// over the steady decode steps (step >= warmup_steps); `entry_bytes` per
-// access. Only a replay with an L2 reservation adds them.
-Metrics l2_metrics(std::span<const L2Outcome> l2, std::int64_t reserve_bytes, std::uint64_t entry_bytes,
-                   std::int64_t warmup_steps);
+// l2.reserve_bytes, l2.hit_rate (bytes from the reservation / KV bytes
+// read), l2.layer_hit_rate.<l>, l2.hbm_bytes_saved over the steady decode
+// steps (step >= warmup_steps). Only a replay with an L2 reservation adds them.
+Metrics l2_metrics(std::span<const L2Outcome> l2, std::int64_t reserve_bytes, std::int64_t warmup_steps);
 
 // Metrics of a scenario that does not fit in memory: memory.* only.
 Metrics out_of_memory_metrics(const MemoryUse& mem);

@@ -17,7 +17,9 @@
 
 namespace foresight::trace {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
+// Oldest schema this build reads: v1 lacks /token_selections (it reads as none).
+inline constexpr int kOldestSchemaVersion = 1;
 
 // What an op did. Stored as uint8 in /ops.kind.
 enum class OpKind : std::uint8_t {
@@ -127,6 +129,11 @@ struct Header {
 // A whole trace in memory. Selections are stored row-major:
 // selection_blocks has selection_keys.size() * selection_width entries; unused
 // tail entries of a row hold kNoBlock.
+//
+// Token selections (DSA modes, schema v2): the tokens attention read for
+// (step, layer, seq), shared by the sequence's KV heads. Row r is keyed by
+// token_keys[r] (kv_head 0; count ids) and its ids, strictly ascending, are
+// the next `count` entries of token_ids (rows concatenated in key order).
 struct Trace {
   static constexpr std::uint32_t kNoBlock = 0xFFFFFFFFu;
 
@@ -139,6 +146,8 @@ struct Trace {
   std::uint32_t selection_width = 0; // top-k (max ids per selection row)
   std::vector<SelectionKey> selection_keys;
   std::vector<std::uint32_t> selection_blocks;
+  std::vector<SelectionKey> token_keys;
+  std::vector<std::uint32_t> token_ids;
   std::vector<CacheOutcome> cache;
   std::vector<MemoryEntry> memory;
 };

@@ -39,6 +39,9 @@ class TraceWriter {
   void add_step(const StepSpan& s);
   // `blocks.size()` <= selection_width; stored sorted ascending.
   void add_selection(SelectionKey key, std::span<const std::uint32_t> blocks);
+  // A DSA row (key.kv_head ignored, stored as 0): `tokens` strictly
+  // ascending, at most 65535; encoded as trace/token_codec.hpp says.
+  void add_token_selection(SelectionKey key, std::span<const std::uint32_t> tokens);
   void add_cache(const CacheOutcome& c);
   void add_memory(const MemoryEntry& m);
 
