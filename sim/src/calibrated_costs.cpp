@@ -38,7 +38,11 @@ StepShape decode_shape(const CostScenario& s, const config::ModelConfig& m) {
 std::string calibration_key(std::string_view stage, const ModeShape& ms) {
   std::string k(stage);
   if (by_selector(stage)) k += ms.forecast ? "/forecast" : "/query";
-  if (stage == st::attention) k += ms.select ? "/sparse" : "/dense";
+  // DSA's attention reads a packed top-k copy and its gather moves tokens:
+  // neither matches a block mode's measurement, so they have keys of their
+  // own (absent from the block-mode calibrations: the cost fit times them).
+  if (stage == st::attention) k += ms.tokens ? "/dsa" : ms.select ? "/sparse" : "/dense";
+  if (stage == st::d2d_gather && ms.tokens) k += "/token";
   return k;
 }
 

@@ -22,6 +22,8 @@ OpCost stage_cost(const config::ModelConfig& m, std::string_view stage, const St
   const u64 n_c = T / static_cast<u64>(std::max<std::int64_t>(1, m.sparse.compress_stride));
   const u64 n_b = T / static_cast<u64>(std::max<std::int64_t>(1, m.sparse.block_tokens));
   const u64 score_heads = s.forecast ? nkv : nq;
+  const u64 ih = static_cast<u64>(m.dsa.indexer_heads), id = static_cast<u64>(m.dsa.indexer_dim);
+  const u64 idx_rows = s.indexer ? ih * id + id + ih : 0;  // DSA indexer: queries, key, head weights
   OpCost c;
   if (stage == st::embed) {
     c.bytes = 2 * n * H * dt;
@@ -29,7 +31,7 @@ OpCost stage_cost(const config::ModelConfig& m, std::string_view stage, const St
     c.bytes = 2 * n * H * dt + H * dt;
     c.flops = 4 * n * H;
   } else if (stage == st::qkvf_gemm) {
-    const u64 out = (nq + 2 * nkv + nf) * hd;
+    const u64 out = (nq + 2 * nkv + nf) * hd + idx_rows;
     c.bytes = H * out * dt + n * (H + out) * dt;
     c.flops = 2 * n * H * out;
   } else if (stage == st::rope) {
@@ -47,8 +49,16 @@ OpCost stage_cost(const config::ModelConfig& m, std::string_view stage, const St
     c.flops = n_c * score_heads * static_cast<u64>(m.sparse.pool_kernel);
   } else if (stage == st::ws_update) {
     c.bytes = B * nkv * static_cast<u64>(s.topk_blocks) * 8;
+  } else if (stage == st::index_score) {
+    // append the new keys, read every cached indexer key, write fp32 scores
+    c.bytes = n * id * dt + T * (id * dt + 4) + n * (ih * id * dt + ih * 4);
+    c.flops = 2 * T * ih * id;
+  } else if (stage == st::token_topk) {
+    const u64 k = static_cast<u64>(m.dsa.topk_tokens);
+    c.bytes = 2 * T * 4 + B * k * 4;  // two passes over the scores (threshold, then pick)
+    c.flops = 2 * T;
   } else if (stage == st::kv_write) {
-    c.bytes = 2 * n * nkv * hd * 2 * dt;
+    c.bytes = 2 * n * nkv * hd * 2 * dt + (s.indexer ? n * id * dt : 0);
   } else if (stage == st::attention || stage == st::prefill_attention) {
     // decode: read the attended K and V; prefill: causal, A = sum ctx*(ctx+1)/2.
     c.bytes = s.prefill ? T * (nq + 2 * nkv) * hd * dt * 2 : A * nkv * hd * 2 * dt + 2 * n * nq * hd * dt;
@@ -82,6 +92,12 @@ bool stage_uses_tensor_cores(std::string_view stage) {
   return stage == st::qkvf_gemm || stage == st::o_proj || stage == st::mlp ||
          stage == st::lm_head || stage == st::attention || stage == st::prefill_attention ||
          stage == st::score;
+}
+
+std::int64_t token_bytes(const config::ModelConfig& m) { return m.kv_bytes_per_token_layer(); }
+
+std::int64_t gather_unit_bytes(const config::ModelConfig& m, config::Mode mode) {
+  return config::mode_traits(mode).selects_tokens() ? token_bytes(m) : kv_block_bytes(m);
 }
 
 std::int64_t roofline_ns(const config::HardwareConfig& hw, const OpCost& c, bool tensor) {

@@ -1,5 +1,6 @@
 // The L2 reservation model (see l2_model.hpp).
 #include "foresight/sim/l2_model.hpp"
+#include "foresight/sim/cost_model.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -151,14 +152,18 @@ std::vector<trace::L2Outcome> l2_block_outcomes(const trace::Trace& t, const Sel
         }
       }
       if (keys.size() == begin) continue;
-      groups.push_back({step, static_cast<std::int16_t>(l), keys.size() - begin, 0});
+      groups.push_back({step, static_cast<std::int16_t>(l), keys.size() - begin, 0, 0, 0});
       group_end.push_back(keys.size());
     }
   }
   const std::vector<std::uint8_t> hit = replay_l2(keys, capacity_blocks, policy);
+  const auto block_bytes = static_cast<std::uint64_t>(kv_block_bytes(t.header.model));
   std::size_t k = 0;
-  for (std::size_t g = 0; g < groups.size(); ++g)
+  for (std::size_t g = 0; g < groups.size(); ++g) {
     for (; k < group_end[g]; ++k) groups[g].hits += hit[k];
+    groups[g].bytes = groups[g].accesses * block_bytes;
+    groups[g].hit_bytes = groups[g].hits * block_bytes;
+  }
   return groups;
 }
 

@@ -47,7 +47,7 @@ std::uint16_t canonical_stage_id(std::string_view name) {
       st::score,  st::pool_topk, st::ws_update,  st::h2d_gather, st::d2d_gather,
       st::wait_kv, st::kv_write, st::attention,  st::o_proj,    st::mlp,
       st::lm_head, st::argmax,   st::kv_writeback, st::prefill_attention,
-      st::prefill_kv_offload, st::host};
+      st::prefill_kv_offload, st::host, st::index_score, st::token_topk};
   for (std::size_t i = 0; i < std::size(names); ++i)
     if (names[i] == name) return static_cast<std::uint16_t>(i);
   return 4095;
@@ -74,7 +74,7 @@ void scale_pcie(config::HardwareConfig& hw, double f) {
 }  // namespace
 
 namespace {
-constexpr std::size_t kStageSlots = 21, kOccSlots = 4;
+constexpr std::size_t kStageSlots = 23, kOccSlots = 4;  // canonical stages, occurrences
 }  // namespace
 
 std::size_t Replayer::slot(trace::Phase phase, std::int32_t step, std::int16_t layer,
@@ -95,6 +95,11 @@ Replayer::Replayer(trace::Trace t, std::string where, HardwareLoader load_hw, bo
     : t_(std::move(t)), where_(std::move(where)), load_hw_(std::move(load_hw)) {
   if (t_.ops.empty()) throw std::invalid_argument(where_ + ": /ops is empty: nothing to replay");
   sel_ = SelectionIndex::build(t_);
+  try {
+    tok_ = TokenIndex::build(t_);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(where_ + ": " + e.what());
+  }
   // Remove the recorded gather interference from compute durations.
   clean_ns_.resize(t_.ops.size());
   const auto& hw = t_.header.hardware;
@@ -282,12 +287,16 @@ namespace {
   throw std::invalid_argument(where + ": " + msg);
 }
 
-// Throws unless a --mode what-if keeps block selections on both sides.
+// Throws unless a --mode what-if keeps selections of one granularity on both
+// sides (blocks, or DSA's tokens).
 void check_mode_what_if(const trace::Header& h, const config::Scenario& s, config::Mode mode, const std::string& where) {
-  if (s.mode && mode != h.run.mode &&
-      !(config::mode_traits(h.run.mode).selects() && config::mode_traits(mode).selects()))
-    fail_at(where, fmt::format("--mode {} from a {} trace: a mode what-if needs block selections on both sides "
-                               "(sparse, sparse-offload, sparda-no-prefetch, sparda, sparda-no-offload)",
+  const auto& from = config::mode_traits(h.run.mode);
+  const auto& to = config::mode_traits(mode);
+  const bool blocks = from.selects_blocks() && to.selects_blocks(), tokens = from.selects_tokens() && to.selects_tokens();
+  if (s.mode && mode != h.run.mode && !blocks && !tokens)
+    fail_at(where, fmt::format("--mode {} from a {} trace: a mode what-if needs selections of one granularity on "
+                               "both sides: block selections (sparse, sparse-offload, sparda-no-prefetch, sparda, "
+                               "sparda-no-offload) or token selections (dsa, dsa-offload)",
                                config::to_string(mode), config::to_string(h.run.mode)));
 }
 
@@ -465,7 +474,8 @@ ResolvedScenario Replayer::resolve(const config::Scenario& s) const {
                                 "sparda-no-prefetch or sparda); this trace's mode is {}",
                                 config::to_string(v.mode)));
   if ((s.policy || s.cache_blocks) && !base.select)
-    fail_at(where_, "--policy and --cache-blocks need a sparse trace (block selections); this trace's mode is dense");
+    fail_at(where_, fmt::format("--policy and --cache-blocks need a block-sparse trace (a GPU block cache); this "
+                                "trace's mode is {}", config::to_string(v.mode)));
   v.prefetch = s.prefetch.value_or(mode_prefetch(v.mode));
   v.ms = base;
   v.topk = h.run.topk_blocks;
@@ -484,11 +494,18 @@ ResolvedScenario Replayer::resolve(const config::Scenario& s) const {
   if (s.context && *s.context < v.topk * m.sparse.block_tokens && v.ms.select)
     fail_at(where_, fmt::format("--context {} is shorter than top-k ({} blocks of {} tokens)", *s.context, v.topk,
                                 m.sparse.block_tokens));
+  if (v.ms.tokens && (s.policy || s.cache_blocks))
+    fail_at(where_, fmt::format("--policy and --cache-blocks act on a block cache; mode {} gathers its top-k "
+                                "tokens every step and has none",
+                                config::to_string(v.mode)));
+  if (s.context && *s.context < m.dsa.topk_tokens && v.ms.tokens)
+    fail_at(where_, fmt::format("--context {} is shorter than the DSA top-k ({} tokens)", *s.context,
+                                m.dsa.topk_tokens));
   v.seq_map = map_sequences(v.batch, v.rec_batch, s.seed.value_or(1));
   v.ctx.resize(static_cast<std::size_t>(v.batch));
   for (std::int64_t i = 0; i < v.batch; ++i) v.ctx[i] = s.context ? *s.context : h.run.context_tokens.at(v.seq_map[i]);
   v.same_shape = v.batch == v.rec_batch && !s.context;
-  v.l2_reserve_bytes = l2_reserve_bytes(s, v.hw, v.mode, !sel_.empty(), where_);
+  v.l2_reserve_bytes = l2_reserve_bytes(s, v.hw, v.mode, v.ms.tokens ? !tok_.empty() : !sel_.empty(), where_);
   v.l2_policy = s.l2_policy.value_or(config::L2Policy::lru);
   v.needs_replay = v.ms.select && (s.cache_blocks || s.policy || v.batch != v.rec_batch || t_.cache.empty() ||
                                    v.mode != h.run.mode);
@@ -500,6 +517,10 @@ ResolvedScenario Replayer::resolve(const config::Scenario& s) const {
 std::vector<trace::CacheOutcome> Replayer::cache_outcomes(const ResolvedScenario& v) const {
   const auto& m = t_.header.model;
   const auto L = static_cast<std::int32_t>(m.n_layers);
+  if (v.ms.tokens) {
+    if (tok_.empty()) fail_at(where_, "a DSA trace without recorded token selections (/token_selections): nothing to gather");
+    return token_gather_outcomes(t_, tok_, v.seq_map, static_cast<std::uint64_t>(token_bytes(m)));
+  }
   if (!v.needs_replay) return v.ms.select ? t_.cache : std::vector<trace::CacheOutcome>{};
   if (sel_.empty())
     fail_at(where_, "the trace has no recorded selections (/selections): --policy, --cache-blocks and "
@@ -510,7 +531,7 @@ std::vector<trace::CacheOutcome> Replayer::cache_outcomes(const ResolvedScenario
   try {
     auto so = outcomes(v.policy, v.cache_blocks - 1);
     return aggregate_outcomes(*so, v.seq_map, cache_layers(v.mode, m.n_layers),
-                              static_cast<std::uint64_t>(kv_block_bytes(m)));
+                              static_cast<std::uint64_t>(gather_unit_bytes(m, v.mode)));
   } catch (const std::invalid_argument& e) {
     fail_at(where_, std::string("cache replay: ") + e.what());
   }
@@ -584,7 +605,7 @@ ScheduleConfig Replayer::schedule_config(const ResolvedScenario& v, const config
 namespace {
 // The L2 reservation's metrics and its model's parameters (scenario.json "l2").
 void add_l2_results(ReplayResult& r, const L2Effect& l2, std::int64_t warmup_steps) {
-  const auto lm = trace::l2_metrics(l2.outcomes, l2.reserve_bytes, l2.block_bytes, warmup_steps);
+  const auto lm = trace::l2_metrics(l2.outcomes, l2.reserve_bytes, warmup_steps);
   r.metrics.insert(r.metrics.end(), lm.begin(), lm.end());
   r.scenario["l2"] = describe_l2(l2);
 }
@@ -629,7 +650,9 @@ ReplayResult Replayer::run(const config::Scenario& s, bool keep_timeline) const 
   const CalibratedCosts* costs = cc ? &*cc : nullptr;
   std::optional<L2Effect> l2;
   if (v.l2_reserve_bytes > 0)
-    l2 = l2_effect(t_, sel_, v.seq_map, cache_layers(v.mode, m.n_layers), v.l2_reserve_bytes, v.l2_policy, v.hw);
+    l2 = v.ms.tokens ? l2_token_effect(t_, tok_, v.seq_map, v.l2_reserve_bytes, v.l2_policy, v.hw)
+                     : l2_effect(t_, sel_, v.seq_map, cache_layers(v.mode, m.n_layers), v.l2_reserve_bytes,
+                                 v.l2_policy, v.hw);
   const DurationFn dur = l2 ? with_l2(op_duration(v, s, costs), *l2) : op_duration(v, s, costs);
   ScheduleConfig sc = schedule_config(v, as_run, costs);
   // Calibrated stage times looked up, not called, per op; not with an L2
@@ -648,7 +671,7 @@ ReplayResult Replayer::run(const config::Scenario& s, bool keep_timeline) const 
   const SimTimes& times = rs.engine.run_planned(
       rs.graph, {v.hw.gather_compute_slowdown, v.hw.sm_count, cc ? &cc->slowdown_by_ctas() : nullptr});
   r.events = times.events;
-  const auto block_bytes = static_cast<std::uint64_t>(kv_block_bytes(m));
+  const auto block_bytes = static_cast<std::uint64_t>(gather_unit_bytes(m, v.mode));
   if (keep_timeline) {
     trace::Trace out = simulated_trace(h, v, skel->sk, rs.timing, block_bytes, std::move(cache), mem, times);
     r.metrics = compute_metrics(out, mem);

@@ -7,6 +7,7 @@
 #include <fmt/core.h>
 
 #include "foresight/config/mode.hpp"
+#include "foresight/sim/cost_model.hpp"
 #include "foresight/trace/stages.hpp"
 
 namespace foresight::sim {
@@ -39,13 +40,37 @@ std::int64_t l2_reserve_bytes(const config::Scenario& s, const config::HardwareC
                                    "(persisting_l2_max_bytes {} B = {:.4g} MiB)",
                                    *s.l2_reserve, hw.name, hw.persisting_l2_max_bytes,
                                    static_cast<double>(hw.persisting_l2_max_bytes) / kMiB));
-  if (!config::mode_traits(mode).selects())
-    bad_reserve(where, fmt::format("the L2 model replays block selections; mode {} selects none (block-sparse "
-                                   "modes: sparse, sparse-offload, sparda-no-prefetch, sparda, sparda-no-offload)",
-                                   config::to_string(mode)));
-  if (!has_selections) bad_reserve(where, "the trace has no recorded selections (/selections) to replay through L2");
+  const auto& t = config::mode_traits(mode);
+  if (!t.selects_blocks() && !t.selects_tokens())
+    bad_reserve(where, fmt::format("the L2 model replays selections; mode {} selects none (block-sparse modes: "
+                                   "sparse, sparse-offload, sparda-no-prefetch, sparda, sparda-no-offload; token "
+                                   "modes: dsa)", config::to_string(mode)));
+  if (t.selects_tokens() && t.kv_on_host())
+    bad_reserve(where, fmt::format("mode {} reads its KV from host memory over PCIe; the L2 model holds KV that "
+                                   "lives in HBM (use dsa)", config::to_string(mode)));
+  if (!has_selections)
+    bad_reserve(where, t.selects_tokens() ? "the trace has no recorded token selections (/token_selections) to replay"
+                                          : "the trace has no recorded selections (/selections) to replay through L2");
+  if (s.l2_policy == config::L2Policy::token_lru && !t.selects_tokens())
+    bad_reserve(where, fmt::format("--l2-policy token-lru needs token selections (dsa); mode {} selects blocks "
+                                   "(use lru, block-lru or opt)", config::to_string(mode)));
   return bytes;
 }
+
+namespace {
+// Hit and read bytes per [step * layers + layer] of e.outcomes.
+void index_bytes(L2Effect& e, std::int32_t steps) {
+  const std::size_t n = static_cast<std::size_t>(std::max(steps, 0)) * static_cast<std::size_t>(e.layers);
+  e.hit_bytes.assign(n, 0.0);
+  e.read_bytes.assign(n, 0.0);
+  for (const auto& o : e.outcomes) {
+    const std::size_t at = static_cast<std::size_t>(o.step) * e.layers + o.layer;
+    if (at >= n) continue;
+    e.hit_bytes[at] = static_cast<double>(o.hit_bytes);
+    e.read_bytes[at] = static_cast<double>(o.bytes);
+  }
+}
+}  // namespace
 
 L2Effect l2_effect(const trace::Trace& t, const SelectionIndex& idx, const std::vector<std::int32_t>& seq_map,
                    const std::vector<bool>& layers, std::int64_t reserve_bytes, config::L2Policy policy,
@@ -54,19 +79,28 @@ L2Effect l2_effect(const trace::Trace& t, const SelectionIndex& idx, const std::
   L2Effect e;
   e.reserve_bytes = reserve_bytes;
   e.policy = policy;
-  e.block_bytes = static_cast<std::uint64_t>(kv_block_bytes(m));
+  e.entry_bytes = static_cast<std::uint64_t>(kv_block_bytes(m));
   e.time = L2TimeModel::of(hw, reserve_bytes);
   e.outcomes = l2_block_outcomes(t, idx, seq_map, layers,
-                                 reserve_bytes / static_cast<std::int64_t>(e.block_bytes), policy);
+                                 reserve_bytes / static_cast<std::int64_t>(e.entry_bytes), policy);
   e.layers = static_cast<std::int32_t>(m.n_layers);
-  const std::size_t n = static_cast<std::size_t>(idx.steps) * static_cast<std::size_t>(e.layers);
-  e.hit_bytes.assign(n, 0.0);
-  e.read_bytes.assign(n, 0.0);
-  for (const auto& o : e.outcomes) {
-    const std::size_t at = static_cast<std::size_t>(o.step) * e.layers + o.layer;
-    e.hit_bytes[at] = static_cast<double>(o.hits * e.block_bytes);
-    e.read_bytes[at] = static_cast<double>(o.accesses * e.block_bytes);
-  }
+  index_bytes(e, idx.steps);
+  return e;
+}
+
+L2Effect l2_token_effect(const trace::Trace& t, const TokenIndex& idx, const std::vector<std::int32_t>& seq_map,
+                         std::int64_t reserve_bytes, config::L2Policy policy, const config::HardwareConfig& hw) {
+  const auto& m = t.header.model;
+  L2Effect e;
+  e.reserve_bytes = reserve_bytes;
+  e.policy = policy;
+  e.tokens = true;
+  const auto tok = static_cast<std::uint64_t>(token_bytes(m));
+  e.entry_bytes = policy == config::L2Policy::block_lru ? tok * static_cast<std::uint64_t>(m.sparse.block_tokens) : tok;
+  e.time = L2TimeModel::of(hw, reserve_bytes);
+  e.outcomes = l2_token_outcomes(t, idx, seq_map, reserve_bytes, policy, tok, m.sparse.block_tokens);
+  e.layers = static_cast<std::int32_t>(m.n_layers);
+  index_bytes(e, idx.steps);
   return e;
 }
 
@@ -74,7 +108,7 @@ DurationFn with_l2(DurationFn base, const L2Effect& e) {
   return [base = std::move(base), &e](const OpKey& k, const OpCost& c) -> std::int64_t {
     const std::int64_t ns = base(k, c);
     if (k.phase != trace::Phase::decode) return ns;
-    if (k.stage == st::attention) {
+    if (k.stage == (e.tokens ? st::d2d_gather : st::attention)) {
       const std::size_t at = static_cast<std::size_t>(k.step) * e.layers + static_cast<std::size_t>(k.layer);
       if (k.layer < 0 || k.layer >= e.layers || at >= e.hit_bytes.size()) return ns;
       return e.time.attention_ns(ns, e.hit_bytes[at], e.read_bytes[at]);
@@ -86,13 +120,14 @@ DurationFn with_l2(DurationFn base, const L2Effect& e) {
 nlohmann::json describe_l2(const L2Effect& e) {
   return {{"reserve_bytes", e.reserve_bytes},
           {"policy", config::to_string(e.policy)},
-          {"granularity", "block"},
-          {"entry_bytes", e.block_bytes},
-          {"entries", e.reserve_bytes / static_cast<std::int64_t>(e.block_bytes)},
+          {"granularity", e.tokens && e.policy != config::L2Policy::block_lru ? "token" : "block"},
+          {"entry_bytes", e.entry_bytes},
+          {"entries", e.reserve_bytes / static_cast<std::int64_t>(e.entry_bytes)},
           {"l2_gbps", e.time.l2_gbps},
           {"hbm_gbps", e.time.hbm_gbps},
           {"other_compute_factor", e.time.other_factor},
-          {"model", "attention reads KV hits at l2_gbps instead of hbm_gbps; other decode compute lasts "
+          {"kv_reader", e.tokens ? "d2d_gather (the token gather)" : "attention"},
+          {"model", "the KV reader reads KV hits at l2_gbps instead of hbm_gbps; other decode compute lasts "
                     "other_compute_factor times longer: no cost up to 64% of the persisting maximum, then a "
                     "linear rise to +7.8% at the maximum (H200 decode steps with a real set-aside, "
                     "bench/RESULTS-llc.md)"}};

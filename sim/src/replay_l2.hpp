@@ -14,14 +14,17 @@
 #include "foresight/sim/l2_model.hpp"
 #include "foresight/sim/schedule.hpp"
 #include "foresight/sim/selection_replay.hpp"
+#include "foresight/sim/token_selections.hpp"
 #include "foresight/trace/metrics.hpp"
 
 namespace foresight::sim {
 
 // Bytes reserved (0: none) for the scenario on hardware `hw`. Throws
 // std::invalid_argument "<where>: l2-reserve: ..." when the reserve exceeds
-// hw.persisting_l2_max_bytes, the mode selects no blocks, or the trace has no
-// recorded selections.
+// hw.persisting_l2_max_bytes, the mode selects nothing or keeps its KV in
+// host memory with tokens (dsa-offload: the model holds HBM-resident KV),
+// the trace has no recorded selections of the mode's granularity
+// (`has_selections`), or token-lru is asked of a block trace.
 std::int64_t l2_reserve_bytes(const config::Scenario& s, const config::HardwareConfig& hw, config::Mode mode,
                               bool has_selections, const std::string& where);
 
@@ -30,7 +33,8 @@ std::int64_t l2_reserve_bytes(const config::Scenario& s, const config::HardwareC
 struct L2Effect {
   std::int64_t reserve_bytes = 0;
   config::L2Policy policy = config::L2Policy::lru;
-  std::uint64_t block_bytes = 0;           // one entry: one KV head's K and V of a block
+  bool tokens = false;                     // DSA: the token gather reads the KV, attention a packed copy
+  std::uint64_t entry_bytes = 0;           // one entry of the policy's granularity (trace/metrics.hpp L2Outcome)
   L2TimeModel time;
   std::vector<trace::L2Outcome> outcomes;  // (step, layer) order
   std::int32_t layers = 0;
@@ -39,10 +43,15 @@ struct L2Effect {
 L2Effect l2_effect(const trace::Trace& t, const SelectionIndex& idx, const std::vector<std::int32_t>& seq_map,
                    const std::vector<bool>& layers, std::int64_t reserve_bytes, config::L2Policy policy,
                    const config::HardwareConfig& hw);
+// The same for a DSA trace's token selections (token_selections.hpp).
+L2Effect l2_token_effect(const trace::Trace& t, const TokenIndex& idx, const std::vector<std::int32_t>& seq_map,
+                         std::int64_t reserve_bytes, config::L2Policy policy, const config::HardwareConfig& hw);
 
 // `base` with the reservation's time effect on decode ops (L2TimeModel):
-// attention re-timed by its (step, layer) hits, other compute slowed;
-// transfers, gathers, waits and host work unchanged. Holds `e` by reference.
+// the op reading the selected KV (attention; DSA: the token gather, whose
+// d2d_gather ops must then be timed through the DurationFn) re-timed by its
+// (step, layer) hits, other compute slowed; transfers, other gathers, waits
+// and host work unchanged. Holds `e` by reference.
 DurationFn with_l2(DurationFn base, const L2Effect& e);
 
 // scenario.json's "l2": the reservation, the policy and the model's parameters.

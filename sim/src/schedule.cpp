@@ -20,15 +20,18 @@ using trace::Phase;
 ModeShape mode_shape(Mode mode) {
   const config::ModeTraits& t = config::mode_traits(mode);
   ModeShape s;
-  s.select = t.selects();
+  s.select = t.selects_blocks();
   s.forecast = t.forecast();
   s.kv_on_host = t.kv_on_host();
+  s.tokens = t.selects_tokens();
   return s;
 }
 
 DurationFn roofline_durations(const config::HardwareConfig& hw, double compute_scale) {
   return [hw, compute_scale](const OpKey& k, const OpCost& c) {
-    const auto ns = roofline_ns(hw, c, stage_uses_tensor_cores(k.stage));
+    // A GPU-to-GPU gather reads and writes its bytes (transfer_ns).
+    const auto ns = k.stage == st::d2d_gather ? transfer_ns(hw, OpKind::d2d, Engine::none, c.bytes, 0, 0, 1.0)
+                                               : roofline_ns(hw, c, stage_uses_tensor_cores(k.stage));
     return static_cast<std::int64_t>(static_cast<double>(ns) / compute_scale + 0.5);
   };
 }
@@ -181,7 +184,7 @@ std::uint64_t emit_prefill(Emitter& e, const ScheduleConfig& c, const ModeShape&
   const config::ModeTraits& t = config::mode_traits(c.mode);
   const config::PrefillOffload offload = config::prefill_offload(t);
   e.begin(Phase::prefill, 0);
-  StepShape sh{c.batch, sums.ctx, sums.ctx, sums.causal, c.topk_blocks, ms.forecast, true};
+  StepShape sh{c.batch, sums.ctx, sums.ctx, sums.causal, c.topk_blocks, ms.forecast, true, ms.tokens};
   auto host = e.timed(sk.host_ops, OpKind::host, Engine::none, st::host, kHost, -1, {}, {});
   std::uint64_t last = e.compute(st::embed, -1, sh, {host});
   for (std::int32_t l = 0; l < L; ++l) {
@@ -252,9 +255,15 @@ class LayerEmitter {
           break;
         case config::LayerWork::dense_attention:
         case config::LayerWork::sparse_attention:
+        case config::LayerWork::token_attention:
           if (!c_.fused_kv_write) e_.compute(st::kv_write, ll, sh_);
           e_.compute(st::attention, ll, sh_);
           break;
+        case config::LayerWork::index_select:
+          e_.compute(st::index_score, ll, sh_);
+          e_.compute(st::token_topk, ll, sh_);
+          break;
+        case config::LayerWork::token_gather: fetch(ll); break;
         case config::LayerWork::o_proj: e_.compute(st::o_proj, ll, sh_); break;
         case config::LayerWork::mlp: e_.compute(st::mlp, ll, sh_); break;
       }
@@ -289,7 +298,9 @@ std::uint64_t emit_decode_step(Emitter& e, const ScheduleConfig& c, const ModeSh
   const std::int64_t tokens = ctx_sum + c.batch * (s + 1);  // incl. this step's token
   const std::int64_t slot_tokens =
       std::min<std::int64_t>((c.topk_blocks + 1) * c.model.sparse.block_tokens, tokens / c.batch) * c.batch;
-  StepShape sh{c.batch, tokens, c.batch, ms.select ? slot_tokens : tokens, c.topk_blocks, ms.forecast, false};
+  const std::int64_t picked_tokens = std::min<std::int64_t>(c.model.dsa.topk_tokens, tokens / c.batch) * c.batch;
+  StepShape sh{c.batch, tokens, c.batch, ms.select ? slot_tokens : ms.tokens ? picked_tokens : tokens,
+               c.topk_blocks, ms.forecast, false, ms.tokens};
   auto host = e.timed(sk.host_ops, OpKind::host, Engine::none, st::host, kHost, -1, {}, {prev_tail, prev_offload});
   e.compute(st::embed, -1, sh, {host});
   std::uint64_t ready = host;  // the latest selection, which a prefetch follows
@@ -357,7 +368,10 @@ void time_skeleton(const ScheduleSkeleton& sk, const ScheduleConfig& c, const Du
   for (auto i : sk.launch_ops) out.duration_ns[i] = c.eager_launch_ns;
   for (auto i : sk.transfer_ops)
     time_transfer(c, ops[i], ops[i].bytes, ops[i].chunks, 0, out.duration_ns[i]);
-  const auto block_bytes = static_cast<std::uint64_t>(kv_block_bytes(c.model));
+  const auto block_bytes = static_cast<std::uint64_t>(gather_unit_bytes(c.model, c.mode));
+  // DSA's token gathers are timed through `duration` (which an L2
+  // reservation re-times: replay_l2.hpp); block gathers as configured.
+  const bool d2d_by_duration = c.d2d_by_duration || config::mode_traits(c.mode).selects_tokens();
   out.gather_ctas = static_cast<std::uint16_t>(c.h2d_engine == Engine::zero_copy_gather ? c.gather_ctas : 0);
   out.gather_blocks.resize(sk.gather_ops.size());
   // The calibrated gather at this scenario's CTAs (the same for every gather):
@@ -374,7 +388,7 @@ void time_skeleton(const ScheduleSkeleton& sk, const ScheduleConfig& c, const Du
     const std::uint16_t ctas = op.kind == OpKind::h2d ? out.gather_ctas : 0;
     const std::uint64_t bytes = blocks * block_bytes;
     std::int64_t& ns = out.duration_ns[sk.gather_ops[k]];
-    if (op.kind == OpKind::d2d && c.d2d_by_duration) {
+    if (op.kind == OpKind::d2d && d2d_by_duration) {
       const OpKey key{op.phase, op.step, op.layer, st::d2d_gather, 0, canonical_stage_id(st::d2d_gather)};
       ns = duration(key, OpCost{bytes, 0});
     } else if (op.kind == OpKind::h2d && calibrated) {
@@ -409,7 +423,7 @@ void build_schedule(const ScheduleConfig& c, const DurationFn& duration, const L
   const ScheduleSkeleton sk = build_skeleton(c);
   ScheduleTiming tm;
   time_skeleton(sk, c, duration, loads, tm);
-  materialize(sk, tm, static_cast<std::uint64_t>(kv_block_bytes(c.model)), out);
+  materialize(sk, tm, static_cast<std::uint64_t>(gather_unit_bytes(c.model, c.mode)), out);
 }
 
 }  // namespace foresight::sim

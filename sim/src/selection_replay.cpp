@@ -36,7 +36,7 @@ SelectionIndex SelectionIndex::build(const trace::Trace& t) {
 }
 
 std::vector<bool> cache_layers(config::Mode mode, std::int64_t n_layers) {
-  const bool select = config::mode_traits(mode).selects();
+  const bool select = config::mode_traits(mode).selects_blocks();
   return std::vector<bool>(static_cast<std::size_t>(std::max<std::int64_t>(n_layers, 0)), select);
 }
 

@@ -11,6 +11,7 @@
 #include "foresight/sim/schedule.hpp"
 #include "foresight/sim/selection_replay.hpp"
 #include "foresight/sim/timeline.hpp"
+#include "foresight/sim/token_selections.hpp"
 #include "foresight/workload/selection_model.hpp"
 
 namespace foresight::sim {
@@ -30,18 +31,62 @@ std::vector<std::string> synth_assumptions(const SynthOptions& o) {
       r.gather_ctas));
   a.push_back(fmt::format("gather kernels slow concurrent compute by {} x CTAs / {} SMs",
                           hw.gather_compute_slowdown, hw.sm_count));
-  a.push_back(fmt::format(
-      "selections: workload model (reuse {}, cross_layer {}, zipf_s {}, seed {}); sink {} and "
-      "window {} blocks always selected (model config)",
-      r.workload.reuse, r.workload.cross_layer, r.workload.zipf_s, r.seed,
-      o.model.sparse.sink_blocks, o.model.sparse.window_blocks));
-  a.push_back(fmt::format("cache: {} eviction, {} slots per (layer, KV head) incl. the tail slot",
-                          config::to_string(r.eviction),
-                          r.cache_blocks == 0 ? r.topk_blocks + 1 : r.cache_blocks));
+  if (config::mode_traits(r.mode).selects_tokens()) {
+    const auto& d = o.model.dsa;
+    a.push_back(fmt::format(
+        "selections: workload model over tokens (reuse {}, cross_layer {}, zipf_s {}, seed {}); top-{} tokens per "
+        "(layer, sequence), shared by its KV heads; sink {} and local {} tokens always selected (model config)",
+        r.workload.reuse, r.workload.cross_layer, r.workload.zipf_s, r.seed, d.topk_tokens, d.sink_tokens,
+        d.local_tokens));
+    a.push_back("gather: every selected token is packed every step (no GPU token cache); a token gather is timed "
+                "like a block gather of the same bytes (token gathers not yet measured)");
+  } else {
+    a.push_back(fmt::format(
+        "selections: workload model (reuse {}, cross_layer {}, zipf_s {}, seed {}); sink {} and "
+        "window {} blocks always selected (model config)",
+        r.workload.reuse, r.workload.cross_layer, r.workload.zipf_s, r.seed,
+        o.model.sparse.sink_blocks, o.model.sparse.window_blocks));
+    a.push_back(fmt::format("cache: {} eviction, {} slots per (layer, KV head) incl. the tail slot",
+                            config::to_string(r.eviction),
+                            r.cache_blocks == 0 ? r.topk_blocks + 1 : r.cache_blocks));
+  }
   a.push_back("host: 20 us per step (sampling + graph launch), not measured");
   a.push_back("layer 0 of Forecast modes keeps its KV resident on the GPU (no H2D)");
   return a;
 }
+
+namespace {
+// DSA: every (step, layer, seq)'s top-k tokens from the workload model (one
+// stream per (layer, seq): the selection is shared by the KV heads), and the
+// tokens each (step, layer) gathers into `loads`.
+void synth_token_selections(const SynthOptions& o, std::int32_t steps, trace::Trace& t,
+                            std::vector<std::uint64_t>& loads) {
+  const auto& m = o.model;
+  const auto& r = o.run;
+  const auto L = static_cast<std::int32_t>(m.n_layers);
+  const auto B = static_cast<std::int32_t>(r.batch);
+  workload::SelectionModelParams sp;
+  sp.topk_blocks = m.dsa.topk_tokens;
+  sp.sink_blocks = m.dsa.sink_tokens;
+  sp.window_blocks = m.dsa.local_tokens;
+  sp.block_tokens = 1;
+  sp.locality = r.workload;
+  sp.seed = r.seed;
+  workload::SelectionModel model(sp, L, 1, r.context_tokens);
+  t.token_keys.reserve(static_cast<std::size_t>(steps) * L * B);
+  for (std::int32_t s = 0; s < steps; ++s)
+    for (std::int32_t l = 0; l < L; ++l)
+      for (std::int32_t q = 0; q < B; ++q) {
+        const auto& sel = model.next(s, l, q, 0);
+        t.token_keys.push_back({s, static_cast<std::int16_t>(l), q, 0, static_cast<std::uint16_t>(sel.size())});
+        t.token_ids.insert(t.token_ids.end(), sel.begin(), sel.end());
+      }
+  std::vector<std::int32_t> seq_map(static_cast<std::size_t>(B));
+  for (std::int32_t q = 0; q < B; ++q) seq_map[q] = q;
+  t.cache = token_gather_outcomes(t, TokenIndex::build(t), seq_map, static_cast<std::uint64_t>(token_bytes(m)));
+  for (const auto& c : t.cache) loads[static_cast<std::size_t>(c.step) * L + c.layer] = c.misses;
+}
+}  // namespace
 
 trace::Trace synthesize(const SynthOptions& o) {
   const auto& m = o.model;
@@ -97,6 +142,7 @@ trace::Trace synthesize(const SynthOptions& o) {
     t.cache = aggregate_outcomes(so, seq_map, replayed, static_cast<std::uint64_t>(kv_block_bytes(m)));
     for (const auto& c : t.cache) loads[static_cast<std::size_t>(c.step) * L + c.layer] = c.misses;
   }
+  if (ms.tokens) synth_token_selections(o, steps, t, loads);
 
   ScheduleConfig sc;
   sc.model = m;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "foresight/config/load.hpp"
+#include "foresight/sim/metrics.hpp"
 #include "foresight/sim/synth.hpp"
 
 namespace foresight::testing {

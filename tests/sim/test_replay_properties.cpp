@@ -111,7 +111,7 @@ TEST_CASE("bad what-ifs are clear errors", "[sim][replay]") {
   CHECK_THROWS_WITH(dense.run(pf), Catch::Contains("dense.h5") && Catch::Contains("--prefetch needs"));
   config::Scenario dpol;
   dpol.policy = config::Eviction::opt;
-  CHECK_THROWS_WITH(dense.run(dpol), Catch::Contains("need a sparse trace"));
+  CHECK_THROWS_WITH(dense.run(dpol), Catch::Contains("need a block-sparse trace"));
 
   trace::Trace t = sim::synthesize(tiny_synth(config::Mode::sparda));
   sim::Replayer rp(t, "sparda.h5");

@@ -20,8 +20,10 @@
 namespace foresight::sim {
 
 // The calibration table of `stage` in a mode of shape `ms`: "score/forecast"
-// or "score/query" (also pool_topk, compress and qkvf_gemm), "attention/sparse" or
-// "attention/dense", else the stage name itself.
+// or "score/query" (also pool_topk, compress and qkvf_gemm; DSA modes read
+// "qkvf_gemm/query", which lacks the indexer's few rows), "attention/sparse",
+// "attention/dense" or "attention/dsa", "d2d_gather/token" (DSA), else the
+// stage name itself.
 std::string calibration_key(std::string_view stage, const ModeShape& ms);
 
 // Decode stages a calibration must hold for a mode of shape `ms` (the

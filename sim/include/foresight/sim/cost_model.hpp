@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "foresight/config/hardware.hpp"
+#include "foresight/config/mode.hpp"
 #include "foresight/config/model.hpp"
 #include "foresight/trace/schema.hpp"
 
@@ -26,6 +27,7 @@ struct StepShape {
   std::int64_t topk_blocks = 96;
   bool forecast = false;             // selection by one Forecast head per KV head
   bool prefill = false;              // causal attention over new_tokens
+  bool indexer = false;              // DSA: the indexer's rows in qkvf_gemm, its keys written
 };
 
 // Bytes/FLOPs of `stage` (a name from trace/stages.hpp); unknown stages cost 0.
@@ -42,6 +44,11 @@ std::int64_t roofline_ns(const config::HardwareConfig& hw, const OpCost& c, bool
 
 // Bytes of one KV block of one KV head (K and V): block_tokens * head_dim * 2 * dtype.
 std::int64_t kv_block_bytes(const config::ModelConfig& m);
+// Bytes of one token's K and V over all KV heads (DSA's unit of selection).
+std::int64_t token_bytes(const config::ModelConfig& m);
+// Bytes one gathered unit moves in `mode`: a token (DSA modes) or a block of
+// one KV head (block modes). Gathers and cache outcomes count these units.
+std::int64_t gather_unit_bytes(const config::ModelConfig& m, config::Mode mode);
 
 // Transfer time: latency + bytes / bandwidth, the bandwidth from the
 // hardware curves for the engine and granularity, times `pcie_scale` for

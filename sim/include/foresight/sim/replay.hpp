@@ -23,6 +23,7 @@
 #include "foresight/sim/metrics.hpp"
 #include "foresight/sim/schedule.hpp"
 #include "foresight/sim/selection_replay.hpp"
+#include "foresight/sim/token_selections.hpp"
 #include "foresight/trace/schema.hpp"
 #include "foresight/trace/steps.hpp"
 
@@ -115,6 +116,7 @@ class Replayer {
   std::string where_;
   HardwareLoader load_hw_;
   SelectionIndex sel_;
+  TokenIndex tok_;  // DSA traces' token selections
   std::vector<std::int64_t> clean_ns_;  // recorded durations, gather interference removed
   // Clean recorded duration per (phase, step, layer + 1, canonical stage,
   // occurrence < 4), -1 where none; dense for speed.

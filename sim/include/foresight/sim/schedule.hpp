@@ -24,6 +24,7 @@ struct ModeShape {
   bool select = false;      // sparse selection of top-k blocks
   bool forecast = false;    // layer l selects for l+1 (layer 0 resident, self-selects)
   bool kv_on_host = false;  // full KV in pinned host memory: misses cross PCIe
+  bool tokens = false;      // DSA: an indexer selects top-k tokens, gathered every step
 };
 ModeShape mode_shape(config::Mode mode);
 // The prefetch a mode runs with (config::mode_traits(mode).prefetch).
@@ -108,7 +109,7 @@ ScheduleSkeleton build_skeleton(const ScheduleConfig& c);
 // One timing of a skeleton.
 struct ScheduleTiming {
   std::vector<std::int64_t> duration_ns;     // per op
-  std::vector<std::uint64_t> gather_blocks;  // per skeleton gather_ops entry: KV blocks loaded
+  std::vector<std::uint64_t> gather_blocks;  // per skeleton gather_ops entry: units loaded (KV blocks; DSA: tokens)
   std::uint16_t gather_ctas = 0;             // CTAs of each h2d gather (0: not a gather kernel)
 };
 // Times `sk` (built from a config with the same structure as `c`) with `c`'s
@@ -116,7 +117,7 @@ struct ScheduleTiming {
 void time_skeleton(const ScheduleSkeleton& sk, const ScheduleConfig& c, const DurationFn& duration,
                    const LoadFn& loads, ScheduleTiming& out);
 // Writes the timed ops (start_ns 0, end_ns = duration) into `out` (no ops yet);
-// `block_bytes` = kv_block_bytes(model).
+// `block_bytes` = gather_unit_bytes(model, mode): one block, or a DSA token.
 void materialize(const ScheduleSkeleton& sk, const ScheduleTiming& tm, std::uint64_t block_bytes,
                  trace::Trace& out);
 
