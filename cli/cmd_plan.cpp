@@ -58,7 +58,13 @@ report::PlanRequest plan_request(const PlanOptions& o) {
   req.modes.clear();
   for (const auto& c : o.contexts)  // "128K", "32768,65536": the parsing every command shares
     for (auto v : parse_token_list(c, "--context")) req.contexts.push_back(v);
-  for (const auto& m : o.modes) req.modes.push_back(config::parse_mode(m, "--modes"));
+  for (const auto& m : o.modes) {
+    req.modes.push_back(config::parse_mode(m, "--modes"));
+    if (config::mode_traits(req.modes.back()).selects_tokens())
+      throw config::ConfigError(fmt::format("--modes {}: plan compares the block modes; study the DSA modes with "
+                                            "`foresight synth --mode {}` and `replay` (their L2 what-ifs included)",
+                                            m, m));
+  }
   if (!(o.slo_tpot_ms > 0)) throw std::invalid_argument("--slo-tpot-ms must be positive");
   for (auto b : o.batches) {  // the batch knob's own check (1-65536), as in replay and sweep
     config::Scenario probe;

@@ -121,7 +121,7 @@ runtime::RunRequest run_request(const RunOptions& o) {
   if (o.gather_ctas < 0) throw config::ConfigError("--gather-ctas: must be >= 0 (0: automatic)");
   r.gather_ctas = o.gather_ctas > 0 ? o.gather_ctas : runtime::default_gather_ctas(o.batch);
   r.seed = o.seed;
-  r.workload = o.workload.resolve();
+  r.workload = o.workload.resolve(r.mode);
   if (o.selections == "model" || o.selections == "workload") {
     r.selection_source = o.selections;
   } else {
@@ -175,7 +175,8 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
                   "Decode mode (default dense): dense; sparse (query selects, KV on the GPU); sparse-offload "
                   "(KV in pinned host memory, query selects, misses fetched inline); sparda-no-prefetch "
                   "(Forecast of layer l-1 selects, fetched inline); sparda (Forecast selects, fetched on a side "
-                  "stream while the previous layer computes); sparda-no-offload (Forecast selects, KV on the GPU)");
+                  "stream while the previous layer computes); sparda-no-offload (Forecast selects, KV on the GPU); "
+                  "dsa and dsa-offload are simulated only so far (foresight synth)");
   sub->add_option("--backend", o->backend,
                   "cpu (reference kernels) or cuda (needs a build with CUDA and a GPU; head_dim 64/128, "
                   "64-token blocks) (default cpu)");

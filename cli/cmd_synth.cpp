@@ -46,7 +46,7 @@ sim::SynthOptions synth_options(const SynthArgs& a) {
   r.topk_blocks = a.topk > 0 ? a.topk : o.model.sparse.topk_blocks;
   r.cache_blocks = a.cache_blocks;
   r.gather_ctas = a.gather_ctas;
-  r.workload = a.workload.resolve();
+  r.workload = a.workload.resolve(r.mode);
   r.seed = a.seed;
   r.backend = "synth";
   r.selection_source = "workload";
@@ -82,7 +82,10 @@ const CommandRegistrar reg{{"synth", 40, [](CLI::App& app) {
                "workload-model selections, cache replay, discrete-event timing.");
   sub->add_option("--model", a->model, "Model config: name in configs/models or a path (default minicpm4.1-8b)");
   sub->add_option("--hardware", a->hardware, "Hardware config: name in configs/hardware or a path (default h100-sxm)");
-  sub->add_option("--mode", a->mode, "dense, sparse, sparse-offload, sparda-no-prefetch, sparda or sparda-no-offload (default sparda)");
+  sub->add_option("--mode", a->mode,
+                  "dense, sparse, sparse-offload, sparda-no-prefetch, sparda, sparda-no-offload, or the DSA token "
+                  "modes dsa and dsa-offload (an indexer picks the model's dsa.topk_tokens per sequence and layer; "
+                  "/token_selections) (default sparda)");
   sub->add_option("--batch", a->batch, "Sequences decoded together (default 1)");
   sub->add_option("--context", a->context, "Context tokens per sequence at the first decode step (default 32768)")->transform(tokens_transform());
   sub->add_option("--steps", a->steps, "Decode steps to synthesize (default 8)");

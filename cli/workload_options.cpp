@@ -7,8 +7,9 @@
 
 namespace foresight::cli {
 
-config::WorkloadConfig WorkloadOptions::resolve() const {
-  config::WorkloadConfig w = config::workload_preset(preset, "--workload");
+config::WorkloadConfig WorkloadOptions::resolve(config::Mode mode) const {
+  config::WorkloadConfig w =
+      config::workload_preset(preset.empty() ? config::default_workload_preset(mode) : preset, "--workload");
   if (!std::isnan(reuse)) w.reuse = reuse;
   if (!std::isnan(cross_layer)) w.cross_layer = cross_layer;
   if (!std::isnan(zipf)) w.zipf_s = zipf;
@@ -21,7 +22,8 @@ void WorkloadOptions::add_to(CLI::App* sub) {
   for (const auto& n : config::workload_preset_names()) names += (names.empty() ? "" : ", ") + n;
   sub->add_option("--workload", preset,
                   fmt::format("Workload-model preset ({}): smollm2-8k is measured on a real model, assumed is the "
-                              "earlier 0.85/0.7 assumption; docs/workload-model.md (default smollm2-8k)", names));
+                              "earlier 0.85/0.7 assumption, dsa-public the DSA token streams' public figures; "
+                              "docs/workload-model.md (default: dsa-public for dsa modes, else smollm2-8k)", names));
   sub->add_option("--reuse", reuse,
                   fmt::format("Workload: share of a step's free picks kept at the next step, in [0,1] (default: the "
                               "preset's, {})", d.reuse));

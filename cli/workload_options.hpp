@@ -14,11 +14,12 @@ namespace foresight::cli {
 
 struct WorkloadOptions {
   static constexpr double kUnset = std::numeric_limits<double>::quiet_NaN();
-  std::string preset = "smollm2-8k";
+  std::string preset;  // empty: the mode's (config::default_workload_preset)
   double reuse = kUnset, cross_layer = kUnset, zipf = kUnset;  // NaN: the preset's
 
-  // The preset with the given overrides; throws config::ConfigError naming the option.
-  config::WorkloadConfig resolve() const;
+  // The preset (or `mode`'s default) with the given overrides; throws
+  // config::ConfigError naming the option.
+  config::WorkloadConfig resolve(config::Mode mode) const;
   // Adds --workload, --reuse, --cross-layer and --zipf to `sub`.
   void add_to(CLI::App* sub);
 };

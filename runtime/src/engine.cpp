@@ -66,7 +66,7 @@ DecodeEngine::State::State(const config::ModelConfig& model, const DeviceWeights
   lru = n_slots > k;
   gather_ctas = o.gather_ctas > 0 ? o.gather_ctas : default_gather_ctas(B);
   const config::ModeTraits& mt = config::mode_traits(o.mode);
-  sparse = mt.selects();
+  sparse = mt.selects_blocks();
   forecast_selects = mt.forecast();
   prefetch = mt.transfer == config::TransferPath::side_prefetch;
   prefill_offload = config::prefill_offload(mt);
@@ -323,6 +323,10 @@ void DecodeEngine::State::decode_layer(int l) {
         break;
       case LayerWork::o_proj: o_proj(l, B); break;
       case LayerWork::mlp: mlp(l, B); break;
+      case LayerWork::index_select:  // DSA: refused before an engine is built (run.cpp)
+      case LayerWork::token_gather:
+      case LayerWork::token_attention:
+        throw std::logic_error("decode_layer: the DSA modes are not implemented in the runtime");
     }
   }
 }

@@ -49,6 +49,7 @@ std::vector<FeasibilityRow> feasibility_table(const config::ModelConfig& m, cons
                                               std::int64_t context_tokens) {
   std::vector<FeasibilityRow> rows;
   for (Mode mode : config::kAllModes) {
+    if (config::mode_traits(mode).selects_tokens()) continue;  // DSA: not run by this runtime yet
     FeasibilityRow r{mode, largest_feasible_batch(m, run, hw, mode, context_tokens), 0, 0};
     if (r.largest_batch > 0) {
       config::RunConfig at = run;

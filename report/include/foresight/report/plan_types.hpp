@@ -102,6 +102,6 @@ void set_memory(ScenarioMetrics& m, const config::Footprint& f);
 // config::mode_traits (config/mode.hpp), shared with the runtime and simulator.
 inline const char* mode_name(config::Mode m) { return config::to_string(m); }
 inline bool mode_offloads(config::Mode m) { return config::mode_traits(m).kv_on_host(); }
-inline bool mode_is_sparse(config::Mode m) { return config::mode_traits(m).selects(); }
+inline bool mode_is_sparse(config::Mode m) { return config::mode_traits(m).selects_blocks(); }
 
 }  // namespace foresight::report
