@@ -29,7 +29,8 @@ constexpr int kIndexerHeads = 4, kIndexerDim = 64, kTopk = 2048, kKvHeads = 2, k
 
 // Deterministic pseudo-random bf16 in [-1, 1) from the element index.
 __global__ void fill_bf16(bf16* p, std::size_t n, std::uint32_t seed) {
-  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n; i += std::size_t{gridDim.x} * blockDim.x) {
+  const std::size_t step = std::size_t{gridDim.x} * blockDim.x;
+  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n; i += step) {
     std::uint32_t x = static_cast<std::uint32_t>(i) * 2654435761u ^ seed;
     x ^= x >> 15, x *= 2246822519u, x ^= x >> 13;
     p[i] = float_to_bf16(static_cast<float>(x >> 8) / 8388608.f - 1.f);
@@ -63,7 +64,8 @@ double median_us(const std::function<void()>& op, int reps) {
 }
 
 void emit(const char* op, int batch, int tokens, double us, double bytes) {
-  std::printf("{\"op\":\"%s\",\"batch\":%d,\"tokens\":%d,\"topk\":%d,\"median_us\":%.2f,\"gbps\":%.1f,\"bytes\":%.0f}\n",
+  std::printf("{\"op\":\"%s\",\"batch\":%d,\"tokens\":%d,\"topk\":%d,\"median_us\":%.2f,\"gbps\":%.1f,"
+              "\"bytes\":%.0f}\n",
               op, batch, tokens, kTopk, us, bytes / (us * 1e3), bytes);
   std::fflush(stdout);
 }

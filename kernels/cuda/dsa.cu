@@ -161,7 +161,8 @@ __global__ void __launch_bounds__(kThreads) select_hist_kernel(TokenSelectParams
   }
   const std::uint32_t above = r.state[kAbove];
   int total = 0;
-  const unsigned before = static_cast<unsigned>(detail::block_exclusive_scan(static_cast<int>(sum), scan_scratch, &total));
+  const unsigned before =
+      static_cast<unsigned>(detail::block_exclusive_scan(static_cast<int>(sum), scan_scratch, &total));
   if (before < need && need <= before + sum) {
     unsigned acc = before;
 #pragma unroll
@@ -274,7 +275,8 @@ __global__ void __launch_bounds__(kThreads) token_gather_kernel(TokenGatherParam
       if (t < 0 || t >= p.max_tokens) continue;
       const int rem = j % per_token, is_v = rem >= per_kv, hv = rem - is_v * per_kv;
       const int h = hv / vpr, c = hv % vpr;
-      const bf16* src = (is_v ? p.store_v : p.store_k) + ((std::int64_t{b} * p.kv_heads + h) * p.max_tokens + t) * p.head_dim;
+      const bf16* src =
+          (is_v ? p.store_v : p.store_k) + ((std::int64_t{b} * p.kv_heads + h) * p.max_tokens + t) * p.head_dim;
       v[u] = reinterpret_cast<const uint4*>(src)[c];
       dst[u] = reinterpret_cast<uint4*>(is_v ? p.out_v : p.out_k) + tok * per_kv + hv;
     }

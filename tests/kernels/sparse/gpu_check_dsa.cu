@@ -165,7 +165,8 @@ void check_gather(int batch, int max_tokens, int topk, int kv_heads, int d, bool
   token_gather_cuda(g, nullptr);
   const auto got_k = d_ok.download(), got_v = d_ov.download();
   std::size_t diff = 0;
-  for (std::size_t i = 0; i < out_elems; ++i) diff += (got_k[i].bits != ref_k[i].bits) + (got_v[i].bits != ref_v[i].bits);
+  for (std::size_t i = 0; i < out_elems; ++i)
+    diff += (got_k[i].bits != ref_k[i].bits) + (got_v[i].bits != ref_v[i].bits);
   const std::string extra = "k" + std::to_string(topk) + " kv" + std::to_string(kv_heads) + " d" + std::to_string(d) +
                             (host_store ? " host store" : " device store");
   report("token_gather", shape_of(batch, max_tokens, extra.c_str()), diff == 0,

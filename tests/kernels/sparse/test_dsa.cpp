@@ -148,7 +148,8 @@ TEST_CASE("token_select agrees with a stable full sort on random scores with tie
     for (int i = 0; i < batch * max_tokens; ++i) c.scores.push_back(static_cast<float>(rng() % 7) - 3.f);
     for (int b = 0; b < batch; ++b) c.n_tokens.push_back(static_cast<int>(rng() % (max_tokens + 1)));
     auto p = c.params(batch, max_tokens, topk);
-    p.sink_tokens = static_cast<int>(rng() % 3), p.local_tokens = std::min(topk - p.sink_tokens, static_cast<int>(rng() % 4));
+    p.sink_tokens = static_cast<int>(rng() % 3);
+    p.local_tokens = std::min(topk - p.sink_tokens, static_cast<int>(rng() % 4));
     token_select_cpu(p);
     for (int b = 0; b < batch; ++b) {
       const int n = c.n_tokens[b];
