@@ -47,7 +47,7 @@ struct TokenSelectParams {
   const std::int32_t* n_tokens = nullptr;  // [batch], <= max_tokens
   std::int32_t* ids = nullptr;             // [batch, topk] token ids ascending, -1 padded
   std::int32_t* count = nullptr;           // [batch] = min(topk, n_tokens[b])
-  int batch = 0;
+  int batch = 0;  // GPU: <= 65535
   int max_tokens = 0;
   int topk = 2048;
   int sink_tokens = 0;
