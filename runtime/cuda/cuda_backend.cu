@@ -220,6 +220,13 @@ class CudaBackend final : public Backend {
     prepare(q.shape, p.list_stride);
     kernels::sparse_decode_attention_cuda(q, stream_);
   }
+  void indexer_score(const kernels::IndexerScoreParams& p) override { kernels::indexer_score_cuda(p, stream_); }
+  void token_select(const kernels::TokenSelectParams& p) override {
+    kernels::TokenSelectParams q = p;
+    if (!q.workspace) q.workspace = workspace(kernels::token_select_workspace_bytes(q));
+    kernels::token_select_cuda(q, stream_);
+  }
+  void token_gather(const kernels::TokenGatherParams& p) override { kernels::token_gather_cuda(p, stream_); }
 
   Mark mark() override {
     if (capturing_) {  // an event-record node of the graph: its event is re-recorded by every replay

@@ -77,6 +77,9 @@ class CpuBackend final : public Backend {
   void sparse_decode_attention(const kernels::SparseDecodeAttentionParams& p) override {
     kernels::sparse_decode_attention_cpu(p);
   }
+  void indexer_score(const kernels::IndexerScoreParams& p) override { kernels::indexer_score_cpu(p); }
+  void token_select(const kernels::TokenSelectParams& p) override { kernels::token_select_cpu(p); }
+  void token_gather(const kernels::TokenGatherParams& p) override { kernels::token_gather_cpu(p); }
 
   Mark mark() override {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0_).count();

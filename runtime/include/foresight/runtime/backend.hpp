@@ -15,6 +15,7 @@
 #include "foresight/kernels/block_score.hpp"
 #include "foresight/kernels/block_select.hpp"
 #include "foresight/kernels/decode_attention.hpp"
+#include "foresight/kernels/dsa.hpp"
 #include "foresight/kernels/embedding.hpp"
 #include "foresight/kernels/gemm.hpp"
 #include "foresight/kernels/key_compress.hpp"
@@ -91,6 +92,11 @@ class Backend {
   virtual void kv_synth(const kernels::KvSynthParams& p) = 0;
   virtual void dense_decode_attention(const kernels::DenseDecodeAttentionParams& p) = 0;
   virtual void sparse_decode_attention(const kernels::SparseDecodeAttentionParams& p) = 0;
+  // DSA (DeepSeek-V3.2 lightning indexer) decode path; not called by the engine yet.
+  // token_select: a null p.workspace gets the backend's own scratch (CUDA).
+  virtual void indexer_score(const kernels::IndexerScoreParams& p) = 0;
+  virtual void token_select(const kernels::TokenSelectParams& p) = 0;
+  virtual void token_gather(const kernels::TokenGatherParams& p) = 0;
 
   // SMs that a concurrent side-stream kernel keeps busy (sparda's prefetch):
   // decode attention sizes its split-KV grid for the rest (CUDA; 0 = all).
