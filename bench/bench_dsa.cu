@@ -73,9 +73,10 @@ void emit(const char* op, int batch, int tokens, double us, double bytes) {
 void bench(int batch, int tokens, int reps) {
   const std::size_t b = static_cast<std::size_t>(batch), t = static_cast<std::size_t>(tokens);
   DeviceBuffer<bf16> q(b * kIndexerHeads * kIndexerDim), keys(b * t * kIndexerDim);
-  DeviceBuffer<float> w(std::vector<float>(b * kIndexerHeads, 0.25f)), scores(b * t);
+  DeviceBuffer<bf16> w(b * kIndexerHeads);
+  DeviceBuffer<float> scores(b * t);
   DeviceBuffer<std::int32_t> n_tokens(std::vector<std::int32_t>(b, tokens)), ids(b * kTopk), count(b);
-  fill(q.get(), q.size(), 1), fill(keys.get(), keys.size(), 2);
+  fill(q.get(), q.size(), 1), fill(keys.get(), keys.size(), 2), fill(w.get(), w.size(), 5);
 
   IndexerScoreParams ip;
   ip.q = q.get(), ip.w = w.get(), ip.k = keys.get(), ip.n_tokens = n_tokens.get(), ip.scores = scores.get();

@@ -15,9 +15,9 @@ void indexer_score_cpu(const IndexerScoreParams& p) {
   for (int b = 0; b < p.batch; ++b) {
     const int n = p.n_tokens[b];
     require_param(n >= 0 && n <= p.max_tokens, "indexer_score", "n_tokens[b]", "must be in [0, max_tokens]");
-    const bf16* qb = p.q + std::int64_t{b} * p.heads * p.head_dim;
+    const bf16* qb = p.q + b * indexer_q_stride(p);
     for (std::size_t i = 0; i < q.size(); ++i) q[i] = bf16_to_float(qb[i]);
-    const float* w = p.w + std::int64_t{b} * p.heads;
+    const bf16* w = p.w + b * indexer_w_stride(p);
     float* out = p.scores + std::int64_t{b} * p.max_tokens;
     for (int t = 0; t < p.max_tokens; ++t) {
       if (t >= n) {
@@ -29,7 +29,7 @@ void indexer_score_cpu(const IndexerScoreParams& p) {
       for (int h = 0; h < p.heads; ++h) {
         float dot = 0.f;
         for (int d = 0; d < p.head_dim; ++d) dot += q[std::size_t(h) * p.head_dim + d] * bf16_to_float(key[d]);
-        s += w[h] * std::max(dot, 0.f);
+        s += bf16_to_float(w[h]) * std::max(dot, 0.f);
       }
       out[t] = s;
     }
@@ -73,7 +73,7 @@ void token_gather_cpu(const TokenGatherParams& p) {
       require_param(t >= 0 && t < p.max_tokens, "token_gather", "ids", "out of [0, max_tokens)");
       for (int h = 0; h < p.kv_heads; ++h) {
         const std::int64_t src = ((std::int64_t{b} * p.kv_heads + h) * p.max_tokens + t) * p.head_dim;
-        const std::int64_t dst = ((std::int64_t{b} * p.topk + i) * p.kv_heads + h) * p.head_dim;
+        const std::int64_t dst = ((std::int64_t{b} * p.kv_heads + h) * p.topk + i) * p.head_dim;
         std::memcpy(p.out_k + dst, p.store_k + src, row_bytes);
         std::memcpy(p.out_v + dst, p.store_v + src, row_bytes);
       }

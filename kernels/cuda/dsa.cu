@@ -46,8 +46,8 @@ __global__ void __launch_bounds__(kThreads) indexer_score_kernel(IndexerScorePar
   for (int h = 0; h < H; ++h) {
     if (h < p.heads) {
       detail::bf16x8_to_float(
-          *reinterpret_cast<const uint4*>(p.q + (std::int64_t{b} * p.heads + h) * (8 * G) + 8 * sub), q[h]);
-      w[h] = p.w[std::int64_t{b} * p.heads + h];
+          *reinterpret_cast<const uint4*>(p.q + b * indexer_q_stride(p) + h * (8 * G) + 8 * sub), q[h]);
+      w[h] = bf16_to_float(p.w[b * indexer_w_stride(p) + h]);
     } else {
 #pragma unroll
       for (int i = 0; i < 8; ++i) q[h][i] = 0.f;
@@ -278,7 +278,7 @@ __global__ void __launch_bounds__(kThreads) token_gather_kernel(TokenGatherParam
       const bf16* src =
           (is_v ? p.store_v : p.store_k) + ((std::int64_t{b} * p.kv_heads + h) * p.max_tokens + t) * p.head_dim;
       v[u] = reinterpret_cast<const uint4*>(src)[c];
-      dst[u] = reinterpret_cast<uint4*>(is_v ? p.out_v : p.out_k) + tok * per_kv + hv;
+      dst[u] = reinterpret_cast<uint4*>(is_v ? p.out_v : p.out_k) + ((std::int64_t{b} * p.kv_heads + h) * p.topk + i) * vpr + c;
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u)

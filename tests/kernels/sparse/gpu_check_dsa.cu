@@ -76,7 +76,7 @@ void check_indexer(int batch, int heads, int d, int max_tokens, int pad_rows, in
   const std::int64_t stride = std::int64_t{max_tokens + pad_rows} * d;
   const auto k = testing::random_bf16(std::size_t(batch) * stride, ++g_seed);
   const auto q = testing::random_bf16(std::size_t(batch) * heads * d, ++g_seed);
-  const auto w = testing::random_f32(std::size_t(batch) * heads, ++g_seed, -0.5f, 1.f);
+  const auto w = testing::random_bf16(std::size_t(batch) * heads, ++g_seed, -0.5f, 1.f);
   std::vector<float> ref(std::size_t(batch) * max_tokens);
   IndexerScoreParams p;
   p.q = q.data(), p.w = w.data(), p.k = k.data(), p.n_tokens = n_tokens.data(), p.scores = ref.data();
@@ -84,7 +84,8 @@ void check_indexer(int batch, int heads, int d, int max_tokens, int pad_rows, in
   p.k_batch_stride = pad_rows ? stride : 0;
   indexer_score_cpu(p);
   DeviceBuffer<bf16> d_k(k), d_q(q);
-  DeviceBuffer<float> d_w(w), d_s(ref.size());
+  DeviceBuffer<bf16> d_w(w);
+  DeviceBuffer<float> d_s(ref.size());
   DeviceBuffer<std::int32_t> d_n(n_tokens);
   d_s.poison(0xff);
   IndexerScoreParams g = p;

@@ -57,7 +57,7 @@ TEST_CASE("indexer_score: weighted sum of ReLU'd head dots, -inf past n_tokens")
   k[2 * D + 0] = 1.f, k[2 * D + 2] = -5.f;  // t2: head0 1, head1 -5 (clipped)
   k[3 * D + 0] = 9.f;                       // t3: beyond n_tokens
   const auto qb = to_bf16(q), kb = to_bf16(k);
-  const std::vector<float> w{0.5f, 2.f};
+  const auto w = to_bf16({0.5f, 2.f});
   const std::vector<std::int32_t> n{3};
   std::vector<float> out(T, 123.f);
   IndexerScoreParams p;
@@ -70,6 +70,26 @@ TEST_CASE("indexer_score: weighted sum of ReLU'd head dots, -inf past n_tokens")
   CHECK(out[3] == -INFINITY);
 }
 
+TEST_CASE("indexer_score: q and w read from one projection row per sequence") {
+  // Row of sequence b: q [8] | w [1] | padding [7]; stride 16 elements.
+  const int D = 8, T = 2;
+  std::vector<float> rows(2 * 16, 0.f), k(2 * T * D, 0.f);
+  rows[0] = 1.f, rows[8] = 3.f;         // seq 0: q = e0, w = 3
+  rows[16 + 1] = 2.f, rows[16 + 8] = -1.f;  // seq 1: q = 2 e1, w = -1
+  k[0] = 5.f, k[D + 0] = -1.f;           // seq 0: t0 5, t1 -1 (clipped)
+  k[2 * D + 1] = 4.f, k[3 * D + 1] = 1.f;  // seq 1: t0 8, t1 2
+  const auto rb = to_bf16(rows), kb = to_bf16(k);
+  const std::vector<std::int32_t> n{2, 2};
+  std::vector<float> out(2 * T);
+  IndexerScoreParams p;
+  p.q = rb.data(), p.w = rb.data() + 8, p.k = kb.data(), p.n_tokens = n.data(), p.scores = out.data();
+  p.batch = 2, p.heads = 1, p.head_dim = D, p.max_tokens = T, p.q_batch_stride = 16, p.w_batch_stride = 16;
+  indexer_score_cpu(p);
+  CHECK(out == std::vector<float>{15.f, 0.f, -8.f, -2.f});
+  p.q_batch_stride = 12;  // not a multiple of 8
+  CHECK_THROWS_WITH(indexer_score_cpu(p), Catch::Contains("q_batch_stride"));
+}
+
 TEST_CASE("indexer_score: batch stride and per-sequence weights") {
   const int H = 1, D = 8, T = 2;
   const std::int64_t stride = 3 * D;  // one padding row between sequences
@@ -78,7 +98,7 @@ TEST_CASE("indexer_score: batch stride and per-sequence weights") {
   std::vector<float> q(2 * D, 0.f);
   q[0] = 1.f, q[D] = 1.f;
   const auto qb = to_bf16(q), kb = to_bf16(k);
-  const std::vector<float> w{1.f, 10.f};
+  const auto w = to_bf16({1.f, 10.f});
   const std::vector<std::int32_t> n{2, 1};
   std::vector<float> out(2 * T);
   IndexerScoreParams p;
@@ -185,7 +205,7 @@ TEST_CASE("token_gather copies the K/V rows of the selected tokens, leaves the r
     for (int i = 0; i < topk; ++i)
       for (int h = 0; h < kv; ++h)
         for (int d = 0; d < D; ++d) {
-          const std::size_t at = ((std::size_t(b) * topk + i) * kv + h) * D + d;
+          const std::size_t at = ((std::size_t(b) * kv + h) * topk + i) * D + d;
           if (i < count[b]) {
             const float src = float(((b * kv + h) * T + ids[b * topk + i]) * D + d);
             REQUIRE(bf16_to_float(ok[at]) == src);
@@ -214,7 +234,8 @@ TEST_CASE("DSA validation names the field") {
   CHECK(error_of(token_select_cpu, p) == "token_select: n_tokens[b] must be in [0, max_tokens]");
 
   std::vector<bf16> q(16), k(16);
-  std::vector<float> w(2), out(2);
+  std::vector<bf16> w(2);
+  std::vector<float> out(2);
   std::vector<std::int32_t> n{2};
   IndexerScoreParams ip;
   ip.q = q.data(), ip.w = w.data(), ip.k = k.data(), ip.n_tokens = n.data(), ip.scores = out.data();

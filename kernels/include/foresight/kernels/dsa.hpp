@@ -12,7 +12,8 @@
 //   token id, so CPU and GPU agree exactly. ids are sorted ascending, entries
 //   [take, topk) are -1, count[b] = take.
 // - token_gather: K and V rows of the selected tokens, from the KV store of
-//   one layer (kv_gather.hpp's layout) into [batch, topk, kv_heads, head_dim].
+//   one layer (kv_gather.hpp's layout) into [batch, kv_heads, topk, head_dim],
+//   which dense decode attention reads with max_tokens = topk, seq_len = count.
 //
 // Inputs bf16, fp32 accumulation, fp32 scores.
 #pragma once
@@ -30,8 +31,8 @@
 namespace foresight::kernels {
 
 struct IndexerScoreParams {
-  const bf16* q = nullptr;        // [batch, heads, head_dim] indexer queries
-  const float* w = nullptr;       // [batch, heads] per-head weights
+  const bf16* q = nullptr;        // [batch, heads, head_dim] indexer queries (q_batch_stride apart)
+  const bf16* w = nullptr;        // [batch, heads] per-head weights (w_batch_stride apart)
   const bf16* k = nullptr;        // [batch, max_tokens, head_dim] indexer keys (one per cached token)
   const std::int32_t* n_tokens = nullptr;  // [batch], cached tokens per sequence (<= max_tokens)
   float* scores = nullptr;        // [batch, max_tokens] fp32
@@ -40,6 +41,11 @@ struct IndexerScoreParams {
   int head_dim = 64;              // D_I, multiple of 8 (GPU: 8 * a power of two, <= 256)
   int max_tokens = 0;
   std::int64_t k_batch_stride = 0;  // elements between sequences of k; 0 means max_tokens * head_dim
+  // Elements between sequences' q and w rows (a projection's output row
+  // holds both): 0 means heads * head_dim and heads (packed). q's stride is a
+  // multiple of 8 (16-byte loads).
+  std::int64_t q_batch_stride = 0;
+  std::int64_t w_batch_stride = 0;
 };
 
 struct TokenSelectParams {
@@ -65,7 +71,8 @@ struct TokenGatherParams {
   const bf16* store_v = nullptr;
   const std::int32_t* ids = nullptr;    // [batch, topk] (token_select output)
   const std::int32_t* count = nullptr;  // [batch]; entries [0, count[b]) of ids are gathered
-  bf16* out_k = nullptr;  // [batch, topk, kv_heads, head_dim]; rows >= count[b] left untouched
+  bf16* out_k = nullptr;  // [batch, kv_heads, topk, head_dim] (dense decode attention's K layout with
+                          // max_tokens = topk); rows >= count[b] left untouched
   bf16* out_v = nullptr;
   int batch = 0;
   int topk = 2048;
@@ -109,6 +116,19 @@ inline void validate_indexer_score(const IndexerScoreParams& p) {
   require_param(p.max_tokens >= 0, op, "max_tokens", "must be >= 0");
   require_param(p.k_batch_stride == 0 || p.k_batch_stride >= std::int64_t{p.max_tokens} * p.head_dim, op,
                 "k_batch_stride", "must be 0 or >= max_tokens * head_dim");
+  require_param(p.q_batch_stride == 0 || (p.q_batch_stride >= std::int64_t{p.heads} * p.head_dim &&
+                                          p.q_batch_stride % 8 == 0),
+                op, "q_batch_stride", "must be 0 or a multiple of 8 >= heads * head_dim");
+  require_param(p.w_batch_stride == 0 || p.w_batch_stride >= p.heads, op, "w_batch_stride",
+                "must be 0 or >= heads");
+}
+
+// Strides of q and w rows with 0 resolved (IndexerScoreParams).
+FORESIGHT_HD std::int64_t indexer_q_stride(const IndexerScoreParams& p) {
+  return p.q_batch_stride ? p.q_batch_stride : std::int64_t{p.heads} * p.head_dim;
+}
+FORESIGHT_HD std::int64_t indexer_w_stride(const IndexerScoreParams& p) {
+  return p.w_batch_stride ? p.w_batch_stride : p.heads;
 }
 
 inline void validate_token_select(const TokenSelectParams& p) {
