@@ -176,7 +176,9 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
                   "(KV in pinned host memory, query selects, misses fetched inline); sparda-no-prefetch "
                   "(Forecast of layer l-1 selects, fetched inline); sparda (Forecast selects, fetched on a side "
                   "stream while the previous layer computes); sparda-no-offload (Forecast selects, KV on the GPU); "
-                  "dsa and dsa-offload are simulated only so far (foresight synth)");
+                  "dsa (an indexer selects the model's dsa.topk_tokens tokens per sequence and layer, gathered "
+                  "from the GPU store); dsa-offload (the same, KV in pinned host memory, tokens gathered over "
+                  "PCIe every step)");
   sub->add_option("--backend", o->backend,
                   "cpu (reference kernels) or cuda (needs a build with CUDA and a GPU; head_dim 64/128, "
                   "64-token blocks) (default cpu)");

@@ -67,6 +67,7 @@ DecodeEngine::State::State(const config::ModelConfig& model, const DeviceWeights
   gather_ctas = o.gather_ctas > 0 ? o.gather_ctas : default_gather_ctas(B);
   const config::ModeTraits& mt = config::mode_traits(o.mode);
   sparse = mt.selects_blocks();
+  dsa = mt.selects_tokens();
   forecast_selects = mt.forecast();
   prefetch = mt.transfer == config::TransferPath::side_prefetch;
   prefill_offload = config::prefill_offload(mt);
@@ -107,6 +108,7 @@ DecodeEngine::State::State(const config::ModelConfig& model, const DeviceWeights
     *a = DeviceArray<std::int32_t>(be, static_cast<std::size_t>(B));
   }
   allocate_kv();
+  if (dsa) allocate_dsa();
   setup_l2();
   gather_op.assign(static_cast<std::size_t>(L), -1);
   ws_op.assign(static_cast<std::size_t>(L), -1);
@@ -125,8 +127,10 @@ void DecodeEngine::State::setup_l2() {
   l2_hit_ratio.assign(static_cast<std::size_t>(L), 0.0f);
   if (o.l2_reserve_bytes <= 0) return;
   if (!sparse) {
-    throw std::invalid_argument(
-        "--l2-reserve: only the block-sparse modes have a slot buffer to reserve L2 for (not dense)");
+    throw std::invalid_argument(fmt::format(
+        "--l2-reserve: only the block-sparse modes have a slot buffer to reserve L2 for, not {}{}",
+        config::to_string(o.mode),
+        dsa ? " (its reservation is simulated: `foresight replay TRACE --l2-reserve MIB`)" : ""));
   }
   const auto slot_bytes = static_cast<std::int64_t>(kv[0].slots.bytes());
   l2_windows = config::l2_windows(o.l2_reserve_bytes, slot_bytes, L);
@@ -193,11 +197,13 @@ void DecodeEngine::State::layer_front(int l, int n) {
   const auto& lw = w.layers[static_cast<std::size_t>(l)];
   const auto ls = static_cast<std::int16_t>(l);
   const std::uint64_t norm_bytes = 4ull * static_cast<std::uint64_t>(n) * H;
-  rec.op({st::qkvf_gemm, ls, -1, norm_bytes + gemm_bytes(n, H, R), gemm_flops(n, H, R)}, [&] {
+  const int out = R + (dsa ? idx_rows : 0);  // DSA: the indexer's projection in the same op
+  rec.op({st::qkvf_gemm, ls, -1, norm_bytes + gemm_bytes(n, H, out), gemm_flops(n, H, out)}, [&] {
     kernels::LinearParams g;
     g.x = x.get(); g.w = lw.wqkvf.get(); g.y = qkvf.get(); g.rows = n; g.in = H; g.out = R;
     g.norm_weight = lw.attn_norm.get(); g.norm_out = xn.get(); g.eps = static_cast<float>(m.rms_eps);
     be.linear(g);
+    if (dsa) project_indexer(l, n);
   });
 }
 
@@ -239,7 +245,8 @@ void DecodeEngine::State::rope_append(int l) {
   // write-through to host memory in the offload modes) and the tail slot:
   // one kernel, so one op (the trace has no separate kv_write in decode).
   const std::uint64_t rope_bytes = static_cast<std::uint64_t>(4 * B * (nh + 2 * nkv) * hd) + 2ull * B * nh * hd;
-  const std::uint64_t kv_bytes = static_cast<std::uint64_t>(4 * B * nkv * hd) * (sparse ? 2 : 1);
+  const std::uint64_t kv_bytes = static_cast<std::uint64_t>(4 * B * nkv * hd) * (sparse ? 2 : 1) +
+                                 (dsa ? 2ull * B * idim : 0);  // DSA: the indexer key
   rec.op({st::rope, ls, -1, rope_bytes + kv_bytes}, [&] {
     kernels::RopeAppendParams ra;
     auto& r = ra.rope;
@@ -259,6 +266,7 @@ void DecodeEngine::State::rope_append(int l) {
     }
     a.kv_heads = nkv; a.head_dim = hd;
     be.rope_append(ra);
+    if (dsa) append_indexer_key(l, B, 0, false);
   });
 }
 
@@ -323,10 +331,9 @@ void DecodeEngine::State::decode_layer(int l) {
         break;
       case LayerWork::o_proj: o_proj(l, B); break;
       case LayerWork::mlp: mlp(l, B); break;
-      case LayerWork::index_select:  // DSA: refused before an engine is built (run.cpp)
-      case LayerWork::token_gather:
-      case LayerWork::token_attention:
-        throw std::logic_error("decode_layer: the DSA modes are not implemented in the runtime");
+      case LayerWork::index_select: index_select(l); break;
+      case LayerWork::token_gather: token_gather(l); break;
+      case LayerWork::token_attention: token_attention(l); break;
     }
   }
 }
@@ -452,7 +459,11 @@ std::vector<std::int32_t> DecodeEngine::step(std::span<const std::int32_t> input
   if (s.graph_ready[static_cast<std::size_t>(slot)]) {
     s.be.graph_launch(slot);
     s.rec.replay_captured(slot);
-    if (!s.sparse) s.patch_dense_attention();
+    if (s.dsa) {
+      s.patch_dsa_ops();
+    } else if (!s.sparse) {
+      s.patch_dense_attention();
+    }
   } else {
     s.step_body();
   }
@@ -463,6 +474,7 @@ std::vector<std::int32_t> DecodeEngine::step(std::span<const std::int32_t> input
   s.rec.op({st::host}, [&] {
     s.out_ids.download(s.last_tokens.data(), s.last_tokens.size());
     if (s.sparse) s.finish_step();
+    if (s.dsa) s.finish_dsa_step();
   });
   s.last_step_ns = s.rec.end_step();
   ++s.step;

@@ -75,6 +75,7 @@ void DecodeEngine::State::prefill_layer(int l, int b, std::int64_t s0, int c) {
           a.store_k = kd; a.store_v = vd; a.max_tokens = max_tokens; a.block_tokens = block;
           a.kv_heads = nkv; a.head_dim = hd;
           be.kv_append(a);
+          if (dsa) append_indexer_key(l, c, b, true);  // the indexer keys of the chunk
         });
         break;
       case config::PrefillWork::attention: prefill_attention(l, b, s0, c, kd, vd, seq); break;
@@ -185,6 +186,7 @@ std::int64_t DecodeEngine::State::run_prefill_synthetic(std::int32_t& chunk_inde
           p.seed = synth_seed(o.seed, l, b, which);
           be.kv_synth(p);
         }
+        if (dsa) synth_indexer_keys(l, b, T);
       });
       if (!sparse) continue;
       rec.op({st::kv_write, static_cast<std::int16_t>(l), b, static_cast<std::uint64_t>(2 * T * nkv * hd)}, [&] {

@@ -27,6 +27,7 @@ struct LayerKv {
   DeviceArray<std::int64_t> last_used;  // [rows, n_slots] (LRU variant only)
   DeviceArray<bf16> slots;              // K slots then V slots (one range: one L2 window)
   DeviceSpan<bf16> slots_k, slots_v;    // [B, nkv, n_slots + 1, block, hd]; slot n_slots = tail
+  DeviceArray<bf16> ik;                 // DSA: indexer keys [B, max_tokens, idim] (GPU)
 };
 
 struct DecodeEngine::State {
@@ -49,6 +50,10 @@ struct DecodeEngine::State {
   bool prefetch = false;          // sparda: offloaded layers are fetched on the side stream
   bool lru = false;               // cache_blocks > topk
   bool use_graph = false;         // replay decode steps as a CUDA graph
+  // DSA (engine_dsa.cpp): an indexer of ih heads of idim scores every cached
+  // token; the top kt tokens of each sequence are gathered and attended.
+  bool dsa = false;
+  int ih = 0, idim = 0, idx_rows = 0, kt = 0;  // idx_rows: queries | key | head weights, padded to 8
   std::array<bool, Backend::kGraphSlots> graph_ready{};  // per graph slot
 
   // Activations, act_rows = max(batch, prefill chunk) rows.
@@ -66,6 +71,11 @@ struct DecodeEngine::State {
   DeviceArray<std::int32_t> slot_list, list_len;  // [rows, k + 1], [rows]
   DeviceArray<std::uint64_t> counters;            // [L, 3] (slot_list.hpp)
   DeviceArray<std::int32_t> query_selected;       // [rows, k] recall scratch
+  std::vector<DeviceArray<bf16>> idx_w;           // DSA, per layer [idx_rows, H] (synthetic)
+  DeviceArray<bf16> idx_out;                      // [act_rows, idx_rows]
+  DeviceArray<float> tok_scores;                  // [B, max_tokens]
+  DeviceArray<std::int32_t> tok_ids, tok_count;   // [L, B, kt], [L, B]
+  DeviceArray<bf16> gathered;                     // K [B, nkv, kt, hd], then V
 
   // Host state.
   std::vector<std::int64_t> ctx;
@@ -77,6 +87,7 @@ struct DecodeEngine::State {
   std::vector<RecallCounts> recall;  // per layer, measure_recall
   // Ops of the current step whose bytes are known after it ran.
   std::vector<int> gather_op, attention_op, ws_op;  // per layer, -1 none
+  std::vector<int> index_op;                        // DSA: per layer, the index_score op
   std::vector<std::vector<config::LayerStep>> plan;  // per layer: config::decode_layer_plan
   config::PrefillOffload prefill_offload = config::PrefillOffload::none;  // config::prefill_offload
 
@@ -115,6 +126,16 @@ struct DecodeEngine::State {
   void count_recall(int l);           // query's own selection vs sel(l)
   void sparse_attention(int l);
   void dense_attention(int l);
+  // DSA (engine_dsa.cpp).
+  void allocate_dsa();               // indexer weights, keys and selection buffers (after allocate_kv)
+  void project_indexer(int l, int rows);  // inside the qkvf_gemm op: idx_out = xn W_idx^T
+  void append_indexer_key(int l, int rows, int first_seq, bool one_sequence);  // idx_out's keys into kv[l].ik
+  void index_select(int l);          // index_score + token_topk ops
+  void token_gather(int l);
+  void token_attention(int l);
+  void patch_dsa_ops();              // a replayed step's byte counts (they grow per step)
+  void finish_dsa_step();            // downloads the token selections, records them and the gathers
+  void synth_indexer_keys(int l, int b, std::int64_t tokens);  // synthetic prefill
   void decode_layer(int l);
   void step_body();
   void capture_graphs();             // both graph slots, after step 0

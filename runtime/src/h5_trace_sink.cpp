@@ -16,6 +16,9 @@ class H5TraceSink final : public TraceSink {
   void add_selection(const trace::SelectionKey& key, std::span<const std::uint32_t> blocks) override {
     w_.add_selection(key, blocks);
   }
+  void add_token_selection(const trace::SelectionKey& key, std::span<const std::uint32_t> tokens) override {
+    w_.add_token_selection(key, tokens);
+  }
   void add_cache(const trace::CacheOutcome& c) override { w_.add_cache(c); }
   void add_memory(const trace::MemoryEntry& m) override { w_.add_memory(m); }
   void close(trace::RunStatus status, const std::string& reason) override { w_.close(status, reason); }

@@ -44,6 +44,12 @@ void MemoryTraceSink::add_selection(const trace::SelectionKey& key, std::span<co
   trace_.selection_blocks.insert(trace_.selection_blocks.end(), row.begin(), row.end());
 }
 
+void MemoryTraceSink::add_token_selection(const trace::SelectionKey& key, std::span<const std::uint32_t> tokens) {
+  if (!keep_selections_) return;
+  trace_.token_keys.push_back(key);
+  trace_.token_ids.insert(trace_.token_ids.end(), tokens.begin(), tokens.end());
+}
+
 void MemoryTraceSink::close(trace::RunStatus status, const std::string& reason) {
   trace_.header.status = status;
   trace_.header.status_reason = reason;
@@ -201,6 +207,14 @@ void Recorder::selection(std::int32_t step, std::int16_t layer, std::int32_t seq
   for (auto id : ids) if (id >= 0) blocks.push_back(static_cast<std::uint32_t>(id));
   trace::SelectionKey key{step, layer, seq, kv_head, static_cast<std::uint16_t>(blocks.size())};
   sink_->add_selection(key, blocks);
+}
+
+void Recorder::token_selection(std::int32_t step, std::int16_t layer, std::int32_t seq,
+                               std::span<const std::int32_t> ids) {
+  if (!sink_) return;
+  std::vector<std::uint32_t> tokens(ids.begin(), ids.end());
+  trace::SelectionKey key{step, layer, seq, 0, static_cast<std::uint16_t>(tokens.size())};
+  sink_->add_token_selection(key, tokens);
 }
 
 void Recorder::cache(const trace::CacheOutcome& c) {

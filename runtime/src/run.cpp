@@ -386,11 +386,10 @@ RunResult run_to_folder(const RunRequest& request) {
         req.model.name, req.model.dtype_bytes));
   }
   if (req.out_dir.empty()) throw std::invalid_argument("--out: a run folder is required");
-  if (config::mode_traits(run.mode).selects_tokens())
-    throw config::ConfigError(fmt::format("--mode {}: the runtime does not decode the DSA modes yet; "
-                                          "the simulator does: "
-                                          "`foresight synth --mode {}`", config::to_string(run.mode),
-                                          config::to_string(run.mode)));
+  if (config::mode_traits(run.mode).selects_tokens() && run.selection_source != "model")
+    throw config::ConfigError(fmt::format("--selections {}: external selections are block selections; mode {} "
+                                          "selects tokens with its indexer",
+                                          run.selection_source, config::to_string(run.mode)));
   const Prompts prompts = make_prompts(req);
   auto backend = make_backend(run.backend);
   resolve_l2(req, *backend);

@@ -56,7 +56,6 @@ sim::ScheduleConfig schedule_config(const trace::Trace& t) {
 
 TEST_CASE("runtime and simulator run the same per-layer op graph in every mode") {
   for (const config::Mode mode : config::kAllModes) {
-    if (config::mode_traits(mode).selects_tokens()) continue;  // the runtime does not decode DSA yet
     const std::string name = config::to_string(mode);
     CAPTURE(name);
     runtime::RunRequest r = testing::tiny_cpu_request("agree_op_graph_" + name, mode, {300, 200}, 2, 128);
@@ -75,7 +74,6 @@ TEST_CASE("runtime and simulator run the same per-layer op graph in every mode")
 
 TEST_CASE("runtime and simulator run the same prefill per layer in every mode") {
   for (const config::Mode mode : config::kAllModes) {
-    if (config::mode_traits(mode).selects_tokens()) continue;  // the runtime does not decode DSA yet
     const std::string name = config::to_string(mode);
     CAPTURE(name);
     // One sequence in one chunk: the runtime's chunk is then the schedule's.

@@ -79,6 +79,7 @@ std::string check_trace_times(const trace::Trace& t) {
 Out decode(Backend& be, config::Mode mode, std::int64_t topk, bool synthetic, std::int64_t cache_blocks,
            bool workload) {
   auto m = small_model();
+  if (config::mode_traits(mode).selects_tokens()) m.dsa.topk_tokens = topk;  // DSA: topk counts tokens
   auto w = make_synthetic_weights(m, 4);
   MemoryTraceSink sink({}, static_cast<std::uint32_t>(topk));
   Recorder rec(be, &sink);
@@ -117,7 +118,7 @@ Out decode(Backend& be, config::Mode mode, std::int64_t topk, bool synthetic, st
   }
   r.logits = e.last_logits();
   rec.close(trace::RunStatus::complete);
-  r.selections = sink.trace().selection_blocks;
+  r.selections = config::mode_traits(mode).selects_tokens() ? sink.trace().token_ids : sink.trace().selection_blocks;
   r.trace_problem = check_trace_times(sink.trace());
   return r;
 }
@@ -145,7 +146,9 @@ int main(int argc, char** argv) {
                        Case{Mode::sparse_offload, 6, true, 0, true}, Case{Mode::dense, 6, true},
                        Case{Mode::sparse, 6, true}, Case{Mode::sparda, 6, true},
                        Case{Mode::sparse, 20, true}, Case{Mode::sparse, 20, true, 0, true},
-                       Case{Mode::sparse, 6, false, 0, true}, Case{Mode::sparse, 6, true, 10, true}}) {
+                       Case{Mode::sparse, 6, false, 0, true}, Case{Mode::sparse, 6, true, 10, true},
+                       // DSA (topk in tokens): every token selected, then 256 of up to 1027.
+                       Case{Mode::dsa, 2048, false}, Case{Mode::dsa, 256, false}, Case{Mode::dsa_offload, 256, false}}) {
     if (only >= 0 && case_index++ != only) continue;
     const auto a = decode(*cpu, c.mode, c.topk, c.synthetic, c.cache_blocks, c.workload);
     const auto b = decode(*gpu, c.mode, c.topk, c.synthetic, c.cache_blocks, c.workload);
@@ -186,9 +189,14 @@ int main(int argc, char** argv) {
                   tie ? " (a tie: the sequences legitimately diverge from here)" : "");
     }
     const bool judged = !(c.synthetic && !c.workload && c.mode != Mode::dense);
+    // A DSA top-k below the context ranks indexer scores computed from keys
+    // projected by cuBLAS on one side and the CPU GEMM on the other: bf16
+    // rounding moves near-equal scores across the threshold, so its token
+    // selections are reported, and the case is judged on the tokens.
+    const bool selection_judged = judged && !(config::mode_traits(c.mode).selects_tokens() && c.topk < 1027);
     if (!b.trace_problem.empty()) std::printf("  cuda trace: %s\n", b.trace_problem.c_str());
     const bool ok = b.trace_problem.empty() && (same == total || tie) && a.selections.size() == b.selections.size() &&
-                    (!judged || tie || a.selections == b.selections);
+                    (!selection_judged || tie || a.selections == b.selections);
     std::size_t sel_same = 0;
     for (std::size_t i = 0; i < std::min(a.selections.size(), b.selections.size()); ++i)
       sel_same += a.selections[i] == b.selections[i];

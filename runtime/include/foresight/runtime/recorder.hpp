@@ -33,6 +33,8 @@ class TraceSink {
   virtual void add_op(const trace::Op& op, std::span<const std::uint64_t> deps) = 0;
   virtual void add_step(const trace::StepSpan& s) = 0;
   virtual void add_selection(const trace::SelectionKey& key, std::span<const std::uint32_t> blocks) = 0;
+  // DSA: one (step, layer, seq)'s selected token ids, strictly ascending.
+  virtual void add_token_selection(const trace::SelectionKey& key, std::span<const std::uint32_t> tokens) = 0;
   virtual void add_cache(const trace::CacheOutcome& c) = 0;
   virtual void add_memory(const trace::MemoryEntry& m) = 0;
   virtual void close(trace::RunStatus status, const std::string& reason) = 0;
@@ -49,6 +51,7 @@ class MemoryTraceSink final : public TraceSink {
   void add_op(const trace::Op& op, std::span<const std::uint64_t> deps) override;
   void add_step(const trace::StepSpan& s) override { trace_.steps.push_back(s); }
   void add_selection(const trace::SelectionKey& key, std::span<const std::uint32_t> blocks) override;
+  void add_token_selection(const trace::SelectionKey& key, std::span<const std::uint32_t> tokens) override;
   void add_cache(const trace::CacheOutcome& c) override { trace_.cache.push_back(c); }
   void add_memory(const trace::MemoryEntry& m) override { trace_.memory.push_back(m); }
   void close(trace::RunStatus status, const std::string& reason) override;
@@ -148,6 +151,8 @@ class Recorder {
 
   void selection(std::int32_t step, std::int16_t layer, std::int32_t seq, std::uint16_t kv_head,
                  std::span<const std::int32_t> ids);  // -1 entries are skipped
+  // DSA: the first `count` of `ids` (ascending token ids) of (step, layer, seq).
+  void token_selection(std::int32_t step, std::int16_t layer, std::int32_t seq, std::span<const std::int32_t> ids);
   void cache(const trace::CacheOutcome& c);
   void memory(const trace::MemoryEntry& m);
   // Flushes, then closes the sink (idempotent).
