@@ -1,0 +1,237 @@
+// choose_sparse_prefill: per head, the cheapest pattern (in tiles) whose
+// estimated recall reaches the target (see foresight/kernels/sparse_prefill.hpp).
+//
+// Counting each estimated element once: the last queries sit at positions
+// [first, last]. Triangular only pairs sinks S <= first - W + 1 with a band W,
+// so no estimated element is both a sink and in the band. Interval-Slash
+// takes columns only among keys that no chosen slash reaches from any
+// estimated query. Block-Cluster takes absolute key blocks only below
+// qb(first) - L, outside every estimated query's local tiles. Each pattern's
+// recall is then a plain sum of the summaries.
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <numeric>
+
+#include "foresight/kernels/param_check.hpp"
+#include "foresight/kernels/sparse_prefill.hpp"
+#include "parallel.hpp"
+
+namespace foresight::kernels {
+
+namespace {
+constexpr std::int64_t kB = kSparsePrefillBlock;
+
+// sum_{x = 0}^{n - 1} min(x, c) for c >= 0.
+std::int64_t sum_min(std::int64_t n, std::int64_t c) {
+  if (n <= 0) return 0;
+  if (n - 1 <= c) return n * (n - 1) / 2;
+  return c * (c + 1) / 2 + (n - 1 - c) * c;
+}
+
+// Tiles of Triangular{64 s, 64 w + 1} over q query blocks: band min(qb, w) + 1,
+// plus sink blocks below the band.
+std::int64_t triangular_blocks(std::int64_t q, std::int64_t s, std::int64_t w) {
+  return sum_min(q, w) + q + sum_min(q - w, s);
+}
+
+std::vector<double> prefix(const float* x, std::int64_t n) {
+  std::vector<double> p(static_cast<std::size_t>(n + 1), 0.0);
+  for (std::int64_t i = 0; i < n; ++i) p[static_cast<std::size_t>(i + 1)] = p[static_cast<std::size_t>(i)] + x[i];
+  return p;
+}
+
+// The fewest largest entries of x (>= 0) summing to >= need: their indices,
+// ascending, in *out; returns their sum, or -1 when all of x is not enough.
+// O(n): a histogram over the top float bits, sorting only the boundary bucket.
+double top_mass(const float* x, std::int64_t n, double need, std::vector<std::int64_t>* out) {
+  out->clear();
+  if (need <= 0) return 0;
+  constexpr int kBuckets = 4096;  // float bits >> 19 of a non-negative float
+  auto bucket = [](float v) {
+    std::uint32_t u;
+    std::memcpy(&u, &v, sizeof u);
+    return static_cast<int>(u >> 19) & (kBuckets - 1);
+  };
+  std::array<double, kBuckets> mass{};
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (x[i] > 0) mass[static_cast<std::size_t>(bucket(x[i]))] += x[i];
+  }
+  double sum = 0;
+  int edge = kBuckets - 1;
+  for (; edge >= 0; --edge) {
+    if (sum + mass[static_cast<std::size_t>(edge)] >= need) break;
+    sum += mass[static_cast<std::size_t>(edge)];
+  }
+  if (edge < 0) return -1;
+  std::vector<std::int64_t> border;
+  std::vector<char> take(static_cast<std::size_t>(n), 0);
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (x[i] <= 0) continue;
+    const int b = bucket(x[i]);
+    if (b > edge) take[static_cast<std::size_t>(i)] = 1;
+    if (b == edge) border.push_back(i);
+  }
+  std::sort(border.begin(), border.end(), [&](std::int64_t a, std::int64_t b) { return x[a] > x[b]; });
+  for (std::size_t k = 0; k < border.size() && sum < need; ++k) {
+    take[static_cast<std::size_t>(border[k])] = 1;
+    sum += x[border[k]];
+  }
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (take[static_cast<std::size_t>(i)]) out->push_back(i);
+  }
+  return sum;
+}
+
+struct Ctx {
+  std::int64_t n, q, first, last;
+  const float *key, *off, *blk;
+  double target;
+};
+
+void keep_if_better(SparsePrefillChoice& best, SparsePrefillChoice&& c) {
+  if (c.blocks < best.blocks) best = std::move(c);
+}
+
+void try_triangular(const Ctx& c, const std::vector<double>& pa, const std::vector<double>& pd,
+                    SparsePrefillChoice& best) {
+  for (std::int64_t w = 0; w < c.q; ++w) {
+    const double band = pd[static_cast<std::size_t>(std::min(kB * w + 1, c.n))];
+    std::int64_t s = 0;
+    if (band < c.target) {
+      const std::int64_t s_max = c.first - kB * w >= 0 ? (c.first - kB * w) / kB : -1;
+      auto sink = [&](std::int64_t b) { return pa[static_cast<std::size_t>(std::min(kB * b, c.n))]; };
+      if (s_max < 1 || band + sink(s_max) < c.target) continue;
+      std::int64_t lo = 1, hi = s_max;  // smallest s with band + sink(s) >= target
+      while (lo < hi) {
+        const std::int64_t mid = (lo + hi) / 2;
+        if (band + sink(mid) >= c.target) hi = mid;
+        else lo = mid + 1;
+      }
+      s = lo;
+    }
+    SparsePrefillChoice ch;
+    ch.pattern.kind = SparsePatternKind::triangular;
+    ch.pattern.triangular = {kB * s, kB * w + 1};
+    ch.blocks = triangular_blocks(c.q, s, w);
+    ch.recall = band + pa[static_cast<std::size_t>(std::min(kB * s, c.n))];
+    keep_if_better(best, std::move(ch));
+    if (s == 0) break;  // a wider band only costs more
+  }
+}
+
+void try_block_cluster(const Ctx& c, const std::vector<double>& pb, const std::vector<double>& block_mass,
+                       SparsePrefillChoice& best) {
+  const std::int64_t qb_first = c.first / kB;
+  std::vector<std::int64_t> cand;
+  for (std::int64_t l = 0; l < c.q; l = l < 16 ? l + 1 : l + l / 2) {
+    const double local = pb[static_cast<std::size_t>(l + 1)];
+    const std::int64_t local_cost = sum_min(c.q, l) + c.q;
+    if (local_cost >= best.blocks) break;
+    SparsePrefillChoice ch;
+    ch.pattern.kind = SparsePatternKind::block_cluster;
+    ch.pattern.block_cluster.local_blocks = l;
+    ch.blocks = local_cost;
+    ch.recall = local;
+    if (local < c.target) {
+      cand.clear();
+      for (std::int64_t kb = 0; kb < qb_first - l; ++kb) {
+        if (block_mass[static_cast<std::size_t>(kb)] > 0) cand.push_back(kb);
+      }
+      // Mass per tile; key block kb costs the query blocks qb > kb + L.
+      auto ratio = [&](std::int64_t kb) { return block_mass[static_cast<std::size_t>(kb)] / double(c.q - kb - l - 1); };
+      std::sort(cand.begin(), cand.end(), [&](std::int64_t a, std::int64_t b) { return ratio(a) > ratio(b); });
+      for (std::size_t k = 0; k < cand.size() && ch.recall < c.target; ++k) {
+        ch.pattern.block_cluster.key_blocks.push_back(cand[k]);
+        ch.recall += block_mass[static_cast<std::size_t>(cand[k])];
+        ch.blocks += c.q - cand[k] - l - 1;
+      }
+      if (ch.recall < c.target) continue;
+      std::sort(ch.pattern.block_cluster.key_blocks.begin(), ch.pattern.block_cluster.key_blocks.end());
+    }
+    keep_if_better(best, std::move(ch));
+  }
+}
+
+void try_interval_slash(const Ctx& c, SparsePrefillChoice& best) {
+  std::vector<std::int64_t> offs, cols;
+  std::vector<float> free_keys(static_cast<std::size_t>(c.n));
+  std::vector<std::int32_t> cover(static_cast<std::size_t>(c.n + 1));
+  std::vector<char> rel(static_cast<std::size_t>(c.q + 1));
+  for (double frac : {0.0, 0.25, 0.5, 0.75, 0.9, 1.0}) {
+    const double slash_mass = c.off[0] + std::max(0.0, top_mass(c.off + 1, c.n - 1, frac * c.target - c.off[0], &offs));
+    for (auto& o : offs) ++o;  // indices of off + 1
+    offs.insert(offs.begin(), 0);
+    // Keys some chosen slash reaches from an estimated query: not columns.
+    std::fill(cover.begin(), cover.end(), 0);
+    for (std::int64_t o : offs) {
+      ++cover[static_cast<std::size_t>(std::max<std::int64_t>(0, c.first - o))];
+      --cover[static_cast<std::size_t>(c.last - o + 1)];
+    }
+    std::int32_t run = 0;
+    for (std::int64_t j = 0; j < c.n; ++j) {
+      run += cover[static_cast<std::size_t>(j)];
+      free_keys[static_cast<std::size_t>(j)] = run > 0 ? 0.f : c.key[j];
+    }
+    const double col_mass = top_mass(free_keys.data(), c.n, c.target - slash_mass, &cols);
+    if (col_mass < 0) continue;
+    std::fill(rel.begin(), rel.end(), 0);
+    for (std::int64_t o : offs) {
+      rel[static_cast<std::size_t>(o / kB)] = 1;
+      if (o % kB) rel[static_cast<std::size_t>(std::min(o / kB + 1, c.q))] = 1;
+    }
+    std::int64_t blocks = 0;
+    for (std::int64_t t = 0; t < c.q; ++t) blocks += rel[static_cast<std::size_t>(t)] ? c.q - t : 0;
+    std::size_t seen = 0;
+    for (std::int64_t qb = 0; qb < c.q; ++qb) {
+      const std::int64_t i_hi = std::min(qb * kB + kB, c.n) - 1;
+      while (seen < cols.size() && cols[seen] <= i_hi) ++seen;
+      blocks += (static_cast<std::int64_t>(seen) + kB - 1) / kB;
+    }
+    if (blocks >= best.blocks) continue;
+    SparsePrefillChoice ch;
+    ch.pattern.kind = SparsePatternKind::interval_slash;
+    ch.pattern.interval_slash = {cols, offs};
+    ch.blocks = blocks;
+    ch.recall = slash_mass + col_mass;
+    best = std::move(ch);
+  }
+}
+
+}  // namespace
+
+std::vector<SparsePrefillChoice> choose_sparse_prefill(const SparsePrefillEstimate& e, double target_recall) {
+  const char* op = "choose_sparse_prefill";
+  require_param(target_recall > 0 && target_recall <= 1, op, "target_recall", "must be in (0, 1]");
+  require_param(e.n_heads > 0 && e.tokens > 0 && e.n_last >= 1 && e.n_last <= e.tokens, op, "estimate",
+                "must have heads, tokens and 1 <= n_last <= tokens");
+  const std::int64_t n = e.tokens, q = (n + kB - 1) / kB;
+  require_param(e.key_mass.size() == static_cast<std::size_t>(e.n_heads * n) &&
+                    e.offset_mass.size() == e.key_mass.size() &&
+                    e.block_offset_mass.size() == static_cast<std::size_t>(e.n_heads * q),
+                op, "estimate", "summaries must be [n_heads, tokens] and [n_heads, q_blocks]");
+  std::vector<SparsePrefillChoice> out(static_cast<std::size_t>(e.n_heads));
+  detail::parallel_for(e.n_heads, 1, [&](std::int64_t h) {
+    const Ctx c{n, q, n - e.n_last, n - 1, e.key_mass.data() + h * n, e.offset_mass.data() + h * n,
+                e.block_offset_mass.data() + h * q, target_recall};
+    SparsePrefillChoice best;  // full coverage
+    best.pattern.kind = SparsePatternKind::block_cluster;
+    best.pattern.block_cluster.local_blocks = q - 1;
+    best.blocks = q * (q + 1) / 2;
+    best.recall = 1.0;
+    const std::vector<double> pa = prefix(c.key, n), pd = prefix(c.off, n), pb = prefix(c.blk, q);
+    std::vector<double> block_mass(static_cast<std::size_t>(q));
+    for (std::int64_t kb = 0; kb < q; ++kb) block_mass[static_cast<std::size_t>(kb)] = pa[static_cast<std::size_t>(std::min(kb * kB + kB, n))] - pa[static_cast<std::size_t>(kb * kB)];
+    // Ties keep the earlier: Triangular, then Block-Cluster, then Interval-Slash.
+    SparsePrefillChoice tri = best;
+    tri.blocks += 1;  // so that a triangular tie with full coverage wins
+    try_triangular(c, pa, pd, tri);
+    if (tri.blocks <= best.blocks) best = std::move(tri);
+    try_block_cluster(c, pb, block_mass, best);
+    try_interval_slash(c, best);
+    out[static_cast<std::size_t>(h)] = std::move(best);
+  });
+  return out;
+}
+
+}  // namespace foresight::kernels
