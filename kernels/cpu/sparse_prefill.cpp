@@ -127,7 +127,9 @@ void sparse_prefill_cpu(const SparsePrefillParams& params) {
 
 SparsePrefillEstimate estimate_sparse_prefill_cpu(const PrefillAttentionParams& attn, int n_last) {
   const char* op = "sparse_prefill_estimate";
-  const PrefillAttentionParams p = validated_attn(attn, op);
+  PrefillAttentionParams unused_o = attn;  // the estimate writes no output
+  if (!unused_o.o) unused_o.o = const_cast<bf16*>(attn.q);
+  const PrefillAttentionParams p = validated_attn(unused_o, op);
   require_param(n_last >= 1, op, "n_last", "must be >= 1");
   SparsePrefillEstimate est;
   est.n_heads = p.n_heads;
