@@ -255,9 +255,12 @@ void try_interval_slash(const Ctx& c, const std::vector<double>& pd, SparsePrefi
 
 }  // namespace
 
-std::vector<SparsePrefillChoice> choose_sparse_prefill(const SparsePrefillEstimate& e, double target_recall) {
+std::vector<SparsePrefillChoice> choose_sparse_prefill(const SparsePrefillEstimate& e, double target_recall,
+                                                       unsigned kinds) {
   const char* op = "choose_sparse_prefill";
   require_param(target_recall > 0 && target_recall <= 1, op, "target_recall", "must be in (0, 1]");
+  require_param(kinds != 0 && (kinds & ~kAllSparsePatterns) == 0, op, "kinds", "must be a non-empty mask of pattern kinds");
+  auto allowed = [kinds](SparsePatternKind k) { return (kinds >> static_cast<int>(k)) & 1u; };
   require_param(e.n_heads > 0 && e.tokens > 0 && e.n_last >= 1 && e.n_last <= e.tokens, op, "estimate",
                 "must have heads, tokens and 1 <= n_last <= tokens");
   const std::int64_t n = e.tokens, q = (n + kB - 1) / kB;
@@ -269,21 +272,32 @@ std::vector<SparsePrefillChoice> choose_sparse_prefill(const SparsePrefillEstima
   detail::parallel_for(e.n_heads, 1, [&](std::int64_t h) {
     const Ctx c{n, q, n - e.n_last, n - 1, std::max<std::int64_t>(0, n - e.n_last - kLocalZone), e.key_mass.data() + h * n, e.offset_mass.data() + h * n,
                 e.block_offset_mass.data() + h * q, target_recall};
-    SparsePrefillChoice best;  // full coverage
-    best.pattern.kind = SparsePatternKind::block_cluster;
-    best.pattern.block_cluster.local_blocks = q - 1;
+    SparsePrefillChoice best;  // full coverage, of an allowed kind
     best.blocks = q * (q + 1) / 2;
     best.recall = 1.0;
+    if (allowed(SparsePatternKind::block_cluster)) {
+      best.pattern.kind = SparsePatternKind::block_cluster;
+      best.pattern.block_cluster.local_blocks = q - 1;
+    } else if (allowed(SparsePatternKind::triangular)) {
+      best.pattern.kind = SparsePatternKind::triangular;
+      best.pattern.triangular = {n, 1};
+    } else {
+      best.pattern.kind = SparsePatternKind::interval_slash;
+      best.pattern.interval_slash.slashes.resize(static_cast<std::size_t>(n));
+      std::iota(best.pattern.interval_slash.slashes.begin(), best.pattern.interval_slash.slashes.end(), std::int64_t{0});
+    }
     const std::vector<double> pa = prefix(c.key, n), pd = prefix(c.off, n), pb = prefix(c.blk, q);
     std::vector<double> block_mass(static_cast<std::size_t>(q));
     for (std::int64_t kb = 0; kb < q; ++kb) block_mass[static_cast<std::size_t>(kb)] = pa[static_cast<std::size_t>(std::min(kb * kB + kB, n))] - pa[static_cast<std::size_t>(kb * kB)];
     // Ties keep the earlier: Triangular, then Block-Cluster, then Interval-Slash.
-    SparsePrefillChoice tri = best;
-    tri.blocks += 1;  // so that a triangular tie with full coverage wins
-    try_triangular(c, pa, pd, tri);
-    if (tri.blocks <= best.blocks) best = std::move(tri);
-    try_block_cluster(c, pb, block_mass, best);
-    try_interval_slash(c, pd, best);
+    if (allowed(SparsePatternKind::triangular)) {
+      SparsePrefillChoice tri = best;
+      tri.blocks += 1;  // so that a triangular tie with full coverage wins
+      try_triangular(c, pa, pd, tri);
+      if (tri.blocks <= best.blocks) best = std::move(tri);
+    }
+    if (allowed(SparsePatternKind::block_cluster)) try_block_cluster(c, pb, block_mass, best);
+    if (allowed(SparsePatternKind::interval_slash)) try_interval_slash(c, pd, best);
     out[static_cast<std::size_t>(h)] = std::move(best);
   });
   return out;

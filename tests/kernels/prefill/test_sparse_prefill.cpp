@@ -243,6 +243,21 @@ TEST_CASE("estimate + choose find the planted pattern of each head") {
   // choose's block counts are the lowering's.
   const auto l = lower_sparse_prefill(pats, n);
   for (int h = 0; h < 3; ++h) CHECK(l.blocks_computed(h) == choice[static_cast<std::size_t>(h)].blocks);
+  // One kind only: every head gets it; block counts still match the lowering.
+  for (SparsePatternKind kind : {SparsePatternKind::triangular, SparsePatternKind::interval_slash,
+                                 SparsePatternKind::block_cluster}) {
+    const auto only = choose_sparse_prefill(e, 0.95, 1u << static_cast<int>(kind));
+    std::vector<HeadPattern> op;
+    for (const auto& c : only) {
+      CHECK(c.pattern.kind == kind);
+      CHECK(c.recall >= 0.95);
+      op.push_back(c.pattern);
+    }
+    const auto lo = lower_sparse_prefill(op, n);
+    for (int h = 0; h < 3; ++h) CHECK(lo.blocks_computed(h) == only[static_cast<std::size_t>(h)].blocks);
+    CHECK(only[static_cast<std::size_t>(kind == SparsePatternKind::triangular ? 0 : kind == SparsePatternKind::interval_slash ? 1 : 2)].blocks ==
+          choice[static_cast<std::size_t>(kind == SparsePatternKind::triangular ? 0 : kind == SparsePatternKind::interval_slash ? 1 : 2)].blocks);
+  }
   // Recall is the estimate's mass inside the pattern, each element once.
   for (int h = 0; h < 3; ++h) {
     double inside = 0;
@@ -343,4 +358,5 @@ TEST_CASE("validation names the field") {
   SparsePrefillEstimate e;
   CHECK_THAT(msg([&] { choose_sparse_prefill(e, 0.0); }), Catch::Contains("target_recall"));
   CHECK_THAT(msg([&] { choose_sparse_prefill(e, 0.9); }), Catch::Contains("estimate"));
+  CHECK_THAT(msg([&] { choose_sparse_prefill(e, 0.9, 0u); }), Catch::Contains("kinds"));
 }

@@ -152,14 +152,20 @@ SparsePrefillEstimate estimate_sparse_prefill_cpu(const PrefillAttentionParams& 
 // columns and slashes taken by mass), and masses are counted so that no
 // element of the estimate is counted twice, so `recall` is exact for the
 // estimate's queries. Falls back to full coverage (Block-Cluster with
-// L = q_blocks - 1, recall 1). O(tokens) per head plus a sort of tokens / 64
+// L = q_blocks - 1, recall 1; of the first allowed kind when Block-Cluster is
+// not allowed). O(tokens) per head plus a sort of tokens / 64
 // key blocks; heads run on the cpu_threads() pool.
 struct SparsePrefillChoice {
   HeadPattern pattern;
   std::int64_t blocks = 0;  // tiles the lowered pattern computes
   double recall = 0;        // estimated
 };
-std::vector<SparsePrefillChoice> choose_sparse_prefill(const SparsePrefillEstimate& estimate, double target_recall);
+// kinds: a mask of the pattern kinds to try (bit 1 << int(kind)); with one
+// kind, every head gets that kind (its full-coverage form when the target is
+// out of reach), as the benchmark's fixed-pattern rows use.
+inline constexpr unsigned kAllSparsePatterns = 7u;
+std::vector<SparsePrefillChoice> choose_sparse_prefill(const SparsePrefillEstimate& estimate, double target_recall,
+                                                       unsigned kinds = kAllSparsePatterns);
 
 #ifdef FORESIGHT_HAVE_CUDA
 // Block-sparse attention on the GPU: p.layout points to device memory (see
