@@ -15,10 +15,11 @@
 #include <string>
 #include <vector>
 
-#include "../dense/gpu_check_util.cuh"
 #include "foresight/kernels/prefill_attention.hpp"
 #include "foresight/kernels/sparse_prefill.hpp"
 #include "gpu_present.hpp"
+
+#include "../dense/gpu_check_util.cuh"  // after bf16.hpp, which it uses
 #include "numeric.hpp"
 #include "sparse_prefill_cases.hpp"
 
