@@ -173,7 +173,7 @@ void bench_one(std::int64_t tokens, const Shape& sh, int reps, double target) {
     estimate_sparse_prefill_cuda(attn, n_last, key.get(), off.get(), blk.get(), stats.get(), nullptr);
   });
   SparsePrefillEstimate est;
-  est.n_heads = sh.nh, est.tokens = tokens, est.n_last = n_last;
+  est.n_heads = sh.nh, est.tokens = tokens, est.n_last = static_cast<int>(std::min<std::int64_t>(n_last, tokens));
   est.key_mass = key.download(), est.offset_mass = off.download(), est.block_offset_mass = blk.download();
 
   struct Row {
