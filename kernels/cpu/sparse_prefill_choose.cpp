@@ -37,11 +37,20 @@ std::int64_t triangular_blocks(std::int64_t q, std::int64_t s, std::int64_t w) {
   return sum_min(q, w) + q + sum_min(q - w, s);
 }
 
-std::vector<double> prefix(const float* x, std::int64_t n) {
-  std::vector<double> p(static_cast<std::size_t>(n + 1), 0.0);
-  for (std::int64_t i = 0; i < n; ++i) p[static_cast<std::size_t>(i + 1)] = p[static_cast<std::size_t>(i)] + x[i];
-  return p;
+// out[i] = x[0] + ... + x[i - 1], i in [0, n].
+void prefix(const float* x, std::int64_t n, std::vector<double>& out) {
+  out.resize(static_cast<std::size_t>(n + 1));
+  out[0] = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) out[static_cast<std::size_t>(i + 1)] = out[static_cast<std::size_t>(i)] + x[i];
 }
+
+// Per-thread buffers reused across heads and calls (fresh multi-MiB vectors
+// per head cost more in page faults than the search itself).
+struct Scratch {
+  std::vector<double> pa, pd, pb, block_mass;
+  std::vector<float> free_keys;
+  std::vector<std::int32_t> cover;
+};
 
 // The fewest largest entries of x (>= 0) summing to >= need, at most `cap`
 // of them: their indices, ascending, in *out; returns their sum, or -1 when
@@ -197,9 +206,11 @@ constexpr std::int64_t kMaxColumns = 64 * kB;
 // zone, so no key needs excluding from the columns), and the top offsets
 // reaching half and 90 % of the target (far slashes; keys they reach from an
 // estimated query are excluded from the columns). Columns then take the rest.
-void try_interval_slash(const Ctx& c, const std::vector<double>& pd, SparsePrefillChoice& best) {
+void try_interval_slash(const Ctx& c, Scratch& sc, SparsePrefillChoice& best) {
+  const std::vector<double>& pd = sc.pd;
   std::vector<std::int64_t> offs, cols;
-  std::vector<float> free_keys(static_cast<std::size_t>(c.n));
+  std::vector<float>& free_keys = sc.free_keys;
+  free_keys.resize(static_cast<std::size_t>(c.n));
   auto keep = [&](double slash_mass, double col_mass) {
     const std::int64_t blocks = interval_slash_blocks(c, cols, offs);
     if (blocks >= best.blocks) return;
@@ -232,7 +243,8 @@ void try_interval_slash(const Ctx& c, const std::vector<double>& pd, SparsePrefi
     std::iota(offs.begin(), offs.end(), std::int64_t{0});
     keep(slash_mass, col_mass);
   }
-  std::vector<std::int32_t> cover(static_cast<std::size_t>(c.n + 1));
+  std::vector<std::int32_t>& cover = sc.cover;
+  cover.resize(static_cast<std::size_t>(c.n + 1));
   for (double frac : {0.5, 0.9}) {
     const double far = top_mass(c.off + 1, c.n - 1, frac * c.target - c.off[0], c.n, &offs);
     if (far < 0) continue;
@@ -286,8 +298,13 @@ std::vector<SparsePrefillChoice> choose_sparse_prefill(const SparsePrefillEstima
       best.pattern.interval_slash.slashes.resize(static_cast<std::size_t>(n));
       std::iota(best.pattern.interval_slash.slashes.begin(), best.pattern.interval_slash.slashes.end(), std::int64_t{0});
     }
-    const std::vector<double> pa = prefix(c.key, n), pd = prefix(c.off, n), pb = prefix(c.blk, q);
-    std::vector<double> block_mass(static_cast<std::size_t>(q));
+    thread_local Scratch sc;
+    prefix(c.key, n, sc.pa);
+    prefix(c.off, n, sc.pd);
+    prefix(c.blk, q, sc.pb);
+    const std::vector<double>&pa = sc.pa, &pd = sc.pd, &pb = sc.pb;
+    std::vector<double>& block_mass = sc.block_mass;
+    block_mass.resize(static_cast<std::size_t>(q));
     for (std::int64_t kb = 0; kb < q; ++kb) block_mass[static_cast<std::size_t>(kb)] = pa[static_cast<std::size_t>(std::min(kb * kB + kB, n))] - pa[static_cast<std::size_t>(kb * kB)];
     // Ties keep the earlier: Triangular, then Block-Cluster, then Interval-Slash.
     if (allowed(SparsePatternKind::triangular)) {
@@ -297,7 +314,7 @@ std::vector<SparsePrefillChoice> choose_sparse_prefill(const SparsePrefillEstima
       if (tri.blocks <= best.blocks) best = std::move(tri);
     }
     if (allowed(SparsePatternKind::block_cluster)) try_block_cluster(c, pb, block_mass, best);
-    if (allowed(SparsePatternKind::interval_slash)) try_interval_slash(c, pd, best);
+    if (allowed(SparsePatternKind::interval_slash)) try_interval_slash(c, sc, best);
     out[static_cast<std::size_t>(h)] = std::move(best);
   });
   return out;
