@@ -12,9 +12,10 @@
 // also applies the head's rule (triangular sink/band, or slash bit set and
 // key not a column).
 //
-// Estimate: CTA per (head, estimated query); warp per key, lanes split
-// head_dim. Pass 1 finds each row's max and sum, pass 2 adds the
-// probabilities into the summaries with atomics.
+// Estimate: CTA per (head, estimated query); 8 lanes per key (16-byte K
+// loads, the query slice in registers), 32 keys per CTA step. Pass 1 finds
+// each row's max and sum, pass 2 adds the probabilities into the summaries
+// with atomics.
 #include <algorithm>
 #include <cmath>
 
@@ -279,14 +280,38 @@ void launch(const PrefillAttentionParams& p, const SparsePrefillLayoutView& l, c
 // ---- estimate -------------------------------------------------------------
 
 constexpr int kEstThreads = 256;
+constexpr int kLanesPerKey = 8;  // a warp scores 4 keys at a time, 8 lanes each
 
-// Score of key j for the query held in q_sh (fp32, scaled), all lanes get it.
+// Score of key j (scaled) from this lane's D / 8 query values and 16-byte K
+// loads, summed over the 8 lanes of its group (all 8 get it). Lanes whose
+// key is out of range pass valid = false and still join the shuffles.
 template <int D>
-__device__ __forceinline__ float warp_score(const float* q_sh, const bf16* kj, int lane) {
+__device__ __forceinline__ float group_score(const float (&qr)[D / 8], const bf16* kj, int sub, bool valid) {
   float acc = 0.f;
+  if (valid) {
 #pragma unroll
-  for (int e = lane; e < D; e += 32) acc += q_sh[e] * cuda_detail::to_f(kj[e]);
-  return cuda_detail::warp_sum(acc);
+    for (int v = 0; v < D / 64; ++v) {
+      const uint4 raw = __ldg(reinterpret_cast<const uint4*>(kj + sub * (D / 8)) + v);
+      const std::uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        acc += qr[v * 8 + 2 * i] * __uint_as_float(w[i] << 16);
+        acc += qr[v * 8 + 2 * i + 1] * __uint_as_float(w[i] & 0xffff0000u);
+      }
+    }
+  }
+  acc += __shfl_xor_sync(0xffffffffu, acc, 1);
+  acc += __shfl_xor_sync(0xffffffffu, acc, 2);
+  acc += __shfl_xor_sync(0xffffffffu, acc, 4);
+  return acc;
+}
+
+// Merges running (max, sum) pairs.
+__device__ __forceinline__ void merge_stats(float& m, float& l, float m2, float l2) {
+  const float nm = fmaxf(m, m2);
+  if (nm == -INFINITY) return;
+  l = (m == -INFINITY ? 0.f : l * expf(m - nm)) + (m2 == -INFINITY ? 0.f : l2 * expf(m2 - nm));
+  m = nm;
 }
 
 // pass 0: row max and sum per (head, estimated row) into stats [h, r, 2];
@@ -296,35 +321,43 @@ __global__ void __launch_bounds__(kEstThreads)
     estimate_kernel(PrefillAttentionParams p, int n_last, float* key_mass, float* off_mass, float* blk_mass,
                     float* stats, int blk_in_smem) {
   extern __shared__ float blk_sh[];  // q_blocks floats when blk_in_smem
-  __shared__ float q_sh[D];
   __shared__ float red_m[kEstThreads / 32], red_l[kEstThreads / 32];
   const int h = blockIdx.x, r = blockIdx.y;
   const int n = static_cast<int>(p.chunk), q_blocks = (n + kSparsePrefillBlock - 1) / kSparsePrefillBlock;
   const int pos = n - n_last + r;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = kEstThreads / 32;
+  constexpr int kWarps = kEstThreads / 32, kGroups = 32 / kLanesPerKey;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int group = lane / kLanesPerKey, sub = lane % kLanesPerKey;
   const int kvh = h / (p.n_heads / p.n_kv_heads);
-  for (int e = threadIdx.x; e < D; e += kEstThreads) {
-    q_sh[e] = cuda_detail::to_f(p.q[std::int64_t{pos} * p.q_token_stride + std::int64_t{h} * D + e]) * p.scale;
+  float qr[D / 8];  // this lane's slice of the query, scaled
+  {
+    const bf16* qg = p.q + std::int64_t{pos} * p.q_token_stride + std::int64_t{h} * D + sub * (D / 8);
+#pragma unroll
+    for (int e = 0; e < D / 8; ++e) qr[e] = cuda_detail::to_f(qg[e]) * p.scale;
   }
   if (kPass == 1 && blk_in_smem) {
     for (int b = threadIdx.x; b < q_blocks; b += kEstThreads) blk_sh[b] = 0.f;
+    __syncthreads();
   }
-  __syncthreads();
   const bf16* k_g = p.k + std::int64_t{kvh} * D;
+  constexpr int kStride = kWarps * kGroups;  // keys per CTA step
+  const int first = warp * kGroups + group;
   if (kPass == 0) {
     float m = -INFINITY, sum = 0.f;
-    for (int j = warp; j <= pos; j += warps) {
-      const float s = warp_score<D>(q_sh, k_g + std::int64_t{j} * p.kv_token_stride, lane);
-      const float nm = fmaxf(m, s);
-      sum = sum * expf(m - nm) + expf(s - nm);
-      m = nm;
+    for (int j0 = 0; j0 <= pos; j0 += kStride) {  // uniform trip count: every lane joins the shuffles
+      const int j = j0 + first;
+      const bool valid = j <= pos;
+      const float s = group_score<D>(qr, k_g + std::int64_t{valid ? j : 0} * p.kv_token_stride, sub, valid);
+      if (valid) merge_stats(m, sum, s, 1.f);
     }
+    // Groups of the warp (lanes 0, 8, 16, 24 hold them), then warps.
+    merge_stats(m, sum, __shfl_xor_sync(0xffffffffu, m, 8), __shfl_xor_sync(0xffffffffu, sum, 8));
+    merge_stats(m, sum, __shfl_xor_sync(0xffffffffu, m, 16), __shfl_xor_sync(0xffffffffu, sum, 16));
     if (lane == 0) red_m[warp] = m, red_l[warp] = sum;
     __syncthreads();
     if (threadIdx.x == 0) {
       float gm = -INFINITY, gl = 0.f;
-      for (int w = 0; w < warps; ++w) gm = fmaxf(gm, red_m[w]);
-      for (int w = 0; w < warps; ++w) gl += red_m[w] == -INFINITY ? 0.f : red_l[w] * expf(red_m[w] - gm);
+      for (int w = 0; w < kWarps; ++w) merge_stats(gm, gl, red_m[w], red_l[w]);
       stats[(std::int64_t{h} * n_last + r) * 2] = gm;
       stats[(std::int64_t{h} * n_last + r) * 2 + 1] = gl;
     }
@@ -336,9 +369,11 @@ __global__ void __launch_bounds__(kEstThreads)
   float* off_h = off_mass + std::int64_t{h} * n;
   float* blk_h = blk_mass + std::int64_t{h} * q_blocks;
   const int qb = pos / kSparsePrefillBlock;
-  for (int j = warp; j <= pos; j += warps) {
-    const float s = warp_score<D>(q_sh, k_g + std::int64_t{j} * p.kv_token_stride, lane);
-    if (lane == 0) {
+  for (int j0 = 0; j0 <= pos; j0 += kStride) {
+    const int j = j0 + first;
+    const bool valid = j <= pos;
+    const float s = group_score<D>(qr, k_g + std::int64_t{valid ? j : 0} * p.kv_token_stride, sub, valid);
+    if (valid && sub == 0) {
       const float pr = expf(s - gm) * norm;
       atomicAdd(key_h + j, pr);
       atomicAdd(off_h + (pos - j), pr);
