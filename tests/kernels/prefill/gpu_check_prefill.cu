@@ -50,37 +50,6 @@ Inputs random_inputs(const Shape& s, std::uint64_t seed) {
           testing::random_bf16(s.tokens * s.nkv * s.d, seed + 2)};
 }
 
-// Random pattern of one kind for `tokens` keys.
-HeadPattern random_pattern(SparsePatternKind kind, std::int64_t tokens, std::mt19937_64& rng) {
-  HeadPattern p;
-  p.kind = kind;
-  const std::int64_t q = (tokens + 63) / 64;
-  auto pick = [&](std::int64_t n) { return static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(n)); };
-  switch (kind) {
-    case SparsePatternKind::triangular:
-      p.triangular = {pick(3 * 64), 1 + pick(200)};
-      break;
-    case SparsePatternKind::interval_slash: {
-      std::vector<char> col(static_cast<std::size_t>(tokens), 0), off(static_cast<std::size_t>(tokens), 0);
-      for (int i = 0; i < 1 + pick(150); ++i) col[static_cast<std::size_t>(pick(tokens))] = 1;
-      off[0] = 1;
-      for (int i = 0; i < pick(40); ++i) off[static_cast<std::size_t>(pick(std::min<std::int64_t>(tokens, 300)))] = 1;
-      for (std::int64_t j = 0; j < tokens; ++j) {
-        if (col[static_cast<std::size_t>(j)]) p.interval_slash.columns.push_back(j);
-        if (off[static_cast<std::size_t>(j)]) p.interval_slash.slashes.push_back(j);
-      }
-      break;
-    }
-    case SparsePatternKind::block_cluster:
-      p.block_cluster.local_blocks = pick(3);
-      for (std::int64_t kb = 0; kb < q; ++kb) {
-        if (pick(4) == 0) p.block_cluster.key_blocks.push_back(kb);
-      }
-      break;
-  }
-  return p;
-}
-
 // CUDA sparse kernel vs CPU sparse reference on one layout: rel L2 error.
 double check_layout(const Shape& s, const Inputs& in, const SparsePrefillLayout& l) {
   std::vector<bf16> ref(in.q.size());
@@ -111,13 +80,13 @@ void check_shape(testing::Tally& t, const Shape& s, std::uint64_t seed) {
   for (SparsePatternKind kind : kinds) {  // every head the same kind, random parameters per head
     run_case(t, "sparse_prefill", name(s, sparse_pattern_name(kind)), [&] {
       std::vector<HeadPattern> pats;
-      for (int h = 0; h < s.nh; ++h) pats.push_back(random_pattern(kind, s.tokens, rng));
+      for (int h = 0; h < s.nh; ++h) pats.push_back(testing::random_pattern(kind, s.tokens, rng));
       return check_layout(s, in, lower_sparse_prefill(pats, s.tokens));
     }, kBf16Tol);
   }
   run_case(t, "sparse_prefill", name(s, "mixed kinds"), [&] {
     std::vector<HeadPattern> pats;
-    for (int h = 0; h < s.nh; ++h) pats.push_back(random_pattern(kinds[h % 3], s.tokens, rng));
+    for (int h = 0; h < s.nh; ++h) pats.push_back(testing::random_pattern(kinds[h % 3], s.tokens, rng));
     return check_layout(s, in, lower_sparse_prefill(pats, s.tokens));
   }, kBf16Tol);
   // Full coverage (one kind per head in turn) against dense attention.

@@ -1,7 +1,8 @@
-// Inputs shared by the sparse prefill tests, GPU check and benchmark:
-// synthetic Q/K whose heads have known structure, and a naive reference.
+// Inputs shared by the sparse prefill tests and GPU check: synthetic Q/K
+// whose heads have known structure, random patterns, and a naive reference.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -110,6 +111,39 @@ inline std::vector<float> naive_sparse_attention(const kernels::PrefillAttention
     }
   }
   return out;
+}
+
+// Random pattern of one kind for `tokens` keys (up to 150 columns, 40 slashes
+// within 300 offsets, 3 local blocks).
+inline kernels::HeadPattern random_pattern(kernels::SparsePatternKind kind, std::int64_t tokens, std::mt19937_64& rng) {
+  kernels::HeadPattern p;
+  p.kind = kind;
+  const std::int64_t q = (tokens + 63) / 64;
+  auto pick = [&](std::int64_t n) { return static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(n)); };
+  switch (kind) {
+    case kernels::SparsePatternKind::triangular:
+      p.triangular = {pick(3 * 64), 1 + pick(200)};
+      break;
+    case kernels::SparsePatternKind::interval_slash: {
+      std::vector<char> col(static_cast<std::size_t>(tokens), 0), off(static_cast<std::size_t>(tokens), 0);
+      const std::int64_t n_cols = 1 + pick(150), n_offs = pick(40);
+      for (std::int64_t i = 0; i < n_cols; ++i) col[static_cast<std::size_t>(pick(tokens))] = 1;
+      off[0] = 1;
+      for (std::int64_t i = 0; i < n_offs; ++i) off[static_cast<std::size_t>(pick(std::min<std::int64_t>(tokens, 300)))] = 1;
+      for (std::int64_t j = 0; j < tokens; ++j) {
+        if (col[static_cast<std::size_t>(j)]) p.interval_slash.columns.push_back(j);
+        if (off[static_cast<std::size_t>(j)]) p.interval_slash.slashes.push_back(j);
+      }
+      break;
+    }
+    case kernels::SparsePatternKind::block_cluster:
+      p.block_cluster.local_blocks = pick(3);
+      for (std::int64_t kb = 0; kb < q; ++kb) {
+        if (pick(4) == 0) p.block_cluster.key_blocks.push_back(kb);
+      }
+      break;
+  }
+  return p;
 }
 
 }  // namespace foresight::testing

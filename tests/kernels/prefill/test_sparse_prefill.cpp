@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "foresight/kernels/cpu_threads.hpp"
 #include "foresight/kernels/prefill_attention.hpp"
 #include "foresight/kernels/sparse_prefill.hpp"
 #include "numeric.hpp"
@@ -157,6 +158,34 @@ TEST_CASE("every pattern matches a naive per-element softmax (GQA, ragged last b
   CHECK(worst < 1e-2);
 }
 
+TEST_CASE("random patterns of every kind match the naive softmax; bits do not depend on threads") {
+  std::mt19937_64 rng(77);
+  const SparsePatternKind kinds[3] = {SparsePatternKind::triangular, SparsePatternKind::interval_slash,
+                                      SparsePatternKind::block_cluster};
+  for (int trial = 0; trial < 12; ++trial) {
+    const std::int64_t n = 1 + static_cast<std::int64_t>(rng() % 300);
+    const int nh = 6, nkv = trial % 2 ? 3 : 1, d = 8;
+    auto q = testing::random_bf16(n * nh * d, 100 + trial, -2, 2), k = testing::random_bf16(n * nkv * d, 200 + trial, -2, 2);
+    auto v = testing::random_bf16(n * nkv * d, 300 + trial);
+    std::vector<HeadPattern> pats;
+    for (int h = 0; h < nh; ++h) pats.push_back(testing::random_pattern(kinds[(h + trial) % 3], n, rng));
+    const PrefillAttentionParams a{q.data(), k.data(), v.data(), nullptr, 0, n, nh, nkv, d};
+    const auto o = run_sparse(pats, a);
+    const auto ref = testing::naive_sparse_attention(a, pats);
+    double worst = 0;
+    for (std::size_t i = 0; i < ref.size(); ++i) worst = std::max(worst, double(std::fabs(bf16_to_float(o[i]) - ref[i])));
+    INFO("trial " << trial << " tokens " << n);
+    CHECK(worst < 1e-2);
+    if (trial < 3) {
+      const int threads = cpu_threads();
+      set_cpu_threads(1);
+      const auto o1 = run_sparse(pats, a);
+      set_cpu_threads(threads);
+      for (std::size_t i = 0; i < o.size(); ++i) REQUIRE(o[i].bits == o1[i].bits);
+    }
+  }
+}
+
 TEST_CASE("full coverage equals dense prefill attention bit for bit") {
   const std::int64_t n = 150;
   const int nh = 4, nkv = 2, d = 32;
@@ -273,6 +302,55 @@ TEST_CASE("estimate + choose find the planted pattern of each head") {
       inside += row / all / 64;
     }
     CHECK(inside >= choice[static_cast<std::size_t>(h)].recall - 1e-3);
+  }
+}
+
+TEST_CASE("choose on varied inputs: blocks match the lowering, recall reaches the target and matches the definition") {
+  std::mt19937_64 rng(9);
+  for (int trial = 0; trial < 8; ++trial) {
+    const std::int64_t n = 64 + static_cast<std::int64_t>(rng() % 1500);
+    const int d = 16;
+    std::vector<testing::PlantedHead> heads(4);
+    for (auto& h : heads) {
+      h.local = static_cast<float>(rng() % 14);
+      h.sinks = static_cast<std::int64_t>(rng() % 8), h.sink_score = static_cast<float>(rng() % 16);
+      for (int c = 0; c < static_cast<int>(rng() % 5); ++c) h.columns.push_back(static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(n)));
+      h.column_score = static_cast<float>(rng() % 16);
+      h.cluster_lo = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(n)), h.cluster_hi = h.cluster_lo + 100;
+      h.cluster_score = static_cast<float>(rng() % 12);
+    }
+    std::vector<bf16> q, k, v;
+    testing::plant(heads, 4, d, n, 500 + trial, &q, &k, &v);
+    const int n_last = trial % 3 == 0 ? 16 : 64;
+    const auto e = estimate_sparse_prefill_cpu({q.data(), k.data(), v.data(), nullptr, 0, n, 4, 4, d}, n_last);
+    const double target = trial % 2 ? 0.9 : 0.98;
+    for (unsigned kinds : {kAllSparsePatterns, 1u, 2u, 4u}) {
+      const auto choice = choose_sparse_prefill(e, target, kinds);
+      std::vector<HeadPattern> pats;
+      for (const auto& c : choice) pats.push_back(c.pattern);
+      const auto l = lower_sparse_prefill(pats, n);
+      for (int h = 0; h < 4; ++h) {
+        const auto& c = choice[static_cast<std::size_t>(h)];
+        INFO("trial " << trial << " tokens " << n << " kinds " << kinds << " head " << h << " " << sparse_pattern_name(c.pattern.kind));
+        CHECK(l.blocks_computed(h) == c.blocks);
+        CHECK(c.recall >= target - 1e-9);
+        CHECK(((kinds >> static_cast<int>(c.pattern.kind)) & 1u));
+        // The estimate's mass inside the pattern, from the summaries' own rows.
+        double inside = 0;
+        for (std::int64_t i = n - e.n_last; i < n; ++i) {
+          double row = 0, all = 0;
+          for (std::int64_t j = 0; j <= i; ++j) {
+            double sc = 0;
+            for (int x = 0; x < d; ++x) sc += double(bf16_to_float(q[(i * 4 + h) * d + x])) * bf16_to_float(k[(j * 4 + h) * d + x]);
+            const double w = std::exp(sc / 4.0);
+            all += w;
+            if (sparse_prefill_contains(c.pattern, i, j)) row += w;
+          }
+          inside += row / all / e.n_last;
+        }
+        CHECK(inside >= c.recall - 2e-3);
+      }
+    }
   }
 }
 
