@@ -8,7 +8,9 @@
 //   dynamic         per head the cheapest kind (all kinds)
 // Fields: ms (median kernel time over --reps after 2 warm-ups), blocks
 // (64 x 64 tiles computed over all heads), dense_blocks, recall (mean over
-// heads of the estimated recall) and min_recall; the dynamic row also has
+// heads of the estimated recall: attention mass of the last 64 queries inside
+// the pattern) and min_recall, out_rel_l2 (relative L2 error of the output
+// against the dense output, all queries and heads); the dynamic row also has
 // estimate_ms (GPU estimate), choose_ms and lower_ms (host) and the kind mix.
 // Shapes: MiniCPM4.1-8B (32 q heads, 2 KV heads, head_dim 128) and
 // Llama-3.1-8B (32 q heads, 8 KV heads, head_dim 128). Inputs are synthetic,
@@ -115,6 +117,35 @@ __global__ void fill_random_kernel(bf16* out, std::int64_t n, std::uint64_t seed
   if (i < n) out[i] = float_to_bf16(hash_unit(seed ^ (static_cast<std::uint64_t>(i) * 0xff51afd7ed558ccdull)));
 }
 
+// sums[0] += sum (a - b)^2, sums[1] += sum b^2 over n elements.
+__global__ void rel_err_kernel(const bf16* a, const bf16* b, std::int64_t n, double* sums) {
+  double num = 0, den = 0;
+  for (std::int64_t i = blockIdx.x * std::int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += std::int64_t{gridDim.x} * blockDim.x) {
+    const double x = bf16_to_float(a[i]), y = bf16_to_float(b[i]);
+    num += (x - y) * (x - y);
+    den += y * y;
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    num += __shfl_xor_sync(0xffffffffu, num, o);
+    den += __shfl_xor_sync(0xffffffffu, den, o);
+  }
+  if (threadIdx.x % 32 == 0) {
+    atomicAdd(sums, num);
+    atomicAdd(sums + 1, den);
+  }
+}
+
+// ||a - b|| / ||b|| over n bf16 elements on the device (NaN anywhere gives NaN).
+double rel_l2(const bf16* a, const bf16* b, std::int64_t n) {
+  DeviceBuffer<double> sums(2);
+  FORESIGHT_CUDA_CHECK(cudaMemset(sums.get(), 0, 2 * sizeof(double)));
+  rel_err_kernel<<<1024, 256>>>(a, b, n, sums.get());
+  FORESIGHT_CUDA_CHECK_LAUNCH();
+  const std::vector<double> h = sums.download();
+  return std::sqrt(h[0] / h[1]);
+}
+
 // Median ms of run() over reps after 2 warm-ups.
 double time_ms(int reps, const std::function<void()>& run) {
   cudaEvent_t a, b;
@@ -144,7 +175,7 @@ double host_ms(std::chrono::steady_clock::time_point t0) {
 void bench_one(std::int64_t tokens, const Shape& sh, int reps, double target) {
   const int n = static_cast<int>(tokens);
   DeviceBuffer<bf16> q(static_cast<std::size_t>(tokens * sh.nh * sh.d)), k(static_cast<std::size_t>(tokens * sh.nkv * sh.d)),
-      v(k.size()), o(q.size());
+      v(k.size()), o(q.size()), o_dense(q.size());
   Synth s{n, sh.nkv, sh.d, false, {}, n / 3};
   for (int c = 0; c < 8; ++c) s.columns[c] = (c + 1) * (n / 10);  // spread over the context
   synth(k.get(), s, 1);
@@ -157,7 +188,9 @@ void bench_one(std::int64_t tokens, const Shape& sh, int reps, double target) {
   const char* shape = sh.name;
 
   const char* impl = "";
-  const double dense_ms = time_ms(reps, [&] { impl = prefill_attention_cuda(attn, nullptr); });
+  PrefillAttentionParams dense_attn = attn;
+  dense_attn.o = o_dense.get();  // kept: the sparse rows report their output error against it
+  const double dense_ms = time_ms(reps, [&] { impl = prefill_attention_cuda(dense_attn, nullptr); });
   std::printf("{\"context\":%lld,\"shape\":\"%s\",\"pattern\":\"dense\",\"impl\":\"%s\",\"ms\":%.3f,\"blocks\":%lld,"
               "\"dense_blocks\":%lld,\"recall\":1,\"min_recall\":1}\n",
               static_cast<long long>(tokens), shape, impl, dense_ms, static_cast<long long>(dense_blocks),
@@ -202,10 +235,11 @@ void bench_one(std::int64_t tokens, const Shape& sh, int reps, double target) {
     const double lower_ms = host_ms(t0);
     SparsePrefillDeviceLayout dl(layout);
     const double ms = time_ms(reps, [&] { sparse_prefill_cuda({attn, dl.view()}, nullptr); });
+    const double err = rel_l2(o.get(), o_dense.get(), static_cast<std::int64_t>(o.size()));
     std::printf("{\"context\":%lld,\"shape\":\"%s\",\"pattern\":\"%s\",\"ms\":%.3f,\"blocks\":%lld,\"dense_blocks\":%lld,"
-                "\"recall\":%.4f,\"min_recall\":%.4f,\"speedup_vs_dense\":%.2f",
+                "\"recall\":%.4f,\"min_recall\":%.4f,\"out_rel_l2\":%.4f,\"speedup_vs_dense\":%.2f",
                 static_cast<long long>(tokens), shape, r.name, ms, static_cast<long long>(layout.blocks_computed()),
-                static_cast<long long>(dense_blocks), recall, min_recall, dense_ms / ms);
+                static_cast<long long>(dense_blocks), recall, min_recall, err, dense_ms / ms);
     if (r.kinds == kAllSparsePatterns) {
       std::printf(",\"estimate_ms\":%.3f,\"choose_ms\":%.2f,\"lower_ms\":%.2f,\"mix\":{\"triangular\":%d,"
                   "\"interval-slash\":%d,\"block-cluster\":%d}",
