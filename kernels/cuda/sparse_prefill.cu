@@ -404,8 +404,8 @@ void launch_estimate(const PrefillAttentionParams& p, int n_last, float* key_mas
   FORESIGHT_CUDA_CHECK_LAUNCH();
 }
 
-PrefillAttentionParams validated_cuda(PrefillAttentionParams a, const char* op) {
-  if (!a.o) a.o = const_cast<bf16*>(a.q);  // the estimate writes no output
+PrefillAttentionParams validated_cuda(PrefillAttentionParams a, const char* op, bool writes_o) {
+  if (!writes_o && !a.o) a.o = const_cast<bf16*>(a.q);  // the estimate writes no output
   const PrefillAttentionParams p = detail::validated(a);
   require_param(p.start == 0, op, "attn.start", "must be 0 (whole-prompt prefill)");
   require_param(p.chunk < (std::int64_t{1} << 30), op, "attn.chunk", "must be < 2^30");
@@ -422,7 +422,7 @@ PrefillAttentionParams validated_cuda(PrefillAttentionParams a, const char* op) 
 
 void sparse_prefill_cuda(const SparsePrefillParams& params, cudaStream_t stream) {
   const char* op = "sparse_prefill";
-  const PrefillAttentionParams p = validated_cuda(params.attn, op);
+  const PrefillAttentionParams p = validated_cuda(params.attn, op, true);
   const SparsePrefillLayoutView& l = params.layout;
   require_param(l.q_blocks == (p.chunk + kSparsePrefillBlock - 1) / kSparsePrefillBlock, op, "layout.q_blocks",
                 "must be ceil(attn.chunk / 64)");
@@ -437,7 +437,7 @@ void sparse_prefill_cuda(const SparsePrefillParams& params, cudaStream_t stream)
 void estimate_sparse_prefill_cuda(const PrefillAttentionParams& attn, int n_last, float* key_mass, float* offset_mass,
                                   float* block_offset_mass, float* row_stats, cudaStream_t stream) {
   const char* op = "sparse_prefill_estimate";
-  const PrefillAttentionParams p = validated_cuda(attn, op);
+  const PrefillAttentionParams p = validated_cuda(attn, op, false);
   require_param(n_last >= 1, op, "n_last", "must be >= 1");
   require_param(n_last <= 65535, op, "n_last", "must be <= 65535 on CUDA");
   if (p.chunk == 0) return;

@@ -192,5 +192,16 @@ int main(int argc, char** argv) {
     }
     return 1.0;
   }, 0);
+  run_case(t, "sparse_prefill validation", "o missing", [&] {
+    const SparsePrefillLayout l = lower_sparse_prefill(std::vector<HeadPattern>(1), 64);
+    SparsePrefillDeviceLayout dl(l);
+    DeviceBuffer<bf16> x(64 * 64);
+    try {
+      sparse_prefill_cuda({{x.get(), x.get(), x.get(), nullptr, 0, 64, 1, 1, 64}, dl.view()}, nullptr);
+    } catch (const std::invalid_argument& e) {
+      return std::strstr(e.what(), "o must be set") ? 0.0 : 1.0;
+    }
+    return 1.0;
+  }, 0);
   return t.finish();
 }

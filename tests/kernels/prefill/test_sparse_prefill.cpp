@@ -431,6 +431,8 @@ TEST_CASE("validation names the field") {
              Catch::Contains("attn.start"));
   CHECK_THAT(msg([&] { sparse_prefill_cpu({{x.data(), x.data(), x.data(), x.data(), 0, 128, 1, 1, 8}, host_view(l)}); }),
              Catch::Contains("layout.q_blocks"));
+  CHECK_THAT(msg([&] { sparse_prefill_cpu({{x.data(), x.data(), x.data(), nullptr, 0, 64, 1, 1, 8}, host_view(l)}); }),
+             Catch::Contains("o must be set"));
   CHECK_THAT(msg([&] { estimate_sparse_prefill_cpu({x.data(), x.data(), x.data(), nullptr, 0, 64, 1, 1, 8}, 0); }),
              Catch::Contains("n_last"));
   SparsePrefillEstimate e;
