@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
   std::uint64_t seed = 100;
   for (const Shape& s : shapes) check_shape(t, s, seed += 10);
   std::vector<Shape> est = {{300, 3, 3, 64}, {1024, 6, 2, 128}};
-  if (!quick) est.push_back({8192, 32, 2, 128});
+  if (!quick) est.push_back({4096, 16, 2, 128});  // the CPU reference of a dense-ish layout is scalar: keep it small
   for (const Shape& s : est) check_estimate(t, s, seed += 10);
   // Validation on the CUDA path.
   run_case(t, "sparse_prefill validation", "head_dim 96", [&] {
