@@ -1,0 +1,491 @@
+// CUDA block-sparse prefill attention and the last-queries estimate (see
+// foresight/kernels/sparse_prefill.hpp).
+//
+// Attention: one CTA of 4 warps per (head, query block of 64 rows), 16 rows
+// per warp. It walks the block's tile list: each tile is 64 keys, either a
+// key block or a gathered chunk of columns; K/V tiles are double-buffered in
+// XOR-swizzled shared memory with cp.async (per-row addresses, so a gathered
+// chunk costs the same as a block). S = Q K^T and O += P V on tensor cores
+// (mma.sync m16n8k16 bf16, fp32 accumulate), online softmax in the exp2
+// domain, as in prefill_attention.cu (whose PTX helpers are repeated here).
+// Per element: causal (key position <= query position) always; a masked tile
+// also applies the head's rule (triangular sink/band, or slash bit set and
+// key not a column).
+//
+// Estimate: CTA per (head, estimated query); 8 lanes per key (16-byte K
+// loads, the query slice in registers), 32 keys per CTA step. Pass 1 finds
+// each row's max and sum, pass 2 adds the probabilities into the summaries
+// with atomics.
+#include <algorithm>
+#include <cmath>
+
+#include "../cpu/dense_validate.hpp"
+#include "dense_cuda_util.cuh"
+#include "foresight/kernels/cuda_check.hpp"
+#include "foresight/kernels/param_check.hpp"
+#include "foresight/kernels/sparse_prefill.hpp"
+
+namespace foresight::kernels {
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kRows = kSparsePrefillBlock;  // query rows per CTA
+constexpr int kKeys = kSparsePrefillBlock;  // keys per tile
+
+template <int D>
+__device__ __forceinline__ std::uint32_t swz(int row, int chunk) {
+  return static_cast<std::uint32_t>((row * (D / 8) + (chunk ^ (row & 7))) * 16);
+}
+__device__ __forceinline__ void cp_async16(std::uint32_t dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+__device__ __forceinline__ void ldmatrix_x4(std::uint32_t addr, std::uint32_t (&r)[4]) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(std::uint32_t addr, std::uint32_t (&r)[4]) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0,
+                                         std::uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ std::uint32_t pack_bf16x2(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<std::uint32_t*>(&v);
+}
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+__device__ __forceinline__ bool test_bit(const std::uint64_t* bits, int x) {
+  return (__ldg(bits + (x >> 6)) >> (x & 63)) & 1u;
+}
+
+constexpr int kNoKey = 0x7fffffff;  // key position of an empty row: never <= a query
+
+// Issues the cp.async copies of one tile's K and V rows and writes the rows'
+// key positions to kpos (plain stores; visible after the next __syncthreads).
+template <int D>
+__device__ __forceinline__ void load_kv(std::uint32_t k_s, std::uint32_t v_s, int* kpos, std::int32_t entry,
+                                        const bf16* k_g, const bf16* v_g, std::int64_t stride, int tokens,
+                                        const std::int32_t* cols, int n_cols) {
+  constexpr int kChunks = D / 8;
+  const int idx = entry & kTileIndexMask;
+  const bool gathered = (entry & kTileGathered) != 0;
+  for (int c = threadIdx.x; c < kKeys * kChunks; c += kThreads) {
+    const int r = c / kChunks, ch = c % kChunks;
+    int key;
+    if (gathered) key = idx * kKeys + r < n_cols ? __ldg(cols + idx * kKeys + r) : kNoKey;
+    else key = idx * kKeys + r < tokens ? idx * kKeys + r : kNoKey;
+    const bool ok = key != kNoKey;
+    const std::int64_t off = (ok ? key : 0) * stride + ch * 8;
+    cp_async16(k_s + swz<D>(r, ch), k_g + off, ok ? 16 : 0);
+    cp_async16(v_s + swz<D>(r, ch), v_g + off, ok ? 16 : 0);
+    if (ch == 0) kpos[r] = key;
+  }
+}
+
+template <int D>
+__global__ void __launch_bounds__(kThreads, 2)
+    sparse_prefill_kernel(PrefillAttentionParams p, SparsePrefillLayoutView l, float scale_log2) {
+  constexpr int kTile = kKeys * D * 2;  // bytes of one K or V tile
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  const std::uint32_t smem = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem_raw));
+  const std::uint32_t q_s = smem;
+  auto k_s = [smem](int b) { return smem + kRows * D * 2 + b * kTile; };
+  auto v_s = [smem](int b) { return smem + kRows * D * 2 + (2 + b) * kTile; };
+  int* kpos_all = reinterpret_cast<int*>(smem_raw + kRows * D * 2 + 4 * kTile);  // [2][kKeys]
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int h = blockIdx.x;
+  const int qb = static_cast<int>(gridDim.y - 1 - blockIdx.y);  // heavy (late) blocks first
+  const int tokens = static_cast<int>(p.chunk);
+  const int m0 = qb * kRows;
+  const int rows_valid = min(kRows, tokens - m0);
+  const int kvh = h / (p.n_heads / p.n_kv_heads);
+  const bf16* k_g = p.k + std::int64_t{kvh} * D;
+  const bf16* v_g = p.v + std::int64_t{kvh} * D;
+  const std::int64_t cell = std::int64_t{h} * l.q_blocks + qb;
+  const std::int64_t t0 = l.tile_offsets[cell];
+  const int n_tiles = static_cast<int>(l.tile_offsets[cell + 1] - t0);
+  const std::int32_t* tiles = l.tiles + t0;
+  const std::int32_t* cols = l.columns + l.column_offsets[h];
+  const int n_cols = static_cast<int>(l.column_offsets[h + 1] - l.column_offsets[h]);
+  const SparseHeadRule rule = l.rules[h];
+  const std::uint64_t* slash_bits = l.slash_bits + std::int64_t{h} * l.words;
+  const std::uint64_t* col_bits = l.column_bits + std::int64_t{h} * l.words;
+
+  {  // Q rows (zero-filled past the end)
+    constexpr int kChunks = D / 8;
+    const bf16* q_g = p.q + std::int64_t{m0} * p.q_token_stride + std::int64_t{h} * D;
+    for (int c = threadIdx.x; c < kRows * kChunks; c += kThreads) {
+      const int r = c / kChunks, ch = c % kChunks;
+      const bool ok = r < rows_valid;
+      cp_async16(q_s + swz<D>(r, ch), q_g + (ok ? r * p.q_token_stride : 0) + ch * 8, ok ? 16 : 0);
+    }
+  }
+  if (n_tiles > 0) {
+    load_kv<D>(k_s(0), v_s(0), kpos_all, tiles[0], k_g, v_g, p.kv_token_stride, tokens, cols, n_cols);
+  }
+  cp_async_commit();
+
+  std::uint32_t q_regs[D / 16][4];
+  float o[D / 8][4];
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  const int g = lane / 4, c4 = lane % 4;
+  const int warp_row0 = warp * 16;
+  const int pos0 = m0 + warp_row0 + g;  // this thread's rows: pos0 and pos0 + 8
+
+  for (int t = 0; t < n_tiles; ++t) {
+    const int buf = t & 1;
+    if (t + 1 < n_tiles) {
+      load_kv<D>(k_s(buf ^ 1), v_s(buf ^ 1), kpos_all + (buf ^ 1) * kKeys, tiles[t + 1], k_g, v_g,
+                 p.kv_token_stride, tokens, cols, n_cols);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    if (t == 0) {
+#pragma unroll
+      for (int ks = 0; ks < D / 16; ++ks) {
+        ldmatrix_x4(q_s + swz<D>(warp_row0 + (lane & 15), ks * 2 + (lane >> 4)), q_regs[ks]);
+      }
+    }
+
+    float s[kKeys / 8][4];
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks) {
+#pragma unroll
+      for (int np = 0; np < kKeys / 16; ++np) {
+        std::uint32_t b[4];
+        ldmatrix_x4(k_s(buf) + swz<D>(np * 16 + (lane & 7) + ((lane >> 4) << 3), ks * 2 + ((lane >> 3) & 1)), b);
+        mma_bf16(s[2 * np], q_regs[ks], b[0], b[1]);
+        mma_bf16(s[2 * np + 1], q_regs[ks], b[2], b[3]);
+      }
+    }
+
+    // Mask: causal everywhere, plus the head's rule on masked tiles.
+    const std::int32_t entry = tiles[t];
+    const bool masked = (entry & kTileMasked) != 0;
+    const int* kpos = kpos_all + buf * kKeys;
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = kpos[n * 8 + 2 * c4 + (e & 1)];
+        const int pos = pos0 + (e >> 1) * 8;
+        bool keep = key <= pos;
+        if (keep && masked) {
+          if (rule.rule == SparseRule::triangular) {
+            keep = key < rule.sink_tokens || pos - key < rule.local_tokens;
+          } else if (rule.rule == SparseRule::slash) {
+            keep = test_bit(slash_bits, pos - key) && !test_bit(col_bits, key);
+          }
+        }
+        if (!keep) s[n][e] = -INFINITY;
+      }
+    }
+
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < kKeys / 8; ++n) mx = fmaxf(mx, fmaxf(s[n][2 * r], s[n][2 * r + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float new_max = fmaxf(row_max[r], mx * scale_log2);
+      const float base = new_max == -INFINITY ? 0.f : new_max;  // row fully masked so far
+      const float alpha = fast_exp2(row_max[r] - base);
+      row_max[r] = new_max;
+      row_sum[r] *= alpha;
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) {
+        o[n][2 * r] *= alpha;
+        o[n][2 * r + 1] *= alpha;
+      }
+#pragma unroll
+      for (int n = 0; n < kKeys / 8; ++n) {
+#pragma unroll
+        for (int e = 2 * r; e < 2 * r + 2; ++e) {
+          s[n][e] = fast_exp2(fmaf(s[n][e], scale_log2, -base));
+          row_sum[r] += s[n][e];
+        }
+      }
+    }
+
+#pragma unroll
+    for (int kk = 0; kk < kKeys / 16; ++kk) {
+      std::uint32_t pa[4];
+      pa[0] = pack_bf16x2(s[2 * kk][0], s[2 * kk][1]);
+      pa[1] = pack_bf16x2(s[2 * kk][2], s[2 * kk][3]);
+      pa[2] = pack_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      pa[3] = pack_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+      for (int dn = 0; dn < D / 16; ++dn) {
+        std::uint32_t b[4];
+        ldmatrix_x4_trans(v_s(buf) + swz<D>(kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3), dn * 2 + (lane >> 4)), b);
+        mma_bf16(o[2 * dn], pa, b[0], b[1]);
+        mma_bf16(o[2 * dn + 1], pa, b[2], b[3]);
+      }
+    }
+    __syncthreads();  // everyone is done with this buffer (and its kpos) before it is refilled
+  }
+
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float sum = row_sum[r];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const int row = warp_row0 + g + r * 8;
+    if (row >= rows_valid) continue;
+    const float inv = 1.f / sum;
+    bf16* out = p.o + std::int64_t{m0 + row} * p.o_token_stride + std::int64_t{h} * D;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) {
+      *reinterpret_cast<std::uint32_t*>(out + n * 8 + 2 * c4) = pack_bf16x2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+    }
+  }
+}
+
+template <int D>
+void launch(const PrefillAttentionParams& p, const SparsePrefillLayoutView& l, cudaStream_t stream) {
+  constexpr int kSmem = (kRows + 4 * kKeys) * D * 2 + 2 * kKeys * static_cast<int>(sizeof(int));
+  FORESIGHT_CUDA_CHECK(
+      cudaFuncSetAttribute(sparse_prefill_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+  const dim3 grid(static_cast<unsigned>(p.n_heads), static_cast<unsigned>(l.q_blocks));
+  sparse_prefill_kernel<D><<<grid, kThreads, kSmem, stream>>>(p, l, p.scale * 1.4426950408889634f);
+  FORESIGHT_CUDA_CHECK_LAUNCH();
+}
+
+// ---- estimate -------------------------------------------------------------
+
+constexpr int kEstThreads = 256;
+constexpr int kLanesPerKey = 8;  // a warp scores 4 keys at a time, 8 lanes each
+
+// Score of key j (scaled) from this lane's D / 8 query values and 16-byte K
+// loads, summed over the 8 lanes of its group (all 8 get it). Lanes whose
+// key is out of range pass valid = false and still join the shuffles.
+template <int D>
+__device__ __forceinline__ float group_score(const float (&qr)[D / 8], const bf16* kj, int sub, bool valid) {
+  float acc = 0.f;
+  if (valid) {
+#pragma unroll
+    for (int v = 0; v < D / 64; ++v) {
+      const uint4 raw = __ldg(reinterpret_cast<const uint4*>(kj + sub * (D / 8)) + v);
+      const std::uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        acc += qr[v * 8 + 2 * i] * __uint_as_float(w[i] << 16);
+        acc += qr[v * 8 + 2 * i + 1] * __uint_as_float(w[i] & 0xffff0000u);
+      }
+    }
+  }
+  acc += __shfl_xor_sync(0xffffffffu, acc, 1);
+  acc += __shfl_xor_sync(0xffffffffu, acc, 2);
+  acc += __shfl_xor_sync(0xffffffffu, acc, 4);
+  return acc;
+}
+
+// Merges running (max, sum) pairs.
+__device__ __forceinline__ void merge_stats(float& m, float& l, float m2, float l2) {
+  const float nm = fmaxf(m, m2);
+  if (nm == -INFINITY) return;
+  l = (m == -INFINITY ? 0.f : l * expf(m - nm)) + (m2 == -INFINITY ? 0.f : l2 * expf(m2 - nm));
+  m = nm;
+}
+
+// pass 0: row max and sum per (head, estimated row) into stats [h, r, 2];
+// pass 1: adds p / n_last into the summaries.
+template <int D, int kPass>
+__global__ void __launch_bounds__(kEstThreads)
+    estimate_kernel(PrefillAttentionParams p, int n_last, float* key_mass, float* off_mass, float* blk_mass,
+                    float* stats, int blk_in_smem) {
+  extern __shared__ float blk_sh[];  // q_blocks floats when blk_in_smem
+  __shared__ float red_m[kEstThreads / 32], red_l[kEstThreads / 32];
+  const int h = blockIdx.x, r = blockIdx.y;
+  const int n = static_cast<int>(p.chunk), q_blocks = (n + kSparsePrefillBlock - 1) / kSparsePrefillBlock;
+  const int pos = n - n_last + r;
+  constexpr int kWarps = kEstThreads / 32, kGroups = 32 / kLanesPerKey;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int group = lane / kLanesPerKey, sub = lane % kLanesPerKey;
+  const int kvh = h / (p.n_heads / p.n_kv_heads);
+  float qr[D / 8];  // this lane's slice of the query, scaled
+  {
+    const bf16* qg = p.q + std::int64_t{pos} * p.q_token_stride + std::int64_t{h} * D + sub * (D / 8);
+#pragma unroll
+    for (int e = 0; e < D / 8; ++e) qr[e] = cuda_detail::to_f(qg[e]) * p.scale;
+  }
+  if (kPass == 1 && blk_in_smem) {
+    for (int b = threadIdx.x; b < q_blocks; b += kEstThreads) blk_sh[b] = 0.f;
+    __syncthreads();
+  }
+  const bf16* k_g = p.k + std::int64_t{kvh} * D;
+  constexpr int kStride = kWarps * kGroups;  // keys per CTA step
+  const int first = warp * kGroups + group;
+  if (kPass == 0) {
+    float m = -INFINITY, sum = 0.f;
+    for (int j0 = 0; j0 <= pos; j0 += kStride) {  // uniform trip count: every lane joins the shuffles
+      const int j = j0 + first;
+      const bool valid = j <= pos;
+      const float s = group_score<D>(qr, k_g + std::int64_t{valid ? j : 0} * p.kv_token_stride, sub, valid);
+      if (valid) merge_stats(m, sum, s, 1.f);
+    }
+    // Groups of the warp (lanes 0, 8, 16, 24 hold them), then warps.
+    merge_stats(m, sum, __shfl_xor_sync(0xffffffffu, m, 8), __shfl_xor_sync(0xffffffffu, sum, 8));
+    merge_stats(m, sum, __shfl_xor_sync(0xffffffffu, m, 16), __shfl_xor_sync(0xffffffffu, sum, 16));
+    if (lane == 0) red_m[warp] = m, red_l[warp] = sum;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      float gm = -INFINITY, gl = 0.f;
+      for (int w = 0; w < kWarps; ++w) merge_stats(gm, gl, red_m[w], red_l[w]);
+      stats[(std::int64_t{h} * n_last + r) * 2] = gm;
+      stats[(std::int64_t{h} * n_last + r) * 2 + 1] = gl;
+    }
+    return;
+  }
+  const float gm = stats[(std::int64_t{h} * n_last + r) * 2];
+  const float norm = 1.f / (stats[(std::int64_t{h} * n_last + r) * 2 + 1] * static_cast<float>(n_last));
+  float* key_h = key_mass + std::int64_t{h} * n;
+  float* off_h = off_mass + std::int64_t{h} * n;
+  float* blk_h = blk_mass + std::int64_t{h} * q_blocks;
+  const int qb = pos / kSparsePrefillBlock;
+  for (int j0 = 0; j0 <= pos; j0 += kStride) {
+    const int j = j0 + first;
+    const bool valid = j <= pos;
+    const float s = group_score<D>(qr, k_g + std::int64_t{valid ? j : 0} * p.kv_token_stride, sub, valid);
+    if (valid && sub == 0) {
+      const float pr = expf(s - gm) * norm;
+      atomicAdd(key_h + j, pr);
+      atomicAdd(off_h + (pos - j), pr);
+      const int t = qb - j / kSparsePrefillBlock;
+      if (blk_in_smem) atomicAdd(blk_sh + t, pr);
+      else atomicAdd(blk_h + t, pr);
+    }
+  }
+  if (blk_in_smem) {
+    __syncthreads();
+    for (int b = threadIdx.x; b <= qb; b += kEstThreads) {
+      if (blk_sh[b] != 0.f) atomicAdd(blk_h + b, blk_sh[b]);
+    }
+  }
+}
+
+template <int D>
+void launch_estimate(const PrefillAttentionParams& p, int n_last, float* key_mass, float* off_mass, float* blk_mass,
+                     float* stats, cudaStream_t stream) {
+  const std::int64_t q_blocks = (p.chunk + kSparsePrefillBlock - 1) / kSparsePrefillBlock;
+  const int blk_in_smem = q_blocks * 4 <= 32 * 1024 ? 1 : 0;
+  const int smem = blk_in_smem ? static_cast<int>(q_blocks * 4) : 0;
+  const dim3 grid(static_cast<unsigned>(p.n_heads), static_cast<unsigned>(n_last));
+  estimate_kernel<D, 0><<<grid, kEstThreads, 0, stream>>>(p, n_last, key_mass, off_mass, blk_mass, stats, 0);
+  FORESIGHT_CUDA_CHECK_LAUNCH();
+  estimate_kernel<D, 1><<<grid, kEstThreads, smem, stream>>>(p, n_last, key_mass, off_mass, blk_mass, stats,
+                                                             blk_in_smem);
+  FORESIGHT_CUDA_CHECK_LAUNCH();
+}
+
+PrefillAttentionParams validated_cuda(PrefillAttentionParams a, const char* op, bool writes_o) {
+  if (!writes_o && !a.o) a.o = const_cast<bf16*>(a.q);  // the estimate writes no output
+  const PrefillAttentionParams p = detail::validated(a);
+  require_param(p.start == 0, op, "attn.start", "must be 0 (whole-prompt prefill)");
+  require_param(p.chunk < (std::int64_t{1} << 30), op, "attn.chunk", "must be < 2^30");
+  require_param(p.head_dim == 64 || p.head_dim == 128, op, "attn.head_dim", "must be 64 or 128 on CUDA");
+  require_param(p.q_token_stride % 8 == 0 && p.kv_token_stride % 8 == 0 && p.o_token_stride % 8 == 0, op,
+                "attn token strides", "must be multiples of 8 elements on CUDA");
+  require_param(cuda_detail::aligned16(p.q) && cuda_detail::aligned16(p.k) && cuda_detail::aligned16(p.v) &&
+                    cuda_detail::aligned16(p.o),
+                op, "attn.q/k/v/o", "must be 16-byte aligned on CUDA");
+  return p;
+}
+
+}  // namespace
+
+void sparse_prefill_cuda(const SparsePrefillParams& params, cudaStream_t stream) {
+  const char* op = "sparse_prefill";
+  const PrefillAttentionParams p = validated_cuda(params.attn, op, true);
+  const SparsePrefillLayoutView& l = params.layout;
+  require_param(l.q_blocks == (p.chunk + kSparsePrefillBlock - 1) / kSparsePrefillBlock, op, "layout.q_blocks",
+                "must be ceil(attn.chunk / 64)");
+  require_param(l.q_blocks <= 65535, op, "layout.q_blocks", "must be <= 65535 on CUDA (one grid dimension)");
+  if (p.chunk == 0) return;
+  require_param(l.tile_offsets && l.tiles && l.rules && l.column_offsets && l.column_bits && l.slash_bits, op,
+                "layout", "pointers must be set");
+  if (p.head_dim == 128) launch<128>(p, l, stream);
+  else launch<64>(p, l, stream);
+}
+
+void estimate_sparse_prefill_cuda(const PrefillAttentionParams& attn, int n_last, float* key_mass, float* offset_mass,
+                                  float* block_offset_mass, float* row_stats, cudaStream_t stream) {
+  const char* op = "sparse_prefill_estimate";
+  const PrefillAttentionParams p = validated_cuda(attn, op, false);
+  require_param(n_last >= 1, op, "n_last", "must be >= 1");
+  require_param(n_last <= 65535, op, "n_last", "must be <= 65535 on CUDA");
+  if (p.chunk == 0) return;
+  require_param(key_mass && offset_mass && block_offset_mass && row_stats, op, "outputs", "must be set");
+  const int rows = static_cast<int>(std::min<std::int64_t>(n_last, p.chunk));
+  const std::int64_t q_blocks = (p.chunk + kSparsePrefillBlock - 1) / kSparsePrefillBlock;
+  FORESIGHT_CUDA_CHECK(cudaMemsetAsync(key_mass, 0, sizeof(float) * p.n_heads * p.chunk, stream));
+  FORESIGHT_CUDA_CHECK(cudaMemsetAsync(offset_mass, 0, sizeof(float) * p.n_heads * p.chunk, stream));
+  FORESIGHT_CUDA_CHECK(cudaMemsetAsync(block_offset_mass, 0, sizeof(float) * p.n_heads * q_blocks, stream));
+  if (p.head_dim == 128) launch_estimate<128>(p, rows, key_mass, offset_mass, block_offset_mass, row_stats, stream);
+  else launch_estimate<64>(p, rows, key_mass, offset_mass, block_offset_mass, row_stats, stream);
+}
+
+// ---- device layout --------------------------------------------------------
+
+SparsePrefillDeviceLayout::~SparsePrefillDeviceLayout() { release(); }
+
+void SparsePrefillDeviceLayout::release() {
+  if (mem_) cudaFree(mem_);
+  mem_ = nullptr;
+  view_ = {};
+}
+
+void SparsePrefillDeviceLayout::upload(const SparsePrefillLayout& l) {
+  release();
+  // One allocation, each array 256-byte aligned.
+  auto pad = [](std::size_t b) { return (b + 255) / 256 * 256; };
+  const std::size_t sizes[7] = {l.tile_offsets.size() * 8, l.tiles.size() * 4, l.rules.size() * sizeof(SparseHeadRule),
+                                l.column_offsets.size() * 8, l.columns.size() * 4, l.column_bits.size() * 8,
+                                l.slash_bits.size() * 8};
+  const void* src[7] = {l.tile_offsets.data(), l.tiles.data(), l.rules.data(), l.column_offsets.data(),
+                        l.columns.data(), l.column_bits.data(), l.slash_bits.data()};
+  std::size_t total = 0, at[7];
+  for (int i = 0; i < 7; ++i) at[i] = total, total += pad(sizes[i] > 0 ? sizes[i] : 1);
+  FORESIGHT_CUDA_CHECK(cudaMalloc(&mem_, total));
+  auto* base = static_cast<unsigned char*>(mem_);
+  for (int i = 0; i < 7; ++i) {
+    if (sizes[i]) FORESIGHT_CUDA_CHECK(cudaMemcpy(base + at[i], src[i], sizes[i], cudaMemcpyHostToDevice));
+  }
+  view_.q_blocks = l.q_blocks;
+  view_.words = l.words;
+  view_.tile_offsets = reinterpret_cast<const std::int64_t*>(base + at[0]);
+  view_.tiles = reinterpret_cast<const std::int32_t*>(base + at[1]);
+  view_.rules = reinterpret_cast<const SparseHeadRule*>(base + at[2]);
+  view_.column_offsets = reinterpret_cast<const std::int64_t*>(base + at[3]);
+  view_.columns = reinterpret_cast<const std::int32_t*>(base + at[4]);
+  view_.column_bits = reinterpret_cast<const std::uint64_t*>(base + at[5]);
+  view_.slash_bits = reinterpret_cast<const std::uint64_t*>(base + at[6]);
+}
+
+}  // namespace foresight::kernels
