@@ -30,9 +30,10 @@ struct SparseConfig {
 
 // DeepSeek-style dynamic sparse attention (DSA, modes dsa and dsa-offload):
 // per layer a lightning indexer of `indexer_heads` heads of `indexer_dim`
-// scores every cached token, score[t] = sum_h w_h * relu(q_h . k_t) /
-// sqrt(indexer_dim) (k_t: one indexer key per token, shared by the heads;
-// q_h and w_h: projections of the current token), and attention reads the
+// scores every cached token, score[t] = sum_h w_h * relu(q_h . k_t) (k_t:
+// one indexer key per token, shared by the heads; q_h and w_h: projections
+// of the current token; DeepSeek's 1/sqrt(indexer_dim) scale is left out, as
+// a positive constant does not change the selection), and attention reads the
 // top `topk_tokens` tokens of each sequence, the first `sink_tokens` and
 // the last `local_tokens` (the new token included) always among them. The
 // selection is shared by a sequence's KV heads. Defaults: DeepSeek-V3.2's
