@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
   app.add_option("--cache-blocks", cache_blocks,
                  "Comma list of regular GPU slots per row beyond top-k (0 = top-k; default 0)");
   app.add_option("--keep-traces", keep_traces,
-                 "none (default), ops (keep OUT/traces/NAME.h5 without /selections) or all (with them)")
+                 "none (default), ops (keep OUT/traces/NAME.h5 without /selections and /token_selections) or all (with them)")
       ->check(CLI::IsMember({"none", "ops", "all"}));
   app.add_option("--out", out, "Output folder (results.jsonl)")->required();
   CLI11_PARSE(app, argc, argv);
@@ -246,6 +246,8 @@ int main(int argc, char** argv) {
           trace::Trace t = *recorded;
           t.selection_keys.clear();
           t.selection_blocks.clear();
+          t.token_keys.clear();
+          t.token_ids.clear();
           trace::write_trace(dir / name, t);
         } else {
           std::filesystem::copy_file(trace_path, dir / name, std::filesystem::copy_options::overwrite_existing);

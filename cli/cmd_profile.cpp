@@ -25,7 +25,7 @@ namespace fs = std::filesystem;
 
 struct ProfileArgs {
   std::vector<std::string> inputs;
-  std::string hardware, out, gpu_name, driver, command, fidelity;
+  std::string hardware, out, gpu_name, driver, command, fidelity, extend;
 };
 
 // Every *.h5 under each input (files as given, folders recursively), sorted.
@@ -71,6 +71,7 @@ int run_profile(const ProfileArgs& a) {
       throw config::ConfigError(fmt::format("{}: not valid JSON: {}", a.fidelity, e.what()));
     }
   }
+  if (!a.extend.empty()) in.base = config::load_calibration(a.extend);
   const auto fitting = progress_bar("fitting");
   const auto cal = sim::fit_calibration(in, fitting);
   if (fitting) fitting(5, 5, "done");  // it reports each of its 5 stages as the stage starts
@@ -96,6 +97,9 @@ const CommandRegistrar reg{{"profile", 55, [](CLI::App& app) {
   sub->add_option("--command", a->command, "The command that recorded the traces (for the record)");
   sub->add_option("--fidelity", a->fidelity,
                   "JSON summary of the fidelity benchmark to embed (bench/fidelity.py writes it)");
+  sub->add_option("--extend", a->extend,
+                  "Calibration file to extend: stage tables it lacks are added from the traces (e.g. the DSA "
+                  "modes' stages), its own are kept, and so is everything else the traces do not measure");
   sub->add_option("--out", a->out, "Calibration file to write, e.g. configs/calibration/h200.json")->required();
   return [a] { return run_profile(*a); };
 }}};

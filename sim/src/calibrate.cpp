@@ -107,18 +107,24 @@ config::StageTable filled(config::StageTable g, const std::string& what) {
   return g;
 }
 
-void fit_stage_tables(const std::vector<Profiled>& runs, config::Calibration& cal) {
+// `extending`: tables of keys cal lacks are added; cal's own tables (measured
+// over its whole grid) and step overhead are kept.
+void fit_stage_tables(const std::vector<Profiled>& runs, config::Calibration& cal, bool extending) {
   std::map<std::string, std::map<std::pair<double, double>, double>> cells;
   std::map<std::pair<double, double>, std::vector<double>> overhead;
   for (const auto& p : runs) {
-    if (p.shape.kv_on_host || !config::decode_uses_graph(p.t->header.run)) continue;
+    // Offloaded KV: only DSA's gathers are inline on main (a main-stream op);
+    // a block mode's overlap or cache makes its intervals no op's own time.
+    if ((p.shape.kv_on_host && !p.shape.tokens) || !config::decode_uses_graph(p.t->header.run)) continue;
     for (const auto& [k, v] : p.op_ns) cells[k][{p.batch, p.tokens}] = v;
     overhead[{p.batch, p.tokens}].push_back(p.overhead_ns);
   }
   if (cells.empty())
-    throw std::invalid_argument("calibration: no trace of a no-offload mode (sparse, sparda-no-offload) "
+    throw std::invalid_argument("calibration: no trace of a no-offload mode (sparse, sparda-no-offload, dsa) "
                                 "with CUDA graphs: the op grid needs them");
-  for (const auto& [k, c] : cells) cal.stages[k] = filled(grid(c), k);
+  for (const auto& [k, c] : cells)
+    if (!extending || !cal.stages.count(k)) cal.stages[k] = filled(grid(c), k);
+  if (extending) return;
   std::map<std::pair<double, double>, double> over;
   for (const auto& [k, v] : overhead) {
     double s = 0;
@@ -142,7 +148,7 @@ double span_without_gathers(const Profiled& p, const config::Calibration& cal) {
   return ns;
 }
 
-void fit_gather(const std::vector<Profiled>& runs, config::Calibration& cal) {
+void fit_gather(const std::vector<Profiled>& runs, config::Calibration& cal, bool extending) {
   std::map<double, std::vector<std::pair<double, double>>> pts;  // ctas -> (bytes, ns) per gather
   for (const auto& p : runs) {
     if (mode_of(*p.t) != config::Mode::sparda_no_prefetch || !config::decode_uses_graph(p.t->header.run))
@@ -158,6 +164,7 @@ void fit_gather(const std::vector<Profiled>& runs, config::Calibration& cal) {
     const double exposed = p.span_ns - span_without_gathers(p, cal);
     pts[static_cast<double>(p.t->header.run.gather_ctas)].push_back({bytes / n, std::max(1.0, exposed / per_step)});
   }
+  if (pts.empty() && extending) return;
   if (pts.empty())
     throw std::invalid_argument("calibration: no sparda-no-prefetch trace with CUDA graphs: the gather fit needs them");
   std::vector<double> lats;
@@ -246,7 +253,7 @@ constexpr double kMinSlowdownSensitivity = 0.05;
 
 // Per sparda trace (batch b, c CTAs): the slowdown factor beside its gathers
 // that reproduces its step time; the cells form the grid over batch x CTAs.
-void fit_slowdown(const std::vector<Profiled>& runs, config::Calibration& cal) {
+void fit_slowdown(const std::vector<Profiled>& runs, config::Calibration& cal, bool extending) {
   std::map<std::pair<double, double>, double> cells;
   for (const auto& p : runs) {
     if (mode_of(*p.t) != config::Mode::sparda || !config::decode_uses_graph(p.t->header.run)) continue;
@@ -259,6 +266,7 @@ void fit_slowdown(const std::vector<Profiled>& runs, config::Calibration& cal) {
     if (f(1.5) < f(1.0) * (1 + kMinSlowdownSensitivity)) continue;
     cells[{p.batch, static_cast<double>(p.t->header.run.gather_ctas)}] = solve(f, p.span_ns, 1.0, 5.0);
   }
+  if (cells.empty() && extending) return;
   cal.gather_slowdown = cells.empty() ? config::StageTable{{1}, {1}, {{1.0}}} : filled(grid(cells), "gather_slowdown");
 }
 
@@ -295,6 +303,19 @@ config::Calibration fit_calibration(const CalibrationInputs& in, const FitProgre
   };
   config::Calibration cal = in.meta;
   cal.model = in.traces.front().header.model.name;
+  const bool extending = in.base.has_value();
+  if (extending) {
+    if (in.base->model != cal.model || in.base->hardware != cal.hardware)
+      throw std::invalid_argument(fmt::format("--extend: the calibration is of model '{}' on '{}', the traces "
+                                              "of '{}' on '{}'", in.base->model, in.base->hardware, cal.model,
+                                              cal.hardware));
+    config::Calibration merged = *in.base;
+    merged.created_utc = cal.created_utc;
+    merged.command = in.base->command + "; extended: " + cal.command;
+    merged.tool_version = cal.tool_version;
+    if (!cal.fidelity.is_null()) merged.fidelity = cal.fidelity;
+    cal = std::move(merged);
+  }
   std::vector<Profiled> runs;
   for (std::size_t i = 0; i < in.traces.size(); ++i) {
     const auto& t = in.traces[i];
@@ -309,14 +330,14 @@ config::Calibration fit_calibration(const CalibrationInputs& in, const FitProgre
     runs.push_back(profile(t, name));
   }
   say(0, "op grid");
-  fit_stage_tables(runs, cal);
+  fit_stage_tables(runs, cal, extending);
   say(1, "gather");
-  fit_gather(runs, cal);
+  fit_gather(runs, cal, extending);
   fit_beside(runs, cal);
   say(2, "eager launches");
   fit_eager_launch(runs, cal);
   say(3, "slowdown beside gathers");
-  fit_slowdown(runs, cal);
+  fit_slowdown(runs, cal, extending);
   say(5, "done");
   return cal;
 }

@@ -18,7 +18,7 @@ namespace {
 constexpr std::string_view kDecodeStages[] = {
     st::embed,  st::rmsnorm, st::qkvf_gemm, st::rope,   st::compress, st::score,
     st::pool_topk, st::ws_update, st::d2d_gather, st::kv_write, st::attention, st::o_proj,
-    st::mlp,    st::lm_head, st::argmax};
+    st::mlp,    st::lm_head, st::argmax, st::index_score, st::token_topk, st::h2d_gather};
 
 bool by_selector(std::string_view s) {
   return s == st::score || s == st::pool_topk || s == st::compress || s == st::qkvf_gemm;
@@ -37,12 +37,13 @@ StepShape decode_shape(const CostScenario& s, const config::ModelConfig& m) {
 
 std::string calibration_key(std::string_view stage, const ModeShape& ms) {
   std::string k(stage);
+  // DSA's projection and rope also run the indexer's, its attention reads a
+  // packed top-k copy and its gathers move tokens: none matches a block
+  // mode's measurement, so they have keys of their own.
+  if (ms.tokens && (stage == st::qkvf_gemm || stage == st::rope)) return k + "/dsa";
   if (by_selector(stage)) k += ms.forecast ? "/forecast" : "/query";
-  // DSA's attention reads a packed top-k copy and its gather moves tokens:
-  // neither matches a block mode's measurement, so they have keys of their
-  // own (absent from the block-mode calibrations: the cost fit times them).
   if (stage == st::attention) k += ms.tokens ? "/dsa" : ms.select ? "/sparse" : "/dense";
-  if (stage == st::d2d_gather && ms.tokens) k += "/token";
+  if ((stage == st::d2d_gather || stage == st::h2d_gather) && ms.tokens) k += "/token";
   return k;
 }
 
@@ -55,6 +56,9 @@ std::vector<std::string> calibration_keys(const ModeShape& ms) {
     for (auto s : {st::compress, st::score, st::pool_topk, st::ws_update})
       keys.push_back(calibration_key(s, ms));
   if (ms.select && !ms.kv_on_host) keys.push_back(std::string(st::d2d_gather));
+  if (ms.tokens)
+    for (auto s : {st::index_score, st::token_topk, ms.kv_on_host ? st::h2d_gather : st::d2d_gather})
+      keys.push_back(calibration_key(s, ms));
   return keys;
 }
 

@@ -594,6 +594,7 @@ ScheduleConfig Replayer::schedule_config(const ResolvedScenario& v, const config
   if (cc) {
     sc.gather_model = &cc->gather();
     sc.d2d_by_duration = cc->decode_op_ns(canonical_stage_id(st::d2d_gather)).has_value();
+    sc.h2d_by_duration = v.ms.tokens && cc->decode_op_ns(canonical_stage_id(st::h2d_gather)).has_value();
   }
   sc.fused_layer_norms = decode_steps_ > 0 && !has_layer_norm_;
   sc.fused_kv_write = decode_steps_ > 0 && !has_kv_write_;

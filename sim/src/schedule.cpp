@@ -391,6 +391,9 @@ void time_skeleton(const ScheduleSkeleton& sk, const ScheduleConfig& c, const Du
     if (op.kind == OpKind::d2d && d2d_by_duration) {
       const OpKey key{op.phase, op.step, op.layer, st::d2d_gather, 0, canonical_stage_id(st::d2d_gather)};
       ns = duration(key, OpCost{bytes, 0});
+    } else if (op.kind == OpKind::h2d && c.h2d_by_duration) {
+      const OpKey key{op.phase, op.step, op.layer, st::h2d_gather, 0, canonical_stage_id(st::h2d_gather)};
+      ns = duration(key, OpCost{bytes, 0});
     } else if (op.kind == OpKind::h2d && calibrated) {
       // Calibrated zero-copy gather: latency + bytes / bandwidth(ctas).
       const double beside = op.stream == kSide ? beside_side : 0.0;

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,12 @@ struct CalibrationInputs {
   std::vector<trace::Trace> traces;    // runtime traces, one per configuration
   std::vector<std::string> names;      // their names in messages (paths)
   config::Calibration meta;            // hardware, gpu_name, driver, created_utc, command, tool_version
+  // Extend this calibration (`profile --extend`): the traces' stage tables
+  // of keys it lacks are added (its own tables, measured over its grid, are
+  // kept); every other part (step overhead, gather, slowdown, eager launch,
+  // fidelity) is fitted only from traces that measure it and otherwise kept.
+  // Its model and hardware must be the traces'.
+  std::optional<config::Calibration> base;
 };
 
 // Progress callback: (done, total, what).

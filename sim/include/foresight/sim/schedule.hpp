@@ -73,6 +73,7 @@ struct ScheduleConfig {
   // Calibrated costs (null / false / 0: the hardware curves and no launches).
   const config::GatherModel* gather_model = nullptr;  // zero-copy H2D gathers (already at the scenario's link speed)
   bool d2d_by_duration = false;   // GPU-to-GPU gathers timed by the DurationFn (stage d2d_gather)
+  bool h2d_by_duration = false;   // DSA's host token gathers timed by the DurationFn (calibrated h2d_gather/token)
   bool eager = false;             // no CUDA graph: every GPU op waits for its host launch
   std::int64_t eager_launch_ns = 0;  // host time per launch when `eager`
   // Indexed by canonical stage id: the duration (ns) the DurationFn gives
