@@ -107,7 +107,7 @@ TEST_CASE("sim evaluator: the plan is deterministic whatever the thread count") 
 TEST_CASE("sim evaluator: the header names the recorded traces that ship, or says none does") {
   // traces/samples holds real H200 runs of MiniCPM4.1-8B (and synthetic tiny traces).
   const auto h200 = recorded_traces(shipped_traces_dir(), "minicpm4.1-8b", "h200");
-  REQUIRE(h200.size() == 5);  // dense, sparda, sparda-no-offload, sparse, sparse-offload
+  REQUIRE(h200.size() == 6);  // dense, dsa, sparda, sparda-no-offload, sparse, sparse-offload
   CHECK(std::any_of(h200.begin(), h200.end(), [](const auto& p) { return p.filename() == "h200-sparda-b16-32k.h5"; }));
   CHECK(recorded_traces(shipped_traces_dir(), "tiny", "h100-sxm").empty());  // synthetic ones are not named
   auto hw = config::load_hardware("h200");
