@@ -213,9 +213,10 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
                   "emulate a slower link (default 0 = 16 up to batch 16, 32 above)");
   sub->add_option("--l2-reserve", o->l2_reserve_mib,
                   "GPU L2 persisting set-aside in MiB (0 = none, default): the slot buffers of the first layers "
-                  "that fit are marked persisting while their attention runs, inside the CUDA graphs too; "
+                  "that fit are marked persisting while their attention runs (dsa: the KV stores of the first "
+                  "layers whose token reads fit, while their gather runs), inside the CUDA graphs too; "
                   "clamped to what the GPU grants and recorded in the trace (run.l2_reserve_bytes) and "
-                  "metrics.json 'l2' (block-sparse modes, cuda backend; docs/runtime.md)");
+                  "metrics.json 'l2' (block-sparse modes and dsa, cuda backend; docs/runtime.md)");
   sub->add_flag("--no-trace", o->no_trace,
                 "Time whole steps only: no per-op events, no trace.h5 or timeline.json (to measure tracing "
                 "overhead; default off)");

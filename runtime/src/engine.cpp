@@ -126,11 +126,14 @@ DecodeEngine::State::State(const config::ModelConfig& model, const DeviceWeights
 void DecodeEngine::State::setup_l2() {
   l2_hit_ratio.assign(static_cast<std::size_t>(L), 0.0f);
   if (o.l2_reserve_bytes <= 0) return;
+  if (dsa) {
+    setup_l2_tokens();
+    return;
+  }
   if (!sparse) {
     throw std::invalid_argument(fmt::format(
-        "--l2-reserve: only the block-sparse modes have a slot buffer to reserve L2 for, not {}{}",
-        config::to_string(o.mode),
-        dsa ? " (its reservation is simulated: `foresight replay TRACE --l2-reserve MIB`)" : ""));
+        "--l2-reserve: only the block-sparse modes and dsa have KV to reserve L2 for, not {}",
+        config::to_string(o.mode)));
   }
   const auto slot_bytes = static_cast<std::int64_t>(kv[0].slots.bytes());
   l2_windows = config::l2_windows(o.l2_reserve_bytes, slot_bytes, L);
@@ -159,6 +162,10 @@ void DecodeEngine::State::allocate_kv() {
         lk.stage_k = DeviceArray<bf16>(be, one_seq);
         lk.stage_v = DeviceArray<bf16>(be, one_seq);
       }
+    } else if (dsa) {  // K then V in one range: one L2 window covers what the token gather reads
+      lk.dk = DeviceArray<bf16>(be, 2 * store);
+      lk.k = lk.dk.get();
+      lk.v = lk.k + store;
     } else {
       lk.dk = DeviceArray<bf16>(be, store);
       lk.dv = DeviceArray<bf16>(be, store);

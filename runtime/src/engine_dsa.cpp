@@ -61,6 +61,21 @@ void DecodeEngine::State::allocate_dsa() {
   index_op.assign(static_cast<std::size_t>(L), -1);
 }
 
+// config::l2_token_windows: the first layers whose per-step token reads fit
+// the set-aside, each window over the layer's whole K+V store.
+void DecodeEngine::State::setup_l2_tokens() {
+  if (kv[0].on_host)
+    throw std::invalid_argument("--l2-reserve: dsa-offload reads its tokens from host memory; nothing to keep in L2");
+  std::int64_t longest = 0;
+  for (auto c : ctx) longest = std::max(longest, c);
+  const std::int64_t read = static_cast<std::int64_t>(B) * std::min<std::int64_t>(kt, longest) * 4 * nkv * hd;
+  const auto store = static_cast<std::int64_t>(kv[0].dk.bytes());  // one layer's K and V (allocate_kv)
+  l2_windows = config::l2_token_windows(o.l2_reserve_bytes, read, store, L);
+  be.set_l2_persisting(static_cast<std::size_t>(o.l2_reserve_bytes));
+  for (const auto& win : l2_windows)
+    l2_hit_ratio[static_cast<std::size_t>(win.layer)] = static_cast<float>(win.hit_ratio);
+}
+
 void DecodeEngine::State::project_indexer(int l, int n) {
   kernels::GemmParams g;
   g.x = xn.get(); g.w = idx_w[static_cast<std::size_t>(l)].get(); g.y = idx_out.get();
@@ -124,13 +139,16 @@ void DecodeEngine::State::token_gather(int l) {
               host ? trace::OpKind::h2d : trace::OpKind::d2d,
               host ? trace::Engine::zero_copy_gather : trace::Engine::none};
   const std::size_t half = static_cast<std::size_t>(B) * nkv * kt * hd;
+  const float l2_ratio = l2_hit_ratio[lz];
   gather_op[lz] = rec.op(info, [&] {
+    if (l2_ratio > 0) be.set_l2_window(lk.k, lk.dk.bytes(), l2_ratio);
     kernels::TokenGatherParams p;
     p.store_k = lk.k; p.store_v = lk.v;
     p.ids = tok_ids.get() + lz * B * kt; p.count = tok_count.get() + lz * B;
     p.out_k = gathered.get(); p.out_v = gathered.get() + half;
     p.batch = B; p.topk = kt; p.kv_heads = nkv; p.head_dim = hd; p.max_tokens = max_tokens;
     be.token_gather(p);
+    if (l2_ratio > 0) be.set_l2_window(nullptr, 0, 0.0f);
   });
 }
 

@@ -109,6 +109,7 @@ struct DecodeEngine::State {
 
   void allocate_kv();
   void setup_l2();  // the L2 reservation's set-aside and windows (after allocate_kv)
+  void setup_l2_tokens();  // dsa: windows over the first layers' KV stores (engine_dsa.cpp)
   void layer_front(int l, int rows);  // rmsnorm, QKVF GEMM
   void o_proj(int l, int rows);       // O proj + residual
   void mlp(int l, int rows);          // RMSNorm, gate/up, SwiGLU, down + residual

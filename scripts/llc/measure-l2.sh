@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Issue #15: decode with a real GPU L2 persisting set-aside (run --l2-reserve)
+# (MODES=dsa: the DSA mode, its own indexer's selections)
 # against none, for what bench/RESULTS-llc.md reports. MiniCPM4.1-8B shapes,
 # synthetic weights and prefill, workload selections (preset `assumed`, the
 # shipped H200 traces' setting), per-op tracing (attention time per layer).
@@ -20,19 +21,28 @@ for mode in $modes; do
       for r in $reserves; do
         name="$mode-c$c-b$b-r$r"
         (( $(date +%s) - t0 < budget )) || { echo "SKIPPED $name (budget)"; continue; }
+        sel=(--selections workload --workload assumed)  # block modes; dsa selects with its indexer
+        [[ $mode == dsa* ]] && sel=()
         "$fs" run --model minicpm4.1-8b --backend cuda --hardware h200 --mode "$mode" --batch "$b" --context "$c" \
-          --prefill synthetic --selections workload --workload assumed --steps 12 --warmup 2 --l2-reserve "$r" \
+          --prefill synthetic "${sel[@]}" --steps 12 --warmup 2 --l2-reserve "$r" \
           --quiet --out "$out/$name" > "$out/$name.log" 2>&1 || { echo "FAILED $name"; tail -3 "$out/$name.log"; continue; }
+        "$fs" inspect --json "$out/$name/trace.h5" > "$out/$name/inspect.json" 2>/dev/null
         python3 - "$out/$name" "$name" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1] + "/metrics.json"))
 steps = m["decode"]["steps"]
 att = m.get("stages_ms", {}).get("attention", float("nan"))
 l2 = m.get("l2", {})
+try:  # steady decode steps only, per step (inspect's stage share)
+    st = {s["stage"]: s["ns"] for s in json.load(open(sys.argv[1] + "/inspect.json"))["stage_share"]["stages"]}
+    per = lambda k: st.get(k, 0) * 1e-6 / steps
+    steady = f"steady per step: attention {per('attention'):.3f} ms d2d_gather {per('d2d_gather'):.3f} ms  "
+except Exception:
+    steady = ""
 print(f"{sys.argv[2]:<28} step {m['decode']['step_ms']['mean']:.3f} ms  attention(all steps) {att:.2f} ms  "
-      f"reserve {l2.get('reserve_bytes', 0) / 2**20:.1f} MiB windows {len(l2.get('windows', []))}")
+      f"{steady}reserve {l2.get('reserve_bytes', 0) / 2**20:.1f} MiB windows {len(l2.get('windows', []))}")
 PY
-        rm -f "$out/$name/timeline.json"
+        rm -f "$out/$name/timeline.json" "$out/$name/trace.h5"
       done
     done
   done
