@@ -14,6 +14,12 @@
 
 namespace foresight::sim {
 
+void require_key_bits(std::int64_t v, int bits, const char* what) {
+  if (v < 0 || v >= (std::int64_t{1} << bits))
+    throw std::invalid_argument(std::string("L2 model: ") + what + " " + std::to_string(v) +
+                                " does not fit the key's " + std::to_string(bits) + " bits");
+}
+
 namespace {
 
 std::vector<std::uint8_t> replay_lru(std::span<const std::uint64_t> keys, std::size_t capacity) {
@@ -85,15 +91,10 @@ constexpr int kBlockBits = 24, kHeadBits = 8, kSeqBits = 20, kLayerBits = 12;
 
 // One key per (layer, simulated sequence, KV head, block): distinct KV.
 std::uint64_t block_key(std::int64_t layer, std::int64_t seq, std::int64_t head, std::int64_t block) {
-  auto fits = [](std::int64_t v, int bits, const char* what) {
-    if (v < 0 || v >= (std::int64_t{1} << bits))
-      throw std::invalid_argument(std::string("L2 model: ") + what + " " + std::to_string(v) +
-                                  " does not fit the key's " + std::to_string(bits) + " bits");
-  };
-  fits(layer, kLayerBits, "layer");
-  fits(seq, kSeqBits, "sequence");
-  fits(head, kHeadBits, "KV head");
-  fits(block, kBlockBits, "block");
+  require_key_bits(layer, kLayerBits, "layer");
+  require_key_bits(seq, kSeqBits, "sequence");
+  require_key_bits(head, kHeadBits, "KV head");
+  require_key_bits(block, kBlockBits, "block");
   return (((static_cast<std::uint64_t>(layer) << kSeqBits | static_cast<std::uint64_t>(seq)) << kHeadBits |
            static_cast<std::uint64_t>(head))
           << kBlockBits) |

@@ -13,14 +13,9 @@ constexpr std::int64_t kMaxIndexEntries = std::int64_t{1} << 27;
 constexpr int kTokenBits = 32, kSeqBits = 20, kLayerBits = 12;
 
 std::uint64_t token_key(std::int64_t layer, std::int64_t seq, std::int64_t token) {
-  auto fits = [](std::int64_t v, int bits, const char* what) {
-    if (v < 0 || v >= (std::int64_t{1} << bits))
-      throw std::invalid_argument(std::string("L2 model: ") + what + " " + std::to_string(v) +
-                                  " does not fit the key's " + std::to_string(bits) + " bits");
-  };
-  fits(layer, kLayerBits, "layer");
-  fits(seq, kSeqBits, "sequence");
-  fits(token, kTokenBits, "token");
+  require_key_bits(layer, kLayerBits, "layer");
+  require_key_bits(seq, kSeqBits, "sequence");
+  require_key_bits(token, kTokenBits, "token");
   return (static_cast<std::uint64_t>(layer) << kSeqBits | static_cast<std::uint64_t>(seq)) << kTokenBits |
          static_cast<std::uint64_t>(token);
 }

@@ -44,6 +44,10 @@ std::vector<std::uint8_t> replay_l2(std::span<const std::uint64_t> keys, std::in
 // (step, layer) order; steps with no recorded selection row are absent.
 // Throws std::invalid_argument if a key field does not fit its bits or
 // seq_map names a sequence /selections lack.
+// A field of an entry key (keys pack layer, sequence, ... into 64 bits):
+// throws std::invalid_argument naming `what` unless 0 <= v < 2^bits.
+void require_key_bits(std::int64_t v, int bits, const char* what);
+
 std::vector<trace::L2Outcome> l2_block_outcomes(const trace::Trace& t, const SelectionIndex& idx,
                                                 const std::vector<std::int32_t>& seq_map,
                                                 const std::vector<bool>& layers, std::int64_t capacity_blocks,
