@@ -76,8 +76,10 @@ void write_files_atomic(const fs::path& dir, const std::vector<std::pair<std::st
     for (std::size_t i = 0; i < written; ++i) fs::remove(partial_of(dir / files[i].first), ignored);
   };
   try {
-    for (const auto& [name, text] : files) {
-      write_partial(dir / name, [&](std::ostream& out) {
+    for (const auto& file : files) {
+      // (not a structured binding: clang before 16 cannot capture one in a lambda)
+      const std::string& text = file.second;
+      write_partial(dir / file.first, [&](std::ostream& out) {
         out.write(text.data(), static_cast<std::streamsize>(text.size()));
       });
       ++written;
