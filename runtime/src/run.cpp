@@ -378,14 +378,17 @@ void write_tokens(const RunRequest& req, const Prompts& prompts, const RunResult
 // The files a run writes into its folder (run.hpp). A folder holds one run:
 // before this run writes anything, the ones an earlier run left there are
 // removed, so that no output this run does not write (trace.h5 and
-// timeline.json under --no-trace, logits.npy) stays beside its metrics.
+// timeline.json under --no-trace, logits.npy) stays beside its metrics,
+// nor the trace.h5.partial of a killed run.
 // Other files in the folder are left alone.
 void remove_previous_outputs(const std::filesystem::path& dir) {
-  for (const char* name : {"trace.h5", "timeline.json", "metrics.json", "config.json", "tokens.json", "logits.npy"}) {
-    std::error_code ec;
-    std::filesystem::remove(dir / name, ec);
-    if (ec) throw common::WriteError(fmt::format("{}: cannot remove the previous run's file: {}",
-                                                 (dir / name).string(), ec.message()));
+  for (const std::string name : {"trace.h5", "timeline.json", "metrics.json", "config.json", "tokens.json", "logits.npy"}) {
+    for (const std::string& file : {name, name + ".partial"}) {  // .partial: a run that was killed (SIGKILL)
+      std::error_code ec;
+      std::filesystem::remove(dir / file, ec);
+      if (ec) throw common::WriteError(fmt::format("{}: cannot remove the previous run's file: {}",
+                                                   (dir / file).string(), ec.message()));
+    }
   }
 }
 

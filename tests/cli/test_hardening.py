@@ -261,11 +261,13 @@ def test_untraced_run_into_an_old_folder_removes_the_old_trace(tmp_path):
     assert fs(*base, "--dump-logits").returncode == 0
     assert (out / "trace.h5").exists() and (out / "timeline.json").exists() and (out / "logits.npy").exists()
     (out / "notes.txt").write_text("mine")
+    (out / "trace.h5.partial").write_text("a killed run's")
     r = fs(*base, "--no-trace")
     assert r.returncode == 0, r.stderr
     assert not (out / "trace.h5").exists()
     assert not (out / "timeline.json").exists()
     assert not (out / "logits.npy").exists()
+    assert not (out / "trace.h5.partial").exists()
     assert (out / "notes.txt").read_text() == "mine"  # only a run's own files are removed
     assert json.loads((out / "metrics.json").read_text())["tracing"] is False
     # Bad input never touches the old folder.
