@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
                e.what(), selected_name(app));
     return kExitBadInput;
   } catch (const std::exception& e) {
-    // An option's callback threw (a value it refused): the same handler as a command's body.
+    // An option's callback threw (a value it refused): the same handler as a
+    // command's body, given a body that rethrows the exception being handled.
     return run_guarded(selected_name(app).empty() ? "" : selected_name(app).substr(1), [&]() -> int { throw; });
   }
   set_quiet(quiet_flag);
