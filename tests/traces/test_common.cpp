@@ -111,6 +111,44 @@ TEST_CASE("TOML converts to JSON; errors name the file, line and key", "[common]
   CHECK_THROWS_AS(config::read_toml_file("/nonexistent/x.toml"), config::ConfigError);
 }
 
+// Found by tests/fuzz (fuzz_study, fuzz_config_toml): toml++ 3.3 reached
+// __builtin_unreachable() testing many non-ASCII characters for whitespace.
+TEST_CASE("TOML: a non-ASCII character where only ASCII is allowed is refused before toml++ sees it",
+          "[common][toml][fuzz]") {
+  CHECK_THROWS_WITH(config::parse_toml("\xEF\xB1\xBF", "u.toml"),
+                    Catch::Contains("u.toml:1:1: TOML syntax error: character U+FC7F outside a string or comment"));
+  CHECK_THROWS_WITH(config::parse_toml("a = 1\n\xC3\xA9 = 1\n", "u.toml"),
+                    Catch::Contains("u.toml:2:1: TOML syntax error: character U+00E9"));
+  CHECK_THROWS_WITH(config::parse_toml("s = \"\"\"a \\\n  \xC3\xA9\"\"\"\n", "u.toml"),
+                    Catch::Contains("u.toml:2:3") && Catch::Contains("after a backslash in a multi-line string"));
+  CHECK_THROWS_WITH(config::parse_toml("s = \"\"\"\\\xC3\xA9\"\"\"\n", "u.toml"),
+                    Catch::Contains("after a backslash"));
+  // Inside strings and comments non-ASCII text is fine, as is a byte order mark.
+  const auto j = config::parse_toml(
+      "\xEF\xBB\xBFname = \"caf\xC3\xA9\" # d\xC3\xA9j\xC3\xA0\n"
+      "lit = 'na\xC3\xAFve \\'\n"
+      "ml = \"\"\"\xC3\xA9\n\xE3\x80\x80\"\"\"\n"
+      "mll = '''\xEF\xB1\xBF'''\n"
+      "esc = \"\\\"\xC3\xA9\"\n",
+      "u.toml");
+  CHECK(j["name"] == "caf\xC3\xA9");
+  CHECK(j["lit"] == "na\xC3\xAFve \\");
+  CHECK(j["ml"] == "\xC3\xA9\n\xE3\x80\x80");
+  CHECK(j["mll"] == "\xEF\xB1\xBF");
+  CHECK(j["esc"] == "\"\xC3\xA9");
+  // The inputs the fuzzers found: an input error, nothing worse.
+  const fs::path found = fs::path(FORESIGHT_TRACE_SAMPLES) / ".." / ".." / "tests" / "fuzz" / "regressions";
+  for (const char* harness : {"fuzz_study", "fuzz_config_toml"}) {
+    for (const auto& e : fs::directory_iterator(found / harness)) {
+      INFO(e.path());
+      std::ifstream f(e.path(), std::ios::binary);
+      std::stringstream ss;
+      ss << f.rdbuf();
+      CHECK_THROWS_AS(config::parse_toml(ss.str(), e.path().string()), config::ConfigError);
+    }
+  }
+}
+
 TEST_CASE("bad-input errors share one base type", "[common]") {
   // cli/errors.hpp maps common::InputError to exit code 2.
   CHECK_THROWS_AS(config::load_model("/nonexistent/model.toml"), common::InputError);
