@@ -16,6 +16,7 @@
 #include "foresight/common/files.hpp"
 #include "foresight/common/stats.hpp"
 #include "foresight/common/text.hpp"
+#include "foresight/config/calibration.hpp"
 #include "foresight/config/load.hpp"
 #include "foresight/config/toml.hpp"
 #include "foresight/trace/reader.hpp"
@@ -152,6 +153,17 @@ TEST_CASE("TOML: no character toml++ 3.3 cannot classify reaches it raw", "[comm
       CHECK_THROWS_AS(config::parse_toml(ss.str(), e.path().string()), config::ConfigError);
     }
   }
+}
+
+// Found by tests/fuzz (fuzz_config_json): a number beyond double's range threw
+// nlohmann's out_of_range (exit 1) instead of a ConfigError naming the file.
+TEST_CASE("JSON configs: a number beyond double is a config error", "[common][fuzz]") {
+  const fs::path p = fs::temp_directory_path() / ("foresight-test-overflow-" + std::to_string(::getpid()) + ".json");
+  { std::ofstream(p) << "{\"name\": \"x\", \"n_layers\": 21012.7e65071799357}\n"; }
+  CHECK_THROWS_WITH(config::load_model(p.string()), Catch::Contains(p.string()) && Catch::Contains("not valid JSON"));
+  CHECK_THROWS_AS(config::load_hardware(p.string()), config::ConfigError);
+  CHECK_THROWS_AS(config::load_calibration(p), config::ConfigError);
+  fs::remove(p);
 }
 
 TEST_CASE("bad-input errors share one base type", "[common]") {
