@@ -68,9 +68,9 @@ TEST_CASE("an atomic file replaces the old one and leaves no temporary", "[commo
   CHECK_THROWS_AS(common::write_file_atomic(dir / "c.txt", [](std::ostream&) { throw std::runtime_error("x"); }),
                   std::runtime_error);
   CHECK(entries(dir) == 2u);
-  // No folder to write into: a WriteError naming the file.
+  // No folder to write into: the path given is unusable (bad input, exit 2), naming the file.
   CHECK_THROWS_WITH(common::write_file_atomic(dir / "missing" / "d.txt", "x"), Catch::Contains("d.txt.partial"));
-  CHECK_THROWS_AS(common::write_file_atomic(dir / "missing" / "d.txt", "x"), common::WriteError);
+  CHECK_THROWS_AS(common::write_file_atomic(dir / "missing" / "d.txt", "x"), common::OutputPathError);
   fs::remove_all(dir);
 }
 
@@ -94,7 +94,7 @@ TEST_CASE("an output folder that is a file is a clear error", "[common][files]")
   try {
     common::write_files_atomic(dir, {{"a", "b"}});
     FAIL("expected an error");
-  } catch (const common::WriteError& e) {
+  } catch (const common::OutputPathError& e) {  // the user's path: exit 2 (issue #16)
     REQUIRE(std::string(e.what()).find(dir.string()) != std::string::npos);
   }
   fs::remove(dir);
