@@ -47,7 +47,7 @@ for h in "${harnesses[@]}"; do
           -max_len=65536 -print_final_stats=1 "$build/corpus/$h" >"$log" 2>&1); then
     echo "$h: FOUND A CRASH (input in $findings, log $log)"; tail -30 "$log"; status=1
   fi
-  grep -E "^stat::number_of_executed_units|^stat::average_exec_per_sec|^stat::peak_rss_mb" "$log" | sed "s/^/  /" || true
+  grep -E "^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)" "$log" | sort -u | sed "s/^/  /" || true
   regressions=("$root/tests/fuzz/regressions/$h"/*)
   if [ -e "${regressions[0]}" ]; then
     "$build/tests/fuzz/$h" -runs=1 "${regressions[@]}" >"$log.regressions" 2>&1 \
