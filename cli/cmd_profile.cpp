@@ -67,7 +67,7 @@ int run_profile(const ProfileArgs& a) {
     if (!f) throw config::ConfigError(fmt::format("{}: cannot open the fidelity summary", a.fidelity));
     try {
       meta.fidelity = nlohmann::json::parse(f);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number beyond double
       throw config::ConfigError(fmt::format("{}: not valid JSON: {}", a.fidelity, e.what()));
     }
   }

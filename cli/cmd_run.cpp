@@ -1,7 +1,9 @@
 // `foresight run`: decode for real on a backend and write a run folder
 // (trace.h5, metrics.json, config.json, timeline.json, tokens.json).
+#include <array>
 #include <atomic>
 #include <csignal>
+#include <signal.h>  // sigaction
 #include <memory>
 #include <sstream>
 
@@ -24,8 +26,48 @@
 namespace foresight::cli {
 namespace {
 
+// Set by the signal handler, polled by the run (prefill chunks, decode
+// steps): a lock-free atomic store is async-signal-safe.
 std::atomic<bool> g_stop{false};
-extern "C" void on_sigint(int) { g_stop.store(true); }
+volatile std::sig_atomic_t g_signal = 0;  // the signal that asked to stop
+static_assert(std::atomic<bool>::is_always_lock_free);
+extern "C" void on_stop_signal(int sig) {
+  g_signal = sig;
+  g_stop.store(true);
+}
+
+// SIGINT (Ctrl-C), SIGTERM (kill, a batch scheduler) and SIGHUP (a closed
+// terminal) all stop the run at the next prefill chunk or decode step and
+// leave a readable trace marked truncated; the previous handlers come back
+// when the run ends.
+class StopSignals {
+ public:
+  StopSignals() {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    for (std::size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &sa, &old_[i]);
+  }
+  ~StopSignals() {
+    for (std::size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &old_[i], nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  static constexpr std::array<int, 3> kSignals{SIGINT, SIGTERM, SIGHUP};
+  std::array<struct sigaction, 3> old_{};
+};
+
+const char* signal_name(int sig) {
+  switch (sig) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    default: return "a signal";
+  }
+}
 
 struct RunOptions {
   std::string model, hardware, mode = "dense", backend = "cpu", context;  // context "": 4096 or the whole prompt
@@ -142,13 +184,17 @@ runtime::RunRequest run_request(const RunOptions& o) {
 int run_run(const RunOptions& o) {
   runtime::RunRequest req = run_request(o);
   req.stop = &g_stop;
-  std::signal(SIGINT, on_sigint);
   req.progress = progress_bar("run");  // prefill tokens, then decode steps
-  const auto res = runtime::run_to_folder(req);
-  std::signal(SIGINT, SIG_DFL);
+  runtime::RunResult res;
+  {
+    const StopSignals handlers;
+    res = runtime::run_to_folder(req);
+  }
   if (res.truncated) {
-    fmt::print(stderr, "foresight run: stopped early ({}); trace marked truncated in {}\n", res.reason, o.out);
-    return 130;
+    const int sig = g_signal;
+    fmt::print(stderr, "foresight run: stopped early by {} ({}); {} in {}\n", signal_name(sig), res.reason,
+               req.trace ? "trace marked truncated" : "metrics.json status truncated", o.out);
+    return 128 + (sig ? sig : SIGINT);  // the shell's convention: 130 for SIGINT, 143 SIGTERM, 129 SIGHUP
   }
   fmt::print("{}: prefill {:.1f} ms, decode {:.3f} ms/step (mean of {} steps), run folder {}\n",
              config::to_string(req.run.mode), res.prefill_ms, res.decode_step_ms_mean, req.run.decode_steps,
@@ -163,7 +209,9 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
       "run",
       "Decode for real: prefill, then greedy decode steps of a Llama-family GQA model, timing\n"
       "every stage. Writes OUT/trace.h5, metrics.json, config.json, timeline.json (Perfetto)\n"
-      "and tokens.json. Ctrl-C stops at the next step and leaves a trace marked truncated.");
+      "and tokens.json. Ctrl-C (SIGINT), SIGTERM or SIGHUP stops at the next prefill chunk or\n"
+      "decode step and leaves a readable trace marked truncated (exit 128 + the signal's number).\n"
+      "Files of an earlier run in OUT are removed first.");
   sub->add_option("--model", o->model,
                   "Model: a name in configs/models (tiny, minicpm4.1-8b, llama3.1-8b), a .toml or a HF config.json "
                   "(default with --checkpoint: the checkpoint's config.json or GGUF metadata)");

@@ -1,5 +1,7 @@
 // `foresight sweep TRACE --study STUDY.toml --out DIR`: run a grid of what-if
 // scenarios over one trace in parallel; results.csv + results.json in DIR.
+#include <stdexcept>
+
 #include <fmt/core.h>
 
 #include "command.hpp"
@@ -15,6 +17,7 @@ namespace {
 struct SweepArgs {
   std::string trace, study, out;
   unsigned jobs = 0;
+  std::uint64_t max_scenarios = sim::kDefaultMaxScenarios;
 };
 
 // What the sweep found: counts by outcome, the range of the mean decode
@@ -48,14 +51,20 @@ std::string study_keys_help() {
 }
 
 int run_sweep_cmd(const SweepArgs& a) {
-  const sim::Study study = sim::load_study(a.study);
+  if (a.out.empty()) throw std::invalid_argument("--out: an output folder is required (the path is empty)");
+  const sim::Study study = sim::load_study(a.study, a.max_scenarios);
   for (const auto& note : study.notes) fmt::print(stderr, "foresight sweep: note: {}\n", note);
   sim::Replayer rp(trace::read_trace(a.trace), a.trace);
   sim::SweepOptions o;
   o.out_dir = a.out;
   o.jobs = a.jobs;
+  o.trace_file = a.trace;
   o.progress = progress_bar("sweep");
   const auto s = sim::run_sweep(rp, study, o);
+  if (s.stale)
+    fmt::print(stderr,
+               "foresight sweep: note: {} scenario(s) done before in {} came from other inputs (trace, hardware "
+               "or calibration, or tool version) and were simulated again\n", s.stale, a.out);
   print_summary(study, s, a.out);
   if (s.failed) {
     fmt::print(stderr, "foresight sweep: {} scenario(s) failed; see \"error\" in results.json\n", s.failed);
@@ -68,11 +77,15 @@ const CommandRegistrar reg{{"sweep", 55, [](CLI::App& app) {
   auto a = std::make_shared<SweepArgs>();
   CLI::App* sub = app.add_subcommand(
       "sweep", "Run a study (grid of what-if scenarios, configs/studies/*.toml) over one trace\n"
-               "in parallel; writes results.csv and results.json. A rerun skips finished scenarios.");
+               "in parallel; writes results.csv and results.json. A rerun skips finished scenarios made\n"
+               "from the same trace bytes, hardware, calibration and tool version; one sweep per --out at a time.");
   sub->add_option("trace", a->trace, "Trace file (.h5)")->required();
   sub->add_option("--study", a->study, "Study TOML: [base], [grid] and [[scenarios]] of replay what-ifs, keys named as the replay options (pcie-gbps, ...) (required)")->required();
   sub->add_option("--out", a->out, "Output folder (required); scenarios/ inside keeps finished ones")->required();
   sub->add_option("--jobs", a->jobs, "Worker threads (default 0 = all cores)");
+  sub->add_option("--max-scenarios", a->max_scenarios,
+                  fmt::format("Refuse a study of more scenarios than this, before any work (default {})",
+                              sim::kDefaultMaxScenarios));
   sub->footer(study_keys_help());
   return [a] { return run_sweep_cmd(*a); };
 }}};

@@ -17,11 +17,18 @@ inline constexpr int kExitBadInput = 2;  // malformed file, config, trace, study
 
 // Exit code of an error:
 //   kExitBadInput (2): common::InputError (config::ConfigError,
-//     trace::TraceError, runtime::WeightsError, runtime::MemoryError) and
-//     std::invalid_argument (option values, study files, scenarios);
-//   kExitFailed (1): common::WriteError (an output could not be written) and
-//     any other exception (the work itself failed).
+//     trace::TraceError, runtime::WeightsError, runtime::MemoryError,
+//     common::OutputPathError: an output path that cannot be used),
+//     std::invalid_argument (option values, study files, scenarios) and
+//     std::filesystem::filesystem_error (a folder that cannot be created
+//     where an option names it: --out under a file, without permission);
+//   kExitFailed (1): common::WriteError (an output could not be written: a
+//     full disk) and any other exception (the work itself failed).
 int exit_code_of(const std::exception& e);
+
+// The message printed for `e`: what() but, for a filesystem_error, "PATH:
+// operation: reason" instead of libstdc++'s "filesystem error: ...".
+std::string message_of(const std::exception& e);
 
 // Runs `body` (a command) and returns its exit code, or the code of what it
 // threw after printing the message.

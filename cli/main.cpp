@@ -2,6 +2,9 @@
 // registry (cli/command.hpp), gives every command --quiet, and runs the
 // selected one through the shared error handler (cli/errors.hpp).
 #include <algorithm>
+#include <string>
+
+#include <fmt/core.h>
 
 #include "command.hpp"
 #include "errors.hpp"
@@ -13,6 +16,14 @@ std::vector<Command>& registry() {
   return commands;
 }
 }  // namespace foresight::cli
+
+namespace {
+// " <command>" of the subcommand on the command line so far, "" if none.
+std::string selected_name(const CLI::App& app) {
+  for (const CLI::App* sub : app.get_subcommands()) return " " + sub->get_name();
+  return "";
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace foresight::cli;
@@ -39,8 +50,17 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // --help and --version exit 0; every command-line error exits 2 (bad input).
-    return app.exit(e) == 0 ? kExitOk : kExitBadInput;
+    // --help and --version exit 0 (CLI11 prints them); every command-line
+    // error (unknown option, bad value, missing argument) exits 2 (bad input)
+    // with the one error format, never CLI11's own codes (104, 106, 109).
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e) == 0 ? kExitOk : kExitBadInput;
+    fmt::print(stderr, "foresight{}: error: {}\nRun `foresight{} --help` for the options.\n", selected_name(app),
+               e.what(), selected_name(app));
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    // An option's callback threw (a value it refused): the same handler as a
+    // command's body, given a body that rethrows the exception being handled.
+    return run_guarded(selected_name(app).empty() ? "" : selected_name(app).substr(1), [&]() -> int { throw; });
   }
   set_quiet(quiet_flag);
   for (auto& [sub, run] : runners)

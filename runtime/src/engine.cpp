@@ -520,6 +520,7 @@ DecodeEngine::~DecodeEngine() = default;
 std::int64_t DecodeEngine::steps_done() const { return s_->step; }
 std::int64_t DecodeEngine::last_step_ns() const { return s_->last_step_ns; }
 std::int64_t DecodeEngine::pin_ns() const { return s_->pin_ns; }
+bool DecodeEngine::prefill_interrupted() const { return s_->prefill_interrupted; }
 const CacheTotals& DecodeEngine::cache_totals() const { return s_->totals; }
 const std::vector<RecallCounts>& DecodeEngine::recall_by_layer() const { return s_->recall; }
 const std::vector<config::L2Window>& DecodeEngine::l2_windows() const { return s_->l2_windows; }

@@ -111,6 +111,10 @@ std::int64_t DecodeEngine::State::run_prefill_real(int b, std::int32_t& chunk_in
   if (any_host) be.wait(prefill_event(1));  // the previous sequence's staging copies are done
   std::int64_t total_ns = 0;
   for (std::int64_t s0 = 0; s0 < T; s0 += o.prefill_chunk_tokens) {
+    if (stop_requested()) {  // between chunks: every recorded step is whole
+      prefill_interrupted = true;
+      break;
+    }
     const int c = static_cast<int>(std::min<std::int64_t>(o.prefill_chunk_tokens, T - s0));
     rec.begin_step(trace::Phase::prefill, chunk_index++);
     std::vector<std::int32_t> p(static_cast<std::size_t>(c));
@@ -240,7 +244,14 @@ std::int64_t DecodeEngine::prefill(const std::vector<std::vector<std::int32_t>>&
   if (s.o.synthetic_prefill) {
     total_ns += s.run_prefill_synthetic(chunk);
   } else {
-    for (int b = 0; b < s.B; ++b) total_ns += s.run_prefill_real(b, chunk);
+    for (int b = 0; b < s.B && !s.prefill_interrupted; ++b) {
+      if (s.stop_requested()) s.prefill_interrupted = true;
+      else total_ns += s.run_prefill_real(b, chunk);
+    }
+  }
+  if (s.prefill_interrupted) {
+    s.be.synchronize();
+    return total_ns;
   }
   if (s.sparse) {
     s.rec.begin_step(trace::Phase::prefill, chunk++);

@@ -80,6 +80,9 @@ struct DecodeEngine::State {
   // Host state.
   std::vector<std::int64_t> ctx;
   std::vector<std::vector<std::int32_t>> prompts;
+  bool prefill_interrupted = false;  // EngineOptions::stop was seen during prefill
+  // Whether EngineOptions::stop asks to stop (a signal handler sets it).
+  bool stop_requested() const { return o.stop && o.stop->load(std::memory_order_relaxed); }
   std::int64_t prefilled = 0, prompt_total = 0;  // prompt tokens through real prefill so far, of all sequences' (progress)
   std::vector<std::int32_t> last_tokens;
   std::int64_t step = 0, last_step_ns = 0, pin_ns = 0;

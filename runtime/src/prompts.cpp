@@ -63,7 +63,7 @@ std::vector<std::vector<std::int32_t>> read_prompt_ids(const std::filesystem::pa
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(read_all(file));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number beyond double
     throw config::ConfigError(fmt::format("{}: not JSON ({})", where, e.what()));
   }
   if (!j.is_array() || j.empty())

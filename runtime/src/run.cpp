@@ -12,6 +12,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "foresight/common/errors.hpp"
 #include "foresight/common/files.hpp"
 #include "foresight/common/stats.hpp"
 #include "foresight/config/load.hpp"
@@ -255,8 +256,12 @@ DecodeOutcome decode(const RunRequest& req, const DeviceWeights& weights, Record
     DecodeEngine engine(req.model, weights, rec, eo);
     out.pin_ns = engine.pin_ns();
     engine.prefill(prompts.ids);
+    if (engine.prefill_interrupted()) {
+      result.truncated = true;
+      result.reason = "interrupted during prefill";
+    }
     std::vector<std::int32_t> forced, truth(prompts.ids.size());
-    for (std::int64_t s = 0; s < eo.max_steps; ++s) {
+    for (std::int64_t s = 0; s < eo.max_steps && !result.truncated; ++s) {
       if (req.stop && req.stop->load()) {
         result.truncated = true;
         result.reason = fmt::format("interrupted before decode step {}", s);
@@ -370,6 +375,23 @@ void write_tokens(const RunRequest& req, const Prompts& prompts, const RunResult
   }
 }
 
+// The files a run writes into its folder (run.hpp). A folder holds one run:
+// before this run writes anything, the ones an earlier run left there are
+// removed, so that no output this run does not write (trace.h5 and
+// timeline.json under --no-trace, logits.npy) stays beside its metrics,
+// nor the trace.h5.partial of a killed run.
+// Other files in the folder are left alone.
+void remove_previous_outputs(const std::filesystem::path& dir) {
+  for (const std::string name : {"trace.h5", "timeline.json", "metrics.json", "config.json", "tokens.json", "logits.npy"}) {
+    for (const std::string& file : {name, name + ".partial"}) {  // .partial: a run that was killed (SIGKILL)
+      std::error_code ec;
+      std::filesystem::remove(dir / file, ec);
+      if (ec) throw common::WriteError(fmt::format("{}: cannot remove the previous run's file: {}",
+                                                   (dir / file).string(), ec.message()));
+    }
+  }
+}
+
 }  // namespace
 
 // Resolve and check, plan memory, build weights and selections, run the
@@ -405,6 +427,7 @@ RunResult run_to_folder(const RunRequest& request) {
   const std::unique_ptr<ExternalSelections> selections = load_selections(req);
 
   std::filesystem::create_directories(req.out_dir);
+  remove_previous_outputs(req.out_dir);
   const auto trace_path = req.out_dir / "trace.h5";
   const std::unique_ptr<TraceSink> sink = open_sink(req, *backend, trace_path);
   Recorder rec(*backend, sink.get(), req.trace);
@@ -415,6 +438,7 @@ RunResult run_to_folder(const RunRequest& request) {
   eo.measure_recall = req.measure_recall && run.mode == config::Mode::sparda_no_offload;
   eo.cuda_graph = req.cuda_graph;
   eo.progress = req.progress;
+  eo.stop = req.stop;
 
   RunResult result;
   result.tokens.assign(static_cast<std::size_t>(run.batch), {});

@@ -2,21 +2,34 @@
 #include "foresight/sim/sweep.hpp"
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <exception>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <fmt/core.h>
 
+#include "foresight/common/errors.hpp"
 #include "foresight/common/files.hpp"
 #include "foresight/common/text.hpp"
+#include "foresight/config/calibration.hpp"
+#include "foresight/config/load.hpp"
 #include "foresight/config/toml.hpp"
 #include "foresight/sim/output.hpp"
 
@@ -43,10 +56,86 @@ void note_old_spelling(const json& t, const std::string& where, const std::strin
   }
 }
 
-std::uint64_t fnv1a(const std::string& s) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return h;
+// A 64-bit content hash (FNV-1a over 8-byte words, then a final mix): a
+// resume key, not a defence against crafted collisions.
+class Hasher {
+ public:
+  void add(const void* data, std::size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (; n >= 8; p += 8, n -= 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p, 8);
+      h_ = (h_ ^ w) * 0x100000001b3ull;
+    }
+    for (; n > 0; ++p, --n) h_ = (h_ ^ *p) * 0x100000001b3ull;
+    h_ = (h_ ^ 0xff) * 0x100000001b3ull;  // an end marker: "ab","c" != "a","bc"
+  }
+  void add(const std::string& s) { add(s.data(), s.size()); }
+  std::string hex() const {
+    std::uint64_t x = h_;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return fmt::format("{:016x}", x);
+  }
+
+ private:
+  std::uint64_t h_ = 0xcbf29ce484222325ull;
+};
+
+// Hash of a file's bytes; throws InputError naming it when it cannot be read.
+std::string file_hash(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw common::InputError(fmt::format("{}: cannot open to hash it (sweep resume key)", path.string()));
+  Hasher h;
+  std::vector<char> buf(1 << 20);
+  while (f) {
+    f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    h.add(buf.data(), static_cast<std::size_t>(f.gcount()));
+  }
+  if (f.bad()) throw common::InputError(fmt::format("{}: read failed while hashing it", path.string()));
+  return h.hex();
+}
+
+// Hash of a trace held in memory (no file): its header facts and every op.
+std::string trace_hash_in_memory(const trace::Trace& t) {
+  Hasher h;
+  h.add(config::to_json(t.header.model).dump());
+  h.add(config::to_json(t.header.hardware).dump());
+  h.add(config::to_json(t.header.run).dump());
+  h.add(t.header.created_utc);
+  for (const auto& op : t.ops) {
+    const std::int64_t v[] = {op.start_ns, op.end_ns, op.step, op.layer, static_cast<std::int64_t>(op.stage),
+                              static_cast<std::int64_t>(op.phase)};
+    h.add(v, sizeof v);
+  }
+  return h.hex();
+}
+
+// The part of a scenario's resume key besides its what-ifs: the tool
+// version, the trace's hash, and the hardware config and calibration it
+// replays under (the trace's own, or Scenario::hardware resolved).
+std::string inputs_key(const Replayer& rp, const config::Scenario& s, const std::string& trace_hash) {
+  Hasher h;
+  h.add(std::string(FORESIGHT_VERSION));
+  h.add(trace_hash);
+  if (!s.hardware) {
+    h.add(rp.calibration() ? config::to_json(*rp.calibration()).dump() : std::string("roofline"));
+    return h.hex();
+  }
+  try {
+    const config::HardwareConfig hw = rp.hardware(*s.hardware);
+    h.add(config::to_json(hw).dump());
+    if (hw.name == rp.trace().header.hardware.name)
+      h.add(rp.calibration() ? config::to_json(*rp.calibration()).dump() : std::string("roofline"));
+    else if (auto cal = config::default_calibration_path(hw.name))
+      h.add(file_hash(*cal));
+    else
+      h.add(std::string("roofline"));
+  } catch (const std::exception& e) {
+    h.add(std::string("unresolved: ") + e.what());  // the scenario fails (and is not logged)
+  }
+  return h.hex();
 }
 
 std::string csv_escape(const std::string& s) {
@@ -60,83 +149,133 @@ std::string csv_escape(const std::string& s) {
 // holds one compact JSON row per line, appended (and flushed) as scenarios
 // finish; a torn last line is ignored. One appending file instead of a file
 // per scenario: creating 1000 small files cost more than simulating them.
-// Folders of earlier versions (DIR/scenarios/<fnv1a of what_if>.json) are
-// still read.
+// A row is reused only when both its what-ifs and its "inputs" key (trace
+// hash, hardware, calibration, tool version) match; rows of earlier versions
+// (no "inputs") are simulated again.
 class DoneLog {
  public:
   explicit DoneLog(const std::filesystem::path& dir) : dir_(dir) {
     std::filesystem::create_directories(dir);
     const auto path = dir / "done.jsonl";
     bool torn = false;
-    if (std::ifstream in{path}) {
+    // Only a regular file is read (a device or a FIFO there would never end).
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(path, ec)) {
+      std::ifstream in{path};
       std::string line;
       while (std::getline(in, line)) {
         torn = in.eof();  // the last line had no newline
         try {
           nlohmann::json row = nlohmann::json::parse(line);
-          std::string key = row.at("what_if").dump();
-          done_[std::move(key)] = std::move(row);
+          std::string what_if = row.at("what_if").dump();
+          const std::string inputs = row.value("inputs", std::string());
+          seen_.insert(what_if);
+          if (!inputs.empty()) done_[what_if + "\n" + inputs] = std::move(row);
         } catch (const std::exception&) {
         }
       }
     }
-    for (const auto& e : std::filesystem::directory_iterator(dir))
-      if (e.path().extension() == ".json") legacy_ = true;
     out_.open(path, std::ios::binary | std::ios::app);
-    if (!out_) throw std::runtime_error("cannot write " + path.string());
+    if (!out_) throw common::WriteError(fmt::format("{}: cannot open for appending", path.string()));
     if (torn) out_ << '\n';
   }
 
-  // The finished row of `what_if`, if any (thread-safe: read-only after construction).
-  bool find(const nlohmann::json& what_if, nlohmann::json& row) const {
+  enum class Found { yes, stale, no };
+
+  // The finished row of `what_if` made from `inputs`, if any; stale: done
+  // before from other inputs (thread-safe: read-only after construction).
+  Found find(const nlohmann::json& what_if, const std::string& inputs, nlohmann::json& row) const {
     const std::string key = what_if.dump();
-    if (auto it = done_.find(key); it != done_.end()) {
+    if (auto it = done_.find(key + "\n" + inputs); it != done_.end()) {
       row = it->second;
-      return true;
+      return Found::yes;
     }
-    return legacy_ && find_legacy(what_if, key, row);
+    return seen_.count(key) ? Found::stale : Found::no;
   }
 
-  // Records a finished row (thread-safe).
+  // Records a finished row (thread-safe); throws WriteError (a full disk).
   void append(const nlohmann::json& row) {
     const std::string line = row.dump() + "\n";
     std::lock_guard<std::mutex> lock(mu_);
     out_ << line;
     out_.flush();
-    if (!out_) throw std::runtime_error("write failed: " + (dir_ / "done.jsonl").string());
-  }
-
- private:
-  bool find_legacy(const nlohmann::json& what_if, const std::string& key, nlohmann::json& row) const {
-    const auto file = dir_ / fmt::format("{:016x}.json", fnv1a(key));
-    if (!std::filesystem::exists(file)) return false;
-    try {
-      std::ifstream f(file);
-      row = nlohmann::json::parse(f);
-      return row.value("what_if", nlohmann::json()) == what_if;
-    } catch (const std::exception&) {
-      return false;
+    if (!out_) {
+      throw common::WriteError(
+          fmt::format("{}: write failed ({}); the scenarios finished so far are kept for a rerun",
+                      (dir_ / "done.jsonl").string(), std::strerror(errno)));
     }
   }
 
+ private:
   std::filesystem::path dir_;
-  std::unordered_map<std::string, nlohmann::json> done_;  // what_if.dump() -> row
-  bool legacy_ = false;
+  std::unordered_map<std::string, nlohmann::json> done_;  // what_if.dump() "\n" inputs -> row
+  std::unordered_set<std::string> seen_;                 // what_if.dump() of every logged row
   std::mutex mu_;
   std::ofstream out_;
 };
 
+// An exclusive lock on DIR/sweep.lock for one sweep's lifetime (flock: the
+// kernel drops it when the process ends, even when killed).
+class FolderLock {
+ public:
+  explicit FolderLock(const std::filesystem::path& dir) {
+    const auto path = dir / "sweep.lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0)
+      throw common::WriteError(fmt::format("{}: cannot create the lock file: {}", path.string(), std::strerror(errno)));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      ::close(fd_);
+      if (err == EWOULDBLOCK) {
+        throw common::InputError(fmt::format(
+            "{}: another sweep is writing into this folder (it holds {}); wait for it to finish or give "
+            "another --out", dir.string(), path.string()));
+      }
+      throw common::WriteError(fmt::format("{}: cannot lock: {}", path.string(), std::strerror(err)));
+    }
+  }
+  ~FolderLock() { ::close(fd_); }
+  FolderLock(const FolderLock&) = delete;
+  FolderLock& operator=(const FolderLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 // The cartesian product of the [grid] axes (last axis fastest), each
 // scenario starting from `base`.
-void expand_grid(const json& grid, const config::Scenario& base, const std::string& where, Study& st) {
+// `max_scenarios` bounds the product (plus `extra` explicit scenarios),
+// checked before anything is expanded; a value given twice on an axis is
+// refused (it would simulate the same scenario twice).
+void expand_grid(const json& grid, const config::Scenario& base, const std::string& where, std::size_t extra,
+                 std::uint64_t max_scenarios, Study& st) {
   // Axes in knob table order, so the expansion is stable.
   std::vector<std::pair<std::string, std::vector<json>>> axes;
+  std::uint64_t count = 1;
+  std::string product;
   for (const auto& [key, v] : grid.items()) {
     std::vector<json> values = v.is_array() ? v.get<std::vector<json>>() : std::vector<json>{v};
     if (values.empty()) throw std::invalid_argument(fmt::format("{}: grid.{}: empty list", where, key));
-    config::Scenario probe;
-    for (const auto& x : values) config::set_knob(probe, key, x, where + ": grid");
+    std::unordered_map<std::string, std::size_t> first;  // the knob's value as read -> its position
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      config::Scenario probe;
+      config::set_knob(probe, key, values[i], where + ": grid");
+      const std::string read = config::find_knob(key)->get(probe).dump();
+      if (auto [it, fresh] = first.emplace(read, i); !fresh)
+        throw std::invalid_argument(fmt::format(
+            "{}: grid.{}: the value {} is given twice (positions {} and {}); each value of an axis must "
+            "differ", where, key, values[i].dump(), it->second + 1, i + 1));
+    }
+    count = values.size() > 0 && count > UINT64_MAX / values.size() ? UINT64_MAX : count * values.size();
+    product += fmt::format("{}{} {}", product.empty() ? "" : " x ", values.size(), key);
     axes.emplace_back(key, std::move(values));
+  }
+  const std::uint64_t total = count > UINT64_MAX - extra ? UINT64_MAX : count + extra;
+  if (total > max_scenarios) {
+    throw std::invalid_argument(fmt::format(
+        "{}: the study has {} scenarios ({}{}), more than the limit of {}; shrink the grid or raise the "
+        "limit (sweep --max-scenarios N)", where, total == UINT64_MAX ? std::string("over 1.8e19") : std::to_string(total),
+        product, extra ? fmt::format(" + {} [[scenarios]]", extra) : "", max_scenarios));
   }
   const auto& knobs = config::scenario_knobs();
   const auto rank = [&](const std::string& k) { return config::find_knob(k) - knobs.data(); };
@@ -155,7 +294,7 @@ void expand_grid(const json& grid, const config::Scenario& base, const std::stri
 
 }  // namespace
 
-Study parse_study(const std::string& text, const std::string& where) {
+Study parse_study(const std::string& text, const std::string& where, std::uint64_t max_scenarios) {
   const json root = config::parse_toml(text, where);
   const std::vector<std::string> top = {"name", "description", "base", "grid", "scenarios"};
   for (const auto& [key, v] : root.items()) {
@@ -178,9 +317,12 @@ Study parse_study(const std::string& text, const std::string& where) {
   apply_table(base, table("base"), where, "base");
   note_old_spelling(table("base"), where, "base.", st.notes);
   note_old_spelling(table("grid"), where, "grid.", st.notes);
-  if (!table("grid").empty()) expand_grid(table("grid"), base, where, st);
   const json list = root.value("scenarios", json::array());
   if (!list.is_array()) throw std::invalid_argument(fmt::format("{}: scenarios must be [[scenarios]] tables", where));
+  if (!table("grid").empty()) expand_grid(table("grid"), base, where, list.size(), max_scenarios, st);
+  if (list.size() > max_scenarios)
+    throw std::invalid_argument(fmt::format("{}: the study has {} [[scenarios]], more than the limit of {}; raise "
+                                            "it with sweep --max-scenarios N", where, list.size(), max_scenarios));
   for (std::size_t i = 0; i < list.size(); ++i) {
     if (!list[i].is_object()) throw std::invalid_argument(fmt::format("{}: scenarios[{}] must be a table", where, i));
     config::Scenario s = base;
@@ -192,12 +334,15 @@ Study parse_study(const std::string& text, const std::string& where) {
   return st;
 }
 
-Study load_study(const std::filesystem::path& path) {
+Study load_study(const std::filesystem::path& path, std::uint64_t max_scenarios) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw std::invalid_argument(fmt::format("{}: is a folder, not a study file", path.string()));
   std::ifstream f(path);
   if (!f) throw std::invalid_argument(fmt::format("{}: cannot open study file", path.string()));
   std::stringstream ss;
   ss << f.rdbuf();
-  return parse_study(ss.str(), path.string());
+  return parse_study(ss.str(), path.string(), max_scenarios);
 }
 
 namespace {
@@ -249,12 +394,17 @@ json replay_row(const Replayer& rp, const config::Scenario& s, const json& what_
   return row;
 }
 
-// Runs work() on `jobs` threads (0: one per core), at most one per scenario of `n`.
+// Runs work() on `jobs` threads (0: one per core), at most one per scenario
+// of `n`; fewer when the system refuses a thread. work() must not throw.
 void run_on_threads(unsigned jobs, std::size_t n, const std::function<void()>& work) {
   if (jobs == 0) jobs = std::max(1u, std::thread::hardware_concurrency());
   jobs = static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(1, n)));
   std::vector<std::thread> pool;
-  for (unsigned j = 1; j < jobs; ++j) pool.emplace_back(work);
+  try {
+    for (unsigned j = 1; j < jobs; ++j) pool.emplace_back(work);
+  } catch (const std::system_error&) {
+    // No more threads (a process limit): the ones started and this one do the work.
+  }
   work();
   for (auto& th : pool) th.join();
 }
@@ -298,7 +448,7 @@ std::string csv_line(const json& row, const std::vector<std::string>& metric_col
 // results.csv (columns: index, label, scenario keys, status, metrics in
 // first-seen order) and results.json in `dir`.
 void write_results(const std::filesystem::path& dir, const std::vector<json>& rows, const Replayer& rp,
-                   const Study& st) {
+                   const Study& st, const std::string& trace_hash) {
   const std::vector<std::string> metric_cols = metric_columns(rows);
   std::string csv = "index,label";
   for (const auto& k : config::what_if_fields()) csv += "," + k;
@@ -316,6 +466,8 @@ void write_results(const std::filesystem::path& dir, const std::vector<json>& ro
   common::write_file_atomic(dir / "results.csv", csv);
   common::write_json_atomic(dir / "results.json", {{"study", st.name},
                                                    {"trace", rp.where()},
+                                                   {"trace_hash", trace_hash},
+                                                   {"tool_version", FORESIGHT_VERSION},
                                                    {"model", rp.trace().header.model.name},
                                                    {"scenarios", all}});
 }
@@ -326,40 +478,68 @@ void write_results(const std::filesystem::path& dir, const std::vector<json>& ro
 // results and summarize them.
 SweepSummary run_sweep(const Replayer& rp, const Study& st, const SweepOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
-  DoneLog done(o.out_dir / "scenarios");
+  if (o.out_dir.empty()) throw std::invalid_argument("--out: an output folder is required (the path is empty)");
+  std::filesystem::create_directories(o.out_dir);
+  const FolderLock lock(o.out_dir);
+  SweepSummary sum;
+  sum.trace_hash = o.trace_file.empty() ? trace_hash_in_memory(rp.trace()) : file_hash(o.trace_file);
   const std::size_t n = st.scenarios.size();
+  // Resume keys before any thread starts (hardware resolved once per spec).
+  std::vector<std::string> inputs(n);
+  std::map<std::optional<std::string>, std::string> by_hardware;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& hw = st.scenarios[i].hardware;
+    auto it = by_hardware.find(hw);
+    if (it == by_hardware.end()) it = by_hardware.emplace(hw, inputs_key(rp, st.scenarios[i], sum.trace_hash)).first;
+    inputs[i] = it->second;
+  }
+  DoneLog done(o.out_dir / "scenarios");
   std::vector<json> rows(n);
   std::atomic<std::size_t> next{0}, finished{0};
   std::atomic<std::uint64_t> events{0};
-  std::atomic<std::size_t> ran{0}, skipped{0};
+  std::atomic<std::size_t> ran{0}, skipped{0}, stale{0};
+  std::mutex error_mu;
+  std::exception_ptr error;  // the first worker's failure, rethrown below
+  std::atomic<bool> stop{false};
   auto work = [&] {
-    for (std::size_t i = next++; i < n; i = next++) {
-      const config::Scenario& s = st.scenarios[i];
-      const json what_if = config::to_json(s);
-      const std::string label = config::scenario_label(s);
-      json row;
-      if (done.find(what_if, row)) {
-        ++skipped;
-      } else {
-        row = replay_row(rp, s, what_if, label, events);
-        if (row["status"] != "error") {
-          ++ran;
-          done.append(row);
+    try {
+      for (std::size_t i = next++; i < n && !stop; i = next++) {
+        const config::Scenario& s = st.scenarios[i];
+        const json what_if = config::to_json(s);
+        const std::string label = config::scenario_label(s);
+        json row;
+        const DoneLog::Found found = done.find(what_if, inputs[i], row);
+        if (found == DoneLog::Found::yes) {
+          ++skipped;
+        } else {
+          if (found == DoneLog::Found::stale) ++stale;
+          row = replay_row(rp, s, what_if, label, events);
+          if (row["status"] != "error") {
+            ++ran;
+            row["inputs"] = inputs[i];
+            done.append(row);
+          }
         }
+        row["index"] = i;
+        rows[i] = std::move(row);
+        const std::size_t f = ++finished;
+        if (o.progress) o.progress(f, n, label);
       }
-      row["index"] = i;
-      rows[i] = std::move(row);
-      const std::size_t f = ++finished;
-      if (o.progress) o.progress(f, n, label);
+    } catch (...) {
+      // Never let an exception leave a worker thread (std::terminate).
+      stop = true;
+      std::lock_guard<std::mutex> g(error_mu);
+      if (!error) error = std::current_exception();
     }
   };
   run_on_threads(o.jobs, n, work);
-  write_results(o.out_dir, rows, rp, st);
+  if (error) std::rethrow_exception(error);
+  write_results(o.out_dir, rows, rp, st, sum.trace_hash);
 
-  SweepSummary sum;
   summarize_rows(rows, sum);
   sum.ran = ran;
   sum.skipped = skipped;
+  sum.stale = stale;
   sum.events = events;
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return sum;

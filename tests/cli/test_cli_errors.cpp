@@ -71,15 +71,26 @@ TEST_CASE("bad input exits 2 naming the file, on every kind of command", "[cli]"
   fs::remove_all(d);
 }
 
-TEST_CASE("a failed write exits 1, not 2", "[cli]") {
+TEST_CASE("an output path that cannot be used exits 2; a failed write exits 1", "[cli]") {
   const fs::path d = scratch();
-  // The output's folder is a file: the trace is fine, the write fails.
+  // The output's folder is a file: the user's path is unusable (issue #16: exit 2).
   { std::ofstream(d / "file") << "x"; }
-  const Result r = sh("export " + std::string(FORESIGHT_SAMPLES) + "/sparda-tiny.h5 --perfetto " +
-                      (d / "file" / "x.json").string());
+  const std::string sample = std::string(FORESIGHT_SAMPLES) + "/sparda-tiny.h5";
+  Result r = sh("export " + sample + " --perfetto " + (d / "file" / "x.json").string());
+  INFO(r.out);
+  CHECK(r.rc == 2);
+  CHECK(r.out.find((d / "file" / "x.json").string()) != std::string::npos);
+  CHECK(r.out.find("Not a directory") != std::string::npos);
+  r = sh("plan --evaluator analytic --quiet --out " + (d / "file" / "p").string());
+  CHECK(r.rc == 2);
+  CHECK(r.out.find("cannot create the output folder") != std::string::npos);
+  // A full disk is a failed write: exit 1 (/dev/full refuses every write).
+  fs::create_symlink("/dev/full", d / "x.json.partial");
+  r = sh("export " + sample + " --perfetto " + (d / "x.json").string());
   INFO(r.out);
   CHECK(r.rc == 1);
   CHECK(r.out.find("x.json") != std::string::npos);
+  CHECK_FALSE(fs::exists(d / "x.json"));
   fs::remove_all(d);
 }
 

@@ -219,6 +219,11 @@ TEST_CASE("malformed safetensors files fail with clear errors") {
     write_raw(dir / "c.safetensors", "{\"x\": [1,", 0);
     REQUIRE_THROWS_WITH(SafetensorsFile(dir / "c.safetensors"), Contains("header is not valid JSON"));
   }
+  SECTION("a number beyond double (fuzz_safetensors: was an uncaught json out_of_range)") {
+    write_raw(dir / "f.safetensors", "{\"x\": 36E0704}", 0);
+    REQUIRE_THROWS_AS(SafetensorsFile(dir / "f.safetensors"), WeightsError);
+    REQUIRE_THROWS_WITH(SafetensorsFile(dir / "f.safetensors"), Contains("header is not valid JSON"));
+  }
   SECTION("offsets outside the file") {
     write_raw(dir / "d.safetensors",
               R"({"w": {"dtype": "BF16", "shape": [4, 4], "data_offsets": [0, 32]}})", 16);

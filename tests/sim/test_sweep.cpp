@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "catch.hpp"
+#include "foresight/common/errors.hpp"
 #include "foresight/sim/sweep.hpp"
 #include "sim_fixtures.hpp"
 
@@ -168,5 +169,80 @@ TEST_CASE("a sweep whose what-ifs leave the step time unchanged says so", "[sim]
   const auto s = sim::run_sweep(rp, st, o);
   CHECK(s.ok == 3u);
   CHECK(s.same_step_time);
+  fs::remove_all(o.out_dir);
+}
+
+TEST_CASE("a rerun reuses rows only from the same trace, and reports the others as stale", "[sim][sweep]") {
+  const auto st = sim::parse_study("[grid]\npcie-gbps = [8, 32]\n", "k.toml");
+  sim::SweepOptions o;
+  o.out_dir = fresh_dir("key");
+  sim::Replayer a(sim::synthesize(testing::tiny_synth(config::Mode::sparda, 2, 1024, 4)));
+  sim::Replayer b(sim::synthesize(testing::tiny_synth(config::Mode::sparda, 2, 1024, 5)));
+  const auto first = sim::run_sweep(a, st, o);
+  CHECK(first.ran == 2u);
+  CHECK(first.trace_hash.size() == 16u);
+  CHECK(sim::run_sweep(a, st, o).skipped == 2u);
+  const auto other = sim::run_sweep(b, st, o);  // same what-ifs, another trace
+  CHECK(other.trace_hash != first.trace_hash);
+  CHECK(other.skipped == 0u);
+  CHECK(other.ran == 2u);
+  CHECK(other.stale == 2u);
+  // The log now holds both; each trace finds its own rows.
+  CHECK(sim::run_sweep(a, st, o).skipped == 2u);
+  CHECK(sim::run_sweep(b, st, o).skipped == 2u);
+  // A row of an earlier version (no resume key) is never reused.
+  const auto log = o.out_dir / "scenarios" / "done.jsonl";
+  fs::remove_all(o.out_dir);
+  fs::create_directories(log.parent_path());
+  {
+    const nlohmann::json row = {{"label", "old"}, {"what_if", config::to_json(st.scenarios[0])}, {"status", "ok"},
+                                {"flat", nlohmann::json::array()}};
+    std::ofstream(log) << row.dump() << "\n";
+  }
+  const auto legacy = sim::run_sweep(a, st, o);
+  CHECK(legacy.ran == 2u);
+  CHECK(legacy.stale == 1u);
+  fs::remove_all(o.out_dir);
+}
+
+TEST_CASE("a study's size is checked before expansion, and an axis may not repeat a value", "[sim][sweep]") {
+  std::string axis = "[";
+  for (int i = 1; i <= 1000; ++i) axis += std::to_string(i) + (i < 1000 ? "," : "]");
+  const std::string huge = "[grid]\npcie-gbps = " + axis + "\nbatch = " + axis + "\nseed = " + axis +
+                           "\ngather-ctas = " + axis + "\n";  // 10^12 scenarios
+  CHECK_THROWS_WITH(sim::parse_study(huge, "h.toml"),
+                    Catch::Contains("h.toml: the study has 1000000000000 scenarios") &&
+                        Catch::Contains("limit of 1000000"));
+  CHECK_THROWS_WITH(sim::parse_study("[grid]\nbatch = [1, 2]\n[[scenarios]]\nbatch = 3\n", "s.toml", 2),
+                    Catch::Contains("3 scenarios (2 batch + 1 [[scenarios]])"));
+  CHECK(sim::parse_study("[grid]\nbatch = [1, 2]\n[[scenarios]]\nbatch = 3\n", "s.toml", 3).scenarios.size() == 3u);
+  CHECK_THROWS_WITH(sim::parse_study("[grid]\npolicy = [\"lru\", \"opt\", \"lru\"]\n", "d.toml"),
+                    Catch::Contains("d.toml: grid.policy: the value \"lru\" is given twice (positions 1 and 3)"));
+}
+
+TEST_CASE("a second sweep into a folder in use is refused", "[sim][sweep]") {
+  // flock locks belong to the open file description: a second open in this
+  // process conflicts as another process would.
+  sim::Replayer rp(sim::synthesize(testing::tiny_synth(config::Mode::sparda)));
+  const auto st = sim::parse_study("[grid]\npcie-gbps = [8, 32]\n", "l.toml");
+  sim::SweepOptions o;
+  o.out_dir = fresh_dir("lock");
+  o.jobs = 1;
+  bool refused = false;
+  o.progress = [&](std::size_t, std::size_t, const std::string&) {
+    if (refused) return;
+    sim::SweepOptions again = o;
+    again.progress = {};
+    try {
+      sim::run_sweep(rp, st, again);
+    } catch (const common::InputError& e) {
+      refused = std::string(e.what()).find("another sweep is writing into this folder") != std::string::npos;
+    }
+  };
+  sim::run_sweep(rp, st, o);
+  CHECK(refused);
+  sim::SweepOptions plain;
+  plain.out_dir = o.out_dir;
+  CHECK(sim::run_sweep(rp, st, plain).skipped == 2u);  // released when the first ended
   fs::remove_all(o.out_dir);
 }

@@ -16,6 +16,7 @@
 #include "foresight/common/files.hpp"
 #include "foresight/common/stats.hpp"
 #include "foresight/common/text.hpp"
+#include "foresight/config/calibration.hpp"
 #include "foresight/config/load.hpp"
 #include "foresight/config/toml.hpp"
 #include "foresight/trace/reader.hpp"
@@ -67,9 +68,9 @@ TEST_CASE("an atomic file replaces the old one and leaves no temporary", "[commo
   CHECK_THROWS_AS(common::write_file_atomic(dir / "c.txt", [](std::ostream&) { throw std::runtime_error("x"); }),
                   std::runtime_error);
   CHECK(entries(dir) == 2u);
-  // No folder to write into: a WriteError naming the file.
+  // No folder to write into: the path given is unusable (bad input, exit 2), naming the file.
   CHECK_THROWS_WITH(common::write_file_atomic(dir / "missing" / "d.txt", "x"), Catch::Contains("d.txt.partial"));
-  CHECK_THROWS_AS(common::write_file_atomic(dir / "missing" / "d.txt", "x"), common::WriteError);
+  CHECK_THROWS_AS(common::write_file_atomic(dir / "missing" / "d.txt", "x"), common::OutputPathError);
   fs::remove_all(dir);
 }
 
@@ -93,7 +94,7 @@ TEST_CASE("an output folder that is a file is a clear error", "[common][files]")
   try {
     common::write_files_atomic(dir, {{"a", "b"}});
     FAIL("expected an error");
-  } catch (const common::WriteError& e) {
+  } catch (const common::OutputPathError& e) {  // the user's path: exit 2 (issue #16)
     REQUIRE(std::string(e.what()).find(dir.string()) != std::string::npos);
   }
   fs::remove(dir);
@@ -109,6 +110,60 @@ TEST_CASE("TOML converts to JSON; errors name the file, line and key", "[common]
   CHECK_THROWS_WITH(config::parse_toml("[a]\nwhen = 1979-05-27\n", "s.toml"),
                     Catch::Contains("s.toml") && Catch::Contains("'a.when'"));
   CHECK_THROWS_AS(config::read_toml_file("/nonexistent/x.toml"), config::ConfigError);
+}
+
+// Found by tests/fuzz (fuzz_study, fuzz_config_toml): toml++ 3.3 reached
+// __builtin_unreachable() testing many non-ASCII characters for whitespace,
+// outside strings but also inside a bare value it was scanning.
+TEST_CASE("TOML: no character toml++ 3.3 cannot classify reaches it raw", "[common][toml][fuzz]") {
+  CHECK_THROWS_WITH(config::parse_toml("\xEF\xB1\xBF", "u.toml"),
+                    Catch::Contains("u.toml:1:1: TOML syntax error: character U+FC7F outside a string or comment"));
+  CHECK_THROWS_WITH(config::parse_toml("a = 1\n\xC3\xA9 = 1\n", "u.toml"),
+                    Catch::Contains("u.toml:2:1: TOML syntax error: character U+00E9"));
+  CHECK_THROWS_WITH(config::parse_toml("s = \"\"\"\\\xC3\xA9\"\"\"\n", "u.toml"),
+                    Catch::Contains("u.toml:1:9") && Catch::Contains("after a backslash"));
+  CHECK_THROWS_WITH(config::parse_toml("s = 'caf\xC3\xA9'\n", "u.toml"),
+                    Catch::Contains("u.toml:1:9") && Catch::Contains("'literal' string"));
+  // A bare value toml++ scans past a quote (the fuzzer's second input).
+  CHECK_THROWS_AS(config::parse_toml("p = [64[=\"b\xEF\xBB\x9F\"]\n", "u.toml"), config::ConfigError);
+  // In basic strings and comments such characters are fine (passed on as
+  // \uXXXX escapes), as are other characters in literal strings and a BOM.
+  const auto j = config::parse_toml(
+      "\xEF\xBB\xBFname = \"caf\xC3\xA9\" # d\xC3\xA9j\xC3\xA0\n"
+      "lit = '\xE4\xB8\xAD \\'\n"
+      "ml = \"\"\"\xC3\xA9\n\xE3\x80\x80\"\"\"\n"
+      "cont = \"\"\"a \\\n  \xC3\xA9\"\"\"\n"
+      "mll = '''\xE4\xB8\xAD'''\n"
+      "esc = \"\\\"\xC3\xA9\"\n",
+      "u.toml");
+  CHECK(j["name"] == "caf\xC3\xA9");
+  CHECK(j["lit"] == "\xE4\xB8\xAD \\");
+  CHECK(j["ml"] == "\xC3\xA9\n\xE3\x80\x80");
+  CHECK(j["cont"] == "a \xC3\xA9");
+  CHECK(j["mll"] == "\xE4\xB8\xAD");
+  CHECK(j["esc"] == "\"\xC3\xA9");
+  // The inputs the fuzzers found: an input error, nothing worse.
+  const fs::path found = fs::path(FORESIGHT_TRACE_SAMPLES) / ".." / ".." / "tests" / "fuzz" / "regressions";
+  for (const char* harness : {"fuzz_study", "fuzz_config_toml"}) {
+    for (const auto& e : fs::directory_iterator(found / harness)) {
+      INFO(e.path());
+      std::ifstream f(e.path(), std::ios::binary);
+      std::stringstream ss;
+      ss << f.rdbuf();
+      CHECK_THROWS_AS(config::parse_toml(ss.str(), e.path().string()), config::ConfigError);
+    }
+  }
+}
+
+// Found by tests/fuzz (fuzz_config_json): a number beyond double's range threw
+// nlohmann's out_of_range (exit 1) instead of a ConfigError naming the file.
+TEST_CASE("JSON configs: a number beyond double is a config error", "[common][fuzz]") {
+  const fs::path p = fs::temp_directory_path() / ("foresight-test-overflow-" + std::to_string(::getpid()) + ".json");
+  { std::ofstream(p) << "{\"name\": \"x\", \"n_layers\": 21012.7e65071799357}\n"; }
+  CHECK_THROWS_WITH(config::load_model(p.string()), Catch::Contains(p.string()) && Catch::Contains("not valid JSON"));
+  CHECK_THROWS_AS(config::load_hardware(p.string()), config::ConfigError);
+  CHECK_THROWS_AS(config::load_calibration(p), config::ConfigError);
+  fs::remove(p);
 }
 
 TEST_CASE("bad-input errors share one base type", "[common]") {

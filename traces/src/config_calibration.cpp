@@ -227,7 +227,7 @@ Calibration load_calibration(const std::filesystem::path& file) {
   json j;
   try {
     j = json::parse(in);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number beyond double
     throw ConfigError(fmt::format("{}: not valid JSON: {}", file.string(), e.what()));
   }
   Calibration c = calibration_from_json(j, file.string());

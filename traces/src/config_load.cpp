@@ -86,6 +86,8 @@ json read_json_file(const fs::path& file) {
     }
     throw ConfigError(
         fmt::format("{}:{}:{}: JSON syntax error: {}", file.string(), line, col, e.what()));
+  } catch (const json::exception& e) {  // out_of_range 406: a number beyond double (found by fuzz_config_json)
+    throw ConfigError(fmt::format("{}: not valid JSON: {}", file.string(), e.what()));
   }
 }
 

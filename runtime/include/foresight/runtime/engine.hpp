@@ -22,6 +22,7 @@
 //                   tail slot holding the current block.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -64,6 +65,9 @@ struct EngineOptions {
   // Real prefill reports prompt tokens done of all sequences' after each
   // chunk ("prefill"); empty: no reporting.
   common::Progress progress;
+  // Polled before each real prefill chunk (and each sequence's prefill): when
+  // set, prefill stops there and prefill_interrupted() says so. Null: never.
+  const std::atomic<bool>* stop = nullptr;
   // sparda-no-offload: also select layer l's blocks with its own query (as
   // sparse does) and count the overlap, for recall_by_layer(). Adds ops.
   bool measure_recall = false;
@@ -128,6 +132,8 @@ class DecodeEngine {
   const CacheTotals& cache_totals() const;
   // Wall time the constructor spent allocating pinned host memory (ns).
   std::int64_t pin_ns() const;
+  // The last prefill() stopped early on EngineOptions::stop (no decode step may follow).
+  bool prefill_interrupted() const;
   // Per layer (measure_recall only; empty otherwise).
   const std::vector<RecallCounts>& recall_by_layer() const;
   // The L2 reservation's windows (empty without one).

@@ -101,9 +101,11 @@ class Replayer {
   void set_calibration(std::optional<config::Calibration> c);
   const std::optional<config::Calibration>& calibration() const { return cal_; }
 
+  // Scenario::hardware resolved (cached; thread-safe); throws like config::load_hardware.
+  config::HardwareConfig hardware(const std::string& spec) const;
+
  private:
   std::shared_ptr<const StreamOutcomes> outcomes(config::Eviction policy, std::int64_t capacity) const;
-  config::HardwareConfig hardware(const std::string& spec) const;
   // The steps of run(): resolve the what-ifs, replay the block cache, cost
   // the ops (ns), fix the schedule (replay.cpp).
   ResolvedScenario resolve(const config::Scenario& s) const;

@@ -14,10 +14,18 @@ struct InputError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// An output could not be written (disk full, permissions, a folder in the
-// way). The message names the file. The CLI exits 1.
+// An output could not be written (a full disk, an I/O error). The message
+// names the file. The CLI exits 1.
 struct WriteError : std::runtime_error {
   using std::runtime_error::runtime_error;
+};
+
+// An output path the user gave cannot be used: a file in the way of its
+// folder, no such folder, no permission, a read-only file system. Bad input:
+// the CLI exits 2 (as for a folder that cannot be created,
+// std::filesystem::filesystem_error). The message names the path.
+struct OutputPathError : InputError {
+  using InputError::InputError;
 };
 
 }  // namespace foresight::common
