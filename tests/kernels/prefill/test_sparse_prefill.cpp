@@ -1,7 +1,6 @@
 // Sparse prefill CPU side: lowering (which tiles), the block-sparse attention
 // reference against hand-computed values, a naive per-element reference and
 // dense attention (full coverage), the estimate, choose, and validation.
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
@@ -372,7 +371,9 @@ TEST_CASE("choose: a flat head falls back to full coverage; target 1 is reachabl
   CHECK(l.blocks_computed(0) == c[0].blocks);
 }
 
-TEST_CASE("choose and lower at 128K tokens x 32 heads stay well under 100 ms") {
+// Their time is a benchmark figure (bench_sparse_prefill's choose_ms and
+// lower_ms, bench/RESULTS-prefill.md), not a test's: here only what they give.
+TEST_CASE("choose and lower at 128K tokens x 32 heads") {
   const std::int64_t n = 131072, q = n / 64;
   const int nh = 32;
   SparsePrefillEstimate e;
@@ -393,18 +394,19 @@ TEST_CASE("choose and lower at 128K tokens x 32 heads stay well under 100 ms") {
     off[0] += 0.1f;
     blk[0] = 0.5f, blk[1] = 0.1f, blk[q - 1] = 0.2f;
   }
-  const auto t0 = std::chrono::steady_clock::now();
   const auto choice = choose_sparse_prefill(e, 0.95);
-  const auto t1 = std::chrono::steady_clock::now();
+  REQUIRE(choice.size() == static_cast<std::size_t>(nh));
   std::vector<HeadPattern> pats;
-  for (const auto& c : choice) pats.push_back(c.pattern);
+  std::int64_t chosen_blocks = 0;
+  for (const auto& c : choice) {
+    CHECK(c.recall >= 0.95);
+    CHECK(c.blocks <= dense_causal_blocks(n));
+    chosen_blocks += c.blocks;
+    pats.push_back(c.pattern);
+  }
   const auto l = lower_sparse_prefill(pats, n);
-  const auto t2 = std::chrono::steady_clock::now();
-  const double choose_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
-  const double lower_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
-  std::printf("  128K x 32 heads: choose %.1f ms, lower %.1f ms (%lld tiles, %s first)\n", choose_ms, lower_ms,
-              static_cast<long long>(l.blocks_computed()), sparse_pattern_name(choice[0].pattern.kind));
-  CHECK(choose_ms + lower_ms < 400);  // loose: shared CI hosts; the goal is < 100 ms
+  CHECK(l.blocks_computed() == chosen_blocks);
+  CHECK(chosen_blocks < nh * dense_causal_blocks(n) / 4);  // the planted structure is sparse
 }
 
 TEST_CASE("validation names the field") {
