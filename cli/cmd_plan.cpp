@@ -58,13 +58,7 @@ report::PlanRequest plan_request(const PlanOptions& o) {
   req.modes.clear();
   for (const auto& c : o.contexts)  // "128K", "32768,65536": the parsing every command shares
     for (auto v : parse_token_list(c, "--context")) req.contexts.push_back(v);
-  for (const auto& m : o.modes) {
-    req.modes.push_back(config::parse_mode(m, "--modes"));
-    if (config::mode_traits(req.modes.back()).selects_tokens())
-      throw config::ConfigError(fmt::format("--modes {}: plan compares the block modes; study the DSA modes with "
-                                            "`foresight synth --mode {}` and `replay` (their L2 what-ifs included)",
-                                            m, m));
-  }
+  for (const auto& m : o.modes) req.modes.push_back(config::parse_mode(m, "--modes"));
   if (!(o.slo_tpot_ms > 0)) throw std::invalid_argument("--slo-tpot-ms must be positive");
   for (auto b : o.batches) {  // the batch knob's own check (1-65536), as in replay and sweep
     config::Scenario probe;
@@ -144,9 +138,11 @@ const CommandRegistrar reg{Command{
     "plan", 40, [](CLI::App& app) -> std::function<int()> {
       auto opts = std::make_shared<PlanOptions>();
       auto* sub = app.add_subcommand(
-          "plan", "Capacity report: which mode, batch, GPU cache size and gather setting give the "
-                  "most decode throughput within a per-token latency target and within memory. "
-                  "Writes report.html, report.md and plan.json.");
+          "plan",
+          "Capacity report: which mode, batch, GPU cache size and gather setting give the "
+          "most decode throughput within a per-token latency target and within memory, "
+          "and whether a GPU L2 reservation for KV pays (simulated, beside the real runs "
+          "measured on that GPU). Writes report.html, report.md and plan.json.");
       sub->add_option("--model", opts->model,
                       "Model config: a name in configs/models, a .toml or a HF config.json "
                       "(default: minicpm4.1-8b; ignored with --trace, which carries its model)");
@@ -162,8 +158,11 @@ const CommandRegistrar reg{Command{
       sub->add_option("--slo-tpot-ms", opts->slo_tpot_ms,
                       "Target p99 per-token latency, milliseconds (default: 50)");
       sub->add_option("--modes", opts->modes,
-                      plan_help("mode", "the modes compared (default: dense sparse sparse-offload "
-                                        "sparda-no-prefetch sparda)"));
+                      plan_help("mode",
+                                "the modes compared (default: dense sparse sparse-offload "
+                                "sparda-no-prefetch sparda; add dsa dsa-offload to weigh "
+                                "DeepSeek-style top-k token attention, with its [dsa] model "
+                                "config and the dsa-public token locality)"));
       sub->add_option("--batches", opts->batches,
                       plan_help("batch", "the batch sizes searched (default: 1 2 4 8 16 24 32 48 "
                                          "64 96 128)"));

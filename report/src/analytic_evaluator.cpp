@@ -48,8 +48,15 @@ ScenarioMetrics AnalyticEvaluator::evaluate(const config::Scenario& scenario) co
       ctx / static_cast<double>(sp.compress_stride) * m.n_kv_heads * m.head_dim * m.dtype_bytes;
   double attn_bytes = B * L * ctx * kv_token_layer;
   if (sparse)
-    attn_bytes = B * L * (static_cast<double>(topk * sp.block_tokens * kv_token_layer) +
-                          ckeys_bytes_seq_layer);
+    attn_bytes =
+        B * L *
+        (static_cast<double>(topk * sp.block_tokens * kv_token_layer) + ckeys_bytes_seq_layer);
+  const auto& traits = config::mode_traits(s.mode);
+  const double topk_tokens = std::min(static_cast<double>(m.dsa.topk_tokens), ctx);
+  if (traits.selects_tokens())  // the top-k tokens' KV, and the indexer's key of every token
+    attn_bytes = B * L *
+                 (topk_tokens * static_cast<double>(kv_token_layer) +
+                  ctx * static_cast<double>(m.dsa.indexer_dim * m.dtype_bytes));
   double compute_ms = (linear_s + attn_bytes / hbm) * 1e3 + L * kKernelUsPerLayer * 1e-3;
 
   // Block cache: forced blocks (sink, window) stay resident; the free picks
@@ -66,7 +73,16 @@ ScenarioMetrics AnalyticEvaluator::evaluate(const config::Scenario& scenario) co
 
   // PCIe: misses of layers >= 1 (layer 0 stays resident) at the gather rate.
   double h2d_ms = 0, exposed_ms = 0;
-  if (offload) {
+  if (offload && traits.selects_tokens()) {
+    // No GPU token cache: every layer gathers its top-k tokens from host
+    // memory each step, inline, at the link's rate.
+    r.hit_rate = 0;
+    const double layers = static_cast<double>(traits.host_layers(m.n_layers));
+    h2d_ms =
+        B * layers * topk_tokens * static_cast<double>(kv_token_layer) / (p.pcie_gbps * 1e9) * 1e3 +
+        layers * hw.h2d_latency_us * 1e-3;
+    exposed_ms = h2d_ms;
+  } else if (offload) {
     const double pcie = p.pcie_gbps;
     const double gather_gbps = hw.gather_by_ctas_16k.at(static_cast<double>(s.gather_ctas)) *
                                pcie / hw.h2d_gbps;
@@ -119,6 +135,9 @@ EvaluatorInfo AnalyticEvaluator::info() const {
       "probability `reuse`; extra cache slots catch fresh picks uniformly",
       "sparda hides each layer's transfer behind the previous layer's compute; sparse-offload "
       "and sparda-no-prefetch wait for it",
+      "DSA modes: attention reads the top-k tokens' KV and the indexer reads one key per cached "
+      "token per layer from HBM; dsa-offload gathers every layer's top-k tokens over PCIe at the "
+      "link's rate each step (no GPU token cache), before attention",
       "per-token latency p99 = p50 (a closed form has no step-to-step spread)",
       "memory: config::footprint of the run `foresight run` would make (4 decode steps, real "
       "prefill in 512-token chunks); pinned host memory is RAM less the hardware's "

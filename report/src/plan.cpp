@@ -48,17 +48,28 @@ void evaluate_all(std::vector<Point*>& pts, const Evaluator& ev, int threads,
   if (error) std::rethrow_exception(error);
 }
 
+// The locality a cell's points assume: the request's default for the block
+// modes, the DSA token streams' preset for the DSA modes (config/run.hpp).
+double cell_reuse(const PlanRequest& req, config::Mode mode) {
+  if (!config::mode_traits(mode).selects_tokens()) return req.default_reuse;
+  return config::workload_preset(config::default_workload_preset(mode), "plan").reuse;
+}
+
 PlanCell make_cell(const PlanRequest& req, const Evaluator& ev, const std::string& hw,
                    config::Mode mode, std::int64_t ctx) {
   PlanCell c{hw, mode, ctx};
-  const bool offload = mode_offloads(mode);
   const std::int64_t topk = ev.topk_blocks();
-  std::vector<std::int64_t> caches{cache_slots(1, topk)}, ctas{req.default_gather_ctas};
-  if (offload) {
+  // DSA: unset, the run's own (no block cache; token gathers size their grid).
+  std::vector<std::optional<std::int64_t>> caches{std::nullopt}, ctas{std::nullopt};
+  if (!config::mode_traits(mode).selects_tokens()) {
+    caches = {cache_slots(1, topk)};
+    ctas = {req.default_gather_ctas};
+  }
+  if (mode_tunes_cache(mode)) {
     caches.clear();
     for (double f : req.cache_factors) caches.push_back(cache_slots(f, topk));
     caches.erase(std::unique(caches.begin(), caches.end()), caches.end());
-    ctas = req.gather_ctas;
+    ctas.assign(req.gather_ctas.begin(), req.gather_ctas.end());
   }
   for (auto b : req.batches)
     for (auto cache : caches)
@@ -70,7 +81,7 @@ PlanCell make_cell(const PlanRequest& req, const Evaluator& ev, const std::strin
         s.batch = b;
         s.cache_blocks = cache;
         s.gather_ctas = g;
-        s.reuse = req.default_reuse;
+        s.reuse = cell_reuse(req, mode);
         c.grid.push_back({s, {}});
       }
   return c;
@@ -83,17 +94,21 @@ void search_cell(PlanCell& c, const PlanRequest& req, const Evaluator& ev) {
   c.pareto = pareto_frontier(c.grid);
   const auto anchor = c.best ? c.best : c.largest_feasible;
   // The batch series at the chosen cache size and CTAs (defaults when nothing fits).
+  // A mode that tunes neither has one value of each in its grid.
+  const config::Scenario* at = anchor ? &c.grid[*anchor].scenario
+                               : !mode_tunes_cache(c.mode) && !c.grid.empty()
+                                   ? &c.grid.front().scenario
+                                   : nullptr;
   const std::optional<std::int64_t> cache =
-      anchor ? c.grid[*anchor].scenario.cache_blocks : cache_slots(1, ev.topk_blocks());
-  const std::optional<std::int64_t> ctas =
-      anchor ? c.grid[*anchor].scenario.gather_ctas : req.default_gather_ctas;
+      at ? at->cache_blocks : cache_slots(1, ev.topk_blocks());
+  const std::optional<std::int64_t> ctas = at ? at->gather_ctas : req.default_gather_ctas;
   for (std::size_t i = 0; i < c.grid.size(); ++i) {
     const auto& s = c.grid[i].scenario;
     if (s.cache_blocks == cache && s.gather_ctas == ctas) c.by_batch.push_back(i);
   }
   if (!anchor) return;
   const auto& a = c.grid[*anchor].scenario;
-  for (std::size_t i = 0; i < c.grid.size(); ++i) {
+  for (std::size_t i = 0; i < c.grid.size() && a.cache_blocks; ++i) {  // DSA: no cache or CTA knob
     const auto& s = c.grid[i].scenario;
     if (s.batch != a.batch) continue;
     if (s.gather_ctas == a.gather_ctas) c.by_cache.push_back(i);
@@ -105,7 +120,7 @@ void search_cell(PlanCell& c, const PlanRequest& req, const Evaluator& ev) {
       s.pcie_gbps = f * ev.default_pcie_gbps(c.hardware);
       c.by_pcie.push_back({s, {}});
     }
-  if (mode_is_sparse(c.mode))
+  if (mode_selects(c.mode))
     for (double r : req.reuse) {
       config::Scenario s = a;
       s.reuse = r;
@@ -186,7 +201,9 @@ std::string contrast(const Plan& plan, const std::string& hw, std::int64_t ctx, 
 std::vector<Point> l2_points(const PlanRequest& req, const Evaluator& ev, const Recommendation& r) {
   std::vector<Point> pts;
   const std::int64_t max_bytes = ev.l2_reserve_max_bytes(r.hardware);
-  if (!r.choice || max_bytes <= 0 || !mode_is_sparse(r.choice->scenario.mode.value())) return pts;
+  if (!r.choice || max_bytes <= 0 ||
+      !config::mode_traits(r.choice->scenario.mode.value()).l2_reservable())
+    return pts;
   const double max_mib = static_cast<double>(max_bytes) / (1 << 20);
   std::vector<double> sizes;
   for (double mib : req.l2_reserve_mib)
@@ -200,9 +217,51 @@ std::vector<Point> l2_points(const PlanRequest& req, const Evaluator& ev, const 
   return pts;
 }
 
+double log2_distance(std::int64_t a, std::int64_t b) {
+  return std::abs(std::log2(static_cast<double>(a) / static_cast<double>(b)));
+}
+
+// The measured runs closest to `s` (same mode, else the same selection
+// granularity; then the nearest batch and context in log distance), by
+// reservation size: " Measured on h200 with MODEL (sparda, batch 16, 32K;
+// SOURCE): decode steps +0.8% at 8 MiB, ...". "" when none was measured.
+std::string measured_l2(const config::L2Measured& m, const config::Scenario& s,
+                        const std::string& hw) {
+  const config::Mode mode = s.mode.value();
+  const bool tokens = config::mode_traits(mode).selects_tokens();
+  // 0: the same mode; 1: the same selection granularity; 2: another (never cited).
+  const auto kin = [&](const config::L2Measurement& p) {
+    if (p.mode == mode) return 0;
+    return config::mode_traits(p.mode).selects_tokens() == tokens ? 1 : 2;
+  };
+  const auto far = [&](const config::L2Measurement& p) {
+    return log2_distance(p.batch, s.batch.value()) + log2_distance(p.context, s.context.value());
+  };
+  const config::L2Measurement* near = nullptr;
+  for (const auto& p : m.points)
+    if (kin(p) < 2 && (!near || std::pair(kin(p), far(p)) < std::pair(kin(*near), far(*near))))
+      near = &p;
+  if (!near) return "";
+  std::vector<const config::L2Measurement*> same;
+  for (const auto& p : m.points)
+    if (p.mode == near->mode && p.batch == near->batch && p.context == near->context)
+      same.push_back(&p);
+  std::sort(same.begin(), same.end(),
+            [](auto* a, auto* b) { return a->reserve_mib < b->reserve_mib; });
+  std::string each;
+  for (const auto* p : same)
+    each += fmt::format("{}{:+.1f}% at {:g} MiB", each.empty() ? "" : ", ", 100 * p->step_change,
+                        p->reserve_mib);
+  return fmt::format(" Measured on {}{} ({}, batch {}, {}K; {}): decode steps {}.", hw,
+                     m.model.empty() ? "" : " with " + m.model, mode_name(near->mode), near->batch,
+                     near->context / 1024, m.source, each);
+}
+
 // The advice from the evaluated r.by_l2: the reservation with the most
-// tokens/s within the target when it gains more than l2_min_gain, else why none pays.
-std::string l2_advice(const Recommendation& r, double slo, double min_gain) {
+// tokens/s within the target when it gains more than l2_min_gain, else why
+// none pays; then the real runs measured nearest to the choice, if any.
+std::string l2_advice(const Recommendation& r, double slo, double min_gain,
+                      const config::L2Measured& measured) {
   if (r.by_l2.empty()) return "";
   const double base = r.choice->metrics.tokens_per_s;
   std::string each;
@@ -210,17 +269,21 @@ std::string l2_advice(const Recommendation& r, double slo, double min_gain) {
   for (const auto& p : r.by_l2) {
     const double gain = p.metrics.fits ? p.metrics.tokens_per_s / base - 1 : -1;
     each += fmt::format("{}{:g} MiB {:+.1f}%", each.empty() ? "" : ", ", p.scenario.l2_reserve.value(), 100 * gain);
+    if (p.metrics.l2_hit_rate >= 0) each += fmt::format(" ({:.1f}% of KV bytes hit)", 100 * p.metrics.l2_hit_rate);
     if (p.metrics.fits && p.metrics.tpot_p99_ms <= slo && (!best || p.metrics.tokens_per_s > best->metrics.tokens_per_s))
       best = &p;
   }
-  if (best && best->metrics.tokens_per_s / base - 1 > min_gain) {
-    return fmt::format(" L2: reserve {:g} MiB for KV ({:+.1f}% tokens/s, simulated; tokens/s by reservation: {}).",
-                       best->scenario.l2_reserve.value(), 100 * (best->metrics.tokens_per_s / base - 1), each);
-  }
-  return fmt::format(" L2: no reservation pays here (simulated tokens/s by reservation: {}): the KV blocks a "
-                     "reservation could keep between steps are few against the set-aside's cost to the other "
-                     "kernels; measured on the H200, 8-24 MiB changed decode steps by -1.3% to +2.5% and the "
-                     "maximum slowed them 7-15% (bench/RESULTS-llc.md).", each);
+  const std::string evidence = measured_l2(measured, r.choice->scenario, r.hardware);
+  if (best && best->metrics.tokens_per_s / base - 1 > min_gain)
+    return fmt::format(
+        " L2: reserve {:g} MiB for KV ({:+.1f}% tokens/s, simulated; tokens/s by reservation: "
+        "{}).{}",
+        best->scenario.l2_reserve.value(), 100 * (best->metrics.tokens_per_s / base - 1), each,
+        evidence);
+  return fmt::format(
+      " L2: no reservation pays here (simulated tokens/s by reservation: {}): the KV a reservation "
+      "keeps between steps saves less HBM time than the set-aside costs the other kernels.{}",
+      each, evidence);
 }
 
 Recommendation recommend(const Plan& plan, const std::string& hw, std::int64_t ctx) {
@@ -250,12 +313,12 @@ Recommendation recommend(const Plan& plan, const std::string& hw, std::int64_t c
   const auto& s = r.choice->scenario;
   const auto& m = r.choice->metrics;
   std::string cache;
-  if (mode_offloads(s.mode.value()))
-    cache = fmt::format(", a GPU cache of {} blocks per (layer, KV head){} and {} gather CTAs",
-                        s.cache_blocks.value(),
-                        s.cache_blocks == cache_slots(1, plan.topk_blocks) ? " (SparDA's top-k + 1)"
-                                                                           : "",
-                        s.gather_ctas.value());
+  if (mode_tunes_cache(s.mode.value()))
+    cache = fmt::format(
+        ", a GPU cache of {} blocks per (layer, KV head){} and {} gather CTAs",
+        s.cache_blocks.value(),
+        s.cache_blocks == cache_slots(1, plan.topk_blocks) ? " (SparDA's top-k + 1)" : "",
+        s.gather_ctas.value());
   r.sentence = fmt::format(
       "{}, run {} with batch {}{}: {:.0f} tokens/s at {:.1f} ms per token (p99; mean {:.1f} ms; "
       "target {:g} ms). Chosen: {}. What limits it: {}. Step: {}. Critical path: {}.{}",
@@ -282,7 +345,7 @@ Plan run_plan(const PlanRequest& req, const Evaluator& ev, const Progress& progr
   std::size_t n_sens = 0;
   for (const auto& c : plan.cells)
     n_sens += (mode_offloads(c.mode) ? req.pcie_factors.size() : 0) +
-              (mode_is_sparse(c.mode) ? req.reuse.size() : 0);
+              (mode_selects(c.mode) ? req.reuse.size() : 0);
   const std::size_t total = n_grid + n_sens;
 
   std::vector<Point*> pts;
@@ -308,7 +371,8 @@ Plan run_plan(const PlanRequest& req, const Evaluator& ev, const Progress& progr
   }
   evaluate_all(pts, ev, threads, 0, pts.size(), Progress{});
   for (auto& r : plan.recommendations) {
-    r.l2 = l2_advice(r, req.slo_tpot_ms, req.l2_min_gain);
+    r.l2 = l2_advice(r, req.slo_tpot_ms, req.l2_min_gain,
+                     r.by_l2.empty() ? config::L2Measured{} : ev.l2_measured(r.hardware));
     r.sentence += r.l2;
   }
   return plan;

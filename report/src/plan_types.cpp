@@ -59,6 +59,7 @@ ResolvedPoint resolve_point(const config::Scenario& s, std::int64_t topk_blocks,
   r.gather_ctas = s.gather_ctas.value_or(config::default_gather_ctas(r.batch));
   r.eviction = s.policy.value_or(r.eviction);
   r.prefetch = s.prefetch.value_or(config::mode_traits(r.mode).prefetch);
+  r.workload = config::workload_preset(config::default_workload_preset(r.mode), "plan");
   r.workload.reuse = s.reuse.value_or(r.workload.reuse);
   p.pcie_gbps = s.pcie_gbps.value_or(hw.h2d_gbps);
   return p;
@@ -73,6 +74,18 @@ void set_memory(ScenarioMetrics& m, const config::Footprint& f) {
   m.gpu_capacity_bytes = static_cast<std::int64_t>(f.gpu_capacity_bytes);
   m.host_capacity_bytes = static_cast<std::int64_t>(f.host_capacity_bytes);
   m.fits = f.fits();
+}
+
+std::string cache_cell(const config::Scenario& s, std::int64_t default_cache) {
+  const config::Mode mode = s.mode.value();
+  if (mode_tunes_cache(mode))
+    return std::to_string(s.cache_blocks.value()) +
+           (s.cache_blocks == default_cache ? " (top-k+1)" : "");
+  return mode_offloads(mode) ? "none (top-k tokens gathered every step)" : "all on GPU";
+}
+
+std::string ctas_cell(const config::Scenario& s) {
+  return mode_tunes_cache(s.mode.value()) ? std::to_string(s.gather_ctas.value()) : "-";
 }
 
 }  // namespace foresight::report

@@ -59,9 +59,10 @@ std::string batch_charts(const std::vector<const PlanCell*>& cells, double slo, 
     const auto& c = *cells[k];
     // Odd modes dashed: modes that coincide (e.g. both inline-fetch modes) stay visible.
     std::string name = mode_name(c.mode);
-    if (mode_offloads(c.mode) && !c.by_batch.empty())
-      name += fmt::format(" (cache {}, {} CTAs)", c.grid[c.by_batch[0]].scenario.cache_blocks.value(),
-                          c.grid[c.by_batch[0]].scenario.gather_ctas.value());
+    if (mode_tunes_cache(c.mode) && !c.by_batch.empty())
+      name +=
+          fmt::format(" (cache {}, {} CTAs)", c.grid[c.by_batch[0]].scenario.cache_blocks.value(),
+                      c.grid[c.by_batch[0]].scenario.gather_ctas.value());
     svg::Series st{name, {}, {}, k % 2 == 1}, sl{name, {}, {}, k % 2 == 1};
     for (auto i : c.by_batch) {
       const auto& p = c.grid[i];
@@ -192,7 +193,10 @@ std::string sensitivity_charts(const std::vector<const PlanCell*>& cells, const 
       f.y.push_back(c->grid[i].metrics.tokens_per_s);
     }
     // Keep colours aligned with the mode across charts: add every mode, even empty.
-    hit.series.push_back(mode_offloads(c->mode) ? h : svg::Series{name + " (KV on GPU)"});
+    hit.series.push_back(
+        mode_tunes_cache(c->mode)
+            ? h
+            : svg::Series{name + (mode_offloads(c->mode) ? " (no GPU cache)" : " (KV on GPU)")});
     pcie.series.push_back(mode_offloads(c->mode) ? p : svg::Series{name + " (no PCIe traffic)"});
     reuse.series.push_back(r);
     pareto.series.push_back(f);
@@ -270,18 +274,15 @@ std::string render_html(const Plan& plan) {
           continue;
         }
         const auto& p = c->grid[*c->best];
-        const bool off = mode_offloads(c->mode);
-        o += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0f}</td><td>{:.1f}</td><td>{:.1f}</td>"
-                         "<td>{}</td><td>{}</td><td>{:.2f}</td><td>{:.1f}</td><td>{:.1f}</td>"
-                         "<td>{}</td><td>{}</td></tr>\n",
-                         mode_name(c->mode), lf, p.scenario.batch.value(), p.metrics.tokens_per_s,
-                         p.metrics.tpot_mean_ms, p.metrics.tpot_p99_ms,
-                         off ? std::to_string(p.scenario.cache_blocks.value()) +
-                                   (p.scenario.cache_blocks == default_cache ? " (top-k+1)" : "")
-                             : "all on GPU",
-                         off ? std::to_string(p.scenario.gather_ctas.value()) : "-", p.metrics.hit_rate,
-                         to_gib(p.metrics.gpu_bytes()), to_gib(p.metrics.host_bytes()),
-                         step_columns(p.metrics, "</td><td>"), xml_escape(bound_summary(p.metrics)));
+        o += fmt::format(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0f}</td><td>{:.1f}</td><td>{:.1f}</td>"
+            "<td>{}</td><td>{}</td><td>{:.2f}</td><td>{:.1f}</td><td>{:.1f}</td>"
+            "<td>{}</td><td>{}</td></tr>\n",
+            mode_name(c->mode), lf, p.scenario.batch.value(), p.metrics.tokens_per_s,
+            p.metrics.tpot_mean_ms, p.metrics.tpot_p99_ms, cache_cell(p.scenario, default_cache),
+            ctas_cell(p.scenario), p.metrics.hit_rate, to_gib(p.metrics.gpu_bytes()),
+            to_gib(p.metrics.host_bytes()), step_columns(p.metrics, "</td><td>"),
+            xml_escape(bound_summary(p.metrics)));
       }
       o += "</table>\n<div class=\"charts\">\n";
       o += batch_charts(cells, r.slo_tpot_ms, where);
@@ -290,15 +291,17 @@ std::string render_html(const Plan& plan) {
       o += "</div>\n";
     }
   o += "<h2>Assumptions</h2>\n<ul>\n";
-  o += fmt::format("<li>Evaluator: {}</li>\n<li>Trace: {}</li>\n<li>Workload locality: a "
-                   "non-forced block stays selected at the next step with probability {:g}{} "
-                   "(swept {} in the locality plot)</li>\n<li>Bar charts and sensitivity plots "
-                   "are taken at each mode's best batch within the target (or its largest batch "
-                   "in memory when none meets it)</li>\n<li>{}</li>\n<li>{}</li>\n",
-                   xml_escape(plan.evaluator.name), xml_escape(plan.evaluator.trace),
-                   r.default_reuse, xml_escape(reuse_source(r.default_reuse)),
-                   xml_escape(fmt::format("{}", fmt::join(r.reuse, ", "))),
-                   xml_escape(latency_note()), xml_escape(choice_rule(r.knee_min_gain)));
+  o += fmt::format(
+      "<li>Evaluator: {}</li>\n<li>Trace: {}</li>\n<li>Workload locality: a "
+      "non-forced block stays selected at the next step with probability {:g}{} "
+      "(swept {} in the locality plot)</li>\n<li>Bar charts and sensitivity plots "
+      "are taken at each mode's best batch within the target (or its largest batch "
+      "in memory when none meets it)</li>\n<li>{}</li>\n<li>{}</li>\n",
+      xml_escape(plan.evaluator.name), xml_escape(plan.evaluator.trace), r.default_reuse,
+      xml_escape(reuse_source(r.default_reuse)),
+      xml_escape(fmt::format("{}", fmt::join(r.reuse, ", "))), xml_escape(latency_note()),
+      xml_escape(choice_rule(r.knee_min_gain)));
+  if (const auto t = token_locality_note(r); !t.empty()) o += "<li>" + xml_escape(t) + "</li>\n";
   o += "</ul>\n<h3>Measured inputs</h3>\n<ul>\n";
   for (const auto& m : plan.evaluator.measured) o += "<li>" + xml_escape(m) + "</li>\n";
   o += "</ul>\n<h3>Modelled, not measured</h3>\n<ul>\n";

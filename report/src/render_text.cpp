@@ -42,7 +42,8 @@ nlohmann::json metrics_json(const ScenarioMetrics& m) {
            {{"compute", m.bound_compute * m.tpot_mean_ms}, {"pcie", m.pcie_ms},
             {"host", m.bound_host * m.tpot_mean_ms}}},
           {"h2d", {{"total_ms", m.h2d_total_ms}, {"exposed_ms", m.exposed_h2d_ms}}},
-          {"cache", {{"hit_rate", m.hit_rate}}}};
+          {"cache", {{"hit_rate", m.hit_rate}}},
+          {"l2", {{"hit_rate", m.l2_hit_rate >= 0 ? nlohmann::json(m.l2_hit_rate) : nlohmann::json()}}}};
 }
 
 nlohmann::json point_json(const Point& p) {
@@ -62,16 +63,12 @@ std::string cell_row(const PlanCell& c, std::int64_t default_cache) {
                        largest);
   const auto& p = c.grid[*c.best];
   const auto& m = p.metrics;
-  const bool off = mode_offloads(c.mode);
-  return fmt::format("| {} | {} | {} | {:.0f} | {:.1f} | {:.1f} | {} | {} | {:.2f} | {:.1f} | {:.1f} | {} | {} |\n",
-                     mode_name(c.mode), largest, p.scenario.batch.value(), m.tokens_per_s, m.tpot_mean_ms,
-                     m.tpot_p99_ms,
-                     off ? std::to_string(p.scenario.cache_blocks.value()) +
-                               (p.scenario.cache_blocks == default_cache ? " (top-k+1)" : "")
-                         : "all on GPU",
-                     off ? std::to_string(p.scenario.gather_ctas.value()) : "-", m.hit_rate,
-                     to_gib(m.gpu_bytes()), to_gib(m.host_bytes()), step_columns(m, " | "),
-                     bound_summary(m));
+  return fmt::format(
+      "| {} | {} | {} | {:.0f} | {:.1f} | {:.1f} | {} | {} | {:.2f} | {:.1f} | {:.1f} | {} | {} "
+      "|\n",
+      mode_name(c.mode), largest, p.scenario.batch.value(), m.tokens_per_s, m.tpot_mean_ms,
+      m.tpot_p99_ms, cache_cell(p.scenario, default_cache), ctas_cell(p.scenario), m.hit_rate,
+      to_gib(m.gpu_bytes()), to_gib(m.host_bytes()), step_columns(m, " | "), bound_summary(m));
 }
 
 }  // namespace
@@ -85,6 +82,20 @@ std::string reuse_source(double reuse) {
   if (reuse != config::WorkloadConfig{}.reuse) return "";
   return " (measured: SmolLM2-135M's own block selections on real text at 8K, top-16; "
          "docs/workload-model.md, bench/RESULTS-real-model.md)";
+}
+
+std::string token_locality_note(const PlanRequest& r) {
+  for (auto m : r.modes)
+    if (config::mode_traits(m).selects_tokens()) {
+      const char* preset = config::default_workload_preset(m);
+      const auto w = config::workload_preset(preset, "plan");
+      return fmt::format(
+          "DSA modes: a selected token stays selected at the next step with probability {:g} "
+          "and adjacent layers share {:g} of their top-k (preset {}: public figures, "
+          "docs/workload-model.md); the cache and gather-CTA knobs do not apply to them",
+          w.reuse, w.cross_layer, preset);
+    }
+  return "";
 }
 
 std::string latency_note() {
@@ -182,19 +193,22 @@ std::string render_markdown(const Plan& plan) {
         for (auto i : c.pareto) {
           const auto& p = c.grid[i];
           o += fmt::format(" b{}{} {:.0f} tok/s @ {:.1f} ms;", p.scenario.batch.value(),
-                           mode_offloads(c.mode) ? fmt::format("/c{}/g{}", p.scenario.cache_blocks.value(),
-                                                               p.scenario.gather_ctas.value())
-                                                 : "",
+                           mode_tunes_cache(c.mode)
+                               ? fmt::format("/c{}/g{}", p.scenario.cache_blocks.value(),
+                                             p.scenario.gather_ctas.value())
+                               : "",
                            p.metrics.tokens_per_s, p.metrics.tpot_p99_ms);
         }
         o += "\n";
       }
     }
   o += "\n## Assumptions\n\n";
-  o += fmt::format("- Evaluator: {}\n- Trace: {}\n- Workload locality (block reuse between steps): "
-                   "{:g} unless swept{}\n- {}\n- {}\n",
-                   plan.evaluator.name, plan.evaluator.trace, r.default_reuse, reuse_source(r.default_reuse),
-                   latency_note(), choice_rule(r.knee_min_gain));
+  o += fmt::format(
+      "- Evaluator: {}\n- Trace: {}\n- Workload locality (block reuse between steps): "
+      "{:g} unless swept{}\n- {}\n- {}\n",
+      plan.evaluator.name, plan.evaluator.trace, r.default_reuse, reuse_source(r.default_reuse),
+      latency_note(), choice_rule(r.knee_min_gain));
+  if (const auto t = token_locality_note(r); !t.empty()) o += "- " + t + "\n";
   o += "\nMeasured inputs:\n\n";
   for (const auto& m : plan.evaluator.measured) o += "- " + m + "\n";
   o += "\nModelled (not measured):\n\n";

@@ -53,6 +53,8 @@ ScenarioMetrics fill_metrics(ScenarioMetrics m, const sim::Metrics& metrics) {
   m.h2d_total_ms = or_zero(metric(metrics, "h2d.total_ms")) / steps;
   const double hit = metric(metrics, "cache.hit_rate");
   m.hit_rate = std::isfinite(hit) ? hit : 1.0;
+  const double l2_hit = metric(metrics, "l2.hit_rate");
+  m.l2_hit_rate = std::isfinite(l2_hit) ? l2_hit : -1.0;
   return m;
 }
 
@@ -189,7 +191,7 @@ const sim::Replayer& SimEvaluator::replayer(const ResolvedPoint& p, const std::s
       o.run.prefetch = config::mode_traits(run.mode).prefetch;
       o.run.gather_ctas = run.gather_ctas;
       o.run.selection_source = "workload";
-      o.run.workload.reuse = run.workload.reuse;
+      o.run.workload = run.workload;
       o.run.seed = opts_.seed;
       o.tool_version = FORESIGHT_VERSION;
       e->replayer = std::make_unique<sim::Replayer>(
@@ -252,13 +254,20 @@ ScenarioMetrics SimEvaluator::evaluate(const config::Scenario& s) const {
   m.fits = r.status == "ok";
   if (!m.fits) return m;
   // The simulator leaves the trace's warm-up steps (cold block cache) out.
-  return fill_metrics(m, r.metrics);
+  m = fill_metrics(m, r.metrics);
+  if (!mode_offloads(p.run.mode)) m.hit_rate = 1;  // KV on the GPU (DSA's gather counts no hits)
+  return m;
 }
 
 std::int64_t SimEvaluator::l2_reserve_max_bytes(const std::string& hardware) const {
   const auto it = hw_.find(hardware);
   if (it != hw_.end()) return it->second.persisting_l2_max_bytes;
   return recorded_ ? recorded_->trace().header.hardware.persisting_l2_max_bytes : 0;
+}
+
+config::L2Measured SimEvaluator::l2_measured(const std::string& hardware) const {
+  const auto path = config::default_calibration_path(hardware);
+  return path ? config::load_calibration(*path).l2_measured : config::L2Measured{};
 }
 
 std::string fidelity_statement(const std::string& hardware) {

@@ -193,10 +193,16 @@ class L2KneeEvaluator : public KneeEvaluator {
     return m;
   }
   std::int64_t l2_reserve_max_bytes(const std::string&) const override { return 16 << 20; }
+  foresight::config::L2Measured l2_measured(const std::string&) const override { return measured; }
+  foresight::config::L2Measured measured;
 
  private:
   double ms_per_mib_;
 };
+
+foresight::config::L2Measurement measured_run(Mode mode, std::int64_t batch, double mib, double change) {
+  return {mode, 65536, batch, mib, change};
+}
 
 TEST_CASE("plan: an L2 reservation is recommended only when it pays, with every size tried") {
   L2KneeEvaluator helps(-0.1), hurts(0.1);
@@ -215,4 +221,26 @@ TEST_CASE("plan: an L2 reservation is recommended only when it pays, with every 
   const Plan none = run_plan(knee_request(), plain);
   CHECK(none.recommendations.at(0).by_l2.empty());
   CHECK(none.recommendations.at(0).l2.empty());
+}
+
+TEST_CASE("plan: the L2 advice cites the real runs measured nearest to the choice") {
+  L2KneeEvaluator ev(0.1);
+  // The knee-or-maximum choice of knee_request is sparda batch 32.
+  ev.measured.source = "RESULTS";
+  ev.measured.points = {measured_run(Mode::sparda, 4, 8, 0.01), measured_run(Mode::sparda, 16, 37.5, 0.109),
+                        measured_run(Mode::sparda, 16, 8, 0.008), measured_run(Mode::sparse, 32, 8, -0.5),
+                        measured_run(Mode::dsa, 32, 8, -0.9)};
+  const Plan plan = run_plan(knee_request(), ev);
+  const auto& r = plan.recommendations.at(0);
+  REQUIRE(r.choice);
+  REQUIRE(r.choice->scenario.batch == 32);
+  // Same mode first, then the nearest batch (16 over 4), sizes in order.
+  CHECK(contains(r.l2, "Measured on gpu (sparda, batch 16, 64K; RESULTS): decode steps +0.8% at 8 MiB, "
+                       "+10.9% at 37.5 MiB."));
+  // No run of the mode: the same granularity (blocks), never the token mode.
+  ev.measured.points = {measured_run(Mode::sparse, 32, 8, 0.02), measured_run(Mode::dsa, 32, 8, -0.9)};
+  const auto other = run_plan(knee_request(), ev).recommendations.at(0).l2;
+  CHECK(contains(other, "(sparse, batch 32, 64K; RESULTS): decode steps +2.0% at 8 MiB."));
+  ev.measured.points = {measured_run(Mode::dsa, 32, 8, -0.9)};
+  CHECK(!contains(run_plan(knee_request(), ev).recommendations.at(0).l2, "Measured"));
 }

@@ -2,6 +2,7 @@
 // hardware's and model's defaults.
 #include "catch.hpp"
 #include "foresight/config/load.hpp"
+#include "foresight/report/analytic_evaluator.hpp"
 #include "foresight/report/plan_types.hpp"
 
 using namespace foresight;
@@ -60,4 +61,41 @@ TEST_CASE("resolve_point: a point without mode, batch, context or hardware is re
     if (name == "context") s.context.reset();
     CHECK_THROWS_WITH(report::resolve_point(s, 96, hw), Catch::Contains("'" + name + "' must be set"));
   }
+}
+
+TEST_CASE("resolve_point: the DSA modes take the dsa-public token locality") {
+  const auto hw = config::load_hardware("h100-sxm");
+  const auto preset = config::workload_preset("dsa-public", "test");
+  const auto p = report::resolve_point(point(config::Mode::dsa_offload, 4), 96, hw);
+  CHECK(p.run.workload.reuse == preset.reuse);
+  CHECK(p.run.workload.cross_layer == preset.cross_layer);
+  auto s = point(config::Mode::dsa, 4);
+  s.reuse = 0.5;  // a swept reuse keeps the preset's cross-layer overlap
+  const auto q = report::resolve_point(s, 96, hw);
+  CHECK(q.run.workload.reuse == 0.5);
+  CHECK(q.run.workload.cross_layer == preset.cross_layer);
+}
+
+TEST_CASE("analytic evaluator: dsa reads KV in HBM, dsa-offload gathers every top-k token inline") {
+  const auto hw = config::load_hardware("h100-sxm");
+  const report::AnalyticEvaluator ev(config::load_model("minicpm4.1-8b"), {{hw.name, hw}});
+  const auto on_gpu = ev.evaluate(point(config::Mode::dsa, 4));
+  CHECK(on_gpu.h2d_total_ms == 0);
+  CHECK(on_gpu.hit_rate == 1);
+  auto s = point(config::Mode::dsa_offload, 4);
+  const auto off = ev.evaluate(s);
+  CHECK(off.hit_rate == 0);
+  CHECK(off.h2d_total_ms > 0);
+  CHECK(off.exposed_h2d_ms == off.h2d_total_ms);  // inline: nothing hides it
+  // Half the link: the bytes take twice as long (the per-transfer latency stays).
+  s.pcie_gbps = hw.h2d_gbps / 2;
+  const auto slow = ev.evaluate(s);
+  const double latency_ms = 32 * hw.h2d_latency_us * 1e-3;  // one gather per layer
+  CHECK(slow.h2d_total_ms - latency_ms == Approx(2 * (off.h2d_total_ms - latency_ms)));
+  // Four times the context: the top-k read stays, the indexer scans 4x the keys.
+  auto longer = point(config::Mode::dsa, 4);
+  longer.context = 4 * 32768;
+  const auto l = ev.evaluate(longer);
+  CHECK(l.compute_ms > on_gpu.compute_ms);
+  CHECK(l.compute_ms < 2 * on_gpu.compute_ms);
 }

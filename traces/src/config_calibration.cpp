@@ -120,6 +120,43 @@ GatherModel gather_from(detail::Fields& f) {
   return g;
 }
 
+// l2_measured: {source, points: [{mode, context, batch, reserve_mib, step_change}]}.
+L2Measured l2_measured_from(detail::Fields& f) {
+  L2Measured m;
+  m.source = f.string("source");
+  const json& pts = f.raw("points");
+  if (!pts.is_array()) f.fail("points", "must be an array of measured runs");
+  for (std::size_t i = 0; i < pts.size(); ++i) {
+    const std::string at = fmt::format("{}points[{}].", f.path(""), i);
+    detail::Fields pf(pts[i], f.where(), at);  // names the entry when it is not a table
+    L2Measurement p;
+    p.mode = parse_mode(pf.string("mode"), pf.path("mode"));
+    p.context = pf.integer("context");
+    p.batch = pf.integer("batch");
+    p.reserve_mib = pf.number("reserve_mib");
+    p.step_change = pf.number("step_change");
+    if (p.context < 1) pf.fail("context", "must be >= 1");
+    if (p.batch < 1) pf.fail("batch", "must be >= 1");
+    if (!(p.reserve_mib > 0)) pf.fail("reserve_mib", "must be > 0");
+    if (!(p.step_change > -1)) pf.fail("step_change", "must be > -1 (a step cannot take no time)");
+    pf.finish();
+    m.points.push_back(p);
+  }
+  f.finish();
+  return m;
+}
+
+json l2_measured_json(const L2Measured& m) {
+  json pts = json::array();
+  for (const auto& p : m.points)
+    pts.push_back({{"mode", to_string(p.mode)},
+                   {"context", p.context},
+                   {"batch", p.batch},
+                   {"reserve_mib", p.reserve_mib},
+                   {"step_change", p.step_change}});
+  return json{{"source", m.source}, {"points", pts}};
+}
+
 }  // namespace
 
 bool fill_unmeasured(StageTable& t) {
@@ -196,6 +233,11 @@ Calibration calibration_from_json(const json& j, const std::string& where) {
   c.eager_launch_ns = f.number("eager_launch_ns");
   if (!(c.eager_launch_ns >= 0)) f.fail("eager_launch_ns", "must be >= 0");
   if (f.has("fidelity")) c.fidelity = f.raw("fidelity");
+  if (f.has("l2_measured")) {
+    auto lf = f.table("l2_measured", true);
+    c.l2_measured = l2_measured_from(lf);
+    c.l2_measured.model = c.model;
+  }
   f.finish();
   return c;
 }
@@ -218,6 +260,7 @@ json to_json(const Calibration& c) {
          {"step_overhead", table_json(c.step_overhead)},
          {"eager_launch_ns", c.eager_launch_ns}};
   if (!c.fidelity.is_null()) j["fidelity"] = c.fidelity;
+  if (!c.l2_measured.points.empty()) j["l2_measured"] = l2_measured_json(c.l2_measured);
   return j;
 }
 

@@ -116,3 +116,38 @@ TEST_CASE("broken calibration files name the file and the key") {
   CHECK_THAT(error_of(j), Catch::Contains("eager_launch_nss"));
   CHECK_THROWS_AS(load_calibration("/nonexistent/cal.json"), ConfigError);
 }
+
+TEST_CASE("measured L2 reservations load, round-trip, and bad entries are named") {
+  const auto shipped = load_calibration(std::filesystem::path(kConfigs) / "calibration" / "h200.json");
+  REQUIRE(!shipped.l2_measured.points.empty());
+  bool block = false, token = false;
+  for (const auto& p : shipped.l2_measured.points) {
+    block |= mode_traits(p.mode).selects_blocks();
+    token |= mode_traits(p.mode).selects_tokens();
+  }
+  CHECK((block && token));
+  json j = minimal();
+  j["l2_measured"] = {{"source", "bench/RESULTS-llc.md"},
+                      {"points", {{{"mode", "dsa"}, {"context", 32768}, {"batch", 16}, {"reserve_mib", 8},
+                                   {"step_change", -0.002}}}}};
+  const auto c = calibration_from_json(j, "cal.json");
+  REQUIRE(c.l2_measured.points.size() == 1);
+  CHECK(c.l2_measured.points[0].mode == Mode::dsa);
+  CHECK(c.l2_measured.points[0].step_change == -0.002);
+  CHECK(to_json(c)["l2_measured"] == j["l2_measured"]);
+  auto bad = j;
+  bad["l2_measured"]["points"][0]["mode"] = "dsa2";
+  CHECK_THAT(error_of(bad), Catch::Contains("l2_measured.points[0].mode"));
+  bad = j;
+  bad["l2_measured"]["points"][0]["reserve_mib"] = 0;
+  CHECK_THAT(error_of(bad), Catch::Contains("l2_measured.points[0].reserve_mib"));
+  bad = j;
+  bad["l2_measured"]["points"][0]["step_change"] = -1;
+  CHECK_THAT(error_of(bad), Catch::Contains("step_change"));
+  bad = j;
+  bad["l2_measured"]["points"] = {3};
+  CHECK_THAT(error_of(bad), Catch::Contains("l2_measured.points[0]"));
+  bad = j;
+  bad["l2_measured"]["points"][0]["batchh"] = 1;
+  CHECK_THAT(error_of(bad), Catch::Contains("batchh"));
+}

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "foresight/config/calibration.hpp"
 #include "foresight/config/footprint.hpp"
 #include "foresight/config/run.hpp"
 #include "foresight/config/scenario.hpp"
@@ -40,6 +41,7 @@ struct ScenarioMetrics {
   double pcie_ms = 0;                   // per step, PCIe time on the critical path
   double h2d_total_ms = 0;              // per step, all H2D transfer time (hidden + exposed)
   double hit_rate = 1;                  // GPU block-cache hit rate (1 when KV is on the GPU)
+  double l2_hit_rate = -1;              // KV bytes read that hit an L2 reservation (-1: none modelled)
 
   std::int64_t gpu_bytes() const;
   std::int64_t host_bytes() const;
@@ -75,6 +77,12 @@ class Evaluator {
     (void)hardware;
     return 0;
   }
+  // Real reservations measured on `hardware` (its calibration's l2_measured),
+  // the evidence beside the simulated gains; empty: none.
+  virtual config::L2Measured l2_measured(const std::string& hardware) const {
+    (void)hardware;
+    return {};
+  }
 };
 
 // A plan point with every knob resolved: what the evaluators compute with.
@@ -82,7 +90,8 @@ struct ResolvedPoint {
   // The run `foresight run` makes of the point: its mode, batch, context
   // (every sequence), cache blocks (unset: 0 = top-k + 1), gather CTAs
   // (unset: config::default_gather_ctas of the batch), prefetch (unset: the
-  // mode's) and workload reuse (unset: WorkloadConfig's); `topk_blocks` per KV
+  // mode's) and workload (the mode's default preset, config/run.hpp, with the
+  // point's reuse where set); `topk_blocks` per KV
   // head; every other field the RunConfig default, as `foresight run` without
   // options (4 decode steps after 1 warm-up step, real prefill in 512-token
   // chunks). Both evaluators decide `fits` on its config::footprint, so the
@@ -103,5 +112,18 @@ void set_memory(ScenarioMetrics& m, const config::Footprint& f);
 inline const char* mode_name(config::Mode m) { return config::to_string(m); }
 inline bool mode_offloads(config::Mode m) { return config::mode_traits(m).kv_on_host(); }
 inline bool mode_is_sparse(config::Mode m) { return config::mode_traits(m).selects_blocks(); }
+// Selects KV (blocks or tokens): a workload locality (reuse) applies.
+inline bool mode_selects(config::Mode m) {
+  const auto& t = config::mode_traits(m);
+  return t.selects_blocks() || t.selects_tokens();
+}
+// Has the block working-set cache the plan sizes (cache blocks, gather CTAs):
+// block selection with the KV in host memory. The DSA modes have no GPU token
+// cache, and their gather's CTAs follow the token count.
+inline bool mode_tunes_cache(config::Mode m) { return mode_is_sparse(m) && mode_offloads(m); }
+// The table cells of a point's GPU cache and gather CTAs: "97 (top-k+1)" and
+// "16" for the modes that tune them, else what stands in their place.
+std::string cache_cell(const config::Scenario& s, std::int64_t default_cache);
+std::string ctas_cell(const config::Scenario& s);
 
 }  // namespace foresight::report

@@ -33,6 +33,8 @@ std::string latency_note();
 // Where the plan's default block reuse comes from (" (measured ...)" when it
 // is the workload model's measured default; empty otherwise).
 std::string reuse_source(double reuse);
+// The DSA modes' token locality when the plan has one ("" otherwise).
+std::string token_locality_note(const PlanRequest& r);
 // The knee-or-maximum rule with its threshold, for the assumptions.
 std::string choice_rule(double knee_min_gain);
 

@@ -70,6 +70,7 @@ class SimEvaluator : public Evaluator {
   std::int64_t topk_blocks() const override;
   double default_pcie_gbps(const std::string& hardware) const override;
   std::int64_t l2_reserve_max_bytes(const std::string& hardware) const override;
+  config::L2Measured l2_measured(const std::string& hardware) const override;
 
   // Recorded-trace mode only: the trace's mode and its workload locality
   // (NaN when the trace records none).

@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "foresight/config/mode.hpp"
+
 namespace foresight::config {
 
 inline constexpr const char* kCalibrationSchema = "foresight-calibration/1";
@@ -45,6 +47,22 @@ struct GatherModel {
   double gbps_at(double ctas) const;     // 0 without a model
 };
 
+// A decode run measured with a real L2 persisting set-aside (`run
+// --l2-reserve`) against the same run without: the evidence `plan` cites
+// beside its simulated reservation gains.
+struct L2Measurement {
+  Mode mode = Mode::sparse;
+  std::int64_t context = 0;  // tokens per sequence
+  std::int64_t batch = 0;
+  double reserve_mib = 0;  // set-aside, MiB (> 0)
+  double step_change = 0;  // mean decode step, reserved / none - 1 (+0.08 = 8% slower)
+};
+struct L2Measured {
+  std::string source;  // where the table and its commands are (bench/RESULTS-llc.md)
+  std::string model;   // the model they ran (the calibration's `model`)
+  std::vector<L2Measurement> points;
+};
+
 struct Calibration {
   std::string hardware;      // hardware config name it was measured on
   std::string gpu_name, driver, created_utc, command, tool_version;
@@ -64,6 +82,9 @@ struct Calibration {
   double eager_launch_ns = 0;
   // The fidelity benchmark's summary (median and worst error, date), if any.
   nlohmann::json fidelity;
+  // Real reservations measured on this GPU, if any (JSON key l2_measured:
+  // {source, points: [{mode, context, batch, reserve_mib, step_change}]}).
+  L2Measured l2_measured;
   std::filesystem::path source;  // file it was read from ("" if built in memory)
 };
 

@@ -58,6 +58,11 @@ struct ModeTraits {
   // Token-granular selection (DSA: an indexer, a packed gather, /token_selections).
   bool selects_tokens() const { return selection == SelectionSource::indexer; }
   bool forecast() const { return selection == SelectionSource::forecast; }
+  // The KV attention reads stays in HBM between decode steps, so an L2
+  // reservation can keep it: resident KV or working-set slots of the block
+  // modes, resident KV of dsa (dsa-offload packs host tokens anew each step;
+  // dense reads all of it, nothing to choose).
+  bool l2_reservable() const { return selects_blocks() || (selects_tokens() && !kv_on_host()); }
   bool kv_on_host() const { return kv == KvLocation::host_pinned; }
   // Forecast modes keep layer 0's KV on the GPU even when they offload: layer
   // 0 selects its own blocks with no lookahead, so it has nothing to prefetch.
