@@ -104,7 +104,10 @@ int main(int argc, char** argv) {
 
   const auto m = config::load_model(model_name);
   const auto hw = config::load_hardware(hw_name);
-  auto be = make_backend(backend_name);
+  // The FORESIGHT_* variables of a sweep (runtime-sweeps.sh) become the runs'
+  // recorded kernel options.
+  const config::KernelOptions kernels = config::kernel_options_from_env();
+  auto be = make_backend(backend_name, kernels);
   std::filesystem::create_directories(out);
   std::ofstream jsonl(std::filesystem::path(out) / "results.jsonl", std::ios::app);
 
@@ -152,6 +155,7 @@ int main(int argc, char** argv) {
     run.gather_ctas = c.gather_ctas > 0 ? c.gather_ctas : default_gather_ctas(c.batch);
     run.selection_source = c.reuse < 0 ? "model" : "workload";
     run.cuda_graph = c.graph;
+    run.kernels = kernels;
     run.workload = config::workload_preset("assumed");  // the setting its recorded results used
     if (c.reuse >= 0) run.workload.reuse = c.reuse;
     return run;

@@ -63,7 +63,7 @@ int run_calibrate(const CalibrateCliOptions& o) {
   co.ridge_lambda = o.lambda;
   co.seed = o.seed;
   set_real_prompts(o, co);
-  auto be = runtime::make_backend("cpu");
+  auto be = runtime::make_backend("cpu", {});
   const auto r = runtime::calibrate_forecast(m, w, *be, co);
   runtime::save_forecast(o.out, m, w);
   fmt::print("layer  fit rel. error  recall before  recall after   (non-forced blocks; layer 0: selector)\n");

@@ -69,12 +69,23 @@ const char* signal_name(int sig) {
   }
 }
 
+// --kernel's help: every kernel option with its values, default and variable.
+std::string kernel_option_help() {
+  std::string h = "Kernel variant or launch switch of a cuda run, KEY=VALUE, repeatable; recorded in the trace "
+                  "(run.kernels) and config.json. The FORESIGHT_* variable named sets the same (this option wins).";
+  const auto defaults = config::kernel_option_env(config::KernelOptions{});
+  for (const auto& i : config::kernel_option_infos())
+    h += fmt::format("\n  {}={} (default {}; {}): {}", i.key, i.values, defaults.at(i.env), i.env, i.help);
+  return h;
+}
+
 struct RunOptions {
   std::string model, hardware, mode = "dense", backend = "cpu", context;  // context "": 4096 or the whole prompt
   std::string prefill = "real", selections = "model", checkpoint, forecast, out, prompt_file, prompt_ids;
   double l2_reserve_mib = 0;
   std::int64_t batch = 1, steps = 4, warmup = 1, topk = 0, cache_blocks = 0, prefill_chunk = 512, gather_ctas = 0;
   WorkloadOptions workload;
+  std::vector<std::string> kernel;  // --kernel KEY=VALUE, in order
   std::uint64_t seed = 1;
   bool dump_logits = false;
   bool recall = false;
@@ -178,6 +189,8 @@ runtime::RunRequest run_request(const RunOptions& o) {
   req.trace = !o.no_trace;
   req.cuda_graph = !o.no_graph;
   r.prefill_chunk_tokens = o.prefill_chunk;
+  r.kernels = config::kernel_options_from_env();
+  for (const auto& kv : o.kernel) config::set_kernel_option(r.kernels, kv, "--kernel");
   return req;
 }
 
@@ -268,6 +281,7 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
   sub->add_flag("--no-trace", o->no_trace,
                 "Time whole steps only: no per-op events, no trace.h5 or timeline.json (to measure tracing "
                 "overhead; default off)");
+  sub->add_option("--kernel", o->kernel, kernel_option_help())->type_name("KEY=VALUE");
   sub->add_flag("--no-graph", o->no_graph,
                 "On the cuda backend: launch every kernel (and, with tracing, every op event) from the host "
                 "instead of replaying the decode step as a CUDA graph (to measure host overhead; default off)");

@@ -14,6 +14,7 @@
 // The 4 warps merge in shared memory and the CTA writes (max, sum,
 // unnormalised output) for its split; a combine kernel merges the splits.
 #include "foresight/kernels/decode_attention.hpp"
+#include "foresight/kernels/switches.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -188,10 +189,12 @@ enum class SplitKernel { kWarp, kPipe2, kPipe3, kPipe6, kFlat3 };
 
 // Default: pipe3 for both forms (fastest measured, bench/RESULTS-kernels.md
 // round 2); FORESIGHT_DECODE_KERNEL=warp|pipe2|pipe3|pipe6|flat3 overrides
-// it (for benchmarks and the GPU check, which compare the variants).
+// it (kernel_switch: the run's decode_attention option, or the environment
+// for benchmarks and the GPU check, which compare the variants).
 SplitKernel split_kernel_from_env() {
-  const char* env = std::getenv("FORESIGHT_DECODE_KERNEL");
-  if (env == nullptr) return SplitKernel::kPipe3;
+  const auto value = kernel_switch("FORESIGHT_DECODE_KERNEL");
+  if (!value) return SplitKernel::kPipe3;
+  const char* env = value->c_str();
   if (!std::strcmp(env, "warp")) return SplitKernel::kWarp;
   if (!std::strcmp(env, "pipe2")) return SplitKernel::kPipe2;
   if (!std::strcmp(env, "pipe3")) return SplitKernel::kPipe3;

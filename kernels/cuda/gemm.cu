@@ -17,6 +17,7 @@
 #include "../cpu/dense_validate.hpp"
 #include "foresight/kernels/cuda_check.hpp"
 #include "foresight/kernels/gemm.hpp"
+#include "foresight/kernels/switches.hpp"
 #include "gemm_tune.cuh"
 
 namespace foresight::kernels {
@@ -28,10 +29,10 @@ struct GemmHandle::Impl : gemm_detail::HandleState {};
 
 namespace {
 bool tuning_from_env() {
-  const char* v = std::getenv("FORESIGHT_GEMM_TUNE");
-  if (v == nullptr || std::strcmp(v, "1") == 0) return true;
-  if (std::strcmp(v, "0") == 0) return false;
-  throw std::invalid_argument(std::string("FORESIGHT_GEMM_TUNE must be 0 or 1, got '") + v + "'");
+  const auto v = kernel_switch("FORESIGHT_GEMM_TUNE");
+  if (!v || *v == "1") return true;
+  if (*v == "0") return false;
+  throw std::invalid_argument("FORESIGHT_GEMM_TUNE must be 0 or 1, got '" + *v + "'");
 }
 
 // True when kernels enqueued on `stream` are being recorded into a graph

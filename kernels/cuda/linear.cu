@@ -31,6 +31,7 @@
 #include "foresight/kernels/cuda_check.hpp"
 #include "foresight/kernels/linear.hpp"
 #include "foresight/kernels/param_check.hpp"
+#include "foresight/kernels/switches.hpp"
 #include "foresight/kernels/rmsnorm.hpp"
 #include "foresight/kernels/swiglu.hpp"
 
@@ -231,10 +232,10 @@ __global__ void __launch_bounds__(kThreads, 2) linear_fused_kernel(LinearParams 
 }
 
 bool env_flag(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || std::strcmp(v, "1") == 0) return true;
-  if (std::strcmp(v, "0") == 0) return false;
-  throw std::invalid_argument(std::string(name) + " must be 0 or 1, got '" + v + "'");
+  const auto v = kernel_switch(name);
+  if (!v || *v == "1") return true;
+  if (*v == "0") return false;
+  throw std::invalid_argument(std::string(name) + " must be 0 or 1, got '" + *v + "'");
 }
 
 bool x_fits_smem(const LinearParams& p) { return std::int64_t{p.rows} * p.in * 2 <= kMaxSmemXBytes; }
@@ -319,14 +320,8 @@ void launch_unfused(GemmHandle& gemm, const LinearParams& p, cudaStream_t stream
 }
 }  // namespace
 
-bool linear_fused_enabled() {
-  static const bool enabled = env_flag("FORESIGHT_LINEAR_FUSED");
-  return enabled;
-}
-bool linear_pdl_enabled() {
-  static const bool enabled = env_flag("FORESIGHT_LINEAR_PDL");
-  return enabled;
-}
+bool linear_fused_enabled() { return env_flag("FORESIGHT_LINEAR_FUSED"); }
+bool linear_pdl_enabled() { return env_flag("FORESIGHT_LINEAR_PDL"); }
 
 bool linear_fused_preferred(const LinearParams& p) {
   return linear_fused_supported(p) && p.rows <= 2;

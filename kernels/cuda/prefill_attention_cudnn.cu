@@ -31,6 +31,7 @@
 #include "dense_cuda_util.cuh"
 #include "foresight/kernels/cuda_check.hpp"
 #include "foresight/kernels/prefill_attention.hpp"
+#include "foresight/kernels/switches.hpp"
 
 #ifdef FORESIGHT_HAVE_CUDNN
 #include <cudnn.h>
@@ -44,12 +45,12 @@ enum class Choice { kAuto, kMma, kCudnn };
 // FORESIGHT_PREFILL_ATTENTION=mma|cudnn forces one implementation; unset or
 // empty lets the dispatcher pick.
 Choice env_choice() {
-  const char* v = std::getenv("FORESIGHT_PREFILL_ATTENTION");
-  if (v == nullptr || *v == '\0') return Choice::kAuto;
-  if (std::strcmp(v, "mma") == 0) return Choice::kMma;
-  if (std::strcmp(v, "cudnn") == 0) return Choice::kCudnn;
-  throw std::invalid_argument(std::string("environment variable FORESIGHT_PREFILL_ATTENTION='") + v +
-                              "': expected 'mma' or 'cudnn' (or unset for automatic choice)");
+  const auto v = kernel_switch("FORESIGHT_PREFILL_ATTENTION");
+  if (!v || v->empty() || *v == "auto") return Choice::kAuto;
+  if (*v == "mma") return Choice::kMma;
+  if (*v == "cudnn") return Choice::kCudnn;
+  throw std::invalid_argument("FORESIGHT_PREFILL_ATTENTION='" + *v +
+                              "': expected 'auto', 'mma' or 'cudnn' (or unset for automatic choice)");
 }
 
 #ifdef FORESIGHT_HAVE_CUDNN

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "foresight/kernels/cuda_check.hpp"
+#include "foresight/kernels/switches.hpp"
 #include "foresight/runtime/backend.hpp"
 
 namespace foresight::runtime {
@@ -23,35 +24,33 @@ namespace {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend() {
+  explicit CudaBackend(const config::KernelOptions& k) {
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
       throw std::runtime_error("backend 'cuda': no CUDA device is present");
     }
+    // Every kernel switch of the process follows the run's options, so what
+    // the trace records (run.kernels) is what ran.
+    kernels::set_kernel_switches(config::kernel_option_env(k));
     FORESIGHT_CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[0], cudaStreamNonBlocking));
     int least = 0, greatest = 0;
     FORESIGHT_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
-    // Experiments (bench/RESULTS-runtime.md): FORESIGHT_SIDE_PRIORITY=normal
-    // gives the side stream the default priority; FORESIGHT_ATTN_SM_RESERVE=N
-    // sizes decode attention's split-KV grid for N fewer SMs (overrides
-    // reserve_sms, which sparda sets to its gather CTAs).
-    const char* pr = std::getenv("FORESIGHT_SIDE_PRIORITY");
-    const bool normal = pr && std::string(pr) == "normal";
+    // Experiments (bench/RESULTS-runtime.md): side_priority normal gives the
+    // side stream the default priority; attn_sm_reserve N sizes decode
+    // attention's split-KV grid for N fewer SMs (-1: reserve_sms decides,
+    // which sparda calls with its gather CTAs).
+    const bool normal = k.side_priority == "normal";
     FORESIGHT_CUDA_CHECK(cudaStreamCreateWithPriority(&streams_[1], cudaStreamNonBlocking, normal ? least : greatest));
-    if (const char* r = std::getenv("FORESIGHT_ATTN_SM_RESERVE")) sm_reserve_ = std::max(0, std::atoi(r));
-    if (const char* t = std::getenv("FORESIGHT_ATTN_MIN_TILES")) min_tiles_per_split_ = std::max(1, std::atoi(t));
-    // Graph marks (bench/RESULTS-runtime.md): by default each mark's event
-    // node hangs off the op's stream on a capture stream of its own (one per
-    // op stream, so its nodes form a chain in that stream's order and their
-    // times stay ordered): no kernel waits for an event node.
-    // FORESIGHT_GRAPH_MARKS=inline puts the nodes between the kernels
-    // instead, which costs ~2.5 us of GPU time per mark.
-    if (const char* gm = std::getenv("FORESIGHT_GRAPH_MARKS")) {
-      const std::string v = gm;
-      if (v != "inline" && v != "branch") throw std::invalid_argument("FORESIGHT_GRAPH_MARKS: 'inline' or 'branch'");
-      mark_branches_ = v == "branch";
-    }
-    if (const char* sm = std::getenv("FORESIGHT_SIDE_MARKS")) side_marks_branch_ = std::string(sm) != "inline";
+    fixed_sm_reserve_ = k.attn_sm_reserve >= 0;
+    if (fixed_sm_reserve_) sm_reserve_ = static_cast<int>(k.attn_sm_reserve);
+    min_tiles_per_split_ = static_cast<int>(std::max<std::int64_t>(1, k.attn_min_tiles));
+    // Graph marks (bench/RESULTS-runtime.md): by default (branch) each mark's
+    // event node hangs off the op's stream on a capture stream of its own (one
+    // per op stream, so its nodes form a chain in that stream's order and their
+    // times stay ordered): no kernel waits for an event node. inline puts the
+    // nodes between the kernels instead, which costs ~2.5 us of GPU time per mark.
+    mark_branches_ = k.graph_marks == "branch";
+    side_marks_branch_ = k.side_marks == "branch";
     for (int i = 0; mark_branches_ && i < 2; ++i) {
       cudaStream_t s;
       FORESIGHT_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
@@ -72,6 +71,7 @@ class CudaBackend final : public Backend {
   }
   ~CudaBackend() override {
     cudaDeviceSynchronize();
+    kernels::set_kernel_switches({});  // the process's switches follow the environment again
     if (l2_set_aside_) {  // leave the device as found: no set-aside, no persisting lines
       cudaCtxResetPersistingL2Cache();
       cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, 0);
@@ -287,7 +287,7 @@ class CudaBackend final : public Backend {
     FORESIGHT_CUDA_CHECK(cudaStreamSetAttribute(stream_, cudaStreamAttributeAccessPolicyWindow, &v));
   }
   void reserve_sms(int n) override {
-    if (!std::getenv("FORESIGHT_ATTN_SM_RESERVE")) sm_reserve_ = std::clamp(n, 0, sm_count_ - 1);
+    if (!fixed_sm_reserve_) sm_reserve_ = std::clamp(n, 0, sm_count_ - 1);
   }
   bool supports_graphs() const override { return true; }
   void capture_begin(int slot) override {
@@ -403,6 +403,7 @@ class CudaBackend final : public Backend {
   int slot_ = 0;  // being captured
   bool capturing_ = false;
   bool mark_branches_ = true, side_marks_branch_ = true;
+  bool fixed_sm_reserve_ = false;  // attn_sm_reserve >= 0: reserve_sms does not change it
   std::array<bool, 2> mark_stream_used_{};
   std::vector<cudaStream_t> mark_streams_;
   cudaEvent_t fork_event_ = nullptr;
@@ -413,6 +414,8 @@ class CudaBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend() { return std::make_unique<CudaBackend>(); }
+std::unique_ptr<Backend> make_cuda_backend(const config::KernelOptions& kernels) {
+  return std::make_unique<CudaBackend>(kernels);
+}
 
 }  // namespace foresight::runtime

@@ -95,17 +95,18 @@ class CpuBackend final : public Backend {
 }  // namespace
 
 #ifdef FORESIGHT_RUNTIME_HAVE_CUDA
-std::unique_ptr<Backend> make_cuda_backend();  // runtime/cuda/cuda_backend.cu
+std::unique_ptr<Backend> make_cuda_backend(const config::KernelOptions& kernels);  // runtime/cuda/cuda_backend.cu
 #endif
 
 std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
 
-std::unique_ptr<Backend> make_backend(const std::string& name) {
+std::unique_ptr<Backend> make_backend(const std::string& name, const config::KernelOptions& kernels) {
   if (name == "cpu") return make_cpu_backend();
   if (name == "cuda") {
 #ifdef FORESIGHT_RUNTIME_HAVE_CUDA
-    return make_cuda_backend();
+    return make_cuda_backend(kernels);
 #else
+    (void)kernels;
     throw std::runtime_error("backend 'cuda': this build has no CUDA (configure with nvcc); use --backend cpu");
 #endif
   }

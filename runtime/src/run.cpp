@@ -413,7 +413,7 @@ RunResult run_to_folder(const RunRequest& request) {
                                           "selects tokens with its indexer",
                                           run.selection_source, config::to_string(run.mode)));
   const Prompts prompts = make_prompts(req);
-  auto backend = make_backend(run.backend);
+  auto backend = make_backend(run.backend, run.kernels);
   resolve_l2(req, *backend);
 
   const MemoryPlan plan = plan_memory(req.model, run, req.hardware);

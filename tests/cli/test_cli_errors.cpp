@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "catch.hpp"
 #include "foresight/config/scenario.hpp"
 
@@ -120,3 +122,24 @@ TEST_CASE("every command takes --quiet", "[cli]") {
   }
 }
 #endif
+
+TEST_CASE("run --kernel: recorded in config.json and the trace header; a bad one exits 2 by name", "[cli]") {
+  const fs::path d = scratch();
+  const std::string base = "run --model tiny --backend cpu --context 256 --steps 1 --warmup 0 --prefill synthetic ";
+  Result r = sh(base + "--kernel decode_attention=pipe2 --kernel gemm_tune=0 --out " + (d / "ok").string());
+  INFO(r.out);
+  REQUIRE(r.rc == 0);
+  std::ifstream cfg(d / "ok" / "config.json");
+  const auto kernels = nlohmann::json::parse(cfg)["run"]["kernels"];
+  CHECK(kernels["decode_attention"] == "pipe2");
+  CHECK(kernels["gemm_tune"] == false);
+  CHECK(kernels["linear_fused"] == true);
+  r = sh("inspect " + (d / "ok" / "trace.h5").string() + " --json");
+  CHECK(r.out.find("\"decode_attention\": \"pipe2\"") != std::string::npos);
+  r = sh(base + "--kernel decode_kernel=pipe2 --out " + (d / "bad").string());
+  CHECK(r.rc == 2);
+  CHECK(r.out.find("--kernel") != std::string::npos);
+  CHECK(r.out.find("decode_kernel") != std::string::npos);
+  CHECK_FALSE(fs::exists(d / "bad" / "trace.h5"));
+  fs::remove_all(d);
+}

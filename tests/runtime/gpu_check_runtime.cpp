@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
   const int only = argc == 3 && std::string(argv[1]) == "--only" ? std::atoi(argv[2]) : -1;
   testing::require_gpu_or_skip("gpu_check_runtime");
   auto cpu = make_cpu_backend();
-  auto gpu = make_backend("cuda");
+  auto gpu = make_backend("cuda", config::kernel_options_from_env());
   int failures = 0;
   using config::Mode;
   int case_index = 0;

@@ -40,7 +40,7 @@ TEST_CASE("the plan is config::footprint, weights as DeviceWeights uploads them"
   CHECK(plan_memory(m, r, h100()).items.size() == config::footprint(m, r, h100()).items.size());
   CHECK(plan_memory(m, r, h100()).gpu_bytes() == config::footprint(m, r, h100()).gpu_bytes());
   const auto tiny = config::load_model("tiny");
-  auto be = make_backend("cpu");
+  auto be = make_backend("cpu", {});
   const DeviceWeights dw(tiny, make_synthetic_weights(tiny, 1), *be);
   CHECK(plan_memory(tiny, run(config::Mode::dense, 1, 100), h100()).bytes("weights") == dw.bytes);
 }

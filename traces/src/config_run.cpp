@@ -71,6 +71,7 @@ json to_json(const RunConfig& r) {
         {"cross_layer", r.workload.cross_layer},
         {"zipf_s", r.workload.zipf_s}}},
       {"seed", r.seed},
+      {"kernels", to_json(r.kernels)},
   };
 }
 
@@ -100,6 +101,9 @@ RunConfig run_from_json(const json& j, const std::string& where) {
   w.finish();
   f.adopt(w);
   r.seed = f.unsigned_integer("seed");
+  // Absent before 2026-12-04: those runs used the defaults unless a
+  // FORESIGHT_* variable was set, which they did not record.
+  if (f.has("kernels")) r.kernels = kernel_options_from_json(f.raw("kernels"), where);
   f.finish();
   detail::validate_run_alone(r, where);
   return r;

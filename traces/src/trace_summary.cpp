@@ -187,7 +187,8 @@ json summarize(const Trace& t) {
         {"topk_blocks", h.run.topk_blocks},
         {"topk_tokens", h.model.dsa.topk_tokens},
         {"cache_blocks", h.run.cache_blocks},
-        {"eviction", config::to_string(h.run.eviction)}}},
+        {"eviction", config::to_string(h.run.eviction)},
+        {"kernels", config::to_json(h.run.kernels)}}},
       {"counts",
        {{"ops", t.ops.size()},
         {"deps", t.deps.size()},
@@ -224,6 +225,13 @@ void print_summary(const Trace& t, std::ostream& os) {
              c["mode"].get<std::string>(), t.header.run.backend, t.header.run.batch, ctx,
              tokens ? fmt::format("{} tokens", t.header.model.dsa.topk_tokens)
                     : fmt::format("{} blocks", t.header.run.topk_blocks));
+  if (t.header.run.backend == "cuda") {
+    std::string changed;  // the kernel options that differ from the defaults
+    const json defaults = config::to_json(config::KernelOptions{});
+    for (const auto& [k, v] : c["kernels"].items())
+      if (v != defaults[k]) changed += fmt::format("{}{}={}", changed.empty() ? "" : ", ", k, v.dump());
+    fmt::print(os, "kernels    {}\n", changed.empty() ? "the defaults (run.kernels)" : changed);
+  }
   std::string streams;
   for (const auto& st : t.streams) streams += fmt::format("{}{} ({})", streams.empty() ? "" : ", ", st.name, to_string(st.kind));
   fmt::print(os, "streams    {}: {}\n", t.streams.size(), streams.empty() ? "none" : streams);

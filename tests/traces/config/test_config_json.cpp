@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "catch.hpp"
+#include "config_error.hpp"
 #include "foresight/config/load.hpp"
 
 using namespace foresight::config;
@@ -42,14 +43,7 @@ RunConfig sample_run() {
   return r;
 }
 
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+std::string error_of(auto&& f) { return foresight::testing::config_error_of(f); }
 }  // namespace
 
 TEST_CASE("model JSON round trip is exact, also through text") {

@@ -38,8 +38,8 @@ struct GemmParams {
 void gemm_cpu(const GemmParams& p);
 
 #ifdef FORESIGHT_HAVE_CUDA
-// Per-shape algorithm tuning of gemm_cuda. kFromEnv reads FORESIGHT_GEMM_TUNE
-// when the handle is made: unset or "1" tunes, "0" does not (plain
+// Per-shape algorithm tuning of gemm_cuda. kFromEnv reads the kernel switch
+// FORESIGHT_GEMM_TUNE (switches.hpp) when the handle is made: unset or "1" tunes, "0" does not (plain
 // cublasGemmEx(CUBLAS_GEMM_DEFAULT), the behaviour before tuning existed);
 // any other value is rejected (std::invalid_argument).
 enum class GemmTuning { kFromEnv, kOff, kOn };

@@ -69,10 +69,10 @@ bool linear_fused_supported(const LinearParams& p);
 bool linear_fused_preferred(const LinearParams& p);
 
 // The fused kernel when preferred and not disabled by the environment
-// variable FORESIGHT_LINEAR_FUSED=0 (read once; unset or "1" enables, other
+// switch FORESIGHT_LINEAR_FUSED=0 (switches.hpp; unset or "1" enables, other
 // values are rejected), else rmsnorm_cuda -> gemm_cuda(gemm) -> swiglu_cuda.
 // norm_out is bit-identical on both paths (the fused prologue reproduces
-// rmsnorm_cuda's summation order). FORESIGHT_LINEAR_PDL (read once, default
+// rmsnorm_cuda's summation order). FORESIGHT_LINEAR_PDL (default
 // 1) launches the fused kernel with programmatic dependent launch: it may
 // start streaming W while the previous kernel on the stream finishes, and
 // reads x only after that kernel's results are visible.
@@ -91,7 +91,7 @@ struct LinearLaunch {
 void linear_cuda(GemmHandle& gemm, const LinearParams& p, cudaStream_t stream, LinearLaunch launch);
 
 // Whether the fused kernel is enabled by FORESIGHT_LINEAR_FUSED / uses PDL by
-// FORESIGHT_LINEAR_PDL (both read once, on first use).
+// FORESIGHT_LINEAR_PDL (kernel switches, read on each call).
 bool linear_fused_enabled();
 bool linear_pdl_enabled();
 #endif

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "foresight/config/hardware.hpp"
+#include "foresight/config/kernel_options.hpp"
 #include "foresight/kernels/argmax.hpp"
 #include "foresight/kernels/block_score.hpp"
 #include "foresight/kernels/block_select.hpp"
@@ -153,8 +154,10 @@ std::unique_ptr<Backend> make_cpu_backend();
 // in provenance; host_reserve_bytes = min(12 GiB, RAM / 4).
 config::HardwareConfig host_cpu_hardware();
 // "cpu" or "cuda"; "cuda" throws std::runtime_error when built without CUDA
-// or when no device is present.
-std::unique_ptr<Backend> make_backend(const std::string& name);
+// or when no device is present. A cuda backend runs with `kernels` (its
+// stream priority, trace marks and attention grid; every kernel switch of the
+// process, kernels/switches.hpp); the cpu backend has none of them.
+std::unique_ptr<Backend> make_backend(const std::string& name, const config::KernelOptions& kernels);
 
 // An owned device allocation of `count` elements of T.
 template <class T>

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "foresight/config/kernel_options.hpp"
 #include "foresight/config/mode.hpp"
 
 namespace foresight::config {
@@ -62,6 +63,8 @@ struct RunConfig {
   std::string selection_source = "model";        // "model", "file" or "workload"
   WorkloadConfig workload;
   std::uint64_t seed = 1;
+  // Kernel variants and launch switches of a cuda run (config/kernel_options.hpp).
+  KernelOptions kernels;
 };
 
 // Whether decode steps really run as a CUDA graph: asked for, on the CUDA
