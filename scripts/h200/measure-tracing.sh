@@ -13,12 +13,14 @@ mkdir -p "$out"; exec > >(tee -a "$out/measure.log") 2>&1
 echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 common=(--backend cuda --hardware h200 --contexts "$contexts" --batches "$batches" --selections 0.85
         --trace both --steps "$steps" --warmup 3)
-# Block modes in one process (weights uploaded once), the DSA modes in another.
-"$bin/bench_runtime" "${common[@]}" --modes dense,sparse,sparse-offload,sparda-no-prefetch,sparda,sparda-no-offload \
+# Block modes in one process (weights uploaded once), the DSA modes in
+# another; dense (which selects nothing) in a third, with its own selections.
+"$bin/bench_runtime" "${common[@]}" --modes sparse,sparse-offload,sparda-no-prefetch,sparda,sparda-no-offload \
   --out "$out/block" || echo "FAILED block modes"
 "$bin/bench_runtime" "${common[@]}" --modes dsa,dsa-offload --out "$out/dsa" || echo "FAILED dsa modes"
+"$bin/bench_runtime" "${common[@]/0.85/model}" --modes dense --out "$out/dense" || echo "FAILED dense"
 # The kernel options a run was given are in its trace header and config.json.
-"$bin/foresight" run --backend cuda --hardware h200 --mode sparda --batch 2 --context 4096 --prefill synthetic \
+"$bin/foresight" run --model minicpm4.1-8b --backend cuda --hardware h200 --mode sparda --batch 2 --context 4096 --prefill synthetic \
   --steps 2 --kernel decode_attention=pipe2 --kernel graph_marks=inline --out "$out/kernels-run" --quiet \
   && "$bin/foresight" inspect "$out/kernels-run/trace.h5" --json > "$out/kernels-run/inspect.json" \
   && python3 - "$out/kernels-run" <<'PY'
@@ -33,14 +35,14 @@ rm -f "$out/kernels-run/trace.h5" "$out/kernels-run/timeline.json"
 # Dense decode at small batch: per-stage times (metrics.json stages_ms) and
 # the Perfetto timeline, traced, for the per-stage roofline table.
 for b in 1 4; do
-  "$bin/foresight" run --backend cuda --hardware h200 --mode dense --batch $b --context 4096 --prefill synthetic \
+  "$bin/foresight" run --model minicpm4.1-8b --backend cuda --hardware h200 --mode dense --batch $b --context 4096 --prefill synthetic \
     --steps 16 --warmup 3 --out "$out/dense-b$b" --quiet || echo "FAILED dense-b$b"
   rm -f "$out/dense-b$b/trace.h5"
 done
 python3 - "$out" <<'PY'
 import json, sys, collections
 rows = collections.defaultdict(dict)
-for part in ("block", "dsa"):
+for part in ("block", "dsa", "dense"):
     try:
         lines = open(f"{sys.argv[1]}/{part}/results.jsonl").read().splitlines()
     except FileNotFoundError:
