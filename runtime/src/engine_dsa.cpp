@@ -182,8 +182,11 @@ void DecodeEngine::State::patch_dsa_ops() {
 
 void DecodeEngine::State::finish_dsa_step() {
   const auto bz = static_cast<std::size_t>(B);
-  std::vector<std::int32_t> chosen(static_cast<std::size_t>(L) * bz * kt), count(static_cast<std::size_t>(L) * bz);
-  tok_ids.download(chosen.data(), chosen.size());
+  // The token ids are read back only when the trace keeps them (an untraced
+  // run's sink does not): at batch 16 that is 4 MB a step.
+  std::vector<std::int32_t> chosen(rec.keeps_selections() ? static_cast<std::size_t>(L) * bz * kt : 0);
+  std::vector<std::int32_t> count(static_cast<std::size_t>(L) * bz);
+  if (!chosen.empty()) tok_ids.download(chosen.data(), chosen.size());
   tok_count.download(count.data(), count.size());
   const std::uint64_t token_bytes = 4ull * nkv * hd;
   const auto stp = static_cast<std::int32_t>(step);
@@ -205,7 +208,7 @@ void DecodeEngine::State::finish_dsa_step() {
   rec.after_step([&r = rec, stp, bz, k = kt, chosen = std::move(chosen), count = std::move(count),
                   outcomes = std::move(outcomes)] {
     for (std::size_t l = 0; l < outcomes.size(); ++l) {
-      for (std::size_t b = 0; b < bz; ++b) {
+      for (std::size_t b = 0; b < bz && !chosen.empty(); ++b) {
         const std::size_t row = l * bz + b;
         r.token_selection(stp, static_cast<std::int16_t>(l), static_cast<std::int32_t>(b),
                           std::span<const std::int32_t>(chosen.data() + row * k, static_cast<std::size_t>(count[row])));

@@ -38,6 +38,9 @@ class TraceSink {
   virtual void add_cache(const trace::CacheOutcome& c) = 0;
   virtual void add_memory(const trace::MemoryEntry& m) = 0;
   virtual void close(trace::RunStatus status, const std::string& reason) = 0;
+  // Whether selections given to it are kept (false: the caller may skip
+  // reading them back from the GPU).
+  virtual bool keeps_selections() const { return true; }
 };
 
 // Keeps everything in a trace::Trace (tests, small runs, the metrics of an
@@ -55,6 +58,7 @@ class MemoryTraceSink final : public TraceSink {
   void add_cache(const trace::CacheOutcome& c) override { trace_.cache.push_back(c); }
   void add_memory(const trace::MemoryEntry& m) override { trace_.memory.push_back(m); }
   void close(trace::RunStatus status, const std::string& reason) override;
+  bool keeps_selections() const override { return keep_selections_; }
   const trace::Trace& trace() const { return trace_; }
   bool closed() const { return closed_; }
 
@@ -107,6 +111,9 @@ class Recorder {
   // Host work that writes this step's records (selections, cache outcomes):
   // runs when the step is resolved, after its ops are written.
   void after_step(std::function<void()> f) { after_.push_back(std::move(f)); }
+  // Whether a sink keeps the selections (an untraced run's does not): the
+  // engine reads them back from the GPU only then.
+  bool keeps_selections() const { return sink_ && sink_->keeps_selections(); }
 
   // Runs `f` between two marks (on the backend's current stream) and records
   // it as one op of the current step. Returns a handle for OpInfo::deps and
