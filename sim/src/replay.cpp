@@ -605,9 +605,13 @@ ScheduleConfig Replayer::schedule_config(const ResolvedScenario& v, const config
 // build and simulate the op graph, then measure it.
 namespace {
 // The L2 reservation's metrics and its model's parameters (scenario.json "l2").
-void add_l2_results(ReplayResult& r, const L2Effect& l2, std::int64_t warmup_steps) {
+void add_l2_results(ReplayResult& r, const L2Effect& l2, std::int64_t warmup_steps, const L2TimeTally& tally,
+                    std::int32_t decode_steps) {
   const auto lm = trace::l2_metrics(l2.outcomes, l2.reserve_bytes, warmup_steps);
   r.metrics.insert(r.metrics.end(), lm.begin(), lm.end());
+  const double timed = std::max<double>(1, decode_steps - tally.first_step);
+  r.metrics.emplace_back("l2.kv_ms_saved_per_step", tally.kv_saved_ns * 1e-6 / timed);
+  r.metrics.emplace_back("l2.other_ms_added_per_step", tally.other_added_ns * 1e-6 / timed);
   r.scenario["l2"] = describe_l2(l2);
 }
 }  // namespace
@@ -654,7 +658,8 @@ ReplayResult Replayer::run(const config::Scenario& s, bool keep_timeline) const 
     l2 = v.ms.tokens ? l2_token_effect(t_, tok_, v.seq_map, v.l2_reserve_bytes, v.l2_policy, v.hw)
                      : l2_effect(t_, sel_, v.seq_map, cache_layers(v.mode, m.n_layers), v.l2_reserve_bytes,
                                  v.l2_policy, v.hw);
-  const DurationFn dur = l2 ? with_l2(op_duration(v, s, costs), *l2) : op_duration(v, s, costs);
+  L2TimeTally tally{static_cast<std::int32_t>(h.run.warmup_steps)};
+  const DurationFn dur = l2 ? with_l2(op_duration(v, s, costs), *l2, &tally) : op_duration(v, s, costs);
   ScheduleConfig sc = schedule_config(v, as_run, costs);
   // Calibrated stage times looked up, not called, per op; not with an L2
   // reservation, whose effect re-times ops through the DurationFn.
@@ -681,7 +686,7 @@ ReplayResult Replayer::run(const config::Scenario& s, bool keep_timeline) const 
     r.metrics = simulated_metrics(h.run, v, skel->sk, skel->bytes, skel->plan, rs.timing, block_bytes, cache, mem,
                                   times, rs.bytes);
   }
-  if (l2) add_l2_results(r, *l2, h.run.warmup_steps);
+  if (l2) add_l2_results(r, *l2, h.run.warmup_steps, tally, decode_steps_);
   r.metrics.emplace_back("sim.events", static_cast<double>(r.events));
   if (!v.same_shape && !cc) r.metrics.emplace_back("cost_fit.mean_rel_error", fit_->mean_rel_error());
   return r;

@@ -104,16 +104,22 @@ L2Effect l2_token_effect(const trace::Trace& t, const TokenIndex& idx, const std
   return e;
 }
 
-DurationFn with_l2(DurationFn base, const L2Effect& e) {
-  return [base = std::move(base), &e](const OpKey& k, const OpCost& c) -> std::int64_t {
+DurationFn with_l2(DurationFn base, const L2Effect& e, L2TimeTally* tally) {
+  return [base = std::move(base), &e, tally](const OpKey& k, const OpCost& c) -> std::int64_t {
     const std::int64_t ns = base(k, c);
     if (k.phase != trace::Phase::decode) return ns;
+    const bool timed = tally && k.step >= tally->first_step;
     if (k.stage == (e.tokens ? st::d2d_gather : st::attention)) {
       const std::size_t at = static_cast<std::size_t>(k.step) * e.layers + static_cast<std::size_t>(k.layer);
       if (k.layer < 0 || k.layer >= e.layers || at >= e.hit_bytes.size()) return ns;
-      return e.time.attention_ns(ns, e.hit_bytes[at], e.read_bytes[at]);
+      const std::int64_t fast = e.time.attention_ns(ns, e.hit_bytes[at], e.read_bytes[at]);
+      if (timed) tally->kv_saved_ns += static_cast<double>(ns - fast);
+      return fast;
     }
-    return slowed_by_l2(k.stage) ? e.time.other_ns(ns) : ns;
+    if (!slowed_by_l2(k.stage)) return ns;
+    const std::int64_t slow = e.time.other_ns(ns);
+    if (timed) tally->other_added_ns += static_cast<double>(slow - ns);
+    return slow;
   };
 }
 

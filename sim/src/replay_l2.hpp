@@ -52,7 +52,16 @@ L2Effect l2_token_effect(const trace::Trace& t, const TokenIndex& idx, const std
 // d2d_gather ops must then be timed through the DurationFn) re-timed by its
 // (step, layer) hits, other compute slowed; transfers, other gathers, waits
 // and host work unchanged. Holds `e` by reference.
-DurationFn with_l2(DurationFn base, const L2Effect& e);
+// What the reservation changed in the decode ops of the steps from
+// `first_step` on (the timed ones), ns: the KV reader's time saved by hits,
+// and the time the set-aside added to the other compute ops.
+struct L2TimeTally {
+  std::int32_t first_step = 0;
+  double kv_saved_ns = 0;
+  double other_added_ns = 0;
+};
+// `base` re-timed by the reservation; adds to *tally (may be null) as it goes.
+DurationFn with_l2(DurationFn base, const L2Effect& e, L2TimeTally* tally = nullptr);
 
 // scenario.json's "l2": the reservation, the policy and the model's parameters.
 nlohmann::json describe_l2(const L2Effect& e);

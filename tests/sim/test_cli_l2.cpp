@@ -80,6 +80,14 @@ TEST_CASE("l2 what-if: the shipped H200 sparda trace with 16 MiB reserved", "[si
   CHECK(sc["l2"]["other_compute_factor"].get<double>() == 1.0);
   const auto sc_max = nlohmann::json::parse(slurp(d / "max" / "scenario.json"));
   CHECK(sc_max["l2"]["other_compute_factor"].get<double>() == Approx(1.078));
+  // Time saved and cost to the other ops: none added below the free share;
+  // opt saves at least what lru saves (more hits, the same reads); at the
+  // maximum the other ops pay, and that cost outweighs what hits save there.
+  const auto max = metrics(d / "max");
+  CHECK(lru["l2"]["other_ms_added_per_step"].get<double>() == 0.0);
+  CHECK(lru["l2"]["kv_ms_saved_per_step"].get<double>() >= 0.0);
+  CHECK(opt["l2"]["kv_ms_saved_per_step"].get<double>() >= lru["l2"]["kv_ms_saved_per_step"].get<double>());
+  CHECK(max["l2"]["other_ms_added_per_step"].get<double>() > max["l2"]["kv_ms_saved_per_step"].get<double>());
   fs::remove_all(d);
 }
 #endif
