@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace foresight::sim {
 
@@ -168,15 +169,30 @@ std::vector<trace::L2Outcome> l2_block_outcomes(const trace::Trace& t, const Sel
   return groups;
 }
 
-L2TimeModel L2TimeModel::of(const config::HardwareConfig& hw, std::int64_t reserve_bytes) {
+double l2_slowdown_at_max(const config::Calibration* cal, const config::HardwareConfig& hw, config::Mode mode) {
+  if (!cal || hw.persisting_l2_max_bytes <= 0) return kL2SlowdownAtMax;
+  const bool tokens = config::mode_traits(mode).selects_tokens();
+  const double max_mib = static_cast<double>(hw.persisting_l2_max_bytes) / (1 << 20);
+  std::vector<double> at_max;
+  for (const auto& p : cal->l2_measured.points)
+    if (config::mode_traits(p.mode).selects_tokens() == tokens && std::abs(p.reserve_mib - max_mib) <= 0.01 * max_mib)
+      at_max.push_back(p.step_change);
+  if (at_max.empty()) return kL2SlowdownAtMax;
+  std::sort(at_max.begin(), at_max.end());
+  const std::size_t n = at_max.size();
+  return n % 2 ? at_max[n / 2] : 0.5 * (at_max[n / 2 - 1] + at_max[n / 2]);
+}
+
+L2TimeModel L2TimeModel::of(const config::HardwareConfig& hw, std::int64_t reserve_bytes, double slowdown_at_max) {
   L2TimeModel m;
+  m.slowdown_at_max = slowdown_at_max;
   m.l2_gbps = hw.l2_gbps;
   m.hbm_gbps = hw.hbm_gbps;
   const double share = hw.persisting_l2_max_bytes > 0
                            ? std::min(1.0, static_cast<double>(reserve_bytes) /
                                                static_cast<double>(hw.persisting_l2_max_bytes))
                            : 0.0;
-  m.other_factor = 1.0 + kL2SlowdownAtMax * std::max(0.0, share - kL2FreeShare) / (1.0 - kL2FreeShare);
+  m.other_factor = 1.0 + slowdown_at_max * std::max(0.0, share - kL2FreeShare) / (1.0 - kL2FreeShare);
   return m;
 }
 

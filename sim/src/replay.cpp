@@ -654,10 +654,12 @@ ReplayResult Replayer::run(const config::Scenario& s, bool keep_timeline) const 
 
   const CalibratedCosts* costs = cc ? &*cc : nullptr;
   std::optional<L2Effect> l2;
-  if (v.l2_reserve_bytes > 0)
-    l2 = v.ms.tokens ? l2_token_effect(t_, tok_, v.seq_map, v.l2_reserve_bytes, v.l2_policy, v.hw)
+  if (v.l2_reserve_bytes > 0) {
+    const double at_max = l2_slowdown_at_max(cal, v.hw, v.mode);
+    l2 = v.ms.tokens ? l2_token_effect(t_, tok_, v.seq_map, v.l2_reserve_bytes, v.l2_policy, v.hw, at_max)
                      : l2_effect(t_, sel_, v.seq_map, cache_layers(v.mode, m.n_layers), v.l2_reserve_bytes,
-                                 v.l2_policy, v.hw);
+                                 v.l2_policy, v.hw, at_max);
+  }
   L2TimeTally tally{static_cast<std::int32_t>(h.run.warmup_steps)};
   const DurationFn dur = l2 ? with_l2(op_duration(v, s, costs), *l2, &tally) : op_duration(v, s, costs);
   ScheduleConfig sc = schedule_config(v, as_run, costs);

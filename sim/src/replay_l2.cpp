@@ -74,13 +74,13 @@ void index_bytes(L2Effect& e, std::int32_t steps) {
 
 L2Effect l2_effect(const trace::Trace& t, const SelectionIndex& idx, const std::vector<std::int32_t>& seq_map,
                    const std::vector<bool>& layers, std::int64_t reserve_bytes, config::L2Policy policy,
-                   const config::HardwareConfig& hw) {
+                   const config::HardwareConfig& hw, double slowdown_at_max) {
   const auto& m = t.header.model;
   L2Effect e;
   e.reserve_bytes = reserve_bytes;
   e.policy = policy;
   e.entry_bytes = static_cast<std::uint64_t>(kv_block_bytes(m));
-  e.time = L2TimeModel::of(hw, reserve_bytes);
+  e.time = L2TimeModel::of(hw, reserve_bytes, slowdown_at_max);
   e.outcomes = l2_block_outcomes(t, idx, seq_map, layers,
                                  reserve_bytes / static_cast<std::int64_t>(e.entry_bytes), policy);
   e.layers = static_cast<std::int32_t>(m.n_layers);
@@ -89,7 +89,8 @@ L2Effect l2_effect(const trace::Trace& t, const SelectionIndex& idx, const std::
 }
 
 L2Effect l2_token_effect(const trace::Trace& t, const TokenIndex& idx, const std::vector<std::int32_t>& seq_map,
-                         std::int64_t reserve_bytes, config::L2Policy policy, const config::HardwareConfig& hw) {
+                         std::int64_t reserve_bytes, config::L2Policy policy, const config::HardwareConfig& hw,
+                         double slowdown_at_max) {
   const auto& m = t.header.model;
   L2Effect e;
   e.reserve_bytes = reserve_bytes;
@@ -97,7 +98,7 @@ L2Effect l2_token_effect(const trace::Trace& t, const TokenIndex& idx, const std
   e.tokens = true;
   const auto tok = static_cast<std::uint64_t>(token_bytes(m));
   e.entry_bytes = policy == config::L2Policy::block_lru ? tok * static_cast<std::uint64_t>(m.sparse.block_tokens) : tok;
-  e.time = L2TimeModel::of(hw, reserve_bytes);
+  e.time = L2TimeModel::of(hw, reserve_bytes, slowdown_at_max);
   e.outcomes = l2_token_outcomes(t, idx, seq_map, reserve_bytes, policy, tok, m.sparse.block_tokens);
   e.layers = static_cast<std::int32_t>(m.n_layers);
   index_bytes(e, idx.steps);
@@ -133,10 +134,13 @@ nlohmann::json describe_l2(const L2Effect& e) {
           {"hbm_gbps", e.time.hbm_gbps},
           {"other_compute_factor", e.time.other_factor},
           {"kv_reader", e.tokens ? "d2d_gather (the token gather)" : "attention"},
-          {"model", "the KV reader reads KV hits at l2_gbps instead of hbm_gbps; other decode compute lasts "
-                    "other_compute_factor times longer: no cost up to 64% of the persisting maximum, then a "
-                    "linear rise to +7.8% at the maximum (H200 decode steps with a real set-aside, "
-                    "bench/RESULTS-llc.md)"}};
+          {"slowdown_at_max", e.time.slowdown_at_max},
+          {"model", fmt::format("the KV reader reads KV hits at l2_gbps instead of hbm_gbps; other decode compute "
+                                "lasts other_compute_factor times longer: no cost up to 64% of the persisting "
+                                "maximum, then a linear rise to +{:.2f}% at the maximum (the median step change of "
+                                "this GPU's measured runs at the maximum, calibration l2_measured, for this "
+                                "selection granularity; else +7.8%, H200 block modes, bench/RESULTS-llc.md)",
+                                100 * e.time.slowdown_at_max)}};
 }
 
 }  // namespace foresight::sim

@@ -40,12 +40,15 @@ struct L2Effect {
   std::int32_t layers = 0;
   std::vector<double> hit_bytes, read_bytes;  // [step * layers + layer]
 };
+// `slowdown_at_max`: the set-aside's cost at the persisting maximum
+// (l2_slowdown_at_max of the calibration, l2_model.hpp).
 L2Effect l2_effect(const trace::Trace& t, const SelectionIndex& idx, const std::vector<std::int32_t>& seq_map,
                    const std::vector<bool>& layers, std::int64_t reserve_bytes, config::L2Policy policy,
-                   const config::HardwareConfig& hw);
+                   const config::HardwareConfig& hw, double slowdown_at_max);
 // The same for a DSA trace's token selections (token_selections.hpp).
 L2Effect l2_token_effect(const trace::Trace& t, const TokenIndex& idx, const std::vector<std::int32_t>& seq_map,
-                         std::int64_t reserve_bytes, config::L2Policy policy, const config::HardwareConfig& hw);
+                         std::int64_t reserve_bytes, config::L2Policy policy, const config::HardwareConfig& hw,
+                         double slowdown_at_max);
 
 // `base` with the reservation's time effect on decode ops (L2TimeModel):
 // the op reading the selected KV (attention; DSA: the token gather, whose

@@ -133,3 +133,24 @@ TEST_CASE("l2: the time model's arithmetic", "[sim][l2]") {
   CHECK(half.attention_ns(100, 1e6, 2e6) == 100);
   CHECK(half.attention_ns(1000, 0, 2e6) == 1000);
 }
+
+TEST_CASE("l2: the set-aside's cost at the maximum comes from the GPU's measured runs", "[sim][l2]") {
+  config::HardwareConfig hw;
+  hw.persisting_l2_max_bytes = 32 << 20;  // 32 MiB
+  config::Calibration cal;
+  using config::Mode;
+  cal.l2_measured.points = {{Mode::dsa, 32768, 1, 32, 0.09},   {Mode::dsa, 32768, 4, 32, 0.16},
+                            {Mode::dsa, 32768, 16, 32, 0.10},  {Mode::dsa, 32768, 16, 8, 0.50},
+                            {Mode::sparda, 32768, 16, 32, 0.05}, {Mode::sparse, 32768, 16, 31.8, 0.07}};
+  // Token modes: the median of the three dsa runs at 32 MiB (the 8 MiB run is not at the maximum).
+  CHECK(sim::l2_slowdown_at_max(&cal, hw, Mode::dsa) == Approx(0.10));
+  // Block modes: the median of sparda's and sparse's (31.8 MiB is within 1% of the maximum).
+  CHECK(sim::l2_slowdown_at_max(&cal, hw, Mode::sparse_offload) == Approx(0.06));
+  // No calibration, no runs, or no persisting L2: the H200 block modes' constant.
+  CHECK(sim::l2_slowdown_at_max(nullptr, hw, Mode::dsa) == sim::kL2SlowdownAtMax);
+  CHECK(sim::l2_slowdown_at_max(&cal, config::HardwareConfig{}, Mode::dsa) == sim::kL2SlowdownAtMax);
+  cal.l2_measured.points.resize(4);  // dsa runs only
+  CHECK(sim::l2_slowdown_at_max(&cal, hw, Mode::sparda) == sim::kL2SlowdownAtMax);
+  // The time model takes it: the full rise at the maximum.
+  CHECK(sim::L2TimeModel::of(hw, 32 << 20, 0.10).other_factor == Approx(1.10));
+}

@@ -17,6 +17,7 @@
 #include <span>
 #include <vector>
 
+#include "foresight/config/calibration.hpp"
 #include "foresight/config/hardware.hpp"
 #include "foresight/config/scenario.hpp"
 #include "foresight/sim/selection_replay.hpp"
@@ -64,19 +65,28 @@ std::vector<trace::L2Outcome> l2_block_outcomes(const trace::Trace& t, const Sel
 inline constexpr double kL2FreeShare = 24.0 / 37.5;
 inline constexpr double kL2SlowdownAtMax = 0.078;
 
+// The step slowdown at the persisting maximum for `mode`'s selection
+// granularity on this GPU: the median of the calibration's l2_measured runs
+// at that set-aside (within 1%) of the modes with the same granularity
+// (block or token), or kL2SlowdownAtMax when it has none (H200: block modes
+// 7.8%, the constant's own runs; dsa 9.45%, six runs).
+double l2_slowdown_at_max(const config::Calibration* cal, const config::HardwareConfig& hw, config::Mode mode);
+
 // The time effect of a reservation:
 // - attention reads its KV hits at l2_gbps instead of hbm_gbps: it lasts
 //   ns - hit_bytes * (1/hbm_gbps - 1/l2_gbps), never less than reading all
 //   its KV from L2 (read_bytes / l2_gbps) nor more than ns;
 // - every other decode compute op runs `other_factor` times longer, with
-//   other_factor = 1 + kL2SlowdownAtMax * max(0, share - kL2FreeShare) /
+//   other_factor = 1 + slowdown_at_max * max(0, share - kL2FreeShare) /
 //   (1 - kL2FreeShare), share = reserve / persisting max (capped at 1): the
 //   measured steps' slowdown (their attention is a small part of them).
 struct L2TimeModel {
   double l2_gbps = 0;       // GB/s = bytes per ns
   double hbm_gbps = 0;      // GB/s
   double other_factor = 1;  // duration multiplier of other compute
-  static L2TimeModel of(const config::HardwareConfig& hw, std::int64_t reserve_bytes);
+  double slowdown_at_max = kL2SlowdownAtMax;  // the step slowdown at the persisting maximum it used
+  static L2TimeModel of(const config::HardwareConfig& hw, std::int64_t reserve_bytes,
+                        double slowdown_at_max = kL2SlowdownAtMax);
   std::int64_t attention_ns(std::int64_t ns, double hit_bytes, double read_bytes) const;
   std::int64_t other_ns(std::int64_t ns) const;
 };
