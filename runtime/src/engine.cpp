@@ -194,6 +194,7 @@ void DecodeEngine::State::allocate_kv() {
   list_len = DeviceArray<std::int32_t>(be, rz);
   tail_block = DeviceArray<std::int32_t>(be, rz);
   counters = DeviceArray<std::uint64_t>(be, static_cast<std::size_t>(L) * 3);
+  readback_counters = HostArray<std::uint64_t>(be, counters.size());
   query_selected = DeviceArray<std::int32_t>(be, rz * k);
   recall.assign(o.measure_recall && forecast_selects ? static_cast<std::size_t>(L) : 0, {});
 }
@@ -479,7 +480,8 @@ std::vector<std::int32_t> DecodeEngine::step(std::span<const std::int32_t> input
   // selecting modes the selections and counters): an op too, so a trace's
   // ops cover its whole step (replay --validate, docs/simulator.md).
   s.rec.op({st::host}, [&] {
-    s.out_ids.download(s.last_tokens.data(), s.last_tokens.size());
+    if (s.sparse || s.dsa) s.enqueue_readback();
+    s.out_ids.download(s.last_tokens.data(), s.last_tokens.size());  // waits for the read-backs too
     if (s.sparse) s.finish_step();
     if (s.dsa) s.finish_dsa_step();
   });

@@ -1,5 +1,5 @@
 // Decode attention (dense, and over the selected blocks' slots) and the end
-// of a sparse step: one download of the cache counters and selections.
+// of a sparse step: the cache counters and selections read back into pinned memory.
 #include <algorithm>
 #include <stdexcept>
 
@@ -70,14 +70,30 @@ void DecodeEngine::State::sparse_attention(int l) {
   });
 }
 
-void DecodeEngine::State::finish_step() {
+ReadbackPool::Buffer ReadbackPool::take(Backend& be, std::size_t count) {
+  for (const auto& b : buffers_) {
+    if (b.use_count() == 1 && b->size() >= count) return b;
+  }
+  buffers_.push_back(std::make_shared<HostArray<std::int32_t>>(be, count));
+  return buffers_.back();
+}
+
+void DecodeEngine::State::enqueue_readback() {
   // The selections are read back only when the trace keeps them (an
-  // untraced run's sink does not): at batch 16 that is 0.4 MB a step.
-  const std::size_t n = rec.keeps_selections() ? static_cast<std::size_t>(L) * rows * k : 0;
-  std::vector<std::int32_t> chosen(n);
-  std::vector<std::uint64_t> cnt(static_cast<std::size_t>(L) * 3);
-  if (n > 0) selected.download(chosen.data(), n);
-  counters.download(cnt.data(), cnt.size());
+  // untraced run's sink does not): at batch 16, 0.4 MB a step of block ids
+  // (sparda), 4 MB of token ids (dsa).
+  const DeviceArray<std::int32_t>& chosen = dsa ? tok_ids : selected;
+  readback_ids = rec.keeps_selections() ? readback_pool.take(be, chosen.size()) : nullptr;
+  if (readback_ids) be.device_copy(readback_ids->get(), chosen.get(), chosen.bytes());
+  if (dsa) {
+    be.device_copy(readback_counts.get(), tok_count.get(), tok_count.bytes());
+  } else {
+    be.device_copy(readback_counters.get(), counters.get(), counters.bytes());
+  }
+}
+
+void DecodeEngine::State::finish_step() {
+  const std::uint64_t* cnt = readback_counters.get();
   const std::uint64_t block_bytes = static_cast<std::uint64_t>(kernels::kv_block_bytes(block, hd));
   const auto stp = static_cast<std::int32_t>(step);
   std::vector<trace::CacheOutcome> outcomes;
@@ -109,13 +125,14 @@ void DecodeEngine::State::finish_step() {
   // Writing the selections and outcomes to the trace waits until the next
   // step runs on the device (Recorder::after_step), possibly after this
   // engine is gone: the work holds only the recorder and values.
-  rec.after_step([&r = rec, stp, rows_n = rows, kvh = nkv, kk = k, chosen = std::move(chosen),
+  // The selections (when kept) go with it in their pinned buffer.
+  rec.after_step([&r = rec, stp, rows_n = rows, kvh = nkv, kk = k, chosen = std::move(readback_ids),
                   outcomes = std::move(outcomes)] {
     for (std::size_t lz = 0; lz < outcomes.size(); ++lz) {
-      for (int row = 0; row < rows_n && !chosen.empty(); ++row) {
+      for (int row = 0; row < rows_n && chosen; ++row) {
         const std::size_t at = (lz * static_cast<std::size_t>(rows_n) + static_cast<std::size_t>(row)) * kk;
         r.selection(stp, static_cast<std::int16_t>(lz), row / kvh, static_cast<std::uint16_t>(row % kvh),
-                    std::span<const std::int32_t>(chosen.data() + at, static_cast<std::size_t>(kk)));
+                    std::span<const std::int32_t>(chosen->get() + at, static_cast<std::size_t>(kk)));
       }
       r.cache(outcomes[lz]);
     }

@@ -57,6 +57,7 @@ void DecodeEngine::State::allocate_dsa() {
   tok_scores = DeviceArray<float>(be, bz * static_cast<std::size_t>(max_tokens));
   tok_ids = DeviceArray<std::int32_t>(be, static_cast<std::size_t>(L) * bz * kt);
   tok_count = DeviceArray<std::int32_t>(be, static_cast<std::size_t>(L) * bz);
+  readback_counts = HostArray<std::int32_t>(be, tok_count.size());
   gathered = DeviceArray<bf16>(be, 2 * bz * nkv * static_cast<std::size_t>(kt) * hd);
   index_op.assign(static_cast<std::size_t>(L), -1);
 }
@@ -182,12 +183,7 @@ void DecodeEngine::State::patch_dsa_ops() {
 
 void DecodeEngine::State::finish_dsa_step() {
   const auto bz = static_cast<std::size_t>(B);
-  // The token ids are read back only when the trace keeps them (an untraced
-  // run's sink does not): at batch 16 that is 4 MB a step.
-  std::vector<std::int32_t> chosen(rec.keeps_selections() ? static_cast<std::size_t>(L) * bz * kt : 0);
-  std::vector<std::int32_t> count(static_cast<std::size_t>(L) * bz);
-  if (!chosen.empty()) tok_ids.download(chosen.data(), chosen.size());
-  tok_count.download(count.data(), count.size());
+  const std::int32_t* count = readback_counts.get();
   const std::uint64_t token_bytes = 4ull * nkv * hd;
   const auto stp = static_cast<std::int32_t>(step);
   std::vector<trace::CacheOutcome> outcomes;
@@ -205,13 +201,15 @@ void DecodeEngine::State::finish_dsa_step() {
     totals.loaded_bytes += c.loaded_bytes;
     if (kv[static_cast<std::size_t>(l)].on_host) totals.h2d_bytes += c.loaded_bytes;
   }
-  rec.after_step([&r = rec, stp, bz, k = kt, chosen = std::move(chosen), count = std::move(count),
-                  outcomes = std::move(outcomes)] {
+  // The token ids (when the trace keeps them) go with the trace work in their
+  // pinned buffer; the counts are copied (the next step reuses their buffer).
+  rec.after_step([&r = rec, stp, bz, k = kt, chosen = std::move(readback_ids),
+                  count = std::vector<std::int32_t>(count, count + L * bz), outcomes = std::move(outcomes)] {
     for (std::size_t l = 0; l < outcomes.size(); ++l) {
-      for (std::size_t b = 0; b < bz && !chosen.empty(); ++b) {
+      for (std::size_t b = 0; b < bz && chosen; ++b) {
         const std::size_t row = l * bz + b;
         r.token_selection(stp, static_cast<std::int16_t>(l), static_cast<std::int32_t>(b),
-                          std::span<const std::int32_t>(chosen.data() + row * k, static_cast<std::size_t>(count[row])));
+                          std::span<const std::int32_t>(chosen->get() + row * k, static_cast<std::size_t>(count[row])));
       }
       r.cache(outcomes[l]);
     }

@@ -13,6 +13,21 @@
 
 namespace foresight::runtime {
 
+// Pinned buffers that a step's read-backs land in: a stream-ordered copy into
+// pinned memory (Backend::device_copy, waited for by the token download) is
+// several times faster than a synchronous one into pageable memory, and a
+// reused buffer costs no page faults. A buffer of selections stays with its
+// step's trace work (Recorder::after_step) until that has run, so take()
+// hands out only a buffer that nothing else holds.
+class ReadbackPool {
+ public:
+  using Buffer = std::shared_ptr<HostArray<std::int32_t>>;
+  Buffer take(Backend& be, std::size_t count);  // `count` int32 elements or more
+
+ private:
+  std::vector<Buffer> buffers_;
+};
+
 // One layer's KV: the full store (GPU, or pinned host memory in the offload
 // modes) and, in the sparse modes, compressed keys and the GPU working set.
 struct LayerKv {
@@ -76,6 +91,13 @@ struct DecodeEngine::State {
   DeviceArray<float> tok_scores;                  // [B, max_tokens]
   DeviceArray<std::int32_t> tok_ids, tok_count;   // [L, B, kt], [L, B]
   DeviceArray<bf16> gathered;                     // K [B, nkv, kt, hd], then V
+  // Read-backs of the step (enqueue_readback): selections ([L, rows, k]) or
+  // token ids ([L, B, kt]) when the trace keeps them, else null; the
+  // counters ([L, 3]) or token counts ([L, B]).
+  ReadbackPool readback_pool;
+  ReadbackPool::Buffer readback_ids;
+  HostArray<std::uint64_t> readback_counters;
+  HostArray<std::int32_t> readback_counts;
 
   // Host state.
   std::vector<std::int64_t> ctx;
@@ -138,14 +160,15 @@ struct DecodeEngine::State {
   void token_gather(int l);
   void token_attention(int l);
   void patch_dsa_ops();              // a replayed step's byte counts (they grow per step)
-  void finish_dsa_step();            // downloads the token selections, records them and the gathers
+  void finish_dsa_step();            // records the read-back token selections and the gathers
   void synth_indexer_keys(int l, int b, std::int64_t tokens);  // synthetic prefill
   void decode_layer(int l);
-  void step_body();
+  void step_body();                  // the device work of one decode step (embed .. argmax)
   void capture_graphs();             // both graph slots, after step 0
   void patch_dense_attention();      // a replayed step's attention bytes (they grow per step)
-  void stage_external_selections();   // fills ext_all (before decode)                   // the device work of one decode step (embed .. argmax)
-  void finish_step();                 // downloads counters and selections, records them
+  void stage_external_selections();   // fills ext_all (before decode)
+  void enqueue_readback();            // selections (or token ids) and counters into pinned memory
+  void finish_step();                 // checks and records the read-back counters and selections
   void compress_prefill(int l, int b, std::int64_t tokens, const bf16* k_seq, std::int64_t k_token_stride,
                         std::int64_t k_head_stride);
   void init_tail_slots();
