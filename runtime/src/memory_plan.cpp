@@ -19,6 +19,20 @@ void require_fits(const MemoryPlan& plan) {
   }
 }
 
+void require_host_ram(const MemoryPlan& plan, const config::HardwareConfig& host) {
+  constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+  const std::uint64_t need = plan.cpu_backend_host_bytes();
+  const std::int64_t cap = std::max<std::int64_t>(host.host_mem_bytes - host.host_reserve_bytes, 0);
+  if (need <= static_cast<std::uint64_t>(cap)) return;
+  throw MemoryError(fmt::format(
+      "the run does not fit in this host's RAM on the CPU backend (whose device memory is host memory): it needs "
+      "{:.2f} GiB at its peak (device-side {:.2f} GiB + pinned {:.2f} GiB; the weights twice while uploaded, "
+      "{:.2f} GiB) of {:.2f} GiB ({:.2f} GiB of RAM less a {:.2f} GiB reserve); use a smaller model, batch or "
+      "context, or the cuda backend",
+      need / kGiB, plan.gpu_bytes() / kGiB, plan.host_bytes() / kGiB, 2 * plan.bytes("weights") / kGiB, cap / kGiB,
+      host.host_mem_bytes / kGiB, host.host_reserve_bytes / kGiB));
+}
+
 std::int64_t largest_feasible_batch(const config::ModelConfig& m, config::RunConfig run,
                                     const config::HardwareConfig& hw, Mode mode,
                                     std::int64_t context_tokens) {

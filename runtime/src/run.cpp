@@ -422,6 +422,7 @@ RunResult run_to_folder(const RunRequest& request) {
   const std::int64_t longest = longest_context(run);
   const auto feasibility = feasibility_table(req.model, run, req.hardware, longest);
   require_fit(plan, longest, feasibility);
+  if (backend->name() == "cpu") require_host_ram(plan, host_cpu_hardware());
 
   const std::unique_ptr<DeviceWeights> dev_weights = upload_weights(req, *backend);
   const std::unique_ptr<ExternalSelections> selections = load_selections(req);

@@ -54,6 +54,31 @@ TEST_CASE("a run that does not fit fails with the breakdown") {
   CHECK_NOTHROW(require_fits(plan_memory(m, run(config::Mode::dense, 1, 4096), h100())));
 }
 
+TEST_CASE("a CPU-backend run must fit in the host's RAM: device and pinned bytes together, weights twice") {
+  auto m = minicpm();
+  // Planned for the H100 (it fits there), run on a 24 GiB host with a 6 GiB reserve.
+  config::HardwareConfig host;
+  host.host_mem_bytes = 24ll << 30;
+  host.host_reserve_bytes = 6ll << 30;
+  const auto p = plan_memory(m, run(config::Mode::sparda, 1, 8192), h100());
+  REQUIRE(p.fits());
+  const std::uint64_t weights = p.bytes("weights");  // ~15.3 GiB of bf16
+  CHECK(p.cpu_backend_host_bytes() == std::max(p.gpu_bytes() + p.host_bytes(), 2 * weights));
+  CHECK(p.cpu_backend_host_bytes() == 2 * weights);  // the upload is the peak here
+  REQUIRE_THROWS_AS(require_host_ram(p, host), MemoryError);
+  REQUIRE_THROWS_WITH(require_host_ram(p, host), Contains("host's RAM") && Contains("18.00 GiB") &&
+                                                     Contains("weights twice"));
+  // The tiny model fits the same host; a larger RAM takes the 8B model.
+  const auto tiny = config::load_model("tiny");
+  CHECK_NOTHROW(require_host_ram(plan_memory(tiny, run(config::Mode::sparda, 1, 8192), h100()), host));
+  host.host_mem_bytes = 64ll << 30;
+  CHECK_NOTHROW(require_host_ram(p, host));
+  // Beyond the upload, the KV counts: resident KV of 16 x 128K sequences (64 GiB) plus weights.
+  const auto big = plan_memory(m, run(config::Mode::sparda_no_offload, 16, 131072), h100());
+  CHECK(big.cpu_backend_host_bytes() == big.gpu_bytes() + big.host_bytes());
+  CHECK_THROWS_AS(require_host_ram(big, host), MemoryError);
+}
+
 TEST_CASE("largest feasible batch: offload beats resident KV") {
   auto m = minicpm();
   auto hw = h100();

@@ -108,6 +108,10 @@ std::uint64_t Footprint::bytes(const std::string& category) const {
   return n;
 }
 
+std::uint64_t Footprint::cpu_backend_host_bytes() const {
+  return std::max(gpu_bytes() + host_bytes(), 2 * bytes("weights"));
+}
+
 std::string Footprint::shortfall() const {
   std::string s;
   auto add = [&](const char* what, std::uint64_t need, std::uint64_t cap) {

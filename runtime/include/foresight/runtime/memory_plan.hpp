@@ -34,6 +34,13 @@ MemoryPlan plan_memory(const config::ModelConfig& m, const config::RunConfig& ru
 // Throws MemoryError with the breakdown when the plan does not fit.
 void require_fits(const MemoryPlan& plan);
 
+// A CPU-backend run holds all of the plan in this host's RAM
+// (MemoryPlan::cpu_backend_host_bytes); throws MemoryError naming both sides
+// when that exceeds `host`'s host_mem_bytes - host_reserve_bytes (`host`:
+// host_cpu_hardware(), the machine the run is on, whatever hardware the plan
+// was made for), so the run is refused before the kernel's OOM killer ends it.
+void require_host_ram(const MemoryPlan& plan, const config::HardwareConfig& host);
+
 // Largest batch (all sequences `context_tokens` long) whose plan fits;
 // 0 when not even batch 1 fits. Other settings come from `run`.
 std::int64_t largest_feasible_batch(const config::ModelConfig& m, config::RunConfig run,

@@ -29,6 +29,12 @@ struct Footprint {
   std::uint64_t host_bytes() const;       // pinned host
   std::uint64_t bytes(const std::string& category) const;  // summed over locations; 0 if absent
   bool fits() const { return gpu_bytes() <= gpu_capacity_bytes && host_bytes() <= host_capacity_bytes; }
+  // Host RAM a CPU-backend run needs at its peak (bytes): its device memory
+  // is host memory, so the GPU categories sit beside the pinned ones, and the
+  // weights are held twice while uploaded (the loaded copy and the
+  // backend's, before the engine allocates anything):
+  // max(gpu_bytes() + host_bytes(), 2 * bytes("weights")).
+  std::uint64_t cpu_backend_host_bytes() const;
   // "" when it fits, else e.g. "GPU memory: needs 81.20 GiB of 78.00 GiB"
   // (both memories named, "; "-separated, when both fall short).
   std::string shortfall() const;
