@@ -7,6 +7,9 @@
 // were added; a writer error is rethrown by the next call or by close(), and
 // the records after it are dropped. At most kMaxPendingBytes of selections
 // wait at a time: beyond that, adding blocks until the writer catches up.
+// Between steps, at most once per kCheckpointInterval, the writer checkpoints
+// the file, so a killed run leaves a readable trace.h5.partial.
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -65,6 +68,12 @@ class H5TraceSink final : public TraceSink {
   void add_memory(const trace::MemoryEntry& m) override {
     post([this, m] { w_.add_memory(m); }, 0);
   }
+  void step_done() override {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_checkpoint_ < kCheckpointInterval) return;
+    last_checkpoint_ = now;
+    post([this] { w_.checkpoint(); }, 0);
+  }
   void close(trace::RunStatus status, const std::string& reason) override {
     drain();
     stop();
@@ -73,6 +82,7 @@ class H5TraceSink final : public TraceSink {
 
  private:
   static constexpr std::size_t kMaxPendingBytes = std::size_t{256} << 20;
+  static constexpr std::chrono::seconds kCheckpointInterval{1};
   struct Job {
     std::function<void()> write;
     std::size_t bytes = 0;  // selection ids it holds
@@ -136,6 +146,7 @@ class H5TraceSink final : public TraceSink {
 
   trace::TraceWriter w_;
   std::map<std::string, std::uint16_t, std::less<>> stages_;  // the caller's thread only
+  std::chrono::steady_clock::time_point last_checkpoint_ = std::chrono::steady_clock::now();  // caller's thread
   std::mutex mu_;
   std::condition_variable wake_, idle_;
   std::deque<Job> queue_;

@@ -198,6 +198,7 @@ void Recorder::resolve(Ended& e) {
   }
   if (sink_) sink_->add_step({e.phase, e.step, e.t0, e.t1});
   for (auto& f : e.after) f();
+  if (sink_) sink_->step_done();
 }
 
 void Recorder::selection(std::int32_t step, std::int16_t layer, std::int32_t seq, std::uint16_t kv_head,

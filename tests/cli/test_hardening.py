@@ -5,8 +5,9 @@ nothing half-written is left under a final name.
 
 Covers command-line parse errors, filesystem errors on --out, the sweep's
 resume key, folder lock, worker failures (a full disk), grid limits, and
-`run` stopped by SIGINT/SIGTERM/SIGHUP (in prefill too) and re-run into an
-old folder. Needs FORESIGHT_BIN; run by ctest (label nosan)."""
+`run` stopped by SIGINT/SIGTERM/SIGHUP (in prefill too) or killed (SIGKILL:
+the partial trace reads up to the writer's last checkpoint) and re-run into
+an old folder. Needs FORESIGHT_BIN; run by ctest (label nosan)."""
 import fcntl
 import json
 import os
@@ -253,6 +254,29 @@ def test_signal_in_decode_leaves_a_truncated_trace(tmp_path, sig):
     assert took < 1.0, took
     assert "interrupted before decode step" in err
     assert "truncated" in inspect_status(out / "trace.h5")
+
+
+def test_sigkill_leaves_a_partial_trace_that_inspect_reads_as_truncated(tmp_path):
+    # The trace writer checkpoints between steps at most once a second; a
+    # tiny run writes nothing between checkpoints, so after 3 s of decode the
+    # kill finds the last checkpoint on disk.
+    rc, _, _, out = run_until_signal(tmp_path, signal.SIGKILL, ["--context", "128", "--steps", "1000000"], 3.0)
+    assert rc == -signal.SIGKILL
+    partial = out / "trace.h5.partial"
+    assert partial.exists() and not (out / "trace.h5").exists()
+    info = json.loads(inspect_status(partial))
+    text = json.dumps(info)
+    assert "truncated" in text and "the run ended without closing its trace" in text, text
+    r = fs("replay", partial, "--quiet", "--out", tmp_path / "replayed")
+    assert r.returncode == 0, r.stderr  # the recovered steps replay
+
+
+def test_a_partial_trace_that_cannot_be_read_is_named_unrecoverable(tmp_path):
+    partial = tmp_path / "trace.h5.partial"
+    partial.write_bytes((SAMPLES / "sparda-tiny.h5").read_bytes()[:48])  # killed before any checkpoint
+    r = fs("inspect", partial)
+    clean_error(r, "inspect")
+    assert "trace.h5.partial" in r.stderr and "cannot be recovered" in r.stderr
 
 
 def test_untraced_run_into_an_old_folder_removes_the_old_trace(tmp_path):

@@ -48,6 +48,46 @@ TEST_CASE("a writer destroyed without close() leaves no final file", "[trace][wr
   }
 }
 
+TEST_CASE("after checkpoint() the partial file reads as a truncated trace of the records so far", "[trace][writer]") {
+  const auto dir = testing::scratch_dir("checkpoint");
+  const trace::Trace t = sample();
+  REQUIRE(t.ops.size() > 20);
+  trace::TraceWriter w(dir / "run.h5", t.header, t.selection_width);
+  feed(w, t, t.ops.size());
+  for (const auto& s : t.steps) w.add_step(s);
+  w.checkpoint();
+  w.checkpoint();  // nothing new: the names are not rewritten
+  // What a SIGKILL now would leave: the .partial as it is on disk.
+  fs::copy_file(dir / "run.h5.partial", dir / "killed.h5");
+  const auto r = trace::read_trace(dir / "killed.h5");
+  CHECK(r.header.status == trace::RunStatus::truncated);
+  CHECK(r.header.status_reason.rfind("the run ended without closing its trace", 0) == 0);
+  CHECK(r.ops.size() == t.ops.size());
+  CHECK(r.steps.size() == t.steps.size());
+  CHECK(r.stages == t.stages);
+  // A stage named after a checkpoint reaches the next one; close() still completes the file.
+  w.stage("late_stage");
+  w.checkpoint();
+  fs::copy_file(dir / "run.h5.partial", dir / "killed2.h5");
+  CHECK(trace::read_trace(dir / "killed2.h5").stages.back() == "late_stage");
+  w.close();
+  CHECK(trace::read_trace(dir / "run.h5").header.status == trace::RunStatus::complete);
+}
+
+TEST_CASE("a partial trace that does not read is named unrecoverable", "[trace][writer]") {
+  const auto dir = testing::scratch_dir("unrecoverable");
+  const trace::Trace t = sample();
+  {
+    trace::TraceWriter w(dir / "run.h5", t.header, t.selection_width);
+    feed(w, t, 10);
+    w.checkpoint();
+  }
+  // A kill before the first checkpoint reached the disk: the first bytes only.
+  fs::resize_file(dir / "run.h5.partial", 48);
+  CHECK_THROWS_WITH(trace::read_trace(dir / "run.h5.partial"),
+                    Catch::Matchers::Contains("run.h5.partial") && Catch::Matchers::Contains("cannot be recovered"));
+}
+
 TEST_CASE("an exception mid-run leaves no final file", "[trace][writer]") {
   const auto dir = testing::scratch_dir("exception");
   const trace::Trace t = sample();

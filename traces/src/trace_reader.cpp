@@ -81,8 +81,9 @@ struct Reader {
                       "'truncated'",
                       where, status));
     h.status_reason = status_string("status_reason");
-    unclosed =
-        h.status == RunStatus::truncated && h.status_reason.rfind("writer did not close", 0) == 0;
+    // The reason TraceWriter stamps at creation (before 2026-12-05: "writer did not close ...").
+    unclosed = h.status == RunStatus::truncated && (h.status_reason.rfind("writer did not close", 0) == 0 ||
+                                                    h.status_reason.rfind("the run ended without closing", 0) == 0);
     try {
       h.model = config::model_from_json(config_json("/config/model"), where + ": /config/model");
       h.hardware =
@@ -194,13 +195,35 @@ std::string printable(const std::string& s) {
 
 Trace read_unchecked(const std::filesystem::path& path, ReadOptions opts);
 
+// Opens `where` read-only. A file whose writer never closed it (a killed
+// run's .partial) still carries HDF5's "open for write" superblock flag,
+// which a plain open refuses; the retry ignores that flag as `h5clear -s`
+// would, without writing, so the records up to the writer's last checkpoint
+// read (TraceWriter::checkpoint) and the metadata checksums still reject
+// what a kill tore.
+h5::Handle open_read_only(const std::string& where) {
+  const hid_t plain = H5Fopen(where.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (plain >= 0) return h5::Handle(plain);
+  H5Eclear2(H5E_DEFAULT);
+  h5::Handle fapl = h5::owned(H5Pcreate(H5P_FILE_ACCESS), where, "file access");
+  hbool_t ignore_flags = 1;
+  if (H5Pset(fapl, "clear_status_flags", &ignore_flags) < 0) H5Eclear2(H5E_DEFAULT);  // not in this HDF5
+  return h5::owned(H5Fopen(where.c_str(), H5F_ACC_RDONLY, fapl), where, "open (damaged or truncated file?)");
+}
+
 }  // namespace
 
 Trace read_trace(const std::filesystem::path& path, ReadOptions opts) {
   try {
     return read_unchecked(path, opts);
   } catch (const TraceError& e) {
-    throw TraceError(printable(e.what()));
+    // A "<trace>.partial" that does not read: the writer's last checkpoint
+    // never reached the disk, or the kill landed while HDF5 was writing.
+    const bool partial = path.extension() == ".partial";
+    throw TraceError(printable(e.what()) +
+                     (partial ? " [a partial trace: the run that wrote it never closed it (killed or crashed) "
+                                "and it cannot be recovered]"
+                              : ""));
   }
 }
 
@@ -218,8 +241,7 @@ Trace read_unchecked(const std::filesystem::path& path, ReadOptions opts) {
   }
   Trace t;
   try {
-    r.file = h5::owned(H5Fopen(r.where.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), r.where,
-                       "open (damaged or truncated file?)");
+    r.file = open_read_only(r.where);
     r.header(t.header);
     r.names(t);
     t.ops = r.table<Op>(h5::kOps, h5::op_types());

@@ -38,6 +38,7 @@ struct TraceWriter::Impl {
   WriterOptions opts;
   std::uint32_t width = 0;
   bool closed = false;
+  std::pair<std::size_t, std::size_t> names_written{0, 0};  // stages, streams in the file
 
   h5::CompoundTypes op_t = h5::op_types(), step_t = h5::step_types(), key_t = h5::key_types(),
                     cache_t = h5::cache_types(), stream_t = h5::stream_types(),
@@ -91,7 +92,9 @@ struct TraceWriter::Impl {
     h5::write_attr_string(file, "clock", h.clock, where);
     // Until close() stamps it, the file says it is incomplete.
     h5::write_attr_string(file, "status", to_string(RunStatus::truncated), where);
-    h5::write_attr_string(file, "status_reason", "writer did not close (run interrupted)", where);
+    h5::write_attr_string(file, "status_reason",
+                          "the run ended without closing its trace (killed or crashed): the records up to its "
+                          "last checkpoint", where);
     h5::Handle cfg = h5::create_group(file, "/config", where);
     const std::pair<const char*, nlohmann::json> parts[] = {
         {"/config/model", config::to_json(h.model)},
@@ -204,7 +207,14 @@ struct TraceWriter::Impl {
     memory.clear();
   }
 
+  // /stages and /streams as they are now (replaced when a checkpoint wrote
+  // fewer names).
   void write_names() {
+    if (names_written == std::pair{stages.size(), streams.size()} && h5::link_exists(file, h5::kStages)) return;
+    for (const char* name : {h5::kStages, h5::kStreams}) {
+      if (h5::link_exists(file, name)) h5::check_status(H5Ldelete(file, name, H5P_DEFAULT), where, "replace");
+    }
+    names_written = {stages.size(), streams.size()};
     std::vector<h5::NameRow> names(stages.size());
     for (std::size_t i = 0; i < stages.size(); ++i)
       h5::put_name(names[i].name, stages[i], where + ": " + h5::kStages);
@@ -374,6 +384,14 @@ void TraceWriter::add_memory(const MemoryEntry& e) {
     h5::append_rows(m.memory_ds, m.memory_t.mem, m.memory.data(), m.memory.size(), m.where);
     m.memory.clear();
   }
+}
+
+void TraceWriter::checkpoint() {
+  Impl& m = *impl_;
+  m.require_open("checkpoint");
+  m.flush_all();
+  m.write_names();
+  h5::check_status(H5Fflush(m.file, H5F_SCOPE_GLOBAL), m.where, "flush");
 }
 
 void TraceWriter::close(RunStatus status, const std::string& reason) {

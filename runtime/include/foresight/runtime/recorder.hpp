@@ -38,6 +38,9 @@ class TraceSink {
   virtual void add_cache(const trace::CacheOutcome& c) = 0;
   virtual void add_memory(const trace::MemoryEntry& m) = 0;
   virtual void close(trace::RunStatus status, const std::string& reason) = 0;
+  // Every record of a step (or prefill chunk) has been added: a file sink
+  // may checkpoint here (trace::TraceWriter::checkpoint).
+  virtual void step_done() {}
   // Whether selections given to it are kept (false: the caller may skip
   // reading them back from the GPU).
   virtual bool keeps_selections() const { return true; }

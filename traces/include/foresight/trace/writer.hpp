@@ -45,6 +45,14 @@ class TraceWriter {
   void add_cache(const CacheOutcome& c);
   void add_memory(const MemoryEntry& m);
 
+  // Writes everything added so far into "<path>.partial" and flushes the
+  // file: until the next checkpoint, the file on disk is a readable trace of
+  // those records, status truncated ("the run ended without closing its
+  // trace"). So a process killed later (SIGKILL, a crash) leaves a
+  // recoverable trace, unless the kill lands while HDF5 updates the file's
+  // metadata, which the reader's checksums then reject. Call it between
+  // steps (a step's ops, span, selections and outcomes together).
+  void checkpoint();
   // Flushes, stamps the status and renames to the final path.
   void close(RunStatus status = RunStatus::complete, const std::string& reason = {});
   const std::filesystem::path& final_path() const;
