@@ -222,7 +222,7 @@ std::shared_ptr<const Replayer::Skeleton> Replayer::skeleton(const ScheduleConfi
   std::shared_ptr<SkeletonEntry> e;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    const auto key = std::make_pair(static_cast<int>(sc.prefetch) + (sc.eager ? 2 : 0) + 4 * static_cast<int>(sc.mode),
+    const auto key = std::make_pair(static_cast<int>(sc.prefetch) + (sc.eager ? 3 : 0) + 6 * static_cast<int>(sc.mode),
                                     sc.context_tokens);
     auto it = skeletons_.find(key);
     if (it == skeletons_.end()) {

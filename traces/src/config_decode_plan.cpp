@@ -1,6 +1,8 @@
 // The op graph of one decode layer per mode. See decode_plan.hpp.
 #include "foresight/config/decode_plan.hpp"
 
+#include <algorithm>
+
 namespace foresight::config {
 
 bool layer_kv_on_host(const ModeTraits& t, std::int32_t layer) {
@@ -11,45 +13,47 @@ namespace {
 
 // The selection and transfer work of a selecting mode's layer `l`, after its
 // compress and before its attention.
-void add_selection_work(std::vector<LayerStep>& out, const ModeTraits& t, bool lookahead, std::int32_t l,
+// `d`: prefetch_distance (0: every layer fetches its own misses inline).
+void add_selection_work(std::vector<LayerStep>& out, const ModeTraits& t, int d, std::int32_t l,
                         std::int32_t n_layers) {
-  const bool next_exists = l + 1 < n_layers;
-  const bool side_here = lookahead && layer_kv_on_host(t, l);
-  const bool side_next = lookahead && next_exists && layer_kv_on_host(t, l + 1);
+  auto side = [&](std::int32_t layer) { return d > 0 && layer < n_layers && layer_kv_on_host(t, layer); };
   if (t.forecast()) {
-    if (l == 0) {  // layer 0 selects its own (resident) blocks with no lookahead
+    // Layer 0 selects its own (resident) blocks with no lookahead, then the
+    // first d layers'; every later layer l selects layer l + d's.
+    if (l == 0) {
       out.push_back({LayerWork::self_project, 0});
       out.push_back({LayerWork::select, 0});
       out.push_back({LayerWork::fetch, 0});
     }
-    if (next_exists) {  // this layer's Forecast selects layer l + 1's blocks
-      out.push_back({LayerWork::select, l + 1});
-      if (side_next) out.push_back({LayerWork::prefetch, l + 1});
+    for (std::int32_t target = l == 0 ? 1 : l + std::max(d, 1); target <= l + std::max(d, 1); ++target) {
+      if (target >= n_layers) break;
+      out.push_back({LayerWork::select, target});
+      if (side(target)) out.push_back({LayerWork::prefetch, target});
     }
-    if (l > 0 && !side_here) out.push_back({LayerWork::fetch, l});
+    if (l > 0 && !side(l)) out.push_back({LayerWork::fetch, l});
   } else {
     out.push_back({LayerWork::select, l});
-    if (side_next) out.push_back({LayerWork::prefetch, l + 1});
-    if (!side_here) out.push_back({LayerWork::fetch, l});
+    if (side(l + d)) out.push_back({LayerWork::prefetch, l + d});
+    if (!side(l)) out.push_back({LayerWork::fetch, l});
   }
-  if (side_here) out.push_back({LayerWork::wait_fetch, l});
+  if (side(l)) out.push_back({LayerWork::wait_fetch, l});
 }
 
 }  // namespace
 
 std::vector<LayerStep> decode_layer_plan(const ModeTraits& t, Prefetch prefetch, std::int32_t layer,
                                          std::int32_t n_layers) {
-  const bool lookahead = prefetch == Prefetch::lookahead;
+  const int d = prefetch_distance(prefetch);
   std::vector<LayerStep> out;
-  out.reserve(12);
-  // A query mode's layer 0 has no earlier selection: its prefetch starts with the step.
-  if (t.selects_blocks() && !t.forecast() && layer == 0 && lookahead && layer_kv_on_host(t, 0))
-    out.push_back({LayerWork::prefetch, 0});
+  out.reserve(14);
+  // A query mode's first d layers have no earlier selection: their prefetches start with the step.
+  for (std::int32_t target = 0; t.selects_blocks() && !t.forecast() && layer == 0 && target < d; ++target)
+    if (target < n_layers && layer_kv_on_host(t, target)) out.push_back({LayerWork::prefetch, target});
   out.push_back({LayerWork::project, layer});
   out.push_back({LayerWork::rope_append, layer});
   if (t.selects_blocks()) {
     out.push_back({LayerWork::compress, layer});
-    add_selection_work(out, t, lookahead, layer, n_layers);
+    add_selection_work(out, t, d, layer, n_layers);
     out.push_back({LayerWork::sparse_attention, layer});
   } else if (t.selects_tokens()) {
     out.push_back({LayerWork::index_select, layer});

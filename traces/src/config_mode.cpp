@@ -32,9 +32,10 @@ constexpr std::array<std::pair<Mode, const char*>, kTraits.size()> mode_names() 
 }
 constexpr auto kModeNames = mode_names();
 
-constexpr std::array<std::pair<Prefetch, const char*>, 2> kPrefetches{{
+constexpr std::array<std::pair<Prefetch, const char*>, 3> kPrefetches{{
     {Prefetch::none, "none"},
     {Prefetch::lookahead, "lookahead"},
+    {Prefetch::lookahead2, "lookahead-2"},
 }};
 }  // namespace
 

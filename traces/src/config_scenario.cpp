@@ -129,7 +129,7 @@ std::vector<ScenarioKnob> make_knobs() {
       row("policy", K::name, "Eviction: sparda, lru, lfu, fifo, arc or opt", "", "the trace's",
           named(&S::policy, &parse_eviction, &to_string)),
       row("prefetch", K::name,
-          "Offload modes: none (fetch inline) or lookahead (fetch one layer ahead on a side stream)", "",
+          "Offload modes: none (fetch inline), lookahead (fetch one layer ahead on a side stream) or lookahead-2 (select and fetch two layers ahead: the bound of what the distance buys, docs/simulator.md)", "",
           "the trace's", named(&S::prefetch, &parse_prefetch, &to_string)),
       row("mode", K::name,
           "Decode mode: dense, sparse, sparse-offload, sparda-no-prefetch, sparda or sparda-no-offload",

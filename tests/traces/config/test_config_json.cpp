@@ -79,7 +79,7 @@ TEST_CASE("run enums: every name parses back; unknown names fail with a hint") {
   for (Eviction e : {Eviction::sparda, Eviction::lru, Eviction::lfu, Eviction::fifo, Eviction::arc,
                      Eviction::opt})
     CHECK(parse_eviction(to_string(e), "eviction") == e);
-  for (Prefetch p : {Prefetch::none, Prefetch::lookahead})
+  for (Prefetch p : {Prefetch::none, Prefetch::lookahead, Prefetch::lookahead2})
     CHECK(parse_prefetch(to_string(p), "prefetch") == p);
   std::string msg = error_of([] { parse_mode("sparda_no_prefetch", "--mode"); });
   CHECK(msg.find("--mode") != std::string::npos);

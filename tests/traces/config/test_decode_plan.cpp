@@ -69,10 +69,31 @@ TEST_CASE("a query mode with lookahead (what-if) prefetches layer 0 at the start
   CHECK(position(p0, {W::wait_fetch, 0}) < position(p0, {W::sparse_attention, 0}));
 }
 
+TEST_CASE("lookahead-2: sparda selects and prefetches two layers ahead") {
+  const auto& t = mode_traits(Mode::sparda);
+  CHECK(decode_layer_plan(t, Prefetch::lookahead2, 0, 5) == std::vector<LayerStep>{
+            {W::project, 0}, {W::rope_append, 0}, {W::compress, 0}, {W::self_project, 0}, {W::select, 0},
+            {W::fetch, 0}, {W::select, 1}, {W::prefetch, 1}, {W::select, 2}, {W::prefetch, 2},
+            {W::sparse_attention, 0}, {W::o_proj, 0}, {W::mlp, 0}});
+  CHECK(decode_layer_plan(t, Prefetch::lookahead2, 2, 5) == std::vector<LayerStep>{
+            {W::project, 2}, {W::rope_append, 2}, {W::compress, 2}, {W::select, 4}, {W::prefetch, 4},
+            {W::wait_fetch, 2}, {W::sparse_attention, 2}, {W::o_proj, 2}, {W::mlp, 2}});
+  CHECK(decode_layer_plan(t, Prefetch::lookahead2, 3, 5) == std::vector<LayerStep>{
+            {W::project, 3}, {W::rope_append, 3}, {W::compress, 3}, {W::wait_fetch, 3},
+            {W::sparse_attention, 3}, {W::o_proj, 3}, {W::mlp, 3}});
+  // A query mode prefetches its first two layers at the start, then l + 2 after l's selection.
+  const auto q0 = decode_layer_plan(mode_traits(Mode::sparse_offload), Prefetch::lookahead2, 0, 5);
+  CHECK(q0[0] == LayerStep{W::prefetch, 0});
+  CHECK(q0[1] == LayerStep{W::prefetch, 1});
+  CHECK(position(q0, {W::prefetch, 2}) > position(q0, {W::select, 0}));
+  CHECK(prefetch_distance(Prefetch::lookahead2) == 2);
+  CHECK(parse_prefetch("lookahead-2", "prefetch") == Prefetch::lookahead2);
+}
+
 TEST_CASE("every selecting mode selects and moves each layer's blocks once, before its attention") {
   const std::int32_t n = 5;
   for (const Mode m : kAllModes) {
-    for (const Prefetch p : {Prefetch::none, Prefetch::lookahead}) {
+    for (const Prefetch p : {Prefetch::none, Prefetch::lookahead, Prefetch::lookahead2}) {
       CAPTURE(to_string(m), to_string(p));
       const auto all = step_plan(m, p, n);
       for (std::int32_t l = 0; l < n; ++l) {
@@ -100,7 +121,7 @@ TEST_CASE("every selecting mode selects and moves each layer's blocks once, befo
         CHECK((fetch >= 0) != (pre >= 0));
         CHECK(std::max(fetch, pre) < attention);
         // A prefetch never precedes its selection, except a query mode's
-        // lookahead what-if, which stands layer l - 1's selection in for l's.
+        // lookahead what-if, which stands layer l - d's selection in for l's.
         if (fetch >= 0 || mode_traits(m).forecast()) CHECK(position(all, {W::select, l}) < std::max(fetch, pre));
         // Only an offloaded layer is prefetched, and the main stream waits for it.
         if (pre >= 0) {

@@ -57,6 +57,13 @@ bool layer_kv_on_host(const ModeTraits& t, std::int32_t layer);
 // Query modes with lookahead (a simulator what-if; the runtime's query modes
 // fetch inline) prefetch layer l + 1 after layer l's own selection, and layer
 // 0 at the start of the step.
+// lookahead2 (a simulator what-if: the runtime prefetches one layer ahead)
+// moves every selection and prefetch one layer earlier still: layer l
+// selects and prefetches layer l + 2 (Forecast modes; layer 0 selects layers
+// 0, 1 and 2), or prefetches it after its own selection (query modes; layers
+// 0 and 1 at the start of the step). Replayed with the recorded selections,
+// it is the bound of what the longer distance buys: a Forecast two layers
+// ahead picks less accurately, which the replay does not model.
 std::vector<LayerStep> decode_layer_plan(const ModeTraits& t, Prefetch prefetch, std::int32_t layer,
                                          std::int32_t n_layers);
 

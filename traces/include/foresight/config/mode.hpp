@@ -23,8 +23,14 @@ namespace foresight::config {
 enum class Mode { dense, sparse, sparse_offload, sparda_no_prefetch, sparda, sparda_no_offload, dsa, dsa_offload };
 
 // When an offloaded layer's misses are fetched: inline before its attention
-// (none), or on the side stream right after the previous layer selected them.
-enum class Prefetch { none, lookahead };
+// (none), or on the side stream right after they were selected, one layer
+// ahead (lookahead: the runtime's sparda) or two (lookahead2, "lookahead-2":
+// a simulator what-if, config/decode_plan.hpp).
+enum class Prefetch { none, lookahead, lookahead2 };
+// Layers between a prefetch's selection and the layer it fetches: 0, 1, 2.
+inline int prefetch_distance(Prefetch p) {
+  return p == Prefetch::lookahead2 ? 2 : p == Prefetch::lookahead ? 1 : 0;
+}
 
 // Who picks layer l's top-k blocks.
 enum class SelectionSource {
