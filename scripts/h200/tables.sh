@@ -35,7 +35,7 @@ for part in $parts; do
         --modes dense,dsa,dsa-offload --out "$out/largest-own" || echo "FAILED largest own" ;;
     cache)
       "$bin/bench_runtime" "${common[@]}" --contexts 32768 --batches 16 --selections 0.85 --cache-blocks 0,31 \
-        --modes sparda,sparda-no-offload --out "$out/cache" || echo "FAILED cache" ;;
+        --modes sparda,sparda-no-offload --keep-traces ops --out "$out/cache" || echo "FAILED cache" ;;
     prefill)
       "$bin/bench_runtime" --backend cuda --hardware h200 --prefill real --steps 2 --warmup 1 --trace off \
         --contexts 32768,65536,131072 --batches 1 --selections 0.85 --modes sparse,sparse-offload,sparda \
