@@ -30,6 +30,7 @@
 #include "foresight/runtime/recorder.hpp"
 #include "foresight/runtime/selection_source.hpp"
 #include "foresight/runtime/weights.hpp"
+#include "foresight/trace/export.hpp"
 #include "foresight/trace/metrics.hpp"
 #include "foresight/trace/reader.hpp"
 #include "foresight/trace/writer.hpp"
@@ -63,7 +64,33 @@ struct Config {
   std::int64_t extra_slots = 0;   // regular GPU slots beyond top-k
   std::uint64_t host_bytes = 0;    // pinned KV (memory plan)
   std::int64_t host_layers = 0;    // layers whose KV store is pinned (2 blocks each)
+  config::PrefillAttention attention = config::PrefillAttention::dense;  // real prefill's attention
+  double recall = 0.95;            // sparse prefill's target recall
+  std::int64_t chunk = 512;        // prefill chunk tokens; kWholePrompt: one chunk
 };
+constexpr std::int64_t kWholePrompt = -1;
+
+// (attention, recall, chunk) of each prefill variant: dense once per chunk
+// (0 = 512, "whole" = one chunk), a sparse kind once per recall (one chunk).
+struct PrefillVariant {
+  config::PrefillAttention attention;
+  double recall;
+  std::int64_t chunk;
+};
+std::vector<PrefillVariant> prefill_variants(const std::string& attentions, const std::string& recalls,
+                                             const std::string& chunks) {
+  std::vector<PrefillVariant> v;
+  for (const auto& a : parse_list<std::string>(attentions, to_str)) {
+    const auto kind = config::parse_prefill_attention(a, "--prefill-attention");
+    if (!config::prefill_is_sparse(kind)) {
+      for (const auto& c : parse_list<std::string>(chunks, to_str))
+        v.push_back({kind, 0.95, c == "whole" ? kWholePrompt : c == "0" ? 512 : std::stoll(c)});
+    } else {
+      for (double r : parse_list<double>(recalls, to_f64)) v.push_back({kind, r, kWholePrompt});
+    }
+  }
+  return v;
+}
 
 double mean(const std::vector<double>& v) {
   double s = 0;
@@ -80,6 +107,7 @@ int main(int argc, char** argv) {
   std::string prefill = "synthetic", graphs = "on";
   std::int64_t steps = 8, warmup = 2;
   std::string gather_ctas = "0", cache_blocks = "0", keep_traces = "none";
+  std::string prefill_attention = "dense", prefill_recalls = "0.95", prefill_chunks = "0";
   app.add_option("--backend", backend_name, "cpu or cuda (default cuda)");
   app.add_option("--model", model_name, "Model config (default minicpm4.1-8b)");
   app.add_option("--hardware", hw_name, "Hardware config for the memory plan (default h100-sxm)");
@@ -93,6 +121,13 @@ int main(int argc, char** argv) {
                  "(default model)");
   app.add_option("--trace", traces, "on (per-op CUDA events), off (step events only) or both (default on)");
   app.add_option("--prefill", prefill, "synthetic (default) or real");
+  app.add_option("--prefill-attention", prefill_attention,
+                 "Real prefill: comma list of dense, dynamic-sparse, triangular, interval-slash, block-cluster "
+                 "(default dense)");
+  app.add_option("--prefill-recall", prefill_recalls, "Sparse prefill: comma list of target recalls (default 0.95)");
+  app.add_option("--prefill-chunk", prefill_chunks,
+                 "Dense real prefill: comma list of chunk tokens, 0 = 512, whole = the prompt as one chunk "
+                 "(default 0; sparse prefill is always one chunk)");
   app.add_option("--graph", graphs,
                  "on (replay decode steps as a CUDA graph), off (launch from the host), or both (default on)");
   app.add_option("--steps", steps, "Timed decode steps per configuration (default 8)");
@@ -138,10 +173,11 @@ int main(int argc, char** argv) {
           if (reuse >= 0 && mode == config::Mode::dense) continue;  // dense selects nothing
           for (const auto& t : parse_list<std::string>(traces == "both" ? std::string("off,on") : traces, to_str))
             for (auto g : parse_list<std::int64_t>(gather_ctas, to_i64))
-              for (auto k : parse_list<std::int64_t>(cache_blocks, to_i64)) {
-                if (graphs != "off") todo.push_back({mode, ctx, b, reuse, t == "on", true, g, k});
-                if (graphs != "on") todo.push_back({mode, ctx, b, reuse, t == "on", false, g, k});
-              }
+              for (auto k : parse_list<std::int64_t>(cache_blocks, to_i64))
+                for (const auto& pv : prefill_variants(prefill_attention, prefill_recalls, prefill_chunks)) {
+                  if (graphs != "off") todo.push_back({mode, ctx, b, reuse, t == "on", true, g, k, 0, 0, pv.attention, pv.recall, pv.chunk});
+                  if (graphs != "on") todo.push_back({mode, ctx, b, reuse, t == "on", false, g, k, 0, 0, pv.attention, pv.recall, pv.chunk});
+                }
         }
       }
     }
@@ -157,6 +193,9 @@ int main(int argc, char** argv) {
     run.topk_blocks = m.sparse.topk_blocks;
     run.cache_blocks = c.extra_slots > 0 ? m.sparse.topk_blocks + c.extra_slots + 1 : 0;
     run.prefill = prefill;
+    run.prefill_attention = c.attention;
+    run.prefill_recall = c.recall;
+    run.prefill_chunk_tokens = c.chunk == kWholePrompt ? std::max<std::int64_t>(c.context - 1, 1) : c.chunk;
     run.gather_ctas = c.gather_ctas > 0 ? c.gather_ctas : default_gather_ctas(c.batch);
     run.selection_source = c.reuse < 0 ? "model" : "workload";
     run.cuda_graph = c.graph;
@@ -195,6 +234,8 @@ int main(int argc, char** argv) {
     warm.batch = 1;
     for (const auto& c : todo) warm.context = std::max(warm.context, c.context);
     warm.reuse = 0.85;
+    warm.attention = config::PrefillAttention::dense;  // the chunk plans of every shorter context
+    warm.chunk = 512;
     config::RunConfig run = run_config(warm);
     run.decode_steps = 1;
     run.warmup_steps = 0;
@@ -215,7 +256,8 @@ int main(int argc, char** argv) {
                      {"selections", c.reuse < 0 ? "model" : fmt::format("workload reuse {}", c.reuse)},
                      {"trace", c.trace}, {"graph", c.graph}, {"backend", backend_name}, {"model", m.name}, {"steps", steps},
                      {"warmup", warmup}, {"gather_ctas", run.gather_ctas}, {"prefill", prefill},
-                     {"cache_blocks", run.cache_blocks}};
+                     {"cache_blocks", run.cache_blocks}, {"prefill_attention", config::to_string(c.attention)},
+                     {"prefill_recall", c.recall}, {"prefill_chunk_tokens", run.prefill_chunk_tokens}};
     const MemoryPlan plan = plan_memory(m, run, hw);
     j["gpu_bytes"] = plan.gpu_bytes();
     j["host_bytes"] = plan.host_bytes();
@@ -320,12 +362,16 @@ int main(int argc, char** argv) {
       j["cache"] = {{"hit_rate", cache.selected ? static_cast<double>(cache.hits) / static_cast<double>(cache.selected) : NAN},
                     {"misses", cache.misses}, {"h2d_bytes", cache.h2d_bytes}};
       if (c.trace) j["stages_ms_all_steps"] = trace::metrics_to_json(tm)["stages_ms"];
+      if (c.trace) j["prefill_patterns"] = trace::summarize(*recorded)["prefill_patterns"];
       fmt::print("[{}/{}] {} ctx {} batch {} g{} k{} {} trace {}{}: {:.3f} ms/step (wall {:.3f}), {:.1f} tok/s, prefill {:.0f} ms, "
                  "h2d exposed {:.3f} ms/step, hit {:.2f}, setup {:.1f} s\n",
                  n, todo.size(), config::to_string(c.mode), c.context, c.batch, run.gather_ctas, run.cache_blocks,
                  j["selections"].get<std::string>(),
                  c.trace ? "on" : "off", c.graph ? " graph" : "", mean_ms, mean(wall_ms), j["tokens_per_s"].get<double>(), prefill_ms,
                  j["h2d"]["exposed_ms_per_step"].get<double>(), j["cache"]["hit_rate"].get<double>(), setup_s);
+      if (prefill == "real")
+        fmt::print("  prefill {} (recall {}, chunk {}): {:.1f} ms\n", config::to_string(c.attention), c.recall,
+                   run.prefill_chunk_tokens, prefill_ms);
     } catch (const std::exception& ex) {
       j["status"] = "error";
       j["error"] = ex.what();

@@ -104,7 +104,7 @@ int run_replay(const ReplayArgs& a) {
     print_validate(v);
     return kExitOk;
   }
-  const auto r = rp.run(s, a.timeline);
+  const auto r = rp.run(s, true);  // the simulated run materialised: its stage times (stages_ms.*) too
   sim::write_replay_folder(dir, r, a.timeline);
   fmt::print("scenario {}: {}\n", config::scenario_label(s), r.status);
   if (r.status != "ok") fmt::print("  {}\n", r.scenario.value("status_reason", ""));

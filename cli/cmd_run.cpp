@@ -1,5 +1,6 @@
 // `foresight run`: decode for real on a backend and write a run folder
 // (trace.h5, metrics.json, config.json, timeline.json, tokens.json).
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <csignal>
@@ -83,7 +84,9 @@ struct RunOptions {
   std::string model, hardware, mode = "dense", backend = "cpu", context;  // context "": 4096 or the whole prompt
   std::string prefill = "real", selections = "model", checkpoint, forecast, out, prompt_file, prompt_ids;
   double l2_reserve_mib = 0;
-  std::int64_t batch = 1, steps = 4, warmup = 1, topk = 0, cache_blocks = 0, prefill_chunk = 512, gather_ctas = 0;
+  std::int64_t batch = 1, steps = 4, warmup = 1, topk = 0, cache_blocks = 0, prefill_chunk = 0, gather_ctas = 0;
+  std::string prefill_attention;  // empty: dense (or dynamic-sparse with --prefill dynamic-sparse)
+  double prefill_recall = 0.95;
   WorkloadOptions workload;
   std::vector<std::string> kernel;  // --kernel KEY=VALUE, in order
   std::uint64_t seed = 1;
@@ -150,6 +153,28 @@ void set_prompts(const RunOptions& o, runtime::RunRequest& req) {
   }
 }
 
+// --prefill, --prefill-attention, --prefill-recall and --prefill-chunk.
+// "--prefill dynamic-sparse" is real prefill with dynamic sparse attention;
+// a sparse prefill runs each prompt as one chunk unless --prefill-chunk says
+// otherwise (the contract then rejects a chunk shorter than the prompt).
+void set_prefill(const RunOptions& o, config::RunConfig& r) {
+  std::string attention = o.prefill_attention;
+  r.prefill = o.prefill;
+  if (o.prefill == "dynamic-sparse") {
+    if (!attention.empty() && attention != "dynamic-sparse")
+      throw config::ConfigError(fmt::format("--prefill dynamic-sparse and --prefill-attention {} disagree", attention));
+    r.prefill = "real";
+    attention = "dynamic-sparse";
+  }
+  r.prefill_attention = config::parse_prefill_attention(attention.empty() ? "dense" : attention,
+                                                        "--prefill-attention");
+  r.prefill_recall = o.prefill_recall;
+  std::int64_t prompt = 0;
+  for (auto c : r.context_tokens) prompt = std::max(prompt, c - 1);
+  const bool sparse = config::prefill_is_sparse(r.prefill_attention);
+  r.prefill_chunk_tokens = o.prefill_chunk != 0 ? o.prefill_chunk : sparse ? std::max<std::int64_t>(prompt, 1) : 512;
+}
+
 // The request from the options; throws config::ConfigError naming the option.
 runtime::RunRequest run_request(const RunOptions& o) {
   runtime::RunRequest req;
@@ -188,7 +213,7 @@ runtime::RunRequest run_request(const RunOptions& o) {
   req.measure_recall = o.recall;
   req.trace = !o.no_trace;
   req.cuda_graph = !o.no_graph;
-  r.prefill_chunk_tokens = o.prefill_chunk;
+  set_prefill(o, r);
   r.kernels = config::kernel_options_from_env();
   for (const auto& kv : o.kernel) config::set_kernel_option(r.kernels, kv, "--kernel");
   return req;
@@ -260,8 +285,18 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
   sub->add_option("--steps", o->steps, "Timed decode steps (default 4)");
   sub->add_option("--warmup", o->warmup, "Untimed decode steps before the timed ones (default 1)");
   sub->add_option("--prefill", o->prefill,
-                  "real (chunked prefill through the model) or synthetic (KV of realistic scale, no compute); default real");
-  sub->add_option("--prefill-chunk", o->prefill_chunk, "Tokens per prefill chunk (default 512)");
+                  "real (chunked prefill through the model), synthetic (KV of realistic scale, no compute) or "
+                  "dynamic-sparse (real, with --prefill-attention dynamic-sparse); default real");
+  sub->add_option("--prefill-attention", o->prefill_attention,
+                  "Real prefill's attention: dense (cuDNN, default), dynamic-sparse (per layer and head the "
+                  "cheapest of three patterns that keeps --prefill-recall of the last 64 queries' attention), or "
+                  "one pattern for every head: triangular (sinks + local band), interval-slash (columns + "
+                  "diagonals), block-cluster (dense 64x64 tiles). Sparse runs each prompt as one chunk; the "
+                  "trace records each head's pattern, tiles and estimated recall");
+  sub->add_option("--prefill-recall", o->prefill_recall,
+                  "Sparse prefill: share of the estimated attention mass each head keeps, in (0, 1] (default 0.95)");
+  sub->add_option("--prefill-chunk", o->prefill_chunk,
+                  "Tokens per prefill chunk (default 512; sparse prefill attention: the whole prompt)");
   sub->add_option("--selections", o->selections,
                   "Block selections: model (computed, default), workload (workload model) or a trace FILE (.h5)");
   o->workload.add_to(sub);

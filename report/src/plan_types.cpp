@@ -24,6 +24,7 @@ std::string memory_label(const std::string& category) {
       {"kv_working_set", "KV working set"},
       {"kv_layer0", "KV layer 0"},
       {"kv_prefill_staging", "prefill staging"},
+      {"prefill_sparse", "sparse prefill layout"},
       {"compressed_keys", "compressed keys"},
       {"selection", "block selection"},
       {"activations", "activations"},

@@ -193,6 +193,11 @@ class CudaBackend final : public Backend {
   void prefill_attention(const kernels::PrefillAttentionParams& p) override {
     kernels::prefill_attention_cuda(p, stream_);
   }
+  void sparse_prefill_estimate(const kernels::PrefillAttentionParams& p, int n_last, float* key_mass,
+                               float* offset_mass, float* block_offset_mass, float* row_stats) override {
+    kernels::estimate_sparse_prefill_cuda(p, n_last, key_mass, offset_mass, block_offset_mass, row_stats, stream_);
+  }
+  void sparse_prefill(const kernels::SparsePrefillParams& p) override { kernels::sparse_prefill_cuda(p, stream_); }
   void block_score_forecast(const kernels::BlockScoreParams& p) override {
     kernels::block_score_forecast_cuda(p, stream_);
   }

@@ -56,6 +56,14 @@ class CpuBackend final : public Backend {
   void prefill_attention(const kernels::PrefillAttentionParams& p) override {
     kernels::prefill_attention_cpu(p);
   }
+  void sparse_prefill_estimate(const kernels::PrefillAttentionParams& p, int n_last, float* key_mass,
+                               float* offset_mass, float* block_offset_mass, float*) override {
+    const kernels::SparsePrefillEstimate e = kernels::estimate_sparse_prefill_cpu(p, n_last);
+    std::memcpy(key_mass, e.key_mass.data(), e.key_mass.size() * sizeof(float));
+    std::memcpy(offset_mass, e.offset_mass.data(), e.offset_mass.size() * sizeof(float));
+    std::memcpy(block_offset_mass, e.block_offset_mass.data(), e.block_offset_mass.size() * sizeof(float));
+  }
+  void sparse_prefill(const kernels::SparsePrefillParams& p) override { kernels::sparse_prefill_cpu(p); }
   void block_score_forecast(const kernels::BlockScoreParams& p) override {
     kernels::block_score_forecast_cpu(p);
   }

@@ -108,6 +108,15 @@ DecodeEngine::State::State(const config::ModelConfig& model, const DeviceWeights
     *a = DeviceArray<std::int32_t>(be, static_cast<std::size_t>(B));
   }
   allocate_kv();
+  if (config::prefill_is_sparse(o.prefill_attention) && !o.synthetic_prefill) {
+    std::int64_t prompt = 0;
+    for (auto c : ctx) prompt = std::max(prompt, c - 1);
+    if (o.prefill_chunk_tokens < prompt)
+      throw std::invalid_argument(fmt::format("{} prefill runs each prompt as one chunk: prefill_chunk_tokens ({}) "
+                                              "must be >= the longest prompt ({})",
+                                              config::to_string(o.prefill_attention), o.prefill_chunk_tokens, prompt));
+    sparse_prefill = std::make_unique<SparsePrefillBuffers>(be, nh, prompt);
+  }
   if (dsa) allocate_dsa();
   setup_l2();
   gather_op.assign(static_cast<std::size_t>(L), -1);
@@ -501,6 +510,8 @@ EngineOptions engine_options(const config::RunConfig& run) {
   o.gather_ctas = static_cast<int>(run.gather_ctas);
   o.synthetic_prefill = run.prefill == "synthetic";
   o.prefill_chunk_tokens = run.prefill_chunk_tokens;
+  o.prefill_attention = run.prefill_attention;
+  o.prefill_recall = run.prefill_recall;
   o.seed = run.seed;
   o.warmup_steps = run.warmup_steps;
   o.l2_reserve_bytes = run.l2_reserve_bytes;

@@ -85,20 +85,35 @@ void DecodeEngine::State::prefill_layer(int l, int b, std::int64_t s0, int c) {
   }
 }
 
+// KV head g's query group over the chunk: the store is head-major, so
+// attention runs one call per KV head (q, o: the group's columns of qkvf, attn).
+kernels::PrefillAttentionParams DecodeEngine::State::prefill_head_params(int g, int c, const bf16* kd, const bf16* vd,
+                                                                         int seq) const {
+  kernels::PrefillAttentionParams a;
+  a.chunk = c; a.n_heads = group; a.n_kv_heads = 1; a.head_dim = hd;
+  a.q_token_stride = R; a.kv_token_stride = hd; a.o_token_stride = nh * hd;
+  a.q = qkvf.get() + q_off + g * group * hd;
+  a.k = kd + store_offset(seq, g, 0);
+  a.v = vd + store_offset(seq, g, 0);
+  a.o = attn.get() + g * group * hd;
+  return a;
+}
+
 void DecodeEngine::State::prefill_attention(int l, int b, std::int64_t s0, int c, const bf16* kd, const bf16* vd,
                                             int seq) {
-  kernels::PrefillAttentionParams a;
-  a.start = s0; a.chunk = c; a.n_heads = group; a.n_kv_heads = 1; a.head_dim = hd;
-  a.q_token_stride = R; a.kv_token_stride = hd; a.o_token_stride = nh * hd;
+  if (sparse_prefill) {
+    if (s0 != 0) throw std::logic_error("sparse prefill: the prompt must be one chunk");
+    return prefill_attention_sparse(l, b, c, kd, vd, seq);
+  }
+  kernels::PrefillAttentionParams a = prefill_head_params(0, c, kd, vd, seq);
+  a.start = s0;
   const double flops = kernels::prefill_attention_flops(a) * nkv;
   rec.op({st::prefill_attention, static_cast<std::int16_t>(l), b, static_cast<std::uint64_t>((s0 + c) * nkv * hd * 4),
           static_cast<std::uint64_t>(flops)},
          [&] {
-           for (int g = 0; g < nkv; ++g) {  // the store is head-major: one call per KV head
-             a.q = qkvf.get() + q_off + g * group * hd;
-             a.k = kd + store_offset(seq, g, 0);
-             a.v = vd + store_offset(seq, g, 0);
-             a.o = attn.get() + g * group * hd;
+           for (int g = 0; g < nkv; ++g) {
+             a = prefill_head_params(g, c, kd, vd, seq);
+             a.start = s0;
              be.prefill_attention(a);
            }
          });

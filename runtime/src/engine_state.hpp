@@ -45,6 +45,20 @@ struct LayerKv {
   DeviceArray<bf16> ik;                 // DSA: indexer keys [B, max_tokens, idim] (GPU)
 };
 
+// Dynamic sparse prefill's buffers (engine_sparse_prefill.cpp), sized for the
+// longest prompt T (Q = ceil(T / 64) query blocks) and reused by every layer:
+// the estimate's masses on the device and their host copies, and the
+// lowered layout (config::prefill_sparse_bytes counts the same).
+struct SparsePrefillBuffers {
+  SparsePrefillBuffers(Backend& be, int n_heads, std::int64_t tokens);
+  DeviceArray<float> key_mass, offset_mass, block_mass, row_stats;  // [nh, T], [nh, T], [nh, Q], [2 nh 64]
+  DeviceArray<std::int64_t> tile_offsets, column_offsets;          // [nh Q + 1], [nh + 1]
+  DeviceArray<std::int32_t> tiles, columns;                        // [nh Q (Q + 1) / 2], [nh T]
+  DeviceArray<kernels::SparseHeadRule> rules;                      // [nh]
+  DeviceArray<std::uint64_t> column_bits, slash_bits;              // [nh Q] each
+  kernels::SparsePrefillEstimate estimate;                         // host copy of the masses
+};
+
 struct DecodeEngine::State {
   State(const config::ModelConfig& model, const DeviceWeights& w, Recorder& recorder, EngineOptions options);
 
@@ -115,6 +129,7 @@ struct DecodeEngine::State {
   std::vector<int> index_op;                        // DSA: per layer, the index_score op
   std::vector<std::vector<config::LayerStep>> plan;  // per layer: config::decode_layer_plan
   config::PrefillOffload prefill_offload = config::PrefillOffload::none;  // config::prefill_offload
+  std::unique_ptr<SparsePrefillBuffers> sparse_prefill;                  // sparse prefill attention only
 
   // Helpers.
   std::int32_t* sel(int l) const { return selected.get() + static_cast<std::size_t>(l) * rows * k; }
@@ -175,6 +190,10 @@ struct DecodeEngine::State {
   std::int64_t run_prefill_real(int b, std::int32_t& chunk_index);
   void prefill_layer(int l, int b, std::int64_t s0, int c);  // layer l of tokens [s0, s0 + c) of sequence b
   void prefill_attention(int l, int b, std::int64_t s0, int c, const bf16* kd, const bf16* vd, int seq);
+  // Dynamic sparse prefill of layer l over sequence b's whole prompt of c tokens.
+  void prefill_attention_sparse(int l, int b, int c, const bf16* kd, const bf16* vd, int seq);
+  kernels::PrefillAttentionParams prefill_head_params(int g, int c, const bf16* kd, const bf16* vd, int seq) const;
+  kernels::SparsePrefillLayoutView upload_layout(const kernels::SparsePrefillLayout& layout);
   std::int64_t run_prefill_synthetic(std::int32_t& chunk_index);
 };
 

@@ -65,6 +65,9 @@ class H5TraceSink final : public TraceSink {
   void add_cache(const trace::CacheOutcome& c) override {
     post([this, c] { w_.add_cache(c); }, 0);
   }
+  void add_prefill_pattern(const trace::PrefillPattern& p) override {
+    post([this, p] { w_.add_prefill_pattern(p); }, 0);
+  }
   void add_memory(const trace::MemoryEntry& m) override {
     post([this, m] { w_.add_memory(m); }, 0);
   }

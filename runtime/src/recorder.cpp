@@ -218,6 +218,10 @@ void Recorder::token_selection(std::int32_t step, std::int16_t layer, std::int32
   sink_->add_token_selection(key, tokens);
 }
 
+void Recorder::prefill_pattern(const trace::PrefillPattern& p) {
+  if (sink_) sink_->add_prefill_pattern(p);
+}
+
 void Recorder::cache(const trace::CacheOutcome& c) {
   if (sink_) sink_->add_cache(c);
 }

@@ -20,7 +20,7 @@ CostFit::CostFit(const trace::Trace& t, const std::vector<std::int64_t>& duratio
     : hw_(t.header.hardware) {
   std::map<std::string, std::vector<std::size_t>, std::less<>> by_stage;
   for (std::size_t i = 0; i < t.ops.size(); ++i)
-    if (t.ops[i].kind == trace::OpKind::compute) by_stage[t.stages[t.ops[i].stage]].push_back(i);
+    if (op_timed_by_cost(t.ops[i].kind, t.stages[t.ops[i].stage])) by_stage[t.stages[t.ops[i].stage]].push_back(i);
   const double launch = hw_.kernel_launch_us * 1e3;
   double err_sum = 0;
   std::size_t err_n = 0;

@@ -91,8 +91,14 @@ OpCost selector_cost(const config::ModelConfig& m, const StepShape& s) {
 bool stage_uses_tensor_cores(std::string_view stage) {
   return stage == st::qkvf_gemm || stage == st::o_proj || stage == st::mlp ||
          stage == st::lm_head || stage == st::attention || stage == st::prefill_attention ||
-         stage == st::score;
+         stage == st::score || stage == st::prefill_estimate || stage == st::prefill_sparse_attention;
 }
+
+bool op_timed_by_cost(trace::OpKind kind, std::string_view stage) {
+  return kind == trace::OpKind::compute || (kind == trace::OpKind::host && stage == st::prefill_choose);
+}
+
+bool stage_runs_on_gpu(std::string_view stage) { return stage != st::prefill_choose; }
 
 std::int64_t token_bytes(const config::ModelConfig& m) { return m.kv_bytes_per_token_layer(); }
 

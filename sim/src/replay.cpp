@@ -47,7 +47,8 @@ std::uint16_t canonical_stage_id(std::string_view name) {
       st::score,  st::pool_topk, st::ws_update,  st::h2d_gather, st::d2d_gather,
       st::wait_kv, st::kv_write, st::attention,  st::o_proj,    st::mlp,
       st::lm_head, st::argmax,   st::kv_writeback, st::prefill_attention,
-      st::prefill_kv_offload, st::host, st::index_score, st::token_topk};
+      st::prefill_kv_offload, st::host, st::index_score, st::token_topk, st::prefill_estimate,
+      st::prefill_choose, st::prefill_sparse_attention};
   for (std::size_t i = 0; i < std::size(names); ++i)
     if (names[i] == name) return static_cast<std::uint16_t>(i);
   return 4095;
@@ -74,7 +75,7 @@ void scale_pcie(config::HardwareConfig& hw, double f) {
 }  // namespace
 
 namespace {
-constexpr std::size_t kStageSlots = 23, kOccSlots = 4;  // canonical stages, occurrences
+constexpr std::size_t kStageSlots = 26, kOccSlots = 4;  // canonical stages, occurrences
 }  // namespace
 
 std::size_t Replayer::slot(trace::Phase phase, std::int32_t step, std::int16_t layer,
@@ -131,9 +132,10 @@ Replayer::Replayer(trace::Trace t, std::string where, HardwareLoader load_hw, bo
       clean_ns_[k] = std::llround(d);
       if (op.phase == trace::Phase::decode) decode_steps_ = std::max(decode_steps_, op.step + 1);
       if (op.phase == trace::Phase::prefill) has_prefill_ = true;
-      if (op.kind == trace::OpKind::host) host_ns.push_back(clean_ns_[k]);
-      if (op.kind != trace::OpKind::compute) continue;
-      const std::uint16_t sid = canonical_stage_id(t_.stages.at(op.stage));
+      const std::string& stage = t_.stages.at(op.stage);
+      if (op.kind == trace::OpKind::host && stage == st::host) host_ns.push_back(clean_ns_[k]);
+      if (!op_timed_by_cost(op.kind, stage)) continue;
+      const std::uint16_t sid = canonical_stage_id(stage);
       if (op.phase == trace::Phase::decode) {
         has_layer_norm_ |= t_.stages.at(op.stage) == st::rmsnorm && op.layer >= 0;
         has_kv_write_ |= t_.stages.at(op.stage) == st::kv_write;
@@ -222,8 +224,8 @@ std::shared_ptr<const Replayer::Skeleton> Replayer::skeleton(const ScheduleConfi
   std::shared_ptr<SkeletonEntry> e;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    const auto key = std::make_pair(static_cast<int>(sc.prefetch) + (sc.eager ? 3 : 0) + 6 * static_cast<int>(sc.mode),
-                                    sc.context_tokens);
+    const SkeletonKey key{static_cast<int>(sc.prefetch), sc.eager, static_cast<int>(sc.mode), sc.context_tokens,
+                          sc.prefill_tiles};
     auto it = skeletons_.find(key);
     if (it == skeletons_.end()) {
       if (skeletons_.size() >= kMaxSkeletons) return build();
@@ -564,7 +566,7 @@ DurationFn Replayer::op_duration(const ResolvedScenario& v, const config::Scenar
     } else {
       ns = static_cast<double>(fit_->predict_ns(k.stage, c, old_hw));
     }
-    if (v.hw_changed) {
+    if (v.hw_changed && stage_runs_on_gpu(k.stage)) {
       const bool tc = stage_uses_tensor_cores(k.stage);
       const auto before = roofline_ns(old_hw, c, tc);
       if (before > 0) ns *= static_cast<double>(roofline_ns(v.hw, c, tc)) / static_cast<double>(before);
@@ -598,7 +600,23 @@ ScheduleConfig Replayer::schedule_config(const ResolvedScenario& v, const config
   }
   sc.fused_layer_norms = decode_steps_ > 0 && !has_layer_norm_;
   sc.fused_kv_write = decode_steps_ > 0 && !has_kv_write_;
+  if (has_prefill_ && config::prefill_is_sparse(h.run.prefill_attention)) sc.prefill_tiles = prefill_tiles(v);
   return sc;
+}
+
+// Per layer, the tiles the scenario's sparse prefill computes: each simulated
+// sequence's recorded heads (its seq_map entry) at its own prompt length
+// (config::scaled_prefill_tiles), summed.
+std::vector<std::uint64_t> Replayer::prefill_tiles(const ResolvedScenario& v) const {
+  std::vector<std::uint64_t> tiles(static_cast<std::size_t>(t_.header.model.n_layers), 0);
+  for (std::int64_t i = 0; i < v.batch; ++i) {
+    const std::int32_t rec = v.seq_map[static_cast<std::size_t>(i)];
+    const std::int64_t prompt = std::max<std::int64_t>(v.ctx[static_cast<std::size_t>(i)] - 1, 1);
+    for (const auto& p : t_.prefill_patterns)
+      if (p.seq == rec)
+        tiles[static_cast<std::size_t>(p.layer)] += config::scaled_prefill_tiles(p.tiles, p.full != 0, p.tokens, prompt);
+  }
+  return tiles;
 }
 
 // Resolve the what-ifs, replay the block cache, plan memory, cost the ops,
@@ -683,6 +701,8 @@ ReplayResult Replayer::run(const config::Scenario& s, bool keep_timeline) const 
   if (keep_timeline) {
     trace::Trace out = simulated_trace(h, v, skel->sk, rs.timing, block_bytes, std::move(cache), mem, times);
     r.metrics = compute_metrics(out, mem);
+    const trace::Metrics stages = trace::stage_metrics(out);
+    r.metrics.insert(r.metrics.end(), stages.begin(), stages.end());
     r.timeline = std::move(out);
   } else {
     r.metrics = simulated_metrics(h.run, v, skel->sk, skel->bytes, skel->plan, rs.timing, block_bytes, cache, mem,

@@ -1,11 +1,13 @@
 // Emits the per-mode op graph of a run. See schedule.hpp and docs/simulator.md.
 #include "foresight/sim/schedule.hpp"
 
+#include <algorithm>
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
 
 #include "foresight/config/decode_plan.hpp"
+#include "foresight/config/sparse_prefill.hpp"
 #include "foresight/trace/stages.hpp"
 #include "foresight/sim/rounding.hpp"
 
@@ -171,6 +173,26 @@ ContextSums context_sums(const ScheduleConfig& c) {
   return s;
 }
 
+// A layer's sparse prefill attention (config/sparse_prefill.hpp): estimate,
+// choose (host work the main stream waits for) and block-sparse attention,
+// costed per sequence by the contract and summed. Returns the last op.
+std::uint64_t emit_sparse_prefill_attention(Emitter& e, const ScheduleConfig& c, std::int16_t layer) {
+  const std::uint64_t tiles = c.prefill_tiles.at(static_cast<std::size_t>(layer));
+  OpCost est, choose, att;
+  auto add = [](OpCost& to, const config::PrefillOpCost& x) { to.bytes += x.bytes, to.flops += x.flops; };
+  for (const std::int64_t ctx : c.context_tokens) {
+    const std::int64_t prompt = std::max<std::int64_t>(ctx - 1, 1);
+    add(est, config::prefill_estimate_cost(c.model, prompt));
+    add(choose, config::prefill_choose_cost(c.model, prompt, 0));
+    add(att, config::prefill_sparse_attention_cost(c.model, prompt, 0));
+  }
+  add(choose, config::prefill_choose_cost(c.model, 0, tiles));  // the tile terms, linear in tiles
+  add(att, config::prefill_sparse_attention_cost(c.model, 0, tiles));
+  e.compute_op(st::prefill_estimate, layer, est);
+  e.compute_op(st::prefill_choose, layer, choose);
+  return e.compute_op(st::prefill_sparse_attention, layer, att);
+}
+
 // The prefill step: host, embed, every layer's config::prefill_layer_plan
 // over the whole prompt as one chunk, the KV of the host layers offloaded as
 // config::prefill_offload says, then (selecting modes) every layer's keys
@@ -199,7 +221,9 @@ std::uint64_t emit_prefill(Emitter& e, const ScheduleConfig& c, const ModeShape&
           break;
         case config::PrefillWork::rope: last = e.compute(st::rope, ll, sh); break;
         case config::PrefillWork::kv_write: last = kv = e.compute(st::kv_write, ll, sh); break;
-        case config::PrefillWork::attention: last = e.compute(st::prefill_attention, ll, sh); break;
+        case config::PrefillWork::attention:
+          last = c.prefill_tiles.empty() ? e.compute(st::prefill_attention, ll, sh) : emit_sparse_prefill_attention(e, c, ll);
+          break;
         case config::PrefillWork::o_proj: last = e.compute(st::o_proj, ll, sh); break;
         case config::PrefillWork::mlp: last = e.compute(st::mlp, ll, sh); break;
       }

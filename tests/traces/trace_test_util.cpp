@@ -110,6 +110,23 @@ void require_same_trace(const trace::Trace& a, const trace::Trace& b, bool compa
     CHECK(a.cache[i].misses == b.cache[i].misses);
     CHECK(a.cache[i].loaded_bytes == b.cache[i].loaded_bytes);
   }
+  REQUIRE(a.prefill_patterns.size() == b.prefill_patterns.size());
+  for (std::size_t i = 0; i < a.prefill_patterns.size(); ++i) {
+    INFO("prefill pattern index " << i);
+    const auto& x = a.prefill_patterns[i];
+    const auto& y = b.prefill_patterns[i];
+    CHECK(x.seq == y.seq);
+    CHECK(x.layer == y.layer);
+    CHECK(x.head == y.head);
+    CHECK(x.kind == y.kind);
+    CHECK(x.full == y.full);
+    CHECK(x.tokens == y.tokens);
+    CHECK(x.param_a == y.param_a);
+    CHECK(x.param_b == y.param_b);
+    CHECK(x.tiles == y.tiles);
+    CHECK(x.dense_tiles == y.dense_tiles);
+    CHECK(x.recall == y.recall);
+  }
   REQUIRE(a.memory.size() == b.memory.size());
   for (std::size_t i = 0; i < a.memory.size(); ++i) {
     CHECK(a.memory[i].location == b.memory[i].location);

@@ -1,5 +1,6 @@
 // The memory footprint of a run (see config/footprint.hpp for the formulas).
 #include "foresight/config/footprint.hpp"
+#include "foresight/config/sparse_prefill.hpp"
 
 #include <algorithm>
 
@@ -166,6 +167,8 @@ Footprint footprint(const ModelConfig& m, const RunConfig& run, const HardwareCo
     add(gpu, "selection", token_selection_bytes(m, s));
   }
   add(gpu, "activations", activation_bytes(m, run, s));
+  if (run.prefill == "real" && prefill_is_sparse(run.prefill_attention))
+    add(gpu, "prefill_sparse", prefill_sparse_bytes(m, static_cast<std::int64_t>(s.T)));
   add(gpu, "workspace", workspace_bytes(m, hw, mt, s));
   add(MemoryLocation::host_pinned, "kv_full", host_layers * store_layer);
   return f;

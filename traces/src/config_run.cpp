@@ -1,4 +1,5 @@
 // RunConfig: enum names, canonical JSON and the checks against a model.
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -60,6 +61,8 @@ json to_json(const RunConfig& r) {
       {"l2_reserve_bytes", r.l2_reserve_bytes},
       {"prefill", r.prefill},
       {"prefill_chunk_tokens", r.prefill_chunk_tokens},
+      {"prefill_attention", to_string(r.prefill_attention)},
+      {"prefill_recall", r.prefill_recall},
       {"topk_blocks", r.topk_blocks},
       {"cache_blocks", r.cache_blocks},
       {"eviction", to_string(r.eviction)},
@@ -88,6 +91,9 @@ RunConfig run_from_json(const json& j, const std::string& where) {
   r.l2_reserve_bytes = f.integer("l2_reserve_bytes", 0);  // absent before the L2 reservation
   r.prefill = f.string("prefill");
   r.prefill_chunk_tokens = f.integer("prefill_chunk_tokens", r.prefill_chunk_tokens);  // absent before 2026-12
+  if (f.has("prefill_attention"))  // absent before dynamic sparse prefill: dense
+    r.prefill_attention = parse_prefill_attention(f.string("prefill_attention"), where + ": 'prefill_attention'");
+  r.prefill_recall = f.number("prefill_recall", r.prefill_recall);
   r.topk_blocks = f.integer("topk_blocks");
   r.cache_blocks = f.integer("cache_blocks");
   r.eviction = parse_eviction(f.string("eviction"), where + ": 'eviction'");
@@ -111,6 +117,25 @@ RunConfig run_from_json(const json& j, const std::string& where) {
 
 namespace detail {
 
+namespace {
+// Sparse prefill runs real prefill with the whole prompt as one chunk.
+void validate_sparse_prefill(const RunConfig& r, const std::string& where) {
+  if (!(r.prefill_recall > 0.0 && r.prefill_recall <= 1.0))
+    fail(where, "prefill_recall", fmt::format("must be in (0, 1], got {}", r.prefill_recall));
+  if (!prefill_is_sparse(r.prefill_attention)) return;
+  if (r.prefill != "real")
+    fail(where, "prefill_attention",
+         fmt::format("is {}, which needs prefill = \"real\" (got \"{}\")", to_string(r.prefill_attention),
+                     r.prefill));
+  std::int64_t longest = 0;
+  for (auto c : r.context_tokens) longest = std::max(longest, c - 1);
+  if (r.prefill_chunk_tokens < longest)
+    fail(where, "prefill_chunk_tokens",
+         fmt::format("is {}, but {} prefill runs the whole prompt as one chunk: must be >= {} (the longest "
+                     "prompt)", r.prefill_chunk_tokens, to_string(r.prefill_attention), longest));
+}
+}  // namespace
+
 void validate_run_alone(const RunConfig& r, const std::string& where) {
   check_one_of(r.backend, kBackends, where, "backend");
   check_one_of(r.prefill, kPrefills, where, "prefill");
@@ -132,6 +157,7 @@ void validate_run_alone(const RunConfig& r, const std::string& where) {
     fail(where, "topk_blocks", fmt::format("must be >= 1, got {}", r.topk_blocks));
   if (r.prefill_chunk_tokens < 1)
     fail(where, "prefill_chunk_tokens", fmt::format("must be >= 1, got {}", r.prefill_chunk_tokens));
+  validate_sparse_prefill(r, where);
   if (r.cache_blocks != 0 && r.cache_blocks < r.topk_blocks + 1)
     fail(where, "cache_blocks",
          fmt::format("must be 0 (= topk_blocks + 1) or >= topk_blocks + 1 = {}, got {}",

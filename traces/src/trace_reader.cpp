@@ -251,6 +251,8 @@ Trace read_unchecked(const std::filesystem::path& path, ReadOptions opts) {
     if (opts.load_selections) r.token_selections(t, t.header.schema_version);
     t.cache = r.table<CacheOutcome>(h5::kCache, h5::cache_types());
     r.memory(t);
+    if (h5::link_exists(r.file, h5::kPrefillPatterns))  // absent before dynamic sparse prefill
+      t.prefill_patterns = r.table<PrefillPattern>(h5::kPrefillPatterns, h5::prefill_pattern_types());
   } catch (const std::bad_alloc&) {
     throw TraceError(fmt::format("{}: a dataset is too large to load (corrupt extent?)", r.where));
   } catch (const std::length_error&) {

@@ -115,6 +115,33 @@ json cache_json(const Trace& t) {
   return j;
 }
 
+// Sparse prefill: heads per pattern kind, tiles against dense, recall.
+json prefill_patterns_json(const Trace& t) {
+  std::uint64_t tiles = 0, dense = 0, full = 0;
+  std::uint64_t kinds[config::kPrefillPatternKinds] = {};
+  double recall_sum = 0, recall_min = 1;
+  for (const auto& p : t.prefill_patterns) {
+    tiles += p.tiles;
+    dense += p.dense_tiles;
+    full += p.full;
+    if (p.kind < config::kPrefillPatternKinds) ++kinds[p.kind];
+    recall_sum += p.recall;
+    recall_min = std::min(recall_min, p.recall);
+  }
+  json by_kind = json::object();
+  for (std::uint8_t k = 0; k < config::kPrefillPatternKinds; ++k) by_kind[config::prefill_pattern_name(k)] = kinds[k];
+  const auto n = t.prefill_patterns.size();
+  return {{"attention", config::to_string(t.header.run.prefill_attention)},
+          {"records", n},
+          {"tiles", tiles},
+          {"dense_tiles", dense},
+          {"tile_share", dense ? json(static_cast<double>(tiles) / static_cast<double>(dense)) : json(nullptr)},
+          {"full_coverage_heads", full},
+          {"heads_by_kind", by_kind},
+          {"recall_mean", n ? json(recall_sum / static_cast<double>(n)) : json(nullptr)},
+          {"recall_min", n ? json(recall_min) : json(nullptr)}};
+}
+
 json memory_json(const Trace& t) {
   json entries = json::array();
   std::uint64_t gpu = 0, host = 0;
@@ -203,6 +230,7 @@ json summarize(const Trace& t) {
       {"h2d", transfers_json(t, OpKind::h2d)},
       {"d2h", transfers_json(t, OpKind::d2h)},
       {"cache", cache_json(t)},
+      {"prefill_patterns", prefill_patterns_json(t)},
       {"memory", memory_json(t)},
   };
 }
@@ -261,6 +289,16 @@ void print_summary(const Trace& t, std::ostream& os) {
     fmt::print(os, "cache      hit rate {:.1f}% ({} hits / {} selected), loaded {}\n",
                100.0 * ca["hit_rate"].get<double>(), ca["hits"].get<std::uint64_t>(),
                ca["selected"].get<std::uint64_t>(), human_bytes(ca["loaded_bytes"].get<double>()));
+  const json& pp = s["prefill_patterns"];
+  if (pp["records"].get<std::size_t>() > 0) {
+    const json& k = pp["heads_by_kind"];
+    fmt::print(os, "prefill    {} attention: {:.1f}% of the dense tiles, recall mean {:.3f} min {:.3f}; heads "
+                   "triangular {}, interval-slash {}, block-cluster {} ({} full coverage)\n",
+               pp["attention"].get<std::string>(), 100.0 * pp["tile_share"].get<double>(),
+               pp["recall_mean"].get<double>(), pp["recall_min"].get<double>(), k["triangular"].get<std::uint64_t>(),
+               k["interval-slash"].get<std::uint64_t>(), k["block-cluster"].get<std::uint64_t>(),
+               pp["full_coverage_heads"].get<std::uint64_t>());
+  }
   const json& m = s["memory"];
   fmt::print(os, "memory     gpu {}, host pinned {}\n", human_bytes(m["gpu_bytes"].get<double>()),
              human_bytes(m["host_pinned_bytes"].get<double>()));

@@ -93,6 +93,24 @@ CompoundTypes cache_types() {
       });
 }
 
+CompoundTypes prefill_pattern_types() {
+  using P = PrefillPattern;
+  return make(sizeof(P),
+              {
+                  {"seq", offsetof(P, seq), H5T_NATIVE_INT32, H5T_STD_I32LE},
+                  {"layer", offsetof(P, layer), H5T_NATIVE_INT16, H5T_STD_I16LE},
+                  {"head", offsetof(P, head), H5T_NATIVE_UINT16, H5T_STD_U16LE},
+                  {"kind", offsetof(P, kind), H5T_NATIVE_UINT8, H5T_STD_U8LE},
+                  {"full", offsetof(P, full), H5T_NATIVE_UINT8, H5T_STD_U8LE},
+                  {"tokens", offsetof(P, tokens), H5T_NATIVE_INT64, H5T_STD_I64LE},
+                  {"param_a", offsetof(P, param_a), H5T_NATIVE_INT64, H5T_STD_I64LE},
+                  {"param_b", offsetof(P, param_b), H5T_NATIVE_INT64, H5T_STD_I64LE},
+                  {"tiles", offsetof(P, tiles), H5T_NATIVE_UINT64, H5T_STD_U64LE},
+                  {"dense_tiles", offsetof(P, dense_tiles), H5T_NATIVE_UINT64, H5T_STD_U64LE},
+                  {"recall", offsetof(P, recall), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE},
+              });
+}
+
 CompoundTypes stream_types() {
   Handle name = fixed_string_type(kNameLen, kWhere);
   return make(sizeof(StreamRow),
@@ -122,6 +140,7 @@ bool reads_exactly(hid_t file_type, hid_t mem_type) {
     return fsigned ? fs <= ms : fs < ms;
   }
   if (mc == H5T_STRING) return fc == H5T_STRING && H5Tis_variable_str(file_type) <= 0 && fs <= ms;
+  if (mc == H5T_FLOAT) return fc == H5T_FLOAT && fs <= ms;  // float32 widens to float64 exactly
   return false;
 }
 

@@ -29,6 +29,7 @@ inline constexpr const char* kTokKeys = "/token_selections/keys";
 inline constexpr const char* kTokIds = "/token_selections/ids";
 inline constexpr const char* kCache = "/cache";
 inline constexpr const char* kMemory = "/memory";
+inline constexpr const char* kPrefillPatterns = "/prefill_patterns";
 
 // In-memory rows of tables whose C++ form holds std::string.
 struct NameRow {
@@ -56,6 +57,7 @@ CompoundTypes key_types();     // SelectionKey
 CompoundTypes cache_types();   // CacheOutcome
 CompoundTypes stream_types();  // StreamRow
 CompoundTypes memory_types();  // MemoryRow
+CompoundTypes prefill_pattern_types();  // PrefillPattern
 
 // Whether every value of file type `file_type` converts to `mem_type`
 // unchanged: an integer type no wider than the memory integer, signed only

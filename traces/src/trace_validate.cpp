@@ -6,6 +6,7 @@
 #include <map>
 
 #include "foresight/config/load.hpp"
+#include "foresight/config/sparse_prefill.hpp"
 #include "foresight/trace/reader.hpp"
 
 namespace foresight::trace {
@@ -241,6 +242,38 @@ void check_cache_memory(const Trace& t, const std::string& w) {
 
 }  // namespace
 
+// Sparse prefill patterns: in range, tiles within dense, recall a share, and
+// only in a run whose prefill attention is sparse.
+void check_prefill_patterns(const Trace& t, const std::string& w) {
+  const auto& run = t.header.run;
+  const auto& model = t.header.model;
+  if (!t.prefill_patterns.empty() && !config::prefill_is_sparse(run.prefill_attention))
+    bad(w, "/prefill_patterns holds {} rows but the run's prefill attention is {}", t.prefill_patterns.size(),
+        config::to_string(run.prefill_attention));
+  for (std::size_t i = 0; i < t.prefill_patterns.size(); ++i) {
+    const PrefillPattern& p = t.prefill_patterns[i];
+    if (p.seq < 0 || p.seq >= run.batch) bad(w, "/prefill_patterns[{}].seq ({}) outside [0, {})", i, p.seq, run.batch);
+    if (p.layer < 0 || p.layer >= model.n_layers)
+      bad(w, "/prefill_patterns[{}].layer ({}) outside [0, {})", i, p.layer, model.n_layers);
+    if (p.head >= model.n_heads) bad(w, "/prefill_patterns[{}].head ({}) outside [0, {})", i, p.head, model.n_heads);
+    if (p.kind >= config::kPrefillPatternKinds)
+      bad(w, "/prefill_patterns[{}].kind ({}) is not 0, 1 or 2", i, static_cast<int>(p.kind));
+    if (p.full > 1) bad(w, "/prefill_patterns[{}].full ({}) is not 0 or 1", i, static_cast<int>(p.full));
+    if (p.tokens < 1 || p.tokens > model.max_context)
+      bad(w, "/prefill_patterns[{}].tokens ({}) outside [1, {}]", i, p.tokens, model.max_context);
+    const auto dense = static_cast<std::uint64_t>(config::dense_prefill_tiles(p.tokens));
+    if (p.dense_tiles != dense)
+      bad(w, "/prefill_patterns[{}].dense_tiles ({}) is not Q (Q + 1) / 2 = {} for {} tokens", i, p.dense_tiles,
+          dense, p.tokens);
+    if (p.tiles < 1 || p.tiles > p.dense_tiles)
+      bad(w, "/prefill_patterns[{}].tiles ({}) outside [1, dense_tiles = {}]", i, p.tiles, p.dense_tiles);
+    if (!(p.recall >= 0.0 && p.recall <= 1.0 + 1e-6))
+      bad(w, "/prefill_patterns[{}].recall ({}) outside [0, 1]", i, p.recall);
+    if (p.param_a < 0 || p.param_b < 0)
+      bad(w, "/prefill_patterns[{}].param_a/param_b ({}, {}) negative", i, p.param_a, p.param_b);
+  }
+}
+
 void validate(const Trace& t, const std::string& where) {
   check_configs(t, where);
   check_ops(t, where);
@@ -248,6 +281,7 @@ void validate(const Trace& t, const std::string& where) {
   check_selections(t, where);
   check_token_selections(t, where);
   check_cache_memory(t, where);
+  check_prefill_patterns(t, where);
 }
 
 }  // namespace foresight::trace

@@ -44,6 +44,7 @@ void write_trace(const std::filesystem::path& path, const Trace& t, WriterOption
     at += k.count;
   }
   for (const auto& c : t.cache) w.add_cache(c);
+  for (const auto& p : t.prefill_patterns) w.add_prefill_pattern(p);
   for (const auto& e : t.memory) w.add_memory(e);
   w.close(t.header.status, t.header.status_reason);
 }

@@ -42,8 +42,9 @@ struct TraceWriter::Impl {
 
   h5::CompoundTypes op_t = h5::op_types(), step_t = h5::step_types(), key_t = h5::key_types(),
                     cache_t = h5::cache_types(), stream_t = h5::stream_types(),
-                    memory_t = h5::memory_types();
-  h5::Handle file, ops_ds, deps_ds, steps_ds, keys_ds, blocks_ds, cache_ds, memory_ds, tok_keys_ds, tok_ids_ds;
+                    memory_t = h5::memory_types(), pattern_t = h5::prefill_pattern_types();
+  h5::Handle file, ops_ds, deps_ds, steps_ds, keys_ds, blocks_ds, cache_ds, memory_ds, tok_keys_ds, tok_ids_ds,
+      patterns_ds;
   bool blocks_u16 = true;  // file type of /selections/blocks (upgraded to u32 on demand)
 
   std::vector<std::string> stages;
@@ -59,6 +60,7 @@ struct TraceWriter::Impl {
   std::vector<std::uint8_t> tok_bytes;  // encoded ids of tok_keys (token_codec.hpp)
   std::vector<CacheOutcome> cache;
   std::vector<h5::MemoryRow> memory;
+  std::vector<PrefillPattern> patterns;
 
   std::uint64_t deps_total = 0;  // entries in deps, written or buffered
   std::uint64_t last_id = 0;
@@ -121,6 +123,8 @@ struct TraceWriter::Impl {
     blocks_ds = blocks_dataset(h5::kSelBlocks, true);
     cache_ds = table(h5::kCache, cache_t, 1024);
     memory_ds = table(h5::kMemory, memory_t, 64);
+    patterns_ds = table(h5::kPrefillPatterns, pattern_t, 1024);
+    h5::write_attr_string(patterns_ds, "kind_names", "triangular,interval-slash,block-cluster", where);
     h5::create_group(file, h5::kTokGroup, where);
     tok_keys_ds = table(h5::kTokKeys, key_t, 8192);
     tok_ids_ds = h5::create_extendable(file, h5::kTokIds, {H5T_STD_U8LE, 1, 0, 65536, opts.deflate_level}, where);
@@ -205,6 +209,9 @@ struct TraceWriter::Impl {
     h5::append_rows(memory_ds, memory_t.mem, memory.data(), memory.size(),
                     where + ": " + h5::kMemory);
     memory.clear();
+    h5::append_rows(patterns_ds, pattern_t.mem, patterns.data(), patterns.size(),
+                    where + ": " + h5::kPrefillPatterns);
+    patterns.clear();
   }
 
   // /stages and /streams as they are now (replaced when a checkpoint wrote
@@ -369,6 +376,16 @@ void TraceWriter::add_cache(const CacheOutcome& c) {
   if (m.cache.size() >= m.opts.buffer_records) {
     h5::append_rows(m.cache_ds, m.cache_t.mem, m.cache.data(), m.cache.size(), m.where);
     m.cache.clear();
+  }
+}
+
+void TraceWriter::add_prefill_pattern(const PrefillPattern& p) {
+  Impl& m = *impl_;
+  m.require_open("add_prefill_pattern");
+  m.patterns.push_back(p);
+  if (m.patterns.size() >= m.opts.buffer_records) {
+    h5::append_rows(m.patterns_ds, m.pattern_t.mem, m.patterns.data(), m.patterns.size(), m.where);
+    m.patterns.clear();
   }
 }
 

@@ -30,6 +30,7 @@
 #include "foresight/kernels/rope.hpp"
 #include "foresight/kernels/rope_append.hpp"
 #include "foresight/kernels/slot_list.hpp"
+#include "foresight/kernels/sparse_prefill.hpp"
 #include "foresight/kernels/working_set.hpp"
 
 namespace foresight::runtime {
@@ -82,6 +83,14 @@ class Backend {
   virtual void key_compress_prefill(const kernels::KeyCompressPrefillParams& p) = 0;
   virtual void key_compress_decode(const kernels::KeyCompressDecodeParams& p) = 0;
   virtual void prefill_attention(const kernels::PrefillAttentionParams& p) = 0;
+  // Dynamic sparse prefill (kernels/sparse_prefill.hpp): the last n_last
+  // queries' attention masses (key_mass, offset_mass [p.n_heads, p.chunk],
+  // block_offset_mass [p.n_heads, ceil(p.chunk / 64)], fp32, overwritten;
+  // row_stats scratch of 2 * p.n_heads * n_last floats), and block-sparse
+  // attention over a layout in device memory.
+  virtual void sparse_prefill_estimate(const kernels::PrefillAttentionParams& p, int n_last, float* key_mass,
+                                       float* offset_mass, float* block_offset_mass, float* row_stats) = 0;
+  virtual void sparse_prefill(const kernels::SparsePrefillParams& p) = 0;
   virtual void block_score_forecast(const kernels::BlockScoreParams& p) = 0;
   virtual void block_score_query_group(const kernels::BlockScoreParams& p) = 0;
   virtual void block_select(const kernels::BlockSelectParams& p) = 0;

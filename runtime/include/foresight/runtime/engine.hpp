@@ -57,6 +57,10 @@ struct EngineOptions {
   bool cuda_graph = true;
   bool synthetic_prefill = false;
   std::int64_t prefill_chunk_tokens = 512;
+  // Real prefill's attention (config/sparse_prefill.hpp); a sparse one needs
+  // prefill_chunk_tokens >= every prompt (one chunk per sequence).
+  config::PrefillAttention prefill_attention = config::PrefillAttention::dense;
+  double prefill_recall = 0.95;              // target estimated recall per head, (0, 1]
   std::uint64_t seed = 1;                    // synthetic prefill data
   // Decode steps before this one are warm-up (trace/steps.hpp): left out of
   // cache_totals(), as every metric leaves them out.

@@ -36,6 +36,7 @@ class TraceSink {
   // DSA: one (step, layer, seq)'s selected token ids, strictly ascending.
   virtual void add_token_selection(const trace::SelectionKey& key, std::span<const std::uint32_t> tokens) = 0;
   virtual void add_cache(const trace::CacheOutcome& c) = 0;
+  virtual void add_prefill_pattern(const trace::PrefillPattern& p) = 0;
   virtual void add_memory(const trace::MemoryEntry& m) = 0;
   virtual void close(trace::RunStatus status, const std::string& reason) = 0;
   // Every record of a step (or prefill chunk) has been added: a file sink
@@ -59,6 +60,7 @@ class MemoryTraceSink final : public TraceSink {
   void add_selection(const trace::SelectionKey& key, std::span<const std::uint32_t> blocks) override;
   void add_token_selection(const trace::SelectionKey& key, std::span<const std::uint32_t> tokens) override;
   void add_cache(const trace::CacheOutcome& c) override { trace_.cache.push_back(c); }
+  void add_prefill_pattern(const trace::PrefillPattern& p) override { trace_.prefill_patterns.push_back(p); }
   void add_memory(const trace::MemoryEntry& m) override { trace_.memory.push_back(m); }
   void close(trace::RunStatus status, const std::string& reason) override;
   bool keeps_selections() const override { return keep_selections_; }
@@ -164,6 +166,7 @@ class Recorder {
   // DSA: the first `count` of `ids` (ascending token ids) of (step, layer, seq).
   void token_selection(std::int32_t step, std::int16_t layer, std::int32_t seq, std::span<const std::int32_t> ids);
   void cache(const trace::CacheOutcome& c);
+  void prefill_pattern(const trace::PrefillPattern& p);
   void memory(const trace::MemoryEntry& m);
   // Flushes, then closes the sink (idempotent).
   void close(trace::RunStatus status, const std::string& reason = {});

@@ -38,6 +38,13 @@ OpCost selector_cost(const config::ModelConfig& m, const StepShape& s);
 
 // True for stages whose FLOPs run on tensor cores (GEMMs, attention).
 bool stage_uses_tensor_cores(std::string_view stage);
+// Whether a recorded op of kind `kind` and stage `stage` is timed by its cost
+// (recorded durations, the fit): compute ops, and the host work of sparse
+// prefill's prefill_choose, which grows with the prompt like a kernel.
+bool op_timed_by_cost(trace::OpKind kind, std::string_view stage);
+// Whether an op's time follows the GPU (re-timed by the roofline ratio of
+// other hardware): every cost-timed stage but the host's prefill_choose.
+bool stage_runs_on_gpu(std::string_view stage);
 
 // Roofline: kernel_launch_us + max(bytes / hbm_gbps, flops / peak).
 std::int64_t roofline_ns(const config::HardwareConfig& hw, const OpCost& c, bool tensor);

@@ -86,7 +86,9 @@ class Replayer {
                     bool default_calibration = true);
 
   // Throws std::invalid_argument for impossible values, a plan-only knob
-  // (reuse), or a trace without the data the scenario needs.
+  // (reuse), or a trace without the data the scenario needs. keep_timeline:
+  // the simulated run is materialised (ReplayResult::timeline) and its
+  // per-stage times join the metrics (stages_ms.*, trace::stage_metrics).
   ReplayResult run(const config::Scenario& s, bool keep_timeline = false) const;
 
   // Replays the recorded op graph with recorded durations.
@@ -111,6 +113,7 @@ class Replayer {
   ResolvedScenario resolve(const config::Scenario& s) const;
   std::vector<trace::CacheOutcome> cache_outcomes(const ResolvedScenario& v) const;
   DurationFn op_duration(const ResolvedScenario& v, const config::Scenario& s, const CalibratedCosts* cc) const;
+  std::vector<std::uint64_t> prefill_tiles(const ResolvedScenario& v) const;  // [layers], sparse prefill
   ScheduleConfig schedule_config(const ResolvedScenario& v, const config::RunConfig& as_run,
                                  const CalibratedCosts* cc) const;
 
@@ -144,7 +147,10 @@ class Replayer {
   struct SkeletonEntry;
   static constexpr std::size_t kMaxSkeletons = 8;
   std::shared_ptr<const Skeleton> skeleton(const ScheduleConfig& sc) const;
-  mutable std::map<std::pair<int, std::vector<std::int64_t>>, std::shared_ptr<SkeletonEntry>> skeletons_;
+  // What a skeleton depends on that varies between scenarios: prefetch, eager,
+  // mode, context tokens, sparse prefill tiles per layer.
+  using SkeletonKey = std::tuple<int, bool, int, std::vector<std::int64_t>, std::vector<std::uint64_t>>;
+  mutable std::map<SkeletonKey, std::shared_ptr<SkeletonEntry>> skeletons_;
   mutable std::map<std::string, config::HardwareConfig> hw_cache_;
   std::optional<config::Calibration> cal_;
   // Calibration (or none) of another hardware named by --hardware, and the

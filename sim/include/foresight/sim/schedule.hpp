@@ -62,6 +62,11 @@ struct ScheduleConfig {
   std::int64_t gather_ctas = 16;
   double pcie_scale = 1.0;                   // multiplies every PCIe bandwidth
   bool prefill = false;                      // emit one prefill chunk first
+  // Sparse prefill (config/sparse_prefill.hpp): per layer, the tiles its
+  // block-sparse attention computes over all sequences; the layer then runs
+  // prefill_estimate, prefill_choose and prefill_sparse_attention in place of
+  // prefill_attention. Empty: dense prefill.
+  std::vector<std::uint64_t> prefill_tiles;
   trace::Engine h2d_engine = trace::Engine::zero_copy_gather;
   std::int64_t host_step_ns = 20000;         // host work per step (assumption)
   // Stages the recorded runtime runs inside a neighbouring op, so the

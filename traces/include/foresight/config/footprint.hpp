@@ -72,6 +72,8 @@ struct Footprint {
 //   gpu  activations         max(B, prefill_chunk_tokens) rows of (2 hidden + QKVF rows +
 //                            n_heads * head_dim + 3 intermediate) plus B rows of
 //                            (q, selector query, logits), all dt
+//   gpu  prefill_sparse      real prefill with sparse attention: prefill_sparse_bytes(m, T)
+//                            (config/sparse_prefill.hpp: the estimate's masses, the largest layout)
 //   gpu  workspace           hw.gpu_workspace_bytes (cuBLAS) + the larger of split-KV
 //                            attention partials (fp32 [B, n_heads, splits, head_dim + 2],
 //                            splits = max(1, sm_count / (B * n_kv_heads))) and, when the

@@ -8,6 +8,7 @@
 
 #include "foresight/config/kernel_options.hpp"
 #include "foresight/config/mode.hpp"
+#include "foresight/config/sparse_prefill.hpp"
 
 namespace foresight::config {
 
@@ -50,6 +51,11 @@ struct RunConfig {
   std::int64_t warmup_steps = 1;
   std::string prefill = "real";                  // "real", "synthetic" or "none"
   std::int64_t prefill_chunk_tokens = 512;       // tokens per real-prefill chunk (sizes activations)
+  // Real prefill's attention (config/sparse_prefill.hpp): dense, or sparse
+  // patterns chosen per head to keep `prefill_recall` of the estimated
+  // attention mass; sparse runs the whole prompt as one chunk.
+  PrefillAttention prefill_attention = PrefillAttention::dense;
+  double prefill_recall = 0.95;                  // in (0, 1]
   std::int64_t topk_blocks = 96;                 // may differ from the model default
   std::int64_t cache_blocks = 0;                 // GPU slots per (layer, KV head); 0 = topk + 1
   Eviction eviction = Eviction::sparda;

@@ -97,6 +97,22 @@ struct CacheOutcome {
   std::uint64_t loaded_bytes = 0;  // bytes moved to load the misses
 };
 
+// Dynamic sparse prefill (config/sparse_prefill.hpp): the pattern one query
+// head of one layer used for one sequence's prompt, and what it cost.
+struct PrefillPattern {
+  std::int32_t seq = 0;
+  std::int16_t layer = 0;
+  std::uint16_t head = 0;        // query head
+  std::uint8_t kind = 0;         // config::prefill_pattern_name: 0 triangular, 1 interval-slash, 2 block-cluster
+  std::uint8_t full = 0;         // 1: the full-coverage fallback (computes every causal tile)
+  std::int64_t tokens = 0;       // prompt tokens (keys and queries)
+  std::int64_t param_a = 0;      // triangular: sink tokens; interval-slash: columns; block-cluster: local blocks
+  std::int64_t param_b = 0;      // triangular: local tokens; interval-slash: slashes; block-cluster: key blocks
+  std::uint64_t tiles = 0;       // 64 x 64 tiles computed
+  std::uint64_t dense_tiles = 0; // tiles of dense causal attention: Q (Q + 1) / 2
+  double recall = 0;             // estimated share of the attention mass kept, [0, 1]
+};
+
 enum class MemoryLocation : std::uint8_t { gpu = 0, host_pinned = 1 };
 
 // Memory in use by category at the end of set-up (largest footprint).
@@ -150,6 +166,7 @@ struct Trace {
   std::vector<std::uint32_t> token_ids;
   std::vector<CacheOutcome> cache;
   std::vector<MemoryEntry> memory;
+  std::vector<PrefillPattern> prefill_patterns;  // dynamic sparse prefill runs; empty otherwise
 };
 
 // Names for enums, used in files, JSON and messages.

@@ -29,6 +29,10 @@ inline constexpr std::string_view argmax = "argmax";
 inline constexpr std::string_view kv_writeback = "kv_writeback";// tail block GPU->host
 inline constexpr std::string_view prefill_attention = "prefill_attention";
 inline constexpr std::string_view prefill_kv_offload = "prefill_kv_offload";
+// Dynamic sparse prefill (config/sparse_prefill.hpp), per layer in place of prefill_attention:
+inline constexpr std::string_view prefill_estimate = "prefill_estimate";      // last queries' attention masses
+inline constexpr std::string_view prefill_choose = "prefill_choose";          // host: patterns, tile lists, upload
+inline constexpr std::string_view prefill_sparse_attention = "prefill_sparse_attention";  // block-sparse attention
 inline constexpr std::string_view host = "host";                // host overhead
 inline constexpr std::string_view launch = "launch";            // host launch of one op (no CUDA graph; simulated only)
 

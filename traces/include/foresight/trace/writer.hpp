@@ -43,6 +43,7 @@ class TraceWriter {
   // ascending, at most 65535; encoded as trace/token_codec.hpp says.
   void add_token_selection(SelectionKey key, std::span<const std::uint32_t> tokens);
   void add_cache(const CacheOutcome& c);
+  void add_prefill_pattern(const PrefillPattern& p);
   void add_memory(const MemoryEntry& m);
 
   // Writes everything added so far into "<path>.partial" and flushes the
