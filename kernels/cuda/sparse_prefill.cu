@@ -148,25 +148,30 @@ __global__ void __launch_bounds__(kThreads, 2)
       }
     }
 
-    // Mask: causal everywhere, plus the head's rule on masked tiles.
+    // Mask: causal everywhere, plus the head's rule on masked tiles. A key
+    // block wholly before the query block, unmasked, keeps every element
+    // (the same for the whole CTA: no divergence).
     const std::int32_t entry = tiles[t];
     const bool masked = (entry & kTileMasked) != 0;
+    const bool interior = !masked && (entry & kTileGathered) == 0 && ((entry & kTileIndexMask) + 1) * kKeys <= m0;
     const int* kpos = kpos_all + buf * kKeys;
+    if (!interior) {
 #pragma unroll
-    for (int n = 0; n < kKeys / 8; ++n) {
+      for (int n = 0; n < kKeys / 8; ++n) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int key = kpos[n * 8 + 2 * c4 + (e & 1)];
-        const int pos = pos0 + (e >> 1) * 8;
-        bool keep = key <= pos;
-        if (keep && masked) {
-          if (rule.rule == SparseRule::triangular) {
-            keep = key < rule.sink_tokens || pos - key < rule.local_tokens;
-          } else if (rule.rule == SparseRule::slash) {
-            keep = test_bit(slash_bits, pos - key) && !test_bit(col_bits, key);
+        for (int e = 0; e < 4; ++e) {
+          const int key = kpos[n * 8 + 2 * c4 + (e & 1)];
+          const int pos = pos0 + (e >> 1) * 8;
+          bool keep = key <= pos;
+          if (keep && masked) {
+            if (rule.rule == SparseRule::triangular) {
+              keep = key < rule.sink_tokens || pos - key < rule.local_tokens;
+            } else if (rule.rule == SparseRule::slash) {
+              keep = test_bit(slash_bits, pos - key) && !test_bit(col_bits, key);
+            }
           }
+          if (!keep) s[n][e] = -INFINITY;
         }
-        if (!keep) s[n][e] = -INFINITY;
       }
     }
 

@@ -260,7 +260,7 @@ std::string render_html(const Plan& plan) {
       const std::string where = fmt::format("{}, {} context", hw, context_label(ctx));
       o += fmt::format("<h2>{}</h2>\n<table><tr><th>mode</th><th>largest batch in memory</th>"
                        "<th>best batch within target</th><th>tokens/s</th><th>mean ms/token</th>"
-                       "<th>p99 ms/token</th><th>cache blocks</th><th>gather CTAs</th><th>hit rate</th>"
+                       "<th>p99 ms/token</th><th>TTFT ms</th><th>cache blocks</th><th>gather CTAs</th><th>hit rate</th>"
                        "<th>GPU GiB</th><th>host GiB</th><th>compute ms/step</th>"
                        "<th>exposed H2D ms/step</th><th>hidden H2D ms/step</th>"
                        "<th>critical path share</th></tr>\n",
@@ -269,17 +269,17 @@ std::string render_html(const Plan& plan) {
         const auto lf = c->largest_feasible ? std::to_string(c->grid[*c->largest_feasible].scenario.batch.value())
                                             : std::string("none fits");
         if (!c->best) {
-          o += fmt::format("<tr><td>{}</td><td>{}</td><td colspan=\"13\">none meets the target"
+          o += fmt::format("<tr><td>{}</td><td>{}</td><td colspan=\"14\">none meets the target"
                            "</td></tr>\n", mode_name(c->mode), lf);
           continue;
         }
         const auto& p = c->grid[*c->best];
         o += fmt::format(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0f}</td><td>{:.1f}</td><td>{:.1f}</td>"
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0f}</td><td>{:.1f}</td><td>{:.1f}</td><td>{}</td>"
             "<td>{}</td><td>{}</td><td>{:.2f}</td><td>{:.1f}</td><td>{:.1f}</td>"
             "<td>{}</td><td>{}</td></tr>\n",
             mode_name(c->mode), lf, p.scenario.batch.value(), p.metrics.tokens_per_s,
-            p.metrics.tpot_mean_ms, p.metrics.tpot_p99_ms, cache_cell(p.scenario, default_cache),
+            p.metrics.tpot_mean_ms, p.metrics.tpot_p99_ms, ttft_cell(p.metrics), cache_cell(p.scenario, default_cache),
             ctas_cell(p.scenario), p.metrics.hit_rate, to_gib(p.metrics.gpu_bytes()),
             to_gib(p.metrics.host_bytes()), step_columns(p.metrics, "</td><td>"),
             xml_escape(bound_summary(p.metrics)));

@@ -1,5 +1,6 @@
 // report.md and plan.json (see render.hpp).
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/core.h>
 #include <fmt/ranges.h>
@@ -43,7 +44,8 @@ nlohmann::json metrics_json(const ScenarioMetrics& m) {
             {"host", m.bound_host * m.tpot_mean_ms}}},
           {"h2d", {{"total_ms", m.h2d_total_ms}, {"exposed_ms", m.exposed_h2d_ms}}},
           {"cache", {{"hit_rate", m.hit_rate}}},
-          {"l2", {{"hit_rate", m.l2_hit_rate >= 0 ? nlohmann::json(m.l2_hit_rate) : nlohmann::json()}}}};
+          {"l2", {{"hit_rate", m.l2_hit_rate >= 0 ? nlohmann::json(m.l2_hit_rate) : nlohmann::json()}}},
+          {"ttft_ms", std::isfinite(m.ttft_ms) ? nlohmann::json(m.ttft_ms) : nlohmann::json()}};
 }
 
 nlohmann::json point_json(const Point& p) {
@@ -59,19 +61,23 @@ std::string cell_row(const PlanCell& c, std::int64_t default_cache) {
                             ? std::to_string(c.grid[*c.largest_feasible].scenario.batch.value())
                             : "none fits";
   if (!c.best)
-    return fmt::format("| {} | {} | none meets target | | | | | | | | | | | | |\n", mode_name(c.mode),
+    return fmt::format("| {} | {} | none meets target | | | | | | | | | | | | | |\n", mode_name(c.mode),
                        largest);
   const auto& p = c.grid[*c.best];
   const auto& m = p.metrics;
   return fmt::format(
-      "| {} | {} | {} | {:.0f} | {:.1f} | {:.1f} | {} | {} | {:.2f} | {:.1f} | {:.1f} | {} | {} "
+      "| {} | {} | {} | {:.0f} | {:.1f} | {:.1f} | {} | {} | {} | {:.2f} | {:.1f} | {:.1f} | {} | {} "
       "|\n",
       mode_name(c.mode), largest, p.scenario.batch.value(), m.tokens_per_s, m.tpot_mean_ms,
-      m.tpot_p99_ms, cache_cell(p.scenario, default_cache), ctas_cell(p.scenario), m.hit_rate,
+      m.tpot_p99_ms, ttft_cell(m), cache_cell(p.scenario, default_cache), ctas_cell(p.scenario), m.hit_rate,
       to_gib(m.gpu_bytes()), to_gib(m.host_bytes()), step_columns(m, " | "), bound_summary(m));
 }
 
 }  // namespace
+
+std::string ttft_cell(const ScenarioMetrics& m) {
+  return std::isfinite(m.ttft_ms) ? fmt::format("{:.0f}", m.ttft_ms) : "-";
+}
 
 std::string step_columns(const ScenarioMetrics& m, const std::string& sep) {
   return fmt::format("{:.1f}{}{:.1f}{}{:.1f}", m.compute_ms, sep, m.exposed_h2d_ms, sep,
@@ -181,9 +187,9 @@ std::string render_markdown(const Plan& plan) {
     for (auto ctx : r.contexts) {
       o += fmt::format("\n## {} at {} context\n\n", hw, context_label(ctx));
       o += "| mode | largest batch in memory | best batch within target | tokens/s | mean ms/token "
-           "| p99 ms/token | cache blocks | gather CTAs | hit rate | GPU GiB | host GiB "
+           "| p99 ms/token | TTFT ms | cache blocks | gather CTAs | hit rate | GPU GiB | host GiB "
            "| compute ms/step | exposed H2D ms/step | hidden H2D ms/step | critical path share |\n";
-      o += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+      o += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
       for (const auto& c : plan.cells)
         if (c.hardware == hw && c.context_tokens == ctx) o += cell_row(c, default_cache);
       o += "\nPareto frontier (throughput vs latency, over batch, cache and gather CTAs):\n\n";

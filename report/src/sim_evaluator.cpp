@@ -36,7 +36,7 @@ double or_zero(double v) { return std::isfinite(v) ? v : 0.0; }
 // Step times, throughput, bounds, H2D and hit rate from the simulator's
 // metrics; the step splits into compute (compute.total_ms), exposed H2D and
 // the rest (host work, gaps), all per mean step.
-ScenarioMetrics fill_metrics(ScenarioMetrics m, const sim::Metrics& metrics) {
+ScenarioMetrics fill_metrics(ScenarioMetrics m, const sim::Metrics& metrics, std::int64_t batch) {
   const double steps = std::max(1.0, metric(metrics, "decode.steps"));
   const double mean_ms = metric(metrics, "decode.step_ms.mean");
   m.tokens_per_s = metric(metrics, "decode.tokens_per_s");
@@ -55,6 +55,8 @@ ScenarioMetrics fill_metrics(ScenarioMetrics m, const sim::Metrics& metrics) {
   m.hit_rate = std::isfinite(hit) ? hit : 1.0;
   const double l2_hit = metric(metrics, "l2.hit_rate");
   m.l2_hit_rate = std::isfinite(l2_hit) ? l2_hit : -1.0;
+  const double prefill_ms = metric(metrics, "prefill.ms");
+  if (std::isfinite(prefill_ms) && batch >= 1) m.ttft_ms = prefill_ms / static_cast<double>(batch);
   return m;
 }
 
@@ -185,7 +187,9 @@ const sim::Replayer& SimEvaluator::replayer(const ResolvedPoint& p, const std::s
       o.run.context_tokens.assign(static_cast<std::size_t>(opts_.synth_batch), p.context_tokens);
       o.run.decode_steps = opts_.decode_steps;
       o.run.warmup_steps = opts_.warmup_steps;
-      o.run.prefill = "none";
+      // Prefill too, for the time to first token (decode metrics leave it out);
+      // "synthetic": the memory plan of the runs the plan compares.
+      o.run.prefill = "synthetic";
       o.run.topk_blocks = topk_blocks();
       o.run.cache_blocks = 0;
       o.run.prefetch = config::mode_traits(run.mode).prefetch;
@@ -254,7 +258,7 @@ ScenarioMetrics SimEvaluator::evaluate(const config::Scenario& s) const {
   m.fits = r.status == "ok";
   if (!m.fits) return m;
   // The simulator leaves the trace's warm-up steps (cold block cache) out.
-  m = fill_metrics(m, r.metrics);
+  m = fill_metrics(m, r.metrics, p.run.batch);
   if (!mode_offloads(p.run.mode)) m.hit_rate = 1;  // KV on the GPU (DSA's gather counts no hits)
   return m;
 }
@@ -314,6 +318,10 @@ EvaluatorInfo SimEvaluator::info() const {
       "batches other than the trace's: sequences resampled from the trace's selection streams; "
       "op times from the GPU calibration where the hardware has one, else from the cost model "
       "fitted on the trace's own ops");
+  i.modelled.push_back(
+      "time to first token: the prefill of one prompt as one chunk (the simulator's prefill plan), from "
+      "the trace's recorded prefill and its dynamic sparse patterns where it has them, else from the "
+      "roofline of each prefill op (no calibration covers prefill yet)");
   i.modelled.push_back("time breakdown bars (mean step): compute = all compute op time "
                        "(compute.total_ms, including what transfers overlap), exposed transfer = "
                        "H2D time the compute stream waits for (h2d.exposed_ms), other = the rest "

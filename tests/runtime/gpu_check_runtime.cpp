@@ -31,6 +31,7 @@ struct Out {
   std::vector<std::vector<float>> step_logits;  // [step][batch * vocab]
   std::vector<std::uint32_t> selections;  // every recorded selection row
   std::string trace_problem;              // empty: the decode ops' times are consistent
+  std::size_t patterns = 0;               // sparse prefill: /prefill_patterns records
 };
 
 // Decode steps 1.. replay a CUDA graph whose op events are graph nodes: every
@@ -76,8 +77,13 @@ std::string check_trace_times(const trace::Trace& t) {
   return {};
 }
 
+struct Prefill {
+  config::PrefillAttention attention = config::PrefillAttention::dense;
+  double recall = 0.95;
+};
+
 Out decode(Backend& be, config::Mode mode, std::int64_t topk, bool synthetic, std::int64_t cache_blocks,
-           bool workload) {
+           bool workload, Prefill prefill = {}) {
   auto m = small_model();
   if (config::mode_traits(mode).selects_tokens()) m.dsa.topk_tokens = topk;  // DSA: topk counts tokens
   auto w = make_synthetic_weights(m, 4);
@@ -102,6 +108,9 @@ Out decode(Backend& be, config::Mode mode, std::int64_t topk, bool synthetic, st
   o.selections = sel.get();
   o.synthetic_prefill = synthetic;
   o.prefill_chunk_tokens = 256;
+  o.prefill_attention = prefill.attention;
+  o.prefill_recall = prefill.recall;
+  if (config::prefill_is_sparse(prefill.attention)) o.prefill_chunk_tokens = 1024;  // one chunk per prompt
   DecodeEngine e(m, w, be, rec, o);
   std::mt19937_64 rng(9);
   std::vector<std::vector<std::int32_t>> prompts;
@@ -120,6 +129,7 @@ Out decode(Backend& be, config::Mode mode, std::int64_t topk, bool synthetic, st
   rec.close(trace::RunStatus::complete);
   r.selections = config::mode_traits(mode).selects_tokens() ? sink.trace().token_ids : sink.trace().selection_blocks;
   r.trace_problem = check_trace_times(sink.trace());
+  r.patterns = sink.trace().prefill_patterns.size();
   return r;
 }
 }  // namespace
@@ -137,7 +147,14 @@ int main(int argc, char** argv) {
   // near-ties and CPU/GPU rounding can flip a selection: those cases use the
   // workload model's selections (workload = true) to compare everything else
   // exactly, and the model-selected synthetic cases are reported, not judged.
-  struct Case { Mode mode; std::int64_t topk; bool synthetic; std::int64_t cache_blocks = 0; bool workload = false; };
+  // Sparse prefill: at recall 1 every head keeps full coverage (judged); below
+  // it the CPU and GPU estimates (cuBLAS vs CPU projections) may pick other
+  // patterns near a threshold, so those cases are reported, not judged.
+  using PA = config::PrefillAttention;
+  struct Case {
+    Mode mode; std::int64_t topk; bool synthetic; std::int64_t cache_blocks = 0; bool workload = false;
+    Prefill prefill = {};
+  };
   for (const Case c : {Case{Mode::dense, 6, false}, Case{Mode::sparse, 6, false}, Case{Mode::sparse, 20, false},
                        Case{Mode::sparda_no_offload, 6, false}, Case{Mode::sparse, 6, true, 0, true},
                        Case{Mode::sparse_offload, 6, false}, Case{Mode::sparda_no_prefetch, 6, false},
@@ -148,10 +165,15 @@ int main(int argc, char** argv) {
                        Case{Mode::sparse, 20, true}, Case{Mode::sparse, 20, true, 0, true},
                        Case{Mode::sparse, 6, false, 0, true}, Case{Mode::sparse, 6, true, 10, true},
                        // DSA (topk in tokens): every token selected, then 256 of up to 1027.
-                       Case{Mode::dsa, 2048, false}, Case{Mode::dsa, 256, false}, Case{Mode::dsa_offload, 256, false}}) {
+                       Case{Mode::dsa, 2048, false}, Case{Mode::dsa, 256, false}, Case{Mode::dsa_offload, 256, false},
+                       Case{Mode::dense, 6, false, 0, false, {PA::dynamic_sparse, 1.0}},
+                       Case{Mode::sparda, 6, false, 0, true, {PA::dynamic_sparse, 1.0}},
+                       Case{Mode::dense, 6, false, 0, false, {PA::dynamic_sparse, 0.8}},
+                       Case{Mode::sparse, 6, false, 0, true, {PA::triangular, 0.9}},
+                       Case{Mode::dense, 6, false, 0, false, {PA::interval_slash, 0.9}}}) {
     if (only >= 0 && case_index++ != only) continue;
-    const auto a = decode(*cpu, c.mode, c.topk, c.synthetic, c.cache_blocks, c.workload);
-    const auto b = decode(*gpu, c.mode, c.topk, c.synthetic, c.cache_blocks, c.workload);
+    const auto a = decode(*cpu, c.mode, c.topk, c.synthetic, c.cache_blocks, c.workload, c.prefill);
+    const auto b = decode(*gpu, c.mode, c.topk, c.synthetic, c.cache_blocks, c.workload, c.prefill);
     double maxd = 0, maxa = 0;
     for (std::size_t i = 0; i < a.logits.size(); ++i) {
       maxd = std::max(maxd, static_cast<double>(std::fabs(a.logits[i] - b.logits[i])));
@@ -188,7 +210,9 @@ int main(int argc, char** argv) {
                   first_step, first_seq, static_cast<double>(ga), static_cast<double>(gb),
                   tie ? " (a tie: the sequences legitimately diverge from here)" : "");
     }
-    const bool judged = !(c.synthetic && !c.workload && c.mode != Mode::dense);
+    const bool sparse_prefill = config::prefill_is_sparse(c.prefill.attention);
+    const bool judged = !(c.synthetic && !c.workload && c.mode != Mode::dense) &&
+                        !(sparse_prefill && c.prefill.recall < 1.0);
     // A DSA top-k below the context ranks indexer scores computed from keys
     // projected by cuBLAS on one side and the CPU GEMM on the other: bf16
     // rounding moves near-equal scores across the threshold, so its token
@@ -196,10 +220,14 @@ int main(int argc, char** argv) {
     const bool selection_judged = judged && !(config::mode_traits(c.mode).selects_tokens() && c.topk < 1027);
     if (!b.trace_problem.empty()) std::printf("  cuda trace: %s\n", b.trace_problem.c_str());
     const bool ok = b.trace_problem.empty() && (same == total || tie) && a.selections.size() == b.selections.size() &&
+                    a.patterns == b.patterns && (!sparse_prefill || a.patterns > 0) &&
                     (!selection_judged || tie || a.selections == b.selections);
     std::size_t sel_same = 0;
     for (std::size_t i = 0; i < std::min(a.selections.size(), b.selections.size()); ++i)
       sel_same += a.selections[i] == b.selections[i];
+    if (sparse_prefill)
+      std::printf("  prefill %s recall %.2f: %zu pattern records (cpu), %zu (cuda)\n",
+                  config::to_string(c.prefill.attention), c.prefill.recall, a.patterns, b.patterns);
     std::printf("%-18s topk %2lld cache %2lld %s %s: tokens %zu/%zu equal, selections %zu/%zu equal, last logits "
                 "max|diff| %.4g (max|logit| %.4g) %s\n",
                 config::to_string(c.mode), static_cast<long long>(c.topk), static_cast<long long>(c.cache_blocks),

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +43,9 @@ struct ScenarioMetrics {
   double h2d_total_ms = 0;              // per step, all H2D transfer time (hidden + exposed)
   double hit_rate = 1;                  // GPU block-cache hit rate (1 when KV is on the GPU)
   double l2_hit_rate = -1;              // KV bytes read that hit an L2 reservation (-1: none modelled)
+  // Time to first token of one request: its prompt's prefill (the batch's
+  // prefill over the batch), ms; NaN where the evaluator models no prefill.
+  double ttft_ms = std::numeric_limits<double>::quiet_NaN();
 
   std::int64_t gpu_bytes() const;
   std::int64_t host_bytes() const;

@@ -28,6 +28,8 @@ double to_gib(std::int64_t bytes);
 // The table's step columns joined by `sep`: compute, exposed H2D and hidden
 // H2D, ms per mean step.
 std::string step_columns(const ScenarioMetrics& m, const std::string& sep);
+// Time to first token, ms, or "-" where no prefill was modelled.
+std::string ttft_cell(const ScenarioMetrics& m);
 // Which latency each number is (mean vs p99), for the assumptions.
 std::string latency_note();
 // Where the plan's default block reuse comes from (" (measured ...)" when it
