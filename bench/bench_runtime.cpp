@@ -323,8 +323,12 @@ int main(int argc, char** argv) {
         return static_cast<double>(NAN);
       };
       if (c.trace && keep_traces != "none") {
-        const auto name = fmt::format("{}-b{}-c{}-g{}-k{}{}.h5", config::to_string(c.mode), c.batch, c.context,
-                                      run.gather_ctas, run.cache_blocks, c.graph ? "" : "-nograph");
+        const std::string prefill_tag =
+            prefill == "real" ? fmt::format("-{}-r{}-ch{}", config::to_string(c.attention), c.recall,
+                                            run.prefill_chunk_tokens)
+                              : "";
+        const auto name = fmt::format("{}-b{}-c{}-g{}-k{}{}{}.h5", config::to_string(c.mode), c.batch, c.context,
+                                      run.gather_ctas, run.cache_blocks, c.graph ? "" : "-nograph", prefill_tag);
         const auto dir = std::filesystem::path(out) / "traces";
         std::filesystem::create_directories(dir);
         if (keep_traces == "ops") {

@@ -4,6 +4,7 @@
 
 #include "foresight/kernels/param_check.hpp"
 #include "foresight/kernels/sparse_prefill.hpp"
+#include "parallel.hpp"
 
 namespace foresight::kernels {
 
@@ -83,8 +84,16 @@ SparsePrefillLayoutView host_view(const SparsePrefillLayout& l) {
 
 namespace {
 
-// Appends head h's tiles, query block by query block.
-void lower_triangular(const TriangularPattern& t, SparsePrefillLayout& l) {
+// One head's part of a layout, built on its own (heads lower in parallel):
+// its tiles, the end of each query block's run (relative) and its columns;
+// its bit-set rows are written in place (each head owns its rows).
+struct HeadTiles {
+  std::vector<std::int32_t> tiles;
+  std::vector<std::int64_t> ends;  // [q_blocks]
+  std::vector<std::int32_t> columns;
+};
+
+void lower_triangular(const TriangularPattern& t, const SparsePrefillLayout& l, HeadTiles& out) {
   const std::int64_t s = t.sink_tokens, w = t.local_tokens;
   const std::int64_t sink_blocks = std::min((s + kB - 1) / kB, l.q_blocks);
   for (std::int64_t qb = 0; qb < l.q_blocks; ++qb) {
@@ -99,13 +108,13 @@ void lower_triangular(const TriangularPattern& t, SparsePrefillLayout& l) {
       // Unmasked when every causal element is in: all sink keys, or the
       // farthest (i_hi, 64 kb) pair inside the band.
       const bool full = kb * kB + kB <= s || i_hi - kb * kB < w;
-      l.tiles.push_back(static_cast<std::int32_t>(kb) | (full ? 0 : kTileMasked));
+      out.tiles.push_back(static_cast<std::int32_t>(kb) | (full ? 0 : kTileMasked));
     }
-    l.tile_offsets.push_back(static_cast<std::int64_t>(l.tiles.size()));
+    out.ends.push_back(static_cast<std::int64_t>(out.tiles.size()));
   }
 }
 
-void lower_interval_slash(const IntervalSlashPattern& p, int h, SparsePrefillLayout& l) {
+void lower_interval_slash(const IntervalSlashPattern& p, int h, SparsePrefillLayout& l, HeadTiles& out) {
   // Relative key blocks t (kb = qb - t) that offset o = 64 a + r touches: a, and a + 1 if r > 0.
   std::vector<char> rel(static_cast<std::size_t>(l.q_blocks + 1), 0);
   std::uint64_t* bits = l.slash_bits.data() + h * l.words;
@@ -121,32 +130,53 @@ void lower_interval_slash(const IntervalSlashPattern& p, int h, SparsePrefillLay
   std::uint64_t* cbits = l.column_bits.data() + h * l.words;
   for (std::int64_t c : p.columns) {
     cbits[c / 64] |= std::uint64_t{1} << (c % 64);
-    l.columns.push_back(static_cast<std::int32_t>(c));
+    out.columns.push_back(static_cast<std::int32_t>(c));
   }
   std::size_t seen = 0;  // columns c <= last query of the block
   for (std::int64_t qb = 0; qb < l.q_blocks; ++qb) {
     for (std::int64_t t : rel_list) {
-      if (t <= qb) l.tiles.push_back(static_cast<std::int32_t>(qb - t) | kTileMasked);
+      if (t <= qb) out.tiles.push_back(static_cast<std::int32_t>(qb - t) | kTileMasked);
     }
     const std::int64_t i_hi = std::min(qb * kB + kB, l.tokens) - 1;
     while (seen < p.columns.size() && p.columns[seen] <= i_hi) ++seen;
     for (std::int64_t g = 0; g * kB < static_cast<std::int64_t>(seen); ++g) {
-      l.tiles.push_back(static_cast<std::int32_t>(g) | kTileGathered);
+      out.tiles.push_back(static_cast<std::int32_t>(g) | kTileGathered);
     }
-    l.tile_offsets.push_back(static_cast<std::int64_t>(l.tiles.size()));
+    out.ends.push_back(static_cast<std::int64_t>(out.tiles.size()));
   }
 }
 
-void lower_block_cluster(const BlockClusterPattern& p, SparsePrefillLayout& l) {
+void lower_block_cluster(const BlockClusterPattern& p, const SparsePrefillLayout& l, HeadTiles& out) {
   for (std::int64_t qb = 0; qb < l.q_blocks; ++qb) {
     const std::int64_t local_lo = std::max<std::int64_t>(0, qb - p.local_blocks);
     for (std::int64_t kb : p.key_blocks) {
       if (kb >= local_lo) break;
-      l.tiles.push_back(static_cast<std::int32_t>(kb));
+      out.tiles.push_back(static_cast<std::int32_t>(kb));
     }
-    for (std::int64_t kb = local_lo; kb <= qb; ++kb) l.tiles.push_back(static_cast<std::int32_t>(kb));
-    l.tile_offsets.push_back(static_cast<std::int64_t>(l.tiles.size()));
+    for (std::int64_t kb = local_lo; kb <= qb; ++kb) out.tiles.push_back(static_cast<std::int32_t>(kb));
+    out.ends.push_back(static_cast<std::int64_t>(out.tiles.size()));
   }
+}
+
+// Head h's tiles and rule; writes its bit-set rows of `l`.
+SparseHeadRule lower_head(const HeadPattern& p, int h, SparsePrefillLayout& l, HeadTiles& out) {
+  SparseHeadRule rule;
+  switch (p.kind) {
+    case SparsePatternKind::triangular:
+      rule.rule = SparseRule::triangular;
+      rule.sink_tokens = static_cast<std::int32_t>(std::min(p.triangular.sink_tokens, l.tokens));
+      rule.local_tokens = static_cast<std::int32_t>(std::min(p.triangular.local_tokens, l.tokens + 1));
+      lower_triangular({rule.sink_tokens, rule.local_tokens}, l, out);
+      break;
+    case SparsePatternKind::interval_slash:
+      rule.rule = SparseRule::slash;
+      lower_interval_slash(p.interval_slash, h, l, out);
+      break;
+    case SparsePatternKind::block_cluster:
+      lower_block_cluster(p.block_cluster, l, out);
+      break;
+  }
+  return rule;
 }
 
 }  // namespace
@@ -159,32 +189,34 @@ SparsePrefillLayout lower_sparse_prefill(std::span<const HeadPattern> patterns, 
   l.n_heads = static_cast<int>(patterns.size());
   l.q_blocks = (tokens + kB - 1) / kB;
   l.words = l.q_blocks;
-  l.tile_offsets.reserve(static_cast<std::size_t>(l.n_heads * l.q_blocks + 1));
-  l.tile_offsets.push_back(0);
-  l.column_offsets.push_back(0);
   l.column_bits.assign(static_cast<std::size_t>(l.n_heads * l.words), 0);
   l.slash_bits.assign(l.column_bits.size(), 0);
-  for (int h = 0; h < l.n_heads; ++h) {
-    const HeadPattern& p = patterns[static_cast<std::size_t>(h)];
-    SparseHeadRule rule;
-    switch (p.kind) {
-      case SparsePatternKind::triangular:
-        rule.rule = SparseRule::triangular;
-        rule.sink_tokens = static_cast<std::int32_t>(std::min(p.triangular.sink_tokens, tokens));
-        rule.local_tokens = static_cast<std::int32_t>(std::min(p.triangular.local_tokens, tokens + 1));
-        lower_triangular({rule.sink_tokens, rule.local_tokens}, l);
-        break;
-      case SparsePatternKind::interval_slash:
-        rule.rule = SparseRule::slash;
-        lower_interval_slash(p.interval_slash, h, l);
-        break;
-      case SparsePatternKind::block_cluster:
-        lower_block_cluster(p.block_cluster, l);
-        break;
-    }
-    l.rules.push_back(rule);
-    l.column_offsets.push_back(static_cast<std::int64_t>(l.columns.size()));
+  l.rules.resize(static_cast<std::size_t>(l.n_heads));
+  std::vector<HeadTiles> heads(static_cast<std::size_t>(l.n_heads));
+  detail::parallel_for(l.n_heads, 1, [&](std::int64_t h) {
+    l.rules[static_cast<std::size_t>(h)] =
+        lower_head(patterns[static_cast<std::size_t>(h)], static_cast<int>(h), l, heads[static_cast<std::size_t>(h)]);
+  });
+  // Concatenate in head order: offsets first, then each head's copy on its own.
+  std::vector<std::size_t> tile_at(heads.size() + 1, 0), col_at(heads.size() + 1, 0);
+  for (std::size_t h = 0; h < heads.size(); ++h) {
+    tile_at[h + 1] = tile_at[h] + heads[h].tiles.size();
+    col_at[h + 1] = col_at[h] + heads[h].columns.size();
   }
+  l.tiles.resize(tile_at.back());
+  l.columns.resize(col_at.back());
+  l.tile_offsets.resize(static_cast<std::size_t>(l.n_heads * l.q_blocks + 1));
+  l.tile_offsets[0] = 0;
+  l.column_offsets.resize(heads.size() + 1);
+  for (std::size_t h = 0; h <= heads.size(); ++h) l.column_offsets[h] = static_cast<std::int64_t>(col_at[h]);
+  detail::parallel_for(l.n_heads, 1, [&](std::int64_t h) {
+    const auto& ht = heads[static_cast<std::size_t>(h)];
+    std::copy(ht.tiles.begin(), ht.tiles.end(), l.tiles.begin() + static_cast<std::ptrdiff_t>(tile_at[static_cast<std::size_t>(h)]));
+    std::copy(ht.columns.begin(), ht.columns.end(), l.columns.begin() + static_cast<std::ptrdiff_t>(col_at[static_cast<std::size_t>(h)]));
+    for (std::int64_t qb = 0; qb < l.q_blocks; ++qb)
+      l.tile_offsets[static_cast<std::size_t>(h * l.q_blocks + qb + 1)] =
+          static_cast<std::int64_t>(tile_at[static_cast<std::size_t>(h)]) + ht.ends[static_cast<std::size_t>(qb)];
+  });
   return l;
 }
 

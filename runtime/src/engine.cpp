@@ -81,16 +81,7 @@ DecodeEngine::State::State(const config::ModelConfig& model, const DeviceWeights
   max_comp = std::max<std::int64_t>(comp_count(max_tokens), 1);
   act_rows = static_cast<int>(std::max<std::int64_t>(B, o.prefill_chunk_tokens));
 
-  kernels::RopeFrequencies rf;
-  rf.theta = m.rope_theta;
-  if (m.rope_scaling.type == "llama3") {
-    rf.kind = kernels::RopeFrequencies::Kind::kLlama3;
-    rf.factor = m.rope_scaling.factor;
-    rf.low_freq_factor = m.rope_scaling.low_freq_factor;
-    rf.high_freq_factor = m.rope_scaling.high_freq_factor;
-    rf.original_max_position = static_cast<double>(m.rope_scaling.original_max_position);
-  }
-  inv_freq = upload(be, kernels::rope_inv_freq(rf, hd));
+  inv_freq = upload(be, kernels::rope_inv_freq(rope_frequencies(m), hd));
 
   const auto ar = static_cast<std::size_t>(act_rows);
   x = DeviceArray<bf16>(be, ar * H);
@@ -498,6 +489,19 @@ std::vector<std::int32_t> DecodeEngine::step(std::span<const std::int32_t> input
   ++s.step;
   if (s.use_graph && s.step == 1 && s.o.max_steps > 1) s.capture_graphs();
   return s.last_tokens;
+}
+
+kernels::RopeFrequencies rope_frequencies(const config::ModelConfig& m) {
+  kernels::RopeFrequencies rf;
+  rf.theta = m.rope_theta;
+  if (m.rope_scaling.type == "llama3") {
+    rf.kind = kernels::RopeFrequencies::Kind::kLlama3;
+    rf.factor = m.rope_scaling.factor;
+    rf.low_freq_factor = m.rope_scaling.low_freq_factor;
+    rf.high_freq_factor = m.rope_scaling.high_freq_factor;
+    rf.original_max_position = static_cast<double>(m.rope_scaling.original_max_position);
+  }
+  return rf;
 }
 
 EngineOptions engine_options(const config::RunConfig& run) {

@@ -58,7 +58,7 @@ void DecodeEngine::State::prefill_layer(int l, int b, std::int64_t s0, int c) {
         if (o.prefill_tap) o.prefill_tap(l, c, xn.get(), qkvf.get());
         break;
       case config::PrefillWork::rope:
-        rec.op({st::rope, ls, b, static_cast<std::uint64_t>(4 * c * (nh + nkv) * hd)}, [&] {
+        rec.op({st::rope, ls, b, 4ull * static_cast<std::uint64_t>(c) * static_cast<std::uint64_t>((nh + nkv) * hd)}, [&] {
           kernels::RopeParams r;
           r.q = qkvf.get() + q_off; r.k = qkvf.get() + k_off;
           r.positions = pos.get(); r.inv_freq = inv_freq.get();
@@ -68,7 +68,7 @@ void DecodeEngine::State::prefill_layer(int l, int b, std::int64_t s0, int c) {
         });
         break;
       case config::PrefillWork::kv_write:
-        rec.op({st::kv_write, ls, b, static_cast<std::uint64_t>(4 * c * nkv * hd)}, [&] {
+        rec.op({st::kv_write, ls, b, 4ull * static_cast<std::uint64_t>(c) * static_cast<std::uint64_t>(nkv * hd)}, [&] {
           kernels::KvAppendParams a;
           a.src = qkvf.get(); a.src_row_stride = R; a.k_offset = k_off; a.v_offset = v_off;
           a.positions = pos.get(); a.rows = c; a.first_seq = seq; a.one_sequence = true;
@@ -138,7 +138,7 @@ std::int64_t DecodeEngine::State::run_prefill_real(int b, std::int32_t& chunk_in
       ids.upload(prompt.data() + s0, static_cast<std::size_t>(c));
       pos.upload(p.data(), p.size());
     });
-    rec.op({st::embed, -1, b, static_cast<std::uint64_t>(4 * c * H)}, [&] {
+    rec.op({st::embed, -1, b, 4ull * static_cast<std::uint64_t>(c) * static_cast<std::uint64_t>(H)}, [&] {
       be.embedding({ids.get(), w.embed.get(), x.get(), c, V, H});
     });
     for (int l = 0; l < L; ++l) prefill_layer(l, b, s0, c);

@@ -4,6 +4,8 @@
 #   bash scripts/h200/prefill-ttft.sh OUT [PART...]
 # PARTs (default all):
 #   checks   gpu_check_runtime (CPU vs CUDA engine, sparse prefill cases included)
+#   kernels  gpu_check_prefill (kernels against the CPU), compute-sanitizer memcheck
+#            of its quick cases, bench_sparse_prefill (one layer, 16K-128K)
 #   minicpm  MiniCPM4.1-8B shape, batch 1, real prefill at 16K-128K: dense in
 #            512-token chunks and as one chunk, dynamic sparse at recalls 0.95,
 #            0.8 and 0.5 (traced: each head's pattern, tiles, recall; traces kept)
@@ -17,7 +19,7 @@
 # the recall levels sweep the tile share, the real model measures accuracy.
 set -uo pipefail
 out=${1:?usage: prefill-ttft.sh OUT [PART...]}; shift
-parts=${*:-checks minicpm fixed llama smollm2}
+parts=${*:-checks kernels minicpm fixed llama smollm2}
 bin=${BIN:-.device/bin}
 mkdir -p "$out"; exec > >(tee -a "$out/ttft.log") 2>&1
 echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader) parts: $parts"
@@ -27,6 +29,12 @@ for part in $parts; do
   echo "== $(date -u +%TZ) $part"
   case $part in
     checks) "$bin/gpu_check_runtime" > "$out/gpu_check_runtime.log" 2>&1; echo "gpu_check_runtime rc=$?" ;;
+    kernels)
+      "$bin/gpu_check_prefill" > "$out/gpu_check_prefill.log" 2>&1; echo "gpu_check_prefill rc=$?"
+      compute-sanitizer --tool memcheck --error-exitcode 9 "$bin/gpu_check_prefill" --quick \
+        > "$out/memcheck_prefill.log" 2>&1; echo "memcheck rc=$?"
+      "$bin/bench_sparse_prefill" --reps 3 > "$out/bench_sparse_prefill.jsonl" 2> "$out/bench_sparse_prefill.err"
+      echo "bench_sparse_prefill rc=$?" ;;
     minicpm)
       "$bin/bench_runtime" "${common[@]}" --model minicpm4.1-8b --contexts 16384,32768,65536,131072 \
         --prefill-attention dense,dynamic-sparse --prefill-chunk 0,whole --prefill-recall 0.95,0.8,0.5 \

@@ -14,9 +14,8 @@ import numpy as np
 
 
 def generated(folder):
-    """Sequence 0's generated ids (tokens.json 'generated': [step][seq])."""
-    g = json.loads((folder / "tokens.json").read_text())["generated"]
-    return [step[0] if isinstance(step, list) else step for step in g]
+    """Sequence 0's generated ids (tokens.json 'generated': [seq][step])."""
+    return json.loads((folder / "tokens.json").read_text())["generated"][0]
 
 
 def patterns(folder):

@@ -280,6 +280,7 @@ struct ResolvedScenario {
   bool needs_replay = false;          // cache outcomes re-run on the recorded selections
   std::int64_t l2_reserve_bytes = 0;  // L2 set aside for KV (0: none; replay_l2.hpp)
   config::L2Policy l2_policy = config::L2Policy::lru;
+  config::PrefillGrowth prefill_growth = config::PrefillGrowth::share;  // sparse prefill at another context
 };
 
 namespace {
@@ -509,6 +510,9 @@ ResolvedScenario Replayer::resolve(const config::Scenario& s) const {
   v.same_shape = v.batch == v.rec_batch && !s.context;
   v.l2_reserve_bytes = l2_reserve_bytes(s, v.hw, v.mode, v.ms.tokens ? !tok_.empty() : !sel_.empty(), where_);
   v.l2_policy = s.l2_policy.value_or(config::L2Policy::lru);
+  if (s.prefill_growth && t_.prefill_patterns.empty())
+    fail_at(where_, "--prefill-growth: the trace recorded no sparse prefill (/prefill_patterns is empty)");
+  v.prefill_growth = s.prefill_growth.value_or(config::PrefillGrowth::share);
   v.needs_replay = v.ms.select && (s.cache_blocks || s.policy || v.batch != v.rec_batch || t_.cache.empty() ||
                                    v.mode != h.run.mode);
   return v;
@@ -606,7 +610,7 @@ ScheduleConfig Replayer::schedule_config(const ResolvedScenario& v, const config
 
 // Per layer, the tiles the scenario's sparse prefill computes: each simulated
 // sequence's recorded heads (its seq_map entry) at its own prompt length
-// (config::scaled_prefill_tiles), summed.
+// (config::scaled_prefill_tiles, as the scenario's prefill_growth says), summed.
 std::vector<std::uint64_t> Replayer::prefill_tiles(const ResolvedScenario& v) const {
   std::vector<std::uint64_t> tiles(static_cast<std::size_t>(t_.header.model.n_layers), 0);
   for (std::int64_t i = 0; i < v.batch; ++i) {
@@ -614,7 +618,8 @@ std::vector<std::uint64_t> Replayer::prefill_tiles(const ResolvedScenario& v) co
     const std::int64_t prompt = std::max<std::int64_t>(v.ctx[static_cast<std::size_t>(i)] - 1, 1);
     for (const auto& p : t_.prefill_patterns)
       if (p.seq == rec)
-        tiles[static_cast<std::size_t>(p.layer)] += config::scaled_prefill_tiles(p.tiles, p.full != 0, p.tokens, prompt);
+        tiles[static_cast<std::size_t>(p.layer)] +=
+            config::scaled_prefill_tiles(p.tiles, p.full != 0, p.tokens, prompt, v.prefill_growth);
   }
   return tiles;
 }

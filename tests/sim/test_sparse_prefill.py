@@ -61,13 +61,22 @@ def test_replay_reproduces_and_rescales_prefill(runs, tmp_path):
     foresight("replay", str(runs["sparse"] / "trace.h5"), "--out", str(same))
     assert abs(metrics(same)["prefill"]["ms"] / recorded["prefill"]["ms"] - 1) < 0.1
     ratios = {}
-    for name, stage in {"sparse": "prefill_sparse_attention", "dense": "prefill_attention"}.items():
+    for name, stage, growth in [("sparse", "prefill_sparse_attention", "patterns"),
+                                ("sparse", "prefill_sparse_attention", "share"),
+                                ("dense", "prefill_attention", None)]:
         ms = []
         for ctx in (CTX, 2 * CTX):
-            folder = tmp_path / f"{name}{ctx}"
-            foresight("replay", str(runs[name] / "trace.h5"), "--context", str(ctx), "--out", str(folder))
+            folder = tmp_path / f"{name}{growth}{ctx}"
+            extra = ["--prefill-growth", growth] if growth else []
+            foresight("replay", str(runs[name] / "trace.h5"), "--context", str(ctx), *extra, "--out", str(folder))
             ms.append(stage_ms(metrics(folder), stage))
-        ratios[name] = ms[1] / ms[0]
-    # Sparse heads scale with the query blocks, full-coverage ones and dense with their square.
-    assert 1.5 < ratios["sparse"] < ratios["dense"]
-    assert ratios["dense"] > 3
+        ratios[growth or name] = ms[1] / ms[0]
+    # patterns: sparse heads scale with the query blocks; share (and dense): with their square.
+    assert 1.5 < ratios["patterns"] < ratios["share"]
+    assert ratios["share"] > 3 and ratios["dense"] > 3
+
+
+def test_growth_needs_a_sparse_prefill_trace(runs, tmp_path):
+    r = subprocess.run([BIN, "replay", str(runs["dense"] / "trace.h5"), "--context", str(2 * CTX),
+                        "--prefill-growth", "patterns", "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    assert r.returncode == 2 and "prefill_patterns" in r.stderr

@@ -101,7 +101,7 @@ TEST_CASE("sweep output is byte-identical across thread counts and resumes", "[s
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 11);
   // Readers (tests, notebooks) rely on the columns' names and order.
   CHECK(csv.rfind("index,label,hardware,pcie_gbps,gather_ctas,compute_scale,cache_blocks,policy,prefetch,"
-                  "mode,batch,context,seed,l2_reserve,l2_policy,status,", 0) == 0);
+                  "mode,batch,context,seed,l2_reserve,l2_policy,prefill_growth,status,", 0) == 0);
   CHECK(csv.find("decode.step_ms.p99") != std::string::npos);
   // Rerun in the same folder: everything is skipped, output unchanged.
   const auto again = sim::run_sweep(rp, st, four);

@@ -152,6 +152,11 @@ std::vector<ScenarioKnob> make_knobs() {
           "Eviction in the L2 reservation: lru (the trace's granularity: blocks, or DSA tokens), token-lru "
           "(DSA traces), block-lru, or opt (Belady at the trace's granularity, the bound)", "",
           "lru", named(&S::l2_policy, &parse_l2_policy, &to_string)),
+      row("prefill_growth", K::name,
+          "Sparse prefill traces at another --context: share (each head keeps its recorded share of the causal "
+          "tiles: attention spread over the context, as synthetic weights give) or patterns (each head keeps its "
+          "pattern's extents: tiles grow linearly, as fixed sink/band/column structure would)",
+          "", "share", named(&S::prefill_growth, &parse_prefill_growth, &to_string)),
       row("reuse", K::number, "Workload locality: P(a block stays selected next step), [0, 1]", "",
           "the trace's recorded selections", real_within(&S::reuse, 0, 1), /*replays=*/false),
   };

@@ -18,11 +18,19 @@ constexpr std::array<std::pair<PrefillAttention, const char*>, 5> kPrefillAttent
     {PrefillAttention::interval_slash, "interval-slash"},
     {PrefillAttention::block_cluster, "block-cluster"},
 }};
+constexpr std::array<std::pair<PrefillGrowth, const char*>, 2> kGrowths{{
+    {PrefillGrowth::share, "share"},
+    {PrefillGrowth::patterns, "patterns"},
+}};
 constexpr const char* kPatternNames[kPrefillPatternKinds] = {"triangular", "interval-slash", "block-cluster"};
 using u64 = std::uint64_t;
 }  // namespace
 
 const char* to_string(PrefillAttention a) { return detail::name_of(kPrefillAttentions, a); }
+const char* to_string(PrefillGrowth g) { return detail::name_of(kGrowths, g); }
+PrefillGrowth parse_prefill_growth(const std::string& s, const std::string& field) {
+  return detail::parse_name(kGrowths, s, field);
+}
 
 PrefillAttention parse_prefill_attention(const std::string& s, const std::string& field) {
   return detail::parse_name(kPrefillAttentions, s, field);
@@ -79,13 +87,15 @@ std::uint64_t prefill_sparse_bytes(const ModelConfig& m, std::int64_t tokens) {
 }
 
 std::uint64_t scaled_prefill_tiles(std::uint64_t tiles, bool full_coverage, std::int64_t from_tokens,
-                                   std::int64_t to_tokens) {
+                                   std::int64_t to_tokens, PrefillGrowth growth) {
   const auto dense_to = static_cast<std::uint64_t>(dense_prefill_tiles(to_tokens));
   if (full_coverage) return dense_to;
-  const std::int64_t q_from = prefill_query_blocks(from_tokens), q_to = prefill_query_blocks(to_tokens);
-  if (q_from <= 0) return 0;
-  const double scaled = static_cast<double>(tiles) * static_cast<double>(q_to) / static_cast<double>(q_from);
-  return std::min(dense_to, static_cast<std::uint64_t>(std::llround(scaled)));
+  const bool share = growth == PrefillGrowth::share;
+  const auto from = static_cast<double>(share ? dense_prefill_tiles(from_tokens) : prefill_query_blocks(from_tokens));
+  const auto to = static_cast<double>(share ? dense_prefill_tiles(to_tokens) : prefill_query_blocks(to_tokens));
+  if (from <= 0) return 0;
+  const double scaled = static_cast<double>(tiles) * to / from;
+  return std::min(dense_to, std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::llround(scaled))));
 }
 
 }  // namespace foresight::config

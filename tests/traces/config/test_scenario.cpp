@@ -14,7 +14,7 @@ TEST_CASE("scenario knobs: one row per field, output columns in their fixed orde
   CHECK(config::what_if_fields() ==
         std::vector<std::string>{"hardware", "pcie_gbps", "gather_ctas", "compute_scale", "cache_blocks", "policy",
                                  "prefetch", "mode", "batch", "context", "seed", "l2_reserve",
-                                 "l2_policy"});
+                                 "l2_policy", "prefill_growth"});
   std::set<std::string> options;
   for (const auto& k : config::scenario_knobs()) {
     INFO(k.field);
@@ -83,6 +83,7 @@ TEST_CASE("a scenario round-trips through JSON; unset knobs are left out", "[con
   s.seed = 3;
   s.l2_reserve = 16;
   s.l2_policy = config::L2Policy::opt;
+  s.prefill_growth = config::PrefillGrowth::patterns;
   s.reuse = 0.5;
   const json j = config::to_json(s);
   CHECK(j.size() == config::scenario_knobs().size());

@@ -79,14 +79,20 @@ TEST_CASE("sparse prefill op costs follow their formulas") {
   CHECK(prefill_sparse_bytes(m, T) > 4ull * 32 * static_cast<std::uint64_t>(dense_prefill_tiles(T)));
 }
 
-TEST_CASE("recorded tiles scale with the query blocks, full coverage stays dense") {
-  // A band pattern: 2 tiles per query block at 4096 tokens (64 blocks).
-  CHECK(scaled_prefill_tiles(128, false, 4096, 8192) == 256);
-  CHECK(scaled_prefill_tiles(128, false, 4096, 2048) == 64);
-  CHECK(scaled_prefill_tiles(128, false, 4096, 4096) == 128);
+TEST_CASE("recorded tiles scale by share or by pattern extents, full coverage stays dense") {
+  const auto P = PrefillGrowth::patterns;
+  // patterns: a band of 2 tiles per query block at 4096 tokens (64 blocks).
+  CHECK(scaled_prefill_tiles(128, false, 4096, 8192, P) == 256);
+  CHECK(scaled_prefill_tiles(128, false, 4096, 2048, P) == 64);
+  CHECK(scaled_prefill_tiles(128, false, 4096, 4096, P) == 128);
+  // share (the default): 1040 of 2080 tiles at 4096 is half of the 8256 at 8192.
+  CHECK(scaled_prefill_tiles(1040, false, 4096, 8192) == 4128);
+  CHECK(scaled_prefill_tiles(1040, false, 4096, 4096) == 1040);
   // Never past dense, and a full-coverage head is dense at the new length.
-  CHECK(scaled_prefill_tiles(2000, false, 4096, 128) == static_cast<std::uint64_t>(dense_prefill_tiles(128)));
-  CHECK(scaled_prefill_tiles(2080, true, 4096, 8192) == static_cast<std::uint64_t>(dense_prefill_tiles(8192)));
+  CHECK(scaled_prefill_tiles(2000, false, 4096, 128, P) == static_cast<std::uint64_t>(dense_prefill_tiles(128)));
+  CHECK(scaled_prefill_tiles(2080, true, 4096, 8192, P) == static_cast<std::uint64_t>(dense_prefill_tiles(8192)));
+  CHECK(std::string(to_string(parse_prefill_growth("patterns", "f"))) == "patterns");
+  CHECK_THAT(error_of([] { parse_prefill_growth("linear", "--prefill-growth"); }), Catch::Contains("share"));
 }
 
 TEST_CASE("the footprint counts the sparse prefill buffers") {

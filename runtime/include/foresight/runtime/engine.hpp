@@ -91,6 +91,8 @@ using config::default_gather_ctas;  // the contract's rule (config/run.hpp)
 // top-k, regular slots (RunConfig::cache_blocks counts the tail slot,
 // EngineOptions::cache_blocks does not), gather CTAs, prefill kind, seed.
 EngineOptions engine_options(const config::RunConfig& run);
+// The model's RoPE frequencies (plain, or Llama 3 scaling), as the engine applies them.
+kernels::RopeFrequencies rope_frequencies(const config::ModelConfig& m);
 
 // Overlap of the Forecast's selection with the query's own, per layer, over
 // the blocks that are not forced (sink, local window).

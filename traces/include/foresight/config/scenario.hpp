@@ -53,6 +53,9 @@ struct Scenario {
   // at most the hardware's persisting_l2_max_bytes (checked by the replay).
   std::optional<double> l2_reserve;
   std::optional<L2Policy> l2_policy;        // eviction in that reservation (unset: lru)
+  // Sparse prefill traces at another context: how each head's tiles change
+  // (config/sparse_prefill.hpp; unset: share).
+  std::optional<PrefillGrowth> prefill_growth;
   // Workload locality, P(a block stays selected next step). A plan knob: it
   // shapes the selections a trace is synthesized with; a replay keeps the
   // recorded selections and refuses it.
