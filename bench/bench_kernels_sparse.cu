@@ -1,5 +1,7 @@
 // Benchmark of the sparse-path kernels (scoring, pooling+top-k, working-set
-// update, zero-copy gather, decode attention). CUDA events around each launch,
+// update, zero-copy gather by both kernel paths and by the copy engines
+// (cudaMemcpyBatchAsync), and its cost to a GEMM beside it,
+// decode attention). CUDA events around each launch,
 // warm-up, median of --reps runs; inputs rotate over several copies so the
 // working data exceeds the 50 MiB L2 where it matters. Prints
 // op / shape / us / GB/s / % of ceiling; --csv PATH writes the same rows.
@@ -21,6 +23,7 @@
 #include "foresight/kernels/block_score.hpp"
 #include "foresight/kernels/block_select.hpp"
 #include "foresight/kernels/decode_attention.hpp"
+#include "foresight/kernels/gemm.hpp"
 #include "foresight/kernels/kv_gather.hpp"
 #include "foresight/kernels/working_set.hpp"
 #include "gpu_present.hpp"
@@ -44,6 +47,20 @@ struct DecodeCase {
   int splits;
 };
 std::vector<DecodeCase> g_decode_cases = {{"default", 0}, {"warp", 0}};
+// Gather paths compared by bench_gather and bench_gather_interference.
+// copy_engines: no kernel; one cudaMemcpyBatchAsync of every K and V block
+// (the DMA engines, zero SMs; needs the load list on the host).
+struct GatherCase {
+  GatherPath path;
+  int ctas, stages;
+  bool copy_engines = false;
+};
+const std::vector<GatherCase> g_gather_cases = {
+    {GatherPath::sm_loads, 8, 0},  {GatherPath::sm_loads, 16, 0}, {GatherPath::sm_loads, 32, 0},
+    {GatherPath::bulk_copy, 1, 0}, {GatherPath::bulk_copy, 2, 0}, {GatherPath::bulk_copy, 4, 0},
+    {GatherPath::bulk_copy, 8, 0}, {GatherPath::bulk_copy, 2, 4}, {GatherPath::bulk_copy, 4, 4},
+    {GatherPath::bulk_copy, 3, 4}, {GatherPath::bulk_copy, 4, 2}, {GatherPath::bulk_copy, 6, 2},
+    {GatherPath::sm_loads, 0, 0, true}};
 
 void select_decode_kernel(const std::string& kernel) {
   if (kernel == "default") unsetenv("FORESIGHT_DECODE_KERNEL");
@@ -73,7 +90,7 @@ FILE* g_csv = nullptr;
 // warm-ups; a sample is g_calls back-to-back calls between two events (1:
 // the latency of one call including its launch; more: launch overhead
 // overlapped as in a stream of layers). i counts up so callers can rotate inputs.
-double time_us(const std::function<void(int)>& run) {
+double time_us(const std::function<void(int)>& run, cudaStream_t stream = nullptr) {
   cudaEvent_t a, b;
   FORESIGHT_CUDA_CHECK(cudaEventCreate(&a));
   FORESIGHT_CUDA_CHECK(cudaEventCreate(&b));
@@ -81,9 +98,9 @@ double time_us(const std::function<void(int)>& run) {
   for (int w = 0; w < 3; ++w) run(i++);
   std::vector<double> us;
   for (int r = 0; r < g_reps; ++r) {
-    FORESIGHT_CUDA_CHECK(cudaEventRecord(a));
+    FORESIGHT_CUDA_CHECK(cudaEventRecord(a, stream));
     for (int c = 0; c < g_calls; ++c) run(i++);
-    FORESIGHT_CUDA_CHECK(cudaEventRecord(b));
+    FORESIGHT_CUDA_CHECK(cudaEventRecord(b, stream));
     FORESIGHT_CUDA_CHECK(cudaEventSynchronize(b));
     float ms = 0;
     FORESIGHT_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
@@ -102,47 +119,147 @@ void row(const std::string& op, const std::string& shape, double us, double byte
   if (g_csv) std::fprintf(g_csv, "%s,%s,%.3f,%.2f,%.2f\n", op.c_str(), shape.c_str(), us, gbps, 100.0 * gbps / ceiling_gbps);
 }
 
-void bench_gather() {
-  // 2 GiB pinned mapped store (K and V 1 GiB each); 32 rows (batch 16 x 2 KV
-  // heads) each load 96 random blocks into 97 slots.
-  const std::size_t store_bytes = std::size_t(1) << 30;  // per tensor
-  testing::MappedHostBuffer<bf16> hk(store_bytes / 2), hv(store_bytes / 2);
-  std::memset(static_cast<void*>(hk.host()), 1, store_bytes), std::memset(static_cast<void*>(hv.host()), 2, store_bytes);
-  const int rows = 32, kv_heads = 2, loads = 96, slots = 97;
-  std::mt19937_64 rng(5);
-  for (int block_kib : {4, 16, 64}) {
-    const int head_dim = 128, block_tokens = block_kib * 1024 / (head_dim * 2);
-    const std::int64_t block_elems = std::int64_t{block_tokens} * head_dim;
-    const std::int64_t max_blocks = static_cast<std::int64_t>(store_bytes / sizeof(bf16)) / rows / block_elems;
-    constexpr int kLists = 8;
-    std::vector<DeviceBuffer<std::int32_t>> lb, ls;
+// A 2 GiB pinned mapped store (K and V 1 GiB each) of `block_kib` KiB blocks
+// and 8 random load lists: rows each load 96 random blocks into 97 slots.
+struct GatherSetup {
+  static constexpr std::size_t kStoreBytes = std::size_t(1) << 30;  // per tensor
+  static constexpr int kLists = 8, kLoads = 96, kSlots = 97, kHeadDim = 128;
+  int rows, block_tokens;
+  std::int64_t block_elems, max_blocks;
+  testing::MappedHostBuffer<bf16> hk{kStoreBytes / 2}, hv{kStoreBytes / 2};
+  std::vector<DeviceBuffer<std::int32_t>> lb, ls;
+  // Per list, the same loads as (dst, src, bytes) for cudaMemcpyBatchAsync, K then V.
+  std::vector<std::vector<void*>> batch_dst;
+  std::vector<std::vector<const void*>> batch_src;
+  DeviceBuffer<std::int32_t> cnt;
+  DeviceBuffer<bf16> dk, dv;
+
+  GatherSetup(int rows_n, int block_kib)
+      : rows(rows_n), block_tokens(block_kib * 1024 / (kHeadDim * 2)),
+        block_elems(std::int64_t{block_tokens} * kHeadDim),
+        max_blocks(static_cast<std::int64_t>(kStoreBytes / sizeof(bf16)) / rows / block_elems),
+        cnt(std::vector<std::int32_t>(static_cast<std::size_t>(rows), kLoads)),
+        dk(std::size_t(rows) * kSlots * block_elems), dv(dk.size()) {
+    std::memset(static_cast<void*>(hk.host()), 1, kStoreBytes), std::memset(static_cast<void*>(hv.host()), 2, kStoreBytes);
+    std::mt19937_64 rng(5);
     for (int l = 0; l < kLists; ++l) {
-      std::vector<std::int32_t> b(std::size_t(rows) * slots), s(b.size());
+      std::vector<std::int32_t> b(std::size_t(rows) * kSlots), s(b.size());
       std::vector<int> perm(static_cast<std::size_t>(max_blocks));
       for (int r = 0; r < rows; ++r) {
         std::iota(perm.begin(), perm.end(), 0);
         std::shuffle(perm.begin(), perm.end(), rng);
-        for (int i = 0; i < slots; ++i) b[std::size_t(r) * slots + i] = perm[i], s[std::size_t(r) * slots + i] = i;
+        for (int i = 0; i < kSlots; ++i) b[std::size_t(r) * kSlots + i] = perm[i], s[std::size_t(r) * kSlots + i] = i;
       }
       lb.emplace_back(b), ls.emplace_back(s);
-    }
-    DeviceBuffer<std::int32_t> cnt(std::vector<std::int32_t>(rows, loads));
-    DeviceBuffer<bf16> dk(std::size_t(rows) * slots * block_elems), dv(dk.size());
-    const double bytes = 2.0 * rows * loads * block_elems * sizeof(bf16);
-    for (int ctas : {8, 16, 32, 64}) {
-      KvGatherParams p;
-      p.store_k = hk.device(), p.store_v = hv.device(), p.slots_k = dk.get(), p.slots_v = dv.get();
-      p.load_count = cnt.get(), p.rows = rows, p.kv_heads = kv_heads, p.list_stride = slots;
-      p.slots_per_row = slots, p.max_blocks = max_blocks, p.block_tokens = block_tokens, p.head_dim = head_dim;
-      p.n_ctas = ctas;
-      const double us = time_us([&](int i) {
-        p.load_block = lb[i % kLists].get(), p.load_slot = ls[i % kLists].get();
-        kv_gather_cuda(p, nullptr);
-      });
-      row("kv_gather host->gpu", std::to_string(block_kib) + " KiB K+V blocks, 32x96, ctas " + std::to_string(ctas), us,
-          bytes, kPcieGbps);
+      add_batch(b, s);
     }
   }
+  void add_batch(const std::vector<std::int32_t>& b, const std::vector<std::int32_t>& s) {
+    std::vector<void*> dst;
+    std::vector<const void*> src;
+    for (int kv = 0; kv < 2; ++kv)
+      for (int r = 0; r < rows; ++r)
+        for (int i = 0; i < kLoads; ++i) {
+          const std::size_t at = std::size_t(r) * kSlots + i;
+          src.push_back((kv ? hv.host() : hk.host()) + (std::int64_t{r} * max_blocks + b[at]) * block_elems);
+          dst.push_back((kv ? dv.get() : dk.get()) + (std::int64_t{r} * kSlots + s[at]) * block_elems);
+        }
+    batch_dst.push_back(std::move(dst)), batch_src.push_back(std::move(src));
+  }
+  void launch(const GatherCase& c, int list, cudaStream_t stream) {
+    if (!c.copy_engines) return kv_gather_cuda(params(c, list), stream);
+    auto& dst = batch_dst[list % kLists];
+    auto& src = batch_src[list % kLists];
+    std::vector<std::size_t> sizes(dst.size(), std::size_t(block_elems) * sizeof(bf16));
+    cudaMemcpyAttributes attr{};
+    attr.srcAccessOrder = cudaMemcpySrcAccessOrderStream;
+    attr.flags = cudaMemcpyFlagPreferOverlapWithCompute;
+    std::size_t attr_at = 0;
+    FORESIGHT_CUDA_CHECK(cudaMemcpyBatchAsync(dst.data(), src.data(), sizes.data(), dst.size(), &attr, &attr_at, 1,
+                                              stream));
+  }
+  KvGatherParams params(const GatherCase& c, int list) const {
+    KvGatherParams p;
+    p.store_k = hk.device(), p.store_v = hv.device(), p.slots_k = dk.get(), p.slots_v = dv.get();
+    p.load_block = lb[list % kLists].get(), p.load_slot = ls[list % kLists].get();
+    p.load_count = cnt.get(), p.rows = rows, p.kv_heads = 2, p.list_stride = kSlots;
+    p.slots_per_row = kSlots, p.max_blocks = max_blocks, p.block_tokens = block_tokens, p.head_dim = kHeadDim;
+    p.n_ctas = c.ctas, p.path = c.path, p.bulk_stages = c.stages;
+    return p;
+  }
+  double bytes() const { return 2.0 * rows * kLoads * block_elems * sizeof(bf16); }
+};
+
+std::string gather_name(const GatherCase& c) {
+  if (c.copy_engines) return "copy engines, cudaMemcpyBatchAsync";
+  return (c.path == GatherPath::bulk_copy ? "bulk ctas " + std::to_string(c.ctas) + " stages " +
+                                                (c.stages ? std::to_string(c.stages) : std::string("max"))
+                                          : "sm_loads ctas " + std::to_string(c.ctas));
+}
+
+void bench_gather() {
+  for (int block_kib : {4, 16, 64}) {
+    GatherSetup g(32, block_kib);  // batch 16 x 2 KV heads
+    cudaStream_t stream;  // cudaMemcpyBatchAsync refuses the legacy default stream
+    FORESIGHT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    for (const GatherCase& c : g_gather_cases) {
+      const double us = time_us([&](int i) { g.launch(c, i, stream); }, stream);
+      row("kv_gather host->gpu", std::to_string(block_kib) + " KiB K+V blocks, 32x96, " + gather_name(c), us,
+          g.bytes(), kPcieGbps);
+    }
+    cudaStreamDestroy(stream);
+  }
+}
+
+// A decode GEMM (batch 16 rows, 4096 -> 32768: the MLP's gate and up at
+// MiniCPM4.1-8B shapes, cuBLAS) timed alone and while a gather runs on a
+// second stream: what the gather's SMs cost the compute beside it.
+void bench_gather_interference() {
+  GatherSetup g(128, 16);  // 128 x 96 blocks of 16 KiB K+V: 400 MB, about 8 ms at the link
+  GemmHandle gemm;
+  const int rows = 16, in = 4096, out = 32768, calls = 40;
+  DeviceBuffer<bf16> x(std::size_t(rows) * in), w(std::size_t(out) * in), y(std::size_t(rows) * out);
+  x.poison(0x3c), w.poison(0x3c);
+  GemmParams gp;
+  gp.x = x.get(), gp.w = w.get(), gp.y = y.get(), gp.rows = rows, gp.in = in, gp.out = out;
+  cudaStream_t side;
+  FORESIGHT_CUDA_CHECK(cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking));
+  cudaEvent_t a, b, ga, gb;
+  for (cudaEvent_t* e : {&a, &b, &ga, &gb}) FORESIGHT_CUDA_CHECK(cudaEventCreate(e));
+  auto gemms_us = [&] {
+    FORESIGHT_CUDA_CHECK(cudaEventRecord(a));
+    for (int i = 0; i < calls; ++i) gemm_cuda(gemm, gp, nullptr);
+    FORESIGHT_CUDA_CHECK(cudaEventRecord(b));
+    FORESIGHT_CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    FORESIGHT_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    return ms * 1e3 / calls;
+  };
+  for (int w0 = 0; w0 < 3; ++w0) gemms_us();
+  std::vector<double> alone;
+  for (int r = 0; r < 5; ++r) alone.push_back(gemms_us());
+  std::sort(alone.begin(), alone.end());
+  row("gemm 16x4096->32768", "alone", alone[2], 2.0 * out * in, kHbmGbps);
+  for (const GatherCase& c : g_gather_cases) {
+    std::vector<double> beside, gather;
+    for (int r = 0; r < 5; ++r) {
+      FORESIGHT_CUDA_CHECK(cudaEventRecord(ga, side));
+      g.launch(c, r, side);
+      FORESIGHT_CUDA_CHECK(cudaEventRecord(gb, side));
+      beside.push_back(gemms_us());
+      FORESIGHT_CUDA_CHECK(cudaEventSynchronize(gb));
+      float ms = 0;
+      FORESIGHT_CUDA_CHECK(cudaEventElapsedTime(&ms, ga, gb));
+      gather.push_back(ms * 1e3);
+    }
+    std::sort(beside.begin(), beside.end()), std::sort(gather.begin(), gather.end());
+    const bool covered = gather[2] > beside[2] * calls;  // the gather outlasted the GEMMs
+    row("gemm 16x4096->32768", "beside gather " + gather_name(c) + (covered ? "" : " (gather ended first)"),
+        beside[2], 2.0 * out * in, kHbmGbps);
+    row("kv_gather host->gpu", "16 KiB, 128x96 beside gemm, " + gather_name(c), gather[2], g.bytes(), kPcieGbps);
+  }
+  for (cudaEvent_t e : {a, b, ga, gb}) cudaEventDestroy(e);
+  cudaStreamDestroy(side);
 }
 
 void bench_gather_d2d() {
@@ -351,6 +468,7 @@ int main(int argc, char** argv) {
     if (!g_attention_only) {
       bench_gather_d2d();
       bench_gather();
+      bench_gather_interference();
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_kernels_sparse: %s\n", e.what());

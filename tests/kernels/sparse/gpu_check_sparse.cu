@@ -198,7 +198,8 @@ void check_working_set(int rows, int n_slots, int k, bool lru) {
          std::to_string(loads) + " loads");
 }
 
-void check_gather(int rows, int kv_heads, int max_blocks, int slots, int bt, int d, int n_ctas, bool host_store) {
+void check_gather(int rows, int kv_heads, int max_blocks, int slots, int bt, int d, int n_ctas, bool host_store,
+                  GatherPath path = GatherPath::sm_loads, int bulk_stages = 0) {
   std::mt19937_64 rng(++g_seed);
   const std::size_t elems = std::size_t(bt) * d, store_elems = std::size_t(rows) * max_blocks * elems;
   const auto k = testing::random_bf16(store_elems, ++g_seed), v = testing::random_bf16(store_elems, ++g_seed);
@@ -231,6 +232,7 @@ void check_gather(int rows, int kv_heads, int max_blocks, int slots, int bt, int
   KvGatherParams g = p;
   g.store_k = host_store ? hk.device() : dk.get(), g.store_v = host_store ? hv.device() : dv.get();
   g.slots_k = sk.get(), g.slots_v = sv.get(), g.load_block = d_lb.get(), g.load_slot = d_ls.get(), g.load_count = d_cnt.get();
+  g.path = path, g.bulk_stages = bulk_stages;
   kv_gather_cuda(g, nullptr);
   auto same = [](const std::vector<bf16>& a, const std::vector<bf16>& b) {
     return std::memcmp(a.data(), b.data(), a.size() * sizeof(bf16)) == 0;
@@ -238,7 +240,8 @@ void check_gather(int rows, int kv_heads, int max_blocks, int slots, int bt, int
   const auto got_k = sk.download(), got_v = sv.download();
   const std::string shape = "rows" + std::to_string(rows) + " blocks" + std::to_string(max_blocks) + " slots" +
                             std::to_string(slots) + " " + std::to_string(bt) + "x" + std::to_string(d) + " ctas" +
-                            std::to_string(n_ctas);
+                            std::to_string(n_ctas) +
+                            (path == GatherPath::bulk_copy ? " bulk stages" + std::to_string(bulk_stages) : "");
   report(host_store ? "kv_gather (host->gpu)" : "kv_gather (gpu->gpu)", shape, same(got_k, ref_k) && same(got_v, ref_v),
          "bitwise");
 
@@ -518,6 +521,10 @@ int main(int argc, char** argv) {
     check_working_set(4, 128, 96, true);
     check_gather(4, 2, 20, 6, 64, 128, 3, true);
     check_gather(4, 2, 20, 6, 16, 64, 2, false);
+    check_gather(4, 2, 20, 6, 64, 128, 1, true, GatherPath::bulk_copy, 3);    // 16 KiB pieces, stages reused
+    check_gather(5, 1, 30, 9, 16, 64, 2, false, GatherPath::bulk_copy, 1);    // 2 KiB pieces, one stage
+    check_gather(4, 2, 12, 5, 256, 128, 3, true, GatherPath::bulk_copy, 0);   // 64 KiB blocks in 32 KiB pieces
+    check_gather(3, 1, 10, 4, 3, 8, 1, true, GatherPath::bulk_copy, 2);       // 48-byte blocks
     for (const testing::cases::DecodeAttentionCase& c : testing::cases::decode_attention_cases(quick))
       check_attention(c.batch, c.n_heads, c.kv_heads, c.d, c.k_blocks, c.splits);  // shapes shared with bench_kernels_sparse
     check_kv_append(5, 2, 64, 16, false, false, false);
@@ -538,6 +545,8 @@ int main(int argc, char** argv) {
       check_working_set(8, 4096, 1024, true);
       check_gather(32, 2, 200, 97, 64, 128, 16, true);
       check_gather(32, 2, 200, 97, 64, 128, 32, false);
+      check_gather(32, 2, 200, 97, 64, 128, 2, true, GatherPath::bulk_copy);
+      check_gather(64, 2, 100, 97, 64, 128, 4, true, GatherPath::bulk_copy);  // more than 32 rows
       check_kv_append(16, 2, 128, 64, false, false, true);  // decode step, batch 16, host store
       check_kv_append(2048, 2, 128, 64, true, false, false);  // prefill chunk
       check_kv_append(2048, 2, 128, 64, true, true, true);

@@ -12,9 +12,15 @@
 //
 // Host store memory must be device-accessible: cudaHostAlloc(...,
 // cudaHostAllocMapped) and the pointer from cudaHostGetDevicePointer (or the
-// same pointer under unified addressing). The gather is zero-copy: a
-// persistent kernel of n_ctas CTAs reads the host memory with 16-byte loads,
-// so block bytes must be a multiple of 16 and pointers 16-byte aligned.
+// same pointer under unified addressing). The gather is zero-copy, by one of
+// two paths (KvGatherParams::path):
+//   sm_loads:  a persistent kernel of n_ctas CTAs x 512 threads reads the host
+//              memory with 16-byte loads (16-32 CTAs reach the link);
+//   bulk_copy: n_ctas one-warp CTAs, one thread each driving Hopper's bulk
+//              copy engine (cp.async.bulk, sm_90): host -> shared memory in
+//              pieces of at most 32 KiB, `bulk_stages` pieces in flight, then
+//              shared -> slot. Holds few SMs, so compute keeps the rest.
+// Either way block bytes must be a multiple of 16 and pointers 16-byte aligned.
 #pragma once
 
 #include <cstddef>
@@ -36,6 +42,8 @@ constexpr std::int64_t kv_store_block_index(std::int64_t layer, std::int64_t seq
   return ((layer * n_seqs + seq) * kv_heads + kv_head) * max_blocks + block;
 }
 
+enum class GatherPath { sm_loads, bulk_copy };
+
 struct KvGatherParams {
   const bf16* store_k = nullptr;  // one layer: [seqs, kv_heads, max_blocks, block_tokens, head_dim]
   const bf16* store_v = nullptr;
@@ -53,7 +61,17 @@ struct KvGatherParams {
   int block_tokens = 64;
   int head_dim = 128;
   int n_ctas = 16;        // persistent CTAs (GPU); 16-32 saturate PCIe on the H100
+  GatherPath path = GatherPath::sm_loads;  // GPU only; the CPU reference ignores it
+  int bulk_stages = 0;    // bulk_copy: pieces in flight per CTA (0: as many as shared memory holds)
 };
+
+// bulk_copy's piece: the largest part of a block_bytes block that divides it
+// into equal 16-byte multiples of at most 32 KiB (bytes).
+constexpr std::int64_t kv_gather_piece_bytes(std::int64_t block_bytes) {
+  for (std::int64_t n = (block_bytes + 32767) / 32768; n <= block_bytes / 16; ++n)
+    if (block_bytes % n == 0 && (block_bytes / n) % 16 == 0) return block_bytes / n;
+  return 16;
+}
 
 // Write-back of filled tail blocks: slot tail_slot of row r goes to store
 // block writeback_block[r] (rows with -1 are skipped).
@@ -82,6 +100,7 @@ inline void validate_kv_gather(const KvGatherParams& p) {
   require_param(p.block_tokens > 0 && p.head_dim > 0 && kv_block_bytes(p.block_tokens, p.head_dim) % 16 == 0, op,
                 "block_tokens*head_dim", "must give a positive multiple of 16 bytes");
   require_param(p.n_ctas > 0, op, "n_ctas", "must be positive");
+  require_param(p.bulk_stages >= 0, op, "bulk_stages", "must be >= 0");
 }
 inline void validate_kv_writeback(const KvWritebackParams& p) {
   const char* op = "kv_writeback";
