@@ -48,7 +48,8 @@ void optional_provenance(detail::Fields& p, HardwareConfig& h) {
   const std::pair<const char*, bool> optional[] = {
       {"gpu_workspace_bytes", h.gpu_workspace_bytes != kDefaultGpuWorkspaceBytes},
       {"host_reserve_bytes", h.host_reserve_bytes != kDefaultHostReserveBytes},
-      {"l2_gbps", h.l2_gbps != kDefaultL2Gbps}};
+      {"l2_gbps", h.l2_gbps != kDefaultL2Gbps},
+      {"bulk_gather_by_ctas_16k", !h.bulk_gather_by_ctas_16k.x.empty()}};
   for (const auto& [key, changed] : optional) {
     if (p.has(key)) {
       h.provenance[key] = provenance_text(p, key);
@@ -89,6 +90,7 @@ json to_json(const HardwareConfig& h) {
       {"provenance", h.provenance},
   };
   if (h.l2_gbps != kDefaultL2Gbps) j["l2_gbps"] = h.l2_gbps;  // optional: configs and traces before it stay as they were
+  if (!h.bulk_gather_by_ctas_16k.x.empty()) j["bulk_gather_by_ctas_16k"] = curve_json(h.bulk_gather_by_ctas_16k);
   return j;
 }
 
@@ -125,6 +127,7 @@ HardwareConfig hardware_from_fields(Fields& f, const std::string& fallback_name)
   h.gpu_workspace_bytes = f.integer("gpu_workspace_bytes", h.gpu_workspace_bytes);
   h.host_reserve_bytes = f.integer("host_reserve_bytes", h.host_reserve_bytes);
   h.l2_gbps = f.number("l2_gbps", h.l2_gbps);
+  if (f.has("bulk_gather_by_ctas_16k")) h.bulk_gather_by_ctas_16k = curve_from(f, "bulk_gather_by_ctas_16k");
 
   // Provenance: one string per numeric key above, nothing else.
   const std::vector<std::string> numeric = {

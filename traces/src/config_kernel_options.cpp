@@ -93,6 +93,13 @@ const std::vector<Row>& rows() {
       integer({"attn_min_tiles", "FORESIGHT_ATTN_MIN_TILES", "an integer >= 1",
                "KV tiles each split of decode attention covers, at least (fewer, longer splits)"},
               &K::attn_min_tiles, 1),
+      choice({"kv_gather", "FORESIGHT_KV_GATHER", "sm_loads|bulk",
+              "the host KV gather kernel: sm_loads (16-32 CTAs of 16-byte loads) or bulk (a few one-warp CTAs "
+              "driving Hopper's bulk-copy engine, sm_90; bench/RESULTS-runtime-h200.md compares them)"},
+             &K::kv_gather),
+      integer({"gather_stages", "FORESIGHT_GATHER_STAGES", "an integer >= 0",
+               "bulk gather: pieces (<= 32 KiB) in flight per CTA; 0: as many as shared memory holds"},
+              &K::gather_stages, 0),
   };
   return r;
 }

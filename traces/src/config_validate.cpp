@@ -165,6 +165,7 @@ void validate_hardware(const HardwareConfig& h, const std::string& where) {
     fail(where, "h2d_latency_us", fmt::format("must be >= 0, got {}", h.h2d_latency_us));
   check_curve(h.h2d_memcpy_by_size, where, "h2d_memcpy_by_size");
   check_curve(h.gather_by_ctas_16k, where, "gather_by_ctas_16k");
+  if (!h.bulk_gather_by_ctas_16k.x.empty()) check_curve(h.bulk_gather_by_ctas_16k, where, "bulk_gather_by_ctas_16k");
   if (!(h.gather_compute_slowdown >= 0.0 && h.gather_compute_slowdown <= 1.0))
     fail(where, "gather_compute_slowdown",
          fmt::format("must be in [0, 1], got {}", h.gather_compute_slowdown));

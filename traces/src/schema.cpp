@@ -22,6 +22,7 @@ const char* to_string(Engine e) {
     case Engine::memcpy_per_block: return "memcpy_per_block";
     case Engine::zero_copy_gather: return "zero_copy_gather";
     case Engine::cpu_memcpy: return "cpu_memcpy";
+    case Engine::bulk_copy_gather: return "bulk_copy_gather";
   }
   return "?";
 }

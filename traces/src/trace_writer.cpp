@@ -113,7 +113,7 @@ struct TraceWriter::Impl {
     ops_ds = table(h5::kOps, op_t, 4096);
     h5::write_attr_string(ops_ds, "kind_names", "compute,h2d,d2h,d2d,wait,host", where);
     h5::write_attr_string(ops_ds, "engine_names",
-                          "none,memcpy_bulk,memcpy_per_block,zero_copy_gather,cpu_memcpy", where);
+                          "none,memcpy_bulk,memcpy_per_block,zero_copy_gather,cpu_memcpy,bulk_copy_gather", where);
     h5::write_attr_string(ops_ds, "phase_names", "prefill,decode", where);
     deps_ds = h5::create_extendable(file, h5::kOpDeps,
                                     {H5T_STD_U64LE, 1, 0, 8192, opts.deflate_level}, where);

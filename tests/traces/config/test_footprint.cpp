@@ -218,6 +218,22 @@ TEST_CASE("hardware: workspace and host reserve are optional, with provenance wh
   CHECK(hardware_from_json(j, "old trace").host_reserve_bytes == 12ll << 30);  // files before the field
 }
 
+TEST_CASE("hardware: the bulk-copy gather curve is optional, with provenance when given") {
+  auto j = to_json(load_hardware(std::string(FORESIGHT_TEST_CONFIGS) + "/hardware/h100-sxm.toml"));
+  REQUIRE(j.contains("bulk_gather_by_ctas_16k"));
+  CHECK(hardware_from_json(j, "h.json").bulk_gather_by_ctas_16k.at(4) == 50.8);
+  j["provenance"].erase("bulk_gather_by_ctas_16k");
+  REQUIRE_THROWS_WITH(hardware_from_json(j, "h.json"), Contains("'bulk_gather_by_ctas_16k' has no provenance"));
+  j["provenance"]["bulk_gather_by_ctas_16k"] = "measured: here";
+  j["bulk_gather_by_ctas_16k"]["gbps"] = nlohmann::json::array({1, 2});
+  REQUIRE_THROWS_WITH(hardware_from_json(j, "h.json"), Contains("bulk_gather_by_ctas_16k"));
+  j.erase("bulk_gather_by_ctas_16k");
+  j["provenance"].erase("bulk_gather_by_ctas_16k");
+  const auto old = hardware_from_json(j, "old trace");  // files before the curve
+  CHECK(old.bulk_gather_by_ctas_16k.x.empty());
+  CHECK_FALSE(to_json(old).contains("bulk_gather_by_ctas_16k"));
+}
+
 TEST_CASE("run config: prefill_chunk_tokens is optional in JSON (512) and checked") {
   RunConfig r = run4(Mode::dense, "real");
   r.backend = "cuda";

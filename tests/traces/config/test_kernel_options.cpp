@@ -49,6 +49,10 @@ TEST_CASE("kernel options: bad keys and values are refused by name") {
              Catch::Contains("4x"));
   CHECK_THAT(error_of([&] { set_kernel_option(k, "decode_attention", "--kernel"); }),
              Catch::Contains("KEY=VALUE"));
+  CHECK_THAT(error_of([&] { set_kernel_option(k, "kv_gather=tma", "--kernel"); }),
+             Catch::Contains("sm_loads|bulk") && Catch::Contains("FORESIGHT_KV_GATHER"));
+  CHECK_THAT(error_of([&] { set_kernel_option(k, "gather_stages=-1", "--kernel"); }),
+             Catch::Contains("gather_stages"));
   CHECK(k == KernelOptions{});  // nothing half-set
 }
 

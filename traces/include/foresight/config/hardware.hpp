@@ -46,6 +46,9 @@ struct HardwareConfig {
   double h2d_latency_us = 0;            // per cudaMemcpyAsync call
   BandwidthCurve h2d_memcpy_by_size;    // x = bytes per cudaMemcpyAsync
   BandwidthCurve gather_by_ctas_16k;    // zero-copy gather, 16 KiB blocks, x = CTAs
+  // Bulk-copy (TMA) gather, 16 KiB blocks, x = one-warp CTAs. Optional in
+  // the TOML; empty: the link ceiling h2d_gbps at any CTA count.
+  BandwidthCurve bulk_gather_by_ctas_16k;
   double gather_compute_slowdown = 0;   // fraction concurrent compute slows per gather CTA share
   std::string cpu_name;
   std::int64_t host_mem_bytes = 0;

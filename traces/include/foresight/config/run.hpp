@@ -82,10 +82,17 @@ bool decode_uses_graph(const RunConfig& r);
 // An LRU working set: a selecting mode with more GPU slots than top-k + 1.
 bool lru_working_set(const RunConfig& r);
 
-// The gather kernel's CTAs when a run does not say: 16 up to batch 16, 32
-// above (the reference's choice on the H100). The runtime uses it, and the
-// simulator follows it when a --batch what-if crosses that line.
-inline int default_gather_ctas(std::int64_t batch) { return batch <= 16 ? 16 : 32; }
+// Whether kernel options pick the bulk-copy gather (KernelOptions::kv_gather).
+inline bool bulk_copy_gather(const KernelOptions& k) { return k.kv_gather == "bulk"; }
+// The gather kernel's CTAs when a run does not say, for the gather path of
+// `k`. SM loads: 16 up to batch 16, 32 above (the reference's choice on the
+// H100). Bulk copy: 12 one-warp CTAs at any batch, the best of 4-12 at batch
+// 4, 16 and 32 on the H100 (bench/RESULTS-runtime-h200.md, "Prefetch
+// paths"). The runtime uses it, and the simulator follows it when a --batch
+// what-if crosses that line.
+inline int default_gather_ctas(std::int64_t batch, const KernelOptions& k = {}) {
+  return bulk_copy_gather(k) ? 12 : batch <= 16 ? 16 : 32;
+}
 
 const char* to_string(Eviction e);
 // Parse a name (modes and prefetch: config/mode.hpp); throw foresight::config::ConfigError naming `field` if unknown.

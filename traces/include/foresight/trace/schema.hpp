@@ -40,8 +40,16 @@ enum class Engine : std::uint8_t {
   memcpy_per_block = 2,// one cudaMemcpyAsync per chunk (API-overhead bound)
   zero_copy_gather = 3,// GPU kernel reading mapped pinned memory, `ctas` CTAs
   cpu_memcpy = 4,      // host memcpy (CPU backend, CPU gather)
+  bulk_copy_gather = 5,// GPU kernel driving Hopper's bulk-copy (TMA) engine, `ctas` one-warp CTAs
 };
-inline constexpr int kEngineCount = 5;
+inline constexpr int kEngineCount = 6;
+// A transfer run by a GPU kernel that holds `ctas` CTAs (and their SMs)
+// while compute runs beside it: what slows concurrent compute.
+constexpr bool holds_ctas(Engine e) { return e == Engine::zero_copy_gather || e == Engine::bulk_copy_gather; }
+// The engine of a CUDA run's host KV gathers under its kernel options.
+inline Engine host_gather_engine(const config::KernelOptions& k) {
+  return config::bulk_copy_gather(k) ? Engine::bulk_copy_gather : Engine::zero_copy_gather;
+}
 
 enum class Phase : std::uint8_t { prefill = 0, decode = 1 };
 
