@@ -69,6 +69,7 @@ std::uint64_t mix(std::uint64_t x) {  // stateless splitmix64
 void scale_pcie(config::HardwareConfig& hw, double f) {
   for (auto& g : hw.h2d_memcpy_by_size.gbps) g *= f;
   for (auto& g : hw.gather_by_ctas_16k.gbps) g *= f;
+  for (auto& g : hw.bulk_gather_by_ctas_16k.gbps) g *= f;
   hw.h2d_gbps *= f;
   hw.d2h_gbps *= f;
 }
@@ -123,7 +124,7 @@ Replayer::Replayer(trace::Trace t, std::string where, HardwareLoader load_hw, bo
         std::int64_t ctas = 0;
         for (std::size_t g = i; g < j; ++g) {
           const trace::Op& x = t_.ops[g];
-          if (x.engine == trace::Engine::zero_copy_gather && x.start_ns <= op.start_ns &&
+          if (trace::holds_ctas(x.engine) && x.start_ns <= op.start_ns &&
               op.start_ns < x.end_ns && g != k)
             ctas += x.ctas;
         }
@@ -255,7 +256,7 @@ void retime_graph(const SimGraph& base, const ScheduleSkeleton& sk, const Schedu
   if (!same_structure) g = base;
   for (std::size_t i = 0; i < g.ops.size(); ++i) g.ops[i].duration_ns = tm.duration_ns[i];
   for (auto i : sk.gather_ops)
-    if (sk.trace.ops[i].engine == trace::Engine::zero_copy_gather)
+    if (trace::holds_ctas(sk.trace.ops[i].engine))
       g.ops[i].gather_ctas = sk.trace.ops[i].kind == trace::OpKind::h2d ? tm.gather_ctas : 0;
 }
 
@@ -485,8 +486,9 @@ ResolvedScenario Replayer::resolve(const config::Scenario& s) const {
   v.rec_batch = h.run.batch;
   v.batch = s.batch.value_or(v.rec_batch);
   // A trace that ran the runtime's default CTAs keeps following that default.
-  const bool default_ctas = h.run.gather_ctas == config::default_gather_ctas(v.rec_batch);
-  v.gather_ctas = s.gather_ctas.value_or(default_ctas ? config::default_gather_ctas(v.batch) : h.run.gather_ctas);
+  const auto& k = h.run.kernels;
+  const bool default_ctas = h.run.gather_ctas == config::default_gather_ctas(v.rec_batch, k);
+  v.gather_ctas = s.gather_ctas.value_or(default_ctas ? config::default_gather_ctas(v.batch, k) : h.run.gather_ctas);
   v.cache_blocks = s.cache_blocks.value_or(h.run.cache_blocks == 0 ? v.topk + 1 : h.run.cache_blocks);
   if (v.cache_blocks < v.topk + 1)
     fail_at(where_, fmt::format("--cache-blocks must be >= topk_blocks + 1 = {} (top-k slots plus the tail "
@@ -593,6 +595,7 @@ ScheduleConfig Replayer::schedule_config(const ResolvedScenario& v, const config
   sc.decode_steps = decode_steps_;
   sc.topk_blocks = v.topk;
   sc.gather_ctas = v.gather_ctas;
+  sc.h2d_engine = trace::host_gather_engine(h.run.kernels);
   sc.prefill = has_prefill_;
   sc.host_step_ns = cc ? cc->host_step_ns() : host_step_ns_;
   sc.eager = h.run.backend == "cuda" && !config::decode_uses_graph(as_run);

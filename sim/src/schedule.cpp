@@ -396,7 +396,7 @@ void time_skeleton(const ScheduleSkeleton& sk, const ScheduleConfig& c, const Du
   // DSA's token gathers are timed through `duration` (which an L2
   // reservation re-times: replay_l2.hpp); block gathers as configured.
   const bool d2d_by_duration = c.d2d_by_duration || config::mode_traits(c.mode).selects_tokens();
-  out.gather_ctas = static_cast<std::uint16_t>(c.h2d_engine == Engine::zero_copy_gather ? c.gather_ctas : 0);
+  out.gather_ctas = static_cast<std::uint16_t>(trace::holds_ctas(c.h2d_engine) ? c.gather_ctas : 0);
   out.gather_blocks.resize(sk.gather_ops.size());
   // The calibrated gather at this scenario's CTAs (the same for every gather):
   // time_ns(bytes) = latency + bytes / gbps, plus the wait beside compute on `side`.

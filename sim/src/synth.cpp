@@ -25,10 +25,10 @@ std::vector<std::string> synth_assumptions(const SynthOptions& o) {
       "bf16 tensor or {} TFLOP/s fp32); efficiency 1.0 (an upper bound on speed)",
       hw.name, hw.kernel_launch_us, hw.hbm_gbps, hw.bf16_tflops, hw.fp32_tflops));
   a.push_back(fmt::format(
-      "H2D: {} with {} CTAs, latency {} us per transfer + bytes / gather_by_ctas_16k({}) from "
+      "H2D: {} with {} CTAs, latency {} us per transfer + bytes / {}gather_by_ctas_16k({}) from "
       "the hardware config",
-      trace::to_string(trace::Engine::zero_copy_gather), r.gather_ctas, hw.h2d_latency_us,
-      r.gather_ctas));
+      trace::to_string(trace::host_gather_engine(r.kernels)), r.gather_ctas, hw.h2d_latency_us,
+      config::bulk_copy_gather(r.kernels) ? "bulk_" : "", r.gather_ctas));
   a.push_back(fmt::format("gather kernels slow concurrent compute by {} x CTAs / {} SMs",
                           hw.gather_compute_slowdown, hw.sm_count));
   if (config::mode_traits(r.mode).selects_tokens()) {
@@ -154,6 +154,7 @@ trace::Trace synthesize(const SynthOptions& o) {
   sc.decode_steps = steps;
   sc.topk_blocks = r.topk_blocks;
   sc.gather_ctas = r.gather_ctas;
+  sc.h2d_engine = trace::host_gather_engine(r.kernels);
   sc.prefill = r.prefill != "none";
   build_schedule(sc, roofline_durations(o.hardware),
                  [&](std::int32_t s, std::int32_t l) { return loads[static_cast<std::size_t>(s) * L + l]; },

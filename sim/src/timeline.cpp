@@ -20,7 +20,7 @@ SimGraph graph_from_trace(const trace::Trace& t, const char* where) {
     s.duration_ns = op.end_ns - op.start_ns;
     s.stream = op.stream;
     s.cls = op_class(op);
-    s.gather_ctas = op.engine == trace::Engine::zero_copy_gather ? op.ctas : 0;
+    s.gather_ctas = trace::holds_ctas(op.engine) ? op.ctas : 0;
     s.slowable = op.kind == trace::OpKind::compute;
     s.dep_begin = static_cast<std::uint32_t>(g.deps.size());
     for (std::uint32_t k = 0; k < op.dep_count; ++k) {

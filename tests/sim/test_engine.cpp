@@ -111,6 +111,12 @@ TEST_CASE("one transfer: latency + bytes / bandwidth", "[sim][engine]") {
   // Half the link: 2000 + 40000.
   CHECK(sim::transfer_ns(hw, trace::OpKind::h2d, trace::Engine::zero_copy_gather, 1'000'000, 64,
                          32, 0.5) == 42000);
+  // The bulk-copy gather reads its own curve; without one, the link ceiling.
+  CHECK(sim::transfer_ns(hw, trace::OpKind::h2d, trace::Engine::bulk_copy_gather, 1'000'000, 64, 4, 1.0) == 22000);
+  hw.bulk_gather_by_ctas_16k.x = {1, 4};
+  hw.bulk_gather_by_ctas_16k.gbps = {20, 40};
+  CHECK(sim::transfer_ns(hw, trace::OpKind::h2d, trace::Engine::bulk_copy_gather, 1'000'000, 64, 1, 1.0) == 52000);
+  CHECK(sim::transfer_ns(hw, trace::OpKind::h2d, trace::Engine::bulk_copy_gather, 1'000'000, 64, 4, 1.0) == 27000);
   SimGraph g;
   g.stream_count = 1;
   add(g, 0, ns, {}, OpClass::pcie);
