@@ -196,7 +196,8 @@ int main(int argc, char** argv) {
     run.prefill_attention = c.attention;
     run.prefill_recall = c.recall;
     run.prefill_chunk_tokens = c.chunk == kWholePrompt ? std::max<std::int64_t>(c.context - 1, 1) : c.chunk;
-    run.gather_ctas = c.gather_ctas > 0 ? c.gather_ctas : default_gather_ctas(c.batch);
+    run.gather_ctas =
+        c.gather_ctas > 0 ? c.gather_ctas : default_gather_ctas(c.batch, kernels);
     run.selection_source = c.reuse < 0 ? "model" : "workload";
     run.cuda_graph = c.graph;
     run.kernels = kernels;
@@ -257,7 +258,8 @@ int main(int argc, char** argv) {
                      {"trace", c.trace}, {"graph", c.graph}, {"backend", backend_name}, {"model", m.name}, {"steps", steps},
                      {"warmup", warmup}, {"gather_ctas", run.gather_ctas}, {"prefill", prefill},
                      {"cache_blocks", run.cache_blocks}, {"prefill_attention", config::to_string(c.attention)},
-                     {"prefill_recall", c.recall}, {"prefill_chunk_tokens", run.prefill_chunk_tokens}};
+                     {"prefill_recall", c.recall}, {"prefill_chunk_tokens", run.prefill_chunk_tokens},
+                     {"kernels", config::to_json(run.kernels)}};
     const MemoryPlan plan = plan_memory(m, run, hw);
     j["gpu_bytes"] = plan.gpu_bytes();
     j["host_bytes"] = plan.host_bytes();

@@ -196,8 +196,6 @@ runtime::RunRequest run_request(const RunOptions& o) {
   if (!(o.l2_reserve_mib >= 0) || o.l2_reserve_mib > 1 << 20)
     throw config::ConfigError(fmt::format("--l2-reserve: {} MiB is not a size in [0, 1048576]", o.l2_reserve_mib));
   r.l2_reserve_bytes = static_cast<std::int64_t>(o.l2_reserve_mib * (1 << 20));
-  if (o.gather_ctas < 0) throw config::ConfigError("--gather-ctas: must be >= 0 (0: automatic)");
-  r.gather_ctas = o.gather_ctas > 0 ? o.gather_ctas : runtime::default_gather_ctas(o.batch);
   r.seed = o.seed;
   r.workload = o.workload.resolve(r.mode);
   if (o.selections == "model" || o.selections == "workload") {
@@ -216,6 +214,9 @@ runtime::RunRequest run_request(const RunOptions& o) {
   set_prefill(o, r);
   r.kernels = config::kernel_options_from_env();
   for (const auto& kv : o.kernel) config::set_kernel_option(r.kernels, kv, "--kernel");
+  if (o.gather_ctas < 0) throw config::ConfigError("--gather-ctas: must be >= 0 (0: automatic)");
+  r.gather_ctas = o.gather_ctas > 0 ? o.gather_ctas
+                                    : runtime::default_gather_ctas(o.batch, r.kernels);
   return req;
 }
 
@@ -305,8 +306,8 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
                   "GPU slots per (layer, sequence, KV head) including the tail slot; 0 = top-k + 1, SparDA's exact "
                   "working set; more keeps extra blocks with LRU eviction (sparse modes; default 0)");
   sub->add_option("--gather-ctas", o->gather_ctas,
-                  "CTAs of the zero-copy gather kernel that fetches KV blocks from pinned host memory; fewer CTAs "
-                  "emulate a slower link (default 0 = 16 up to batch 16, 32 above)");
+                  "CTAs of the gather kernel that fetches KV blocks from pinned host memory; fewer CTAs "
+                  "emulate a slower link (default 0 = 16 up to batch 16, 32 above; 4 with --kernel kv_gather=bulk)");
   sub->add_option("--l2-reserve", o->l2_reserve_mib,
                   "GPU L2 persisting set-aside in MiB (0 = none, default): the slot buffers of the first layers "
                   "that fit are marked persisting while their attention runs (dsa: the KV stores of the first "

@@ -64,7 +64,8 @@ DecodeEngine::State::State(const config::ModelConfig& model, const DeviceWeights
   k = static_cast<int>(o.topk_blocks);
   n_slots = static_cast<int>(std::max(o.topk_blocks, o.cache_blocks));
   lru = n_slots > k;
-  gather_ctas = o.gather_ctas > 0 ? o.gather_ctas : default_gather_ctas(B);
+  gather_ctas = o.gather_ctas > 0 ? o.gather_ctas
+                                  : default_gather_ctas(B, o.kernels);
   const config::ModeTraits& mt = config::mode_traits(o.mode);
   sparse = mt.selects_blocks();
   dsa = mt.selects_tokens();
@@ -512,6 +513,7 @@ EngineOptions engine_options(const config::RunConfig& run) {
   o.topk_blocks = run.topk_blocks;
   o.cache_blocks = run.cache_blocks == 0 ? 0 : run.cache_blocks - 1;
   o.gather_ctas = static_cast<int>(run.gather_ctas);
+  o.kernels = run.kernels;
   o.synthetic_prefill = run.prefill == "synthetic";
   o.prefill_chunk_tokens = run.prefill_chunk_tokens;
   o.prefill_attention = run.prefill_attention;

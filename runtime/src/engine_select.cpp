@@ -92,9 +92,10 @@ void DecodeEngine::State::fetch(int l, int ws, bool side) {
   const auto ls = static_cast<std::int16_t>(l);
   const bool host = lk.on_host;
   const int ctas = host ? gather_ctas : 128;  // GPU-to-GPU copies want the whole GPU
+  const bool bulk = host && config::bulk_copy_gather(o.kernels);
   OpInfo info{host ? st::h2d_gather : st::d2d_gather, ls, -1, 0, 0,
                      host ? trace::OpKind::h2d : trace::OpKind::d2d,
-                     host ? trace::Engine::zero_copy_gather : trace::Engine::none, 0,
+                     host ? trace::host_gather_engine(o.kernels) : trace::Engine::none, 0,
                      static_cast<std::uint16_t>(host ? ctas : 0)};
   if (side) {
     be.record(ready_event(l));  // after the working-set update on main
@@ -111,6 +112,7 @@ void DecodeEngine::State::fetch(int l, int ws, bool side) {
     p.load_block = lk.load_block.get(); p.load_slot = lk.load_slot.get(); p.load_count = lk.load_count.get();
     p.rows = rows; p.kv_heads = nkv; p.list_stride = n_slots; p.slots_per_row = n_slots + 1;
     p.max_blocks = max_blocks; p.block_tokens = block; p.head_dim = hd; p.n_ctas = ctas;
+    if (bulk) p.path = kernels::GatherPath::bulk_copy, p.bulk_stages = static_cast<int>(o.kernels.gather_stages);
     be.kv_gather(p);
   });
   if (side) {

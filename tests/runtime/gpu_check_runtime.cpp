@@ -110,6 +110,7 @@ Out decode(Backend& be, config::Mode mode, std::int64_t topk, bool synthetic, st
   o.prefill_chunk_tokens = 256;
   o.prefill_attention = prefill.attention;
   o.prefill_recall = prefill.recall;
+  o.kernels = config::kernel_options_from_env();  // the host gather's kernel (FORESIGHT_KV_GATHER)
   if (config::prefill_is_sparse(prefill.attention)) o.prefill_chunk_tokens = 1024;  // one chunk per prompt
   DecodeEngine e(m, w, be, rec, o);
   std::mt19937_64 rng(9);

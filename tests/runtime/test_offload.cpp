@@ -22,7 +22,8 @@ struct Outcome {
   CacheTotals cache;
 };
 
-Outcome decode(Mode mode, std::int64_t cache_blocks = 0, bool synthetic = false, ExternalSelections* sel = nullptr) {
+Outcome decode(Mode mode, std::int64_t cache_blocks = 0, bool synthetic = false, ExternalSelections* sel = nullptr,
+               const config::KernelOptions& kernels = {}) {
   const auto m = testing::tiny_model();
   const auto w = make_synthetic_weights(m, 9);
   auto be = make_cpu_backend();
@@ -37,6 +38,7 @@ Outcome decode(Mode mode, std::int64_t cache_blocks = 0, bool synthetic = false,
   o.prefill_chunk_tokens = 128;
   o.synthetic_prefill = synthetic;
   o.selections = sel;
+  o.kernels = kernels;
   DecodeEngine e(m, w, *be, rec, o);
   std::mt19937_64 rng(3);
   std::vector<std::vector<std::int32_t>> prompts;
@@ -108,6 +110,21 @@ TEST_CASE("h2d gather ops carry bytes and chunks that match the cache outcomes")
   }
   CHECK(bytes == r.cache.h2d_bytes);
   CHECK(bytes == chunks * 2 * 64 * 16 * 2);  // K and V blocks of 64 tokens x head_dim 16, bf16
+}
+
+TEST_CASE("the bulk-copy gather option is recorded as the gathers' engine, with its own default CTAs") {
+  config::KernelOptions bulk;
+  bulk.kv_gather = "bulk";
+  const auto r = decode(Mode::sparda, 0, false, nullptr, bulk);
+  int gathers = 0;
+  for (const auto& op : r.trace.ops)
+    if (op.kind == trace::OpKind::h2d && op.phase == trace::Phase::decode) {
+      CHECK(op.engine == trace::Engine::bulk_copy_gather);
+      CHECK(op.ctas == config::default_gather_ctas(3, bulk));
+      ++gathers;
+    }
+  CHECK(gathers > 0);
+  CHECK(r.tokens == decode(Mode::sparda).tokens);  // the same data arrives
 }
 
 TEST_CASE("extra GPU slots (LRU) keep blocks: same tokens, more hits, fewer bytes") {

@@ -50,7 +50,10 @@ struct EngineOptions {
   // counted; 0 or topk: SparDA's exact working set; more: extra blocks kept
   // with LRU eviction.
   std::int64_t cache_blocks = 0;
-  int gather_ctas = 0;                       // prefetch/gather kernel CTAs; 0: 16 up to batch 16, else 32
+  int gather_ctas = 0;                       // prefetch/gather kernel CTAs; 0: config::default_gather_ctas
+  // The run's kernel options; the engine reads the host KV gather's
+  // (kv_gather, gather_stages), the backend was made with the rest.
+  config::KernelOptions kernels;
   // Replay decode steps as a CUDA graph where possible (backend supports it,
   // exact working set, no recall counting); timed ops' events are recorded
   // by the graph.
