@@ -53,11 +53,29 @@ __device__ __forceinline__ void copy_block_pair(const uint4* __restrict__ src_k,
   }
 }
 
+// The longest load list, clamped to [0, list_stride], with all `n` threads
+// (a multiple of 32) of the CTA; items past rows * this are dead in every row.
+// The lists are written on the GPU, so each CTA reads them (rows <= a few
+// hundred: one pass) rather than scanning rows * list_stride dead items.
+__device__ __forceinline__ int longest_list(const KvGatherParams& p, int* shared_max) {
+  int m = 0;
+  for (int r = static_cast<int>(threadIdx.x); r < p.rows; r += static_cast<int>(blockDim.x))
+    m = max(m, min(p.load_count[r], p.list_stride));
+  m = __reduce_max_sync(0xffffffffu, m);
+  if (blockDim.x == 32) return m;
+  if (threadIdx.x == 0) *shared_max = 0;
+  __syncthreads();
+  if (threadIdx.x % 32 == 0) atomicMax(shared_max, m);
+  __syncthreads();
+  return *shared_max;
+}
+
 // Work item = (list entry i, row r), i-major so the live entries of all rows
 // come first and spread over the CTAs.
 __global__ void __launch_bounds__(kThreads) kv_gather_kernel(KvGatherParams p) {
+  __shared__ int longest;
   const std::int64_t vecs = kv_block_bytes(p.block_tokens, p.head_dim) / 16;
-  const std::int64_t items = std::int64_t{p.rows} * p.list_stride;
+  const std::int64_t items = std::int64_t{p.rows} * longest_list(p, &longest);
   const int groups = groups_for(vecs), nthreads = kThreads / groups;
   const int group = threadIdx.x / nthreads, tid = threadIdx.x % nthreads;
   for (std::int64_t item = std::int64_t{blockIdx.x} * groups + group; item < items;
@@ -141,7 +159,7 @@ __global__ void __launch_bounds__(32) kv_gather_bulk_kernel(KvGatherParams p, st
   __shared__ std::int64_t src_off[32], dst_off[32];  // bytes into store / slots; -1: nothing to load
   const int lane = static_cast<int>(threadIdx.x);
   const std::int64_t block_bytes = kv_block_bytes(p.block_tokens, p.head_dim);
-  const std::int64_t items = std::int64_t{p.rows} * p.list_stride;
+  const std::int64_t items = std::int64_t{p.rows} * longest_list(p, nullptr);
   BulkPipe pipe{bulk_buf, bars, dsts, piece, stages};
   if (lane == 0)
     for (int s = 0; s < stages; ++s) bulk::barrier_init(&bars[s]);
