@@ -91,6 +91,10 @@ TEST_CASE("summary of every sample agrees with its records", "[trace][summary]")
     for (const auto& op : t.ops) h2d += op.kind == trace::OpKind::h2d ? op.bytes : 0;
     for (const auto& c : t.cache) hits += c.hits, selected += c.selected;
     CHECK(s.at("h2d").at("bytes") == h2d);
+    // Ops by engine add up to the ops, and the text names each engine.
+    std::uint64_t by_engine = 0;
+    for (const auto& [name, n] : s.at("h2d").at("engines").items()) by_engine += n.get<std::uint64_t>();
+    CHECK(by_engine == s.at("h2d").at("ops").get<std::uint64_t>());
     if (selected)
       CHECK(near(s.at("cache").at("hit_rate").get<double>(), double(hits) / double(selected)));
     else
@@ -98,6 +102,8 @@ TEST_CASE("summary of every sample agrees with its records", "[trace][summary]")
     std::ostringstream os;
     trace::print_summary(t, os);
     CHECK(os.str().find("status     " + std::string(to_string(t.header.status))) == 0);
+    for (const auto& [name, n] : s.at("h2d").at("engines").items())
+      CHECK(os.str().find(name + " " + std::to_string(n.get<std::uint64_t>())) != std::string::npos);
     // DSA gathers every selected token (no cache): a "gather" line instead of a hit rate.
     const bool tokens = config::mode_traits(t.header.run.mode).selects_tokens();
     CHECK((os.str().find("hit rate") != std::string::npos) == (selected > 0 && !tokens));

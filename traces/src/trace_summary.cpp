@@ -86,19 +86,24 @@ json stage_share_json(const Trace& t) {
           {"stages", std::move(stages)}};
 }
 
+// Ops, bytes, busy time and rate of one transfer kind, and its ops by engine
+// (which path moved them: zero_copy_gather, bulk_copy_gather, memcpy_bulk, ...).
 json transfers_json(const Trace& t, OpKind kind) {
   std::uint64_t bytes = 0, ops = 0;
   std::int64_t busy = 0;
+  std::map<std::string, std::uint64_t> by_engine;
   for (const auto& op : t.ops) {
     if (op.kind != kind) continue;
     bytes += op.bytes;
     busy += op.end_ns - op.start_ns;
     ++ops;
+    ++by_engine[to_string(op.engine)];
   }
   return {{"ops", ops},
           {"bytes", bytes},
           {"busy_ns", busy},
-          {"gbps", busy ? static_cast<double>(bytes) / static_cast<double>(busy) : 0.0}};
+          {"gbps", busy ? static_cast<double>(bytes) / static_cast<double>(busy) : 0.0},
+          {"engines", by_engine}};
 }
 
 json cache_json(const Trace& t) {
@@ -275,8 +280,11 @@ void print_summary(const Trace& t, std::ostream& os) {
                100.0 * r["share"].get<double>(), human_ns(r["ns"].get<double>()));
   for (const char* k : {"h2d", "d2h"}) {
     const json& x = s[k];
-    fmt::print(os, "{}        {} in {} ops, busy {}, {:.2f} GB/s\n", k,
-               human_bytes(x["bytes"].get<double>()), x["ops"].get<std::uint64_t>(),
+    std::string engines;
+    for (const auto& [name, n] : x["engines"].items())
+      engines += fmt::format("{}{} {}", engines.empty() ? " (" : ", ", name, n.get<std::uint64_t>());
+    fmt::print(os, "{}        {} in {} ops{}, busy {}, {:.2f} GB/s\n", k, human_bytes(x["bytes"].get<double>()),
+               x["ops"].get<std::uint64_t>(), engines.empty() ? "" : engines + ")",
                human_ns(x["busy_ns"].get<double>()), x["gbps"].get<double>());
   }
   const json& ca = s["cache"];
