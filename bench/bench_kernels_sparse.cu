@@ -8,7 +8,7 @@
 // Ceilings (H100, ../shared/reference/measured-h100.md): HBM 3000 GB/s,
 // pinned H2D 52 GB/s. Decode attention runs the GPU check's shapes
 // (tests/support/kernel_cases.hpp). Usage: bench_kernels_sparse [--csv PATH] [--reps N] [--calls N] [--attention-only]
-// [--decode-cases LIST]
+// [--gather-only] [--decode-cases LIST]
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -40,6 +40,7 @@ constexpr double kHbmGbps = 3000.0, kPcieGbps = 52.0;
 int g_reps = 20;
 int g_calls = 1;  // back-to-back calls per timed sample (--calls)
 bool g_attention_only = false;  // --attention-only
+bool g_gather_only = false;     // --gather-only
 // Decode attention cases (--decode-cases): split kernel (FORESIGHT_DECODE_KERNEL
 // value, or "default" for the library's choice) and splits (0: default_decode_splits).
 struct DecodeCase {
@@ -116,7 +117,10 @@ void row(const std::string& op, const std::string& shape, double us, double byte
   const double gbps = bytes / (us * 1e3);
   std::printf("%-28s %-46s %10.2f %10.1f %7.1f%%\n", op.c_str(), shape.c_str(), us, gbps, 100.0 * gbps / ceiling_gbps);
   std::fflush(stdout);
-  if (g_csv) std::fprintf(g_csv, "%s,%s,%.3f,%.2f,%.2f\n", op.c_str(), shape.c_str(), us, gbps, 100.0 * gbps / ceiling_gbps);
+  // Quoted: shapes hold commas ("16 KiB K+V blocks, 32x96, ...").
+  if (g_csv)
+    std::fprintf(g_csv, "\"%s\",\"%s\",%.3f,%.2f,%.2f\n", op.c_str(), shape.c_str(), us, gbps,
+                 100.0 * gbps / ceiling_gbps);
 }
 
 // A 2 GiB pinned mapped store (K and V 1 GiB each) of `block_kib` KiB blocks
@@ -436,14 +440,17 @@ int main(int argc, char** argv) {
       g_calls = std::max(1, std::atoi(argv[++i]));
     } else if (!std::strcmp(argv[i], "--attention-only")) {
       g_attention_only = true;
+    } else if (!std::strcmp(argv[i], "--gather-only")) {
+      g_gather_only = true;
     } else if (!std::strcmp(argv[i], "--decode-cases") && i + 1 < argc && parse_decode_cases(argv[i + 1], &g_decode_cases)) {
       ++i;
     } else {
-      std::fprintf(stderr, "usage: %s [--csv PATH] [--reps N] [--calls N] [--attention-only] [--decode-cases LIST]\n  --csv PATH  also write the table as CSV\n"
+      std::fprintf(stderr, "usage: %s [--csv PATH] [--reps N] [--calls N] [--attention-only | --gather-only] [--decode-cases LIST]\n  --csv PATH  also write the table as CSV\n"
                            "  --reps N    timed runs per case, median reported (default 20)\n"
                            "  --calls N   back-to-back calls per timed run, time per call reported (default 1:\n"
                            "              single-call latency including the launch)\n"
                            "  --attention-only  only the decode attention cases (default: all kernels)\n"
+                           "  --gather-only     only the host gathers: rate by path and cost to a GEMM beside it\n"
                            "  --decode-cases LIST  decode attention cases KERNEL:SPLITS,... with KERNEL one of\n"
                            "              default, warp, pipe2, pipe3, pipe6 and SPLITS 0 for default_decode_splits\n"
                            "              (default: default:0,warp:0)\n",
@@ -463,9 +470,14 @@ int main(int argc, char** argv) {
               prop.multiProcessorCount, kHbmGbps, kPcieGbps);
   std::printf("%-28s %-46s %10s %10s %8s\n", "op", "shape", "us", "GB/s", "%ceil");
   try {
-    if (!g_attention_only) bench_selection();
-    bench_attention();
-    if (!g_attention_only) {
+    if (g_gather_only) {
+      bench_gather();
+      bench_gather_interference();
+    } else {
+      if (!g_attention_only) bench_selection();
+      bench_attention();
+    }
+    if (!g_attention_only && !g_gather_only) {
       bench_gather_d2d();
       bench_gather();
       bench_gather_interference();
