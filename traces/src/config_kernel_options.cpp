@@ -173,6 +173,9 @@ KernelOptions kernel_options_from_json(const nlohmann::json& j, const std::strin
                                                       : v.dump();
     set_kernel_option(k, key, text, where + ": 'kernels'");
   }
+  // A record from before kv_gather existed ran the SM-load gather, whatever
+  // today's default is.
+  if (!j.contains("kv_gather")) k.kv_gather = "sm_loads";
   return k;
 }
 

@@ -109,7 +109,7 @@ RunConfig run_from_json(const json& j, const std::string& where) {
   r.seed = f.unsigned_integer("seed");
   // Absent before 2026-12-04: those runs used the defaults unless a
   // FORESIGHT_* variable was set, which they did not record.
-  if (f.has("kernels")) r.kernels = kernel_options_from_json(f.raw("kernels"), where);
+  r.kernels = kernel_options_from_json(f.has("kernels") ? f.raw("kernels") : nlohmann::json::object(), where);
   f.finish();
   detail::validate_run_alone(r, where);
   return r;

@@ -74,7 +74,7 @@ TEST_CASE("kernel options: the FORESIGHT_* variables set them, a bad one is name
   CHECK(kernel_options_from_env() == KernelOptions{});
 }
 
-TEST_CASE("kernel options: JSON round trip, inside a run's config too; absent reads as the defaults") {
+TEST_CASE("kernel options: JSON round trip, inside a run's config too; absent reads as the defaults of then") {
   KernelOptions k;
   k.prefill_attention = "mma";
   k.graph_marks = "inline";
@@ -88,7 +88,11 @@ TEST_CASE("kernel options: JSON round trip, inside a run's config too; absent re
   CHECK(run_from_json(j, "run").kernels == k);
   auto old = j;
   old.erase("kernels");  // traces before the kernel options were recorded
-  CHECK(run_from_json(old, "run").kernels == KernelOptions{});
+  KernelOptions before = KernelOptions{};
+  before.kv_gather = "sm_loads";  // the only gather kernel then, whatever the default is now
+  CHECK(run_from_json(old, "run").kernels == before);
+  CHECK(kernel_options_from_json({{"decode_attention", "pipe2"}}, "t").kv_gather == "sm_loads");
+  CHECK(kernel_options_from_json({{"kv_gather", "bulk"}}, "t").kv_gather == "bulk");
   old["kernels"] = {{"side_priority", "low"}};
   CHECK_THAT(error_of([&] { run_from_json(old, "trace.h5"); }),
              Catch::Contains("trace.h5") && Catch::Contains("side_priority") && Catch::Contains("high|normal"));

@@ -59,7 +59,8 @@ KernelOptions kernel_options_from_env();
 std::map<std::string, std::string> kernel_option_env(const KernelOptions& k);
 
 nlohmann::json to_json(const KernelOptions& k);
-// Absent keys keep their defaults; unknown keys and bad values throw
+// Absent keys keep their defaults, except kv_gather: absent, the record
+// predates it and ran sm_loads. Unknown keys and bad values throw
 // ConfigError naming `where` and the key.
 KernelOptions kernel_options_from_json(const nlohmann::json& j, const std::string& where);
 
