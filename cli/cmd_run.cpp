@@ -13,6 +13,7 @@
 #include "command.hpp"
 #include "progress.hpp"
 #include "sizes.hpp"
+#include "kernel_args.hpp"
 #include "workload_options.hpp"
 #include "foresight/config/load.hpp"
 #include "foresight/runtime/backend.hpp"
@@ -70,16 +71,6 @@ const char* signal_name(int sig) {
   }
 }
 
-// --kernel's help: every kernel option with its values, default and variable.
-std::string kernel_option_help() {
-  std::string h = "Kernel variant or launch switch of a cuda run, KEY=VALUE, repeatable; recorded in the trace "
-                  "(run.kernels) and config.json. The FORESIGHT_* variable named sets the same (this option wins).";
-  const auto defaults = config::kernel_option_env(config::KernelOptions{});
-  for (const auto& i : config::kernel_option_infos())
-    h += fmt::format("\n  {}={} (default {}; {}): {}", i.key, i.values, defaults.at(i.env), i.env, i.help);
-  return h;
-}
-
 struct RunOptions {
   std::string model, hardware, mode = "dense", backend = "cpu", context;  // context "": 4096 or the whole prompt
   std::string prefill = "real", selections = "model", checkpoint, forecast, out, prompt_file, prompt_ids;
@@ -88,7 +79,7 @@ struct RunOptions {
   std::string prefill_attention;  // empty: dense (or dynamic-sparse with --prefill dynamic-sparse)
   double prefill_recall = 0.95;
   WorkloadOptions workload;
-  std::vector<std::string> kernel;  // --kernel KEY=VALUE, in order
+  KernelArgs kernels;
   std::uint64_t seed = 1;
   bool dump_logits = false;
   bool recall = false;
@@ -212,8 +203,7 @@ runtime::RunRequest run_request(const RunOptions& o) {
   req.trace = !o.no_trace;
   req.cuda_graph = !o.no_graph;
   set_prefill(o, r);
-  r.kernels = config::kernel_options_from_env();
-  for (const auto& kv : o.kernel) config::set_kernel_option(r.kernels, kv, "--kernel");
+  r.kernels = o.kernels.resolve();
   if (o.gather_ctas < 0) throw config::ConfigError("--gather-ctas: must be >= 0 (0: automatic)");
   r.gather_ctas = o.gather_ctas > 0 ? o.gather_ctas
                                     : runtime::default_gather_ctas(o.batch, r.kernels);
@@ -307,7 +297,7 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
                   "working set; more keeps extra blocks with LRU eviction (sparse modes; default 0)");
   sub->add_option("--gather-ctas", o->gather_ctas,
                   "CTAs of the gather kernel that fetches KV blocks from pinned host memory; fewer CTAs "
-                  "emulate a slower link (default 0 = 16 up to batch 16, 32 above; 4 with --kernel kv_gather=bulk)");
+                  "emulate a slower link (default 0 = the gather path's: 12 with kv_gather=bulk; with sm_loads 16 up to batch 16, 32 above)");
   sub->add_option("--l2-reserve", o->l2_reserve_mib,
                   "GPU L2 persisting set-aside in MiB (0 = none, default): the slot buffers of the first layers "
                   "that fit are marked persisting while their attention runs (dsa: the KV stores of the first "
@@ -317,7 +307,7 @@ const CommandRegistrar reg{{"run", 10, [](CLI::App& app) {
   sub->add_flag("--no-trace", o->no_trace,
                 "Time whole steps only: no per-op events, no trace.h5 or timeline.json (to measure tracing "
                 "overhead; default off)");
-  sub->add_option("--kernel", o->kernel, kernel_option_help())->type_name("KEY=VALUE");
+  o->kernels.add_to(sub, "Kernel variant or launch switch of a cuda run,");
   sub->add_flag("--no-graph", o->no_graph,
                 "On the cuda backend: launch every kernel (and, with tracing, every op event) from the host "
                 "instead of replaying the decode step as a CUDA graph (to measure host overhead; default off)");

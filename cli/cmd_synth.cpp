@@ -10,6 +10,7 @@
 #include "command.hpp"
 #include "foresight/common/files.hpp"
 #include "sizes.hpp"
+#include "kernel_args.hpp"
 #include "workload_options.hpp"
 #include "foresight/config/load.hpp"
 #include "foresight/sim/output.hpp"
@@ -24,8 +25,9 @@ namespace {
 struct SynthArgs {
   std::string model = "minicpm4.1-8b", hardware = "h100-sxm", mode = "sparda", out;
   std::string policy = "sparda";
-  std::int64_t batch = 1, context = 32768, steps = 8, warmup = 1, topk = 0, cache_blocks = 0, gather_ctas = 16;
+  std::int64_t batch = 1, context = 32768, steps = 8, warmup = 1, topk = 0, cache_blocks = 0, gather_ctas = 0;
   WorkloadOptions workload;
+  KernelArgs kernels;
   std::uint64_t seed = 1;
   bool prefill = false;
 };
@@ -45,7 +47,9 @@ sim::SynthOptions synth_options(const SynthArgs& a) {
   r.prefill = a.prefill ? "synthetic" : "none";
   r.topk_blocks = a.topk > 0 ? a.topk : o.model.sparse.topk_blocks;
   r.cache_blocks = a.cache_blocks;
-  r.gather_ctas = a.gather_ctas;
+  r.kernels = a.kernels.resolve();
+  if (a.gather_ctas < 0) throw config::ConfigError("--gather-ctas: must be >= 0 (0: automatic)");
+  r.gather_ctas = a.gather_ctas > 0 ? a.gather_ctas : config::default_gather_ctas(a.batch, r.kernels);
   r.workload = a.workload.resolve(r.mode);
   r.seed = a.seed;
   r.backend = "synth";
@@ -93,7 +97,10 @@ const CommandRegistrar reg{{"synth", 40, [](CLI::App& app) {
   sub->add_option("--topk", a->topk, "Blocks selected per KV head (default: the model's topk_blocks)");
   sub->add_option("--cache-blocks", a->cache_blocks, "GPU slots per (layer, KV head) incl. the tail slot; 0 = top-k + 1 (default 0)");
   sub->add_option("--policy", a->policy, "Eviction policy: sparda, lru, lfu, fifo, arc or opt (default sparda)");
-  sub->add_option("--gather-ctas", a->gather_ctas, "CTAs of the zero-copy H2D gather kernel (default 16)");
+  sub->add_option("--gather-ctas", a->gather_ctas,
+                  "CTAs of the H2D gather kernel (default 0 = the gather path's, as foresight run: 12 with "
+                  "kv_gather=bulk; with sm_loads 16 up to batch 16, 32 above)");
+  a->kernels.add_to(sub, "Kernel option of the modelled cuda run (kv_gather picks the gather path it times),");
   a->workload.add_to(sub);
   sub->add_option("--seed", a->seed, "Workload random seed (default 1)");
   sub->add_flag("--prefill", a->prefill, "Also synthesize one prefill chunk before decoding (default off)");

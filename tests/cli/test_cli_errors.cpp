@@ -143,3 +143,26 @@ TEST_CASE("run --kernel: recorded in config.json and the trace header; a bad one
   CHECK_FALSE(fs::exists(d / "bad" / "trace.h5"));
   fs::remove_all(d);
 }
+
+TEST_CASE("synth --kernel kv_gather=bulk models bulk-copy gathers at that path's default CTAs", "[cli]") {
+  const fs::path d = scratch();
+  const std::string base = "synth --model tiny --mode sparda --batch 2 --context 2048 --steps 2 ";
+  Result r = sh(base + "--kernel kv_gather=bulk --out " + (d / "bulk").string());
+  INFO(r.out);
+  REQUIRE(r.rc == 0);
+  r = sh("inspect " + (d / "bulk" / "trace.h5").string() + " --json");
+  const auto s = nlohmann::json::parse(r.out);
+  CHECK(s["config"]["kernels"]["kv_gather"] == "bulk");
+  CHECK(s["h2d"]["engines"].contains("bulk_copy_gather"));
+  CHECK_FALSE(s["h2d"]["engines"].contains("zero_copy_gather"));
+  r = sh(base + "--kernel kv_gather=sm_loads --out " + (d / "sm").string());
+  REQUIRE(r.rc == 0);
+  r = sh("inspect " + (d / "sm" / "trace.h5").string() + " --json");
+  CHECK(nlohmann::json::parse(r.out)["h2d"]["engines"].contains("zero_copy_gather"));
+  r = sh(base + "--kernel kv_gather=tma --out " + (d / "bad").string());
+  CHECK(r.rc == 2);
+  CHECK(r.out.find("kv_gather") != std::string::npos);
+  CHECK(r.out.find("sm_loads|bulk") != std::string::npos);
+  CHECK_FALSE(fs::exists(d / "bad" / "trace.h5"));
+  fs::remove_all(d);
+}
