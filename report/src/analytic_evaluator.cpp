@@ -84,8 +84,10 @@ ScenarioMetrics AnalyticEvaluator::evaluate(const config::Scenario& scenario) co
     exposed_ms = h2d_ms;
   } else if (offload) {
     const double pcie = p.pcie_gbps;
-    const double gather_gbps = hw.gather_by_ctas_16k.at(static_cast<double>(s.gather_ctas)) *
-                               pcie / hw.h2d_gbps;
+    // The runtime's default gather path (config::KernelOptions), as the plan's runs use.
+    const bool bulk = config::bulk_copy_gather(config::KernelOptions{});
+    const double gather_gbps =
+        config::gather_gbps_16k(hw, bulk, static_cast<double>(s.gather_ctas)) * pcie / hw.h2d_gbps;
     const double miss_bytes = B * (L - 1) * m.n_kv_heads * free_picks * (1 - free_hit) *
                               static_cast<double>(block_bytes_head);
     h2d_ms = miss_bytes / (gather_gbps * 1e9) * 1e3 + (L - 1) * hw.h2d_latency_us * 1e-3;

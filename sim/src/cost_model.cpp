@@ -135,10 +135,8 @@ std::int64_t transfer_ns(const config::HardwareConfig& hw, trace::OpKind kind,
   double gbps = ceiling;
   switch (engine) {
     case trace::Engine::zero_copy_gather:
-      gbps = curve_or(hw.gather_by_ctas_16k, std::max<double>(1, ctas), ceiling) * dir * pcie_scale;
-      return std::llround(lat_ns + (gbps > 0 ? b / gbps : 0));
     case trace::Engine::bulk_copy_gather:
-      gbps = curve_or(hw.bulk_gather_by_ctas_16k, std::max<double>(1, ctas), ceiling) * dir * pcie_scale;
+      gbps = config::gather_gbps_16k(hw, engine == trace::Engine::bulk_copy_gather, ctas) * dir * pcie_scale;
       return std::llround(lat_ns + (gbps > 0 ? b / gbps : 0));
     case trace::Engine::memcpy_per_block: {
       const std::uint32_t k = std::max<std::uint32_t>(1, chunks);

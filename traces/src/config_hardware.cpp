@@ -1,5 +1,6 @@
 // HardwareConfig: bandwidth curves, canonical JSON. Every number must carry a
 // provenance entry ("measured: ...", "datasheet: ..." or "estimate: ...").
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -19,6 +20,11 @@ double BandwidthCurve::at(double xq) const {
   const double l0 = std::log2(x[hi - 1]), l1 = std::log2(x[hi]);
   const double t = (std::log2(xq) - l0) / (l1 - l0);
   return gbps[hi - 1] + t * (gbps[hi] - gbps[hi - 1]);
+}
+
+double gather_gbps_16k(const HardwareConfig& h, bool bulk_copy, double ctas) {
+  const BandwidthCurve& c = bulk_copy ? h.bulk_gather_by_ctas_16k : h.gather_by_ctas_16k;
+  return c.x.empty() ? h.h2d_gbps : c.at(std::max(1.0, ctas));
 }
 
 namespace {

@@ -232,6 +232,12 @@ TEST_CASE("hardware: the bulk-copy gather curve is optional, with provenance whe
   const auto old = hardware_from_json(j, "old trace");  // files before the curve
   CHECK(old.bulk_gather_by_ctas_16k.x.empty());
   CHECK_FALSE(to_json(old).contains("bulk_gather_by_ctas_16k"));
+  // The gather rate by path: each its own curve; without a bulk curve, the link.
+  const auto h100 = load_hardware(std::string(FORESIGHT_TEST_CONFIGS) + "/hardware/h100-sxm.toml");
+  CHECK(gather_gbps_16k(h100, true, 1) == 17.7);
+  CHECK(gather_gbps_16k(h100, true, 0) == 17.7);  // at least one CTA
+  CHECK(gather_gbps_16k(h100, false, 16) == h100.gather_by_ctas_16k.at(16));
+  CHECK(gather_gbps_16k(old, true, 4) == old.h2d_gbps);
 }
 
 TEST_CASE("run config: prefill_chunk_tokens is optional in JSON (512) and checked") {

@@ -28,7 +28,9 @@ struct PlanRequest {
   // Cache sizes as multiples of top-k + 1 slots (1 = SparDA's own working set).
   std::vector<double> cache_factors = {1, 1.5, 2, 3, 4};
   std::vector<std::int64_t> gather_ctas = {8, 16, 32};
-  std::int64_t default_gather_ctas = 16;
+  // CTAs of modes that do not tune the cache; unset: the runtime's default
+  // for the batch and gather path (config::default_gather_ctas).
+  std::optional<std::int64_t> default_gather_ctas;
   std::vector<double> pcie_factors = {0.25, 0.5, 1, 1.5, 2};  // x the hardware's H2D ceiling
   std::vector<double> reuse = {0.5, 0.7, 0.85, 0.95};          // workload locality sweep
   double default_reuse = config::WorkloadConfig{}.reuse;  // the measured preset (docs/workload-model.md)

@@ -60,4 +60,10 @@ struct HardwareConfig {
   std::map<std::string, std::string> provenance;  // key -> "measured: ..." / "datasheet: ..."
 };
 
+// The host KV gather's rate in GB/s with `ctas` CTAs (at least 1) on 16 KiB
+// blocks: gather_by_ctas_16k for the SM-load kernel, bulk_gather_by_ctas_16k
+// for the bulk-copy one (h2d_gbps where the file has no such curve). One
+// rule for the simulator's cost model and the plan's analytic evaluator.
+double gather_gbps_16k(const HardwareConfig& h, bool bulk_copy, double ctas);
+
 }  // namespace foresight::config
