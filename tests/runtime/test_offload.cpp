@@ -99,7 +99,9 @@ TEST_CASE("sparse-offload gives the tokens of sparse and loads every miss from h
 }
 
 TEST_CASE("h2d gather ops carry bytes and chunks that match the cache outcomes") {
-  const auto r = decode(Mode::sparda);
+  config::KernelOptions sm_loads;
+  sm_loads.kv_gather = "sm_loads";
+  const auto r = decode(Mode::sparda, 0, false, nullptr, sm_loads);
   std::uint64_t bytes = 0, chunks = 0;
   for (const auto& op : r.trace.ops) {
     if (op.phase != trace::Phase::decode || op.kind != trace::OpKind::h2d) continue;
@@ -124,7 +126,10 @@ TEST_CASE("the bulk-copy gather option is recorded as the gathers' engine, with 
       ++gathers;
     }
   CHECK(gathers > 0);
-  CHECK(r.tokens == decode(Mode::sparda).tokens);  // the same data arrives
+  config::KernelOptions sm_loads;
+  sm_loads.kv_gather = "sm_loads";
+  CHECK(r.tokens == decode(Mode::sparda, 0, false, nullptr, sm_loads).tokens);  // the same data arrives
+  CHECK(config::KernelOptions{}.kv_gather == "bulk");  // the default (bench/RESULTS-runtime-h200.md)
 }
 
 TEST_CASE("extra GPU slots (LRU) keep blocks: same tokens, more hits, fewer bytes") {

@@ -74,6 +74,7 @@ config::RunConfig run_config(const SampleSpec& s) {
   r.topk_blocks = 8;
   r.cache_blocks = 0;
   r.gather_ctas = 16;
+  r.kernels.kv_gather = "sm_loads";  // the samples' gathers are zero_copy_gather ops
   r.selection_source = "workload";
   r.workload = config::workload_preset("assumed");  // what the shipped samples were made with
   r.seed = s.seed;
