@@ -200,9 +200,12 @@ class DoneLog {
     out_ << line;
     out_.flush();
     if (!out_) {
+      // The first failure's errno: once the stream has failed, later appends
+      // (other worker threads) write nothing and leave errno 0.
+      if (write_errno_ == 0) write_errno_ = errno != 0 ? errno : EIO;
       throw common::WriteError(
           fmt::format("{}: write failed ({}); the scenarios finished so far are kept for a rerun",
-                      (dir_ / "done.jsonl").string(), std::strerror(errno)));
+                      (dir_ / "done.jsonl").string(), std::strerror(write_errno_)));
     }
   }
 
@@ -210,6 +213,7 @@ class DoneLog {
   std::filesystem::path dir_;
   std::unordered_map<std::string, nlohmann::json> done_;  // what_if.dump() "\n" inputs -> row
   std::unordered_set<std::string> seen_;                 // what_if.dump() of every logged row
+  int write_errno_ = 0;                                   // errno of the first failed append (under mu_)
   std::mutex mu_;
   std::ofstream out_;
 };
