@@ -13,7 +13,8 @@
 #            128K x 4/16 at each path's default CTAs
 #   stages   bulk with 2, 4 and max pieces in flight per CTA, 32K x 16/32, untraced
 #   traced   per-op tracing on (exposed H2D): sparda by both paths at 32K/128K x
-#            4/16/32, plus sparse, sparse-offload and sparda-no-offload
+#            4/16/32 (traces kept, for bench/fidelity_dsa.py), plus sparse,
+#            sparse-offload and sparda-no-offload
 #   cache    the --cache-blocks 128 row (31 LRU slots beyond top-k) by both kernels
 # Block modes replay workload selections (reuse 0.85); paths at their default
 # CTAs (config::default_gather_ctas) unless a part says.
@@ -60,7 +61,8 @@ for part in $parts; do
       done ;;
     traced)
       for path in sm_loads bulk; do
-        bench $path traced-$path --trace on --contexts 32768,131072 --batches 4,16,32 --modes sparda
+        bench $path traced-$path --trace on --contexts 32768,131072 --batches 4,16,32 --modes sparda \
+          --keep-traces ops
       done
       bench bulk traced-ref --trace on --contexts 32768,131072 --batches 16,32 \
         --modes sparse,sparse-offload,sparda-no-offload ;;

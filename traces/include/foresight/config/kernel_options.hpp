@@ -28,8 +28,8 @@ struct KernelOptions {
   std::int64_t attn_sm_reserve = -1;       // SMs decode attention's grid leaves free; -1: the mode's
                                            // gather CTAs (sparda), else 0
   std::int64_t attn_min_tiles = 1;         // KV tiles per split of decode attention, at least
-  std::string kv_gather = "bulk";          // host KV gather: bulk (Hopper TMA; measured faster or equal)
-                                           // or sm_loads (16-byte loads; the only one before it)
+  std::string kv_gather = "sm_loads";      // host KV gather: sm_loads (16-byte loads) or bulk (Hopper
+                                           // bulk copy; bench/RESULTS-runtime-h200.md compares them)
   std::int64_t gather_stages = 4;          // bulk: pieces in flight per CTA; 0: as many as shared memory holds
 
   bool operator==(const KernelOptions&) const = default;
