@@ -53,8 +53,9 @@ __device__ __forceinline__ void copy_block_pair(const uint4* __restrict__ src_k,
   }
 }
 
-// The longest load list, clamped to [0, list_stride], with all `n` threads
-// (a multiple of 32) of the CTA; items past rows * this are dead in every row.
+// The longest load list, clamped to [0, list_stride], read by all threads of
+// the CTA (a multiple of 32; `shared_max` unused when it is one warp); items
+// past rows * this are dead in every row.
 // The lists are written on the GPU, so each CTA reads them (rows <= a few
 // hundred: one pass) rather than scanning rows * list_stride dead items.
 __device__ __forceinline__ int longest_list(const KvGatherParams& p, int* shared_max) {
