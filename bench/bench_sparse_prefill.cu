@@ -12,6 +12,8 @@
 // the pattern) and min_recall, out_rel_l2 (relative L2 error of the output
 // against the dense output, all queries and heads); the dynamic row also has
 // estimate_ms (GPU estimate), choose_ms and lower_ms (host) and the kind mix.
+// Sparse rows time every kernel variant: ms_by_variant[v]; ms and
+// speedup_vs_dense are the default variant's (`variant`).
 // Shapes: MiniCPM4.1-8B (32 q heads, 2 KV heads, head_dim 128) and
 // Llama-3.1-8B (32 q heads, 8 KV heads, head_dim 128). Inputs are synthetic,
 // made on the GPU: keys carry a RoPE-like rotation (local band), 4 sink keys,
@@ -234,12 +236,19 @@ void bench_one(std::int64_t tokens, const Shape& sh, int reps, double target) {
     const SparsePrefillLayout layout = lower_sparse_prefill(pats, tokens);
     const double lower_ms = host_ms(t0);
     SparsePrefillDeviceLayout dl(layout);
-    const double ms = time_ms(reps, [&] { sparse_prefill_cuda({attn, dl.view()}, nullptr); });
+    double ms_by_variant[kSparsePrefillVariants];
+    for (int v = 0; v < kSparsePrefillVariants; ++v) {
+      ms_by_variant[v] = time_ms(reps, [&] { sparse_prefill_cuda_variant({attn, dl.view()}, v, nullptr); });
+    }
+    const double ms = ms_by_variant[kSparsePrefillDefaultVariant];
     const double err = rel_l2(o.get(), o_dense.get(), static_cast<std::int64_t>(o.size()));
     std::printf("{\"context\":%lld,\"shape\":\"%s\",\"pattern\":\"%s\",\"ms\":%.3f,\"blocks\":%lld,\"dense_blocks\":%lld,"
                 "\"recall\":%.4f,\"min_recall\":%.4f,\"out_rel_l2\":%.4f,\"speedup_vs_dense\":%.2f",
                 static_cast<long long>(tokens), shape, r.name, ms, static_cast<long long>(layout.blocks_computed()),
                 static_cast<long long>(dense_blocks), recall, min_recall, err, dense_ms / ms);
+    std::printf(",\"variant\":%d,\"ms_by_variant\":[", kSparsePrefillDefaultVariant);
+    for (int v = 0; v < kSparsePrefillVariants; ++v) std::printf("%s%.3f", v ? "," : "", ms_by_variant[v]);
+    std::printf("]");
     if (r.kinds == kAllSparsePatterns) {
       std::printf(",\"estimate_ms\":%.3f,\"choose_ms\":%.2f,\"lower_ms\":%.2f,\"mix\":{\"triangular\":%d,"
                   "\"interval-slash\":%d,\"block-cluster\":%d}",

@@ -1,9 +1,12 @@
 // CUDA block-sparse prefill attention and the last-queries estimate (see
 // foresight/kernels/sparse_prefill.hpp).
 //
-// Attention: one CTA of 4 warps per (head, query block of 64 rows), 16 rows
-// per warp. It walks the block's tile list: each tile is 64 keys, either a
-// key block or a gathered chunk of columns; K/V tiles are double-buffered in
+// Attention: one CTA of 4 warps per (head, 64 query rows) in variant 0 (16
+// rows per warp), per (head, two adjacent query blocks) in variant 1 (32 rows
+// per warp, each warp in one block). It walks the union of its blocks' tile
+// lists (a merge: both are sorted); each tile is 64 keys, either a key block
+// or a gathered chunk of columns, and a warp whose block does not list it
+// skips it; K/V tiles are double-buffered in
 // XOR-swizzled shared memory with cp.async (per-row addresses, so a gathered
 // chunk costs the same as a block). S = Q K^T and O += P V on tensor cores
 // (mma.sync m16n8k16 bf16, fp32 accumulate), online softmax in the exp2
@@ -43,13 +46,21 @@ constexpr int kNoKey = 0x7fffffff;  // key position of an empty row: never <= a 
 
 // Issues the cp.async copies of one tile's K and V rows and writes the rows'
 // key positions to kpos (plain stores; visible after the next __syncthreads).
+// Head h's columns are read from the layout only for gathered tiles (kept
+// out of the registers the main loop needs).
 template <int D>
 __device__ __forceinline__ void load_kv(std::uint32_t k_s, std::uint32_t v_s, int* kpos, std::int32_t entry,
                                         const bf16* k_g, const bf16* v_g, std::int64_t stride, int tokens,
-                                        const std::int32_t* cols, int n_cols) {
+                                        const SparsePrefillLayoutView& l, int h) {
   constexpr int kChunks = D / 8;
   const int idx = entry & kTileIndexMask;
   const bool gathered = (entry & kTileGathered) != 0;
+  const std::int32_t* cols = nullptr;
+  int n_cols = 0;
+  if (gathered) {
+    cols = l.columns + l.column_offsets[h];
+    n_cols = static_cast<int>(l.column_offsets[h + 1] - l.column_offsets[h]);
+  }
   for (int c = threadIdx.x; c < kKeys * kChunks; c += kThreads) {
     const int r = c / kChunks, ch = c % kChunks;
     int key;
@@ -63,186 +74,269 @@ __device__ __forceinline__ void load_kv(std::uint32_t k_s, std::uint32_t v_s, in
   }
 }
 
-template <int D>
+constexpr std::int32_t kAbsent = -1;  // "this query block does not list the tile"
+
+// Walks the union of the tile lists of a CTA's query blocks (one, or two
+// adjacent ones), both sorted by (gathered, index): each step yields one
+// K/V tile and, per block, its entry there (flags may differ) or kAbsent.
+struct TileUnion {
+  const std::int32_t* a;
+  const std::int32_t* b;
+  int na, nb, ia = 0, ib = 0;
+
+  __device__ static std::uint32_t key(std::int32_t e) {
+    return static_cast<std::uint32_t>(e & (kTileGathered | kTileIndexMask));
+  }
+  __device__ bool next(std::int32_t& ea, std::int32_t& eb) {
+    const std::int32_t xa = ia < na ? __ldg(a + ia) : kAbsent;
+    const std::int32_t xb = ib < nb ? __ldg(b + ib) : kAbsent;
+    if (xa == kAbsent && xb == kAbsent) return false;
+    const std::uint32_t ka = xa == kAbsent ? 0xffffffffu : key(xa);
+    const std::uint32_t kb = xb == kAbsent ? 0xffffffffu : key(xb);
+    const std::uint32_t k = ka < kb ? ka : kb;
+    ea = ka == k ? xa : kAbsent;
+    eb = kb == k ? xb : kAbsent;
+    ia += ka == k;
+    ib += kb == k;
+    return true;
+  }
+};
+
+// kMT: 16-row MMA tiles per warp; the CTA covers kMT adjacent query blocks
+// of 64 rows (warps [0, 4 / kMT) the first). With kMT = 2 each K/V fragment
+// read from shared memory feeds two MMAs (half the ldmatrix and L2 traffic
+// per FLOP); a warp skips the tiles its own block does not list (a
+// warp-uniform branch), so the result is that of kMT = 1.
+template <int D, int kMT>
 __global__ void __launch_bounds__(kThreads, 2)
     sparse_prefill_kernel(PrefillAttentionParams p, SparsePrefillLayoutView l, float scale_log2) {
+  constexpr int kCtaRows = kRows * kMT;
   constexpr int kTile = kKeys * D * 2;  // bytes of one K or V tile
+  constexpr bool kQInRegs = kMT == 1;
   extern __shared__ __align__(128) unsigned char smem_raw[];
   const std::uint32_t smem = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem_raw));
   const std::uint32_t q_s = smem;
-  auto k_s = [smem](int b) { return smem + kRows * D * 2 + b * kTile; };
-  auto v_s = [smem](int b) { return smem + kRows * D * 2 + (2 + b) * kTile; };
-  int* kpos_all = reinterpret_cast<int*>(smem_raw + kRows * D * 2 + 4 * kTile);  // [2][kKeys]
+  auto k_s = [smem](int b) { return smem + kCtaRows * D * 2 + b * kTile; };
+  auto v_s = [smem](int b) { return smem + kCtaRows * D * 2 + (2 + b) * kTile; };
+  int* kpos_all = reinterpret_cast<int*>(smem_raw + kCtaRows * D * 2 + 4 * kTile);  // [2][kKeys]
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int h = blockIdx.x;
-  const int qb = static_cast<int>(gridDim.y - 1 - blockIdx.y);  // heavy (late) blocks first
+  const int qb0 = static_cast<int>(gridDim.y - 1 - blockIdx.y) * kMT;  // heavy (late) blocks first
   const int tokens = static_cast<int>(p.chunk);
-  const int m0 = qb * kRows;
-  const int rows_valid = min(kRows, tokens - m0);
+  const int m0 = qb0 * kRows;
+  const int rows_valid = min(kCtaRows, tokens - m0);
   const int kvh = h / (p.n_heads / p.n_kv_heads);
   const bf16* k_g = p.k + std::int64_t{kvh} * D;
   const bf16* v_g = p.v + std::int64_t{kvh} * D;
-  const std::int64_t cell = std::int64_t{h} * l.q_blocks + qb;
-  const std::int64_t t0 = l.tile_offsets[cell];
-  const int n_tiles = static_cast<int>(l.tile_offsets[cell + 1] - t0);
-  const std::int32_t* tiles = l.tiles + t0;
-  const std::int32_t* cols = l.columns + l.column_offsets[h];
-  const int n_cols = static_cast<int>(l.column_offsets[h + 1] - l.column_offsets[h]);
-  const SparseHeadRule rule = l.rules[h];
-  const std::uint64_t* slash_bits = l.slash_bits + std::int64_t{h} * l.words;
-  const std::uint64_t* col_bits = l.column_bits + std::int64_t{h} * l.words;
+  const std::int64_t cell = std::int64_t{h} * l.q_blocks + qb0;
+  TileUnion lists{l.tiles + l.tile_offsets[cell], nullptr,
+                  static_cast<int>(l.tile_offsets[cell + 1] - l.tile_offsets[cell]), 0};
+  if (kMT == 2 && qb0 + 1 < l.q_blocks) {
+    lists.b = l.tiles + l.tile_offsets[cell + 1];
+    lists.nb = static_cast<int>(l.tile_offsets[cell + 2] - l.tile_offsets[cell + 1]);
+  }
 
   {  // Q rows (zero-filled past the end)
     constexpr int kChunks = D / 8;
     const bf16* q_g = p.q + std::int64_t{m0} * p.q_token_stride + std::int64_t{h} * D;
-    for (int c = threadIdx.x; c < kRows * kChunks; c += kThreads) {
+    for (int c = threadIdx.x; c < kCtaRows * kChunks; c += kThreads) {
       const int r = c / kChunks, ch = c % kChunks;
       const bool ok = r < rows_valid;
       cp_async16(q_s + swz<D>(r, ch), q_g + (ok ? r * p.q_token_stride : 0) + ch * 8, ok ? 16 : 0);
     }
   }
-  if (n_tiles > 0) {
-    load_kv<D>(k_s(0), v_s(0), kpos_all, tiles[0], k_g, v_g, p.kv_token_stride, tokens, cols, n_cols);
+  std::int32_t cur_a = kAbsent, cur_b = kAbsent;
+  bool have = lists.next(cur_a, cur_b);
+  if (have) {
+    load_kv<D>(k_s(0), v_s(0), kpos_all, cur_a != kAbsent ? cur_a : cur_b, k_g, v_g, p.kv_token_stride, tokens, l,
+               h);
   }
   cp_async_commit();
 
-  std::uint32_t q_regs[D / 16][4];
-  float o[D / 8][4];
-  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};
+  std::uint32_t q_regs[kQInRegs ? D / 16 : 1][4];
+  float o[kMT][D / 8][4];
+  float row_max[kMT][2], row_sum[kMT][2];
 #pragma unroll
-  for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  for (int mt = 0; mt < kMT; ++mt) {
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) o[mt][n][0] = o[mt][n][1] = o[mt][n][2] = o[mt][n][3] = 0.f;
+    row_max[mt][0] = row_max[mt][1] = -INFINITY;
+    row_sum[mt][0] = row_sum[mt][1] = 0.f;
+  }
   const int g = lane / 4, c4 = lane % 4;
-  const int warp_row0 = warp * 16;
-  const int pos0 = m0 + warp_row0 + g;  // this thread's rows: pos0 and pos0 + 8
+  const int warp_row0 = warp * 16 * kMT;  // m-tile mt covers rows warp_row0 + 16 mt + [0, 16)
+  const bool in_b = warp_row0 >= kRows;   // this warp's rows belong to the CTA's second block
+  const int block_m0 = m0 + (in_b ? kRows : 0);
+  auto q_addr = [&](int mt, int ks) { return q_s + swz<D>(warp_row0 + mt * 16 + (lane & 15), ks * 2 + (lane >> 4)); };
 
-  for (int t = 0; t < n_tiles; ++t) {
+  for (int t = 0; have; ++t) {
     const int buf = t & 1;
-    if (t + 1 < n_tiles) {
-      load_kv<D>(k_s(buf ^ 1), v_s(buf ^ 1), kpos_all + (buf ^ 1) * kKeys, tiles[t + 1], k_g, v_g,
-                 p.kv_token_stride, tokens, cols, n_cols);
+    std::int32_t next_a = kAbsent, next_b = kAbsent;
+    const bool more = lists.next(next_a, next_b);
+    if (more) {
+      load_kv<D>(k_s(buf ^ 1), v_s(buf ^ 1), kpos_all + (buf ^ 1) * kKeys, next_a != kAbsent ? next_a : next_b,
+                 k_g, v_g, p.kv_token_stride, tokens, l, h);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
       cp_async_wait<0>();
     }
     __syncthreads();
-    if (t == 0) {
+    if constexpr (kQInRegs) {
+      if (t == 0) {
+#pragma unroll
+        for (int ks = 0; ks < D / 16; ++ks) ldmatrix_x4(q_addr(0, ks), q_regs[ks]);
+      }
+    }
+    const std::int32_t entry = in_b ? cur_b : cur_a;
+    if (entry != kAbsent) {  // warp-uniform
+      float s[kMT][kKeys / 8][4];
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt) {
+#pragma unroll
+        for (int n = 0; n < kKeys / 8; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
+      }
 #pragma unroll
       for (int ks = 0; ks < D / 16; ++ks) {
-        ldmatrix_x4(q_s + swz<D>(warp_row0 + (lane & 15), ks * 2 + (lane >> 4)), q_regs[ks]);
+        std::uint32_t qa[kMT][4];
+#pragma unroll
+        for (int mt = 0; mt < kMT; ++mt) {
+          if constexpr (kQInRegs) {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) qa[mt][i] = q_regs[ks][i];
+          } else {
+            ldmatrix_x4(q_addr(mt, ks), qa[mt]);
+          }
+        }
+#pragma unroll
+        for (int np = 0; np < kKeys / 16; ++np) {
+          std::uint32_t b[4];
+          ldmatrix_x4(k_s(buf) + swz<D>(np * 16 + (lane & 7) + ((lane >> 4) << 3), ks * 2 + ((lane >> 3) & 1)), b);
+#pragma unroll
+          for (int mt = 0; mt < kMT; ++mt) {
+            mma_bf16(s[mt][2 * np], qa[mt], b[0], b[1]);
+            mma_bf16(s[mt][2 * np + 1], qa[mt], b[2], b[3]);
+          }
+        }
       }
-    }
 
-    float s[kKeys / 8][4];
+      // Mask: causal everywhere, plus the head's rule on masked tiles. A key
+      // block wholly before this warp's query block, unmasked, keeps every
+      // element (the same for the whole warp: no divergence).
+      const bool masked = (entry & kTileMasked) != 0;
+      const bool interior =
+          !masked && (entry & kTileGathered) == 0 && ((entry & kTileIndexMask) + 1) * kKeys <= block_m0;
+      const int* kpos = kpos_all + buf * kKeys;
 #pragma unroll
-    for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+      for (int mt = 0; mt < kMT; ++mt) {
+        const int pos0 = m0 + warp_row0 + mt * 16 + g;  // this thread's rows: pos0 and pos0 + 8
+        if (!interior) {
+          const SparseHeadRule rule = l.rules[h];
+          const std::uint64_t* slash_bits = l.slash_bits + std::int64_t{h} * l.words;
+          const std::uint64_t* col_bits = l.column_bits + std::int64_t{h} * l.words;
 #pragma unroll
-    for (int ks = 0; ks < D / 16; ++ks) {
+          for (int n = 0; n < kKeys / 8; ++n) {
 #pragma unroll
-      for (int np = 0; np < kKeys / 16; ++np) {
-        std::uint32_t b[4];
-        ldmatrix_x4(k_s(buf) + swz<D>(np * 16 + (lane & 7) + ((lane >> 4) << 3), ks * 2 + ((lane >> 3) & 1)), b);
-        mma_bf16(s[2 * np], q_regs[ks], b[0], b[1]);
-        mma_bf16(s[2 * np + 1], q_regs[ks], b[2], b[3]);
-      }
-    }
-
-    // Mask: causal everywhere, plus the head's rule on masked tiles. A key
-    // block wholly before the query block, unmasked, keeps every element
-    // (the same for the whole CTA: no divergence).
-    const std::int32_t entry = tiles[t];
-    const bool masked = (entry & kTileMasked) != 0;
-    const bool interior = !masked && (entry & kTileGathered) == 0 && ((entry & kTileIndexMask) + 1) * kKeys <= m0;
-    const int* kpos = kpos_all + buf * kKeys;
-    if (!interior) {
-#pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int key = kpos[n * 8 + 2 * c4 + (e & 1)];
-          const int pos = pos0 + (e >> 1) * 8;
-          bool keep = key <= pos;
-          if (keep && masked) {
-            if (rule.rule == SparseRule::triangular) {
-              keep = key < rule.sink_tokens || pos - key < rule.local_tokens;
-            } else if (rule.rule == SparseRule::slash) {
-              keep = test_bit(slash_bits, pos - key) && !test_bit(col_bits, key);
+            for (int e = 0; e < 4; ++e) {
+              const int key = kpos[n * 8 + 2 * c4 + (e & 1)];
+              const int pos = pos0 + (e >> 1) * 8;
+              bool keep = key <= pos;
+              if (keep && masked) {
+                if (rule.rule == SparseRule::triangular) {
+                  keep = key < rule.sink_tokens || pos - key < rule.local_tokens;
+                } else if (rule.rule == SparseRule::slash) {
+                  keep = test_bit(slash_bits, pos - key) && !test_bit(col_bits, key);
+                }
+              }
+              if (!keep) s[mt][n][e] = -INFINITY;
             }
           }
-          if (!keep) s[n][e] = -INFINITY;
+        }
+        // Online softmax, per row half (r = 0: row g, r = 1: row g + 8).
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          float mx = -INFINITY;
+#pragma unroll
+          for (int n = 0; n < kKeys / 8; ++n) mx = fmaxf(mx, fmaxf(s[mt][n][2 * r], s[mt][n][2 * r + 1]));
+          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+          const float new_max = fmaxf(row_max[mt][r], mx * scale_log2);
+          const float base = new_max == -INFINITY ? 0.f : new_max;  // row fully masked so far
+          const float alpha = fast_exp2(row_max[mt][r] - base);
+          row_max[mt][r] = new_max;
+          row_sum[mt][r] *= alpha;
+#pragma unroll
+          for (int n = 0; n < D / 8; ++n) {
+            o[mt][n][2 * r] *= alpha;
+            o[mt][n][2 * r + 1] *= alpha;
+          }
+#pragma unroll
+          for (int n = 0; n < kKeys / 8; ++n) {
+#pragma unroll
+            for (int e = 2 * r; e < 2 * r + 2; ++e) {
+              s[mt][n][e] = fast_exp2(fmaf(s[mt][n][e], scale_log2, -base));
+              row_sum[mt][r] += s[mt][n][e];
+            }
+          }
         }
       }
-    }
 
+      // O += P V: P (bf16) straight from the S accumulators as A fragments.
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float mx = -INFINITY;
+      for (int kk = 0; kk < kKeys / 16; ++kk) {
+        std::uint32_t pa[kMT][4];
 #pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n) mx = fmaxf(mx, fmaxf(s[n][2 * r], s[n][2 * r + 1]));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float new_max = fmaxf(row_max[r], mx * scale_log2);
-      const float base = new_max == -INFINITY ? 0.f : new_max;  // row fully masked so far
-      const float alpha = fast_exp2(row_max[r] - base);
-      row_max[r] = new_max;
-      row_sum[r] *= alpha;
-#pragma unroll
-      for (int n = 0; n < D / 8; ++n) {
-        o[n][2 * r] *= alpha;
-        o[n][2 * r + 1] *= alpha;
-      }
-#pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n) {
-#pragma unroll
-        for (int e = 2 * r; e < 2 * r + 2; ++e) {
-          s[n][e] = fast_exp2(fmaf(s[n][e], scale_log2, -base));
-          row_sum[r] += s[n][e];
+        for (int mt = 0; mt < kMT; ++mt) {
+          pa[mt][0] = pack_bf16x2(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+          pa[mt][1] = pack_bf16x2(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+          pa[mt][2] = pack_bf16x2(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+          pa[mt][3] = pack_bf16x2(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
         }
-      }
-    }
-
 #pragma unroll
-    for (int kk = 0; kk < kKeys / 16; ++kk) {
-      std::uint32_t pa[4];
-      pa[0] = pack_bf16x2(s[2 * kk][0], s[2 * kk][1]);
-      pa[1] = pack_bf16x2(s[2 * kk][2], s[2 * kk][3]);
-      pa[2] = pack_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-      pa[3] = pack_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+        for (int dn = 0; dn < D / 16; ++dn) {
+          std::uint32_t b[4];
+          ldmatrix_x4_trans(v_s(buf) + swz<D>(kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3), dn * 2 + (lane >> 4)),
+                            b);
 #pragma unroll
-      for (int dn = 0; dn < D / 16; ++dn) {
-        std::uint32_t b[4];
-        ldmatrix_x4_trans(v_s(buf) + swz<D>(kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3), dn * 2 + (lane >> 4)), b);
-        mma_bf16(o[2 * dn], pa, b[0], b[1]);
-        mma_bf16(o[2 * dn + 1], pa, b[2], b[3]);
+          for (int mt = 0; mt < kMT; ++mt) {
+            mma_bf16(o[mt][2 * dn], pa[mt], b[0], b[1]);
+            mma_bf16(o[mt][2 * dn + 1], pa[mt], b[2], b[3]);
+          }
+        }
       }
     }
     __syncthreads();  // everyone is done with this buffer (and its kpos) before it is refilled
+    cur_a = next_a, cur_b = next_b, have = more;
   }
 
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float sum = row_sum[r];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const int row = warp_row0 + g + r * 8;
-    if (row >= rows_valid) continue;
-    const float inv = 1.f / sum;
-    bf16* out = p.o + std::int64_t{m0 + row} * p.o_token_stride + std::int64_t{h} * D;
+  for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
-    for (int n = 0; n < D / 8; ++n) {
-      *reinterpret_cast<std::uint32_t*>(out + n * 8 + 2 * c4) = pack_bf16x2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+    for (int r = 0; r < 2; ++r) {
+      float sum = row_sum[mt][r];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const int row = warp_row0 + mt * 16 + g + r * 8;
+      if (row >= rows_valid) continue;
+      const float inv = 1.f / sum;
+      bf16* out = p.o + std::int64_t{m0 + row} * p.o_token_stride + std::int64_t{h} * D;
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) {
+        *reinterpret_cast<std::uint32_t*>(out + n * 8 + 2 * c4) =
+            pack_bf16x2(o[mt][n][2 * r] * inv, o[mt][n][2 * r + 1] * inv);
+      }
     }
   }
 }
 
-template <int D>
+template <int D, int kMT>
 void launch(const PrefillAttentionParams& p, const SparsePrefillLayoutView& l, cudaStream_t stream) {
-  constexpr int kSmem = (kRows + 4 * kKeys) * D * 2 + 2 * kKeys * static_cast<int>(sizeof(int));
+  constexpr int kSmem = (kRows * kMT + 4 * kKeys) * D * 2 + 2 * kKeys * static_cast<int>(sizeof(int));
   FORESIGHT_CUDA_CHECK(
-      cudaFuncSetAttribute(sparse_prefill_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
-  const dim3 grid(static_cast<unsigned>(p.n_heads), static_cast<unsigned>(l.q_blocks));
-  sparse_prefill_kernel<D><<<grid, kThreads, kSmem, stream>>>(p, l, p.scale * 1.4426950408889634f);
+      cudaFuncSetAttribute(sparse_prefill_kernel<D, kMT>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+  const dim3 grid(static_cast<unsigned>(p.n_heads), static_cast<unsigned>((l.q_blocks + kMT - 1) / kMT));
+  sparse_prefill_kernel<D, kMT><<<grid, kThreads, kSmem, stream>>>(p, l, p.scale * 1.4426950408889634f);
   FORESIGHT_CUDA_CHECK_LAUNCH();
 }
 
@@ -390,7 +484,12 @@ PrefillAttentionParams validated_cuda(PrefillAttentionParams a, const char* op, 
 }  // namespace
 
 void sparse_prefill_cuda(const SparsePrefillParams& params, cudaStream_t stream) {
+  sparse_prefill_cuda_variant(params, kSparsePrefillDefaultVariant, stream);
+}
+
+void sparse_prefill_cuda_variant(const SparsePrefillParams& params, int variant, cudaStream_t stream) {
   const char* op = "sparse_prefill";
+  require_param(variant >= 0 && variant < kSparsePrefillVariants, op, "variant", "must be 0 (64 rows) or 1 (128 rows)");
   const PrefillAttentionParams p = validated_cuda(params.attn, op, true);
   const SparsePrefillLayoutView& l = params.layout;
   require_param(l.q_blocks == (p.chunk + kSparsePrefillBlock - 1) / kSparsePrefillBlock, op, "layout.q_blocks",
@@ -399,8 +498,13 @@ void sparse_prefill_cuda(const SparsePrefillParams& params, cudaStream_t stream)
   if (p.chunk == 0) return;
   require_param(l.tile_offsets && l.tiles && l.rules && l.column_offsets && l.column_bits && l.slash_bits, op,
                 "layout", "pointers must be set");
-  if (p.head_dim == 128) launch<128>(p, l, stream);
-  else launch<64>(p, l, stream);
+  if (p.head_dim == 128) {
+    if (variant == 0) launch<128, 1>(p, l, stream);
+    else launch<128, 2>(p, l, stream);
+  } else {
+    if (variant == 0) launch<64, 1>(p, l, stream);
+    else launch<64, 2>(p, l, stream);
+  }
 }
 
 void estimate_sparse_prefill_cuda(const PrefillAttentionParams& attn, int n_last, float* key_mass, float* offset_mass,

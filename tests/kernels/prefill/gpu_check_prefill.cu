@@ -50,17 +50,35 @@ Inputs random_inputs(const Shape& s, std::uint64_t seed) {
           testing::random_bf16(s.tokens * s.nkv * s.d, seed + 2)};
 }
 
-// CUDA sparse kernel vs CPU sparse reference on one layout: rel L2 error.
-double check_layout(const Shape& s, const Inputs& in, const SparsePrefillLayout& l) {
-  std::vector<bf16> ref(in.q.size());
-  const PrefillAttentionParams cpu{in.q.data(), in.k.data(), in.v.data(), ref.data(), 0, s.tokens, s.nh, s.nkv, s.d};
-  sparse_prefill_cpu({cpu, host_view(l)});
+// Output of one kernel variant on one layout (device inputs, poisoned output).
+std::vector<bf16> run_variant(const Shape& s, const Inputs& in, const SparsePrefillLayout& l, int variant) {
   DeviceBuffer<bf16> dq(in.q), dk(in.k), dv(in.v), dout(in.q.size());
   dout.poison();
   SparsePrefillDeviceLayout dl(l);
   const PrefillAttentionParams gpu{dq.get(), dk.get(), dv.get(), dout.get(), 0, s.tokens, s.nh, s.nkv, s.d};
-  sparse_prefill_cuda({gpu, dl.view()}, nullptr);
-  return testing::rel_l2_error(dout.download(), ref);
+  sparse_prefill_cuda_variant({gpu, dl.view()}, variant, nullptr);
+  return dout.download();
+}
+
+// CUDA sparse kernel (one variant) vs CPU sparse reference on one layout: rel L2 error.
+double check_layout(const Shape& s, const Inputs& in, const SparsePrefillLayout& l,
+                    int variant = kSparsePrefillDefaultVariant) {
+  std::vector<bf16> ref(in.q.size());
+  const PrefillAttentionParams cpu{in.q.data(), in.k.data(), in.v.data(), ref.data(), 0, s.tokens, s.nh, s.nkv, s.d};
+  sparse_prefill_cpu({cpu, host_view(l)});
+  return testing::rel_l2_error(run_variant(s, in, l, variant), ref);
+}
+
+// Variants differ only in how rows share K/V tiles: their outputs must be
+// bit-identical. Returns the number of differing elements.
+double variants_differ(const Shape& s, const Inputs& in, const SparsePrefillLayout& l) {
+  const std::vector<bf16> first = run_variant(s, in, l, 0);
+  double differ = 0;
+  for (int v = 1; v < kSparsePrefillVariants; ++v) {
+    const std::vector<bf16> other = run_variant(s, in, l, v);
+    for (std::size_t i = 0; i < first.size(); ++i) differ += std::memcmp(&first[i], &other[i], sizeof(bf16)) != 0;
+  }
+  return differ;
 }
 
 void run_case(testing::Tally& t, const std::string& op, const std::string& shape, const std::function<double()>& body,
@@ -78,17 +96,23 @@ void check_shape(testing::Tally& t, const Shape& s, std::uint64_t seed) {
   const SparsePatternKind kinds[3] = {SparsePatternKind::triangular, SparsePatternKind::interval_slash,
                                       SparsePatternKind::block_cluster};
   for (SparsePatternKind kind : kinds) {  // every head the same kind, random parameters per head
-    run_case(t, "sparse_prefill", name(s, sparse_pattern_name(kind)), [&] {
-      std::vector<HeadPattern> pats;
-      for (int h = 0; h < s.nh; ++h) pats.push_back(testing::random_pattern(kind, s.tokens, rng));
-      return check_layout(s, in, lower_sparse_prefill(pats, s.tokens));
-    }, kBf16Tol);
-  }
-  run_case(t, "sparse_prefill", name(s, "mixed kinds"), [&] {
     std::vector<HeadPattern> pats;
-    for (int h = 0; h < s.nh; ++h) pats.push_back(testing::random_pattern(kinds[h % 3], s.tokens, rng));
-    return check_layout(s, in, lower_sparse_prefill(pats, s.tokens));
-  }, kBf16Tol);
+    for (int h = 0; h < s.nh; ++h) pats.push_back(testing::random_pattern(kind, s.tokens, rng));
+    const SparsePrefillLayout l = lower_sparse_prefill(pats, s.tokens);
+    for (int v = 0; v < kSparsePrefillVariants; ++v) {
+      run_case(t, "sparse_prefill", name(s, sparse_pattern_name(kind)) + " v" + std::to_string(v),
+               [&] { return check_layout(s, in, l, v); }, kBf16Tol);
+    }
+  }
+  std::vector<HeadPattern> mixed;
+  for (int h = 0; h < s.nh; ++h) mixed.push_back(testing::random_pattern(kinds[h % 3], s.tokens, rng));
+  const SparsePrefillLayout mixed_layout = lower_sparse_prefill(mixed, s.tokens);
+  for (int v = 0; v < kSparsePrefillVariants; ++v) {
+    run_case(t, "sparse_prefill", name(s, "mixed kinds v" + std::to_string(v)),
+             [&] { return check_layout(s, in, mixed_layout, v); }, kBf16Tol);
+  }
+  run_case(t, "sparse_prefill variants bitwise", name(s, "mixed kinds, elements differing"),
+           [&] { return variants_differ(s, in, mixed_layout); }, 0);
   // Full coverage (one kind per head in turn) against dense attention.
   std::vector<HeadPattern> full(static_cast<std::size_t>(s.nh));
   for (int h = 0; h < s.nh; ++h) {

@@ -175,9 +175,15 @@ std::vector<SparsePrefillChoice> choose_sparse_prefill(const SparsePrefillEstima
 
 #ifdef FORESIGHT_HAVE_CUDA
 // Block-sparse attention on the GPU: p.layout points to device memory (see
-// SparsePrefillDeviceLayout). mma.sync bf16 tensor cores, 64 query rows x 64
-// keys per tile, online softmax; head_dim 64 or 128.
+// SparsePrefillDeviceLayout). mma.sync bf16 tensor cores, tiles of 64 keys,
+// online softmax; head_dim 64 or 128. Variants (same results, bit for bit):
+// 0: a CTA per (head, query block of 64 rows); 1: a CTA per (head, two
+// adjacent query blocks), each K/V tile read once for both (the union of
+// their lists), 32 rows per warp. sparse_prefill_cuda runs the default.
+inline constexpr int kSparsePrefillVariants = 2;
+inline constexpr int kSparsePrefillDefaultVariant = 1;
 void sparse_prefill_cuda(const SparsePrefillParams& p, cudaStream_t stream);
+void sparse_prefill_cuda_variant(const SparsePrefillParams& p, int variant, cudaStream_t stream);
 
 // Device copy of a layout (cudaMalloc'd, freed by the destructor).
 class SparsePrefillDeviceLayout {
