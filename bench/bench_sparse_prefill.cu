@@ -203,7 +203,7 @@ void bench_one(std::int64_t tokens, const Shape& sh, int reps, double target) {
   const int n_last = 64;
   const std::int64_t qb = (tokens + 63) / 64;
   DeviceBuffer<float> key(static_cast<std::size_t>(sh.nh * tokens)), off(key.size()),
-      blk(static_cast<std::size_t>(sh.nh * qb)), stats(static_cast<std::size_t>(2 * sh.nh * n_last));
+      blk(static_cast<std::size_t>(sh.nh * qb)), stats(static_cast<std::size_t>(sparse_prefill_estimate_scratch_floats(sh.nh, tokens, n_last)));
   const double estimate_ms = time_ms(reps, [&] {
     estimate_sparse_prefill_cuda(attn, n_last, key.get(), off.get(), blk.get(), stats.get(), nullptr);
   });

@@ -15,10 +15,7 @@
 // also applies the head's rule (triangular sink/band, or slash bit set and
 // key not a column).
 //
-// Estimate: CTA per (head, estimated query); 8 lanes per key (16-byte K
-// loads, the query slice in registers), 32 keys per CTA step. Pass 1 finds
-// each row's max and sum, pass 2 adds the probabilities into the summaries
-// with atomics.
+// Estimate: tensor cores, two passes (see the estimate section below).
 #include <algorithm>
 #include <cmath>
 
@@ -341,129 +338,238 @@ void launch(const PrefillAttentionParams& p, const SparsePrefillLayoutView& l, c
 }
 
 // ---- estimate -------------------------------------------------------------
+//
+// Tensor cores, two passes over the keys, V never read. A CTA of 4 warps
+// takes one head, 64 estimated rows (16 per warp, Q fragments in registers)
+// and a split of kSparsePrefillEstimateTilesPerSplit key tiles (K
+// double-buffered with cp.async as in the attention kernel). Pass 0 writes
+// each row's (max, sum) over the split to the scratch; pass 1 merges a row's
+// splits, recomputes the scores and adds the probabilities (divided by the
+// row count) into the summaries: per key a column sum (one atomic per key
+// and tile), per offset i - j a 127-bin shared histogram per tile, per key
+// block two shared bins (64 consecutive rows span at most two query blocks).
 
-constexpr int kEstThreads = 256;
-constexpr int kLanesPerKey = 8;  // a warp scores 4 keys at a time, 8 lanes each
+constexpr int kEstRows = 64;
+constexpr int kEstSmemExtra = (128 + 4 * kKeys + 2 + 2 * kEstRows) * 4;  // off bins, column sums, block bins, stats
 
-// Score of key j (scaled) from this lane's D / 8 query values and 16-byte K
-// loads, summed over the 8 lanes of its group (all 8 get it). Lanes whose
-// key is out of range pass valid = false and still join the shuffles.
 template <int D>
-__device__ __forceinline__ float group_score(const float (&qr)[D / 8], const bf16* kj, int sub, bool valid) {
-  float acc = 0.f;
-  if (valid) {
+__device__ __forceinline__ void load_k_tile(std::uint32_t k_s, const bf16* k_g, std::int64_t stride, int key0,
+                                            int tokens) {
+  constexpr int kChunks = D / 8;
+  for (int c = threadIdx.x; c < kKeys * kChunks; c += kThreads) {
+    const int r = c / kChunks, ch = c % kChunks;
+    const bool ok = key0 + r < tokens;
+    cp_async16(k_s + swz<D>(r, ch), k_g + std::int64_t{ok ? key0 + r : 0} * stride + ch * 8, ok ? 16 : 0);
+  }
+}
+
+// kPass 0: partial (max, sum) per (head, row, split) into scratch, log2 domain;
+// kPass 1: the summaries (zeroed by the caller).
+template <int D, int kPass>
+__global__ void __launch_bounds__(kThreads)
+    estimate_kernel(PrefillAttentionParams p, int n_last, float* key_mass, float* off_mass, float* blk_mass,
+                    float* scratch, float scale_log2) {
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  const std::uint32_t smem = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem_raw));
+  constexpr int kTile = kKeys * D * 2;
+  const std::uint32_t q_s = smem;
+  auto k_s = [smem](int b) { return smem + kEstRows * D * 2 + b * kTile; };
+  float* off_sh = reinterpret_cast<float*>(smem_raw + kEstRows * D * 2 + 2 * kTile);  // [128]
+  float* col_sh = off_sh + 128;                                                       // [4 warps][64]
+  float* blk_sh = col_sh + 4 * kKeys;                                                 // [2]
+  float* m_sh = blk_sh + 2;                                                           // [64]
+  float* inv_sh = m_sh + kEstRows;                                                    // [64]
+
+  const int h = blockIdx.x, chunk = blockIdx.y, split = blockIdx.z;
+  const int splits = gridDim.z, chunks = gridDim.y;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c4 = lane % 4;
+  const int tokens = static_cast<int>(p.chunk);
+  const int row0 = chunk * kEstRows;                 // first estimated row of the CTA
+  const int pos_first = tokens - n_last + row0;      // its position
+  const int rows_valid = min(kEstRows, n_last - row0);
+  const int kvh = h / (p.n_heads / p.n_kv_heads);
+  const bf16* k_g = p.k + std::int64_t{kvh} * D;
+  const int tile0 = split * kSparsePrefillEstimateTilesPerSplit;
+  const int last_key = pos_first + rows_valid - 1;  // no row sees keys beyond it
+  const int tile_end = min(tile0 + kSparsePrefillEstimateTilesPerSplit, last_key / kKeys + 1);
+  float* stats = scratch + ((std::int64_t{h} * chunks + chunk) * splits) * kEstRows * 2;  // [splits][64][2]
+
+  {  // Q rows (zero past n_last)
+    constexpr int kChunks = D / 8;
+    const bf16* q_g = p.q + std::int64_t{pos_first} * p.q_token_stride + std::int64_t{h} * D;
+    for (int c = threadIdx.x; c < kEstRows * kChunks; c += kThreads) {
+      const int r = c / kChunks, ch = c % kChunks;
+      const bool ok = r < rows_valid;
+      cp_async16(q_s + swz<D>(r, ch), q_g + (ok ? r * p.q_token_stride : 0) + ch * 8, ok ? 16 : 0);
+    }
+  }
+  if (tile0 < tile_end) load_k_tile<D>(k_s(0), k_g, p.kv_token_stride, tile0 * kKeys, tokens);
+  cp_async_commit();
+  if (kPass == 1) {  // merge this CTA's rows over all splits
+    for (int r = threadIdx.x; r < kEstRows; r += kThreads) {
+      float m = -INFINITY, l = 0.f;
+      for (int sp = 0; sp < splits; ++sp) {
+        const float m2 = stats[(sp * kEstRows + r) * 2], l2 = stats[(sp * kEstRows + r) * 2 + 1];
+        const float nm = fmaxf(m, m2);
+        if (nm == -INFINITY) continue;
+        l = l * fast_exp2(m - nm) + l2 * fast_exp2(m2 - nm);
+        m = nm;
+      }
+      const bool ok = r < rows_valid && l > 0.f;
+      m_sh[r] = ok ? m : 0.f;
+      inv_sh[r] = ok ? 1.f / (l * static_cast<float>(n_last)) : 0.f;
+    }
+    for (int i = threadIdx.x; i < 128; i += kThreads) off_sh[i] = 0.f;
+    if (threadIdx.x < 2) blk_sh[threadIdx.x] = 0.f;
+  }
+
+  const int r_lo = warp * 16 + g, r_hi = r_lo + 8;  // this thread's rows in the CTA
+  float row_m[2] = {-INFINITY, -INFINITY}, row_l[2] = {0.f, 0.f};
+  std::uint32_t q_regs[D / 16][4];
+  for (int t = tile0; t < tile_end; ++t) {
+    const int buf = (t - tile0) & 1;
+    if (t + 1 < tile_end) {
+      load_k_tile<D>(k_s(buf ^ 1), k_g, p.kv_token_stride, (t + 1) * kKeys, tokens);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    if (t == tile0) {
 #pragma unroll
-    for (int v = 0; v < D / 64; ++v) {
-      const uint4 raw = __ldg(reinterpret_cast<const uint4*>(kj + sub * (D / 8)) + v);
-      const std::uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        acc += qr[v * 8 + 2 * i] * __uint_as_float(w[i] << 16);
-        acc += qr[v * 8 + 2 * i + 1] * __uint_as_float(w[i] & 0xffff0000u);
+      for (int ks = 0; ks < D / 16; ++ks) {
+        ldmatrix_x4(q_s + swz<D>(warp * 16 + (lane & 15), ks * 2 + (lane >> 4)), q_regs[ks]);
       }
     }
-  }
-  acc += __shfl_xor_sync(0xffffffffu, acc, 1);
-  acc += __shfl_xor_sync(0xffffffffu, acc, 2);
-  acc += __shfl_xor_sync(0xffffffffu, acc, 4);
-  return acc;
-}
-
-// Merges running (max, sum) pairs.
-__device__ __forceinline__ void merge_stats(float& m, float& l, float m2, float l2) {
-  const float nm = fmaxf(m, m2);
-  if (nm == -INFINITY) return;
-  l = (m == -INFINITY ? 0.f : l * expf(m - nm)) + (m2 == -INFINITY ? 0.f : l2 * expf(m2 - nm));
-  m = nm;
-}
-
-// pass 0: row max and sum per (head, estimated row) into stats [h, r, 2];
-// pass 1: adds p / n_last into the summaries.
-template <int D, int kPass>
-__global__ void __launch_bounds__(kEstThreads)
-    estimate_kernel(PrefillAttentionParams p, int n_last, float* key_mass, float* off_mass, float* blk_mass,
-                    float* stats, int blk_in_smem) {
-  extern __shared__ float blk_sh[];  // q_blocks floats when blk_in_smem
-  __shared__ float red_m[kEstThreads / 32], red_l[kEstThreads / 32];
-  const int h = blockIdx.x, r = blockIdx.y;
-  const int n = static_cast<int>(p.chunk), q_blocks = (n + kSparsePrefillBlock - 1) / kSparsePrefillBlock;
-  const int pos = n - n_last + r;
-  constexpr int kWarps = kEstThreads / 32, kGroups = 32 / kLanesPerKey;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int group = lane / kLanesPerKey, sub = lane % kLanesPerKey;
-  const int kvh = h / (p.n_heads / p.n_kv_heads);
-  float qr[D / 8];  // this lane's slice of the query, scaled
-  {
-    const bf16* qg = p.q + std::int64_t{pos} * p.q_token_stride + std::int64_t{h} * D + sub * (D / 8);
+    float s[kKeys / 8][4];
 #pragma unroll
-    for (int e = 0; e < D / 8; ++e) qr[e] = cuda_detail::to_f(qg[e]) * p.scale;
-  }
-  if (kPass == 1 && blk_in_smem) {
-    for (int b = threadIdx.x; b < q_blocks; b += kEstThreads) blk_sh[b] = 0.f;
-    __syncthreads();
-  }
-  const bf16* k_g = p.k + std::int64_t{kvh} * D;
-  constexpr int kStride = kWarps * kGroups;  // keys per CTA step
-  const int first = warp * kGroups + group;
-  if (kPass == 0) {
-    float m = -INFINITY, sum = 0.f;
-    for (int j0 = 0; j0 <= pos; j0 += kStride) {  // uniform trip count: every lane joins the shuffles
-      const int j = j0 + first;
-      const bool valid = j <= pos;
-      const float s = group_score<D>(qr, k_g + std::int64_t{valid ? j : 0} * p.kv_token_stride, sub, valid);
-      if (valid) merge_stats(m, sum, s, 1.f);
+    for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks) {
+#pragma unroll
+      for (int np = 0; np < kKeys / 16; ++np) {
+        std::uint32_t b[4];
+        ldmatrix_x4(k_s(buf) + swz<D>(np * 16 + (lane & 7) + ((lane >> 4) << 3), ks * 2 + ((lane >> 3) & 1)), b);
+        mma_bf16(s[2 * np], q_regs[ks], b[0], b[1]);
+        mma_bf16(s[2 * np + 1], q_regs[ks], b[2], b[3]);
+      }
     }
-    // Groups of the warp (lanes 0, 8, 16, 24 hold them), then warps.
-    merge_stats(m, sum, __shfl_xor_sync(0xffffffffu, m, 8), __shfl_xor_sync(0xffffffffu, sum, 8));
-    merge_stats(m, sum, __shfl_xor_sync(0xffffffffu, m, 16), __shfl_xor_sync(0xffffffffu, sum, 16));
-    if (lane == 0) red_m[warp] = m, red_l[warp] = sum;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      float gm = -INFINITY, gl = 0.f;
-      for (int w = 0; w < kWarps; ++w) merge_stats(gm, gl, red_m[w], red_l[w]);
-      stats[(std::int64_t{h} * n_last + r) * 2] = gm;
-      stats[(std::int64_t{h} * n_last + r) * 2 + 1] = gl;
+    // Causal mask (and rows past n_last), scores to the log2 domain.
+    const int key0 = t * kKeys;
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = (e >> 1) ? r_hi : r_lo;
+        const int key = key0 + n * 8 + 2 * c4 + (e & 1);
+        s[n][e] = r < rows_valid && key <= pos_first + r ? s[n][e] * scale_log2 : -INFINITY;
+      }
     }
-    return;
-  }
-  const float gm = stats[(std::int64_t{h} * n_last + r) * 2];
-  const float norm = 1.f / (stats[(std::int64_t{h} * n_last + r) * 2 + 1] * static_cast<float>(n_last));
-  float* key_h = key_mass + std::int64_t{h} * n;
-  float* off_h = off_mass + std::int64_t{h} * n;
-  float* blk_h = blk_mass + std::int64_t{h} * q_blocks;
-  const int qb = pos / kSparsePrefillBlock;
-  for (int j0 = 0; j0 <= pos; j0 += kStride) {
-    const int j = j0 + first;
-    const bool valid = j <= pos;
-    const float s = group_score<D>(qr, k_g + std::int64_t{valid ? j : 0} * p.kv_token_stride, sub, valid);
-    if (valid && sub == 0) {
-      const float pr = expf(s - gm) * norm;
-      atomicAdd(key_h + j, pr);
-      atomicAdd(off_h + (pos - j), pr);
-      const int t = qb - j / kSparsePrefillBlock;
-      if (blk_in_smem) atomicAdd(blk_sh + t, pr);
-      else atomicAdd(blk_h + t, pr);
+    if (kPass == 0) {
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) {
+        float mx = -INFINITY;
+#pragma unroll
+        for (int n = 0; n < kKeys / 8; ++n) mx = fmaxf(mx, fmaxf(s[n][2 * hf], s[n][2 * hf + 1]));
+        const float nm = fmaxf(row_m[hf], mx);
+        if (nm == -INFINITY) continue;
+        float sum = row_l[hf] * fast_exp2(row_m[hf] - nm);
+#pragma unroll
+        for (int n = 0; n < kKeys / 8; ++n) sum += fast_exp2(s[n][2 * hf] - nm) + fast_exp2(s[n][2 * hf + 1] - nm);
+        row_m[hf] = nm, row_l[hf] = sum;
+      }
+    } else {
+      const float m_lo = m_sh[r_lo], m_hi = m_sh[r_hi], inv_lo = inv_sh[r_lo], inv_hi = inv_sh[r_hi];
+      float rs_lo = 0.f, rs_hi = 0.f;
+#pragma unroll
+      for (int n = 0; n < kKeys / 8; ++n) {
+        float col[2];
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const float lo = fast_exp2(s[n][e] - m_lo) * inv_lo, hi = fast_exp2(s[n][2 + e] - m_hi) * inv_hi;
+          rs_lo += lo, rs_hi += hi;
+          col[e] = lo + hi;
+          const int c = n * 8 + 2 * c4 + e;  // key key0 + c; offset bin r - c + 63
+          if (lo != 0.f) atomicAdd(off_sh + r_lo - c + 63, lo);
+          if (hi != 0.f) atomicAdd(off_sh + r_hi - c + 63, hi);
+        }
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {  // column sums over the warp's 16 rows (lanes of equal c4)
+          col[e] += __shfl_xor_sync(0xffffffffu, col[e], 4);
+          col[e] += __shfl_xor_sync(0xffffffffu, col[e], 8);
+          col[e] += __shfl_xor_sync(0xffffffffu, col[e], 16);
+          if (g == 0) col_sh[warp * kKeys + n * 8 + 2 * c4 + e] = col[e];
+        }
+      }
+      rs_lo += __shfl_xor_sync(0xffffffffu, rs_lo, 1);
+      rs_lo += __shfl_xor_sync(0xffffffffu, rs_lo, 2);
+      rs_hi += __shfl_xor_sync(0xffffffffu, rs_hi, 1);
+      rs_hi += __shfl_xor_sync(0xffffffffu, rs_hi, 2);
+      const int qb_first = pos_first / kKeys;
+      if (c4 == 0) {
+        if (rs_lo != 0.f) atomicAdd(blk_sh + (pos_first + r_lo) / kKeys - qb_first, rs_lo);
+        if (rs_hi != 0.f) atomicAdd(blk_sh + (pos_first + r_hi) / kKeys - qb_first, rs_hi);
+      }
+      __syncthreads();  // histograms complete
+      float* key_h = key_mass + std::int64_t{h} * tokens;
+      if (threadIdx.x < kKeys) {
+        const float v = col_sh[threadIdx.x] + col_sh[kKeys + threadIdx.x] + col_sh[2 * kKeys + threadIdx.x] +
+                        col_sh[3 * kKeys + threadIdx.x];
+        if (v != 0.f) atomicAdd(key_h + key0 + threadIdx.x, v);
+      }
+      if (threadIdx.x < 127) {
+        const float v = off_sh[threadIdx.x];
+        const int o = pos_first - key0 + threadIdx.x - 63;  // offset of bin threadIdx.x
+        if (v != 0.f) atomicAdd(off_mass + std::int64_t{h} * tokens + o, v);
+        off_sh[threadIdx.x] = 0.f;
+      }
+      if (threadIdx.x < 2) {
+        const float v = blk_sh[threadIdx.x];
+        const int q_blocks = (tokens + kKeys - 1) / kKeys;
+        if (v != 0.f) atomicAdd(blk_mass + std::int64_t{h} * q_blocks + qb_first + threadIdx.x - t, v);
+        blk_sh[threadIdx.x] = 0.f;
+      }
     }
+    __syncthreads();  // K buffer (and the bins) free for the next tile
   }
-  if (blk_in_smem) {
-    __syncthreads();
-    for (int b = threadIdx.x; b <= qb; b += kEstThreads) {
-      if (blk_sh[b] != 0.f) atomicAdd(blk_h + b, blk_sh[b]);
+  if (kPass == 0) {  // a quad's four lanes hold disjoint columns of the same rows: merge, then store
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+#pragma unroll
+      for (int x = 1; x <= 2; x <<= 1) {
+        const float m2 = __shfl_xor_sync(0xffffffffu, row_m[hf], x), l2 = __shfl_xor_sync(0xffffffffu, row_l[hf], x);
+        const float nm = fmaxf(row_m[hf], m2);
+        if (nm != -INFINITY) {
+          row_l[hf] = row_l[hf] * fast_exp2(row_m[hf] - nm) + l2 * fast_exp2(m2 - nm);
+          row_m[hf] = nm;
+        }
+      }
+      if (c4 == 0) {
+        const int r = hf ? r_hi : r_lo;
+        stats[(split * kEstRows + r) * 2] = row_m[hf];
+        stats[(split * kEstRows + r) * 2 + 1] = row_l[hf];
+      }
     }
   }
 }
 
 template <int D>
 void launch_estimate(const PrefillAttentionParams& p, int n_last, float* key_mass, float* off_mass, float* blk_mass,
-                     float* stats, cudaStream_t stream) {
-  const std::int64_t q_blocks = (p.chunk + kSparsePrefillBlock - 1) / kSparsePrefillBlock;
-  const int blk_in_smem = q_blocks * 4 <= 32 * 1024 ? 1 : 0;
-  const int smem = blk_in_smem ? static_cast<int>(q_blocks * 4) : 0;
-  const dim3 grid(static_cast<unsigned>(p.n_heads), static_cast<unsigned>(n_last));
-  estimate_kernel<D, 0><<<grid, kEstThreads, 0, stream>>>(p, n_last, key_mass, off_mass, blk_mass, stats, 0);
+                     float* scratch, cudaStream_t stream) {
+  constexpr int kSmem = (kEstRows + 2 * kKeys) * D * 2 + kEstSmemExtra;
+  const dim3 grid(static_cast<unsigned>(p.n_heads), static_cast<unsigned>((n_last + kEstRows - 1) / kEstRows),
+                  static_cast<unsigned>(sparse_prefill_estimate_splits(p.chunk)));
+  const float scale_log2 = p.scale * 1.4426950408889634f;
+  FORESIGHT_CUDA_CHECK(
+      cudaFuncSetAttribute(estimate_kernel<D, 0>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+  FORESIGHT_CUDA_CHECK(
+      cudaFuncSetAttribute(estimate_kernel<D, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+  estimate_kernel<D, 0><<<grid, kThreads, kSmem, stream>>>(p, n_last, key_mass, off_mass, blk_mass, scratch,
+                                                           scale_log2);
   FORESIGHT_CUDA_CHECK_LAUNCH();
-  estimate_kernel<D, 1><<<grid, kEstThreads, smem, stream>>>(p, n_last, key_mass, off_mass, blk_mass, stats,
-                                                             blk_in_smem);
+  estimate_kernel<D, 1><<<grid, kThreads, kSmem, stream>>>(p, n_last, key_mass, off_mass, blk_mass, scratch,
+                                                           scale_log2);
   FORESIGHT_CUDA_CHECK_LAUNCH();
 }
 
@@ -508,20 +614,22 @@ void sparse_prefill_cuda_variant(const SparsePrefillParams& params, int variant,
 }
 
 void estimate_sparse_prefill_cuda(const PrefillAttentionParams& attn, int n_last, float* key_mass, float* offset_mass,
-                                  float* block_offset_mass, float* row_stats, cudaStream_t stream) {
+                                  float* block_offset_mass, float* scratch, cudaStream_t stream) {
   const char* op = "sparse_prefill_estimate";
   const PrefillAttentionParams p = validated_cuda(attn, op, false);
   require_param(n_last >= 1, op, "n_last", "must be >= 1");
   require_param(n_last <= 65535, op, "n_last", "must be <= 65535 on CUDA");
+  require_param(sparse_prefill_estimate_splits(p.chunk) <= 65535, op, "attn.chunk",
+                "must be <= 65535 key splits (about 67M tokens) on CUDA");
   if (p.chunk == 0) return;
-  require_param(key_mass && offset_mass && block_offset_mass && row_stats, op, "outputs", "must be set");
+  require_param(key_mass && offset_mass && block_offset_mass && scratch, op, "outputs", "must be set");
   const int rows = static_cast<int>(std::min<std::int64_t>(n_last, p.chunk));
   const std::int64_t q_blocks = (p.chunk + kSparsePrefillBlock - 1) / kSparsePrefillBlock;
   FORESIGHT_CUDA_CHECK(cudaMemsetAsync(key_mass, 0, sizeof(float) * p.n_heads * p.chunk, stream));
   FORESIGHT_CUDA_CHECK(cudaMemsetAsync(offset_mass, 0, sizeof(float) * p.n_heads * p.chunk, stream));
   FORESIGHT_CUDA_CHECK(cudaMemsetAsync(block_offset_mass, 0, sizeof(float) * p.n_heads * q_blocks, stream));
-  if (p.head_dim == 128) launch_estimate<128>(p, rows, key_mass, offset_mass, block_offset_mass, row_stats, stream);
-  else launch_estimate<64>(p, rows, key_mass, offset_mass, block_offset_mass, row_stats, stream);
+  if (p.head_dim == 128) launch_estimate<128>(p, rows, key_mass, offset_mass, block_offset_mass, scratch, stream);
+  else launch_estimate<64>(p, rows, key_mass, offset_mass, block_offset_mass, scratch, stream);
 }
 
 // ---- device layout --------------------------------------------------------

@@ -14,6 +14,8 @@ namespace st = trace::stage;
 
 static_assert(config::kSparsePrefillBlock == kernels::kSparsePrefillBlock,
               "the contract's tile size is the kernels' block");
+static_assert(config::kSparsePrefillEstimateTilesPerSplit == kernels::kSparsePrefillEstimateTilesPerSplit,
+              "the contract's estimate scratch follows the kernel's key splits");
 
 SparsePrefillBuffers::SparsePrefillBuffers(Backend& be, int n_heads, std::int64_t tokens) {
   const auto nh = static_cast<std::size_t>(n_heads), T = static_cast<std::size_t>(std::max<std::int64_t>(tokens, 1));
@@ -21,7 +23,8 @@ SparsePrefillBuffers::SparsePrefillBuffers(Backend& be, int n_heads, std::int64_
   key_mass = DeviceArray<float>(be, nh * T);
   offset_mass = DeviceArray<float>(be, nh * T);
   block_mass = DeviceArray<float>(be, nh * Q);
-  row_stats = DeviceArray<float>(be, 2 * nh * config::kSparsePrefillQueries);
+  row_stats = DeviceArray<float>(be, static_cast<std::size_t>(config::prefill_estimate_scratch_floats(
+                                         n_heads, static_cast<std::int64_t>(T))));
   tile_offsets = DeviceArray<std::int64_t>(be, nh * Q + 1);
   column_offsets = DeviceArray<std::int64_t>(be, nh + 1);
   tiles = DeviceArray<std::int32_t>(be, nh * Q * (Q + 1) / 2);

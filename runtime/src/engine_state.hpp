@@ -51,7 +51,8 @@ struct LayerKv {
 // lowered layout (config::prefill_sparse_bytes counts the same).
 struct SparsePrefillBuffers {
   SparsePrefillBuffers(Backend& be, int n_heads, std::int64_t tokens);
-  DeviceArray<float> key_mass, offset_mass, block_mass, row_stats;  // [nh, T], [nh, T], [nh, Q], [2 nh 64]
+  // [nh, T], [nh, T], [nh, Q]; row_stats: the GPU estimate's scratch (config::prefill_estimate_scratch_floats)
+  DeviceArray<float> key_mass, offset_mass, block_mass, row_stats;
   DeviceArray<std::int64_t> tile_offsets, column_offsets;          // [nh Q + 1], [nh + 1]
   DeviceArray<std::int32_t> tiles, columns;                        // [nh Q (Q + 1) / 2], [nh T]
   DeviceArray<kernels::SparseHeadRule> rules;                      // [nh]

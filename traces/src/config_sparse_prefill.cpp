@@ -80,7 +80,8 @@ PrefillOpCost prefill_sparse_attention_cost(const ModelConfig& m, std::int64_t t
 std::uint64_t prefill_sparse_bytes(const ModelConfig& m, std::int64_t tokens) {
   const u64 T = static_cast<u64>(std::max<std::int64_t>(tokens, 0)), nq = static_cast<u64>(m.n_heads);
   const u64 Q = static_cast<u64>(prefill_query_blocks(tokens));
-  const u64 estimate = 4 * (2 * nq * T + nq * Q + 2 * nq * kSparsePrefillQueries);
+  const u64 estimate =
+      4 * (2 * nq * T + nq * Q + static_cast<u64>(prefill_estimate_scratch_floats(m.n_heads, tokens)));
   const u64 layout = 4 * nq * static_cast<u64>(dense_prefill_tiles(tokens)) + 8 * (nq * Q + 1) + 4 * nq * T +
                      8 * (nq + 1) + 16 * nq * Q + 12 * nq;
   return estimate + layout;

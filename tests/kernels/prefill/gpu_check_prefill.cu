@@ -147,7 +147,7 @@ void check_shape(testing::Tally& t, const Shape& s, std::uint64_t seed) {
 
 // CUDA estimate vs CPU estimate (rel L2 per summary, worst of three), then
 // the dynamic path: choose on the GPU estimate, lower, run both kernels.
-void check_estimate(testing::Tally& t, const Shape& s, std::uint64_t seed) {
+void check_estimate(testing::Tally& t, const Shape& s, std::uint64_t seed, int n_last = 64) {
   std::vector<testing::PlantedHead> heads(static_cast<std::size_t>(s.nh));
   for (int h = 0; h < s.nh; ++h) {
     auto& p = heads[static_cast<std::size_t>(h)];
@@ -158,15 +158,14 @@ void check_estimate(testing::Tally& t, const Shape& s, std::uint64_t seed) {
   }
   Inputs in;
   testing::plant(heads, s.nkv, s.d, s.tokens, seed, &in.q, &in.k, &in.v);
-  const int n_last = 64;
   const PrefillAttentionParams cpu{in.q.data(), in.k.data(), in.v.data(), nullptr, 0, s.tokens, s.nh, s.nkv, s.d};
   SparsePrefillEstimate ge;
-  run_case(t, "sparse_prefill_estimate", name(s, "cuda vs cpu"), [&] {
+  run_case(t, "sparse_prefill_estimate", name(s, "cuda vs cpu, last " + std::to_string(n_last)), [&] {
     const SparsePrefillEstimate ce = estimate_sparse_prefill_cpu(cpu, n_last);
     DeviceBuffer<bf16> dq(in.q), dk(in.k), dv(in.v);
     const std::int64_t qb = (s.tokens + 63) / 64;
     DeviceBuffer<float> key(ce.key_mass.size()), off(ce.key_mass.size()), blk(static_cast<std::size_t>(s.nh * qb)),
-        stats(static_cast<std::size_t>(2 * s.nh * n_last));
+        stats(static_cast<std::size_t>(sparse_prefill_estimate_scratch_floats(s.nh, s.tokens, n_last)));
     key.poison(), off.poison(), blk.poison();
     estimate_sparse_prefill_cuda({dq.get(), dk.get(), dv.get(), nullptr, 0, s.tokens, s.nh, s.nkv, s.d}, n_last,
                                  key.get(), off.get(), blk.get(), stats.get(), nullptr);
@@ -205,6 +204,8 @@ int main(int argc, char** argv) {
   std::vector<Shape> est = {{300, 3, 3, 64}, {1024, 6, 2, 128}};
   if (!quick) est.push_back({4096, 16, 2, 128});  // the CPU reference of a dense-ish layout is scalar: keep it small
   for (const Shape& s : est) check_estimate(t, s, seed += 10);
+  check_estimate(t, {40, 2, 1, 64}, seed += 10);      // fewer tokens than estimated rows
+  check_estimate(t, {1000, 4, 2, 128}, seed += 10, 150);  // three row chunks, the last partial
   // Validation on the CUDA path.
   run_case(t, "sparse_prefill validation", "head_dim 96", [&] {
     const SparsePrefillLayout l = lower_sparse_prefill(std::vector<HeadPattern>(1), 64);

@@ -27,6 +27,7 @@
 // query blocks.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -173,6 +174,19 @@ inline constexpr unsigned kAllSparsePatterns = 7u;
 std::vector<SparsePrefillChoice> choose_sparse_prefill(const SparsePrefillEstimate& estimate, double target_recall,
                                                        unsigned kinds = kAllSparsePatterns);
 
+// The GPU estimate splits each head's keys into runs of this many 64-key
+// tiles (one CTA each, per 64 estimated rows); its scratch, in floats:
+inline constexpr int kSparsePrefillEstimateTilesPerSplit = 16;
+inline std::int64_t sparse_prefill_estimate_splits(std::int64_t tokens) {
+  const std::int64_t tiles = (tokens + kSparsePrefillBlock - 1) / kSparsePrefillBlock;
+  return (tiles + kSparsePrefillEstimateTilesPerSplit - 1) / kSparsePrefillEstimateTilesPerSplit;
+}
+inline std::int64_t sparse_prefill_estimate_scratch_floats(int n_heads, std::int64_t tokens, int n_last) {
+  const std::int64_t rows = std::min<std::int64_t>(n_last, tokens);
+  const std::int64_t chunks = (rows + kSparsePrefillBlock - 1) / kSparsePrefillBlock;
+  return 2 * kSparsePrefillBlock * n_heads * chunks * sparse_prefill_estimate_splits(tokens);
+}
+
 #ifdef FORESIGHT_HAVE_CUDA
 // Block-sparse attention on the GPU: p.layout points to device memory (see
 // SparsePrefillDeviceLayout). mma.sync bf16 tensor cores, tiles of 64 keys,
@@ -204,10 +218,12 @@ class SparsePrefillDeviceLayout {
 
 // Estimate on the GPU: key_mass, offset_mass [n_heads, tokens] and
 // block_offset_mass [n_heads, q_blocks] (device, fp32) are overwritten;
-// row_stats is scratch of 2 * n_heads * n_last floats. Sums use atomics, so
-// the bits vary from run to run (relative error ~1e-6).
+// scratch holds sparse_prefill_estimate_scratch_floats(n_heads, tokens,
+// n_last) floats (per head, row and key split, a partial max and sum).
+// Tensor cores (bf16 scores, fp32 accumulation); sums use atomics, so the
+// bits vary from run to run (relative error ~1e-6).
 void estimate_sparse_prefill_cuda(const PrefillAttentionParams& attn, int n_last, float* key_mass,
-                                  float* offset_mass, float* block_offset_mass, float* row_stats,
+                                  float* offset_mass, float* block_offset_mass, float* scratch,
                                   cudaStream_t stream);
 #endif
 

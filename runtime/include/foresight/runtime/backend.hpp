@@ -86,7 +86,8 @@ class Backend {
   // Dynamic sparse prefill (kernels/sparse_prefill.hpp): the last n_last
   // queries' attention masses (key_mass, offset_mass [p.n_heads, p.chunk],
   // block_offset_mass [p.n_heads, ceil(p.chunk / 64)], fp32, overwritten;
-  // row_stats scratch of 2 * p.n_heads * n_last floats), and block-sparse
+  // row_stats scratch of kernels::sparse_prefill_estimate_scratch_floats(
+  // p.n_heads, p.chunk, n_last) floats), and block-sparse
   // attention over a layout in device memory.
   virtual void sparse_prefill_estimate(const kernels::PrefillAttentionParams& p, int n_last, float* key_mass,
                                        float* offset_mass, float* block_offset_mass, float* row_stats) = 0;

@@ -47,6 +47,7 @@ inline constexpr std::uint8_t kPrefillPatternKinds = 3;
 
 inline constexpr std::int64_t kSparsePrefillBlock = 64;    // tokens per query and key tile
 inline constexpr int kSparsePrefillQueries = 64;           // queries the estimate reads (the last ones)
+inline constexpr int kSparsePrefillEstimateTilesPerSplit = 16;  // key tiles per CTA of the GPU estimate
 
 inline std::int64_t prefill_query_blocks(std::int64_t tokens) {
   return (tokens + kSparsePrefillBlock - 1) / kSparsePrefillBlock;
@@ -55,6 +56,14 @@ inline std::int64_t prefill_query_blocks(std::int64_t tokens) {
 inline std::int64_t dense_prefill_tiles(std::int64_t tokens) {
   const std::int64_t q = prefill_query_blocks(tokens);
   return q * (q + 1) / 2;
+}
+// Scratch of the GPU estimate, fp32 floats: a (max, sum) per head, estimated
+// query and split of kSparsePrefillEstimateTilesPerSplit key tiles
+// (2 x n_heads x 64 x splits; 2 MiB for 32 heads at 128K).
+inline std::int64_t prefill_estimate_scratch_floats(int n_heads, std::int64_t tokens) {
+  const std::int64_t splits =
+      (prefill_query_blocks(tokens) + kSparsePrefillEstimateTilesPerSplit - 1) / kSparsePrefillEstimateTilesPerSplit;
+  return 2 * std::int64_t{n_heads} * kSparsePrefillQueries * splits;
 }
 
 struct PrefillOpCost {
@@ -76,7 +85,7 @@ PrefillOpCost prefill_sparse_attention_cost(const ModelConfig& m, std::int64_t t
 
 // GPU memory of a sparse prefill of `tokens` tokens (one sequence, reused by
 // every layer): the estimate's fp32 masses (key and offset [n_heads, tokens],
-// block offset [n_heads, Q]) and row statistics (2 x n_heads x queries), and
+// block offset [n_heads, Q]) and its scratch (prefill_estimate_scratch_floats), and
 // the largest lowered layout (every head dense: n_heads x Q (Q + 1) / 2 tile
 // entries of 4 B, tile offsets n_heads x Q + 1 of 8 B, column lists up to
 // n_heads x tokens of 4 B and offsets, column and slash bit sets 2 x n_heads
