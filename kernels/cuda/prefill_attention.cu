@@ -92,8 +92,6 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_attention_kernel(PrefillA
   }
   const int g = lane / 4, c = lane % 4;
   const int warp_row0 = warp * 16 * kMT;  // m-tile mt covers rows warp_row0 + 16 mt + [0, 16)
-  // Shared-memory address of this lane's ldmatrix row for Q m-tile mt, k-step ks.
-  auto q_addr = [&](int mt, int ks) { return q_s + swz<D>(warp_row0 + mt * 16 + (lane & 15), ks * 2 + (lane >> 4)); };
 
   for (int t = 0; t < n_tiles; ++t) {
     const int buf = t & 1;
@@ -111,40 +109,15 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_attention_kernel(PrefillA
     if constexpr (kQInRegs) {
       if (t == 0) {
 #pragma unroll
-        for (int ks = 0; ks < D / 16; ++ks) ldmatrix_x4(q_addr(0, ks), q_regs[ks]);
+        for (int ks = 0; ks < D / 16; ++ks) {
+          ldmatrix_x4(q_s + swz<D>(warp_row0 + (lane & 15), ks * 2 + (lane >> 4)), q_regs[ks]);
+        }
       }
     }
 
-    // S = Q K^T for this warp's kMT x 16 rows x 64 keys.
+    // S = Q K^T for this warp's kMT x 16 rows x kBlockN keys.
     float s[kMT][kBlockN / 8][4];
-#pragma unroll
-    for (int mt = 0; mt < kMT; ++mt) {
-#pragma unroll
-      for (int n = 0; n < kBlockN / 8; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
-    }
-#pragma unroll
-    for (int ks = 0; ks < D / 16; ++ks) {
-      std::uint32_t qa[kMT][4];
-#pragma unroll
-      for (int mt = 0; mt < kMT; ++mt) {
-        if constexpr (kQInRegs) {
-#pragma unroll
-          for (int i = 0; i < 4; ++i) qa[mt][i] = q_regs[ks][i];
-        } else {
-          ldmatrix_x4(q_addr(mt, ks), qa[mt]);
-        }
-      }
-#pragma unroll
-      for (int np = 0; np < kBlockN / 16; ++np) {
-        std::uint32_t b[4];
-        ldmatrix_x4(k_s(buf) + swz<D>(np * 16 + (lane & 7) + ((lane >> 4) << 3), ks * 2 + ((lane >> 3) & 1)), b);
-#pragma unroll
-        for (int mt = 0; mt < kMT; ++mt) {
-          mma_bf16(s[mt][2 * np], qa[mt], b[0], b[1]);
-          mma_bf16(s[mt][2 * np + 1], qa[mt], b[2], b[3]);
-        }
-      }
-    }
+    qk_tile<D, kMT, kBlockN, kQInRegs>(s, q_regs, q_s, warp_row0, k_s(buf), lane);
 
     const int key0 = t * kBlockN;
 #pragma unroll
@@ -160,57 +133,10 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_attention_kernel(PrefillA
           }
         }
       }
-      // Online softmax, per row half (r = 0: row g, r = 1: row g + 8).
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        float mx = -INFINITY;
-#pragma unroll
-        for (int n = 0; n < kBlockN / 8; ++n) mx = fmaxf(mx, fmaxf(s[mt][n][2 * r], s[mt][n][2 * r + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float new_max = fmaxf(row_max[mt][r], mx * scale_log2);
-        const float base = new_max == -INFINITY ? 0.f : new_max;  // row fully masked so far
-        const float alpha = fast_exp2(row_max[mt][r] - base);
-        row_max[mt][r] = new_max;
-        row_sum[mt][r] *= alpha;
-#pragma unroll
-        for (int n = 0; n < D / 8; ++n) {
-          o[mt][n][2 * r] *= alpha;
-          o[mt][n][2 * r + 1] *= alpha;
-        }
-#pragma unroll
-        for (int n = 0; n < kBlockN / 8; ++n) {
-#pragma unroll
-          for (int e = 2 * r; e < 2 * r + 2; ++e) {
-            s[mt][n][e] = fast_exp2(fmaf(s[mt][n][e], scale_log2, -base));
-            row_sum[mt][r] += s[mt][n][e];
-          }
-        }
-      }
+      online_softmax<D, kBlockN>(s[mt], o[mt], row_max[mt], row_sum[mt], scale_log2);
     }
 
-    // O += P V: P (bf16) straight from the S accumulators as A fragments.
-#pragma unroll
-    for (int kk = 0; kk < kBlockN / 16; ++kk) {
-      std::uint32_t pa[kMT][4];
-#pragma unroll
-      for (int mt = 0; mt < kMT; ++mt) {
-        pa[mt][0] = pack_bf16x2(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-        pa[mt][1] = pack_bf16x2(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-        pa[mt][2] = pack_bf16x2(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-        pa[mt][3] = pack_bf16x2(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
-      }
-#pragma unroll
-      for (int dn = 0; dn < D / 16; ++dn) {
-        std::uint32_t b[4];
-        ldmatrix_x4_trans(v_s(buf) + swz<D>(kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3), dn * 2 + (lane >> 4)), b);
-#pragma unroll
-        for (int mt = 0; mt < kMT; ++mt) {
-          mma_bf16(o[mt][2 * dn], pa[mt], b[0], b[1]);
-          mma_bf16(o[mt][2 * dn + 1], pa[mt], b[2], b[3]);
-        }
-      }
-    }
+    pv_tile<D, kMT, kBlockN>(o, s, v_s(buf), lane);
     __syncthreads();  // everyone is done with this buffer before it is refilled
   }
 

@@ -165,7 +165,6 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int warp_row0 = warp * 16 * kMT;  // m-tile mt covers rows warp_row0 + 16 mt + [0, 16)
   const bool in_b = warp_row0 >= kRows;   // this warp's rows belong to the CTA's second block
   const int block_m0 = m0 + (in_b ? kRows : 0);
-  auto q_addr = [&](int mt, int ks) { return q_s + swz<D>(warp_row0 + mt * 16 + (lane & 15), ks * 2 + (lane >> 4)); };
 
   for (int t = 0; have; ++t) {
     const int buf = t & 1;
@@ -183,40 +182,15 @@ __global__ void __launch_bounds__(kThreads, 2)
     if constexpr (kQInRegs) {
       if (t == 0) {
 #pragma unroll
-        for (int ks = 0; ks < D / 16; ++ks) ldmatrix_x4(q_addr(0, ks), q_regs[ks]);
+        for (int ks = 0; ks < D / 16; ++ks) {
+          ldmatrix_x4(q_s + swz<D>(warp_row0 + (lane & 15), ks * 2 + (lane >> 4)), q_regs[ks]);
+        }
       }
     }
     const std::int32_t entry = in_b ? cur_b : cur_a;
     if (entry != kAbsent) {  // warp-uniform
       float s[kMT][kKeys / 8][4];
-#pragma unroll
-      for (int mt = 0; mt < kMT; ++mt) {
-#pragma unroll
-        for (int n = 0; n < kKeys / 8; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
-      }
-#pragma unroll
-      for (int ks = 0; ks < D / 16; ++ks) {
-        std::uint32_t qa[kMT][4];
-#pragma unroll
-        for (int mt = 0; mt < kMT; ++mt) {
-          if constexpr (kQInRegs) {
-#pragma unroll
-            for (int i = 0; i < 4; ++i) qa[mt][i] = q_regs[ks][i];
-          } else {
-            ldmatrix_x4(q_addr(mt, ks), qa[mt]);
-          }
-        }
-#pragma unroll
-        for (int np = 0; np < kKeys / 16; ++np) {
-          std::uint32_t b[4];
-          ldmatrix_x4(k_s(buf) + swz<D>(np * 16 + (lane & 7) + ((lane >> 4) << 3), ks * 2 + ((lane >> 3) & 1)), b);
-#pragma unroll
-          for (int mt = 0; mt < kMT; ++mt) {
-            mma_bf16(s[mt][2 * np], qa[mt], b[0], b[1]);
-            mma_bf16(s[mt][2 * np + 1], qa[mt], b[2], b[3]);
-          }
-        }
-      }
+      qk_tile<D, kMT, kKeys, kQInRegs>(s, q_regs, q_s, warp_row0, k_s(buf), lane);
 
       // Mask: causal everywhere, plus the head's rule on masked tiles. A key
       // block wholly before this warp's query block, unmasked, keeps every
@@ -250,58 +224,10 @@ __global__ void __launch_bounds__(kThreads, 2)
             }
           }
         }
-        // Online softmax, per row half (r = 0: row g, r = 1: row g + 8).
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          float mx = -INFINITY;
-#pragma unroll
-          for (int n = 0; n < kKeys / 8; ++n) mx = fmaxf(mx, fmaxf(s[mt][n][2 * r], s[mt][n][2 * r + 1]));
-          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-          const float new_max = fmaxf(row_max[mt][r], mx * scale_log2);
-          const float base = new_max == -INFINITY ? 0.f : new_max;  // row fully masked so far
-          const float alpha = fast_exp2(row_max[mt][r] - base);
-          row_max[mt][r] = new_max;
-          row_sum[mt][r] *= alpha;
-#pragma unroll
-          for (int n = 0; n < D / 8; ++n) {
-            o[mt][n][2 * r] *= alpha;
-            o[mt][n][2 * r + 1] *= alpha;
-          }
-#pragma unroll
-          for (int n = 0; n < kKeys / 8; ++n) {
-#pragma unroll
-            for (int e = 2 * r; e < 2 * r + 2; ++e) {
-              s[mt][n][e] = fast_exp2(fmaf(s[mt][n][e], scale_log2, -base));
-              row_sum[mt][r] += s[mt][n][e];
-            }
-          }
-        }
+        online_softmax<D, kKeys>(s[mt], o[mt], row_max[mt], row_sum[mt], scale_log2);
       }
 
-      // O += P V: P (bf16) straight from the S accumulators as A fragments.
-#pragma unroll
-      for (int kk = 0; kk < kKeys / 16; ++kk) {
-        std::uint32_t pa[kMT][4];
-#pragma unroll
-        for (int mt = 0; mt < kMT; ++mt) {
-          pa[mt][0] = pack_bf16x2(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-          pa[mt][1] = pack_bf16x2(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-          pa[mt][2] = pack_bf16x2(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-          pa[mt][3] = pack_bf16x2(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
-        }
-#pragma unroll
-        for (int dn = 0; dn < D / 16; ++dn) {
-          std::uint32_t b[4];
-          ldmatrix_x4_trans(v_s(buf) + swz<D>(kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3), dn * 2 + (lane >> 4)),
-                            b);
-#pragma unroll
-          for (int mt = 0; mt < kMT; ++mt) {
-            mma_bf16(o[mt][2 * dn], pa[mt], b[0], b[1]);
-            mma_bf16(o[mt][2 * dn + 1], pa[mt], b[2], b[3]);
-          }
-        }
-      }
+      pv_tile<D, kMT, kKeys>(o, s, v_s(buf), lane);
     }
     __syncthreads();  // everyone is done with this buffer (and its kpos) before it is refilled
     cur_a = next_a, cur_b = next_b, have = more;
@@ -442,19 +368,9 @@ __global__ void __launch_bounds__(kThreads)
         ldmatrix_x4(q_s + swz<D>(warp * 16 + (lane & 15), ks * 2 + (lane >> 4)), q_regs[ks]);
       }
     }
-    float s[kKeys / 8][4];
-#pragma unroll
-    for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-#pragma unroll
-    for (int ks = 0; ks < D / 16; ++ks) {
-#pragma unroll
-      for (int np = 0; np < kKeys / 16; ++np) {
-        std::uint32_t b[4];
-        ldmatrix_x4(k_s(buf) + swz<D>(np * 16 + (lane & 7) + ((lane >> 4) << 3), ks * 2 + ((lane >> 3) & 1)), b);
-        mma_bf16(s[2 * np], q_regs[ks], b[0], b[1]);
-        mma_bf16(s[2 * np + 1], q_regs[ks], b[2], b[3]);
-      }
-    }
+    float s_tiles[1][kKeys / 8][4];
+    qk_tile<D, 1, kKeys, true>(s_tiles, q_regs, q_s, warp * 16, k_s(buf), lane);
+    auto& s = s_tiles[0];
     // Causal mask (and rows past n_last), scores to the log2 domain.
     const int key0 = t * kKeys;
 #pragma unroll
