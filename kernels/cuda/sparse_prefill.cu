@@ -449,6 +449,7 @@ __global__ void __launch_bounds__(kThreads)
     }
     __syncthreads();  // K buffer (and the bins) free for the next tile
   }
+  cp_async_wait<0>();  // a split past the CTA's last row has no tiles: its Q copy is still in flight
   if (kPass == 0) {  // a quad's four lanes hold disjoint columns of the same rows: merge, then store
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
